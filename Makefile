@@ -1,0 +1,56 @@
+# Everything a newcomer needs: `make run` starts the agent on a demo folder, `make test` runs the suite.
+# Both bootstrap .venv from pyproject.toml on first use; nothing is installed by hand.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+PYTEST_ARGS ?=
+
+.PHONY: install run scan-demo test test-fast lint bench wheelhouse servers clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Start the agent on the built-in demo config: watches ./var/drop, alerts on the console and in
+## ./var/alerts.jsonl, metrics on http://127.0.0.1:9808/metrics. Ctrl-C to stop.
+run: $(STAMP)
+	$(BIN)/dropwarden run --demo
+
+## One-shot scan of generated sample files (no daemon).
+scan-demo: $(STAMP)
+	$(BIN)/python -m agent.demo var/demo
+	$(BIN)/dropwarden scan var/demo --format text || true
+
+## The whole suite, integration tests with real Prometheus and Alertmanager included.
+test: $(STAMP) servers
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## Unit tests only (no servers, no daemon processes).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not integration and not slow" $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check agent tests bench
+	$(BIN)/ruff format --check agent tests bench
+
+## Installs Debian's prometheus, prometheus-alertmanager and promtool when missing (root only).
+servers:
+	bash deploy/servers.sh
+
+## Throughput, latency and memory against plain Presidio on the same input (see bench/README.md).
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+## Wheels of Dropwarden and every dependency, for offline (air-gapped) installs: see deploy/install.md.
+wheelhouse: $(STAMP)
+	rm -rf wheelhouse && mkdir -p wheelhouse
+	$(BIN)/python -m pip wheel --quiet --wheel-dir wheelhouse .
+
+clean:
+	rm -rf $(VENV) var build dist *.egg-info bench/out

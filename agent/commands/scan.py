@@ -1,0 +1,172 @@
+"""`dropwarden scan PATH...`: the one-shot scanner for audits and CI (gitleaks-style contract).
+
+The pipeline is built once in the parent and the worker processes are forked from it, so the
+Presidio engine and any exact-data-match index are loaded once and shared copy-on-write.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+from agent.models import SEVERITIES, SEVERITY_RANK, ZONE_ROLES, ExtractError, FileRef, Limits, Verdict
+from agent.report import make_reporter
+
+_PIPELINE = None  # set in the parent before forking workers; read by _scan_one in the children
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("scan", help="scan files and folders once and report findings")
+    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("--format", choices=("jsonl", "text", "sarif"), default="text")
+    p.add_argument("--output", "-o", help="write the report here instead of stdout")
+    p.add_argument("--policies", action="append", metavar="DIR", help="policy pack dir or file (repeatable)")
+    p.add_argument("--fail-on", choices=SEVERITIES, default="medium", help="exit 1 at or above (default medium)")
+    p.add_argument("--zone-role", choices=ZONE_ROLES, default="contractor-drop", help="role the files are in")
+    p.add_argument("--protect-data", metavar="CSV", help="protected customer table (exact data match)")
+    p.add_argument("--protect-columns", metavar="COLS", help="comma-separated columns of --protect-data")
+    p.add_argument("--protect-docs", metavar="DIR", help="protected confidential documents (fingerprints)")
+    p.add_argument("--key-file", help="secret key for fingerprints (default: created under ~/.local/state)")
+    p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="worker processes")
+    p.add_argument("--follow-symlinks", action="store_true", help="follow symlinks inside the scanned tree")
+    p.add_argument("--max-depth", type=int, default=Limits.max_depth, help="archive nesting depth")
+    p.add_argument("--max-text", type=int, default=Limits.max_text_chars, help="text chars per file")
+    p.add_argument("--timeout", type=float, default=Limits.timeout_seconds, help="seconds per file")
+    p.add_argument("--ner-model", help="installed spaCy package to use for PERSON/LOCATION (optional)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.set_defaults(func=run_scan)
+
+
+def _scan_one(ref: FileRef) -> Verdict:
+    assert _PIPELINE is not None
+    try:
+        return _PIPELINE.scan(ref)
+    except Exception as exc:  # a bug must cost one file, not the whole scan
+        err = ExtractError(ref.path, None, "internal", f"{type(exc).__name__} while scanning")
+        return Verdict(ref.path, ref.zone, (), (err,), 0, 0.0)
+
+
+def _build(args: argparse.Namespace):
+    from agent.pipeline import build_pipeline
+    from agent.commands.protect import detectors_for_scan
+    from agent.redact import default_key_path, load_or_create_key
+
+    key = load_or_create_key(args.key_file or default_key_path())
+    limits = Limits(
+        max_depth=args.max_depth,
+        max_text_chars=args.max_text,
+        timeout_seconds=args.timeout,
+        follow_symlinks=args.follow_symlinks,
+    )
+    columns = [c.strip() for c in args.protect_columns.split(",")] if args.protect_columns else None
+    extra = detectors_for_scan(args.protect_data, columns, args.protect_docs, key, limits)
+    return build_pipeline(args.policies, key, limits, extra_detectors=extra, ner_model=args.ner_model)
+
+
+def _walk(args: argparse.Namespace) -> Iterator[FileRef | ExtractError]:
+    from agent.sources.walk import walk
+
+    for item in walk(args.paths, follow_symlinks=args.follow_symlinks):
+        if isinstance(item, FileRef):
+            yield FileRef(item.path, zone=None, role=args.zone_role, root=item.root)
+        else:
+            yield item
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    global _PIPELINE
+    from agent.log import configure_logging
+    from agent.policy import PolicyError
+
+    configure_logging(json=True, level="warning", stream=sys.stderr)
+    for p in args.paths:
+        if not os.path.lexists(p):
+            print(f"dropwarden scan: no such file or directory: {p}", file=sys.stderr)
+            return 2
+    try:
+        _PIPELINE = _build(args)
+    except PolicyError as exc:
+        print(f"policy error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, ValueError) as exc:
+        print(f"dropwarden scan: {exc}", file=sys.stderr)
+        return 2
+
+    out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
+    root = args.paths[0] if len(args.paths) == 1 and os.path.isdir(args.paths[0]) else None
+    reporter = make_reporter(args.format, out, color=out.isatty(), root=root)
+    started = time.monotonic()
+    stats = {"files": 0, "bytes": 0, "errors": 0}
+    by_sev: Counter[str] = Counter()
+    worst = 0
+    progress = _Progress(enabled=sys.stderr.isatty() and not args.no_progress)
+
+    refs: list[FileRef] = []
+    for item in _walk(args):
+        if isinstance(item, ExtractError):
+            stats["errors"] += 1
+            reporter.error(item)
+        else:
+            refs.append(item)
+
+    for verdict in _verdicts(refs, args.jobs):
+        stats["files"] += 1
+        stats["bytes"] += verdict.bytes
+        stats["errors"] += len(verdict.errors)
+        for f in verdict.findings:
+            by_sev[f.severity] += 1
+            worst = max(worst, SEVERITY_RANK[f.severity])
+        reporter.verdict(verdict)
+        progress.tick(stats["files"], len(refs))
+    progress.done()
+
+    summary = {
+        "files": stats["files"],
+        "bytes": stats["bytes"],
+        "findings": {s: by_sev.get(s, 0) for s in SEVERITIES},
+        "errors": stats["errors"],
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    reporter.close(summary)
+    if out is not sys.stdout:
+        out.close()
+    return 1 if worst >= SEVERITY_RANK[args.fail_on] else 0
+
+
+def _verdicts(refs: list[FileRef], jobs: int) -> Iterator[Verdict]:
+    """Scan in input order; in parallel over forked workers when there is more than a handful."""
+    if jobs <= 1 or len(refs) < 4:
+        for ref in refs:
+            yield _scan_one(ref)
+        return
+    ctx = mp.get_context("fork")
+    with ctx.Pool(processes=min(jobs, len(refs))) as pool:
+        yield from pool.imap(_scan_one, refs, chunksize=1)
+
+
+class _Progress:
+    """A one-line counter on stderr for large trees on a terminal."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.last = 0.0
+
+    def tick(self, done: int, total: int) -> None:
+        now = time.monotonic()
+        if self.enabled and total >= 50 and now - self.last > 0.2:
+            self.last = now
+            width = 30
+            filled = int(width * done / total)
+            sys.stderr.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} files")
+            sys.stderr.flush()
+
+    def done(self) -> None:
+        if self.enabled and self.last:
+            sys.stderr.write("\n")
+

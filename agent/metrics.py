@@ -1,0 +1,134 @@
+"""Every Prometheus metric the agent exports, declared once.
+
+Names follow ``dropwarden_<noun>_<unit>`` (``_total`` for counters). Label values come from bounded
+sets only — zone names from the config, policy and rule ids, severities, error reasons — never file
+paths or matched values. Stages never touch these: ``pipeline.py`` and ``app.py`` record them.
+A fresh :class:`Metrics` owns its own registry, so tests never share global state.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+
+from agent import __version__
+
+SCAN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
+
+
+class Metrics:
+    """The agent's metric families on a private registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry or CollectorRegistry()
+        self.build_info = Info("dropwarden_build", "Version of the running agent.", registry=r)
+        self.build_info.info({"version": __version__})
+
+        self.files_scanned = Counter(
+            "dropwarden_files_scanned_total", "Top-level files scanned to a verdict.", ["zone"], registry=r
+        )
+        self.bytes_scanned = Counter(
+            "dropwarden_scanned_bytes_total", "Bytes of top-level files scanned.", ["zone"], registry=r
+        )
+        self.findings = Counter(
+            "dropwarden_findings_total",
+            "Policy findings of any severity (low ones included).",
+            ["zone", "policy", "rule", "severity"],
+            registry=r,
+        )
+        self.alerts = Counter(
+            "dropwarden_alerts_total",
+            "Alerts raised (findings at or above the alert severity, after de-duplication).",
+            ["zone", "policy", "rule", "severity"],
+            registry=r,
+        )
+        self.errors = Counter(
+            "dropwarden_scan_errors_total",
+            "Files or members that could not be read completely, by reason.",
+            ["zone", "reason"],
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "dropwarden_queue_depth", "Files waiting in the journal's work queue.", registry=r
+        )
+        self.oldest_pending = Gauge(
+            "dropwarden_queue_oldest_age_seconds", "Age of the oldest pending work item.", registry=r
+        )
+        self.in_flight = Gauge("dropwarden_scans_in_flight", "Files being scanned by workers now.", registry=r)
+        self.scan_duration = Histogram(
+            "dropwarden_scan_duration_seconds",
+            "Wall time to extract, classify and evaluate one file.",
+            ["zone"],
+            buckets=SCAN_BUCKETS,
+            registry=r,
+        )
+        self.verdict_latency = Histogram(
+            "dropwarden_verdict_latency_seconds",
+            "Time from the file's last change (close or move) to its verdict.",
+            ["zone"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.worker_restarts = Counter(
+            "dropwarden_worker_restarts_total",
+            "Worker processes replaced after a timeout or crash.",
+            ["reason"],
+            registry=r,
+        )
+        self.inotify_overflows = Counter(
+            "dropwarden_inotify_overflows_total",
+            "Kernel inotify queue overflows (each triggers a reconcile crawl).",
+            registry=r,
+        )
+        self.watched_directories = Gauge(
+            "dropwarden_watched_directories", "Directories under an inotify watch.", ["zone"], registry=r
+        )
+        self.reconcile_runs = Counter(
+            "dropwarden_reconcile_runs_total",
+            "Reconcile crawls, by trigger and outcome.",
+            ["trigger", "outcome"],
+            registry=r,
+        )
+        self.reconcile_last_success = Gauge(
+            "dropwarden_reconcile_last_success_timestamp_seconds",
+            "Unix time of the last successful reconcile crawl.",
+            registry=r,
+        )
+        self.reconcile_interval = Gauge(
+            "dropwarden_reconcile_interval_seconds", "Configured periodic reconcile interval.", registry=r
+        )
+        self.webhook_deliveries = Counter(
+            "dropwarden_webhook_deliveries_total", "Webhook alerts delivered.", ["sink"], registry=r
+        )
+        self.webhook_failures = Counter(
+            "dropwarden_webhook_failures_total", "Failed webhook delivery attempts.", ["sink"], registry=r
+        )
+        self.outbox_size = Gauge(
+            "dropwarden_webhook_outbox_size", "Alerts waiting in the durable outbox.", ["sink"], registry=r
+        )
+        self.sink_failures = Counter(
+            "dropwarden_sink_failures_total", "Alert sinks that failed to accept an alert.", ["sink"], registry=r
+        )
+        self.reloads = Counter(
+            "dropwarden_policy_reloads_total",
+            "Config, policy and index reloads, by outcome.",
+            ["outcome"],
+            registry=r,
+        )
+        self.last_reload_success = Gauge(
+            "dropwarden_policy_last_reload_success", "1 if the last reload succeeded, 0 if not.", registry=r
+        )
+        self.signature_rejections = Counter(
+            "dropwarden_signature_rejections_total",
+            "Policy packs or indexes refused for a missing or bad signature.",
+            ["kind"],
+            registry=r,
+        )
+        self.quarantined = Counter(
+            "dropwarden_quarantined_files_total", "Files moved to the encrypted vault.", ["zone"], registry=r
+        )
+        self.policy_rules = Gauge(
+            "dropwarden_policy_rules", "Active policy rules after layering.", registry=r
+        )
+        for outcome in ("success", "failure"):
+            self.reloads.labels(outcome=outcome)

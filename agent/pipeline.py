@@ -1,0 +1,150 @@
+"""The one place that knows every stage: extract -> classify -> evaluate -> verdict.
+
+`dropwarden scan` and the daemon both call :meth:`Pipeline.scan`; the daemon adds the journal
+before it and the actions after it. Stages never call each other; they only see dataclasses.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+
+from agent.classify import Classifier, ClassifierSettings
+from agent.extract import Extractor
+from agent.models import Detection, ExtractError, FileRef, Finding, Limits, TextChunk, Verdict
+from agent.policy import DocContext, Evaluation, PolicySet, evaluate, load_policies
+from agent.redact import Redactor
+
+log = structlog.get_logger(__name__)
+
+#: Detections kept per (member, entity) before evaluation; beyond it a file is plainly a bulk leak,
+#: and keeping every one would let a hostile 1 GB file exhaust memory.
+MAX_DETECTIONS_PER_ENTITY = 5_000
+
+SHIPPED_POLICIES = Path(__file__).resolve().parent.parent / "policies"
+
+
+def default_policy_dirs() -> list[Path]:
+    """The shipped packs: next to the source tree, or installed under sys.prefix/share."""
+    candidates = [SHIPPED_POLICIES, Path(os.sys.prefix) / "share" / "dropwarden" / "policies"]
+    for c in candidates:
+        if c.is_dir():
+            return [c]
+    return [SHIPPED_POLICIES]
+
+
+@dataclass
+class _DocState:
+    detections: list[Detection] = field(default_factory=list)
+    seen: set[tuple[str, int, int]] = field(default_factory=set)
+    per_entity: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+
+@dataclass
+class Pipeline:
+    """Extract, classify and evaluate one top-level file at a time. Built once per process."""
+
+    extractor: Extractor
+    classifier: Classifier
+    policies: PolicySet
+    redactor: Redactor
+
+    def scan(self, ref: FileRef) -> Verdict:
+        started = time.monotonic()
+        findings: list[Finding] = []
+        errors: list[ExtractError] = []
+        docs: dict[str | None, _DocState] = {}
+        try:
+            size = os.lstat(ref.path).st_size
+        except OSError:
+            size = 0
+        for item in self.extractor.extract(ref):
+            if isinstance(item, ExtractError):
+                errors.append(item)
+                continue
+            state = docs.setdefault(item.member, _DocState())
+            self._classify_into(item, state, errors)
+            if item.final:
+                findings.extend(self._evaluate(ref, item.member, docs.pop(item.member)))
+        for member, state in docs.items():  # an extractor that stopped early (limit, timeout)
+            findings.extend(self._evaluate(ref, member, state))
+        return Verdict(
+            path=ref.path,
+            zone=ref.zone,
+            findings=tuple(findings),
+            errors=tuple(errors),
+            bytes=size,
+            seconds=time.monotonic() - started,
+        )
+
+    def explain(self, ref: FileRef) -> tuple[list[Evaluation], list[ExtractError]]:
+        """Every candidate with the decision of every rule: the tuning tool behind `dropwarden explain`."""
+        errors: list[ExtractError] = []
+        docs: dict[str | None, _DocState] = {}
+        for item in self.extractor.extract(ref):
+            if isinstance(item, ExtractError):
+                errors.append(item)
+                continue
+            self._classify_into(item, docs.setdefault(item.member, _DocState()), errors)
+        evaluations = [
+            evaluate(state.detections, self._doc(ref, member), self.policies, self.redactor, explain=True)
+            for member, state in docs.items()
+        ]
+        return evaluations, errors
+
+    def evaluate_text(self, text: str, ref: FileRef, explain: bool = False) -> Evaluation:
+        """Classify and evaluate a string as if it were a whole file (policy examples, tests)."""
+        state = _DocState()
+        self._classify_into(TextChunk(path=ref.path, member=None, text=text), state, [])
+        return evaluate(state.detections, self._doc(ref, None), self.policies, self.redactor, explain=explain)
+
+    def _classify_into(self, chunk: TextChunk, state: _DocState, errors: list[ExtractError]) -> None:
+        try:
+            detections = self.classifier.detect(chunk)
+        except Exception as exc:  # a detector bug must not lose the rest of the file
+            log.error("classify_failed", path=chunk.path, member=chunk.member, error=type(exc).__name__)
+            errors.append(ExtractError(chunk.path, chunk.member, "internal", f"classifier: {type(exc).__name__}"))
+            return
+        for d in detections:
+            key = (d.entity, d.start, d.end)
+            if key in state.seen:  # overlapping chunks report the same value twice
+                continue
+            state.seen.add(key)
+            if state.per_entity[d.entity] >= MAX_DETECTIONS_PER_ENTITY:
+                continue
+            state.per_entity[d.entity] += 1
+            state.detections.append(d)
+
+    def _evaluate(self, ref: FileRef, member: str | None, state: _DocState) -> tuple[Finding, ...]:
+        if not state.detections:
+            return ()
+        return evaluate(state.detections, self._doc(ref, member), self.policies, self.redactor).findings
+
+    @staticmethod
+    def _doc(ref: FileRef, member: str | None) -> DocContext:
+        return DocContext(path=ref.path, member=member, zone=ref.zone, role=ref.role)
+
+
+def build_pipeline(
+    policy_paths: Sequence[str | Path] | None,
+    key: bytes,
+    limits: Limits | None = None,
+    extra_detectors: Iterable[object] = (),
+    ner_model: str | None = None,
+) -> Pipeline:
+    """Compose the stages from plain settings. Raises PolicyError on a broken policy pack."""
+    extra = tuple(extra_detectors)
+    known = Classifier.known_entities() | frozenset(e for d in extra for e in getattr(d, "entities", ()))
+    paths = list(policy_paths) if policy_paths else default_policy_dirs()
+    policies = load_policies(paths, known_entities=known)
+    settings = ClassifierSettings(
+        entities=policies.entities(), custom=policies.recognizers, ner_model=ner_model
+    )
+    classifier = Classifier(settings, extra=extra)  # type: ignore[arg-type]
+    return Pipeline(Extractor(limits or Limits()), classifier, policies, Redactor(key))

@@ -1,0 +1,142 @@
+"""Redacted excerpts and keyed fingerprints: the only form in which a matched value leaves memory.
+
+A fingerprint is HMAC-SHA256(key, entity + normalised value), truncated: repeated leaks of the same
+value correlate across files and runs, but nobody without the key can test a guess against it
+(low-entropy values such as dates or short account numbers cannot be brute-forced offline).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+KEY_BYTES = 32
+_KEEP_EDGE = re.compile(r"[A-Za-z0-9]")
+
+
+def load_or_create_key(path: str | os.PathLike[str]) -> bytes:
+    """Read a secret key file, creating it (mode 0600, parents 0700) when absent."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except FileNotFoundError:
+        p.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        data = secrets.token_bytes(KEY_BYTES)
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            os.write(fd, data)
+            os.fsync(fd)
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+        return data
+    if len(data) < 16:
+        raise ValueError(f"key file {p} is too short ({len(data)} bytes); expected {KEY_BYTES}")
+    return data
+
+
+def default_key_path() -> Path:
+    """Where `dropwarden scan` keeps its fingerprint key when none is given."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return Path(base) / "dropwarden" / "fingerprint.key"
+
+
+def normalise_value(value: str) -> str:
+    """Fold the presentation of a value (spacing, dashes, case) so the same value correlates."""
+    compact = re.sub(r"[\s\-_.]", "", value)
+    return compact.upper() if len(compact) <= 64 else value.strip()
+
+
+def mask(value: str, entity: str = "") -> str:
+    """Mask a value, keeping only enough to recognise its kind (never enough to use it).
+
+    Long values keep their first 4 and last 4 alphanumerics (a card: ``4111 **** **** 1111``);
+    values of 12 characters or fewer keep at most 2 at each end; secrets keep only a short prefix.
+    Separators are kept so the shape stays readable.
+    """
+    chars = list(value)
+    alnum_positions = [i for i, c in enumerate(chars) if _KEEP_EDGE.match(c)]
+    n = len(alnum_positions)
+    if entity in SECRET_ENTITIES:
+        keep_head, keep_tail = min(4, n // 4), 0
+    elif n >= 13:
+        keep_head, keep_tail = 4, 4
+    elif n >= 6:
+        keep_head, keep_tail = 2, 2
+    else:
+        keep_head, keep_tail = 0, 0
+    keep = set(alnum_positions[:keep_head]) | set(alnum_positions[n - keep_tail :] if keep_tail else ())
+    out = []
+    for i, c in enumerate(chars):
+        if i in keep:
+            out.append(c)
+        elif _KEEP_EDGE.match(c):
+            out.append("*")
+        elif c in " -./:":
+            out.append(c)
+        else:
+            out.append("*")
+    masked = "".join(out)
+    if len(masked) > 48:  # a PEM block or long token: the shape is enough
+        masked = masked[:24] + f"…[{len(value)} chars]"
+    return masked.replace("\n", " ")
+
+
+#: Entities whose values are secrets: keep (almost) nothing of them.
+SECRET_ENTITIES = frozenset(
+    {
+        "PRIVATE_KEY",
+        "AWS_ACCESS_KEY",
+        "AWS_SECRET_KEY",
+        "CLOUD_KEY",
+        "AZURE_KEY",
+        "GCP_SERVICE_KEY",
+        "GITHUB_TOKEN",
+        "GITLAB_TOKEN",
+        "SLACK_TOKEN",
+        "JWT",
+        "PASSWORD",
+        "CONNECTION_STRING",
+        "SECRET",
+        "API_KEY",
+    }
+)
+
+
+@dataclass(frozen=True)
+class Redactor:
+    """Turns raw values into safe excerpts and keyed fingerprints. Pure given its key."""
+
+    key: bytes
+    context_chars: int = 24
+
+    def fingerprint(self, entity: str, value: str) -> str:
+        digest = hmac.new(self.key, f"{entity}\x00{normalise_value(value)}".encode(), hashlib.sha256)
+        return "hmac-sha256:" + digest.hexdigest()[:32]
+
+    def excerpt(self, value: str, entity: str, context: str = "", start_in_context: int = -1) -> str:
+        """The masked value, with a little surrounding text when given (itself scrubbed of digits)."""
+        masked = mask(value, entity)
+        if not context or start_in_context < 0:
+            return masked
+        before = context[max(0, start_in_context - self.context_chars) : start_in_context]
+        after_start = start_in_context + len(value)
+        after = context[after_start : after_start + self.context_chars]
+        return f"{_scrub(before)}[{masked}]{_scrub(after)}"
+
+
+_LONG_RUN = re.compile(r"[A-Za-z0-9+/=_\-]{6,}")
+_DIGITS = re.compile(r"\d")
+
+
+def _scrub(text: str) -> str:
+    """Context around a value may hold other values: mask digits and long token-like runs."""
+    text = " ".join(text.split())
+    text = _LONG_RUN.sub(lambda m: m.group(0) if m.group(0).isalpha() else "*" * len(m.group(0)), text)
+    return _DIGITS.sub("#", text)

@@ -1,0 +1,104 @@
+"""SARIF 2.1.0, for code-scanning dashboards. Archive members become `outer.zip!inner/path` URIs."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import IO
+
+from agent import __version__
+from agent.models import ExtractError, Finding, Verdict
+
+_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
+
+
+class SarifReporter:
+    def __init__(self, out: IO[str], root: str | None = None) -> None:
+        self.out = out
+        self.root = root
+        self.results: list[dict[str, object]] = []
+        self.rules: dict[str, dict[str, object]] = {}
+        self.notifications: list[dict[str, object]] = []
+
+    def _uri(self, path: str, member: str | None) -> str:
+        if self.root:
+            try:
+                path = os.path.relpath(path, self.root)
+            except ValueError:
+                pass
+        return f"{path}!{member}" if member else path
+
+    def verdict(self, verdict: Verdict) -> None:
+        for f in verdict.findings:
+            self._finding(f)
+        for e in verdict.errors:
+            self.error(e)
+
+    def _finding(self, f: Finding) -> None:
+        rule_id = f"{f.policy}/{f.rule}"
+        self.rules.setdefault(
+            rule_id,
+            {
+                "id": rule_id,
+                "shortDescription": {"text": f.desc or f.rule},
+                "properties": {"tags": list(f.tags), "severity": f.severity},
+            },
+        )
+        self.results.append(
+            {
+                "ruleId": rule_id,
+                "level": _LEVEL[f.severity],
+                "message": {"text": f"{f.entity} ({f.severity}): {f.excerpt}"},
+                "locations": [
+                    {
+                        "physicalLocation": {
+                            "artifactLocation": {"uri": self._uri(f.path, f.member)},
+                            "region": {"startLine": max(1, f.line)},
+                        }
+                    }
+                ],
+                "partialFingerprints": {"dropwarden/v1": f.fingerprint},
+                "properties": {"severity": f.severity, "score": round(f.score, 3), "entity": f.entity},
+            }
+        )
+
+    def error(self, error: ExtractError) -> None:
+        self.notifications.append(
+            {
+                "level": "warning",
+                "message": {"text": f"{error.reason}: {error.detail}"},
+                "locations": [
+                    {"physicalLocation": {"artifactLocation": {"uri": self._uri(error.path, error.member)}}}
+                ],
+                "descriptor": {"id": error.reason},
+            }
+        )
+
+    def close(self, summary: dict[str, object]) -> None:
+        doc = {
+            "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+            "version": "2.1.0",
+            "runs": [
+                {
+                    "tool": {
+                        "driver": {
+                            "name": "dropwarden",
+                            "version": __version__,
+                            "informationUri": "https://github.com/dropwarden/dropwarden",
+                            "rules": sorted(self.rules.values(), key=lambda r: str(r["id"])),
+                        }
+                    },
+                    "results": self.results,
+                    "invocations": [
+                        {
+                            "executionSuccessful": True,
+                            "toolExecutionNotifications": self.notifications,
+                            "properties": {"summary": summary},
+                        }
+                    ],
+                }
+            ],
+        }
+        json.dump(doc, self.out, indent=2, ensure_ascii=False)
+        self.out.write("\n")
+        self.out.flush()

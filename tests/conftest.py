@@ -1,0 +1,32 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _shared() -> Path | None:
+    candidates = [os.environ.get("DROPWARDEN_SHARED"), REPO.parent / "shared"]
+    for c in candidates:
+        if c and (Path(c) / "corpus").is_dir():
+            return Path(c)
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """The team's read-only reference material (../shared); skips when absent (a user's clone)."""
+    path = _shared()
+    if path is None:
+        pytest.skip("../shared is not present")
+    return path
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return REPO
