@@ -1,0 +1,1 @@
+"""Actions taken on verdicts: sinks (alert, webhook, syslog, ...) and quarantine. Import modules directly."""

@@ -1,0 +1,233 @@
+"""Logging setup (structlog over stdlib) and the secret scrubber, the last line of defence.
+
+Every event, ours or a library's (presidio, watchdog, pypdf go through stdlib logging), passes
+`scrub_secrets` just before rendering: any string that looks like a matched value (Luhn-valid card,
+mod-97-valid IBAN, PEM private key, cloud/API token, JWT, long high-entropy token) is replaced by its
+masked form (agent.redact.mask). Exceptions are formatted to text first, so their messages are
+scrubbed too. Stages must not log values in the first place; this catches the mistakes.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import sys
+from collections import Counter
+from collections.abc import Callable, MutableMapping
+from typing import IO, Any
+
+import structlog
+
+from agent.redact import mask
+
+_PEM = re.compile(
+    r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----.*?"
+    r"(?:-----END[A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----|\Z)",
+    re.S,
+)
+_JWT = re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
+_API_TOKEN = re.compile(
+    r"\b(?:gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{30,}|glpat-[A-Za-z0-9_-]{20,}"
+    r"|xox[abposr]-[A-Za-z0-9-]{10,})"
+)
+_AWS = re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b")
+_IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?: ?[A-Z0-9]){11,30}\b")
+_CARD = re.compile(r"\d(?<!\d\d)(?:[ -]?\d){12,22}(?!\d)")  # \d first: re's fast scan
+_TOKEN = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{20,}={0,2}")
+_SEP = re.compile(r"[ -]")
+_MIN_LEN = 13  # shortest thing we mask (a 13-digit card); shorter strings skip all regexes
+
+#: Fields every event has that never hold data: not scanned (speed).
+_SKIP_KEYS = frozenset({"timestamp", "level", "logger", "logger_name"})
+
+
+def luhn_ok(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def iban_ok(compact: str) -> bool:
+    if not 15 <= len(compact) <= 34:
+        return False
+    moved = compact[4:] + compact[:4]
+    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
+
+
+def shannon_entropy(s: str) -> float:
+    n = len(s)
+    return -sum(c / n * math.log2(c / n) for c in Counter(s).values())
+
+
+def _card(m: re.Match[str]) -> str:
+    """Mask every Luhn-valid 13–19 digit run made of whole separator groups within the match."""
+    text = m.group(0)
+    digits = _SEP.sub("", text)
+    if 13 <= len(digits) <= 19 and luhn_ok(digits):
+        return mask(text, "CREDIT_CARD")
+    # "4111 1111 1111 1111 12": the card is a sub-range of the groups
+    parts = re.split(r"([ -])", text)
+    groups = parts[0::2]
+    for i in range(len(groups)):
+        for j in range(min(len(groups), i + 6), i, -1):  # a card has at most 5 groups (4-4-4-4-3)
+            cand = "".join(groups[i:j])
+            if 13 <= len(cand) <= 19 and luhn_ok(cand):
+                left = "".join(parts[: 2 * i])
+                right = "".join(parts[2 * j - 1 :])
+                mid = "".join(parts[2 * i : 2 * j - 1])
+                return left + mask(mid, "CREDIT_CARD") + right
+    return text
+
+
+def _iban(m: re.Match[str]) -> str:
+    text = m.group(0)
+    cut = len(text)
+    while cut > 0:  # "DE89 3704 0044 0532 0130 00 AB": try without trailing groups
+        cand = text[:cut]
+        if iban_ok(cand.replace(" ", "")):
+            return mask(cand, "IBAN_CODE") + text[cut:]
+        cut = cand.rfind(" ")
+    return text
+
+
+_WORDISH = re.compile(r"[A-Z]?[a-z]{3,}")
+
+
+def _judge_token(s: str) -> str:
+    if len(s) < 20:
+        return s
+    if not (any(c.isdigit() for c in s) and any(c.isupper() for c in s) and any(c.islower() for c in s)):
+        return s  # words, hex digests, uuids, upper-case constants: not random tokens
+    if sum(len(w) for w in _WORDISH.findall(s)) >= 0.75 * len(s):
+        return s  # CamelCaseIdentifiers10 are mostly words; random base62 almost never is
+    if shannon_entropy(s) >= min(4.0, math.log2(len(s)) - 0.6):
+        return mask(s, "SECRET")
+    return s
+
+
+def _token(m: re.Match[str]) -> str:
+    s = m.group(0)
+    if s.startswith("/"):  # an absolute path: judge each component on its own
+        return "/".join(_judge_token(part) for part in s.split("/"))
+    return _judge_token(s)
+
+
+def _secret(entity: str) -> Callable[[re.Match[str]], str]:
+    return lambda m: mask(m.group(0), entity)
+
+
+#: (cheap substring prefilter or None, pattern, replacement), applied in order.
+_RULES: tuple[tuple[str | None, re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
+    ("-----BEGIN", _PEM, _secret("PRIVATE_KEY")),
+    ("eyJ", _JWT, _secret("JWT")),
+    (None, _API_TOKEN, _secret("API_KEY")),
+    (None, _AWS, _secret("AWS_ACCESS_KEY")),
+    (None, _IBAN, _iban),
+    (None, _CARD, _card),
+    (None, _TOKEN, _token),
+)
+
+
+def scrub_text(text: str) -> str:
+    """The text with anything that looks like a secret or matched value masked."""
+    if len(text) < _MIN_LEN:
+        return text
+    for needle, pattern, repl in _RULES:
+        if needle is not None and needle not in text:
+            continue
+        text = pattern.sub(repl, text)
+    return text
+
+
+def scrub_value(value: Any) -> Any:
+    """Scrub strings anywhere inside dicts, lists and tuples; other types pass through."""
+    if isinstance(value, str):
+        return scrub_text(value)
+    if isinstance(value, dict):
+        return {k: scrub_value(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(scrub_value(v) for v in value)
+    if isinstance(value, bytes | bytearray):
+        return f"<{len(value)} bytes>"
+    if isinstance(value, BaseException):
+        return scrub_text(f"{type(value).__name__}: {value}")
+    return value
+
+
+def scrub_secrets(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """structlog processor: scrub every field of the event (keys are left alone)."""
+    for k, v in event_dict.items():
+        if k not in _SKIP_KEYS and not k.startswith("_"):
+            event_dict[k] = scrub_value(v)
+    return event_dict
+
+
+_HANDLER_MARK = "_dropwarden_handler"
+
+
+def configure_logging(json: bool | None = None, level: str = "info", stream: IO[str] | None = None) -> None:
+    """Route structlog and stdlib logging through one scrubbing pipeline to `stream`.
+
+    JSON lines (journald-friendly) when `json` or when the stream is not a TTY; console otherwise.
+    Timestamps ISO 8601 UTC. Safe to call again (replaces its own handler).
+    """
+    stream = stream if stream is not None else sys.stdout
+    tty = bool(getattr(stream, "isatty", lambda: False)())
+    as_json = (not tty) if json is None else json
+    numeric = logging.getLevelName(level.upper())
+    if not isinstance(numeric, int):
+        raise ValueError(f"unknown log level {level!r}")
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.stdlib.PositionalArgumentsFormatter(),
+        structlog.processors.StackInfoRenderer(),
+        structlog.processors.format_exc_info,  # exceptions become text here, so the scrubber sees them
+        structlog.processors.UnicodeDecoder(),
+    ]
+    renderer: Any = (
+        structlog.processors.JSONRenderer()
+        if as_json
+        else structlog.dev.ConsoleRenderer(colors=tty, exception_formatter=structlog.dev.plain_traceback)
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, scrub_secrets, renderer],
+    )
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(formatter)
+    setattr(handler, _HANDLER_MARK, True)
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, _HANDLER_MARK, False):
+            root.removeHandler(h)
+    root.addHandler(handler)
+    root.setLevel(numeric)
+    logging.captureWarnings(True)
+    structlog.configure(
+        processors=[
+            structlog.stdlib.filter_by_level,
+            *shared,
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=False,
+    )
+
+
+def reset_logging() -> None:
+    """Undo configure_logging (tests)."""
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if getattr(h, _HANDLER_MARK, False):
+            root.removeHandler(h)
+    logging.captureWarnings(False)
+    structlog.reset_defaults()

@@ -1,0 +1,62 @@
+"""Redaction: excerpts never carry the value, fingerprints correlate only with the key."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import stat
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from agent.redact import Redactor, load_or_create_key, mask
+
+CARD = "4539 1488 0343 6467"  # generated: Luhn-valid, random body
+
+
+def test_mask_keeps_shape_but_not_the_middle_of_a_card() -> None:
+    """A card keeps its first and last four digits and its grouping, nothing else."""
+    assert mask(CARD, "CREDIT_CARD") == "4539 **** **** 6467"
+
+
+def test_mask_of_secret_keeps_at_most_a_short_prefix() -> None:
+    """A token is masked almost entirely: a leaked prefix cannot be used."""
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    masked = mask(token, "GITHUB_TOKEN")
+    assert masked.startswith("ghp_")
+    assert token[8:] not in masked
+
+
+@given(st.text(alphabet="0123456789ABCDEFGHJKLMNPQRSTUVWXYZ", min_size=8, max_size=40))
+def test_mask_never_contains_the_value(value: str) -> None:
+    """For any value of 8+ characters, the masked form never contains it."""
+    assert value not in mask(value, "IBAN_CODE")
+
+
+def test_fingerprint_is_keyed_and_stable_across_presentation() -> None:
+    """Same key + same value (any grouping) gives one fingerprint; another key gives another."""
+    a = Redactor(b"k" * 32)
+    b = Redactor(b"j" * 32)
+    assert a.fingerprint("CREDIT_CARD", CARD) == a.fingerprint("CREDIT_CARD", CARD.replace(" ", "-"))
+    assert a.fingerprint("CREDIT_CARD", CARD) != b.fingerprint("CREDIT_CARD", CARD)
+    plain = hashlib.sha256(CARD.replace(" ", "").encode()).hexdigest()
+    assert plain[:32] not in a.fingerprint("CREDIT_CARD", CARD)
+
+
+def test_excerpt_scrubs_digits_around_the_value() -> None:
+    """Context around a value is kept as words, but neighbouring numbers are masked too."""
+    context = f"IBAN CH93 0076 2011 6238 5295 7 card {CARD} expiry 09/29"
+    start = context.index(CARD)
+    excerpt = Redactor(b"k" * 32).excerpt(CARD, "CREDIT_CARD", context, start)
+    assert "card" in excerpt
+    assert "6238" not in excerpt and "09/29" not in excerpt
+    assert CARD not in excerpt
+
+
+def test_key_file_created_private(tmp_path) -> None:
+    """A missing key file is created with mode 0600 and reused afterwards."""
+    path = tmp_path / "state" / "fp.key"
+    key = load_or_create_key(path)
+    assert len(key) == 32
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert load_or_create_key(path) == key
