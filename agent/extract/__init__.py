@@ -1,0 +1,151 @@
+"""Extraction stage: turn a file on disk (and everything inside it) into text chunks.
+
+``Extractor.extract`` never raises for bad input: whatever could not be read (completely) is
+yielded as an :class:`~agent.models.ExtractError` with a reason from ``models.ERROR_REASONS``, and
+extraction goes on with the next member. An empty file yields nothing (and no error): there is no
+text to classify, and emptiness is not a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from typing import IO
+
+import structlog
+
+from agent.extract import archive, mail, office, pdf, text
+from agent.extract.context import Abort, Context, Item
+from agent.extract.safeopen import OpenFailure, open_for_scan
+from agent.extract.sniff import EXPECTED_BY_EXTENSION, _ext, refine_zip, sniff_format
+from agent.models import ExtractError, FileRef, Limits, TextChunk
+
+__all__ = ["Extractor", "OpenFailure", "open_for_scan", "sniff_format"]
+
+log = structlog.get_logger(__name__)
+_HEAD = 4096
+
+
+class Extractor:
+    """Reads files within :class:`~agent.models.Limits`. Stateless between calls; thread-safe."""
+
+    def __init__(self, limits: Limits = Limits()) -> None:  # noqa: B008 - Limits is frozen
+        self.limits = limits
+
+    def extract(self, ref: FileRef) -> Iterator[TextChunk | ExtractError]:
+        """Yield text chunks of the file and of every archive member/attachment, and an ExtractError
+        for anything that could not be read (completely). Never raises for bad input."""
+        ctx = Context(path=ref.path, limits=self.limits)
+        try:
+            fd, st = open_for_scan(ref.path, ref.root, self.limits.follow_symlinks)
+        except OpenFailure as e:
+            yield ctx.error(None, e.reason, e.detail)
+            return
+        if st.st_size > self.limits.max_file_bytes:
+            os.close(fd)
+            yield ctx.error(None, "limit_bytes", f"file larger than {self.limits.max_file_bytes} bytes")
+            return
+        with os.fdopen(fd, "rb") as f:
+            try:
+                yield from self.extract_file(f, ctx, ref.path)
+            except Abort as e:
+                yield ctx.error(None, e.reason, e.detail)
+            except OSError as e:
+                yield ctx.error(None, "io_error", f"{type(e).__name__}: {os.strerror(e.errno or 0)}")
+            except Exception as e:  # a bug in Dropwarden: report, count, go on
+                log.error("extract_failed", path=ref.path, error=type(e).__name__)
+                yield ctx.error(None, "internal", f"{type(e).__name__} in extractor")
+
+    def extract_file(self, f: IO[bytes], ctx: Context, display: str) -> Iterator[Item]:
+        """Extract an open, seekable top-level file (also used for in-memory tests)."""
+        yield from _dispatch(f, ctx, None, display, 0)
+
+
+def _dispatch(f: IO[bytes], ctx: Context, member: str | None, display: str, depth: int) -> Iterator[Item]:
+    """Extract one (top-level or member) file; only its very last chunk carries ``final=True``.
+
+    A member's parts (metadata, body, header, sheets...) share one offset space and ``final``
+    means "no more text of this (path, member)": the last chunk is held back until the reader is
+    done (or stopped), so consumers can evaluate the member as a whole.
+    """
+    pending: TextChunk | None = None
+    try:
+        for item in _read(f, ctx, member, display, depth):
+            if isinstance(item, TextChunk) and item.member == member:
+                if pending is not None:
+                    yield replace(pending, final=False)
+                pending = item
+            else:
+                yield item
+    except Abort:
+        if pending is not None:
+            yield replace(pending, final=True)
+        raise
+    if pending is not None:
+        yield replace(pending, final=True)
+
+
+def _read(f: IO[bytes], ctx: Context, member: str | None, display: str, depth: int) -> Iterator[Item]:
+    """Sniff one file and run its format reader; parser failures -> malformed, and the scan goes on."""
+    ctx.check()
+    head = f.read(_HEAD)
+    f.seek(0)
+    fmt = sniff_format(head, display)
+    if fmt == "zip":
+        fmt = refine_zip(fmt, f)
+    expected = EXPECTED_BY_EXTENSION.get(_ext(display))
+    if expected and fmt not in expected and fmt != "empty":
+        yield ctx.error(member, "malformed", f"content is {fmt}, not {_ext(display)[1:]}")
+        if fmt not in ("text", "csv", "tsv"):
+            return  # still read text that merely carries a wrong extension
+
+    def recurse(sub: IO[bytes], name: str, sub_depth: int) -> Iterator[Item]:
+        return _dispatch(sub, ctx, name, name, sub_depth)
+
+    try:
+        if fmt in _PACKAGES and (err := archive.package_error(f, ctx, member)) is not None:
+            yield err
+            return
+        if fmt == "text":
+            yield from text.extract_text(f, ctx, member)
+        elif fmt in ("csv", "tsv"):
+            yield from text.extract_table(f, ctx, member, "," if fmt == "csv" else "\t")
+        elif fmt in _READERS:
+            yield from _READERS[fmt](f, ctx, member, depth, recurse)
+        elif fmt in ("odt", "ods"):
+            yield from office.extract_odf(f, ctx, member, spreadsheet=fmt == "ods")
+        elif fmt in ("gzip", "bz2", "xz"):
+            yield from archive.extract_stream(f, fmt, ctx, member, display, depth, recurse)
+        # empty, image, ole, binary: no text layer to read; not an error
+    except (Abort, GeneratorExit):
+        raise
+    except RecursionError:
+        yield ctx.error(member, "malformed", "RecursionError: structure nested too deeply")
+    except Exception as e:
+        yield ctx.error(member, "malformed", _describe(e))
+
+
+_PACKAGES = frozenset({"docx", "xlsx", "pptx", "odt", "ods"})
+_READERS = {
+    "pdf": pdf.extract_pdf,
+    "docx": office.extract_docx,
+    "xlsx": office.extract_xlsx,
+    "pptx": office.extract_pptx,
+    "zip": archive.extract_zip,
+    "tar": archive.extract_tar,
+    "eml": mail.extract_eml,
+    "msg": mail.extract_msg,
+}
+
+
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|b'[^']*'")
+
+
+def _describe(e: BaseException) -> str:
+    """Exception type and a short message with quoted parts removed, so no content can ride along."""
+    text = str(e).splitlines()[0] if str(e) else ""
+    text = _QUOTED.sub("'…'", text)[:80]
+    text = "".join(c if c.isprintable() else "?" for c in text)
+    return f"{type(e).__name__}: {text}" if text else type(e).__name__

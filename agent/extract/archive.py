@@ -1,0 +1,213 @@
+"""ZIP, TAR and single-stream GZIP/BZ2/XZ, with zip-bomb, member-count and nesting guards.
+
+Each member is copied, counting the bytes actually decompressed, into a spooled temporary file
+(memory up to 8 MiB, then disk) and handed back to the dispatcher, so nested archives and large
+members are read with bounded memory and every format reader gets a seekable file.
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+import os
+import tarfile
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from typing import IO
+
+from agent.extract.context import Context, Item, MemberLimit
+
+Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
+
+SPOOL_MEMORY = 8 * 1024 * 1024
+COPY_BLOCK = 1024 * 1024
+#: Below this many decompressed bytes the ratio is not checked: tiny, very compressible files are harmless.
+RATIO_FLOOR = 1024 * 1024
+
+
+def join_member(chain: str | None, name: str) -> str:
+    """outer member chain + inner name: "a.zip!b/c.txt" (the top-level file itself is not named)."""
+    name = name.lstrip("/") or "unnamed"
+    return f"{chain}!{name}" if chain else name
+
+
+def spool_copy(src: IO[bytes], ctx: Context, compressed_size: int | None) -> IO[bytes]:
+    """Copy a (decompressing) stream into a temp file, enforcing member size and ratio as bytes arrive."""
+    lim = ctx.limits
+    out = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115 - returned to caller
+    total = 0
+    try:
+        while True:
+            ctx.check()
+            block = src.read(COPY_BLOCK)
+            if not block:
+                break
+            total += len(block)
+            if total > lim.max_member_bytes:
+                raise MemberLimit("limit_bytes", f"member larger than {lim.max_member_bytes} bytes")
+            if compressed_size and total > RATIO_FLOOR and total / compressed_size > lim.max_ratio:
+                raise MemberLimit("limit_ratio", f"decompression ratio above {lim.max_ratio:g}")
+            out.write(block)
+    except BaseException:
+        out.close()
+        raise
+    out.seek(0)
+    return out
+
+
+def depth_error(ctx: Context, chain: str | None, depth: int) -> Item | None:
+    if depth > ctx.limits.max_depth:
+        return ctx.error(chain, "limit_depth", f"archive nesting deeper than {ctx.limits.max_depth}")
+    return None
+
+
+def package_error(f: IO[bytes], ctx: Context, member: str | None) -> Item | None:
+    """Zip-bomb check of an Office/ODF package before its library inflates parts into memory.
+
+    The libraries read whole parts; zipfile never inflates more than a member's declared size, so
+    checking declared sizes and ratios bounds what they can allocate.
+    """
+    lim = ctx.limits
+    with zipfile.ZipFile(f) as zf:
+        infos = zf.infolist()
+    f.seek(0)
+    if len(infos) > lim.max_members:
+        return ctx.error(member, "limit_members", f"package with more than {lim.max_members} parts")
+    total = 0
+    for info in infos:
+        total += info.file_size
+        if info.file_size > RATIO_FLOOR and info.file_size / max(1, info.compress_size) > lim.max_ratio:
+            return ctx.error(
+                member, "limit_ratio", f"package part with decompression ratio above {lim.max_ratio:g}"
+            )
+        if total > lim.max_member_bytes:
+            return ctx.error(member, "limit_bytes", f"package parts larger than {lim.max_member_bytes} bytes")
+    return None
+
+
+def extract_zip(
+    f: IO[bytes], ctx: Context, chain: str | None, depth: int, recurse: Recurse
+) -> Iterator[Item]:
+    """Every file member of a zip, in archive order, each guarded by declared and actual sizes."""
+    if (err := depth_error(ctx, chain, depth + 1)) is not None:
+        yield err
+        return
+    lim = ctx.limits
+    with zipfile.ZipFile(f) as zf:
+        count = 0
+        for info in zf.infolist():
+            ctx.check()
+            if info.is_dir():
+                continue
+            count += 1
+            if count > lim.max_members:
+                yield ctx.error(chain, "limit_members", f"more than {lim.max_members} members")
+                return
+            name = join_member(chain, info.filename)
+            if info.flag_bits & 0x1:
+                yield ctx.error(name, "encrypted", "password-protected zip member")
+                continue
+            if info.file_size > lim.max_member_bytes:
+                yield ctx.error(name, "limit_bytes", f"member larger than {lim.max_member_bytes} bytes")
+                continue
+            if info.file_size > RATIO_FLOOR and info.file_size / max(1, info.compress_size) > lim.max_ratio:
+                yield ctx.error(name, "limit_ratio", f"declared decompression ratio above {lim.max_ratio:g}")
+                continue
+            yield from read_member(ctx, name, depth, recurse, lambda i=info: zf.open(i), info.compress_size)
+
+
+def read_member(
+    ctx: Context,
+    name: str,
+    depth: int,
+    recurse: Recurse,
+    opener: Callable[[], IO[bytes]],
+    compressed_size: int | None,
+) -> Iterator[Item]:
+    """Copy one member out (limits enforced), then hand it to the dispatcher at ``depth + 1``."""
+    try:
+        with opener() as src:
+            spool = spool_copy(src, ctx, compressed_size)
+    except MemberLimit as e:
+        yield ctx.error(name, e.reason, e.detail)
+        return
+    except (RuntimeError, NotImplementedError) as e:  # zipfile: encrypted / unsupported compression
+        yield ctx.error(name, "encrypted" if "encrypted" in str(e) else "malformed", type(e).__name__)
+        return
+    except Exception as e:
+        yield ctx.error(name, "malformed", f"{type(e).__name__} while decompressing member")
+        return
+    with spool:
+        yield from recurse(spool, name, depth + 1)
+
+
+def extract_tar(
+    f: IO[bytes], ctx: Context, chain: str | None, depth: int, recurse: Recurse
+) -> Iterator[Item]:
+    """Regular-file members of an (uncompressed) tar, streamed in archive order."""
+    if (err := depth_error(ctx, chain, depth + 1)) is not None:
+        yield err
+        return
+    lim = ctx.limits
+    count = 0
+    with tarfile.open(fileobj=f, mode="r:") as tf:
+        for ti in tf:
+            ctx.check()
+            tf.members = []  # do not keep every TarInfo: memory stays flat on huge archives
+            if not ti.isreg():
+                continue
+            count += 1
+            if count > lim.max_members:
+                yield ctx.error(chain, "limit_members", f"more than {lim.max_members} members")
+                return
+            name = join_member(chain, ti.name)
+            if ti.size > lim.max_member_bytes:
+                yield ctx.error(name, "limit_bytes", f"member larger than {lim.max_member_bytes} bytes")
+                continue
+            opener = tf.extractfile
+            yield from read_member(ctx, name, depth, recurse, lambda t=ti, o=opener: o(t), None)
+
+
+_STREAMS: dict[str, Callable[[IO[bytes]], IO[bytes]]] = {
+    "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
+    "bz2": lambda f: bz2.BZ2File(f),
+    "xz": lambda f: lzma.LZMAFile(f),  # noqa: SIM115 - closed by read_member
+}
+_SUFFIXES = {"gzip": (".gz", ".tgz"), "bz2": (".bz2", ".tbz2", ".tbz"), "xz": (".xz", ".txz")}
+
+
+def extract_stream(
+    f: IO[bytes], fmt: str, ctx: Context, chain: str | None, display: str, depth: int, recurse: Recurse
+) -> Iterator[Item]:
+    """A single compressed stream: a tar inside is opened in place (x.tar.gz!member is just "member")."""
+    if (err := depth_error(ctx, chain, depth + 1)) is not None:
+        yield err
+        return
+    f.seek(0, os.SEEK_END)
+    compressed = f.tell()
+    f.seek(0)
+    base = os.path.basename(display.rsplit("!", 1)[-1])
+    low = base.lower()
+    for suf in _SUFFIXES[fmt]:
+        if low.endswith(suf):
+            base = base[: -len(suf)] + (".tar" if suf.startswith(".t") and len(suf) > 3 else "")
+            break
+    name = join_member(chain, base or "content")
+    yield from read_member(
+        ctx, name, depth - 1, _tar_or_member(ctx, chain, recurse), lambda: _STREAMS[fmt](f), compressed
+    )
+
+
+def _tar_or_member(ctx: Context, chain: str | None, recurse: Recurse) -> Recurse:
+    def inner(spool: IO[bytes], name: str, depth: int) -> Iterator[Item]:
+        head = spool.read(512)
+        spool.seek(0)
+        if len(head) >= 262 and head[257:262] == b"ustar":
+            # members of x.tar.gz sit one level below the file, like a zip's (depth = the .gz's)
+            yield from extract_tar(spool, ctx, chain, depth, recurse)
+        else:
+            yield from recurse(spool, name, depth + 1)
+
+    return inner

@@ -1,0 +1,163 @@
+"""Builders of real test files (PDF by hand, Office via their libraries, mail via email stdlib)."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from email.message import EmailMessage
+from pathlib import Path
+
+from agent.extract import Extractor
+from agent.models import ExtractError, FileRef, Limits, TextChunk
+
+
+def pdf_bytes(pages: list[str], encrypt_with: str | None = None) -> bytes:
+    """A minimal valid PDF with one Helvetica text line per page (xref offsets computed exactly)."""
+    objs: list[bytes] = []
+    n = len(pages)
+    page_ids = [4 + 2 * i for i in range(n)]
+    objs.append(b"<< /Type /Catalog /Pages 2 0 R >>")
+    kids = " ".join(f"{p} 0 R" for p in page_ids)
+    objs.append(f"<< /Type /Pages /Kids [{kids}] /Count {n} >>".encode())
+    objs.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
+    for i, text in enumerate(pages):
+        esc = text.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)")
+        stream = f"BT /F1 12 Tf 72 720 Td ({esc}) Tj ET".encode("latin-1")
+        objs.append(
+            f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
+            f"/Resources << /Font << /F1 3 0 R >> >> /Contents {page_ids[i] + 1} 0 R >>".encode()
+        )
+        objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
+    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
+    offsets = []
+    for i, body in enumerate(objs, start=1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
+    for off in offsets:
+        out += f"{off:010d} 00000 n \n".encode()
+    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    data = bytes(out)
+    if encrypt_with is not None:
+        from pypdf import PdfReader, PdfWriter
+
+        w = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))
+        w.encrypt(user_password=encrypt_with, owner_password="owner-" + encrypt_with, algorithm="AES-128")
+        buf = io.BytesIO()
+        w.write(buf)
+        data = buf.getvalue()
+    return data
+
+
+def docx_bytes() -> bytes:
+    import docx
+
+    d = docx.Document()
+    d.core_properties.title = "Quarterly payroll"
+    d.add_paragraph("Body paragraph with employee Jane Roe.")
+    t = d.add_table(rows=2, cols=2)
+    t.cell(0, 0).text, t.cell(0, 1).text = "name", "iban"
+    t.cell(1, 0).text, t.cell(1, 1).text = "Jane Roe", "DE89370400440532013000"
+    d.sections[0].header.paragraphs[0].text = "CONFIDENTIAL header"
+    d.sections[0].footer.paragraphs[0].text = "footer page marker"
+    buf = io.BytesIO()
+    d.save(buf)
+    return buf.getvalue()
+
+
+def xlsx_bytes() -> bytes:
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws.title = "Staff"
+    ws.append(["name", "card"])
+    ws.append(["John Doe", "4111111111111111"])
+    ws2 = wb.create_sheet("Other")
+    ws2["A1"] = "second sheet text"
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def pptx_bytes() -> bytes:
+    import pptx
+    from pptx.util import Inches
+
+    prs = pptx.Presentation()
+    slide = prs.slides.add_slide(prs.slide_layouts[1])
+    slide.shapes.title.text = "Launch plan"
+    slide.placeholders[1].text = "Codename BLUEFALCON"
+    tbl = slide.shapes.add_table(2, 2, Inches(1), Inches(4), Inches(4), Inches(1)).table
+    tbl.cell(0, 0).text, tbl.cell(0, 1).text = "k", "v"
+    tbl.cell(1, 0).text, tbl.cell(1, 1).text = "budget", "1200000"
+    slide.notes_slide.notes_text_frame.text = "speaker notes mention merger"
+    buf = io.BytesIO()
+    prs.save(buf)
+    return buf.getvalue()
+
+
+def odt_bytes(paragraphs: list[str]) -> bytes:
+    ns = 'xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" ' + (
+        'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0"'
+    )
+    body = "".join(f"<text:p>{p}</text:p>" for p in paragraphs)
+    content = f'<?xml version="1.0"?><office:document-content {ns}><office:body><office:text>{body}'
+    content += "</office:text></office:body></office:document-content>"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.text")
+        zf.writestr("content.xml", content)
+    return buf.getvalue()
+
+
+def eml_bytes() -> bytes:
+    msg = EmailMessage()
+    msg["Subject"] = "Quarterly numbers"
+    msg["From"] = "alice@example.com"
+    msg["To"] = "bob@example.org"
+    msg.set_content("Plain body: see attachments.\n", cte="quoted-printable")
+    msg.add_alternative(
+        "<html><body><p>HTML body with <b>bold</b> text</p><script>x()</script></body></html>",
+        subtype="html",
+    )
+    msg.add_attachment(
+        b"attached base64 text AGENT-ORANGE\n",
+        maintype="text",
+        subtype="plain",
+        filename="notes.txt",
+        cte="base64",
+    )
+    msg.add_attachment(
+        "qp attachment caf\u00e9 BRAVO-7\n".encode(),
+        maintype="application",
+        subtype="octet-stream",
+        filename="qp.txt",
+        cte="quoted-printable",
+    )
+    msg.add_attachment(docx_bytes(), maintype="application", subtype="octet-stream", filename="payroll.docx")
+    return bytes(msg)
+
+
+def zip_bytes(members: dict[str, bytes], compression: int = zipfile.ZIP_DEFLATED) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def run(
+    path: Path | str, limits: Limits | None = None, root: str | None = None
+) -> list[TextChunk | ExtractError]:
+    """Extract one file on disk and collect everything it yields."""
+    return list(Extractor(limits or Limits()).extract(FileRef(path=str(path), root=root)))
+
+
+def texts(items: list[TextChunk | ExtractError]) -> str:
+    return "\n".join(i.text for i in items if isinstance(i, TextChunk))
+
+
+def errors(items: list[TextChunk | ExtractError]) -> list[tuple[str | None, str]]:
+    return [(i.member, i.reason) for i in items if isinstance(i, ExtractError)]
