@@ -78,7 +78,7 @@ def mask(value: str, entity: str = "") -> str:
             out.append(c)
         elif _KEEP_EDGE.match(c):
             out.append("*")
-        elif c in " -./:":
+        elif c in " -./:_":
             out.append(c)
         else:
             out.append("*")
@@ -137,6 +137,8 @@ _DIGITS = re.compile(r"\d")
 
 def _scrub(text: str) -> str:
     """Context around a value may hold other values: mask digits and long token-like runs."""
-    text = " ".join(text.split())
+    lead = " " if text[:1].isspace() else ""
+    trail = " " if text[-1:].isspace() else ""
+    text = lead + " ".join(text.split()) + trail if text.strip() else (" " if text else "")
     text = _LONG_RUN.sub(lambda m: m.group(0) if m.group(0).isalpha() else "*" * len(m.group(0)), text)
     return _DIGITS.sub("#", text)
