@@ -92,7 +92,8 @@ def run_scan(paths: list[str], key_file: str, jobs: int, out: str) -> dict:
     seconds = time.monotonic() - started
     if proc.returncode not in (0, 1):
         raise SystemExit(f"dropwarden scan failed ({proc.returncode}): {err[-2000:]}")
-    records = [json.loads(line) for line in open(out, encoding="utf-8")]
+    with open(out, encoding="utf-8") as f:
+        records = [json.loads(line) for line in f]
     return {"seconds": seconds, "peak_rss": peak, "records": records}
 
 

@@ -1,0 +1,147 @@
+"""`dropwarden policy test|lint` and `dropwarden explain`: tools for people who write policies.
+
+`policy test` semantics: a ``match`` example passes when the evaluation of its text (as a file in a
+zone of the rule's first applicable role, contractor-drop when it applies) yields a finding of that
+rule id (its severity is then the rule's severity for that role by construction); a ``no_match``
+example passes when no finding of that rule id appears, at any severity. Rules marked
+``examples_require`` (protected-index, ner-model) or whose entities no recognizer can produce are
+reported as SKIP, never as passed. Example texts are never printed (they may hold sample secrets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+from agent.models import ZONE_ROLES, FileRef
+from agent.policy import PolicyError
+from agent.policy.lint import format_issue, lint
+
+#: Entities the exact-data-match and fingerprint detectors add when indexes are configured.
+INDEX_ENTITIES = frozenset({"EDM_MATCH", "DOC_FINGERPRINT"})
+
+
+def register(sub: Any) -> None:
+    policy = sub.add_parser("policy", help="test and lint policy packs")
+    psub = policy.add_subparsers(dest="policy_command", metavar="SUBCOMMAND")
+    psub.required = True
+    test = psub.add_parser("test", help="run every rule's examples through the real pipeline")
+    test.add_argument("paths", nargs="*", metavar="PATH", help="pack files or dirs (default: shipped packs)")
+    test.add_argument("-v", "--verbose", action="store_true", help="list passing examples too")
+    test.set_defaults(func=cmd_test)
+    lnt = psub.add_parser("lint", help="schema and semantic checks of policy packs")
+    lnt.add_argument("paths", nargs="*", metavar="PATH", help="pack files or dirs (default: shipped packs)")
+    lnt.set_defaults(func=cmd_lint)
+    exp = sub.add_parser("explain", help="show every candidate in a file and what each rule decided")
+    exp.add_argument("file", metavar="FILE")
+    exp.add_argument("--policies", action="append", metavar="DIR", help="pack file or dir (repeatable)")
+    exp.add_argument("--zone-role", choices=ZONE_ROLES, default="contractor-drop")
+    exp.set_defaults(func=cmd_explain)
+
+
+def _paths(given: list[str] | None) -> list[Path]:
+    if given:
+        return [Path(p) for p in given]
+    from agent.pipeline import default_policy_dirs
+
+    return default_policy_dirs()
+
+
+def known_entities() -> frozenset[str]:
+    """What the classifier can produce, plus the index-backed detectors (they load without an index)."""
+    from agent.classify import Classifier
+
+    return Classifier.known_entities() | INDEX_ENTITIES
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    issues = lint(_paths(args.paths), known_entities())
+    for issue in issues:
+        print(format_issue(issue))
+    errors = sum(i.level == "error" for i in issues)
+    warnings = len(issues) - errors
+    print(f"{errors} error(s), {warnings} warning(s)", file=sys.stderr)
+    return 1 if errors else 0
+
+
+def cmd_test(args: argparse.Namespace) -> int:
+    from agent.pipeline import build_pipeline
+
+    try:
+        pipeline = build_pipeline(_paths(args.paths), key=secrets.token_bytes(32))
+    except PolicyError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    known = known_entities() | {spec.entity for spec in pipeline.policies.recognizers}
+    counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
+    for rule in pipeline.policies.rules:
+        if not rule.enabled:
+            continue
+        skip = ""
+        if rule.examples_require:
+            skip = f"needs {rule.examples_require}"
+        elif not rule.entities & known:
+            skip = "no recognizer produces " + ", ".join(sorted(rule.entities))
+        role = "contractor-drop" if "contractor-drop" in rule.zones else min(rule.zones)
+        cases = [("match", i, t) for i, t in enumerate(rule.examples_match, 1)]
+        cases += [("no_match", i, t) for i, t in enumerate(rule.examples_no_match, 1)]
+        for kind, i, text in cases:
+            label = f"{rule.id:<34} {kind:<8} #{i}"
+            if skip:
+                counts["SKIP"] += 1
+                print(f"SKIP  {label}  ({skip})")
+                continue
+            ev = pipeline.evaluate_text(text, FileRef(path="<example>", role=role))  # type: ignore[arg-type]
+            hits = [f for f in ev.findings if f.rule == rule.id]
+            ok = bool(hits) if kind == "match" else not hits
+            counts["PASS" if ok else "FAIL"] += 1
+            if ok and not args.verbose:
+                continue
+            if ok:
+                print(f"PASS  {label}")
+            else:
+                others = sorted({f.rule for f in ev.findings}) or ["nothing"]
+                what = (
+                    "no finding of this rule" if kind == "match" else f"{len(hits)} finding(s) of this rule"
+                )
+                print(f"FAIL  {label}  ({what}; rules found: {', '.join(others)})")
+    print(f"{counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
+    return 1 if counts["FAIL"] else 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    from agent.pipeline import build_pipeline
+
+    try:
+        pipeline = build_pipeline(_paths(args.policies), key=secrets.token_bytes(32))
+    except PolicyError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    path = Path(args.file)
+    if not path.exists():
+        print(f"{path}: no such file", file=sys.stderr)
+        return 2
+    evaluations, errors = pipeline.explain(FileRef(path=str(path), role=args.zone_role))
+    for err in errors:
+        print(
+            f"{err.path}{'!' + err.member if err.member else ''}: not fully read: {err.reason}: {err.detail}"
+        )
+    total = 0
+    for ev in evaluations:
+        where = f"{path}!{ev.member}" if ev.member else str(path)
+        print(f"== {where}: {len(ev.findings)} finding(s)")
+        for f in ev.findings:
+            print(f"   FINDING {f.severity:<8} {f.rule} ({f.entity}) line {f.line} x{f.count}: {f.excerpt}")
+        for d in sorted(ev.decisions, key=lambda d: (d.start, d.entity)):  # grouped by candidate
+            total += 1
+            verdict = "ACCEPT" if d.accepted else "reject"
+            print(
+                f"   line {d.line:>5}  {d.entity:<20} score {d.score:.2f}  {verdict:<6} "
+                f"{d.rule or '-':<30} {d.reason}  {d.excerpt}"
+            )
+    if not total:
+        print(f"{path}: no candidates found")
+    return 0

@@ -1,0 +1,123 @@
+"""The compiled form of policies: immutable rules, the PolicySet, and the one-line PolicyError.
+
+Kept apart from the loader so the evaluator depends only on what it evaluates, not on YAML parsing.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import unicodedata
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from agent.models import RecognizerSpec
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem in a pack: ``file:rule:field: message``."""
+
+    file: str
+    rule: str
+    field: str
+    message: str
+    suggestion: str = ""
+    level: str = "error"  # error | warning
+
+
+class PolicyError(Exception):
+    """A broken policy pack: one line naming the file, the rule and the field."""
+
+    def __init__(self, file: str, rule: str, field: str, message: str, suggestion: str = "") -> None:
+        self.file, self.rule, self.field, self.message, self.suggestion = (
+            file,
+            rule,
+            field,
+            message,
+            suggestion,
+        )
+        where = file + (f": rule '{rule}'" if rule else "") + (f": field '{field}'" if field else "")
+        hint = f" (did you mean {suggestion}?)" if suggestion else ""
+        super().__init__(f"{where}: {message}{hint}")
+
+    @classmethod
+    def from_issue(cls, issue: Issue) -> PolicyError:
+        return cls(issue.file, issue.rule, issue.field, issue.message, issue.suggestion)
+
+
+_CAMEL = re.compile(r"(?<=[a-z])(?=[A-Z])")
+_NON_WORD = re.compile(r"[\W_]+")
+
+
+def normalise_text(text: str) -> str:
+    """Casefold, strip accents, turn every non-alphanumeric run into one space; padded with spaces."""
+    text = _CAMEL.sub(" ", text)  # accountHolder, dbPassword: JSON/YAML keys are words too
+    if not text.isascii():
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " " + " ".join(_NON_WORD.sub(" ", text.casefold()).split()) + " "
+
+
+def phrase_regex(words: Sequence[str]) -> re.Pattern[str] | None:
+    """One regex matching any of the phrases as whole words in :func:`normalise_text` output."""
+    phrases = sorted({normalise_text(w).strip() for w in words if normalise_text(w).strip()}, key=len)
+    if not phrases:
+        return None
+    return re.compile(" (?:" + "|".join(re.escape(p) for p in reversed(phrases)) + ") ")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A compiled, effective rule (after overrides)."""
+
+    id: str
+    pack: str
+    file: str
+    desc: str
+    severity: str
+    severity_by_zone: tuple[tuple[str, str], ...]
+    zones: frozenset[str]
+    entities: frozenset[str]
+    min_score: float
+    min_count: int
+    context: tuple[str, ...]
+    window: tuple[str, int]  # ("chars" | "tokens", n)
+    not_context: tuple[str, ...]
+    not_context_window: tuple[str, int]
+    attributes: tuple[tuple[str, frozenset[str]], ...]
+    min_attributes: tuple[tuple[str, float], ...]
+    path_globs: tuple[str, ...]
+    allow_values: frozenset[str]  # normalise_value() of allow-listed values
+    allow_patterns: tuple[re.Pattern[str], ...]
+    tags: tuple[str, ...]
+    actions: tuple[str, ...]
+    enabled: bool
+    examples_match: tuple[str, ...]
+    examples_no_match: tuple[str, ...]
+    examples_require: str | None
+    context_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+    not_context_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    def severity_for(self, role: str) -> str:
+        return dict(self.severity_by_zone).get(role, self.severity)
+
+    def path_excepted(self, path: str, member: str | None) -> bool:
+        if not self.path_globs:
+            return False
+        names = [path, Path(path).name] + ([member, Path(member).name] if member else [])
+        return any(fnmatch.fnmatchcase(n, g) for g in self.path_globs for n in names)
+
+
+@dataclass(frozen=True)
+class PolicySet:
+    """Immutable compiled policies; ``digest`` changes whenever the effective rules do."""
+
+    rules: tuple[Rule, ...]
+    recognizers: tuple[RecognizerSpec, ...]
+    digest: str
+    disabled_by: tuple[tuple[str, str], ...] = ()  # (rule id, file that disabled it), for lint
+
+    def entities(self) -> frozenset[str]:
+        return frozenset(e for r in self.rules if r.enabled for e in r.entities)

@@ -1,0 +1,68 @@
+"""`dropwarden policy lint`: every problem of a set of packs, errors and warnings, one line each.
+
+Errors (the pack is wrong or a rule can never fire): invalid YAML or schema, unknown field or entity,
+duplicate rule id, override/disable of an unknown rule, min_score above 1, empty zones, a regex
+that does not compile or can backtrack catastrophically, fewer than 2 match / no_match examples,
+a word both required and vetoed. Warnings (legal but probably not meant): a rule disabled by a
+later pack, a rule fully shadowed by another one, an entity that needs a NER model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from agent.policy.compiled import Issue, PolicySet, Rule
+from agent.policy.loader import compile_policies
+
+
+def lint(paths: Sequence[str | Path], known_entities: frozenset[str]) -> list[Issue]:
+    policies, issues = compile_policies(paths, known_entities, lint=True)
+    if policies is not None:
+        issues.extend(shadowed(policies))
+    return issues
+
+
+def shadowed(policies: PolicySet) -> list[Issue]:
+    """Rules whose every finding another, unconditional rule already reports at least as severely."""
+    out = []
+    active = [r for r in policies.rules if r.enabled]
+    for a in active:
+        for b in active:
+            if a is not b and _covers(b, a):
+                out.append(
+                    Issue(
+                        a.file,
+                        a.id,
+                        "entities",
+                        f"fully shadowed by rule '{b.id}' ({b.file})",
+                        level="warning",
+                    )
+                )
+                break
+    return out
+
+
+def _covers(b: Rule, a: Rule) -> bool:
+    unconditional = not (
+        b.context_re or b.not_context_re or b.attributes or b.min_attributes or b.path_globs
+    ) and not (b.allow_values or b.allow_patterns)
+    return (
+        unconditional
+        and b.min_count == 1
+        and b.min_score <= a.min_score
+        and a.entities <= b.entities
+        and a.zones <= b.zones
+        and all(_rank(b.severity_for(z)) >= _rank(a.severity_for(z)) for z in a.zones)
+    )
+
+
+def _rank(severity: str) -> int:
+    return ("low", "medium", "high", "critical").index(severity)
+
+
+def format_issue(issue: Issue) -> str:
+    """``file:rule:field: message`` (warnings say so), with the suggestion when there is one."""
+    hint = f" (did you mean {issue.suggestion}?)" if issue.suggestion else ""
+    level = "warning: " if issue.level == "warning" else ""
+    return f"{issue.file}:{issue.rule or '-'}:{issue.field or '-'}: {level}{issue.message}{hint}"

@@ -1,0 +1,118 @@
+"""Static check of policy regexes for catastrophic backtracking (ReDoS).
+
+Custom recognizers run Python ``re`` (Presidio compiles patterns with it) over untrusted files, so a
+pattern such as ``(a+)+$`` lets one crafted file pin a CPU for hours. We reject, at load time, the two
+shapes behind nearly all exponential cases: a quantified group that itself contains an unbounded
+quantifier (``(a+)+``, ``(.*)*``, ``(\\w+\\s?)+``) and alternation under an unbounded quantifier whose
+branches can start with the same character (``(a|ab)*``, ``(\\d|\\w)+``). We chose this over
+"compile with re2 and refuse what it cannot handle" because the classifier runs ``re``, not re2: what
+matters is how the engine that actually runs behaves. Possessive quantifiers are accepted.
+"""
+
+from __future__ import annotations
+
+import re
+from re import _constants as C  # type: ignore[attr-defined]
+from re import _parser as P  # type: ignore[attr-defined]
+
+_ASCII = range(128)
+_CATEGORY_CHARS = {
+    C.CATEGORY_DIGIT: {c for c in _ASCII if chr(c).isdigit()},
+    C.CATEGORY_WORD: {c for c in _ASCII if chr(c).isalnum() or chr(c) == "_"},
+    C.CATEGORY_SPACE: {c for c in _ASCII if chr(c).isspace()},
+}
+_ANY = frozenset({-1})  # "could be any character": overlaps everything non-empty
+_REPEATS = (C.MAX_REPEAT, C.MIN_REPEAT)
+
+
+def compile_error(pattern: str) -> str | None:
+    """The ``re`` compile error of a pattern, or None when it compiles."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        return f"regex does not compile: {exc}"
+    return None
+
+
+def backtracking_risk(pattern: str) -> str | None:
+    """A short reason when the pattern can backtrack exponentially, else None."""
+    try:
+        tree = P.parse(pattern)
+    except re.error:
+        return None  # reported by compile_error
+    return _walk(list(tree), inside_unbounded=False)
+
+
+def _walk(items: list[tuple[object, object]], inside_unbounded: bool) -> str | None:
+    for op, av in items:
+        if op in _REPEATS:
+            _lo, hi, sub = av  # type: ignore[misc]
+            unbounded = hi == C.MAXREPEAT or hi > 64
+            if unbounded and inside_unbounded:
+                return "nested quantifiers (e.g. (a+)+) can backtrack catastrophically"
+            if unbounded and _overlapping_branch(list(sub)):
+                return "overlapping alternation under a quantifier can backtrack catastrophically"
+            found = _walk(list(sub), inside_unbounded or unbounded)
+            if found:
+                return found
+        elif op is C.SUBPATTERN:
+            found = _walk(list(av[-1]), inside_unbounded)  # type: ignore[index]
+            if found:
+                return found
+        elif op is C.BRANCH:
+            for branch in av[1]:  # type: ignore[index]
+                found = _walk(list(branch), inside_unbounded)
+                if found:
+                    return found
+        elif op in (C.ASSERT, C.ASSERT_NOT):
+            found = _walk(list(av[1]), inside_unbounded)  # type: ignore[index]
+            if found:
+                return found
+    return None
+
+
+def _overlapping_branch(items: list[tuple[object, object]]) -> bool:
+    for op, av in items:
+        if op is C.BRANCH:
+            firsts = [_first(list(b)) for b in av[1]]  # type: ignore[index]
+            for i, a in enumerate(firsts):
+                for b in firsts[i + 1 :]:
+                    if not a or not b or a is _ANY or b is _ANY or a & b:
+                        return True
+        elif op is C.SUBPATTERN and _overlapping_branch(list(av[-1])):  # type: ignore[index]
+            return True
+    return False
+
+
+def _first(items: list[tuple[object, object]]) -> frozenset[int]:
+    """Characters a sequence can start with (ASCII approximation); empty set: may match empty."""
+    for op, av in items:
+        if op is C.LITERAL:
+            return frozenset({av}) if av < 128 else _ANY  # type: ignore[operator]
+        if op is C.IN:
+            chars: set[int] = set()
+            for iop, iav in av:  # type: ignore[attr-defined]
+                if iop is C.NEGATE:
+                    return _ANY
+                if iop is C.LITERAL:
+                    chars.add(iav if iav < 128 else -1)
+                elif iop is C.RANGE:
+                    chars.update(range(iav[0], min(iav[1], 127) + 1))
+                elif iop is C.CATEGORY:
+                    chars.update(_CATEGORY_CHARS.get(iav, {-1}))
+            return _ANY if -1 in chars else frozenset(chars)
+        if op is C.SUBPATTERN:
+            inner = _first(list(av[-1]))  # type: ignore[index]
+            if inner:
+                return inner
+            continue
+        if op in _REPEATS:
+            lo, _hi, sub = av  # type: ignore[misc]
+            inner = _first(list(sub))
+            if lo == 0:
+                return _ANY if inner is _ANY else inner  # optional: conservatively its first set
+            return inner
+        if op in (C.AT,):
+            continue
+        return _ANY  # ANY, NOT_LITERAL, CATEGORY, BRANCH...: be conservative
+    return frozenset()
