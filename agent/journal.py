@@ -1,0 +1,360 @@
+"""The durable work queue and per-file state: one SQLite row per path (WAL).
+
+Every watcher event and every reconcile finding lands here before anything else, so a crash (even
+``kill -9``) loses nothing: on start-up ``requeue_claimed`` puts in-flight files back, and the
+reconcile crawl finds files whose events never reached us. One row per path makes coalescing free:
+a new event for a pending file only pushes its ``not_before`` (the settle/debounce deadline); an
+event for a file being scanned sets ``rerun`` so it is scanned again once the current scan is acked.
+
+``synchronous=NORMAL`` under WAL: a committed transaction survives a process crash; a power loss can
+drop the last few, which the start-up reconcile crawl recovers (it diffs the disk against this table).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS files (
+    path TEXT PRIMARY KEY,
+    zone TEXT,
+    dev INTEGER, ino INTEGER, size INTEGER, mtime_ns INTEGER,
+    content_hash TEXT,
+    max_severity TEXT,
+    findings INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    policy_digest TEXT,
+    scanned_at REAL,
+    scans INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'pending',
+    attempts INTEGER NOT NULL DEFAULT 0,
+    enqueued_at REAL,
+    event_time REAL,
+    not_before REAL NOT NULL DEFAULT 0,
+    worker TEXT,
+    rerun INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS files_queue ON files(state, not_before);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+"""
+
+#: Claimed this many times without an ack (the agent died each time): the file is given up on.
+MAX_ATTEMPTS = 3
+
+_ENQUEUE = """
+INSERT INTO files(path, zone, state, enqueued_at, event_time, not_before, attempts)
+VALUES (:path, :zone, 'pending', :now, :event_time, :not_before, 0)
+ON CONFLICT(path) DO UPDATE SET
+    zone = excluded.zone,
+    rerun = CASE WHEN state = 'claimed' THEN 1 ELSE rerun END,
+    enqueued_at = CASE WHEN state IN ('done', 'error') THEN excluded.enqueued_at ELSE enqueued_at END,
+    attempts = CASE WHEN state IN ('done', 'error') THEN 0 ELSE attempts END,
+    event_time = CASE WHEN state IN ('done', 'error') OR event_time IS NULL THEN excluded.event_time
+                      ELSE max(event_time, excluded.event_time) END,
+    not_before = CASE WHEN state IN ('done', 'error') THEN excluded.not_before
+                      ELSE max(not_before, excluded.not_before) END,
+    state = CASE WHEN state = 'claimed' THEN 'claimed' ELSE 'pending' END
+"""
+
+
+@dataclass(frozen=True)
+class FileStat:
+    """The identity of a file version: same (dev, ino, size, mtime_ns) means unchanged."""
+
+    dev: int
+    ino: int
+    size: int
+    mtime_ns: int
+
+    @classmethod
+    def of(cls, st: os.stat_result) -> FileStat:
+        return cls(st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+@dataclass(frozen=True)
+class WorkItem:
+    """A claimed file, with what the journal knew about its last scan (for the hash cache)."""
+
+    path: str
+    zone: str | None
+    event_time: float
+    enqueued_at: float
+    attempts: int
+    prev_hash: str | None
+    prev_digest: str | None
+    prev_state_done: bool
+
+
+@dataclass(frozen=True)
+class Row:
+    path: str
+    zone: str | None
+    state: str
+    stat: FileStat | None
+    content_hash: str | None
+    policy_digest: str | None
+    scans: int
+    last_error: str | None
+    max_severity: str | None
+    findings: int
+    scanned_at: float | None
+
+
+class Journal:
+    """SQLite journal; safe to share between threads (one connection per thread)."""
+
+    def __init__(self, path: str | os.PathLike[str], busy_timeout: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._busy = busy_timeout
+        self._local = threading.local()
+        self._conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        self._conn().executescript(SCHEMA)
+
+    # -- connections --------------------------------------------------------------------------
+    def _conn(self) -> sqlite3.Connection:
+        c = getattr(self._local, "conn", None)
+        if c is None:
+            c = sqlite3.connect(self.path, timeout=self._busy, isolation_level=None, check_same_thread=False)
+            c.execute("PRAGMA journal_mode=WAL")
+            c.execute("PRAGMA synchronous=NORMAL")
+            c.row_factory = sqlite3.Row
+            self._local.conn = c
+            with self._lock:
+                self._conns.append(c)
+        return c
+
+    class _Tx:
+        def __init__(self, conn: sqlite3.Connection) -> None:
+            self.c = conn
+
+        def __enter__(self) -> sqlite3.Connection:
+            self.c.execute("BEGIN IMMEDIATE")
+            return self.c
+
+        def __exit__(self, exc_type: object, *_: object) -> None:
+            self.c.execute("ROLLBACK" if exc_type else "COMMIT")
+
+    def _tx(self) -> Journal._Tx:
+        return Journal._Tx(self._conn())
+
+    def close(self) -> None:
+        with self._lock:
+            for c in self._conns:
+                with contextlib.suppress(sqlite3.Error):
+                    c.close()
+            self._conns.clear()
+        self._local = threading.local()
+
+    # -- the queue ----------------------------------------------------------------------------
+    def enqueue(
+        self, path: str, zone: str | None, event_time: float | None = None, not_before: float | None = None
+    ) -> None:
+        """Queue a path (idempotent: a pending row is coalesced; a claimed one is marked for a rerun)."""
+        self.enqueue_many([(path, zone, event_time, not_before)])
+
+    def enqueue_many(self, items: Iterable[tuple[str, str | None, float | None, float | None]]) -> int:
+        now = time.time()
+        rows = [
+            {
+                "path": p,
+                "zone": z,
+                "now": now,
+                "event_time": et if et is not None else now,
+                "not_before": nb if nb is not None else now,
+            }
+            for p, z, et, nb in items
+        ]
+        if rows:
+            with self._tx() as c:
+                c.executemany(_ENQUEUE, rows)
+        return len(rows)
+
+    def claim(self, n: int, worker_id: str = "", now: float | None = None) -> list[WorkItem]:
+        """Take up to ``n`` pending items whose settle deadline has passed, oldest deadline first."""
+        if n <= 0:
+            return []
+        now = time.time() if now is None else now
+        with self._tx() as c:
+            rows = c.execute(
+                "SELECT path, zone, event_time, enqueued_at, attempts, content_hash, policy_digest, "
+                "scanned_at, last_error FROM files WHERE state = 'pending' AND not_before <= ? "
+                "ORDER BY not_before LIMIT ?",
+                (now, n),
+            ).fetchall()
+            c.executemany(
+                "UPDATE files SET state = 'claimed', worker = ?, attempts = attempts + 1 WHERE path = ?",
+                [(worker_id, r["path"]) for r in rows],
+            )
+        return [
+            WorkItem(
+                path=r["path"],
+                zone=r["zone"],
+                event_time=r["event_time"] or now,
+                enqueued_at=r["enqueued_at"] or now,
+                attempts=r["attempts"] + 1,
+                prev_hash=r["content_hash"],
+                prev_digest=r["policy_digest"],
+                prev_state_done=r["scanned_at"] is not None and r["last_error"] is None,
+            )
+            for r in rows
+        ]
+
+    def defer(self, item: WorkItem, not_before: float) -> None:
+        """Put a claimed item back: the file is still changing (its mtime is too recent)."""
+        with self._tx() as c:
+            c.execute(
+                "UPDATE files SET state = 'pending', rerun = 0, attempts = max(attempts - 1, 0), "
+                "not_before = max(not_before, ?) WHERE path = ? AND state = 'claimed'",
+                (not_before, item.path),
+            )
+
+    def ack(
+        self,
+        item: WorkItem,
+        *,
+        max_severity: str | None,
+        findings: int,
+        error: str | None,
+        stat: FileStat | None,
+        content_hash: str | None,
+        policy_digest: str,
+        scanned: bool = True,
+    ) -> None:
+        """Record a verdict (``scanned=False``: a hash-cache hit, the previous verdict stands)."""
+        now = time.time()
+        st = stat or FileStat(0, 0, 0, 0)
+        with self._tx() as c:
+            if scanned:
+                c.execute(
+                    "UPDATE files SET state = CASE WHEN rerun = 1 THEN 'pending' ELSE 'done' END, "
+                    "not_before = CASE WHEN rerun = 1 THEN ? ELSE not_before END, rerun = 0, "
+                    "dev = ?, ino = ?, size = ?, mtime_ns = ?, content_hash = ?, max_severity = ?, "
+                    "findings = ?, last_error = ?, policy_digest = ?, scanned_at = ?, scans = scans + 1, "
+                    "attempts = 0, worker = NULL WHERE path = ?",
+                    (now, st.dev, st.ino, st.size, st.mtime_ns, content_hash, max_severity, findings,
+                     error, policy_digest, now, item.path),
+                )  # fmt: skip
+            else:
+                c.execute(
+                    "UPDATE files SET state = CASE WHEN rerun = 1 THEN 'pending' ELSE 'done' END, "
+                    "not_before = CASE WHEN rerun = 1 THEN ? ELSE not_before END, rerun = 0, "
+                    "dev = ?, ino = ?, size = ?, mtime_ns = ?, attempts = 0, worker = NULL WHERE path = ?",
+                    (now, st.dev, st.ino, st.size, st.mtime_ns, item.path),
+                )
+
+    def fail(
+        self, item: WorkItem, reason: str, stat: FileStat | None = None, policy_digest: str = ""
+    ) -> None:
+        """Record a file that could not be scanned at all (timeout, worker crash)."""
+        now = time.time()
+        st = stat or FileStat(0, 0, 0, 0)
+        with self._tx() as c:
+            c.execute(
+                "UPDATE files SET state = CASE WHEN rerun = 1 THEN 'pending' ELSE 'error' END, rerun = 0, "
+                "last_error = ?, dev = ?, ino = ?, size = ?, mtime_ns = ?, content_hash = NULL, "
+                "policy_digest = ?, scanned_at = ?, worker = NULL WHERE path = ?",
+                (reason, st.dev, st.ino, st.size, st.mtime_ns, policy_digest, now, item.path),
+            )
+
+    def forget(self, path: str) -> None:
+        """Drop the row of a file that is gone (unless a scan of it is in flight)."""
+        with self._tx() as c:
+            c.execute("DELETE FROM files WHERE path = ? AND state != 'claimed'", (path,))
+
+    def requeue_claimed(self) -> tuple[int, int]:
+        """At start-up: put items claimed by a dead agent back; give up on ones that killed it thrice."""
+        now = time.time()
+        with self._tx() as c:
+            gave_up = c.execute(
+                "UPDATE files SET state = 'error', last_error = 'internal', rerun = 0, worker = NULL "
+                "WHERE state = 'claimed' AND attempts >= ?",
+                (MAX_ATTEMPTS,),
+            ).rowcount
+            back = c.execute(
+                "UPDATE files SET state = 'pending', not_before = ?, worker = NULL, rerun = 0 "
+                "WHERE state = 'claimed'",
+                (now,),
+            ).rowcount
+        return back, gave_up
+
+    def rescan_all(self, policy_digest: str) -> int:
+        """Queue every finished file scanned under another policy digest (policies changed)."""
+        now = time.time()
+        with self._tx() as c:
+            return c.execute(
+                "UPDATE files SET state = 'pending', not_before = ?, enqueued_at = ?, event_time = ?, "
+                "attempts = 0 WHERE state IN ('done', 'error') AND "
+                "(policy_digest IS NULL OR policy_digest != ?)",
+                (now, now, now, policy_digest),
+            ).rowcount
+
+    # -- queries ------------------------------------------------------------------------------
+    def needs_scan(self, path: str, stat: FileStat | None, content_hash: str, policy_digest: str) -> bool:
+        """False when the last scan saw this very content under these very policies."""
+        r = self.get(path)
+        if r is None or r.state not in ("done", "claimed") or r.last_error is not None:
+            return True
+        return not (content_hash and r.content_hash == content_hash and r.policy_digest == policy_digest)
+
+    def get(self, path: str) -> Row | None:
+        r = self._conn().execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
+        if r is None:
+            return None
+        st = FileStat(r["dev"], r["ino"], r["size"], r["mtime_ns"]) if r["dev"] is not None else None
+        return Row(
+            path=r["path"],
+            zone=r["zone"],
+            state=r["state"],
+            stat=st,
+            content_hash=r["content_hash"],
+            policy_digest=r["policy_digest"],
+            scans=r["scans"],
+            last_error=r["last_error"],
+            max_severity=r["max_severity"],
+            findings=r["findings"],
+            scanned_at=r["scanned_at"],
+        )
+
+    def known(self, path: str) -> tuple[str, FileStat | None] | None:
+        """(state, stat) of a path for the reconcile diff; None when never seen."""
+        r = (
+            self._conn()
+            .execute("SELECT state, dev, ino, size, mtime_ns FROM files WHERE path = ?", (path,))
+            .fetchone()
+        )
+        if r is None:
+            return None
+        return r[0], (FileStat(r[1], r[2], r[3], r[4]) if r[1] is not None else None)
+
+    def depth(self) -> int:
+        return self._conn().execute("SELECT count(*) FROM files WHERE state = 'pending'").fetchone()[0]
+
+    def oldest_pending_age(self, now: float | None = None) -> float:
+        now = time.time() if now is None else now
+        v = self._conn().execute("SELECT min(enqueued_at) FROM files WHERE state = 'pending'").fetchone()[0]
+        return max(0.0, now - v) if v is not None else 0.0
+
+    def next_due(self) -> float | None:
+        """The earliest settle deadline among pending items (lets the dispatcher sleep until then)."""
+        return self._conn().execute("SELECT min(not_before) FROM files WHERE state = 'pending'").fetchone()[0]
+
+    def counts(self) -> dict[str, int]:
+        rows = self._conn().execute("SELECT state, count(*) FROM files GROUP BY state").fetchall()
+        return {r[0]: r[1] for r in rows}
+
+    def get_meta(self, key: str) -> str | None:
+        r = self._conn().execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return r[0] if r else None
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self._tx() as c:
+            c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (key, value))

@@ -1,0 +1,277 @@
+"""The agent's configuration: one frozen, validated pydantic model built from YAML or from CLI flags.
+
+Validation returns errors that name the field (``zones.0.role: ...``) instead of exiting, so the
+``run`` command prints one line and exits 2 while tests can assert on the message.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from agent.models import Limits
+
+DEFAULT_CONFIG = "/etc/dropwarden/agent.yaml"
+EXTRA_POLICY_DIR = Path("/etc/dropwarden/policies.d")
+
+
+class ConfigError(Exception):
+    """A configuration file that cannot be used; ``str()`` is one line naming file and field."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Zone(_Model):
+    name: str = Field(min_length=1)
+    path: str
+    role: Literal["contractor-drop", "outbound", "internal"] = "contractor-drop"
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    follow_symlinks: bool = False
+    quarantine: bool = False
+
+    @field_validator("path")
+    @classmethod
+    def _absolute(cls, v: str) -> str:
+        if not v:
+            raise ValueError("must not be empty")
+        return os.path.abspath(v)
+
+
+class IndexFiles(_Model):
+    edm: tuple[str, ...] = ()
+    fingerprint: tuple[str, ...] = ()
+
+
+class LimitsModel(_Model):
+    max_file_bytes: int = Field(default=Limits.max_file_bytes, gt=0)
+    max_text_chars: int = Field(default=Limits.max_text_chars, gt=0)
+    max_member_bytes: int = Field(default=Limits.max_member_bytes, gt=0)
+    max_ratio: float = Field(default=Limits.max_ratio, gt=0)
+    max_members: int = Field(default=Limits.max_members, gt=0)
+    max_depth: int = Field(default=Limits.max_depth, ge=0)
+    timeout_seconds: float = Field(default=Limits.timeout_seconds, gt=0)
+    chunk_chars: int = Field(default=Limits.chunk_chars, gt=0)
+    chunk_overlap: int = Field(default=Limits.chunk_overlap, ge=0)
+
+
+class JsonlConfig(_Model):
+    path: str
+    fsync: bool = False
+
+
+class WebhookConfig(_Model):
+    name: str = "webhook"
+    url: str
+    format: Literal["generic", "alertmanager"] = "generic"
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: float = Field(default=5.0, gt=0)
+    ca_file: str | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _http(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError("must start with http:// or https://")
+        return v
+
+
+class SyslogConfig(_Model):
+    address: str = "/dev/log"
+    transport: Literal["unix", "udp", "tcp"] = "unix"
+    facility: str = "auth"
+
+
+class SinksConfig(_Model):
+    stdout: bool = False
+    jsonl: JsonlConfig | None = None
+    webhooks: tuple[WebhookConfig, ...] = ()
+    syslog: SyslogConfig | None = None
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> SinksConfig:
+        names = [w.name for w in self.webhooks]
+        if len(names) != len(set(names)):
+            raise ValueError("webhook names must be unique")
+        return self
+
+
+class BasicAuth(_Model):
+    username: str = Field(min_length=1)
+    password_sha256: str | None = None
+    password_file: str | None = None
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> BasicAuth:
+        if (self.password_sha256 is None) == (self.password_file is None):
+            raise ValueError("set exactly one of password_sha256 or password_file")
+        if self.password_sha256 is not None and len(self.password_sha256) != 64:
+            raise ValueError("password_sha256 must be 64 hex digits")
+        return self
+
+
+class MetricsConfig(_Model):
+    address: str = "127.0.0.1:9808"
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    basic_auth: BasicAuth | None = None
+
+    @field_validator("address")
+    @classmethod
+    def _host_port(cls, v: str) -> str:
+        _host, sep, port = v.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError("must be HOST:PORT")
+        return v
+
+    @model_validator(mode="after")
+    def _tls_pair(self) -> MetricsConfig:
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("tls_cert and tls_key go together")
+        return self
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        host, _, port = self.address.rpartition(":")
+        return host.strip("[]"), int(port)
+
+
+class Settings(_Model):
+    zones: tuple[Zone, ...] = Field(min_length=1)
+    policies: tuple[str, ...] = ()  # empty: shipped packs + /etc/dropwarden/policies.d if it exists
+    indexes: IndexFiles = IndexFiles()
+    limits: LimitsModel = LimitsModel()
+    workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
+    file_timeout: float | None = Field(default=None, gt=0)  # default: limits.timeout_seconds
+    settle_seconds: float = Field(default=1.0, ge=0)
+    reconcile_interval: float = Field(default=3600.0, ge=0)  # 0 disables the periodic crawl
+    state_dir: str = "/var/lib/dropwarden"
+    key_file: str | None = None
+    sinks: SinksConfig = SinksConfig(stdout=True)
+    metrics: MetricsConfig = MetricsConfig()
+    require_signed: bool = False
+    signing_public_keys: tuple[str, ...] = ()
+    quarantine_public_key: str | None = None  # the security team's X25519 public key (PEM)
+    ner_model: str | None = None
+    alert_min_severity: Literal["low", "medium", "high", "critical"] = "medium"
+    log_format: Literal["json", "console", "auto"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    @model_validator(mode="after")
+    def _keys_present(self) -> Settings:
+        if self.require_signed and not self.signing_public_keys:
+            raise ValueError("require_signed needs signing_public_keys")
+        if any(z.quarantine for z in self.zones) and not self.quarantine_public_key:
+            raise ValueError("a zone with quarantine: true needs quarantine_public_key")
+        return self
+
+    @model_validator(mode="after")
+    def _unique_zones(self) -> Settings:
+        names = [z.name for z in self.zones]
+        if len(names) != len(set(names)):
+            raise ValueError("zone names must be unique")
+        paths = [z.path for z in self.zones]
+        state = os.path.abspath(self.state_dir).rstrip("/") + "/"
+        for z in self.zones:
+            if state.startswith(z.path.rstrip("/") + "/"):
+                raise ValueError(
+                    f"state_dir lies inside zone {z.name!r} (the agent would scan its own journal)"
+                )
+        for i, p in enumerate(paths):
+            for j, q in enumerate(paths):
+                if i != j and (p == q or p.startswith(q.rstrip("/") + "/")):
+                    raise ValueError(f"zone {names[i]!r} overlaps zone {names[j]!r}")
+        return self
+
+    @property
+    def key_path(self) -> Path:
+        return Path(self.key_file) if self.key_file else Path(self.state_dir) / "agent.key"
+
+    @property
+    def journal_path(self) -> Path:
+        return Path(self.state_dir) / "journal.db"
+
+    @property
+    def timeout(self) -> float:
+        return self.file_timeout if self.file_timeout is not None else self.limits.timeout_seconds
+
+    def limits_obj(self) -> Limits:
+        return Limits(**self.limits.model_dump(), follow_symlinks=False)
+
+    def policy_dirs(self, shipped: Sequence[Path]) -> list[Path]:
+        if self.policies:
+            return [Path(p) for p in self.policies]
+        dirs = list(shipped)
+        if EXTRA_POLICY_DIR.is_dir():
+            dirs.append(EXTRA_POLICY_DIR)
+        return dirs
+
+    def zone(self, name: str | None) -> Zone | None:
+        return next((z for z in self.zones if z.name == name), None)
+
+
+def _format_error(source: str, err: ValidationError) -> str:
+    first = err.errors()[0]
+    loc = ".".join(str(p) for p in first["loc"]) or "<root>"
+    msg = first["msg"].removeprefix("Value error, ")
+    more = f" (and {err.error_count() - 1} more)" if err.error_count() > 1 else ""
+    return f"{source}: {loc}: {msg}{more}"
+
+
+def parse_settings(data: Any, source: str = "<config>") -> Settings:
+    """Validate a mapping; raise ConfigError whose message names the dotted field."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: <root>: must be a mapping")
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_error(source, e)) from None
+
+
+def load_settings(path: str | os.PathLike[str]) -> Settings:
+    """Read and validate a YAML config file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{p}: <file>: {e.strerror or type(e).__name__}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "<yaml>"
+        raise ConfigError(f"{p}: {where}: invalid YAML") from None
+    return parse_settings(data or {}, str(p))
+
+
+def parse_watch(spec: str, index: int) -> dict[str, Any]:
+    """``PATH[:role]`` from ``--watch`` to a zone mapping (name from the directory's basename)."""
+    path, role = spec, "contractor-drop"
+    head, sep, tail = spec.rpartition(":")
+    if sep and tail in ("contractor-drop", "outbound", "internal"):
+        path, role = head, tail
+    base = os.path.basename(os.path.abspath(path)) or f"zone{index}"
+    return {"name": base if index == 0 else f"{base}-{index}", "path": path, "role": role}
+
+
+def demo_settings(base: str | os.PathLike[str] = ".") -> Settings:
+    """The ``--demo`` config: ./var/drop watched, state in ./var/state, alerts to console + JSONL."""
+    b = Path(base).resolve() / "var"
+    (b / "drop").mkdir(parents=True, exist_ok=True)
+    return parse_settings(
+        {
+            "zones": [{"name": "drop", "path": str(b / "drop"), "role": "contractor-drop"}],
+            "state_dir": str(b / "state"),
+            "sinks": {"stdout": True, "jsonl": {"path": str(b / "alerts.jsonl")}},
+            "metrics": {"address": "127.0.0.1:9808"},
+            "log_format": "console",
+        },
+        "--demo",
+    )

@@ -1,0 +1,346 @@
+"""A small pool of scanning processes that the parent can kill one by one.
+
+Workers are forked from the parent after the Pipeline is built, so the Presidio engine and the
+compiled policies are built once and shared copy-on-write: no per-file start-up cost. Each worker
+owns a duplex Pipe; the parent hands it one file at a time and watches a deadline. A worker that
+overruns it is SIGKILLed and replaced (the file is recorded as ``timeout``); a worker that dies is
+replaced too (``internal``). ProcessPoolExecutor cannot kill one stuck task, hence this pool.
+
+Before a scan the worker hashes the file (blake2b, streaming): when the hash and the policy digest
+equal the journal's last record the previous verdict stands and extraction is skipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import multiprocessing
+import multiprocessing.connection as mpc
+import os
+import signal
+import stat as stat_mod
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from agent.journal import FileStat, WorkItem
+from agent.models import FileRef, Verdict
+
+log = structlog.get_logger(__name__)
+
+HASH_CHUNK = 1 << 20
+
+#: The pipeline the next forked worker inherits. Set by the parent (``WorkerPool.start``/``replace``).
+_PIPELINE: Any = None
+
+
+@dataclass(frozen=True)
+class Job:
+    seq: int
+    path: str
+    zone: str | None
+    role: str
+    root: str | None
+    digest: str
+    prev_hash: str | None  # the journal's hash of the last completed scan, if any
+    prev_digest: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What came of one work item: kind is verdict | cached | timeout | crashed | error."""
+
+    item: WorkItem
+    kind: str
+    verdict: Verdict | None = None
+    content_hash: str | None = None
+    stat: FileStat | None = None
+    reason: str | None = None
+    seconds: float = 0.0
+
+
+def hash_file(path: str) -> tuple[str, FileStat] | None:
+    """blake2b of a regular file, without following links or blocking on FIFOs; None otherwise."""
+    try:
+        st = os.lstat(path)
+        if not stat_mod.S_ISREG(st.st_mode):
+            return None
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError:
+        return None
+    try:
+        fst = os.fstat(fd)
+        if not stat_mod.S_ISREG(fst.st_mode):
+            return None
+        h = hashlib.blake2b(digest_size=32)
+        while True:
+            b = os.read(fd, HASH_CHUNK)
+            if not b:
+                break
+            h.update(b)
+        return h.hexdigest(), FileStat.of(fst)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def run_job(pipeline: Any, job: Job) -> tuple[str, Any]:
+    """The worker's unit of work (also callable in-process by tests)."""
+    hashed = hash_file(job.path)
+    if hashed is not None:
+        h, st = hashed
+        if job.prev_hash == h and job.prev_digest == job.digest:
+            return "cached", (h, st)
+    ref = FileRef(path=job.path, zone=job.zone, role=job.role, root=job.root)  # type: ignore[arg-type]
+    verdict = pipeline.scan(ref)
+    if hashed is None:
+        try:
+            st2: FileStat | None = FileStat.of(os.lstat(job.path))
+        except OSError:
+            st2 = None
+        return "verdict", (verdict, "", st2)
+    return "verdict", (verdict, hashed[0], hashed[1])
+
+
+def _die_with_parent() -> None:
+    """PR_SET_PDEATHSIG: a worker stuck in a hostile file must not outlive a kill -9'd agent."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+
+
+def _worker_main(conn: mpc.Connection, pipeline: Any, parent: int = 0, inherited: Sequence[int] = ()) -> None:
+    _die_with_parent()
+    if parent and os.getppid() != parent:
+        return  # the parent died before prctl took effect
+    for fd in inherited:  # siblings' pipe ends: holding them would hide the parent's death from them
+        with contextlib.suppress(OSError):
+            os.close(fd)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    with contextlib.suppress(ValueError):
+        signal.set_wakeup_fd(-1)
+    # fresh stream objects: a lock held by another parent thread at fork time must not hang us
+    sys.stdout = open(os.dup(1), "w", buffering=1, closefd=True)  # noqa: SIM115
+    sys.stderr = open(os.dup(2), "w", buffering=1, closefd=True)  # noqa: SIM115
+    while True:
+        try:
+            job = conn.recv()
+        except (EOFError, OSError):
+            return
+        if job is None:
+            return
+        try:
+            kind, payload = run_job(pipeline, job)
+        except Exception as exc:
+            kind, payload = "error", ("internal", type(exc).__name__)
+        try:
+            conn.send((job.seq, kind, payload))
+        except (BrokenPipeError, OSError):
+            return
+
+
+@dataclass
+class _Slot:
+    index: int
+    proc: Any = None
+    conn: Any = None
+    item: WorkItem | None = None
+    job: Job | None = None
+    started: float = 0.0
+    deadline: float = 0.0
+    retire: bool = False  # replace after the current file (a reload brought a new pipeline)
+
+
+class WorkerPool:
+    """``size`` forked workers; ``submit`` one item to an idle one; ``poll`` collects outcomes."""
+
+    def __init__(self, size: int, timeout: float, grace: float | None = None, metrics: Any = None) -> None:
+        self.size = size
+        self.timeout = timeout
+        # the extractor enforces `timeout` cooperatively; the hard kill leaves it room to do so first
+        self.grace = grace if grace is not None else min(max(1.0, timeout * 0.5), 30.0)
+        self.metrics = metrics
+        self.ctx = multiprocessing.get_context("fork")
+        self.slots = [_Slot(i) for i in range(size)]
+        self._seq = 0
+        self.pipeline: Any = None
+        self.spawned = 0
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def start(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+        for s in self.slots:
+            self._spawn(s)
+
+    def _spawn(self, s: _Slot) -> None:
+        parent, child = self.ctx.Pipe(duplex=True)
+        others = [
+            o.conn.fileno() for o in self.slots if o is not s and o.conn is not None and not o.conn.closed
+        ]
+        p = self.ctx.Process(
+            target=_worker_main,
+            args=(child, self.pipeline, os.getpid(), others),
+            name=f"dropwarden-worker-{s.index}",
+        )
+        p.daemon = True
+        p.start()
+        child.close()
+        s.proc, s.conn, s.item, s.job, s.retire = p, parent, None, None, False
+        self.spawned += 1
+
+    def _kill(self, s: _Slot) -> None:
+        with contextlib.suppress(Exception):
+            s.proc.kill()
+        s.proc.join(2.0)
+        with contextlib.suppress(OSError):
+            s.conn.close()
+
+    def _stop_idle(self, s: _Slot) -> None:
+        with contextlib.suppress(OSError):
+            s.conn.send(None)
+        s.proc.join(2.0)
+        if s.proc.is_alive():
+            s.proc.kill()
+            s.proc.join(1.0)
+        s.conn.close()
+
+    def replace_pipeline(self, pipeline: Any) -> None:
+        """New policies: idle workers are replaced now, busy ones after their current file."""
+        self.pipeline = pipeline
+        for s in self.slots:
+            if s.item is None:
+                self._stop_idle(s)
+                self._spawn(s)
+            else:
+                s.retire = True
+
+    def stop(self, timeout: float = 5.0) -> list[WorkItem]:
+        """Ask every worker to exit; kill what is still busy after ``timeout``; return unfinished items."""
+        end = time.monotonic() + timeout
+        unfinished = []
+        for s in self.slots:
+            if s.item is None:
+                with contextlib.suppress(OSError):
+                    s.conn.send(None)
+        for s in self.slots:
+            s.proc.join(max(0.0, end - time.monotonic()))
+            if s.proc.is_alive():
+                s.proc.kill()
+                s.proc.join(1.0)
+            if s.item is not None:
+                unfinished.append(s.item)
+                s.item = None
+        return unfinished
+
+    # -- work ---------------------------------------------------------------------------------
+    def idle(self) -> int:
+        return sum(1 for s in self.slots if s.item is None)
+
+    def busy(self) -> int:
+        return self.size - self.idle()
+
+    def pids(self) -> list[int]:
+        return [s.proc.pid for s in self.slots if s.proc is not None]
+
+    def submit(self, item: WorkItem, role: str, root: str | None, digest: str) -> None:
+        s = next(s for s in self.slots if s.item is None)
+        self._seq += 1
+        job = Job(
+            self._seq,
+            item.path,
+            item.zone,
+            role,
+            root,
+            digest,
+            item.prev_hash if item.prev_state_done else None,
+            item.prev_digest,
+        )
+        now = time.monotonic()
+        s.item, s.job, s.started, s.deadline = item, job, now, now + self.timeout + self.grace
+        with contextlib.suppress(OSError):  # the worker died: poll() sees its sentinel, reports the item
+            s.conn.send(job)
+
+    def next_deadline(self) -> float | None:
+        ds = [s.deadline for s in self.slots if s.item is not None]
+        return min(ds) if ds else None
+
+    def poll(self, timeout: float, extra: Sequence[Any] = ()) -> list[Outcome]:
+        """Wait up to ``timeout`` for results, deaths or deadlines; respawn as needed."""
+        now = time.monotonic()
+        dl = self.next_deadline()
+        if dl is not None:
+            timeout = max(0.0, min(timeout, dl - now))
+        waitables: list[Any] = list(extra)
+        by_obj: dict[Any, _Slot] = {}
+        for s in self.slots:
+            if s.item is not None:
+                waitables.append(s.conn)
+                by_obj[s.conn] = s
+            waitables.append(s.proc.sentinel)
+            by_obj[s.proc.sentinel] = s
+        ready = mpc.wait(waitables, timeout)
+        out: list[Outcome] = []
+        handled: set[int] = set()
+        for r in ready:
+            s = by_obj.get(r)
+            if s is None or s.index in handled:
+                continue
+            handled.add(s.index)
+            if s.item is not None and r is s.conn:
+                o = self._receive(s)
+                if o is not None:
+                    out.append(o)
+                    continue
+            if not s.proc.is_alive() or r is s.proc.sentinel:
+                s.proc.join(0.1)
+                if s.proc.is_alive():
+                    continue
+                item = s.item
+                self._kill(s)
+                self._restart(s, "crash")
+                if item is not None:
+                    out.append(Outcome(item, "crashed", reason="internal"))
+        now = time.monotonic()
+        for s in self.slots:
+            if s.item is not None and now >= s.deadline:
+                item, started = s.item, s.started
+                log.warning("worker_timed_out", pid=s.proc.pid, seconds=round(now - started, 3))
+                self._kill(s)
+                self._restart(s, "timeout")
+                out.append(Outcome(item, "timeout", reason="timeout", seconds=now - started))
+        return out
+
+    def _restart(self, s: _Slot, reason: str) -> None:
+        if self.metrics is not None:
+            self.metrics.worker_restarts.labels(reason=reason).inc()
+        self._spawn(s)
+
+    def _receive(self, s: _Slot) -> Outcome | None:
+        try:
+            seq, kind, payload = s.conn.recv()
+        except (EOFError, OSError):
+            return None  # died: handled as a crash by the caller
+        item = s.item
+        assert item is not None and s.job is not None
+        if seq != s.job.seq:
+            return None
+        secs = time.monotonic() - s.started
+        s.item, s.job = None, None
+        if s.retire:
+            self._stop_idle(s)
+            self._spawn(s)
+        if kind == "cached":
+            h, st = payload
+            return Outcome(item, "cached", content_hash=h, stat=st, seconds=secs)
+        if kind == "verdict":
+            v, h, st = payload
+            return Outcome(item, "verdict", verdict=v, content_hash=h, stat=st, seconds=secs)
+        return Outcome(item, "error", reason=payload[0], seconds=secs)

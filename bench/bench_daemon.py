@@ -1,0 +1,267 @@
+"""Benchmark of the agent daemon (`dropwarden run`) as a real subprocess on real inotify.
+
+Measures: close->alert latency p50/p99 at a sustained rate, drain rate of a burst, memory (PSS) of the agent
+and its workers over the run, and idle CPU of an agent watching many directories.
+
+    .venv/bin/python bench/bench_daemon.py            # 50 files/s for 60 s, 50k burst, 10k dirs, 30 s idle
+    .venv/bin/python bench/bench_daemon.py --quick    # a shorter smoke run
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import random
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def fake_card(rng: random.Random) -> str:
+    body = "4" + "".join(rng.choice("0123456789") for _ in range(14))
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return body + str((10 - total % 10) % 10)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def tree(pid: int) -> list[int]:
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for t in os.listdir(f"/proc/{p}/task"):
+                todo += [int(c) for c in Path(f"/proc/{p}/task/{t}/children").read_text().split()]
+        except OSError:
+            pass
+    return out
+
+
+def rss_mb(pid: int) -> float:
+    """Proportional set size (PSS) of the agent and its workers: shared copy-on-write pages count once."""
+    total = 0
+    for p in tree(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1]) * 1024
+                    break
+    return total / 2**20
+
+
+def cpu_seconds(pid: int) -> float:
+    total = 0
+    for p in tree(pid):
+        try:
+            f = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(f[11]) + int(f[12])  # utime, stime
+        except OSError:
+            pass
+    return total / TICK
+
+
+class Agent:
+    def __init__(self, base: Path, settle: float, workers: int) -> None:
+        self.base, self.zone, self.state = base, base / "zone", base / "state"
+        self.alerts = base / "alerts.jsonl"
+        self.zone.mkdir(parents=True, exist_ok=True)
+        pol = base / "policies"
+        pol.mkdir(exist_ok=True)
+        (pol / "cards.yaml").write_text(
+            "pack: bench\nversion: 1\ndesc: bench\nrules:\n  - id: card-number\n    desc: Card.\n"
+            "    severity: high\n    entities: [CREDIT_CARD]\n    min_score: 0.3\n"
+        )
+        self.argv = [
+            sys.executable, "-m", "agent", "run", "--watch", str(self.zone), "--state-dir", str(self.state),
+            "--alert-log", str(self.alerts), "--metrics-addr", f"127.0.0.1:{free_port()}",
+            "--settle", str(settle), "--workers", str(workers), "--policies", str(pol),
+            "--log-format", "json",
+        ]  # fmt: skip
+        self.log = base / "agent.log"
+        self.rss: list[float] = []
+        self._stop = threading.Event()
+
+    def start(self, ready_marker: str = "reconcile_finished") -> None:
+        with open(self.log, "wb") as out:
+            self.proc = subprocess.Popen(self.argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
+        end = time.monotonic() + 180
+        while ready_marker.encode() not in self.log.read_bytes():
+            if self.proc.poll() is not None or time.monotonic() > end:
+                raise SystemExit(f"agent failed to start:\n{self.log.read_text()[-2000:]}")
+            time.sleep(0.1)
+        threading.Thread(target=self._sample, daemon=True).start()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(1.0):
+            self.rss.append(rss_mb(self.proc.pid))
+
+    def done(self) -> int:
+        db = sqlite3.connect(f"file:{self.state / 'journal.db'}?mode=ro", uri=True, timeout=30)
+        try:
+            return db.execute("SELECT count(*) FROM files WHERE state IN ('done', 'error')").fetchone()[0]
+        finally:
+            db.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+def bench_latency(base: Path, rate: float, seconds: float, settle: float, workers: int) -> dict[str, float]:
+    a = Agent(base, settle, workers)
+    a.start()
+    rng = random.Random(1)
+    closed: dict[str, float] = {}
+    seen: dict[str, float] = {}
+    stop = threading.Event()
+
+    def tail() -> None:
+        pos = 0
+        while not stop.is_set() or len(seen) < len(closed):
+            if a.alerts.exists():
+                with open(a.alerts) as f:
+                    f.seek(pos)
+                    for line in f:
+                        if line.endswith("\n"):
+                            seen.setdefault(json.loads(line)["path"], time.time())
+                            pos += len(line.encode())
+            time.sleep(0.005)
+            if stop.is_set() and time.monotonic() > deadline:
+                break
+
+    deadline = float("inf")
+    t = threading.Thread(target=tail, daemon=True)
+    t.start()
+    n = int(rate * seconds)
+    start = time.monotonic()
+    for i in range(n):
+        target = start + i / rate
+        time.sleep(max(0.0, target - time.monotonic()))
+        p = a.zone / f"d{i % 50:02d}" / f"f{i:06d}.txt"
+        p.parent.mkdir(exist_ok=True)
+        with open(p, "w") as f:
+            f.write(f"Invoice {i}: charge card {fake_card(rng)} please.\n")
+        closed[str(p)] = time.time()
+    deadline = time.monotonic() + 30
+    stop.set()
+    t.join(35)
+    a.stop()
+    lat = sorted(seen[p] - closed[p] for p in closed if p in seen)
+    q = statistics.quantiles(lat, n=100) if len(lat) >= 2 else [float("nan")] * 99
+    return {
+        "files": n,
+        "alerted": len(lat),
+        "p50": q[49],
+        "p99": q[98],
+        "rss_max": max(a.rss, default=0.0),
+    }
+
+
+def bench_burst(base: Path, count: int, workers: int) -> dict[str, float]:
+    a = Agent(base, 1.0, workers)
+    a.start()
+    t0 = time.monotonic()
+    per = 250
+    for i in range(count):
+        d = a.zone / f"b{i // per:04d}"
+        if i % per == 0:
+            d.mkdir()
+        fd = os.open(d / f"f{i:06d}.txt", os.O_WRONLY | os.O_CREAT, 0o600)
+        os.write(fd, b"row %d of nothing in particular\n" % i)
+        os.close(fd)
+    t_written = time.monotonic() - t0
+    while a.done() < count and time.monotonic() - t0 < 900:
+        time.sleep(0.5)
+    t_done = time.monotonic() - t0
+    done = a.done()
+    rss = list(a.rss)
+    overflows = 0.0
+    for line in a.log.read_text().splitlines():
+        if '"inotify_overflowed"' in line:
+            overflows += 1
+    a.stop()
+    return {
+        "files": count,
+        "done": done,
+        "write_s": t_written,
+        "drain_s": t_done,
+        "rate": done / t_done,
+        "rss_max": max(rss, default=0.0),
+        "rss_end": rss[-1] if rss else 0.0,
+        "overflows": overflows,
+    }
+
+
+def bench_idle(base: Path, dirs: int, seconds: float, workers: int) -> dict[str, float]:
+    zone = base / "zone"
+    for i in range(dirs):
+        (zone / f"g{i // 100:03d}" / f"d{i:05d}").mkdir(parents=True, exist_ok=True)
+    a = Agent(base, 1.0, workers)
+    a.start()
+    time.sleep(3)
+    c0, t0 = cpu_seconds(a.proc.pid), time.monotonic()
+    time.sleep(seconds)
+    c1, t1 = cpu_seconds(a.proc.pid), time.monotonic()
+    rss = rss_mb(a.proc.pid)
+    a.stop()
+    return {"dirs": dirs, "cpu_pct": 100 * (c1 - c0) / (t1 - t0), "rss": rss}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true")
+    ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--settle", type=float, default=1.0, help="agent settle seconds for the latency run")
+    args = ap.parse_args()
+    rate, secs, burst, dirs, idle = (50, 10, 5_000, 2_000, 10) if args.quick else (50, 60, 50_000, 10_000, 30)
+    with tempfile.TemporaryDirectory(prefix="dw-bench-") as tmp:
+        base = Path(tmp)
+        lat = bench_latency(base / "lat", rate, secs, args.settle, args.workers)
+        bur = bench_burst(base / "burst", burst, args.workers)
+        idl = bench_idle(base / "idle", dirs, idle, args.workers)
+    print(f"\nDropwarden daemon benchmark (workers={args.workers}, cores={os.cpu_count()})")
+    print(f"{'measure':<48} {'value':>14}")
+    rows = [
+        (f"close->alert p50 at {rate}/s for {secs}s (settle {args.settle}s)", f"{lat['p50'] * 1000:.0f} ms"),
+        ("close->alert p99", f"{lat['p99'] * 1000:.0f} ms"),
+        ("alerts received / files written", f"{lat['alerted']}/{lat['files']}"),
+        ("PSS max during latency run (agent + workers)", f"{lat['rss_max']:.0f} MiB"),
+        (f"burst of {bur['files']}: write time", f"{bur['write_s']:.1f} s"),
+        ("burst: time until every file has a verdict", f"{bur['drain_s']:.1f} s"),
+        ("burst: drain rate", f"{bur['rate']:.0f} files/s"),
+        ("burst: files with a verdict", f"{bur['done']}/{bur['files']}"),
+        ("burst: inotify overflows (each -> reconcile)", f"{bur['overflows']:.0f}"),
+        ("PSS max / end during burst (agent + workers)", f"{bur['rss_max']:.0f} / {bur['rss_end']:.0f} MiB"),
+        (f"idle CPU watching {idl['dirs']} dirs over {idle}s", f"{idl['cpu_pct']:.2f} %"),
+        ("PSS idle (agent + workers)", f"{idl['rss']:.0f} MiB"),
+    ]
+    for k, v in rows:
+        print(f"{k:<48} {v:>14}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,98 @@
+"""The worker pool: forked processes, hash cache, per-file deadline, crash replacement."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from agent.journal import Journal
+from agent.models import FileRef, Verdict
+from agent.workers import WorkerPool, hash_file
+
+
+class ScriptedPipeline:
+    """Stands in for the real Pipeline to drive the pool's failure paths: HANG sleeps, CRASH exits."""
+
+    def scan(self, ref: FileRef) -> Verdict:
+        data = Path(ref.path).read_bytes() if os.path.isfile(ref.path) else b""
+        if data.startswith(b"HANG"):
+            time.sleep(3600)
+        if data.startswith(b"CRASH"):
+            os._exit(3)
+        return Verdict(ref.path, ref.zone, (), (), len(data), 0.0)
+
+
+@pytest.fixture
+def pool():
+    p = WorkerPool(2, timeout=0.3, grace=0.2)
+    p.start(ScriptedPipeline())
+    yield p
+    p.stop(1.0)
+
+
+def _collect(pool: WorkerPool, n: int, timeout: float = 10.0):
+    out, end = [], time.monotonic() + timeout
+    while len(out) < n and time.monotonic() < end:
+        out += pool.poll(0.1)
+    return out
+
+
+def _items(j: Journal, tmp_path: Path, contents: dict[str, bytes]):
+    for name, data in contents.items():
+        (tmp_path / name).write_bytes(data)
+        j.enqueue(str(tmp_path / name), "z")
+    return j.claim(len(contents))
+
+
+def test_hang_is_killed_and_worker_replaced(tmp_path: Path, pool: WorkerPool) -> None:
+    """A file that hangs its worker is reported as timeout, the worker is replaced, the next file scans."""
+    j = Journal(tmp_path / "j.db")
+    hang, ok = _items(j, tmp_path, {"hang": b"HANG", "ok": b"fine"})
+    pids = set(pool.pids())
+    pool.submit(hang, "contractor-drop", str(tmp_path), "d")
+    pool.submit(ok, "contractor-drop", str(tmp_path), "d")
+    out = {o.item.path: o for o in _collect(pool, 2)}
+    assert out[hang.path].kind == "timeout" and out[hang.path].reason == "timeout"
+    assert out[ok.path].kind == "verdict" and out[ok.path].content_hash == hash_file(ok.path)[0]
+    assert pool.idle() == 2 and set(pool.pids()) != pids
+    j.close()
+
+
+def test_crash_reported_as_internal(tmp_path: Path, pool: WorkerPool) -> None:
+    """A worker that dies mid-file is replaced and the file reported as crashed/internal."""
+    j = Journal(tmp_path / "j.db")
+    (crash,) = _items(j, tmp_path, {"crash": b"CRASH"})
+    pool.submit(crash, "contractor-drop", None, "d")
+    (o,) = _collect(pool, 1)
+    assert o.kind == "crashed" and o.reason == "internal" and pool.idle() == 2
+    j.close()
+
+
+def test_hash_cache_skips_unchanged_content(tmp_path: Path, pool: WorkerPool) -> None:
+    """Same content hash and policy digest as the journal's record: the previous verdict stands."""
+    j = Journal(tmp_path / "j.db")
+    (item,) = _items(j, tmp_path, {"a": b"abc"})
+    h, st = hash_file(item.path)
+    j.ack(item, max_severity=None, findings=0, error=None, stat=st, content_hash=h, policy_digest="d")
+    j.enqueue(item.path, "z")
+    (again,) = j.claim(1)
+    pool.submit(again, "contractor-drop", None, "d")
+    assert _collect(pool, 1)[0].kind == "cached"
+    j.ack(again, max_severity=None, findings=0, error=None, stat=st, content_hash=h, policy_digest="d",
+          scanned=False)  # fmt: skip
+    j.enqueue(item.path, "z")
+    (third,) = j.claim(1)
+    pool.submit(third, "contractor-drop", None, "other-digest")
+    assert _collect(pool, 1)[0].kind == "verdict"
+    j.close()
+
+
+def test_fifo_is_not_opened_by_the_hasher(tmp_path: Path) -> None:
+    """hash_file returns None for a FIFO at once instead of blocking on open."""
+    os.mkfifo(tmp_path / "fifo")
+    t = time.monotonic()
+    assert hash_file(str(tmp_path / "fifo")) is None
+    assert time.monotonic() - t < 1
