@@ -50,20 +50,30 @@ def deadline_guard(ctx: Context) -> Iterator[None]:
     lock = threading.Lock()
     state = {"active": True, "fired": False}
 
+    timers: list[threading.Timer] = []
+
+    def arm(delay: float) -> None:
+        timer = threading.Timer(delay, fire)
+        timer.daemon = True
+        timers.append(timer)
+        timer.start()
+
     def fire() -> None:
+        # The exception can land where it is swallowed (a gc callback, a broad `except` inside the
+        # parser): keep re-raising it every 50 ms until the block has really been left.
         with lock:
             if state["active"]:
                 state["fired"] = True
                 _set_async_exc(tid, ParserTimeout)
+                arm(0.05)
 
-    timer = threading.Timer(remaining, fire)
-    timer.daemon = True
-    timer.start()
+    arm(remaining)
     try:
         yield
     finally:
-        timer.cancel()
         with lock:
+            for timer in timers:
+                timer.cancel()
             state["active"] = False
             if state["fired"]:
                 _clear_async_exc(tid, None)  # clear it if still pending (the block finished just in time)

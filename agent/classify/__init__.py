@@ -1,0 +1,39 @@
+"""Detection stage: text chunks in, candidate detections out (no policy decisions here).
+
+``Classifier`` wraps one Presidio ``AnalyzerEngine`` built offline with our recognizers, our linear NLP
+engine and our linear context enhancer; ``ChunkDetector``s (EDM, fingerprints) plug in beside it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+from agent.models import Detection, RecognizerSpec, TextChunk
+
+
+@runtime_checkable
+class ChunkDetector(Protocol):
+    """A detector that is not a Presidio recognizer (EDM, document fingerprints)."""
+
+    entities: frozenset[str]
+
+    def detect(self, chunk: TextChunk) -> list[Detection]: ...
+
+
+@dataclass(frozen=True)
+class ClassifierSettings:
+    """What the classifier must look for; derived from the active policies."""
+
+    entities: frozenset[str] | None = None  # None = every known entity; others are not even registered
+    custom: tuple[RecognizerSpec, ...] = ()  # recognizers declared in policy packs
+    context_radius: int = 300  # characters kept around each match in Detection.context
+    ner_model: str | None = (
+        None  # installed spaCy package (or pipeline dir) for PERSON/LOCATION; None = no NER
+    )
+    min_score: float = 0.0  # drop results below this
+
+
+from agent.classify.presidio import Classifier  # noqa: E402  (needs the classes above)
+
+__all__ = ["ChunkDetector", "Classifier", "ClassifierSettings"]

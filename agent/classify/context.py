@@ -1,0 +1,136 @@
+"""Context-word score boosting in linear time.
+
+Presidio's LemmaContextAwareEnhancer scans the whole token list for every result (and tests keyword
+membership in a list), which is superlinear: 1 MB of text took 50 s instead of 4 s. This enhancer finds
+the match's token by bisection and looks only at a bounded neighbourhood:
+
+* up to :data:`PREFIX_TOKENS` (5, like Presidio) word tokens before the match and :data:`SUFFIX_TOKENS`
+  (3; Presidio uses 0, but labels such as "IBAN DE.. (account)" and key/value files put the hint after)
+  word tokens after it; punctuation tokens are skipped and do not count;
+* and only tokens lying within :data:`MAX_CONTEXT_CHARS` characters of the match, so the decision never
+  depends on text further away (the prefilter windows rely on this bound);
+* whole-word matching: a token equals the context word (lowercase); "lic" does not match "policy".
+  Multi-word context ("secret key") matches consecutive tokens.
+
+Boost as Presidio does: +0.35, at least 0.4, at most 1.0. Results whose metadata says they are already
+context-enhanced (our recognizers set it on placeholder/example values) are left alone.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from typing import Any
+
+from presidio_analyzer import EntityRecognizer, RecognizerResult
+from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from agent.classify.tokenizer import tokenize
+
+PREFIX_TOKENS = 5
+SUFFIX_TOKENS = 3
+MAX_CONTEXT_CHARS = 160
+_META_ENHANCED = RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY
+_META_ID = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
+
+
+def _is_word(token: str) -> bool:
+    return any(c.isalnum() for c in token)
+
+
+class LinearContextEnhancer(ContextAwareEnhancer):
+    """Whole-word, bounded-window context enhancer; O(results x window) instead of O(results x tokens)."""
+
+    def __init__(
+        self,
+        context_similarity_factor: float = 0.35,
+        min_score_with_context_similarity: float = 0.4,
+        context_prefix_count: int = PREFIX_TOKENS,
+        context_suffix_count: int = SUFFIX_TOKENS,
+        max_context_chars: int = MAX_CONTEXT_CHARS,
+    ) -> None:
+        super().__init__(
+            context_similarity_factor=context_similarity_factor,
+            min_score_with_context_similarity=min_score_with_context_similarity,
+            context_prefix_count=context_prefix_count,
+            context_suffix_count=context_suffix_count,
+        )
+        self.max_context_chars = max_context_chars
+        self._phrases: dict[str, tuple[str, ...]] = {}
+
+    def enhance_using_context(
+        self,
+        text: str,
+        raw_results: list[RecognizerResult],
+        nlp_artifacts: NlpArtifacts,
+        recognizers: list[EntityRecognizer],
+        context: list[str] | None = None,
+    ) -> list[RecognizerResult]:
+        by_id = {r.id: r for r in recognizers}
+        extra = tuple(w.lower() for w in context or ())
+        starts: list[int] = list(nlp_artifacts.tokens_indices) if nlp_artifacts else []
+        lemmas: list[str] = list(nlp_artifacts.lemmas) if nlp_artifacts else []
+        for result in raw_results:
+            meta: dict[str, Any] = result.recognition_metadata or {}
+            recognizer = by_id.get(meta.get(_META_ID))
+            if recognizer is None or not recognizer.context or meta.get(_META_ENHANCED):
+                continue
+            words = self.surrounding_words(starts, lemmas, result.start, result.end) + list(extra)
+            hit = self.supporting_word(words, recognizer.context)
+            if hit is None:
+                continue
+            result.score = min(
+                ContextAwareEnhancer.MAX_SCORE,
+                max(result.score + self.context_similarity_factor, self.min_score_with_context_similarity),
+            )
+            meta[_META_ENHANCED] = True
+            if result.analysis_explanation is not None:
+                result.analysis_explanation.set_supportive_context_word(hit)
+                result.analysis_explanation.set_improved_score(result.score)
+        return raw_results
+
+    def surrounding_words(self, starts: list[int], lemmas: list[str], start: int, end: int) -> list[str]:
+        """Lowercase word tokens before and after [start, end), bounded in count and in characters."""
+        before: list[str] = []
+        i = bisect_left(starts, start) - 1
+        while (
+            i >= 0 and len(before) < self.context_prefix_count and starts[i] >= start - self.max_context_chars
+        ):
+            if starts[i] + len(lemmas[i]) <= start and _is_word(lemmas[i]):
+                before.append(lemmas[i])
+            i -= 1
+        before.reverse()
+        after: list[str] = []
+        j = bisect_left(starts, end)
+        while (
+            j < len(starts)
+            and len(after) < self.context_suffix_count
+            and starts[j] + len(lemmas[j]) <= end + self.max_context_chars
+        ):
+            if _is_word(lemmas[j]):
+                after.append(lemmas[j])
+            j += 1
+        return before + after
+
+    def supporting_word(self, words: list[str], context_words: list[str]) -> str | None:
+        """The first context word found as a whole word (or consecutive words) in ``words``."""
+        present = set(words)
+        for cw in context_words:
+            phrase = self._phrase(cw)
+            if not phrase:
+                continue
+            if len(phrase) == 1:
+                if phrase[0] in present:
+                    return cw
+                continue
+            n = len(phrase)
+            if any(tuple(words[k : k + n]) == phrase for k in range(len(words) - n + 1)):
+                return cw
+        return None
+
+    def _phrase(self, word: str) -> tuple[str, ...]:
+        p = self._phrases.get(word)
+        if p is None:
+            p = tuple(t.lower() for t in tokenize(word)[0] if _is_word(t))
+            self._phrases[word] = p
+        return p

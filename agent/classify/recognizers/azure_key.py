@@ -1,0 +1,30 @@
+"""AZURE_KEY: storage account keys and shared access keys in Azure connection strings."""
+
+from __future__ import annotations
+
+import re
+
+from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, allowlisted, start_of_line
+from agent.classify.validators import shannon_entropy
+
+
+class AzureKeyRecognizer(DwPatternRecognizer):
+    """AccountKey=<88 base64> (0.85; 0.95 in a DefaultEndpointsProtocol string), SharedAccessKey=<44>."""
+
+    ENTITY = "AZURE_KEY"
+    PATTERNS = (
+        ("account key", r"(?i)\bAccountKey=(?P<v>[A-Za-z0-9+/]{86}==)", 0.85),
+        ("shared access key", r"(?i)\bSharedAccessKey=(?P<v>[A-Za-z0-9+/]{42,43}=)", 0.85),
+    )
+    CONTEXT = ("azure", "storage", "connection string", "connectionstring")
+    TRIGGER = r"(?i)AccountKey=|SharedAccessKey="
+    MAX_LEN = 110
+
+    def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
+        s, e = match.span("v")
+        value = match.group("v")
+        if allowlisted(text, s, e) or shannon_entropy(value) < 4.0 or "EXAMPLE" in value.upper():
+            return Assessment(0.1, start=s, end=e, final=True)
+        if "defaultendpointsprotocol" in start_of_line(text, match.start()).lower():
+            base_score = 0.95
+        return Assessment(base_score, start=s, end=e)

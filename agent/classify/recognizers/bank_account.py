@@ -1,0 +1,29 @@
+"""BANK_ACCOUNT: generic 8-17 digit account numbers; only an account context word makes them confident."""
+
+from __future__ import annotations
+
+from agent.classify.recognizers.base import DwPatternRecognizer
+
+
+class BankAccountRecognizer(DwPatternRecognizer):
+    """Any 8-17 digit number scores 0.2; with "account"/"Konto"/"compte"/"conto" nearby 0.55."""
+
+    ENTITY = "BANK_ACCOUNT"
+    PATTERNS = (("digits", r"(?<![\w.,/:-])\d{8,17}(?![\w/:-]|[.,]\d)", 0.2),)
+    CONTEXT = (
+        "account",
+        "account number",
+        "acct",
+        "a/c",
+        "konto",
+        "kontonummer",
+        "kontonr",
+        "compte",
+        "numero de compte",
+        "conto",
+        "numero di conto",
+        "bank account",
+        "bankkonto",
+    )
+    TRIGGER = r"\d{8}"
+    MAX_LEN = 17

@@ -1,0 +1,145 @@
+"""Base class of our pattern recognizers: a Presidio PatternRecognizer with a full-text assessment hook.
+
+Presidio's ``validate_result`` only sees the matched text and can only answer valid (score 1.0) or
+invalid (dropped). Our recognizers need more: a score in between (placeholders score low), a narrower
+span (the value of ``password = "..."``), a look at the line around the match, and safe attributes.
+So :meth:`DwPatternRecognizer.assess` gets the text and the regex match and returns an
+:class:`Assessment` or ``None`` (drop).
+
+Prefilter contract (see ``agent/classify/prefilter.py``): every class declares ``TRIGGER`` (a google-re2
+regex such that every match of every pattern *contains* a TRIGGER match), and ``MAX_LEN`` (the longest
+possible regex match, or ``None`` if matches never contain whitespace). ``assess`` must not look further
+than :data:`MAX_LOOK` characters outside the match.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+MAX_LOOK = 256
+ATTRIBUTES_KEY = "dw_attributes"
+
+
+@dataclass(frozen=True)
+class Assessment:
+    """What a recognizer concluded about one regex match."""
+
+    score: float
+    start: int | None = None  # narrowed span (absolute in the analysed text); None = the match
+    end: int | None = None
+    attributes: tuple[tuple[str, str], ...] = ()
+    final: bool = False  # True: context words must not raise this score (placeholders, examples)
+
+
+class DwPatternRecognizer(PatternRecognizer):
+    """A pattern recognizer whose matches are scored by :meth:`assess` with the whole text at hand."""
+
+    ENTITY: ClassVar[str]
+    PATTERNS: ClassVar[Sequence[tuple[str, str, float]]]  # (name, regex, base score)
+    CONTEXT: ClassVar[Sequence[str]] = ()
+    FLAGS: ClassVar[int] = re.MULTILINE
+    TRIGGER: ClassVar[str | None] = None
+    MAX_LEN: ClassVar[int | None] = None
+
+    def __init__(self, supported_language: str = "en") -> None:
+        super().__init__(
+            supported_entity=self.ENTITY,
+            name=type(self).__name__,
+            patterns=[Pattern(n, r, s) for n, r, s in self.PATTERNS],
+            context=list(self.CONTEXT),
+            supported_language=supported_language,
+            global_regex_flags=self.FLAGS,
+        )
+        self._compiled = [(p, re.compile(p.regex, self.FLAGS)) for p in self.patterns]
+
+    def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
+        """Default: keep the match at the pattern's score."""
+        return Assessment(base_score)
+
+    def analyze(
+        self,
+        text: str,
+        entities: list[str],
+        nlp_artifacts: NlpArtifacts | None = None,
+        regex_flags: int | None = None,
+    ) -> list[RecognizerResult]:
+        results: list[RecognizerResult] = []
+        for pattern, rx in self._compiled:
+            for m in rx.finditer(text):
+                if m.end() == m.start():
+                    continue
+                verdict = self.assess(text, m, pattern.score)
+                if verdict is None or verdict.score <= 0:
+                    continue
+                start = m.start() if verdict.start is None else verdict.start
+                end = m.end() if verdict.end is None else verdict.end
+                meta: dict[str, object] = {
+                    RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
+                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
+                }
+                if verdict.final:
+                    meta[RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
+                if verdict.attributes:
+                    meta[ATTRIBUTES_KEY] = verdict.attributes
+                explanation = self.build_regex_explanation(
+                    self.name, pattern.name, pattern.regex, verdict.score, None, self.FLAGS
+                )
+                results.append(
+                    RecognizerResult(
+                        entity_type=self.ENTITY,
+                        start=start,
+                        end=end,
+                        score=min(1.0, verdict.score),
+                        analysis_explanation=explanation,
+                        recognition_metadata=meta,
+                    )
+                )
+        return results
+
+
+def line_bounds(text: str, start: int, end: int, limit: int = MAX_LOOK) -> tuple[int, int] | None:
+    """Start and end of the line holding [start, end), or None if it reaches further than ``limit``."""
+    lo = max(0, start - limit)
+    ls = text.rfind("\n", lo, start)
+    if ls < 0:
+        if lo > 0:
+            return None
+        ls = 0
+    else:
+        ls += 1
+    le = text.find("\n", end, end + limit + 1)
+    if le < 0:
+        if end + limit < len(text):
+            return None
+        le = len(text)
+    return ls, le
+
+
+def rest_of_line(text: str, pos: int, limit: int = MAX_LOOK) -> str:
+    """Text from ``pos`` to the end of its line, at most ``limit`` characters."""
+    le = text.find("\n", pos, pos + limit)
+    return text[pos : le if le >= 0 else min(len(text), pos + limit)]
+
+
+def start_of_line(text: str, pos: int, limit: int = MAX_LOOK) -> str:
+    """Text from the start of the line holding ``pos`` up to ``pos``, at most ``limit`` characters."""
+    lo = max(0, pos - limit)
+    ls = text.rfind("\n", lo, pos)
+    return text[(ls + 1 if ls >= 0 else lo) : pos]
+
+
+ALLOWLIST_PRAGMA = re.compile(r"pragma:\s*allowlist[ -]secret", re.IGNORECASE)
+
+
+def allowlisted(text: str, start: int, end: int) -> bool:
+    """detect-secrets' inline allowlist comment on the same line."""
+    return bool(
+        ALLOWLIST_PRAGMA.search(rest_of_line(text, end))
+        or ALLOWLIST_PRAGMA.search(start_of_line(text, start))
+    )

@@ -1,0 +1,89 @@
+"""Presidio's own recognizers that we register as they are (plus an offline e-mail recognizer).
+
+``TRIGGERS`` gives the prefilter contract for those we can bound (see ``base.py``): a re2 regex that
+every match contains, and the longest match (``None``: matches never contain whitespace). Recognizers
+without an entry always run on the whole text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import ClassVar
+
+import tldextract
+from presidio_analyzer import EntityRecognizer, Pattern
+from presidio_analyzer.predefined_recognizers import (
+    AbaRoutingRecognizer,
+    CryptoRecognizer,
+    EmailRecognizer,
+    IpRecognizer,
+    MacAddressRecognizer,
+    NhsRecognizer,
+    PhoneRecognizer,
+    UkNinoRecognizer,
+    UrlRecognizer,
+    UsBankRecognizer,
+    UsItinRecognizer,
+    UsPassportRecognizer,
+    UsSsnRecognizer,
+)
+
+#: The public-suffix snapshot bundled with tldextract: no download, no cache directory, no warning.
+_OFFLINE_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+
+
+class OfflineEmailRecognizer(EmailRecognizer):
+    """Presidio's e-mail recognizer, offline and linear.
+
+    The domain is validated against tldextract's bundled snapshot. The local part is bounded to 64
+    characters (the RFC 5321 limit): Presidio's unbounded ``[...]{0,}`` made the regex quadratic on long
+    runs of e-mail characters (200 KB of base64: a 60 s regex timeout and a logged traceback).
+    """
+
+    PATTERNS: ClassVar[list[Pattern]] = [
+        Pattern(
+            "Email (Medium, bounded)",
+            r"\b((([!#$%&'*+\-/=?^_`{|}~\w])|([!#$%&'*+\-/=?^_`{|}~\w][!#$%&'*+\-/=?^_`{|}~\.\w]{0,62}"
+            r"[!#$%&'*+\-/=?^_`{|}~\w]))[@]\w+(?:-+\w+)*(?:\.\w+(?:-+\w+)*)+)\b",
+            0.5,
+        )
+    ]
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return _OFFLINE_TLD(pattern_text).fqdn != ""
+
+
+#: Phone regions: where our users are (CH, DACH, FR, IT) plus GB and US; Presidio's default list lacks CH
+#: and IT. Numbers written with a "+" country code are found whatever the region; each region costs one pass.
+PHONE_REGIONS = ("CH", "DE", "AT", "FR", "IT", "GB", "US")
+
+
+def _phone() -> PhoneRecognizer:
+    return PhoneRecognizer(supported_regions=PHONE_REGIONS)
+
+
+#: entity -> factory of Presidio's recognizer for it.
+BUILTIN: dict[str, Callable[[], EntityRecognizer]] = {
+    "EMAIL_ADDRESS": OfflineEmailRecognizer,
+    "PHONE_NUMBER": _phone,
+    "IP_ADDRESS": IpRecognizer,
+    "URL": UrlRecognizer,
+    "UK_NHS": NhsRecognizer,
+    "UK_NINO": UkNinoRecognizer,
+    "US_SSN": UsSsnRecognizer,
+    "US_BANK_NUMBER": UsBankRecognizer,
+    "US_ITIN": UsItinRecognizer,
+    "US_PASSPORT": UsPassportRecognizer,
+    "ABA_ROUTING_NUMBER": AbaRoutingRecognizer,
+    "CRYPTO": CryptoRecognizer,
+    "MAC_ADDRESS": MacAddressRecognizer,
+}
+
+#: entity -> (trigger, max match length or None for "never contains whitespace").
+TRIGGERS: dict[str, tuple[str, int | None]] = {
+    "EMAIL_ADDRESS": (r"@", None),
+    "URL": (r"\.[A-Za-z]{2}", None),
+    "PHONE_NUMBER": (r"\d(?:[^\d\n]{0,3}\d){3}", 600),
+    "US_SSN": (r"\d{3}[- .]?\d{2}[- .]?\d{4}", 12),
+    "IP_ADDRESS": (r"\d\.\d|:[0-9A-Fa-f]{0,4}:", 64),
+}

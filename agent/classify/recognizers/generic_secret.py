@@ -1,0 +1,77 @@
+"""SECRET: high-entropy literals that look like keys or tokens without a known prefix (detect-secrets style).
+
+A quoted string or the value of a ``name = value`` / ``name: value`` line, 20-500 characters of base64 or
+hex. Base64-like values need >= 4.5 bits/char (4.0 if they decode to hex, as YAML ``!!binary`` does),
+hex values >= 3.0. Names ending in id/uuid/hash/digest/checksum/integrity/etag, UUIDs, SRI hashes
+(``sha512-...``), placeholders and ``pragma: allowlist secret`` lines are skipped.
+
+Scores: 0.75 when the name says secret/key/token/password/credential/auth; otherwise base64 0.55 and hex
+0.4 (a hex string alone is as often a commit or content hash; a context word lifts it to 0.75).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, allowlisted, start_of_line
+from agent.classify.validators import is_placeholder, shannon_entropy
+
+_VALUE = r"[A-Za-z0-9+/=_-]{20,500}"
+_HEX = re.compile(r"[0-9a-fA-F]+")
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_KEY_BEFORE = re.compile(r"([A-Za-z_][\w.-]{0,60})[\"']?\s*(?:=|:|=>)\s*(?:!!binary\s+)?[\"']?$")
+_NOT_SECRET_NAME = re.compile(
+    r"(?i)(?:id|ids|uuid|guid|hash|digest|checksum|integrity|etag|sha\d*|md5|commit|rev|version)$"
+)
+_SECRET_NAME = re.compile(r"(?i)secret|key|token|passw|pwd|credential|auth|private|signature|salt")
+_SRI = re.compile(r"(?i)^(?:sha(?:1|224|256|384|512)|md5)-")
+
+
+def _entropy_ok(value: str) -> tuple[bool, bool]:
+    """(passes, is_hex) for a candidate value."""
+    if _HEX.fullmatch(value):
+        return shannon_entropy(value) >= 3.0 and not value.isdigit(), True
+    if shannon_entropy(value) >= 4.5:
+        return True, False
+    try:  # YAML !!binary and similar: base64 whose payload is itself a hex secret
+        decoded = base64.b64decode(value + "=" * (-len(value) % 4), validate=True).decode("ascii")
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        return False, False
+    return bool(len(decoded) >= 16 and _HEX.fullmatch(decoded) and shannon_entropy(decoded) >= 3.0), False
+
+
+class GenericSecretRecognizer(DwPatternRecognizer):
+    """High-entropy quoted strings and assigned values (entity SECRET)."""
+
+    ENTITY = "SECRET"
+    PATTERNS = (
+        ("quoted", r"(?P<q>[\"'])(?P<v>" + _VALUE + r")(?P=q)", 0.55),
+        (
+            "assigned",
+            r"(?<![\w.-])[A-Za-z_][\w.-]{0,60}[ \t]{0,10}(?:=|:)[ \t]{0,10}(?:!!binary[ \t]+)?(?P<v>"
+            + _VALUE
+            + r")(?=[ \t]{0,10}(?:#[^\n]{0,200})?\r?$)",
+            0.55,
+        ),
+    )
+    CONTEXT = ("secret", "key", "token", "password", "credential", "credentials", "auth", "apikey")
+    TRIGGER = r"[A-Za-z0-9+/=_-]{20}"
+    MAX_LEN = 600
+
+    def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
+        s, e = match.span("v")
+        value = match.group("v")
+        if _UUID.search(value) or _SRI.match(value) or is_placeholder(value) or value.strip("=_-").isalpha():
+            return None
+        ok, is_hex = _entropy_ok(value.strip("="))
+        if not ok or allowlisted(text, s, e):
+            return None
+        key_match = _KEY_BEFORE.search(start_of_line(text, s, 120))
+        key = key_match.group(1) if key_match else ""
+        if key and _NOT_SECRET_NAME.search(key):
+            return None
+        if key and _SECRET_NAME.search(key):
+            return Assessment(0.75, start=s, end=e)
+        return Assessment(0.4 if is_hex else base_score, start=s, end=e)

@@ -1,0 +1,177 @@
+"""Checksum, entropy and placeholder checks shared by built-in and YAML-declared recognizers.
+
+Every function is pure and cheap: validators run once per regex match, never per character of text.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import Counter
+from collections.abc import Callable
+
+#: IBAN length per country (ISO 13616 registry): SEPA members, CH, GB and the other registry countries.
+# fmt: off
+IBAN_LENGTHS: dict[str, int] = {
+    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BI": 27,
+    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27, "DK": 18, "DO": 28,
+    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
+    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27,
+    "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "LY": 25,
+    "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18,
+    "NO": 15, "OM": 23, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33,
+    "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28,
+    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
+}
+# fmt: on
+
+#: ISO 3166 alpha-2 codes (for SWIFT/BIC positions 5-6).
+# fmt: off
+COUNTRY_CODES = frozenset((
+    "AD", "AE", "AF", "AG", "AI", "AL", "AM", "AO", "AQ", "AR", "AS", "AT", "AU", "AW", "AX", "AZ", "BA",
+    "BB", "BD", "BE", "BF", "BG", "BH", "BI", "BJ", "BL", "BM", "BN", "BO", "BQ", "BR", "BS", "BT", "BV",
+    "BW", "BY", "BZ", "CA", "CC", "CD", "CF", "CG", "CH", "CI", "CK", "CL", "CM", "CN", "CO", "CR", "CU",
+    "CV", "CW", "CX", "CY", "CZ", "DE", "DJ", "DK", "DM", "DO", "DZ", "EC", "EE", "EG", "EH", "ER", "ES",
+    "ET", "FI", "FJ", "FK", "FM", "FO", "FR", "GA", "GB", "GD", "GE", "GF", "GG", "GH", "GI", "GL", "GM",
+    "GN", "GP", "GQ", "GR", "GS", "GT", "GU", "GW", "GY", "HK", "HM", "HN", "HR", "HT", "HU", "ID", "IE",
+    "IL", "IM", "IN", "IO", "IQ", "IR", "IS", "IT", "JE", "JM", "JO", "JP", "KE", "KG", "KH", "KI", "KM",
+    "KN", "KP", "KR", "KW", "KY", "KZ", "LA", "LB", "LC", "LI", "LK", "LR", "LS", "LT", "LU", "LV", "LY",
+    "MA", "MC", "MD", "ME", "MF", "MG", "MH", "MK", "ML", "MM", "MN", "MO", "MP", "MQ", "MR", "MS", "MT",
+    "MU", "MV", "MW", "MX", "MY", "MZ", "NA", "NC", "NE", "NF", "NG", "NI", "NL", "NO", "NP", "NR", "NU",
+    "NZ", "OM", "PA", "PE", "PF", "PG", "PH", "PK", "PL", "PM", "PN", "PR", "PS", "PT", "PW", "PY", "QA",
+    "RE", "RO", "RS", "RU", "RW", "SA", "SB", "SC", "SD", "SE", "SG", "SH", "SI", "SJ", "SK", "SL", "SM",
+    "SN", "SO", "SR", "SS", "ST", "SV", "SX", "SY", "SZ", "TC", "TD", "TF", "TG", "TH", "TJ", "TK", "TL",
+    "TM", "TN", "TO", "TR", "TT", "TV", "TW", "TZ", "UA", "UG", "UM", "US", "UY", "UZ", "VA", "VC", "VE",
+    "VG", "VI", "VN", "VU", "WF", "WS", "XK", "YE", "YT", "ZA", "ZM", "ZW",
+))
+# fmt: on
+
+_NON_ALNUM = re.compile(r"[^0-9A-Za-z]")
+
+
+def digits_only(value: str) -> str:
+    return "".join(c for c in value if c.isdigit())
+
+
+def luhn_valid(value: str) -> bool:
+    """Luhn (mod 10) check over the digits of ``value``; separators are ignored."""
+    digits = digits_only(value)
+    if len(digits) < 2:
+        return False
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2 == 1:
+            d *= 2
+            if d > 9:
+                d -= 9
+        total += d
+    return total % 10 == 0
+
+
+def _mod97_of_alnum(s: str) -> int:
+    rem = 0
+    for ch in s:
+        rem = (rem * (100 if ch.isalpha() else 10) + (ord(ch) - 55 if ch.isalpha() else ord(ch) - 48)) % 97
+    return rem
+
+
+def iban_valid(value: str) -> bool:
+    """ISO 13616: known country, the registry length for it, and check digits passing mod 97."""
+    compact = _NON_ALNUM.sub("", value).upper()
+    if len(compact) < 15 or not compact[:2].isalpha() or not compact[2:4].isdigit():
+        return False
+    if IBAN_LENGTHS.get(compact[:2]) != len(compact):
+        return False
+    if not compact.isascii() or not compact.isalnum():
+        return False
+    return _mod97_of_alnum(compact[4:] + compact[:4]) == 1
+
+
+def mod97_valid(value: str) -> bool:
+    """ISO 7064 MOD 97-10 over the alphanumerics (letters A=10..Z=35): remainder 1 is valid."""
+    compact = _NON_ALNUM.sub("", value).upper()
+    return bool(compact) and compact.isascii() and _mod97_of_alnum(compact) == 1
+
+
+def mod11_valid(value: str) -> bool:
+    """Weighted mod 11 (weights 2,3,4,... from the right over the body; last digit is the check digit).
+
+    Only digits (and a final ``X``, check value 10, ISBN-10 style) count: prefixes like ``EMP-`` are ignored.
+    """
+    compact = re.sub(r"[^0-9Xx]", "", value).upper()
+    if len(compact) < 2 or not compact[:-1].isdigit():
+        return False
+    body, check = compact[:-1], compact[-1]
+    total = sum(int(d) * w for d, w in zip(reversed(body), range(2, 2 + len(body)), strict=True))
+    expected = (11 - total % 11) % 11
+    return check == ("X" if expected == 10 else str(expected))
+
+
+def shannon_entropy(value: str) -> float:
+    """Bits per character of the empirical character distribution."""
+    if not value:
+        return 0.0
+    n = len(value)
+    return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
+
+
+# fmt: off
+_PLACEHOLDER_WORDS = (
+    "changeme", "change_me", "changeit", "password", "passwd", "secret", "example", "dummy", "sample",
+    "placeholder", "redacted", "your", "todo", "fixme", "replace", "xxxx", "****", "....", "test", "fake",
+    "foobar", "notreal", "insert", "enter_", "none", "null", "undefined",
+)
+# fmt: on
+_PLACEHOLDER_SHAPES = re.compile(
+    r"""^(?:
+        <[^>]*>                      # <YOUR_API_KEY>
+      | \$\{[^}]*\}?                 # ${VAR}
+      | \$\(?[A-Za-z_][A-Za-z0-9_]*\)?  # $VAR, $(VAR)
+      | \{\{.*\}\}?                  # {{ var }}
+      | %\(?[A-Za-z_]+\)?s?%?        # %(var)s, %VAR%
+      | (?:os\.environ|os\.getenv|getenv|process\.env|env\(|ENV\[|System\.getenv|settings\.|config\.).*
+      | (.)\1{3,}                    # xxxxxxx, ********
+    )$""",
+    re.VERBOSE | re.IGNORECASE,
+)
+
+
+def is_placeholder(value: str) -> bool:
+    """True for template values, environment lookups and obvious fillers (not a literal secret)."""
+    v = value.strip().strip("'\"`")
+    if not v:
+        return True
+    if _PLACEHOLDER_SHAPES.match(v):
+        return True
+    low = v.lower()
+    return any(w in low for w in _PLACEHOLDER_WORDS)
+
+
+def entropy_validator(min_entropy: float) -> Callable[[str], bool]:
+    """A validator accepting values with at least ``min_entropy`` bits per character."""
+
+    def check(value: str) -> bool:
+        return shannon_entropy(value) >= min_entropy
+
+    return check
+
+
+VALIDATORS: dict[str, Callable[[str], bool] | None] = {
+    "none": None,
+    "luhn": luhn_valid,
+    "iban": iban_valid,
+    "mod11": mod11_valid,
+    "mod97": mod97_valid,
+}
+
+
+def get_validator(name: str, min_entropy: float = 0.0) -> Callable[[str], bool] | None:
+    """Resolve a validator named in a policy pack; unknown names raise ``ValueError``."""
+    if name == "entropy":
+        return entropy_validator(min_entropy)
+    if name not in VALIDATORS:
+        raise ValueError(
+            f"unknown validator {name!r}; expected one of none, luhn, iban, mod11, mod97, entropy"
+        )
+    return VALIDATORS[name]

@@ -1,0 +1,198 @@
+"""Positive and negative cases of the secret recognizers."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from agent.classify import Classifier
+from tests.unit.classify import fakes
+from tests.unit.classify.fakes import best, detect
+
+SECRET_ENTITIES = {
+    "PRIVATE_KEY",
+    "AWS_ACCESS_KEY",
+    "AWS_SECRET_KEY",
+    "GITHUB_TOKEN",
+    "GITLAB_TOKEN",
+    "SLACK_TOKEN",
+    "JWT",
+    "AZURE_KEY",
+    "GCP_SERVICE_KEY",
+    "PASSWORD",
+    "CONNECTION_STRING",
+    "SECRET",
+}
+RNG = random.Random(42)
+
+
+def max_secret(classifier: Classifier, text: str) -> float:
+    return max((d.score for d in detect(classifier, text) if d.entity in SECRET_ENTITIES), default=0.0)
+
+
+@pytest.mark.parametrize("kind", ["RSA ", "EC ", "DSA ", "OPENSSH ", "ENCRYPTED ", ""])
+def test_private_key_block_matched_whole(classifier: Classifier, kind: str) -> None:
+    """A PEM private key block is one detection spanning BEGIN to END, scored >= 0.8."""
+    block = fakes.private_key(RNG, kind)
+    (d,) = detect(classifier, f"config:\n{block}\nrest", "PRIVATE_KEY")
+    assert d.value == block and d.score >= 0.8
+
+
+def test_pgp_and_truncated_private_keys(classifier: Classifier) -> None:
+    """PGP private key blocks and a PEM block cut before END are found."""
+    pgp = (
+        f"-----BEGIN PGP PRIVATE KEY BLOCK-----\n\n{fakes.pem_body(RNG)}\n-----END PGP PRIVATE KEY BLOCK-----"
+    )
+    assert best(classifier, pgp, "PRIVATE_KEY") >= 0.8
+    cut = f"-----BEGIN RSA PRIVATE KEY-----\n{fakes.pem_body(RNG, 8)}\n"
+    assert best(classifier, cut, "PRIVATE_KEY") >= 0.5
+
+
+def test_private_key_placeholders_low(classifier: Classifier) -> None:
+    """Placeholder or too-short bodies score below 0.3, even next to a context word."""
+    for body in ["...", "<your private key here>", "MIIEpAIBAAKCAQEA", "REDACTED"]:
+        text = f"key:\n-----BEGIN RSA PRIVATE KEY-----\n{body}\n-----END RSA PRIVATE KEY-----"
+        assert best(classifier, text, "PRIVATE_KEY") < 0.3, body
+
+
+def test_public_material_is_not_a_secret(classifier: Classifier) -> None:
+    """Certificates, public keys and ssh-rsa lines yield no secret detection >= 0.5."""
+    body = fakes.pem_body(RNG, 10)
+    texts = [
+        f"-----BEGIN CERTIFICATE-----\n{body}\n-----END CERTIFICATE-----",
+        f"-----BEGIN PUBLIC KEY-----\n{body}\n-----END PUBLIC KEY-----",
+        f"-----BEGIN RSA PUBLIC KEY-----\n{body}\n-----END RSA PUBLIC KEY-----",
+        "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQ" + body.replace("\n", "")[:300] + " alice@laptop",
+    ]
+    for text in texts:
+        assert max_secret(classifier, text) < 0.5, text[:30]
+
+
+def test_aws_access_keys(classifier: Classifier) -> None:
+    """Random key ids score >= 0.8; the documented EXAMPLE id scores low even with context."""
+    assert best(classifier, f"aws_access_key_id = {fakes.aws_key_id(RNG)}", "AWS_ACCESS_KEY") >= 0.8
+    assert best(classifier, "aws_access_key_id = AKIAIOSFODNN7EXAMPLE", "AWS_ACCESS_KEY") < 0.3
+    assert best(classifier, "AKIA1234", "AWS_ACCESS_KEY") == 0.0
+
+
+def test_aws_secret_keys(classifier: Classifier) -> None:
+    """A 40-char secret scores >= 0.5 next to its variable name, low alone; hex SHAs never."""
+    secret = fakes.aws_secret(RNG)
+    assert best(classifier, f"aws_secret_access_key = {secret}", "AWS_SECRET_KEY") >= 0.5
+    assert best(classifier, f"value {secret} here", "AWS_SECRET_KEY") < 0.5
+    assert (
+        best(classifier, "aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "AWS_SECRET_KEY")
+        < 0.3
+    )
+    assert best(classifier, "aws secret 8b1118b376c313ed420e5133ba91307817ed52c2", "AWS_SECRET_KEY") == 0.0
+
+
+def test_prefixed_tokens(classifier: Classifier) -> None:
+    """GitHub, GitLab and Slack tokens with random bodies score >= 0.8; placeholder bodies low."""
+    cases = {
+        "GITHUB_TOKEN": [
+            "ghp_" + fakes.token(RNG, 36),
+            "gho_" + fakes.token(RNG, 36),
+            "github_pat_" + fakes.token(RNG, 22) + "_" + fakes.token(RNG, 59),
+        ],
+        "GITLAB_TOKEN": ["glpat-" + fakes.token(RNG, 20)],
+        "SLACK_TOKEN": ["xoxb-" + fakes.token(RNG, 12, "0123456789") + "-" + fakes.token(RNG, 24)],
+    }
+    for entity, values in cases.items():
+        for value in values:
+            assert best(classifier, f"token: {value}", entity) >= 0.8, entity
+    assert best(classifier, "ghp_" + "x" * 36, "GITHUB_TOKEN") < 0.3
+    assert best(classifier, "ghp_short", "GITHUB_TOKEN") == 0.0
+
+
+def test_jwt(classifier: Classifier) -> None:
+    """Signed JWTs score >= 0.8; alg none or an empty signature score low; random eyJ strings nothing."""
+    assert best(classifier, f"Authorization: Bearer {fakes.jwt(RNG)}", "JWT") >= 0.8
+    assert best(classifier, fakes.jwt(RNG, alg="none"), "JWT") < 0.3
+    assert best(classifier, fakes.jwt(RNG, signed=False) + "x", "JWT") < 0.3
+    assert best(classifier, "eyJub3QganNvbg.eyJhIjoxfQ.c2lnbmF0dXJlc2lnbmF0dXJl", "JWT") == 0.0
+
+
+def test_azure_and_gcp(classifier: Classifier) -> None:
+    """Azure storage keys in connection strings and GCP service-account JSON are found confidently."""
+    key = fakes.token(RNG, 86, fakes.string.ascii_letters + fakes.string.digits + "+/") + "=="
+    conn = f"DefaultEndpointsProtocol=https;AccountName=acme;AccountKey={key};EndpointSuffix=core.windows.net"
+    (d,) = detect(classifier, conn, "AZURE_KEY")
+    assert d.value == key and d.score >= 0.9
+    gcp = (
+        '{\n  "type": "service_account",\n  "project_id": "demo-123",\n  "private_key_id": "'
+        + fakes.token(RNG, 40, "0123456789abcdef")
+        + '",\n  "private_key": "-----BEGIN PRIVATE KEY-----\\n'
+        + fakes.pem_body(RNG).replace("\n", "\\n")
+        + '\\n-----END PRIVATE KEY-----\\n",\n  "client_email": "svc@demo-123.iam.gserviceaccount.com"\n}'
+    )
+    assert best(classifier, gcp, "GCP_SERVICE_KEY") >= 0.9
+
+
+def test_password_assignments(classifier: Classifier) -> None:
+    """Keyword-assigned literals with entropy are found (value-only span) in code, YAML, INI and prose."""
+    pw = "Vq7#rT2!pLm9"
+    for text in [
+        f'DB_PASSWORD = "{pw}"',
+        f"password: {pw}",
+        f"api_key={pw}",
+        f"  client_secret: '{pw}'",
+        f"Passwort: {pw}",
+        f"export GITHUB_TOKEN={pw}",
+    ]:
+        (d,) = detect(classifier, text, "PASSWORD")
+        assert d.value == pw and d.score >= 0.5, text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "password = changeme",
+        'password = "<YOUR_API_KEY>"',
+        "password: ${DB_PASSWORD}",
+        "password=$DB_PASS",
+        "password: '{{ vault_db_password }}'",
+        "password = os.environ['DB_PASSWORD']",
+        "pwd = os.getenv('PWD')",
+        "token: process.env.TOKEN",
+        "password = 'xxxxxxxxxx'",
+        "password: '**********'",
+        "secret = REDACTED",
+        "password = 'example-pass'",
+        "password = dummy12345",
+        "password = 'testtest'",
+        "password = 'aaaaaaaaa'",
+        'password = "Vq7#rT2!pLm9"  # pragma: allowlist secret',
+        "password_file = /etc/app/p4ssw0rd-file.txt",
+        "token = self.auth_token",
+        "SECRET_VALUE = 'this is just a long string of prose'",
+    ],
+)
+def test_password_placeholders_ignored(classifier: Classifier, text: str) -> None:
+    """Placeholders, references, code expressions, prose and allow-listed lines are not PASSWORDs."""
+    assert best(classifier, text, "PASSWORD") == 0.0
+
+
+def test_connection_strings(classifier: Classifier) -> None:
+    """URIs with a literal strong password are found for each scheme; placeholders are not."""
+    pw = "q8Rz2LmW7xPc"
+    for scheme in ["postgres", "postgresql", "mysql", "mongodb+srv", "redis", "amqp", "mssql", "jdbc:mysql"]:
+        assert best(classifier, f"DSN {scheme}://app:{pw}@db.example.org:5432/x", "CONNECTION_STRING") >= 0.8
+    for bad in [
+        "postgres://app:${DB_PASS}@db/x",
+        "postgres://app:password@db/x",
+        "mysql://u:<password>@h/x",
+        "redis://:xxxxxxxx@cache:6379",
+        "postgres://app@db/x",
+    ]:
+        assert best(classifier, bad, "CONNECTION_STRING") < 0.5, bad
+
+
+def test_generic_high_entropy_secret(classifier: Classifier) -> None:
+    """Assigned high-entropy base64 values are SECRET; ids, UUIDs and SRI hashes are not."""
+    value = fakes.token(RNG, 40, fakes.string.ascii_letters + fakes.string.digits + "+/")
+    assert best(classifier, f"signing_key = '{value}'", "SECRET") >= 0.5
+    assert best(classifier, f"request_id = '{value}'", "SECRET") == 0.0
+    assert best(classifier, "uuid: '203db13e-70c7-462b-9a3d-bf32640cb0be'", "SECRET") == 0.0
+    assert best(classifier, f'"integrity": "sha512-{value}"', "SECRET") == 0.0
