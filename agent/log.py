@@ -170,6 +170,9 @@ def scrub_secrets(logger: Any, method: str, event_dict: MutableMapping[str, Any]
 _HANDLER_MARK = "_dropwarden_handler"
 
 
+_CHATTY_LIBRARIES = ("presidio-analyzer", "watchdog", "urllib3")
+
+
 def configure_logging(json: bool | None = None, level: str = "info", stream: IO[str] | None = None) -> None:
     """Route structlog and stdlib logging through one scrubbing pipeline to `stream`.
 
@@ -210,6 +213,9 @@ def configure_logging(json: bool | None = None, level: str = "info", stream: IO[
             root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(numeric)
+    # Libraries' start-up chatter ("Loaded recognizer: …" per recognizer) drowns the agent's own events.
+    for noisy in _CHATTY_LIBRARIES:
+        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
     logging.captureWarnings(True)
     structlog.configure(
         processors=[
