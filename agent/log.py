@@ -214,8 +214,10 @@ def configure_logging(json: bool | None = None, level: str = "info", stream: IO[
     root.addHandler(handler)
     root.setLevel(numeric)
     # Libraries' start-up chatter ("Loaded recognizer: …" per recognizer) drowns the agent's own events.
+    # watchdog stays at WARNING whatever the agent's level: its overflow warning triggers a reconcile.
     for noisy in _CHATTY_LIBRARIES:
-        logging.getLogger(noisy).setLevel(max(numeric, logging.WARNING))
+        floor = logging.WARNING if noisy == "watchdog" else max(numeric, logging.WARNING)
+        logging.getLogger(noisy).setLevel(floor)
     logging.captureWarnings(True)
     structlog.configure(
         processors=[
