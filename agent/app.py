@@ -9,22 +9,21 @@ flags and write to a self-pipe; the loop does the work.
 
 from __future__ import annotations
 
-import base64
 import contextlib
+import dataclasses
 import hashlib
-import hmac
 import os
 import signal
 import socket
-import ssl
+import stat as stat_mod
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import structlog
 
+from agent.exporter import start_metrics_server
 from agent.journal import FileStat, Journal
 from agent.metrics import Metrics
 from agent.models import SEVERITY_RANK, Alert
@@ -32,173 +31,17 @@ from agent.notify import Notifier
 from agent.settings import Settings, Zone
 from agent.sources.reconcile import Reconciler
 from agent.sources.watcher import Watcher
-from agent.workers import Outcome, WorkerPool
+from agent.wiring import ReloadError, build_dispatcher, build_for, policy_digest, signing_key_ids
+from agent.workers import Outcome, WorkerPool, hash_file
+
+__all__ = ["Agent", "ReloadError", "build_dispatcher", "build_for", "policy_digest", "start_metrics_server"]
 
 log = structlog.get_logger(__name__)
 
+#: Name of a quarantine step (agent.actions.quarantine.FAULT_POINTS): the agent SIGKILLs itself right
+#: after it, so tests can prove that a crash between any two steps loses nothing. Unset in production.
+FAULT_ENV = "DROPWARDEN_FAULT_QUARANTINE"
 DRAIN_SECONDS = 6.0  # SIGTERM: finish in-flight files for this long (systemd's default stop timeout is 90 s)
-
-
-# -- metrics exporter ---------------------------------------------------------------------------
-def _basic_auth(app: Callable[..., Any], username: str, sha256_hex: str) -> Callable[..., Any]:
-    want_user, want_hash = username.encode(), bytes.fromhex(sha256_hex)
-
-    def wrapped(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
-        header = environ.get("HTTP_AUTHORIZATION", "")
-        ok = False
-        if header.startswith("Basic "):
-            try:
-                user, _, pw = base64.b64decode(header[6:], validate=True).partition(b":")
-                ok = hmac.compare_digest(user, want_user) & hmac.compare_digest(
-                    hashlib.sha256(pw).digest(), want_hash
-                )
-            except ValueError:
-                ok = False
-        if not ok:
-            start_response("401 Unauthorized", [("WWW-Authenticate", 'Basic realm="dropwarden"')])
-            return [b"unauthorized\n"]
-        return app(environ, start_response)
-
-    return wrapped
-
-
-def start_metrics_server(settings: Settings, metrics: Metrics) -> Any:
-    """prometheus_client's WSGI app on a threading server, optionally behind TLS and basic auth."""
-    from wsgiref.simple_server import make_server
-
-    from prometheus_client import make_wsgi_app
-    from prometheus_client.exposition import ThreadingWSGIServer, _SilentHandler
-
-    cfg = settings.metrics
-    host, port = cfg.host_port
-    app = make_wsgi_app(metrics.registry)
-    if cfg.basic_auth is not None:
-        digest = cfg.basic_auth.password_sha256
-        if digest is None:
-            assert cfg.basic_auth.password_file is not None
-            pw = Path(cfg.basic_auth.password_file).read_bytes().rstrip(b"\r\n")
-            digest = hashlib.sha256(pw).hexdigest()
-        app = _basic_auth(app, cfg.basic_auth.username, digest)
-
-    class Server(ThreadingWSGIServer):
-        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
-
-    httpd = make_server(host, port, app, Server, handler_class=_SilentHandler)
-    if cfg.tls_cert and cfg.tls_key:
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(cfg.tls_cert, cfg.tls_key)
-        httpd.socket = ctx.wrap_socket(httpd.socket, server_side=True)
-    threading.Thread(target=httpd.serve_forever, name="metrics", daemon=True).start()
-    return httpd
-
-
-# -- building blocks ----------------------------------------------------------------------------
-def policy_digest(dirs: list[Path], index_files: list[str], extra: str = "") -> str:
-    """Digest of everything a verdict depends on besides the file: a change means rescan all."""
-    h = hashlib.sha256(extra.encode())
-    for d in dirs:
-        files = sorted(p for p in Path(d).rglob("*") if p.is_file()) if Path(d).is_dir() else [Path(d)]
-        for p in files:
-            h.update(str(p).encode() + b"\0")
-            try:
-                h.update(hashlib.sha256(p.read_bytes()).digest())
-            except OSError:
-                h.update(b"unreadable")
-    for f in index_files:
-        try:
-            h.update(f.encode() + b"\0" + hashlib.sha256(Path(f).read_bytes()).digest())
-        except OSError:
-            h.update(b"missing")
-    return h.hexdigest()[:32]
-
-
-class ReloadError(Exception):
-    """Inputs refused before building a pipeline (unsigned pack); ``str()`` is one safe line."""
-
-
-def _check_signatures(settings: Settings, dirs: list[Path], metrics: Metrics | None) -> Any:
-    """With ``require_signed``: every pack file must carry a valid .sig; returns the first public key."""
-    if not settings.require_signed:
-        return None
-    from agent.keys import load_signing_public
-    from agent.policy.loader import pack_files
-    from agent.signing import verify_many
-
-    keys = [load_signing_public(p) for p in settings.signing_public_keys]
-    files, _ = pack_files(dirs)
-    rejected = verify_many(files, keys)
-    if rejected:
-        if metrics is not None:
-            metrics.signature_rejections.labels(kind="policy").inc(len(rejected))
-        raise ReloadError(f"policy signature rejected: {str(rejected[0]).splitlines()[0]}")
-    return keys[0]
-
-
-def build_for(settings: Settings, key: bytes, metrics: Metrics | None = None) -> tuple[Any, str]:
-    """(pipeline, digest) from settings; raises PolicyError / IndexRejected / OSError on bad input."""
-    from agent.pipeline import build_pipeline, default_policy_dirs
-
-    dirs = settings.policy_dirs(default_policy_dirs())
-    pub = _check_signatures(settings, dirs, metrics)
-    limits = settings.limits_obj()
-    limits = type(limits)(**{**limits.__dict__, "timeout_seconds": settings.timeout})
-    extra: list[object] = []
-    if settings.indexes.edm:
-        from agent.classify.edm import EdmDetector, EdmIndex
-
-        for f in settings.indexes.edm:
-            extra.append(EdmDetector(EdmIndex.load(f, key, pub, settings.require_signed)))
-    if settings.indexes.fingerprint:
-        from agent.classify.fingerprint import FingerprintDetector, FingerprintIndex
-
-        for f in settings.indexes.fingerprint:
-            extra.append(
-                FingerprintDetector(FingerprintIndex.load(f, key, require_signed=settings.require_signed))
-            )
-    pipeline = build_pipeline(dirs, key, limits, extra_detectors=extra, ner_model=settings.ner_model)
-    digest = policy_digest(
-        dirs,
-        [*settings.indexes.edm, *settings.indexes.fingerprint],
-        extra=repr((limits, settings.ner_model)),
-    )
-    return pipeline, digest
-
-
-def build_dispatcher(settings: Settings, metrics: Metrics) -> Any:
-    from agent.actions.sinks import Dispatcher
-
-    sinks: list[Any] = []
-    s = settings.sinks
-    if s.stdout:
-        from agent.actions.console import ConsoleSink
-
-        sinks.append(ConsoleSink())
-    if s.jsonl is not None:
-        from agent.actions.jsonl import JsonlSink
-
-        Path(s.jsonl.path).parent.mkdir(parents=True, exist_ok=True)
-        sinks.append(JsonlSink(s.jsonl.path, fsync=s.jsonl.fsync))
-    if s.webhooks:
-        from agent.actions.outbox import Outbox
-        from agent.actions.webhook import WebhookSink
-
-        outbox = Outbox(str(Path(settings.state_dir) / "outbox.db"))
-        for w in s.webhooks:
-            sink = WebhookSink(
-                w.name, w.url, outbox, fmt=w.format, headers=dict(w.headers), timeout=w.timeout,
-                ca_file=w.ca_file, metrics=metrics,
-            )  # fmt: skip
-            start = getattr(sink, "start", None)
-            if start is not None:
-                start()
-            sinks.append(sink)
-    if s.syslog is not None:
-        from agent.actions.syslog import SyslogSink
-
-        fac = {"auth": 4, "authpriv": 10, "daemon": 3, "user": 1, "local0": 16, "local7": 23}
-        sinks.append(SyslogSink(s.syslog.address, s.syslog.transport, fac.get(s.syslog.facility, 10)))
-    return Dispatcher(sinks, metrics=metrics)
 
 
 class Agent:
@@ -240,13 +83,20 @@ class Agent:
     # -- start-up -----------------------------------------------------------------------------
     def run(self) -> int:
         from agent.actions.dedup import Deduplicator
+        from agent.audit import AuditLog, audit_path
         from agent.redact import load_or_create_key
 
         st = self.settings
         Path(st.state_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
         self.key = load_or_create_key(st.key_path)
-        self.pipeline, self.digest = build_for(st, self.key, self.metrics)
+        self.audit = AuditLog(audit_path(st.state_dir), self.key)
+        try:
+            self.pipeline, self.digest = build_for(st, self.key, self.metrics)
+        except ReloadError as exc:
+            self._audit("signature_rejected", kind=exc.kind, reason=exc.reason, file=exc.file, at="start")
+            raise
         self.journal = Journal(st.journal_path)
+        self._audit_keys()
         back, gave_up = self.journal.requeue_claimed()
         if back or gave_up:
             log.info("journal_recovered", requeued=back, given_up=gave_up)
@@ -256,7 +106,7 @@ class Agent:
             log.info("policy_changed", rescan=n)
         self._install_signals()
         # fork the workers before any other thread exists: nothing can hold a lock at fork time
-        self.pool = WorkerPool(st.workers, st.timeout, metrics=self.metrics)
+        self.pool = WorkerPool(st.workers, st.timeout, metrics=self.metrics, seal_to=self._evidence_key())
         self.pool.start(self.pipeline)
         self.metrics.reconcile_interval.set(st.reconcile_interval)
         self._set_rules_gauge()
@@ -264,6 +114,8 @@ class Agent:
         self.dispatcher = build_dispatcher(st, self.metrics)
         self.dedup = Deduplicator(str(Path(st.state_dir) / "alerts.db"))
         self.vault = self._open_vault()
+        self.evidence = self._open_evidence()
+        self._alert_unsent_quarantines()
         self.reconciler = Reconciler(
             self.journal, list(st.zones), st.settle_seconds, st.reconcile_interval, self.metrics, self.wake
         )
@@ -285,22 +137,108 @@ class Agent:
             self._shutdown()
         return 0
 
+    def _audit(self, event: str, **fields: Any) -> None:
+        """Append to the audit chain; a failing audit log is logged, never stops the agent."""
+        try:
+            self.audit.append(event, **fields)
+        except Exception as exc:
+            log.error("audit_append_failed", audit_event=event, error=type(exc).__name__)
+
+    def _audit_keys(self) -> None:
+        """Record the agent's start and, when they differ from the last run, its trusted key ids."""
+        from agent.keys import key_id, load_quarantine_public
+
+        st = self.settings
+        q = key_id(load_quarantine_public(st.quarantine_public_key)) if st.quarantine_public_key else None
+        ids = f"quarantine={q} signing={','.join(signing_key_ids(st))}"
+        last = self.journal.get_meta("trusted_key_ids")
+        if last is not None and last != ids:
+            self._audit("keys_changed", before=last, after=ids)
+        self.journal.set_meta("trusted_key_ids", ids)
+        self._audit("agent_started", pid=os.getpid(), keys=ids, policy_digest=self.digest)
+
+    def _evidence_key(self) -> Any:
+        if self.settings.evidence != "encrypted" or not self.settings.quarantine_public_key:
+            return None
+        from agent.keys import load_quarantine_public
+
+        return load_quarantine_public(self.settings.quarantine_public_key)
+
+    def _open_evidence(self) -> Any:
+        if self.settings.evidence != "encrypted":
+            return None
+        from agent.evidence import EvidenceStore
+
+        return EvidenceStore(self.settings.state_dir)  # the workers seal; the parent only stores blobs
+
     def _open_vault(self) -> Any:
+        self._tombstones: set[str] = set()
         if not any(z.quarantine for z in self.settings.zones) or not self.settings.quarantine_public_key:
             return None
         from agent.actions.quarantine import QuarantineStore
-        from agent.audit import AuditLog
         from agent.keys import load_quarantine_public
 
         st = self.settings
-        audit = AuditLog(Path(st.state_dir) / "audit.log", self.key)
         store = QuarantineStore(
-            st.state_dir, load_quarantine_public(st.quarantine_public_key), hash_key=self.key, audit=audit
+            st.state_dir,
+            load_quarantine_public(st.quarantine_public_key),
+            hash_key=self.key,
+            audit=self.audit,
         )
         done = store.recover()
         if done:
             log.info("quarantine_recovered", incidents=len(done))
+        self._tombstones = {r.tombstone_sha256 for r in store.list()}
+        crash_at = os.environ.get(FAULT_ENV)
+        if crash_at:  # fault injection for the crash-safety tests: die like kill -9 after that step
+            log.warning("fault_injection_armed", step=crash_at)
+            store.fault = lambda step: os.kill(os.getpid(), signal.SIGKILL) if step == crash_at else None
         return store
+
+    def _alert_unsent_quarantines(self) -> None:
+        """A crash between quarantine and alert: alert from the vault record (no excerpt: the file is
+        sealed), so no quarantined file ever goes unreported."""
+        if self.vault is None:
+            return
+        from agent.actions.dedup import alert_id
+
+        rules = {r.id: r for r in getattr(self.pipeline.policies, "rules", ())}
+        for rec in self.vault.unalerted():
+            policy_rule, _, entity = rec.reason.partition(": ")
+            rule = rules.get(rec.rule)
+            policy = rule.pack if rule else policy_rule.rpartition("/")[0]
+            zone = self.settings.zone(rec.zone)
+            role = zone.role if zone else "contractor-drop"
+            severity = dict(rule.severity_by_zone).get(role, rule.severity) if rule else "high"
+            alert = Alert(
+                id=alert_id(self.key, rec.original_path, None, rec.rule, rec.content_hash), time=time.time(),
+                host=self.host, zone=rec.zone, role=role, path=rec.original_path, member=None,
+                policy=policy or "", rule=rec.rule, entity=entity or "", severity=severity,  # type: ignore[arg-type]
+                excerpt="[quarantined before its alert was sent]", fingerprint=rec.content_hash,
+                desc=rule.desc if rule else "", incident_id=rec.incident_id,
+            )  # fmt: skip
+            if self.dedup.is_new(alert):
+                self.dispatcher.send(alert)
+            self.vault.mark_alerted(rec.incident_id)
+            log.warning("quarantine_alert_recovered", incident_id=rec.incident_id, rule=rec.rule)
+
+    def _is_tombstone(self, path: str) -> bool:
+        """Our own tombstone (rescanned after a restart, say) is never quarantined again."""
+        if not self._tombstones:
+            return False
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            return False
+        try:
+            st = os.fstat(fd)
+            if not stat_mod.S_ISREG(st.st_mode) or st.st_size > 64 * 1024:
+                return False
+            return hashlib.sha256(os.read(fd, 64 * 1024 + 1)).hexdigest() in self._tombstones
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
 
     def _quarantine(self, v: Any, zone: Zone | None) -> str | None:
         """Move the file to the vault when a rule asks for it and the zone opted in; the incident id."""
@@ -308,13 +246,16 @@ class Agent:
             return None
         f = next((f for f in v.findings if "quarantine" in f.actions and f.member is None), None)
         f = f or next((f for f in v.findings if "quarantine" in f.actions), None)
-        if f is None:
+        if f is None or self._is_tombstone(v.path):
             return None
         try:
             rec = self.vault.quarantine(v.path, zone.name, f.rule, f"{f.policy}/{f.rule}: {f.entity}")
         except Exception as exc:
-            log.error("quarantine_failed", path=v.path, rule=f.rule, error=type(exc).__name__)
+            reason = str(getattr(exc, "reason", type(exc).__name__))
+            log.error("quarantine_failed", path=v.path, rule=f.rule, error=type(exc).__name__, reason=reason)
+            self._audit("quarantine_failed", path=v.path, zone=zone.name, rule=f.rule, reason=reason)
             return None
+        self._tombstones.add(rec.tombstone_sha256)
         self.metrics.quarantined.labels(zone=zone.name).inc()
         log.warning("file_quarantined", path=v.path, rule=f.rule, incident_id=rec.incident_id)
         return str(rec.incident_id)
@@ -428,10 +369,17 @@ class Agent:
             self.journal.forget(item.path)
             return
         incident = self._quarantine(v, self.settings.zone(item.zone))
-        self._alert(v, item.zone, incident)
+        self._alert(v, item.zone, incident, o.evidence)
+        if incident is not None:
+            self.vault.mark_alerted(incident)
+        stat, content_hash = o.stat, o.content_hash
+        if incident is not None:  # the path now holds our tombstone: record it, so it is never rescanned
+            hashed = hash_file(item.path)
+            if hashed is not None:
+                content_hash, stat = hashed
         self.journal.ack(
             item, max_severity=v.max_severity, findings=len(v.findings),
-            error=reasons[0] if reasons else None, stat=o.stat, content_hash=o.content_hash,
+            error=reasons[0] if reasons else None, stat=stat, content_hash=content_hash,
             policy_digest=self.digest,
         )  # fmt: skip
         m.files_scanned.labels(zone=zone).inc()
@@ -445,13 +393,15 @@ class Agent:
             errors=reasons, seconds=round(v.seconds, 3),
         )  # fmt: skip
 
-    def _alert(self, v: Any, zone_name: str | None, incident: str | None = None) -> None:
+    def _alert(
+        self, v: Any, zone_name: str | None, incident: str | None = None, evidence: tuple[Any, ...] = ()
+    ) -> None:
         from agent.actions.dedup import alert_id
 
         zone: Zone | None = self.settings.zone(zone_name)
         floor = SEVERITY_RANK[self.settings.alert_min_severity]
         now = time.time()
-        for f in v.findings:
+        for i, f in enumerate(v.findings):
             self.metrics.findings.labels(
                 zone=zone_name or "", policy=f.policy, rule=f.rule, severity=f.severity
             ).inc()
@@ -466,6 +416,12 @@ class Agent:
             )  # fmt: skip
             if not self.dedup.is_new(alert):
                 continue
+            sealed = evidence[i] if i < len(evidence) else None
+            if sealed and self.evidence is not None:
+                try:
+                    alert = dataclasses.replace(alert, evidence_id=self.evidence.put_sealed(sealed))
+                except Exception as exc:
+                    log.error("evidence_store_failed", alert_id=alert.id, error=type(exc).__name__)
             self.dispatcher.send(alert)
             self.metrics.alerts.labels(
                 zone=zone_name or "", policy=f.policy, rule=f.rule, severity=f.severity
@@ -491,6 +447,11 @@ class Agent:
         except Exception as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.error("reload_failed", reason=reason)
+            if isinstance(exc, ReloadError):
+                self._audit(
+                    "signature_rejected", kind=exc.kind, reason=exc.reason, file=exc.file, at="reload"
+                )
+            self._audit("reload_failed", reason=reason)
             self.metrics.reloads.labels(outcome="failure").inc()
             self.metrics.last_reload_success.set(0)
             self.notifier.ready("reload failed; previous policies active")
@@ -527,6 +488,7 @@ class Agent:
         self.metrics.last_reload_success.set(1)
         self.notifier.ready()
         log.info("reload_succeeded", rescan=n, needs_restart=restart_needed)
+        self._audit("reload_succeeded", policy_digest=digest, rescan=n, needs_restart=restart_needed)
 
     # -- shutdown -----------------------------------------------------------------------------
     def _shutdown(self) -> None:

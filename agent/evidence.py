@@ -196,6 +196,16 @@ class EvidenceStore:
         write_atomic(self.dir / f"{eid}.sealed", blob)
         return eid
 
+    def put_sealed(self, blob: bytes) -> str:
+        """Store a blob a worker already sealed (the parent never sees the plaintext); returns its id."""
+        if blob[: len(MAGIC)] != MAGIC or blob[len(MAGIC) : len(MAGIC) + 1] != KIND_EVIDENCE:
+            raise ValueError("not a sealed evidence blob")
+        eid = evidence_id(blob)
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.dir, 0o700)
+        write_atomic(self.dir / f"{eid}.sealed", blob)
+        return eid
+
     def path(self, eid: str) -> Path:
         if not eid or not all(c in "0123456789abcdef" for c in eid):
             raise ValueError("evidence id must be lowercase hex")

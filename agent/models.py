@@ -195,3 +195,4 @@ class Alert:
     tags: tuple[str, ...] = ()
     line: int = 0
     incident_id: str | None = None  # set when the file was quarantined
+    evidence_id: str | None = None  # sealed match context (settings evidence: encrypted)

@@ -12,6 +12,7 @@ import hmac
 import os
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -120,11 +121,31 @@ class Redactor:
         digest = hmac.new(self.key, f"{entity}\x00{normalise_value(value)}".encode(), hashlib.sha256)
         return "hmac-sha256:" + digest.hexdigest()[:32]
 
-    def excerpt(self, value: str, entity: str, context: str = "", start_in_context: int = -1) -> str:
-        """The masked value, with a little surrounding text when given (itself scrubbed of digits)."""
+    def excerpt(
+        self,
+        value: str,
+        entity: str,
+        context: str = "",
+        start_in_context: int = -1,
+        other_spans: Sequence[tuple[int, int]] = (),
+    ) -> str:
+        """The masked value, with a little surrounding text when given.
+
+        The surrounding text is scrubbed of digits and token-like runs, and every other detected
+        value in it (``other_spans``, relative to ``context``: a BIC, a name, a second IBAN) is blanked
+        out entirely, so an excerpt never carries a neighbouring value in clear.
+        """
         masked = mask(value, entity)
         if not context or start_in_context < 0:
             return masked
+        if other_spans:
+            chars = list(context)
+            own = range(start_in_context, start_in_context + len(value))
+            for s, e in other_spans:
+                for i in range(max(0, s), min(len(chars), e)):
+                    if i not in own and not chars[i].isspace():
+                        chars[i] = "*"
+            context = "".join(chars)
         before = context[max(0, start_in_context - self.context_chars) : start_in_context]
         after_start = start_in_context + len(value)
         after = context[after_start : after_start + self.context_chars]

@@ -159,6 +159,7 @@ class Settings(_Model):
     require_signed: bool = False
     signing_public_keys: tuple[str, ...] = ()
     quarantine_public_key: str | None = None  # the security team's X25519 public key (PEM)
+    evidence: Literal["none", "encrypted"] = "none"  # encrypted: match context sealed to that key
     ner_model: str | None = None
     alert_min_severity: Literal["low", "medium", "high", "critical"] = "medium"
     log_format: Literal["json", "console", "auto"] = "auto"
@@ -170,6 +171,8 @@ class Settings(_Model):
             raise ValueError("require_signed needs signing_public_keys")
         if any(z.quarantine for z in self.zones) and not self.quarantine_public_key:
             raise ValueError("a zone with quarantine: true needs quarantine_public_key")
+        if self.evidence == "encrypted" and not self.quarantine_public_key:
+            raise ValueError("evidence: encrypted needs quarantine_public_key")
         return self
 
     @model_validator(mode="after")

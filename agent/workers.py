@@ -8,12 +8,17 @@ replaced too (``internal``). ProcessPoolExecutor cannot kill one stuck task, hen
 
 Before a scan the worker hashes the file (blake2b, streaming): when the hash and the policy digest
 equal the journal's last record the previous verdict stands and extraction is skipped.
+
+With ``seal_to`` (settings ``evidence: encrypted``) the worker also seals the match context of each
+finding to the security team's public key: the raw context never crosses the pipe to the parent in
+clear, only sealed blobs do (see agent.evidence).
 """
 
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import multiprocessing
 import multiprocessing.connection as mpc
 import os
@@ -28,11 +33,15 @@ from typing import Any
 import structlog
 
 from agent.journal import FileStat, WorkItem
-from agent.models import FileRef, Verdict
+from agent.models import Detection, FileRef, Finding, Verdict
 
 log = structlog.get_logger(__name__)
 
 HASH_CHUNK = 1 << 20
+#: Bounds on what evidence sealing keeps per file: a hostile file must not exhaust a worker's memory.
+MAX_RECORDED_DETECTIONS = 20_000
+MAX_SEALED_FINDINGS = 200
+MAX_VALUES_PER_FINDING = 20
 
 #: The pipeline the next forked worker inherits. Set by the parent (``WorkerPool.start``/``replace``).
 _PIPELINE: Any = None
@@ -61,6 +70,64 @@ class Outcome:
     stat: FileStat | None = None
     reason: str | None = None
     seconds: float = 0.0
+    evidence: tuple[bytes | None, ...] = ()  # sealed match context per finding (aligned with findings)
+
+
+class _Recorder:
+    """Wraps the pipeline's classifier in the worker to keep each detection's context for sealing."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.seen: dict[tuple[str | None, str, int, int], Detection] = {}
+
+    def detect(self, chunk: Any) -> Any:
+        found = self.inner.detect(chunk)
+        for d in found:
+            if len(self.seen) >= MAX_RECORDED_DETECTIONS:
+                break
+            self.seen.setdefault((d.member, d.entity, d.start, d.end), d)
+        return found
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def evidence_for(self, f: Finding) -> bytes:
+        """The plaintext evidence document of one finding (JSON); sealed by the caller right away."""
+        hit = self.seen.get((f.member, f.entity, f.start, f.end))
+        same = [d for k, d in self.seen.items() if k[0] == f.member and k[1] == f.entity]
+        dets = ([hit] if hit is not None else []) + [d for d in same if d is not hit]
+        dets = dets[: max(1, min(f.count, MAX_VALUES_PER_FINDING))] if dets else []
+        doc = {
+            "version": 1,
+            "path": f.path,
+            "member": f.member,
+            "policy": f.policy,
+            "rule": f.rule,
+            "entity": f.entity,
+            "line": f.line,
+            "matches": [
+                {
+                    "start": d.start,
+                    "end": d.end,
+                    "line": d.line,
+                    "value": d.value,
+                    "context_start": d.context_start,
+                    "context": d.context,
+                }
+                for d in dets
+            ],
+        }
+        return json.dumps(doc, ensure_ascii=False, indent=1).encode()
+
+
+def seal_evidence(recorder: _Recorder, verdict: Verdict, public_key: Any) -> tuple[bytes | None, ...]:
+    """One sealed blob per finding (None past the cap); runs in the worker, next to the plaintext."""
+    from agent.evidence import seal
+
+    out: list[bytes | None] = []
+    for i, f in enumerate(verdict.findings):
+        out.append(seal(public_key, recorder.evidence_for(f)) if i < MAX_SEALED_FINDINGS else None)
+    return tuple(out)
 
 
 def hash_file(path: str) -> tuple[str, FileStat] | None:
@@ -89,22 +156,37 @@ def hash_file(path: str) -> tuple[str, FileStat] | None:
         os.close(fd)
 
 
-def run_job(pipeline: Any, job: Job) -> tuple[str, Any]:
-    """The worker's unit of work (also callable in-process by tests)."""
+def run_job(pipeline: Any, job: Job, seal_to: Any = None) -> tuple[str, Any]:
+    """The worker's unit of work (also callable in-process by tests).
+
+    ``seal_to``: the security team's X25519 public key; the verdict then travels with one sealed
+    evidence blob per finding.
+    """
     hashed = hash_file(job.path)
     if hashed is not None:
         h, st = hashed
         if job.prev_hash == h and job.prev_digest == job.digest:
             return "cached", (h, st)
     ref = FileRef(path=job.path, zone=job.zone, role=job.role, root=job.root)  # type: ignore[arg-type]
-    verdict = pipeline.scan(ref)
+    recorder = None
+    if seal_to is not None and hasattr(pipeline, "classifier"):
+        recorder = _Recorder(pipeline.classifier)
+        pipeline.classifier = recorder
+    try:
+        verdict = pipeline.scan(ref)
+    finally:
+        if recorder is not None:
+            pipeline.classifier = recorder.inner
+    evidence = seal_evidence(recorder, verdict, seal_to) if recorder is not None and verdict.findings else ()
+    if recorder is not None:
+        recorder.seen.clear()  # plaintext contexts: drop them as soon as they are sealed
     if hashed is None:
         try:
             st2: FileStat | None = FileStat.of(os.lstat(job.path))
         except OSError:
             st2 = None
-        return "verdict", (verdict, "", st2)
-    return "verdict", (verdict, hashed[0], hashed[1])
+        return "verdict", (verdict, "", st2, evidence)
+    return "verdict", (verdict, hashed[0], hashed[1], evidence)
 
 
 def _die_with_parent() -> None:
@@ -115,7 +197,13 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
 
 
-def _worker_main(conn: mpc.Connection, pipeline: Any, parent: int = 0, inherited: Sequence[int] = ()) -> None:
+def _worker_main(
+    conn: mpc.Connection,
+    pipeline: Any,
+    parent: int = 0,
+    inherited: Sequence[int] = (),
+    seal_to: Any = None,
+) -> None:
     _die_with_parent()
     if parent and os.getppid() != parent:
         return  # the parent died before prctl took effect
@@ -138,7 +226,7 @@ def _worker_main(conn: mpc.Connection, pipeline: Any, parent: int = 0, inherited
         if job is None:
             return
         try:
-            kind, payload = run_job(pipeline, job)
+            kind, payload = run_job(pipeline, job, seal_to)
         except Exception as exc:
             kind, payload = "error", ("internal", type(exc).__name__)
         try:
@@ -162,8 +250,11 @@ class _Slot:
 class WorkerPool:
     """``size`` forked workers; ``submit`` one item to an idle one; ``poll`` collects outcomes."""
 
-    def __init__(self, size: int, timeout: float, grace: float | None = None, metrics: Any = None) -> None:
+    def __init__(
+        self, size: int, timeout: float, grace: float | None = None, metrics: Any = None, seal_to: Any = None
+    ) -> None:
         self.size = size
+        self.seal_to = seal_to  # X25519 public key: workers seal evidence (settings evidence: encrypted)
         self.timeout = timeout
         # the extractor enforces `timeout` cooperatively; the hard kill leaves it room to do so first
         self.grace = grace if grace is not None else min(max(1.0, timeout * 0.5), 30.0)
@@ -187,7 +278,7 @@ class WorkerPool:
         ]
         p = self.ctx.Process(
             target=_worker_main,
-            args=(child, self.pipeline, os.getpid(), others),
+            args=(child, self.pipeline, os.getpid(), others, self.seal_to),
             name=f"dropwarden-worker-{s.index}",
         )
         p.daemon = True
@@ -341,6 +432,6 @@ class WorkerPool:
             h, st = payload
             return Outcome(item, "cached", content_hash=h, stat=st, seconds=secs)
         if kind == "verdict":
-            v, h, st = payload
-            return Outcome(item, "verdict", verdict=v, content_hash=h, stat=st, seconds=secs)
+            v, h, st, ev = payload
+            return Outcome(item, "verdict", verdict=v, content_hash=h, stat=st, seconds=secs, evidence=ev)
         return Outcome(item, "error", reason=payload[0], seconds=secs)

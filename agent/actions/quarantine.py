@@ -14,11 +14,13 @@ Crash-safe order, each step durable before the next (the `fault` hook fires afte
                   the set-aside original unlinked, metadata marked "done".
 
 `recover()` at start-up finishes or rolls back whatever a crash interrupted; at every point either the
-original is intact at its path (or set aside next to it), or the vault holds it with its metadata.
+original is intact at its path (or set aside next to it), or the vault holds it with its metadata. It
+also deletes `.dropwarden-<id>.restore.tmp` left next to an original path by an interrupted restore.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -86,6 +88,7 @@ class QuarantineRecord:
     tombstone_sha256: str
     state: str = "pending"  # pending | done
     restored: tuple[str, ...] = field(default=())  # "time target" of each restore
+    alerted: bool = False  # the agent sent the alert naming this incident (a crash may come first)
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True, indent=1).encode()
@@ -94,6 +97,7 @@ class QuarantineRecord:
     def from_json(cls, data: bytes) -> QuarantineRecord:
         raw = json.loads(data)
         raw["restored"] = tuple(raw.get("restored", ()))
+        raw.setdefault("alerted", True)  # records from before the field existed were alerted then
         return cls(**raw)
 
 
@@ -370,6 +374,15 @@ class QuarantineStore:
             why, f"{rec.original_path} changed while it was being quarantined; left in place"
         )
 
+    def mark_alerted(self, incident_id: str) -> None:
+        """Record that the alert naming this incident went out (see `unalerted`)."""
+        with self._lock:
+            self._save(replace(self.get(incident_id), alerted=True))
+
+    def unalerted(self) -> list[QuarantineRecord]:
+        """Finished incidents whose alert a crash prevented: the agent alerts them at start-up."""
+        return [r for r in self.list() if r.state == "done" and not r.alerted]
+
     # -- recovery ----------------------------------------------------------------------------
     def recover(self) -> list[str]:
         """Complete or roll back operations a crash interrupted; returns what was done, one line each."""
@@ -386,6 +399,12 @@ class QuarantineStore:
                     blob.unlink()
                     done.append(f"{blob.stem}: dropped unrecorded blob")
             for rec in self.list():
+                # a restore killed before its rename leaves decrypted content next to the original
+                leftover = Path(rec.original_path).with_name(f".dropwarden-{rec.incident_id}.restore.tmp")
+                with contextlib.suppress(OSError):
+                    if stat.S_ISREG(os.lstat(leftover).st_mode):
+                        leftover.unlink()
+                        done.append(f"{rec.incident_id}: removed interrupted restore")
                 if rec.state != "pending":
                     continue
                 if not self.blob_path(rec.incident_id).exists():

@@ -53,7 +53,8 @@ def alert_to_dict(alert: Alert) -> dict[str, Any]:
     """Serialise an alert for every sink (JSON-safe, stable key order, UTC time).
 
     An :class:`Alert` carries only redacted excerpts and keyed fingerprints, so everything here
-    may leave the host.
+    may leave the host. ``evidence_id`` (the id of a sealed blob only the security team can open)
+    is appended when set, so alerts without evidence keep their exact shape.
     """
     values: dict[str, Any] = {
         "id": alert.id,
@@ -75,7 +76,10 @@ def alert_to_dict(alert: Alert) -> dict[str, Any]:
         "line": alert.line,
         "incident_id": alert.incident_id,
     }
-    return {k: values[k] for k in ALERT_FIELDS}
+    out = {k: values[k] for k in ALERT_FIELDS}
+    if alert.evidence_id is not None:
+        out["evidence_id"] = alert.evidence_id
+    return out
 
 
 @runtime_checkable

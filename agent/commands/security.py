@@ -99,9 +99,22 @@ def _state_dir(args: argparse.Namespace) -> Path:
 def cmd_keys_generate(args: argparse.Namespace) -> int:
     passphrase = read_passphrase_file(args.passphrase_file)
     kinds = KEY_KINDS if args.kind == "all" else (args.kind,)
+    audit = None
+    if args.state_dir is not None:  # record the key change in that agent's audit chain
+        state = _state_dir(args)
+        audit = AuditLog(audit_path(state), key=_agent_key(args, state))
+        audit.check_key()
     for kind in kinds:
         files = write_keypair(args.out, kind, passphrase=passphrase, overwrite=args.force)
         print(f"{kind}: {files.private} (keep with the security team)  {files.public}  key-id {files.key_id}")
+        if audit is not None:
+            audit.append(
+                "keys_generated",
+                kind=kind,
+                key_id=files.key_id,
+                public=str(files.public),
+                overwrite=args.force,
+            )
     return 0
 
 
@@ -213,6 +226,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument("--out", required=True, metavar="DIR", help="directory for <kind>.key and <kind>.pub")
     p.add_argument("--kind", choices=(*KEY_KINDS, "all"), default="all")
     p.add_argument("--force", action="store_true", help="overwrite existing key files")
+    p.add_argument("--state-dir", metavar="DIR", help="also record the new key ids in this agent's audit log")
+    p.add_argument(
+        "--agent-key", metavar="F", help="the agent key (default: <state-dir>/agent.key if present)"
+    )
     _passphrase(p)
 
     q = subparsers.add_parser("quarantine", help="inspect and restore the quarantine vault")

@@ -85,7 +85,10 @@ def open_for_scan(path: str, root: str | None, follow_symlinks: bool = False) ->
         raise OpenFailure(_errno_reason(e), f"lstat failed: {os.strerror(e.errno or 0)}") from None
     target = path
     if stat.S_ISLNK(st.st_mode):
-        verdict, resolved = resolve_link(path, root)
+        try:
+            verdict, resolved = resolve_link(path, root)
+        except OSError:  # the link was swapped for something else while being resolved
+            raise OpenFailure("vanished", "file was replaced while its path was resolved") from None
         if verdict == "loop":
             raise OpenFailure("symlink_loop", "symbolic link loop")
         if verdict == "outside":
@@ -103,7 +106,11 @@ def open_for_scan(path: str, root: str | None, follow_symlinks: bool = False) ->
             raise OpenFailure(_errno_reason(e), "lstat of link target failed") from None
     if not stat.S_ISREG(st.st_mode):
         raise OpenFailure("not_regular_file", f"{_kind(st.st_mode)} is not read")
-    if root is not None and not _within(os.path.realpath(target), os.path.realpath(root)):
+    try:
+        outside = root is not None and not _within(os.path.realpath(target), os.path.realpath(root))
+    except OSError:  # a component changed under realpath (file <-> link swap): a race, never follow
+        raise OpenFailure("vanished", "file was replaced while its path was resolved") from None
+    if outside:
         raise OpenFailure("symlink_outside", "real path leads outside the scanned tree")
     fd = _open(target)
     try:

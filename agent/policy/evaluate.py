@@ -7,6 +7,7 @@ exactly what `scan` decided. Decisions carry redacted excerpts only, never raw v
 from __future__ import annotations
 
 import re
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -58,13 +59,27 @@ def evaluate(
     """Apply every enabled rule to the detections of one document."""
     ordered = sorted(detections, key=lambda d: (d.start, d.end, d.entity, d.recognizer))
     excerpts: dict[int, str] = {}
+    starts = [d.start for d in ordered]
+    longest = max((d.end - d.start for d in ordered), default=0)
 
     def excerpt(d: Detection) -> str:
         key = id(d)
         if key not in excerpts:
             rel = d.start - d.context_start if d.context else -1
-            excerpts[key] = redactor.excerpt(d.value, d.entity, d.context, rel)
+            excerpts[key] = redactor.excerpt(d.value, d.entity, d.context, rel, neighbours(d))
         return excerpts[key]
+
+    def neighbours(d: Detection) -> list[tuple[int, int]]:
+        """Other detected values inside d's context window, relative to it (they get blanked)."""
+        if not d.context:
+            return []
+        lo = bisect_left(starts, d.context_start - longest)
+        hi = bisect_left(starts, d.context_start + len(d.context))
+        return [
+            (o.start - d.context_start, o.end - d.context_start)
+            for o in ordered[lo:hi]
+            if o is not d and o.end > d.context_start
+        ]
 
     findings: list[Finding] = []
     decisions: list[Decision] = []

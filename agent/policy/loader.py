@@ -10,7 +10,7 @@ import difflib
 import hashlib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,9 +41,20 @@ _OPTIONAL = {**dict.fromkeys(NER_ENTITIES, "ner-model"), **dict.fromkeys(INDEX_E
 ZONE_ROLES = ("contractor-drop", "outbound", "internal")
 
 
-def load_policies(paths: Sequence[str | Path], known_entities: frozenset[str]) -> PolicySet:
-    """Load and layer packs (dirs: their *.yaml sorted by name; files as given). Raises PolicyError."""
-    policies, issues = compile_policies(paths, known_entities)
+#: Verified file contents by path (``require_signed``): when given, the loader reads nothing from disk
+#: except through it, so the bytes whose signature was checked are the bytes that are loaded.
+Sources = Mapping[Path, bytes]
+
+
+def load_policies(
+    paths: Sequence[str | Path], known_entities: frozenset[str], sources: Sources | None = None
+) -> PolicySet:
+    """Load and layer packs (dirs: their *.yaml sorted by name; files as given). Raises PolicyError.
+
+    ``sources``: pack and value-set contents already read (and signature-checked) by the caller; a
+    file missing from it is an error instead of being read from disk.
+    """
+    policies, issues = compile_policies(paths, known_entities, sources=sources)
     for issue in issues:
         if issue.level == "error":
             raise PolicyError.from_issue(issue)
@@ -65,8 +76,21 @@ def pack_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Issue]]:
     return files, issues
 
 
+def _read_source(path: Path, sources: Sources | None) -> bytes:
+    """The file's bytes: from ``sources`` when given (never the disk), else read now."""
+    if sources is None:
+        return path.read_bytes()
+    try:
+        return sources[Path(path)]
+    except KeyError:
+        raise OSError(0, "not among the verified sources") from None
+
+
 def compile_policies(
-    paths: Sequence[str | Path], known_entities: frozenset[str], lint: bool = False
+    paths: Sequence[str | Path],
+    known_entities: frozenset[str],
+    lint: bool = False,
+    sources: Sources | None = None,
 ) -> tuple[PolicySet | None, list[Issue]]:
     """Every issue found while layering the packs, and the PolicySet when there is no error.
 
@@ -78,7 +102,7 @@ def compile_policies(
     disabled: dict[str, str] = {}
     value_set_digest = hashlib.sha256()
     for f in files:
-        pack = _read_pack(f, issues)
+        pack = _read_pack(f, issues, sources)
         if pack is None:
             continue
         name = str(f)
@@ -128,7 +152,7 @@ def compile_policies(
         _check_rule(entry["changed_in"], entry["model"], known, issues)
         if lint:
             _lint_rule(entry["changed_in"], entry["model"], disabled.get(entry["model"].id), issues)
-        rule = _compile_rule(entry["model"], entry["pack"], entry["file"], issues, value_set_digest)
+        rule = _compile_rule(entry["model"], entry["pack"], entry["file"], issues, value_set_digest, sources)
         if rule is not None:
             compiled.append(rule)
     if any(i.level == "error" for i in issues):
@@ -160,10 +184,10 @@ def _anchor(rule: RuleModel, f: Path) -> RuleModel:
     return rule.model_copy(update={"exceptions": exc})
 
 
-def _read_pack(f: Path, issues: list[Issue]) -> PackModel | None:
+def _read_pack(f: Path, issues: list[Issue], sources: Sources | None = None) -> PackModel | None:
     name = str(f)
     try:
-        raw = yaml.safe_load(f.read_text(encoding="utf-8"))
+        raw = yaml.safe_load(_read_source(f, sources).decode("utf-8"))
     except OSError as exc:
         issues.append(Issue(name, "", "", f"cannot read: {exc.strerror or type(exc).__name__}"))
         return None
@@ -325,12 +349,14 @@ def _lint_rule(name: str, rule: RuleModel, disabled_in: str | None, issues: list
         issues.append(Issue(name, rule.id, "not_context", "a word is both required and vetoed"))
 
 
-def _compile_rule(model: RuleModel, pack: str, name: str, issues: list[Issue], digest: Any) -> Rule | None:
+def _compile_rule(
+    model: RuleModel, pack: str, name: str, issues: list[Issue], digest: Any, sources: Sources | None = None
+) -> Rule | None:
     allow = {normalise_value(v) for v in model.exceptions.values}
     for i, rel in enumerate(model.exceptions.value_sets):
         path = Path(rel)
         try:
-            lines = path.read_text(encoding="utf-8").splitlines()
+            lines = _read_source(path, sources).decode("utf-8").splitlines()
         except (OSError, UnicodeDecodeError) as exc:
             reason = getattr(exc, "strerror", None) or type(exc).__name__
             issues.append(

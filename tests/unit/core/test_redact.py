@@ -60,3 +60,14 @@ def test_key_file_created_private(tmp_path) -> None:
     assert len(key) == 32
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert load_or_create_key(path) == key
+
+
+def test_excerpt_blanks_other_values_in_the_context() -> None:
+    """A neighbouring detected value (a BIC next to an account number) never shows in an excerpt."""
+    context = "Account 0012345678 at bank BIC DEUTDEFFXXX for the client"
+    value = "0012345678"
+    start = context.index(value)
+    bic = context.index("DEUTDEFFXXX")
+    excerpt = Redactor(b"k" * 32).excerpt(value, "BANK_ACCOUNT", context, start, [(bic, bic + 11)])
+    assert "DEUTDEFFXXX" not in excerpt
+    assert "bank BIC" in excerpt

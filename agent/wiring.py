@@ -1,0 +1,235 @@
+"""Building the daemon's stages from settings: verified policy inputs, the pipeline, the alert sinks.
+
+With ``require_signed`` every input a verdict depends on (policy packs, the value-set files they
+name, EDM and fingerprint indexes) is read exactly once, checked against its detached Ed25519
+signature (agent.signing) and loaded from those very bytes: no file can be swapped between the check
+and the load. A refusal raises :class:`ReloadError` (one safe line); it is counted in
+``dropwarden_signature_rejections_total{kind}`` and written to the audit log by the caller.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import structlog
+import yaml
+
+from agent.metrics import Metrics
+from agent.policy import PolicyError
+from agent.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+
+class ReloadError(PolicyError):
+    """Inputs refused before building a pipeline (unsigned or tampered pack/index); ``str()`` is one
+    safe line. A PolicyError, so ``dropwarden run`` reports it as a policy error and exits 2."""
+
+    def __init__(self, file: str, message: str, kind: str = "policy", reason: str = "") -> None:
+        super().__init__(file, "", "", message)
+        self.kind = kind
+        self.reason = reason
+
+
+def policy_digest(
+    dirs: list[Path], index_files: list[str], extra: str = "", sources: Mapping[Path, bytes] | None = None
+) -> str:
+    """Digest of everything a verdict depends on besides the file: a change means rescan all."""
+    h = hashlib.sha256(extra.encode())
+    if sources is not None:  # verified bytes: hash exactly what was loaded
+        for p in sorted(sources, key=str):
+            h.update(str(p).encode() + b"\0" + hashlib.sha256(sources[p]).digest())
+        return h.hexdigest()[:32]
+    for d in dirs:
+        files = sorted(p for p in Path(d).rglob("*") if p.is_file()) if Path(d).is_dir() else [Path(d)]
+        for p in files:
+            h.update(str(p).encode() + b"\0")
+            try:
+                h.update(hashlib.sha256(p.read_bytes()).digest())
+            except OSError:
+                h.update(b"unreadable")
+    for f in index_files:
+        try:
+            h.update(f.encode() + b"\0" + hashlib.sha256(Path(f).read_bytes()).digest())
+        except OSError:
+            h.update(b"missing")
+    return h.hexdigest()[:32]
+
+
+def _value_sets(pack: Path, data: bytes) -> list[Path]:
+    """Value-set files a pack names (rules and overrides), relative to the pack as the loader reads them."""
+    try:
+        raw = yaml.safe_load(data.decode("utf-8"))
+    except (UnicodeDecodeError, yaml.YAMLError):
+        return []  # the loader reports the broken pack itself
+    if not isinstance(raw, dict):
+        return []
+    out = []
+    for key in ("rules", "override"):
+        for entry in raw.get(key) or []:
+            exc = entry.get("exceptions") if isinstance(entry, dict) else None
+            sets = exc.get("value_sets") if isinstance(exc, dict) else None
+            for v in sets or []:
+                if isinstance(v, str):
+                    out.append(pack.parent / v)
+    return out
+
+
+def _reject(exc: Exception, kind: str, metrics: Metrics | None) -> ReloadError:
+    from agent.signing import SignatureRejected
+
+    if metrics is not None:
+        metrics.signature_rejections.labels(kind=kind).inc()
+    reason = exc.reason if isinstance(exc, SignatureRejected) else str(getattr(exc, "reason", "rejected"))
+    path = getattr(exc, "path", "") or ""
+    msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    if path and msg.startswith(f"{path}: "):
+        msg = msg[len(path) + 2 :]
+    log.error("signature_rejected", kind=kind, reason=reason, file=path)
+    return ReloadError(path or kind, msg, kind=kind, reason=reason)
+
+
+def verified_sources(
+    settings: Settings, dirs: list[Path], metrics: Metrics | None = None
+) -> dict[Path, bytes]:
+    """Read every pack and value-set file once and return its bytes, signature checked; raise ReloadError."""
+    from agent.keys import load_signing_public
+    from agent.policy.loader import pack_files
+    from agent.signing import SignatureRejected, load_verified
+
+    keys = [load_signing_public(p) for p in settings.signing_public_keys]
+    files, _ = pack_files(dirs)  # a missing dir is reported by the loader
+    sources: dict[Path, bytes] = {}
+    try:
+        for f in files:
+            sources[Path(f)] = load_verified(f, keys)
+        for f in list(sources):
+            for vs in _value_sets(f, sources[f]):
+                if vs not in sources and vs.is_file():  # a missing one is reported by the loader
+                    sources[vs] = load_verified(vs, keys)
+    except SignatureRejected as exc:
+        raise _reject(exc, "policy", metrics) from None
+    return sources
+
+
+def _index_detectors(settings: Settings, key: bytes, metrics: Metrics | None) -> list[object]:
+    """EDM and fingerprint detectors; each index is read once and its signature checked on those bytes."""
+    from agent.classify.indexfile import IndexRejected
+
+    trusted: list[Any] | None = None
+    if settings.require_signed:
+        from agent.keys import load_signing_public
+
+        trusted = [load_signing_public(p) for p in settings.signing_public_keys]
+    loaders: list[tuple[str, Any, Any]] = []
+    if settings.indexes.edm:
+        from agent.classify.edm import EdmDetector, EdmIndex
+
+        loaders += [(f, EdmIndex.load, EdmDetector) for f in settings.indexes.edm]
+    if settings.indexes.fingerprint:
+        from agent.classify.fingerprint import FingerprintDetector, FingerprintIndex
+
+        loaders += [(f, FingerprintIndex.load, FingerprintDetector) for f in settings.indexes.fingerprint]
+    extra: list[object] = []
+    for f, load, detector in loaders:
+        try:
+            extra.append(detector(load(f, key, trusted, settings.require_signed)))
+        except IndexRejected as exc:
+            if exc.reason in ("unsigned", "bad_signature", "no_public_key"):
+                if metrics is not None:
+                    metrics.signature_rejections.labels(kind="index").inc()
+                log.error("signature_rejected", kind="index", reason=exc.reason, file=f)
+                raise ReloadError(
+                    f, f"index signature rejected ({exc.reason})", "index", exc.reason
+                ) from None
+            raise ReloadError(f, f"index rejected ({exc.reason})", kind="index", reason=exc.reason) from None
+    return extra
+
+
+def build_for(settings: Settings, key: bytes, metrics: Metrics | None = None) -> tuple[Any, str]:
+    """(pipeline, digest) from settings; raises ReloadError / PolicyError / OSError on bad input."""
+    from agent.classify import Classifier, ClassifierSettings
+    from agent.extract import Extractor
+    from agent.pipeline import Pipeline, default_policy_dirs
+    from agent.policy import load_policies
+    from agent.redact import Redactor
+
+    dirs = settings.policy_dirs(default_policy_dirs())
+    sources = verified_sources(settings, dirs, metrics) if settings.require_signed else None
+    limits = settings.limits_obj()
+    limits = type(limits)(**{**limits.__dict__, "timeout_seconds": settings.timeout})
+    extra = _index_detectors(settings, key, metrics)
+    # as agent.pipeline.build_pipeline, but loading the policies from the verified bytes
+    known = Classifier.known_entities() | frozenset(e for d in extra for e in getattr(d, "entities", ()))
+    policies = load_policies(dirs, known_entities=known, sources=sources)
+    classifier = Classifier(
+        ClassifierSettings(
+            entities=policies.entities(), custom=policies.recognizers, ner_model=settings.ner_model
+        ),
+        extra=tuple(extra),  # type: ignore[arg-type]
+    )
+    pipeline = Pipeline(Extractor(limits), classifier, policies, Redactor(key))
+    digest = policy_digest(
+        dirs,
+        [*settings.indexes.edm, *settings.indexes.fingerprint],
+        extra=repr((limits, settings.ner_model)),
+        sources=_with_indexes(sources, settings) if sources is not None else None,
+    )
+    return pipeline, digest
+
+
+def _with_indexes(sources: Mapping[Path, bytes], settings: Settings) -> dict[Path, bytes]:
+    out = dict(sources)
+    for f in (*settings.indexes.edm, *settings.indexes.fingerprint):
+        try:
+            out[Path(f)] = hashlib.sha256(Path(f).read_bytes()).digest()
+        except OSError:
+            out[Path(f)] = b"missing"
+    return out
+
+
+def build_dispatcher(settings: Settings, metrics: Metrics) -> Any:
+    """The alert sinks the settings ask for, behind one fan-out Dispatcher."""
+    from agent.actions.sinks import Dispatcher
+
+    sinks: list[Any] = []
+    s = settings.sinks
+    if s.stdout:
+        from agent.actions.console import ConsoleSink
+
+        sinks.append(ConsoleSink())
+    if s.jsonl is not None:
+        from agent.actions.jsonl import JsonlSink
+
+        Path(s.jsonl.path).parent.mkdir(parents=True, exist_ok=True)
+        sinks.append(JsonlSink(s.jsonl.path, fsync=s.jsonl.fsync))
+    if s.webhooks:
+        from agent.actions.outbox import Outbox
+        from agent.actions.webhook import WebhookSink
+
+        outbox = Outbox(str(Path(settings.state_dir) / "outbox.db"))
+        for w in s.webhooks:
+            sink = WebhookSink(
+                w.name, w.url, outbox, fmt=w.format, headers=dict(w.headers), timeout=w.timeout,
+                ca_file=w.ca_file, metrics=metrics,
+            )  # fmt: skip
+            start = getattr(sink, "start", None)
+            if start is not None:
+                start()
+            sinks.append(sink)
+    if s.syslog is not None:
+        from agent.actions.syslog import SyslogSink
+
+        fac = {"auth": 4, "authpriv": 10, "daemon": 3, "user": 1, "local0": 16, "local7": 23}
+        sinks.append(SyslogSink(s.syslog.address, s.syslog.transport, fac.get(s.syslog.facility, 10)))
+    return Dispatcher(sinks, metrics=metrics)
+
+
+def signing_key_ids(settings: Settings) -> list[str]:
+    """Key ids of the trusted signing keys (for the audit log's record of key changes)."""
+    from agent.keys import key_id, load_signing_public
+
+    return [key_id(load_signing_public(p)) for p in settings.signing_public_keys]
