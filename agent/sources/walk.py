@@ -125,7 +125,11 @@ def _entry(
         yield _err(path, "io_error", "lstat failed")
         return
     if stat.S_ISLNK(st.st_mode):
-        verdict, target = resolve_link(path, root)
+        try:
+            verdict, target = resolve_link(path, root)
+        except OSError:  # swapped for something else while being resolved: report, never follow
+            yield _err(path, "vanished", "entry was replaced while its link was resolved")
+            return
         if verdict == "loop":
             yield _err(path, "symlink_loop", "symbolic link loop")
             return
