@@ -69,6 +69,16 @@ def luhn_valid(value: str) -> bool:
     return total % 10 == 0
 
 
+def gtin_valid(value: str) -> bool:
+    """GS1 check digit (EAN-13, GTIN-14, ISBN-13): weights 3,1,3,... from the right over the body."""
+    digits = digits_only(value)
+    if len(digits) < 8:
+        return False
+    body, check = digits[:-1], int(digits[-1])
+    total = sum(int(d) * (3 if i % 2 == 0 else 1) for i, d in enumerate(reversed(body)))
+    return (10 - total % 10) % 10 == check
+
+
 def _mod97_of_alnum(s: str) -> int:
     rem = 0
     for ch in s:

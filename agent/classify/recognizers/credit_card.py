@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 
 from agent.classify.recognizers.base import Assessment, DwPatternRecognizer
-from agent.classify.validators import digits_only, luhn_valid
+from agent.classify.validators import digits_only, gtin_valid, luhn_valid
+
+#: A grouped IBAN's country code and check digits right before a match.
+_IBAN_HEAD = re.compile(r"\b[A-Za-z]{2}\d{2}[ .-]$")
 
 
 def issuer(digits: str) -> str | None:
@@ -40,21 +43,26 @@ class CreditCardRecognizer(DwPatternRecognizer):
     PATTERNS = (
         (
             "grouped 4-4-4-4(-3)",
-            r"(?<![\w.,-])\d{4}([ -])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{3})?(?![\w-]|[.,]\d)",
+            r"(?<![\w.-])\d{4}([ .-])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{3})?(?![\w-]|\.\d)",
             0.3,
         ),
-        ("grouped 4-6-4/5", r"(?<![\w.,-])\d{4}([ -])\d{6}\1\d{4,5}(?![\w-]|[.,]\d)", 0.3),
-        ("contiguous", r"(?<![\w.,-])\d{13,19}(?![\w-]|[.,]\d)", 0.3),
+        ("grouped 4-6-4/5", r"(?<![\w.-])\d{4}([ -])\d{6}\1\d{4,5}(?![\w-]|\.\d)", 0.3),
+        ("contiguous", r"(?<![\w.-])\d{13,19}(?![\w-]|\.\d)", 0.3),
     )
     CONTEXT = ("credit", "card", "visa", "mastercard", "amex", "cc", "kreditkarte", "carte", "carta", "pan")
-    TRIGGER = r"\d{12}|\d{4}[ -]\d{4}[ -]\d{4}|\d{4}[ -]\d{6}[ -]\d{4}"
+    TRIGGER = r"\d{12}|\d{4}[ .-]\d{4}[ .-]\d{4}|\d{4}[ -]\d{6}[ -]\d{4}"
     MAX_LEN = 24
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
+        if _IBAN_HEAD.search(text, max(0, match.start() - 8), match.start()):
+            return None  # the body of a grouped IBAN ("DE46 3002 0900 1759 8965 11")
         digits = digits_only(match.group())
         if not 13 <= len(digits) <= 19 or not luhn_valid(digits):
             return None
         scheme = issuer(digits)
         if scheme is None:
             return None
+        if len(digits) == 13 and gtin_valid(digits):
+            # as likely a product barcode (EAN-13) as a legacy 13-digit Visa: needs a card word nearby
+            return Assessment(0.4, attributes=(("scheme", scheme),))
         return Assessment(0.85, attributes=(("scheme", scheme),))

@@ -26,6 +26,9 @@ _LEVELS: tuple[tuple[str, str], ...] = (
     ("streng vertraulich", "strict"),
     ("strictement confidentiel", "strict"),
     ("strettamente riservato", "strict"),
+    ("riservatissimo", "strict"),
+    ("tres confidentiel", "strict"),
+    ("hautement confidentiel", "strict"),
     ("strettamente confidenziale", "strict"),
     ("top secret", "strict"),
     ("streng geheim", "strict"),
@@ -38,6 +41,13 @@ _LEVELS: tuple[tuple[str, str], ...] = (
     ("secret bancaire", "strict"),
     ("segreto bancario", "strict"),
     ("secret", "strict"),
+    ("tlp:red", "strict"),
+    ("tlp:amber+strict", "confidential"),
+    ("tlp:amber", "confidential"),
+    ("commercial in confidence", "confidential"),
+    ("verschlusssache", "confidential"),
+    ("nur fur den dienstgebrauch", "restricted"),
+    ("vs-nfd", "restricted"),
     ("geheim", "strict"),
     ("confidential", "confidential"),
     ("vertraulich", "confidential"),
@@ -50,11 +60,24 @@ _LEVELS: tuple[tuple[str, str], ...] = (
     ("restricted", "restricted"),
     ("restreint", "restricted"),
     ("eingeschrankt", "restricted"),
+    # Spanish / Dutch
+    ("estrictamente confidencial", "strict"),
+    ("altamente confidencial", "strict"),
+    ("secreto bancario", "strict"),
+    ("strikt vertrouwelijk", "strict"),
+    ("zeer vertrouwelijk", "strict"),
+    ("bankgeheim", "strict"),
+    ("confidencial", "confidential"),
+    ("vertrouwelijk", "confidential"),
+    ("difusion limitada", "restricted"),
+    ("beperkt", "restricted"),
     ("internal use only", "internal"),
     ("for internal use only", "internal"),
     ("nur fur den internen gebrauch", "internal"),
     ("usage interne", "internal"),
     ("uso interno", "internal"),
+    ("intern gebruik", "internal"),
+    ("alleen voor intern gebruik", "internal"),
 )
 _LEVEL_OF = dict(_LEVELS)
 _SCORES = {"strict": 0.85, "confidential": 0.75, "restricted": 0.7, "internal": 0.3}
@@ -68,30 +91,98 @@ _COMPANIONS = frozenset(
         "sensitivity marking label protective vertraulichkeit level stufe niveau livello document dokument "
         "documento do not distribute forward copy share print internal intern interne interno only use for "
         "page seite of von de di sur nur fur den internen gebrauch usage uso and und et e bank client "
-        "customer kunden data daten information informations informazioni"
+        "customer kunden data daten information informations informazioni private privat personal personlich "
+        "personnel personale privato company firma entreprise azienda empresa classified as eingestuft als "
+        "classe classifie classificato come clasificado como geclassificeerd als only solo uniquement "
+        "seulement nicht weitergeben ne pas diffuser non diffondere no distribuir niet verspreiden per ad a "
+        "pour para voor alleen tres"
     ).split()
 ) | frozenset(w for phrase, _ in _LEVELS for w in phrase.split())
 _WORD = re.compile(r"[a-z0-9]+")
-_SEPARATOR = re.compile(r"[|*#=\[\]–—]|\s-\s")
+_SEPARATOR = re.compile(r"[|*=\[\]–—·•]|\s-\s")  # not "#": "# Secret Santa" is a heading, not a footer
+#: Single words that are also ordinary words: a label only alone on its line or in a label field.
+_AMBIGUOUS = frozenset({"secret", "geheim", "beperkt"})
+#: Names of the concept ("Banking secrecy: what changed in 2025" is an article title): they do not open
+#: or close a title line; alone, decorated or as a field value they are labels.
+_TOPICS = frozenset(
+    {
+        "banking secrecy",
+        "bank secrecy",
+        "bank secret",
+        "bankgeheimnis",
+        "bankkundengeheimnis",
+        "secret bancaire",
+        "segreto bancario",
+        "secreto bancario",
+        "bankgeheim",
+    }
+)
+
+
+def _words(text: str) -> frozenset[str]:
+    """A word list written as text (reads better than a list of quoted words)."""
+    return frozenset(text.split())
 
 
 def _fold(text: str) -> str:
     """Lowercase ASCII: strip accents (für -> fur), typographic dashes become '-'."""
+    if text.isascii():  # the common case, 20x faster
+        return text.lower()
     norm = unicodedata.normalize("NFKD", text)
     return "".join(c for c in norm if not unicodedata.combining(c)).lower()
+
+
+_ACCENTS = {"a": "[aàáâä]", "e": "[eèéêë]", "i": "[iìíîï]", "o": "[oòóôö]", "u": "[uùúûü]", "c": "[cç]"}
 
 
 def _phrase_regex() -> str:
     parts = []
     for phrase, _ in sorted(_LEVELS, key=lambda p: -len(p[0])):
-        words = [
-            re.sub(r"u", "[uü]", re.sub(r"a", "[aä]", w)) if w in ("fur", "eingeschrankt") else w
-            for w in phrase.split()
-        ]
+        # every vowel may carry an accent (für, difusión, très): the folded phrase is looked up later
+        words = ["".join(_ACCENTS.get(ch, ch) for ch in w) for w in phrase.split()]
         parts.append(r"[ \t]+".join(words))
     first = "".join(sorted({p[0] for p, _ in _LEVELS}))
-    # the leading look-ahead lets the regex engine skip positions by first character (2x faster)
-    return rf"(?i)(?=[{first}])(?<![A-Za-zÀ-ÿ])(?:" + "|".join(parts) + r")(?![A-Za-zÀ-ÿ])"
+    # the leading look-ahead lets the regex engine skip positions by first character (2x faster);
+    # a name joined by "_" (JWT_SECRET, secret_key) is not a label; markdown's _CONFIDENTIAL_ is
+    return (
+        rf"(?i)(?=[{first}])(?<![A-Za-zÀ-ÿ0-9])(?<![A-Za-z0-9]_)(?:"
+        + "|".join(parts)
+        + r")(?![A-Za-zÀ-ÿ0-9])(?!_[A-Za-z0-9])"
+    )
+
+
+#: A label field right before the marking: ``Classification: ``, ``"footer": "``, ``title = '``,
+#: ``<classification>``, ``Betreff: [`` (folded text). The key may be part of a longer name
+#: (security_classification, page-footer, dc:title).
+_LABEL_KEYS = (
+    r"title|titel|titre|titolo|titulo|heading|header|footer|kopfzeile|fusszeile|banner|subject|betreff|"
+    r"objet|oggetto|asunto|onderwerp|classification|classified|klassifizierung|klassifikation|einstufung|"
+    r"classificazione|classement|clasificacion|classificatie|sensitivity|marking|label|vertraulichkeit\w*|"
+    r"confidentiality|confidentialite|riservatezza|confidencialidad|vertrouwelijkheid|schutzstufe|schutzklasse"
+)
+_KEY = re.compile(
+    r"(?:(?:^|[\s{,;\"'(])[\w.:-]*(?:" + _LABEL_KEYS + r")[\w.-]*[\"']?\s*(?:=>|[:=])|"
+    r"<[\w:.-]*(?:" + _LABEL_KEYS + r")[\w:.-]*(?:\s[^<>]{0,80})?>)"
+)
+#: What may follow a marking at the end of a label field's value.
+_VALUE_END = re.compile(r"[ \t]*(?:$|[\"'<,;|/\\)\]}*#=·•]|[-–—:(.][ \t]|[.!]?[ \t]*$)")
+#: A marking that opens a title ("CONFIDENTIAL – Board memo") or closes one ("Board memo | Confidential").
+#: Not "/" (a list of levels: "Public / Internal / Confidential"); "|" only when it is the line's only one
+#: (several make a table row): the *_1 variants.
+_SEP_AFTER = re.compile(r"^[ \t*\])]*(?:[–—·•:]|-[ \t])")
+_SEP_BEFORE = re.compile(r"(?:[–—·•:]|[ \t]-)[ \t*\[(]*$")
+_SEP_AFTER_1 = re.compile(r"^[ \t*\])]*(?:[–—·•:|]|-[ \t])")
+_SEP_BEFORE_1 = re.compile(r"(?:[–—·•:|]|[ \t]-)[ \t*\[(]*$")
+#: "Confidential Information" / "Información confidencial" as a clause heading is a contract's defined
+#: term, not a label (nouns folded to ASCII; section words may number the heading).
+_NOUNS = _words(
+    "information informations informationen info data daten informacion informazioni informazione informatie "
+    "gegevens donnees dati datos unterlagen"
+)
+_SECTION_WORDS = _words(
+    "section article clause art artikel clausula articulo paragraph ziffer punto capitolo chapitre hoofdstuk "
+    "chapter schedule annex anhang annexe allegato anexo bijlage"
+)
 
 
 class ConfidentialMarkingRecognizer(DwPatternRecognizer):
@@ -99,7 +190,10 @@ class ConfidentialMarkingRecognizer(DwPatternRecognizer):
 
     ENTITY = "CONFIDENTIAL_MARKING"
     PATTERNS = (("marking", _phrase_regex(), 0.75),)
-    TRIGGER = r"(?i)confiden|vertraulich|restr|secre|geheim|riservat|intern|eingeschr|segreto"
+    TRIGGER = (
+        r"(?i)confiden|vertraulich|restr|secre|geheim|riservat|intern|eingeschr|segreto|vertrouw|beperkt|"
+        r"difus|tlp:|verschlusssache|dienstgebrauch|vs-nfd"
+    )
     MAX_LEN = 60
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
@@ -107,15 +201,53 @@ class ConfidentialMarkingRecognizer(DwPatternRecognizer):
         if bounds is None:
             return None
         ls, le = bounds
+        # markup: the text between a tag's ">" and the next "<" is a line of its own (<p>CONFIDENTIAL</p>)
+        ls0 = ls
+        gt = text.rfind(">", ls, match.start())
+        if gt >= 0 and "<" not in text[gt : match.start()]:
+            lt = text.find("<", match.end(), le)
+            if lt >= 0:
+                ls, le = gt + 1, lt
         phrase = " ".join(_fold(match.group()).split())
         level = _LEVEL_OF.get(phrase)
         if level is None:
             return None
-        rest = _fold(text[ls : match.start()] + " " + text[match.end() : le])
-        words = _WORD.findall(rest)
-        if len(words) + len(phrase.split()) > 8:
+        before, after = text[ls : match.start()], text[match.end() : le]
+        fb, fa = _fold(before)[-160:], _fold(after)
+        # the field key may be the enclosing tag, before the segment
+        fk = fb if ls0 == ls else _fold(text[ls0 : match.start()])[-160:]
+        keys = list(_KEY.finditer(fk)) if (":" in fk or "=" in fk or ">" in fk) else []
+        if keys and _VALUE_END.match(fa) and self._decoration(fk[keys[-1].end() :]):
+            # the value of a label field: "Classification: Restricted - meeting notes", "footer": "..."
+            return Assessment(_SCORES[level] + 0.1, attributes=(("level", level),), final=True)
+        if match.group()[0].islower() and ls == ls0 and ls > 0:
+            prev = text[max(0, ls - 40) : ls - 1].rstrip(" \t\r")
+            if prev and (prev[-1] in ",;" or prev[-1].islower()):
+                return None  # a sentence wrapped onto its own line (PDF text): "... to be\nconfidential."
+        wb, wa = _WORD.findall(fb), _WORD.findall(fa)
+        words = wb + wa
+        if self._defined_term(wb, wa, match.group().isupper()):
+            return None  # "1. Confidential Information", "Cláusula 2 – Información confidencial"
+        n = len(words) + len(phrase.split())
+        # one "|" separates like a dash ("Board memo | Confidential"); several make a table row
+        one_pipe = text.count("|", ls, le) == 1
+        sep_after, sep_before = (_SEP_AFTER_1, _SEP_BEFORE_1) if one_pipe else (_SEP_AFTER, _SEP_BEFORE)
+        if (
+            n <= 12
+            and phrase not in _AMBIGUOUS
+            and phrase not in _TOPICS
+            and (
+                (self._decoration(fb) and sep_after.match(fa))
+                or (self._decoration(fa) and sep_before.search(fb))
+            )
+        ):
+            # a marking opening or closing a title line: "CONFIDENTIAL – Board memo: Project Heron"
+            return Assessment(_SCORES[level], attributes=(("level", level),), final=True)
+        if n > 8:
             return None
         unknown = sum(1 for w in words if w not in _COMPANIONS and not w.isdigit())
+        if unknown and phrase in _AMBIGUOUS:
+            return None
         if unknown and (unknown > 2 or not (_SEPARATOR.search(text[ls:le]) or match.group().isupper())):
             return (
                 None  # other words are allowed only in a decorated footer ("Page 2 | CONFIDENTIAL | Acme AG")
@@ -124,3 +256,18 @@ class ConfidentialMarkingRecognizer(DwPatternRecognizer):
         if _FIELD.match(_fold(text[ls:le])):
             score += 0.1
         return Assessment(score, attributes=(("level", level),), final=True)
+
+    @staticmethod
+    def _decoration(folded: str) -> bool:
+        """Only companion words, numbers and punctuation (no content words)."""
+        return all(w in _COMPANIONS or w.isdigit() for w in _WORD.findall(folded))
+
+    @staticmethod
+    def _defined_term(before: list[str], after: list[str], upper: bool) -> bool:
+        """A defined-term heading: the marking next to "information"/"Daten"/..., otherwise only numbering."""
+        noun = (after[:1] and after[0] in _NOUNS) or (before[-1:] and before[-1] in _NOUNS)
+        if not noun:
+            return False
+        rest = [w for w in before + after if w not in _NOUNS]
+        numbered = any(w.isdigit() or w in _SECTION_WORDS for w in rest)
+        return all(w.isdigit() or w in _SECTION_WORDS for w in rest) and (numbered or not upper)

@@ -13,14 +13,31 @@ import re
 from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, allowlisted
 from agent.classify.validators import is_placeholder, shannon_entropy
 
-_KEYWORD = r"(?:passw(?:or)?d|passwort|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|private[_-]?key|client[_-]?secret)"  # noqa: E501
+_KEYWORD = (
+    r"(?:passw(?:or)?d|passwort|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|"
+    r"private[_-]?key|client[_-]?secret|kennwort|mot[ _-]de[ _-]passe|contrase(?:ñ|n)a|wachtwoord|"
+    r"parola[ _-]d[i'’]?[ _-]?(?:accesso|ordine))"
+)
 _NOT_SECRET_NAME = re.compile(
     r"(?i)(?:_?id|_?ids|_?name|_?names|_?file|_?path|_?url|_?uri|_?len(?:gth)?|_?type|_?policy|_?hash|_?field|"
     r"_?expir\w*|_?timeout|_?ttl|_?prompt|_?label|_?hint|_?format|_?regex|_?pattern|_?endpoint|_?count)$"
 )
+#: Code expressions, not literals. "$" and "%" alone are ordinary password symbols: only ``$VAR``,
+#: ``${VAR}``, ``%VAR%`` and ``%(var)s`` shapes are references.
 _CODE = re.compile(
-    r"[()\[\]{}<>$%]|^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$|^(?:true|false|none|null|nil|undefined)$", re.I
+    r"[()\[\]{}<>]|^\$\w|\$\{|^%\w+%$|%\(|^[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+$|^(?:true|false|none|null|nil|undefined)$",
+    re.I,
 )
+
+
+def _classes(value: str) -> int:
+    """How many of lower case, upper case, digits and other symbols ``value`` mixes."""
+    return (
+        any(c.islower() for c in value)
+        + any(c.isupper() for c in value)
+        + any(c.isdigit() for c in value)
+        + any(not c.isalnum() for c in value)
+    )
 
 
 class PasswordRecognizer(DwPatternRecognizer):
@@ -30,15 +47,24 @@ class PasswordRecognizer(DwPatternRecognizer):
     PATTERNS = (
         (
             "assignment",
-            r"(?i)(?=[pstac])(?P<k>" + _KEYWORD + r"[A-Za-z0-9_.-]{0,40})[\"']?[ \t]*"
-            r"(?:=|:=|:|=>|->)[ \t]*(?:\r?\n[ \t]+secure:[ \t]*)?"  # Travis-style "password:\n  secure: x"
+            r"(?i)(?=[pstackmw])(?P<k>" + _KEYWORD + r"[A-Za-z0-9_.-]{0,40})[\"']?"
+            r"(?:[ \t]*(?:=|:=|:|=>|->)"
+            # prose: "Ihr Initialpasswort lautet: X", "La password temporanea è X", "Your password is: X"
+            r"|[ \t]{1,3}(?P<cop>(?:[^\W\d_]{3,15}[ \t]{1,3})?(?:is|ist|lautet|est|è|es|luidt)[ \t]*:?))"
+            r"[ \t]*(?:\r?\n[ \t]+secure:[ \t]*)?"  # Travis-style "password:\n  secure: x"
             r"(?P<q>[\"'`]?)(?P<v>[^\s\"'`,;]{1,200})(?P=q)",
+            0.6,
+        ),
+        (  # PostgreSQL .pgpass: host:port:database:user:password, one entry a line
+            "pgpass line",
+            r"^(?P<k>[A-Za-z0-9_.*-]{1,64}:(?:\d{1,5}|\*):[^:\s]{1,32}:[^:\s]{1,32}):(?P<q>)(?P<v>\S{8,120})$",
             0.6,
         ),
     )
     TRIGGER = (
         r"(?i)passw|passphrase|pwd|secret|token|api[_-]?key|apikey|"  # every keyword of the pattern
-        r"(?:access|auth|private)[_-]?key"
+        r"(?:access|auth|private)[_-]?key|kennwort|mot[ _-]de[ _-]passe|contrase|wachtwoord|parola|"
+        r":(?:\d{1,5}|\*):[^:\s]{1,32}:[^:\s]{1,32}:\S"  # .pgpass
     )
     MAX_LEN = 320
 
@@ -49,8 +75,11 @@ class PasswordRecognizer(DwPatternRecognizer):
             return None
         if not quoted and _CODE.search(value):
             return None
+        if match.groupdict().get("cop") and _classes(value) < 3:
+            return None  # "the password is case-sensitive": prose needs a password-shaped value
         entropy = shannon_entropy(value)
-        if entropy < 3.0 or allowlisted(text, match.start(), match.end()):
+        # short random passwords repeat characters: three character classes count as much as entropy
+        if (entropy < 3.0 and _classes(value) < 3) or allowlisted(text, match.start(), match.end()):
             return None
         score = base_score + (0.1 if quoted else 0.0) + (0.1 if entropy >= 3.5 else 0.0)
         s, e = match.span("v")

@@ -107,3 +107,26 @@ def test_secret_fixture_traps(shared_dir: Path, classifier: Classifier) -> None:
         found = detect(classifier, (base / name).read_text(encoding="utf-8"))
         hits = {d.line for d in found if d.entity in SECRET_ENTITIES and d.score >= 0.5}
         assert not hits & trap_lines, (name, sorted(hits & trap_lines))
+
+
+ALERT = frozenset({"medium", "high", "critical"})
+
+
+def test_secret_fixtures_at_policy_level(shared_dir: Path, tmp_path: Path) -> None:
+    """Through the full pipeline and the shipped packs, each expect_alert fixture gets a medium-or-above
+    finding of the credentials pack, and the negative fixtures get no medium-or-above finding at all."""
+    from agent.models import FileRef
+    from agent.pipeline import build_pipeline
+
+    base = shared_dir / "external" / "secrets"
+    pipeline = build_pipeline(None, key=b"k" * 32)
+    wrong = []
+    for row in _labels(shared_dir):
+        if row["file"] in SKIPPED_SECRETS:
+            continue
+        verdict = pipeline.scan(FileRef(path=str(base / row["file"]), role="contractor-drop"))
+        alerts = {(f.policy, f.rule) for f in verdict.findings if f.severity in ALERT}
+        ok = any(p == "credentials" for p, _ in alerts) if row["expect_alert"] else not alerts
+        if not ok:
+            wrong.append((row["file"], row["expect_alert"], sorted(alerts)))
+    assert wrong == []

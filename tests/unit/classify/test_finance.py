@@ -7,6 +7,7 @@ import random
 import pytest
 
 from agent.classify import Classifier
+from agent.classify.validators import gtin_valid
 from tests.unit.classify import fakes
 from tests.unit.classify.fakes import best, detect
 
@@ -106,3 +107,41 @@ def test_phone_numbers_of_our_regions(classifier: Classifier) -> None:
     """Swiss, German, French and Italian numbers are phone numbers in national and international format."""
     for number in ["044 668 18 00", "+41 44 668 18 00", "030 901820", "01 42 68 53 00", "06 6982 1234"]:
         assert best(classifier, f"Tel. {number}", "PHONE_NUMBER") > 0, number
+
+
+def test_card_after_comma_and_before_amount(classifier: Classifier) -> None:
+    """A card right after or before a comma (CSV fields, "12.50,5412-...") is found."""
+    n = fakes.card(random.Random(11), "54", 16)
+    for text in [
+        f"T1,12.50,{fakes.grouped(n, '-')},ok",
+        f"2025-02-01,12.50,{n},Shop",
+        f"{fakes.grouped(n)},12.50",
+    ]:
+        assert best(classifier, text, "CREDIT_CARD") >= 0.8, text
+
+
+def test_card_not_taken_from_iban_body(classifier: Classifier) -> None:
+    """The 4-4-4-4 digits inside a grouped IBAN (valid or not) are not a card number."""
+    rng = random.Random(12)
+    for _ in range(20):
+        body = fakes.card(rng, "4", 16)
+        text = f"IBAN DE46 {fakes.grouped(body)} 11 and DE46-{fakes.grouped(body, '-')}-11"
+        assert best(classifier, text, "CREDIT_CARD") == 0.0, text
+
+
+def test_card_ean13_lookalike_needs_card_context(classifier: Classifier) -> None:
+    """A 13-digit Visa-shaped number that is also a valid EAN-13 needs a card word to reach 0.5."""
+    rng = random.Random(13)
+    n = next(v for v in (fakes.card(rng, "4", 13) for _ in range(500)) if gtin_valid(v))
+    assert best(classifier, f"Artikel;EAN;Preis\nA1;{n};12,50", "CREDIT_CARD") < 0.5
+    assert best(classifier, f"Visa card {n} declined", "CREDIT_CARD") >= 0.5
+
+
+def test_card_grouped_with_dots(classifier: Classifier) -> None:
+    """A card grouped 4.4.4.4 is found; dotted 3-digit thousands and version strings are not cards."""
+    n = fakes.card(random.Random(14), "4", 16)
+    assert (
+        best(classifier, f"Carte n° {fakes.grouped(n).replace(' ', '.')} en opposition", "CREDIT_CARD") >= 0.8
+    )
+    for text in ["Betrag 1.234.567.890.123 EUR", "version 2024.1101.0001.2345.1"]:
+        assert best(classifier, text, "CREDIT_CARD") == 0.0, text

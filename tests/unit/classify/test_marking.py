@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from agent.classify import Classifier
-from tests.unit.classify.fakes import detect
+from tests.unit.classify.fakes import best, detect
 
 LABELS = [
     ("STRICTLY CONFIDENTIAL", "strict"),
@@ -69,3 +69,82 @@ def test_internal_only_is_low_and_header_scores_higher(classifier: Classifier) -
     (header,) = detect(classifier, "CONFIDENTIAL", "CONFIDENTIAL_MARKING", part="header")
     (field,) = detect(classifier, "Classification: CONFIDENTIAL", "CONFIDENTIAL_MARKING")
     assert header.score > body.score and field.score > body.score
+
+
+FIELD_LABELS = [
+    ('"footer": "STRICTLY CONFIDENTIAL",', "strict"),
+    ('{"id": 3, "header": "Private and Confidential", "body": "x"}', "confidential"),
+    ("classification: Estrictamente confidencial", "strict"),
+    ("<classification>Vertraulich</classification>", "confidential"),
+    ("Classification: Restricted - Meeting notes - kickoff Quartz", "restricted"),
+    ("Title: Classification: Restricted - Meeting notes - kickoff Quartz", "restricted"),
+    ("Vertraulichkeitsstufe: vertraulich", "confidential"),
+    ("Niveau de confidentialité : Diffusion restreinte", "restricted"),
+    ("Subject: [VERTRAULICH] Budget 2026", "confidential"),
+    ("Document classification: C3 – Confidential", "confidential"),
+]
+TITLE_LABELS = [
+    ("VERTRAULICH – Vorstandsvorlage Projekt Kranich", "confidential"),
+    ("Strictement confidentiel : plan de financement 2026", "strict"),
+    ("Board memo: Project Heron | Strictly confidential", "strict"),
+    ("Harbourline Ltd · Private and Confidential · 2/3", "confidential"),
+    ("Vertrouwelijk | Pagina 1 van 2", "confidential"),
+    ("DOCUMENTO CONFIDENCIAL", "confidential"),
+    ("_DOCUMENTO CONFIDENCIAL_", "confidential"),
+    ("Strikt vertrouwelijk", "strict"),
+    ("Très confidentiel", "strict"),
+    ("Riservatissimo", "strict"),
+    ("TLP:RED", "strict"),
+    ("TLP:AMBER", "confidential"),
+    ("COMMERCIAL IN CONFIDENCE", "confidential"),
+    ("VS – NUR FÜR DEN DIENSTGEBRAUCH", "restricted"),
+    ("VS-NfD", "restricted"),
+]
+
+
+@pytest.mark.parametrize(("line", "level"), FIELD_LABELS + TITLE_LABELS)
+def test_label_fields_and_titles_match(classifier: Classifier, line: str, level: str) -> None:
+    """Label fields (JSON/YAML/XML keys, Classification:, Subject:) and title/footer lines in six
+    languages are markings with their level, whatever follows the label after a separator."""
+    found = detect(classifier, f"Memo\n{line}\nThe figures below ...", "CONFIDENTIAL_MARKING")
+    assert found, line
+    top = max(found, key=lambda d: d.score)
+    assert top.attribute("level") == level and top.score >= 0.5
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1. Confidential Information",
+        "Confidential Information",
+        "Cláusula 1 – Información confidencial",
+        "§ 3 Confidential Information",
+        "JWT_SECRET=Xk29fLm3pQ7zAb",
+        "API_SECRET=changeme",
+        '"title": "Confidential computing whitepaper"',
+        "Subject: Confidential information request",
+        "# Secret Santa 2025",
+        "Secret Santa – sign-up sheet",
+        "| Confidential | client data, contracts, salaries of all staff |",
+        "Public / Internal / Confidential / Strictly confidential",
+        "the recipient would reasonably understand to be\nconfidential.",
+        "Dit bericht is vertrouwelijk. Bent u niet de geadresseerde, verwijder het dan.",
+    ],
+)
+def test_defined_terms_names_and_wrapped_prose_do_not_match(classifier: Classifier, text: str) -> None:
+    """Contract headings, variable names, titles that merely start with a marking word, table cells and
+    sentences wrapped onto their own line are not labels."""
+    found = [d for d in detect(classifier, text, "CONFIDENTIAL_MARKING") if d.score >= 0.5]
+    assert found == [], text
+
+
+def test_markup_and_topic_titles(classifier: Classifier) -> None:
+    """A marking alone in an HTML element is a label; a concept name opening an article title is not."""
+    html = '<html><body><p style="color:red">STRICTLY CONFIDENTIAL</p><p>Board minutes.</p></body></html>'
+    assert best(classifier, html, "CONFIDENTIAL_MARKING") >= 0.8
+    assert (
+        best(classifier, "<p>We keep your data confidential and never share it.</p>", "CONFIDENTIAL_MARKING")
+        == 0
+    )
+    assert best(classifier, "Banking secrecy: what changed in 2025", "CONFIDENTIAL_MARKING") == 0
+    assert best(classifier, "Subject to banking secrecy", "CONFIDENTIAL_MARKING") >= 0.8

@@ -196,3 +196,111 @@ def test_generic_high_entropy_secret(classifier: Classifier) -> None:
     assert best(classifier, f"request_id = '{value}'", "SECRET") == 0.0
     assert best(classifier, "uuid: '203db13e-70c7-462b-9a3d-bf32640cb0be'", "SECRET") == 0.0
     assert best(classifier, f'"integrity": "sha512-{value}"', "SECRET") == 0.0
+
+
+def test_password_keywords_in_other_languages(classifier: Classifier) -> None:
+    """Kennwort, mot de passe, contraseña, wachtwoord and parola d'accesso assign a PASSWORD."""
+    pw = "Qm7#vX2pLr9!"
+    for text in [
+        f"Kennwort: {pw}",
+        f"identifiant admin, mot de passe : {pw}",
+        f"usuario admin, contraseña: {pw}",
+        f"gebruiker admin, wachtwoord: {pw}",
+        f"parola d'accesso: {pw}",
+    ]:
+        (d,) = detect(classifier, text, "PASSWORD")
+        assert d.value == pw and d.score >= 0.5, text
+
+
+def test_password_with_percent_equals_and_short_random(classifier: Classifier) -> None:
+    """'%' and '=' inside a literal are password symbols; a 12-char three-class value counts despite
+    its repeated characters; %VAR% and $VAR references still do not."""
+    assert (
+        best(classifier, "Server=sql;User Id=app;Password=MTX_C=X8Va%R=tE++N5;Encrypt=True", "PASSWORD")
+        >= 0.5
+    )
+    assert best(classifier, 'password: "%A!T!11y1BA#"', "PASSWORD") >= 0.5
+    assert best(classifier, "Kennwort: Sommer2025Berg", "PASSWORD") >= 0.5
+    for ref in ["password=%DB_PASSWORD%", "password=$DB_PASSWORD_X", "password=%(db_password)s"]:
+        assert best(classifier, ref, "PASSWORD") == 0.0, ref
+
+
+def test_pgpass_lines(classifier: Classifier) -> None:
+    """A .pgpass entry's password is found; timestamps and /etc/passwd lines are not passwords."""
+    (d,) = detect(classifier, "db-prod.internal:5432:ledger:app:Qm7#vX2pLr9!", "PASSWORD")
+    assert d.value == "Qm7#vX2pLr9!"
+    for text in ["root:x:0:0:root:/root:/bin/bash", "2025-03-14 09:12:44:120:INFO:started"]:
+        assert best(classifier, text, "PASSWORD") == 0.0, text
+
+
+def test_base64_encoded_private_key(classifier: Classifier) -> None:
+    """A base64-encoded PEM private key (kubeconfig client-key-data) is a PRIVATE_KEY; an encoded
+    certificate or an encoded placeholder block is not."""
+    import base64
+
+    enc = base64.b64encode(fakes.private_key(RNG, "RSA ", 6).encode()).decode()
+    assert best(classifier, f"    client-key-data: {enc}", "PRIVATE_KEY") >= 0.8
+    cert = f"-----BEGIN CERTIFICATE-----\n{fakes.pem_body(RNG)}\n-----END CERTIFICATE-----"
+    assert best(classifier, base64.b64encode(cert.encode()).decode(), "PRIVATE_KEY") == 0.0
+    hole = "-----BEGIN RSA PRIVATE KEY-----\n<your key here>\n-----END RSA PRIVATE KEY-----"
+    assert best(classifier, base64.b64encode(hole.encode()).decode(), "PRIVATE_KEY") < 0.3
+
+
+def test_basic_auth_base64_is_a_secret(classifier: Classifier) -> None:
+    """base64("user:password") in a Docker auth field is a SECRET; base64 of prose is not."""
+    import base64
+
+    auth = base64.b64encode(b"deploy:Qm7#vX2pLr9!").decode()
+    assert best(classifier, f'{{"auths": {{"registry.local": {{"auth": "{auth}"}}}}}}', "SECRET") >= 0.5
+    prose = base64.b64encode(b"hello world, this is text").decode()
+    assert best(classifier, f'"note": "{prose}"', "SECRET") < 0.5
+
+
+def test_random_token_as_whole_value_is_a_secret(classifier: Classifier) -> None:
+    """A long random token as a whole config value is a confident SECRET whatever its name; a long
+    identifier with its digits at the end and a base64-encoded sentence are not."""
+    rng = random.Random(77)
+    value = next(
+        v
+        for v in (fakes.token(rng, 40, fakes.string.ascii_letters + fakes.string.digits) for _ in range(50))
+        if sum(1 for i, c in enumerate(v) if c.isdigit() and (i == 0 or not v[i - 1].isdigit())) >= 3
+    )
+    assert best(classifier, f"mimi={value}", "SECRET") >= 0.75
+    assert best(classifier, "main_class=AbstractSingletonProxyFactoryBeanImpl2024", "SECRET") < 0.75
+    assert best(classifier, "note=dGhpcyBpcyBqdXN0IHNvbWUgdGV4dCB0byBlbmNvZGU=", "SECRET") < 0.75
+
+
+def test_password_announced_in_prose(classifier: Classifier) -> None:
+    """'Your password is X', 'Ihr Initialpasswort lautet: X', 'La password temporanea è: X' assign a
+    PASSWORD when X is password-shaped; 'the password is case-sensitive' does not."""
+    pw = "Xk29fLm3pQ7z"
+    for text in [
+        f"Your password is {pw}",
+        f"Ihr Initialpasswort lautet: {pw}",
+        f"La password temporanea è: {pw}",
+        f"Votre mot de passe temporaire est : {pw}",
+        f"Uw wachtwoord is: {pw}",
+    ]:
+        (d,) = detect(classifier, text, "PASSWORD")
+        assert d.value == pw, text
+    for text in ["The password is case-sensitive", "Das Passwort ist mindestens zwölf Zeichen lang"]:
+        assert best(classifier, text, "PASSWORD") == 0.0, text
+
+
+def test_http_basic_credentials(classifier: Classifier) -> None:
+    """'Authorization: Basic base64(user:password)' is a SECRET; Basic with base64 prose is not."""
+    import base64
+
+    cred = base64.b64encode(b"svc-report:Qm7#vX2pLr9!").decode()
+    assert best(classifier, f"GET /report 200 Authorization: Basic {cred}", "SECRET") >= 0.75
+    prose = base64.b64encode(b"this is just some text").decode()
+    assert best(classifier, f"Basic {prose}", "SECRET") < 0.5
+
+
+def test_azure_sas_signature(classifier: Classifier) -> None:
+    """The sig= of an Azure SAS URL (next to sv=) is an AZURE_KEY; a sig= query without sv= is not."""
+    sig = fakes.token(RNG, 43)
+    url = f"https://acct.blob.core.windows.net/c?sv=2022-11-02&ss=b&sp=rl&se=2026-01-01&sig={sig}%3D"
+    (d,) = detect(classifier, url, "AZURE_KEY")
+    assert d.score >= 0.8 and d.value.startswith(sig)
+    assert best(classifier, f"https://example.org/search?q=x&sig={sig}", "AZURE_KEY") == 0.0

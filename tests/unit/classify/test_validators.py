@@ -64,3 +64,11 @@ def test_get_validator_rejects_unknown_names() -> None:
     assert v.get_validator("entropy", 3.0)("Xk9#mPq2vL8z")  # type: ignore[misc]
     with pytest.raises(ValueError, match="sha1"):
         v.get_validator("sha1")
+
+
+def test_gtin_check_digit() -> None:
+    """EAN-13 and ISBN-13 check digits validate; a changed check digit or a short number does not."""
+    for good in ["4006381333931", "9780306406157", "5901234123457"]:
+        assert v.gtin_valid(good)
+        assert not v.gtin_valid(good[:-1] + str((int(good[-1]) + 1) % 10))
+    assert not v.gtin_valid("1234")
