@@ -2,8 +2,12 @@
 
     .venv/bin/python bench/bench_edm.py                 # 1,000,000 x 6 table, 10,000 documents
     .venv/bin/python bench/bench_edm.py --rows 100000 --docs 1000   # a quick run
+    .venv/bin/python bench/bench_edm.py --only corpus   # matching speed and scan overhead only
 
 Each phase (build, load, match) runs in its own subprocess so its peak RSS is measured alone.
+The corpus phases generate the benchmark corpus (bench/corpus.py), a 100,000-row table and 200
+documents, then report EDM + fingerprint matching speed on the corpus text and the time that
+``scan --protect-data/--protect-docs`` adds to a plain ``scan`` of the corpus (wall and CPU).
 All data is generated: invented names, random checksum-valid IBANs, random numbers.
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import random
 import resource
 import subprocess
@@ -125,13 +130,14 @@ def run_phase(name: str, work: Path) -> dict[str, float]:
     if name == "edm-match":
         det = EdmDetector(EdmIndex.load(work / "table.edm", KEY))
         text = (work / "text.txt").read_text(encoding="utf-8")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         found = 0
         step = 65536
         for i in range(0, len(text), step):
             found += len(det.detect(TextChunk("bench", None, text[i : i + step], offset=i)))
-        secs = time.perf_counter() - t0
-        return {"match_mb_s": len(text) / 2**20 / secs, "text_mb": len(text) / 2**20, "detections": found}
+        secs, cpu = time.perf_counter() - t0, time.process_time() - c0
+        mb = len(text) / 2**20
+        return {"match_mb_s": mb / secs, "match_cpu_mb_s": mb / cpu, "text_mb": mb, "detections": found}
     if name == "fp-build":
         rng = random.Random(3)
         vocab = _names(rng, 5000)
@@ -155,11 +161,95 @@ def run_phase(name: str, work: Path) -> dict[str, float]:
     if name == "fp-match":
         det = FingerprintDetector(FingerprintIndex.load(work / "docs.fp", KEY))
         text = (work / "text.txt").read_text(encoding="utf-8")
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for i in range(0, len(text), 65536):
             det.detect(TextChunk("bench", None, text[i : i + 65536], offset=i))
-        return {"match_mb_s": len(text) / 2**20 / (time.perf_counter() - t0)}
+        mb = len(text) / 2**20
+        return {
+            "match_mb_s": mb / (time.perf_counter() - t0),
+            "match_cpu_mb_s": mb / (time.process_time() - c0),
+        }
+    if name == "scan-build":
+        build_edm_index(work / "scan-table.csv", None, KEY)
+        build_fingerprint_index(work / "scan-docs", KEY)
+        return {"build_s": time.perf_counter() - t0}
+    if name == "corpus-match":
+        return _corpus_match(work)
     raise SystemExit(f"unknown phase {name}")
+
+
+def _scan_docs(work: Path, n: int) -> Path:
+    """``n`` protected documents of 600-1,400 invented words, as text files."""
+    folder = work / "scan-docs"
+    folder.mkdir(exist_ok=True)
+    rng = random.Random(4)
+    vocab = _names(rng, 5000)
+    for i in range(n):
+        words = (rng.choice(vocab).lower() for _ in range(rng.randrange(600, 1400)))
+        (folder / f"doc{i:04d}.txt").write_text(" ".join(words), encoding="utf-8")
+    return folder
+
+
+def _corpus_match(work: Path) -> dict[str, float]:
+    """EDM and fingerprint matching speed on the text of the corpus's plain files (64 kB chunks)."""
+    from agent.models import TextChunk
+    from agent.protect import EdmDetector, FingerprintDetector, build_edm_index, build_fingerprint_index
+
+    edm = EdmDetector(build_edm_index(work / "scan-table.csv", None, KEY))
+    fp = FingerprintDetector(build_fingerprint_index(work / "scan-docs", KEY))
+    chunks = []
+    for p in sorted((work / "corpus" / "plain").iterdir()):
+        text = p.read_text(encoding="utf-8")
+        chunks += [TextChunk(str(p), None, text[i : i + 65536], offset=i) for i in range(0, len(text), 65536)]
+    mb = sum(len(c.text) for c in chunks) / 2**20
+    out: dict[str, float] = {"text_mb": round(mb, 1)}
+    for label, dets in (("edm", [edm]), ("fp", [fp]), ("both", [edm, fp])):
+        wall, cpu = time.perf_counter(), time.process_time()
+        for c in chunks:
+            for d in dets:
+                d.detect(c)
+        out[f"{label}_mb_s"] = round(mb / (time.perf_counter() - wall), 1)
+        out[f"{label}_cpu_mb_s"] = round(mb / (time.process_time() - cpu), 1)
+    return out
+
+
+def _timed_scan(work: Path, protect: bool) -> tuple[float, float]:
+    """Wall and CPU seconds of one ``dropwarden scan`` of the corpus (one worker: stable figures)."""
+    cmd = [sys.executable, "-m", "agent", "scan", str(work / "corpus"), "--format", "jsonl", "-o", os.devnull]
+    cmd += ["--no-progress", "--jobs", "1", "--key-file", str(work / "scan.key")]
+    if protect:
+        cmd += ["--protect-data", str(work / "scan-table.csv"), "--protect-docs", str(work / "scan-docs")]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.perf_counter()
+    subprocess.run(cmd, cwd=ROOT, capture_output=True, check=False)  # exit 1 = findings, expected
+    wall = time.perf_counter() - wall
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def corpus_bench(work: Path, corpus_mb: float, rows: int, docs: int) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    from corpus import generate
+
+    generate(work / "corpus", corpus_mb)
+    make_table(work / "scan-table.csv", rows)
+    _scan_docs(work, docs)
+    figures = phase("corpus-match", ["--work", str(work)])
+    print("corpus-match " + "  ".join(f"{k}={v}" for k, v in figures.items()))
+    plain = _timed_scan(work, protect=False)
+    protected = _timed_scan(work, protect=True)
+    build = phase("scan-build", ["--work", str(work)])["build_s"]
+    over = [(p - b) / b * 100 for p, b in zip(protected, plain, strict=True)]
+    print(
+        f"scan {corpus_mb:g} MB: plain {plain[0]:.1f} s wall / {plain[1]:.1f} s CPU; with --protect-data "
+        f"({rows} rows) --protect-docs ({docs} docs) {protected[0]:.1f} s / {protected[1]:.1f} s "
+        f"(of which index build {build:.1f} s)"
+    )
+    print(
+        f"scan overhead: {over[0]:+.0f}% wall, {over[1]:+.0f}% CPU; without the one-off index build "
+        f"{(protected[0] - build - plain[0]) / plain[0] * 100:+.0f}% wall, "
+        f"{(protected[1] - build - plain[1]) / plain[1] * 100:+.0f}% CPU"
+    )
 
 
 def main() -> None:
@@ -167,6 +257,10 @@ def main() -> None:
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--docs", type=int, default=10_000)
     ap.add_argument("--text-mb", type=float, default=4.0)
+    ap.add_argument("--corpus-mb", type=float, default=50.0)
+    ap.add_argument("--scan-rows", type=int, default=100_000)
+    ap.add_argument("--scan-docs", type=int, default=200)
+    ap.add_argument("--only", choices=("indexes", "corpus"), help="run one half of the benchmark")
     ap.add_argument("--phase")
     ap.add_argument("--work")
     args = ap.parse_args()
@@ -174,7 +268,9 @@ def main() -> None:
         import agent.protect  # noqa: F401 - imports (Presidio via agent.classify) are the baseline
 
         base = _current_rss_mb()
+        cpu = time.process_time()
         figures = run_phase(args.phase, Path(args.work))
+        figures["cpu_s"] = round(time.process_time() - cpu, 2)  # the machine may be shared: CPU is steadier
         peak = _rss_mb()
         print(
             json.dumps(
@@ -184,6 +280,10 @@ def main() -> None:
         return
     with tempfile.TemporaryDirectory(prefix="dw-bench-") as tmp:
         work = Path(tmp)
+        if args.only != "indexes":
+            corpus_bench(work, args.corpus_mb, args.scan_rows, args.scan_docs)
+        if args.only == "corpus":
+            return
         t0 = time.perf_counter()
         make_table(work / "table.csv", args.rows)
         (work / "text.txt").write_text(

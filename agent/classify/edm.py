@@ -4,24 +4,34 @@ Each cell is normalised by the kind of its column (email, date, code/number, pho
 names) and stored as HMAC-SHA256(key, kind:value) truncated to 64 bits, with its record number and
 column. The index never holds a value in clear and cannot be tested against guesses without the key,
 which matters for low-entropy fields like dates of birth. Matching derives the same normalised
-candidates from text (word n-grams, digit-group runs, dates in several formats, e-mails), hashes them
-and looks them up in one ``searchsorted`` per chunk; a record matches when ``min_fields`` of its
+candidates from text (word n-grams, digit-group runs, dates in several formats, e-mails; see
+:mod:`agent.classify.edm_candidates`, and :mod:`agent.classify.edm_normalise` for the normalisers),
+limited to the shapes the index can hold (kinds, code shapes, name sizes, recorded at build time).
+It hashes them (recent ones are cached), drops most absent hashes with a bitmap of low hash bits,
+and looks the rest up in one ``searchsorted`` per chunk; a record matches when ``min_fields`` of its
 fields (one of them strong) appear on one table row or within ``proximity_tokens`` words.
 """
 
 from __future__ import annotations
 
-import datetime
 import re
-import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import structlog
 
+from agent.classify.edm_candidates import CandidateGenerator, Shapes, code_shape
+from agent.classify.edm_normalise import (
+    _FAMILY_NAME,
+    _GIVEN_NAME,
+    BUILD_NORMALISERS,
+    MAX_NAME_TOKENS,
+    PREFIX,
+    date_order,
+    profile_column,
+)
 from agent.classify.indexfile import IndexRejected, KeyedHasher, PublicKey, read_index, write_index
 from agent.models import Detection, TextChunk
 
@@ -33,6 +43,7 @@ MAX_RECORDS_PER_VALUE = 1000  # a value shared by more records (a category, a de
 _SAMPLE_ROWS = 2000
 _BATCH = 50_000
 _MAX_PLACES = 256  # occurrences of one record's fields examined per chunk
+_HASH_CACHE = 50_000  # keyed hashes of candidates kept between chunks (~6 MB at most)
 
 
 @dataclass(frozen=True)
@@ -56,7 +67,9 @@ class EdmIndex:
     n_records: int
     word_tokens: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype="<u8"))  # sorted, unique
     word_sizes: tuple[int, ...] = (2, 3, 4)  # token counts of indexed word values
+    code_shapes: frozenset[tuple[int, int]] | None = None  # (letters, length) of the code values
     hasher: KeyedHasher | None = field(default=None, repr=False)
+    _bits: np.ndarray | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def build(
@@ -106,6 +119,7 @@ class EdmIndex:
         parts_c: list[np.ndarray] = []
         word_tokens: set[str] = set()
         word_sizes: set[int] = set()
+        code_shapes: set[tuple[int, int]] = set()
         msgs: list[str] = []
         recs: list[int] = []
         cids: list[int] = []
@@ -129,6 +143,8 @@ class EdmIndex:
                     toks = norm.split(" ")
                     word_tokens.update(toks)
                     word_sizes.add(len(toks))
+                elif cols[ci].kind == "code":
+                    code_shapes.add(code_shape(norm))
                 msgs.append(f"{PREFIX[cols[ci].kind]}:{norm}")
                 recs.append(n)
                 cids.append(ci)
@@ -158,8 +174,14 @@ class EdmIndex:
             n_records=n,
             word_tokens=tok,
             word_sizes=tuple(sorted(s for s in word_sizes if 1 <= s <= MAX_NAME_TOKENS)),
+            code_shapes=frozenset(code_shapes),
             hasher=hasher,
         )
+
+    @property
+    def shapes(self) -> Shapes:
+        """The kinds and sizes of indexed values: text candidates of any other shape are never hashed."""
+        return Shapes(frozenset(c.kind for c in self.columns), frozenset(self.word_sizes), self.code_shapes)
 
     def save(self, path: str | Path) -> None:
         """Write the index file (see :mod:`agent.classify.indexfile`); sign it separately if wanted."""
@@ -169,6 +191,8 @@ class EdmIndex:
             "columns": [[c.name, c.kind, c.supporting] for c in self.columns],
             "word_sizes": list(self.word_sizes),
         }
+        if self.code_shapes is not None:
+            meta["code_shapes"] = sorted([letters, n] for letters, n in self.code_shapes)
         arrays = {"hashes": self.hashes, "records": self.records, "columns": self.columns_of}
         write_index(path, KIND, meta, {**arrays, "word_tokens": self.word_tokens})
 
@@ -196,23 +220,57 @@ class EdmIndex:
             n_records=int(data.meta["n_records"]),
             word_tokens=a["word_tokens"],
             word_sizes=tuple(int(s) for s in data.meta.get("word_sizes", (2, 3, 4))),
+            code_shapes=_code_shapes(data.meta.get("code_shapes")),
             hasher=hasher,
         )
 
+    def filter_bits(self) -> np.ndarray:
+        """The bitmap of low hash bits (built once, ~0.2 s and 8 MB for a 1,000,000 x 6 table)."""
+        if self._bits is None:
+            self._bits = _bitmap(self.hashes)
+        return self._bits
+
     def lookup(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """All entries equal to each query hash: (query index, record, column) arrays."""
-        lo = np.searchsorted(self.hashes, hashes, side="left")
-        hi = np.searchsorted(self.hashes, hashes, side="right")
+        """All entries equal to each query hash: (query index, record, column) arrays.
+
+        A bitmap of the low hash bits (built on first use, ~1 byte per entry) rejects almost every
+        absent hash before the binary search, which costs a cache miss per step on a large index.
+        """
+        bits = self.filter_bits()
+        mask = np.uint64(bits.size * 8 - 1)
+        low = hashes & mask
+        maybe = np.flatnonzero((bits[low >> np.uint64(3)] >> (low & np.uint64(7)).astype(np.uint8)) & 1)
+        empty = np.zeros(0, dtype=np.int64)
+        if maybe.size == 0:
+            return empty, empty, empty
+        queries = hashes[maybe]
+        lo = np.searchsorted(self.hashes, queries, side="left")
+        hi = np.searchsorted(self.hashes, queries, side="right")
         counts = hi - lo
         hit = np.nonzero(counts)[0]
         if hit.size == 0:
-            empty = np.zeros(0, dtype=np.int64)
             return empty, empty, empty
         counts = counts[hit]
-        q = np.repeat(hit, counts)
+        q = np.repeat(maybe[hit], counts)
         starts = np.repeat(lo[hit] - np.cumsum(counts) + counts, counts)
         idx = starts + np.arange(q.size)
         return q, self.records[idx].astype(np.int64), self.columns_of[idx].astype(np.int64)
+
+
+def _bitmap(hashes: np.ndarray) -> np.ndarray:
+    """Packed bitmap of the low bits of ``hashes``: 8 to 16 bits per entry, so ~1/10 false positives."""
+    n_bits = 1 << max(16, min(33, int(max(1, hashes.size) * 8 - 1).bit_length()))
+    bits = np.zeros(n_bits // 8, dtype=np.uint8)
+    for i in range(0, hashes.size, 1 << 18):  # in slices: temporaries stay a few MB on a large index
+        low = hashes[i : i + (1 << 18)] & np.uint64(n_bits - 1)
+        np.bitwise_or.at(bits, low >> np.uint64(3), np.left_shift(1, low & np.uint64(7)).astype(np.uint8))
+    return bits
+
+
+def _code_shapes(raw: object) -> frozenset[tuple[int, int]] | None:
+    if not isinstance(raw, list):
+        return None  # an index written before code shapes were recorded: every shape is a candidate
+    return frozenset((int(letters), int(n)) for letters, n in raw)
 
 
 def _cell(row: Sequence[str], pos: tuple[int, ...]) -> str:
@@ -249,17 +307,19 @@ class EdmDetector:
         self.min_fields = max(1, min_fields)
         self.proximity_tokens = proximity_tokens
         self._strong = np.array([not c.supporting for c in index.columns], dtype=bool)
-        self._word_sizes = set(index.word_sizes)
+        self._candidates = CandidateGenerator(index.shapes, self._word_filter)
+        index.filter_bits()  # built now rather than in the first chunk
+        self._hashes: dict[str, int] = {}  # keyed hashes of recent candidates: dates, names, ids repeat
 
     def detect(self, chunk: TextChunk) -> list[Detection]:
         text = chunk.text
         hasher = self.index.hasher
         assert hasher is not None
-        cands = candidates(text, self._word_filter, self._word_sizes)
+        cands = self._candidates(text)
         if not cands:
             return []
         msgs = list(cands)
-        q, rec, col = self.index.lookup(hasher.hash_many(msgs))
+        q, rec, col = self.index.lookup(self._hash(msgs))
         if q.size == 0:
             return []
         # records with enough distinct fields anywhere in the chunk; only those are placed in the text
@@ -272,7 +332,7 @@ class EdmDetector:
             n_cols = len({c for _, c in found})
             if n_cols < self.min_fields:
                 continue
-            lst = [(s, e, c) for qi, c in found for s, e in iter_spans(cands[msgs[qi]])]
+            lst = [(s, e, c) for qi, c in found for s, e in cands[msgs[qi]]]
             if units is None:
                 units = _Units(text, chunk.tabular)
             best = self._best_group(lst, units, n_cols)
@@ -300,12 +360,24 @@ class EdmDetector:
             )
         ]
 
+    def _hash(self, msgs: list[str]) -> np.ndarray:
+        """Keyed hashes of ``msgs``, computed only for those not seen recently."""
+        cache = self._hashes
+        if len(cache) > _HASH_CACHE:
+            cache.clear()
+        vals = list(map(cache.get, msgs))
+        if None in vals:
+            assert self.index.hasher is not None
+            todo = [i for i, v in enumerate(vals) if v is None]
+            for i, h in zip(todo, self.index.hasher.hash_many([msgs[i] for i in todo]).tolist(), strict=True):
+                vals[i] = cache[msgs[i]] = h
+        return np.array(vals, dtype=np.uint64)
+
     def _word_filter(self, tokens: list[str]) -> set[str]:
         """The folded word tokens that occur in some indexed word value (keyed lookup, no n-grams yet)."""
         if not tokens or self.index.word_tokens.size == 0:
             return set()
-        assert self.index.hasher is not None
-        h = self.index.hasher.hash_many([f"t:{t}" for t in tokens])
+        h = self._hash([f"t:{t}" for t in tokens])
         pos = np.searchsorted(self.index.word_tokens, h)
         pos[pos >= self.index.word_tokens.size] = 0
         found = self.index.word_tokens[pos] == h
@@ -353,325 +425,3 @@ class _Units:
         if b - a > proximity * 48:  # no way to fit in the window: skip counting
             return False
         return len(self._TOKEN.findall(self.text, a, b)) <= proximity
-
-
-# --- normalisation: the same function of a value at build time and of a candidate at match time ---
-
-MAX_NAME_TOKENS = 4
-MAX_RUN_GROUPS = 9  # "GB29 NWBK 6016 1331 9268 19": IBANs and phone numbers are written in groups
-PREFIX = {"email": "e", "date": "d", "code": "c", "phone": "p", "words": "w"}
-_GIVEN_NAME = re.compile(r"^(first|given|fore)[ _-]?name|^vorname|^pr[ée]nom|^nombre$|^first$", re.I)
-_FAMILY_NAME = re.compile(r"^(last|family|sur)[ _-]?name|^surname|^nachname|^nom$|^apellido|^last$", re.I)
-_PHONE_HINT = re.compile(r"phone|tel|mobil|fax|handy|natel|gsm|cell", re.IGNORECASE)
-_LETTERS = re.compile(r"[^\W\d_]+")
-_EMAIL = re.compile(r"[\w.+'%-]+@[\w-]+(?:\.[\w-]+)+")
-_EMAIL_AT = re.compile(r"(?<![\w.+'%-])[\w.+'%-]{1,80}@[\w-]+(?:\.[\w-]+)+")
-_ALNUM = re.compile(r"[A-Za-z0-9]+")
-_NON_ALNUM = re.compile(r"[^A-Za-z0-9]+")
-_ISO_DATE = re.compile(r"\s*(\d{4})-(\d\d)-(\d\d)(?:[T ][\d:.]+)?\s*")
-_RUN_TOKEN = r"(?<![A-Za-z0-9])(?:[A-Za-z]*\d[A-Za-z0-9]*|[A-Z]{2,4})(?![A-Za-z0-9])"
-_RUN = re.compile(rf"\+?{_RUN_TOKEN}(?:[ .\-/'’,()\u00a0\u202f]{{1,2}}{_RUN_TOKEN})*")
-_NUM_DATE = re.compile(r"(?<![\d.])(\d{1,4})([./-])(\d{1,2})\2(\d{2,4})(?![\d])")
-_COMPACT_DATE = re.compile(r"(?<!\d)((?:19|20)\d\d)(\d\d)(\d\d)(?!\d)")
-_MONTHS = {
-    **dict.fromkeys(["jan", "january", "januar", "janvier", "enero", "gennaio", "januari", "jänner"], 1),
-    **dict.fromkeys(["feb", "february", "februar", "février", "febrero", "febbraio", "februari"], 2),
-    **dict.fromkeys(["mar", "march", "märz", "maerz", "mars", "marzo", "maart", "mrt"], 3),
-    **dict.fromkeys(["apr", "april", "avril", "abril", "aprile"], 4),
-    **dict.fromkeys(["may", "mai", "mayo", "maggio", "mei"], 5),
-    **dict.fromkeys(["jun", "june", "juni", "juin", "junio", "giugno"], 6),
-    **dict.fromkeys(["jul", "july", "juli", "juillet", "julio", "luglio"], 7),
-    **dict.fromkeys(["aug", "august", "aout", "août", "agosto", "augustus"], 8),
-    **dict.fromkeys(["sep", "sept", "september", "septembre", "septiembre", "settembre"], 9),
-    **dict.fromkeys(["oct", "october", "oktober", "octobre", "octubre", "ottobre", "okt"], 10),
-    **dict.fromkeys(["nov", "november", "novembre", "noviembre"], 11),
-    **dict.fromkeys(["dec", "december", "dezember", "décembre", "diciembre", "dicembre", "dez"], 12),
-}
-_MONTH_RE = "|".join(sorted((re.escape(m) for m in _MONTHS), key=len, reverse=True))
-_DAY_MONTH_YEAR = re.compile(  # 17 June 1946, 17. Juni 1946, 17-Jun-1946, 17 de junio de 1946
-    rf"(?<!\d)(\d{{1,2}})(?:st|nd|rd|th|er)?[\s.\-/]*(?:de\s+)?({_MONTH_RE})[\s.,\-/]+(?:de\s+)?(\d{{4}})$",
-    re.IGNORECASE,
-)
-_MONTH_DAY_YEAR = re.compile(  # June 17, 1946; Jun 17th 1946
-    rf"\b({_MONTH_RE})[\s.\-/]+(\d{{1,2}})(?:st|nd|rd|th)?[\s.,\-/]+(\d{{4}})$", re.IGNORECASE
-)
-_YEAR = re.compile(r"(?<!\d)(?<!\d[.\-/])\d{4}(?!\d|[.\-/]\d)")  # not inside a numeric date
-
-
-_TRANSLIT = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "đ": "d", "ł": "l", "ı": "i", "þ": "th"})
-_UMLAUT_PAIRS = re.compile(r"(?<=[a-z])([aou])e")
-
-
-def fold(text: str) -> str:
-    """Case and accent folding: 'Émile' == 'EMILE', 'Straße' == 'strasse', 'Müller' == 'Mueller'."""
-    if text.isascii():
-        return _UMLAUT_PAIRS.sub(r"\1", text.lower()) if "e" in text or "E" in text else text.lower()
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold().translate(_TRANSLIT)
-    return _UMLAUT_PAIRS.sub(r"\1", plain)
-
-
-_fold_token = lru_cache(maxsize=100_000)(fold)  # words of scanned text repeat a lot; table cells do not
-
-
-def norm_words(value: str, _order: str = "") -> str | None:
-    """A name or other words as its sorted folded letter tokens: 'Doe, Jane' == 'JANE DOE'."""
-    tokens = _LETTERS.findall(fold(value))
-    if not tokens or len(tokens) > MAX_NAME_TOKENS or sum(map(len, tokens)) < 3:
-        return None
-    return " ".join(sorted(tokens))
-
-
-def norm_email(value: str, _order: str = "") -> str | None:
-    v = value.strip().casefold()
-    return v if _EMAIL.fullmatch(v) else None
-
-
-def norm_code(value: str, _order: str = "") -> str | None:
-    """Identifiers and numbers without separators or case: IBAN groups, '1,071,912.28', 'c-123-456'."""
-    v = _NON_ALNUM.sub("", value if value.isascii() else fold(value)).upper()
-    return v if len(v) >= 4 and not v.isalpha() else None
-
-
-def norm_phone(value: str, _order: str = "") -> str | None:
-    """The last 9 digits: the same with or without country code, trunk zero or grouping."""
-    digits = re.sub(r"\D", "", value)
-    return digits[-9:] if len(digits) >= 9 else None
-
-
-def _ymd(y: int, m: int, d: int) -> str | None:
-    if 1 <= m <= 12 and 1 <= d <= (29 if m == 2 else 30 if m in (4, 6, 9, 11) else 31) and 1000 <= y <= 2999:
-        return f"{y:04d}{m:02d}{d:02d}"
-    return None
-
-
-def _two_digit_years(yy: int, one: bool) -> list[int]:
-    """'46' is 1946 or 2046: in text both are tried; a table cell takes the one not in the future."""
-    now = datetime.date.today().year % 100
-    if one:
-        return [2000 + yy if yy <= now else 1900 + yy]
-    return [1900 + yy, 2000 + yy] if yy <= now else [1900 + yy]
-
-
-def norm_date(value: str, order: str = "dmy") -> str | None:
-    """A table date as yyyymmdd; ``order`` settles dd/mm versus mm/dd for the whole column."""
-    iso = _ISO_DATE.fullmatch(value)
-    if iso:
-        return _ymd(int(iso.group(1)), int(iso.group(2)), int(iso.group(3)))
-    found = parse_dates(value, order)
-    return found[0][0] if found else None
-
-
-def parse_dates(text: str, order: str = "") -> list[tuple[str, int, int]]:
-    """Every date in ``text`` as (yyyymmdd, start, end); ambiguous d/m orders give both unless fixed."""
-    out: list[tuple[str, int, int]] = []
-    for m in _NUM_DATE.finditer(text):
-        a, sep, b, c = m.group(1), m.group(2), m.group(3), m.group(4)
-        if len(a) == 4 and len(c) <= 2:
-            options = [_ymd(int(a), int(b), int(c))]
-        elif len(c) in (2, 4) and len(a) <= 2:
-            years = [int(c)] if len(c) == 4 else _two_digit_years(int(c), bool(order))
-            options = []
-            for y in years:
-                dmy, mdy = _ymd(y, int(b), int(a)), _ymd(y, int(a), int(b))
-                if order == "dmy" or (not order and sep == "."):
-                    options.append(dmy)
-                elif order == "mdy":
-                    options.append(mdy)
-                else:
-                    options += [dmy, mdy]
-        else:
-            continue
-        out.extend((o, m.start(), m.end()) for o in dict.fromkeys(options) if o)
-    for m in _COMPACT_DATE.finditer(text):
-        o = _ymd(int(m.group(1)), int(m.group(2)), int(m.group(3)))
-        if o:
-            out.append((o, m.start(), m.end()))
-    # written months: anchored on the 4-digit year (cheap to find), then parsed in a small window
-    for y in _YEAR.finditer(text):
-        begin = max(0, y.start() - 40)
-        m = _DAY_MONTH_YEAR.search(text, begin, y.end())  # lookbehinds still see text before begin
-        if m:
-            o = _ymd(int(m.group(3)), _MONTHS[m.group(2).lower()], int(m.group(1)))
-        else:
-            m = _MONTH_DAY_YEAR.search(text, begin, y.end())
-            o = _ymd(int(m.group(3)), _MONTHS[m.group(1).lower()], int(m.group(2))) if m else None
-        if m and o:
-            out.append((o, m.start(), m.end()))
-    return out
-
-
-def date_order(values: Sequence[str]) -> str:
-    """'mdy' when a column writes mm/dd/yyyy (some second part > 12), else 'dmy'."""
-    for v in values:
-        m = _NUM_DATE.search(v)
-        if m and len(m.group(4)) == 4:
-            if int(m.group(3)) > 12:
-                return "mdy"
-            if int(m.group(1)) > 12:
-                return "dmy"
-    return "mdy" if any("/" in v for v in values[:50]) else "dmy"
-
-
-BUILD_NORMALISERS = {
-    "email": norm_email,
-    "date": norm_date,
-    "code": norm_code,
-    "phone": norm_phone,
-    "words": norm_words,
-}
-
-
-def profile_column(name: str, values: Sequence[str]) -> tuple[str, bool] | None:
-    """(kind, supporting) of a column from a sample of its values; None when it identifies nothing.
-
-    Supporting-only: dates, short numbers (median < 8 characters), single words (first names, cities),
-    and columns where values repeat a lot. Categories (status, country) are not indexed at all.
-    """
-    if not values:
-        return None
-    distinct = len(set(values)) / len(values)
-    if len(values) >= 20 and distinct < 0.05:
-        return None
-
-    def share(pred: object) -> float:
-        return sum(1 for v in values if pred(v)) / len(values)  # type: ignore[operator]
-
-    if share(lambda v: norm_email(v) is not None) >= 0.8:
-        kind = "email"
-    elif share(lambda v: bool(parse_dates(v, "dmy"))) >= 0.8 and share(lambda v: len(v) <= 30) >= 0.8:
-        kind = "date"
-    elif share(lambda v: norm_phone(v) is not None) >= 0.8 and (
-        _PHONE_HINT.search(name) or share(lambda v: v.lstrip().startswith(("+", "00", "("))) >= 0.5
-    ):
-        kind = "phone"
-    elif share(lambda v: norm_code(v) is not None) >= 0.8:
-        kind = "code"
-    else:
-        kind = "words"
-    weak = distinct < 0.5 or kind == "date"
-    if kind == "code":
-        lengths = sorted(len(norm_code(v) or "") for v in values)
-        weak = weak or lengths[len(lengths) // 2] < 8
-    elif kind == "words":
-        sizes = sorted(len((norm_words(v) or "").split()) for v in values)
-        weak = weak or sizes[len(sizes) // 2] < 2
-    return kind, weak
-
-
-#: where a candidate occurs: (start, end), or (run starts, start, end) for a repeated digit run
-Spans = list[tuple[int, int] | tuple[list[int], int, int]]
-
-
-def iter_spans(items: Spans) -> Iterator[tuple[int, int]]:
-    for item in items:
-        if len(item) == 2:
-            yield item  # type: ignore[misc]
-        else:
-            bases, s, e = item  # type: ignore[misc]
-            for b in bases:
-                yield b + s, b + e
-
-
-def candidates(
-    text: str, word_filter: Callable[[list[str]], set[str]], word_sizes: set[int]
-) -> dict[str, Spans]:
-    """Normalised candidate values of ``text`` (hash input -> spans), generated like the table's."""
-    out: dict[str, Spans] = {}
-
-    def add(msg: str, s: int, e: int) -> None:
-        out.setdefault(msg, []).append((s, e))
-
-    masked: list[tuple[int, int]] = []
-    at = text.find("@")
-    while at >= 0:  # e-mails: parsed around each "@" only (a full regex scan is slow on big texts)
-        begin = max(0, at - 80)
-        m = _EMAIL_AT.search(text, begin, at + 256)
-        if m and m.start() <= at < m.end():
-            add("e:" + m.group(0).casefold().strip(".'"), m.start(), m.end())
-            masked.append((m.start(), m.end()))
-            at = text.find("@", m.end())
-        else:
-            at = text.find("@", at + 1)
-    for ymd, s, e in parse_dates(text):
-        add("d:" + ymd, s, e)
-    _code_candidates(text, masked, out)
-    if word_sizes:
-        _word_candidates(text, masked, word_filter, word_sizes, add)
-    return out
-
-
-def _inside(spans: list[tuple[int, int]], s: int) -> bool:
-    return any(a <= s < b for a, b in spans)
-
-
-def _code_candidates(text: str, masked: list[tuple[int, int]], out: dict[str, Spans]) -> None:
-    runs: dict[str, list[int]] = {}
-    for run in _RUN.finditer(text):
-        if not (masked and _inside(masked, run.start())):
-            runs.setdefault(run.group(0), []).append(run.start())
-    for run_text, bases in runs.items():
-        for msg, s, e in _run_candidates(run_text):
-            spans = out.get(msg)
-            if spans is None:
-                out[msg] = spans = []
-            spans.append((bases, s, e))  # expanded only if the candidate is in the index
-
-
-@lru_cache(maxsize=50_000)
-def _run_candidates(run: str) -> tuple[tuple[str, int, int], ...]:
-    """Every join of 1..MAX_RUN_GROUPS consecutive groups of a digit run (cached: logs repeat them)."""
-    toks = [(t.start(), t.end(), t.group(0).upper()) for t in _ALNUM.finditer(run)]
-    out = []
-    for i in range(len(toks)):
-        joined = ""
-        for j in range(i, min(i + MAX_RUN_GROUPS, len(toks))):
-            joined += toks[j][2]
-            if len(joined) < 4:
-                continue
-            s, e = toks[i][0], toks[j][1]
-            if joined.isdigit():
-                out.append(("c:" + joined, s, e))
-                if len(joined) >= 9:
-                    out.append(("p:" + joined[-9:], s, e))
-            elif any(ch.isdigit() for ch in joined):
-                out.append(("c:" + joined, s, e))
-    return tuple(out)
-
-
-_NAME_GAP = re.compile(r"[^\w@]{0,3}(?:[^\W\d_][^\w@]{1,3})?")  # separators, at most one initial ("A. ")
-
-
-def _word_candidates(
-    text: str,
-    masked: list[tuple[int, int]],
-    word_filter: Callable[[list[str]], set[str]],
-    word_sizes: set[int],
-    add: Callable[[str, int, int], None],
-) -> None:
-    """Word n-grams (sorted tokens) made only of tokens known to occur in some indexed value."""
-    folded = {raw: _fold_token(raw) for raw in set(_LETTERS.findall(text))}
-    known = word_filter(sorted(set(folded.values())))
-    if not known:
-        return
-    known_raw = {raw: f for raw, f in folded.items() if f in known}
-    toks = [
-        (m.start(), m.end(), known_raw[m.group(0)])
-        for m in _LETTERS.finditer(text)
-        if m.group(0) in known_raw
-    ]
-    biggest = max(word_sizes)
-    for i, (s, e, w) in enumerate(toks):
-        if masked and _inside(masked, s):
-            continue
-        gram = [w]
-        if 1 in word_sizes:
-            add("w:" + w, s, e)
-        prev_end = e
-        for j in range(i + 1, min(i + biggest, len(toks))):
-            if toks[j][0] - prev_end > 6 or not _NAME_GAP.fullmatch(text, prev_end, toks[j][0]):
-                break
-            prev_end = toks[j][1]
-            gram.append(toks[j][2])
-            if len(gram) in word_sizes:
-                add("w:" + " ".join(sorted(gram)), s, prev_end)

@@ -1,172 +1,54 @@
 """Document fingerprints: find passages of protected documents in scanned text, by keyed winnowing.
 
 Text is reduced to folded words (NFKD, accents and punctuation dropped, casefolded), so re-wrapping,
-smart quotes, dashes and case do not matter. Each run of ``k`` words is hashed with the secret key
-(HMAC-SHA256, 64 bits); winnowing keeps the smallest hash of every ``w`` consecutive k-grams, which
-guarantees at least one fingerprint in any ``w + k - 1`` shared words. Hashes that occur in two or
-more protected documents are boilerplate and are dropped at build time.
+smart quotes, dashes and case do not matter (see :mod:`agent.classify.shingles`). Winnowing on keyed
+k-gram selection values keeps the smallest of every ``w`` consecutive k-grams, which guarantees at
+least one fingerprint in any ``w + k - 1`` shared words; each kept k-gram is stored as its HMAC-SHA256
+(64 bits) with its document and word position. Fingerprints that occur in two or more protected
+documents are boilerplate: they are kept but flagged, so they can bridge a passage that runs through
+template text without ever making a match on their own.
 
-Matching hashes *every* k-gram of the scanned text (so each stored fingerprint inside a shared
-passage is found), groups hits by document, and chains them in order-consistent positions. A
-passage is reported when its chain spans at least ``min_words - 2 * (w - 1)`` document words with
-enough fingerprints: a 50-word copy always qualifies, a 15-word quote never can.
+Matching winnows the scanned text the same way (inside a shared passage both sides pick the same
+k-grams), skips picks whose selection value is not in the index's bitmap, hashes the rest, groups hits
+by document and chains them in order-consistent positions. A passage is reported when its chain spans
+at least ``min_words - 2 * (w - 1)`` document words with enough fingerprints, ``min_unique`` of them
+not boilerplate: a 50-word copy always qualifies, a 15-word quote never can.
 """
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import structlog
 
 from agent.classify.indexfile import IndexRejected, KeyedHasher, PublicKey, read_index, write_index
+from agent.classify.shingles import (
+    DocFrequency,
+    Selector,
+    contains,
+    fold_words,
+    in_bitmap,
+    selector_bitmap,
+    sorted_unique,
+    winnow,
+    words_of,
+)
 from agent.models import Detection, TextChunk
 
 log = structlog.get_logger(__name__)
+
+#: ASCII characters that separate words (anything but [a-z0-9] after lowercasing) -> space
+_SPACES = str.maketrans({c: " " for c in map(chr, range(128)) if not (c.isascii() and c.isalnum())})
 
 KIND = "fingerprint"
 DOMAIN = "dropwarden-docfp-v1"
 K = 8  # words per k-gram
 W = 5  # winnowing window, in k-grams
-_WORD = re.compile(r"[^\W_]+")
 _MAX_SHIFT = 12  # words inserted or deleted between two chained hits (a page header in a PDF)
 _MAX_GAP = 80  # words between two chained hits (a boilerplate hole or a few edits)
-
-
-@lru_cache(maxsize=65536)
-def fold_word(word: str) -> str:
-    """NFKD, drop combining marks, casefold: 'Über' == 'uber', 'ﬁnance' == 'finance'."""
-    decomposed = unicodedata.normalize("NFKD", word)
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).casefold()
-
-
-def _sorted_unique(a: np.ndarray, inplace: bool = False) -> np.ndarray:
-    """np.unique by sorting (numpy 2's hash-based unique is slow and memory-hungry on large arrays)."""
-    if a.size == 0:
-        return a
-    if inplace:
-        a.sort()
-    else:
-        a = np.sort(a)
-    return a[np.concatenate(([True], a[1:] != a[:-1]))]
-
-
-def _contains(sorted_values: np.ndarray, queries: np.ndarray) -> np.ndarray:
-    """Membership by binary search (np.isin sorts both arrays together: several times the memory)."""
-    if sorted_values.size == 0:
-        return np.zeros(queries.size, dtype=bool)
-    pos = np.searchsorted(sorted_values, queries)
-    pos[pos >= sorted_values.size] = 0
-    return sorted_values[pos] == queries
-
-
-def fold_words(text: str) -> list[str]:
-    """Folded words without their positions (index building does not need them)."""
-    if text.isascii():
-        return _WORD.findall(text.lower())
-    return [fold_word(w) for w in _WORD.findall(text)]
-
-
-def words_of(text: str) -> tuple[list[str], list[tuple[int, int]]]:
-    """Folded words of ``text`` and their character spans (punctuation and quotes are separators)."""
-    words: list[str] = []
-    spans: list[tuple[int, int]] = []
-    for m in _WORD.finditer(text):
-        words.append(fold_word(m.group(0)))
-        spans.append(m.span())
-    return words, spans
-
-
-def kgram_hashes(hasher: KeyedHasher, words: list[str], k: int) -> np.ndarray:
-    if len(words) < k:
-        return np.zeros(0, dtype="<u8")
-    return hasher.hash_many([" ".join(words[i : i + k]) for i in range(len(words) - k + 1)])
-
-
-def winnow(hashes: np.ndarray, w: int) -> np.ndarray:
-    """Positions of the minimum hash of every window of ``w`` consecutive k-grams."""
-    n = hashes.size
-    if n == 0:
-        return np.zeros(0, dtype=np.int64)
-    if n <= w:
-        return np.array([int(hashes.argmin())], dtype=np.int64)
-    windows = np.lib.stride_tricks.sliding_window_view(hashes, w)
-    picked = windows.argmin(axis=1) + np.arange(n - w + 1)  # non-decreasing: drop repeats
-    return picked[np.concatenate(([True], picked[1:] != picked[:-1]))]
-
-
-class _Selector:
-    """Fast secret values of every k-gram, used only to choose fingerprints and count documents.
-
-    Each distinct word gets a keyed hash once (cached); a k-gram's value is a polynomial of its words'
-    values, computed for a whole document in a few numpy operations. These values depend on the key
-    but are never stored: only the chosen positions and the HMAC of the chosen k-grams are.
-    """
-
-    _MULT = np.uint64(0x9E3779B97F4A7C15)
-
-    def __init__(self, hasher: KeyedHasher, k: int) -> None:
-        self.hasher = hasher
-        self.k = k
-        self.words: dict[str, int] = {}
-
-    def kgram_values(self, words: list[str]) -> np.ndarray:
-        n = len(words) - self.k + 1
-        if n <= 0:
-            return np.zeros(0, dtype="<u8")
-        new = [w for w in set(words) if w not in self.words]
-        if new:
-            self.words.update(zip(new, self.hasher.hash_many(["w\0" + w for w in new]).tolist(), strict=True))
-        ids = np.fromiter((self.words[w] for w in words), dtype=np.uint64, count=len(words))
-        acc = np.zeros(n, dtype=np.uint64)
-        with np.errstate(over="ignore"):
-            for j in range(self.k):
-                acc = acc * self._MULT + ids[j : j + n]
-            acc ^= acc >> np.uint64(29)  # spread the bits so the window minimum is uniform
-            acc *= np.uint64(0xBF58476D1CE4E5B9)
-            acc ^= acc >> np.uint64(32)
-        return acc
-
-
-class _DocFrequency:
-    """Which 32-bit k-gram values occur in two or more documents, merged in batches to bound memory."""
-
-    def __init__(self) -> None:
-        self.seen = np.zeros(0, dtype="<u4")
-        self.dups = np.zeros(0, dtype="<u4")
-        self.pending: list[np.ndarray] = []
-        self.pending_size = 0
-
-    def add(self, values: np.ndarray) -> None:
-        self.pending.append(_sorted_unique(values))
-        self.pending_size += self.pending[-1].size
-        if self.pending_size > 4_000_000:
-            self._merge()
-
-    def _merge(self) -> None:
-        if not self.pending:
-            return
-        batch = np.concatenate(self.pending)
-        self.pending, self.pending_size = [], 0
-        batch.sort()
-        repeated = batch[1:][batch[1:] == batch[:-1]]
-        uniq = _sorted_unique(batch)
-        del batch
-        again = uniq[_contains(self.seen, uniq)]
-        self.dups = _sorted_unique(np.concatenate((self.dups, repeated, again)))
-        merged = np.concatenate((self.seen, uniq))
-        self.seen = self.seen[:0]
-        del uniq
-        self.seen = _sorted_unique(merged, inplace=True)
-
-    def shared(self) -> np.ndarray:
-        self._merge()
-        return self.dups
 
 
 @dataclass
@@ -181,18 +63,25 @@ class FingerprintIndex:
     key_id: str
     k: int = K
     w: int = W
+    #: 1 where the fingerprint also occurs in another protected document (boilerplate): it may bridge
+    #: a passage, never make one (None: an index from before these were kept, which dropped them)
+    shared: np.ndarray | None = field(default=None, repr=False)
+    #: packed bitmap of the low bits of the fingerprints' selection values: a scanned k-gram outside it
+    #: cannot be a fingerprint, so its (slow) keyed hash is skipped. Keyed like the values: reveals nothing.
+    selector_bits: np.ndarray | None = field(default=None, repr=False)
     hasher: KeyedHasher | None = field(default=None, repr=False)
 
     @classmethod
     def build(cls, docs: Iterable[tuple[str, str]], key: bytes, k: int = K, w: int = W) -> FingerprintIndex:
         """Fingerprint (doc_id, text) pairs; k-grams found in two or more documents are dropped."""
         hasher = KeyedHasher(key, DOMAIN)
-        selector = _Selector(hasher, k)
+        selector = Selector(hasher, k)
         ids: list[str] = []
         fp_h: list[np.ndarray] = []  # per document: keyed hashes of the selected k-grams
         fp_p: list[np.ndarray] = []  # ... their word positions
         fp_f: list[np.ndarray] = []  # ... and their top 32 selection bits, for the boilerplate check
-        freq = _DocFrequency()
+        fp_s: list[np.ndarray] = []  # ... and their selection values, for the match-time bitmap
+        freq = DocFrequency()
         for doc_id, text in docs:
             words = fold_words(text)
             fast = selector.kgram_values(words)
@@ -202,17 +91,21 @@ class FingerprintIndex:
             fp_p.append(pos.astype("<u4"))
             top = (fast >> np.uint64(32)).astype("<u4")
             fp_f.append(top[pos])
+            fp_s.append(fast[pos])
             freq.add(top)
         if len(set(ids)) != len(ids):
             raise ValueError("protected document ids (file name stems) are not unique")
         shared = freq.shared()
         del freq
         counts = np.zeros(len(ids), dtype="<u4")
-        for i in range(len(ids)):  # filtered in place, so the unfiltered copies are freed as we go
-            keep = ~_contains(shared, fp_f[i])  # k-grams found in two or more documents are boilerplate
-            fp_h[i], fp_p[i] = fp_h[i][keep], fp_p[i][keep]
+        fp_x: list[np.ndarray] = []
+        for i in range(len(ids)):
+            common = contains(shared, fp_f[i])  # k-grams found in two or more documents are boilerplate
+            fp_x.append(common.astype("|u1"))
             fp_f[i] = np.full(fp_h[i].size, i, dtype="<u4")  # now: the document number
-            counts[i] = _sorted_unique(fp_h[i]).size
+            counts[i] = sorted_unique(fp_h[i][~common]).size
+        bits = selector_bitmap(np.concatenate(fp_s) if fp_s else np.zeros(0, dtype="<u8"))
+        fp_s.clear()
 
         def gather(parts: list[np.ndarray], dtype: str, order: np.ndarray | None) -> np.ndarray:
             out = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
@@ -226,6 +119,8 @@ class FingerprintIndex:
             hashes=hashes,
             docs=gather(fp_f, "<u4", order),
             positions=gather(fp_p, "<u4", order),
+            shared=gather(fp_x, "|u1", order),
+            selector_bits=bits,
             doc_ids=tuple(ids),
             doc_fingerprints=counts,
             key_id=hasher.key_id,
@@ -249,6 +144,10 @@ class FingerprintIndex:
             "positions": self.positions,
             "doc_fingerprints": self.doc_fingerprints,
         }
+        if self.shared is not None:
+            arrays["shared"] = self.shared
+        if self.selector_bits is not None:
+            arrays["selector_bits"] = self.selector_bits
         write_index(path, KIND, meta, arrays)
 
     @classmethod
@@ -267,6 +166,8 @@ class FingerprintIndex:
             positions=a["positions"],
             doc_ids=tuple(str(d) for d in data.meta["doc_ids"]),
             doc_fingerprints=a["doc_fingerprints"],
+            shared=a.get("shared"),
+            selector_bits=a.get("selector_bits"),
             key_id=hasher.key_id,
             k=int(data.meta["k"]),
             w=int(data.meta["w"]),
@@ -279,7 +180,7 @@ class FingerprintDetector:
 
     entities = frozenset({"DOC_FINGERPRINT"})
 
-    def __init__(self, index: FingerprintIndex, min_words: int = 50) -> None:
+    def __init__(self, index: FingerprintIndex, min_words: int = 50, min_unique: int = 2) -> None:
         if index.hasher is None:
             raise ValueError("FingerprintIndex has no key: build or load it with one")
         self.index = index
@@ -289,20 +190,43 @@ class FingerprintDetector:
         self.min_span = max(index.k + 1, min_words - slack)
         guaranteed = max(1, (min_words - index.k + 1) // index.w)
         self.min_hits = max(3, guaranteed // 2)
-        self._selector = _Selector(index.hasher, index.k)
+        self.min_unique = min_unique
+        self._selector = Selector(index.hasher, index.k)
 
     def detect(self, chunk: TextChunk) -> list[Detection]:
         idx = self.index
-        words = fold_words(chunk.text)
-        if len(words) < idx.k + 1 or idx.hashes.size == 0:
+        if idx.hashes.size == 0:
             return []
         assert idx.hasher is not None
-        # winnow the scanned text like the documents: inside a shared passage both pick the same k-grams,
-        # so only about 2/(w+1) of the k-grams need the (slow) keyed hash
-        if len(self._selector.words) > 1_000_000:
-            self._selector.words.clear()
-        picked = winnow(self._selector.kgram_values(words), idx.w)
-        query = idx.hasher.hash_many([" ".join(words[i : i + idx.k]) for i in picked.tolist()])
+        k, text, selector = idx.k, chunk.text, self._selector
+        selector.clear_if_over(200_000)  # the folded words of non-ASCII text (~20 MB at most)
+        # winnow the scanned text like the documents: inside a shared passage both pick the same k-grams;
+        # the index's bitmap of selection values then leaves few of them for the (slow) keyed hash
+        if text.isascii():
+            lowered = text.lower().encode("ascii")
+            values, starts, ends = selector.ascii_values(lowered)
+            words: list[str] = []
+        else:
+            words, spans = words_of(text)
+            values = selector.kgram_values(words)
+            starts = np.array([s for s, _ in spans], dtype=np.int64)
+            ends = np.array([e for _, e in spans], dtype=np.int64)
+        if values.size < 2:
+            return []
+        picked = winnow(values, idx.w)
+        if idx.selector_bits is not None:
+            picked = picked[in_bitmap(idx.selector_bits, values[picked])]
+        if picked.size < self.min_hits:
+            return []
+        if words:
+            grams = [" ".join(words[i : i + k]) for i in picked.tolist()]
+        else:
+            first, last = starts[picked].tolist(), ends[picked + (k - 1)].tolist()
+            grams = [
+                " ".join(lowered[s:e].decode("ascii").translate(_SPACES).split())
+                for s, e in zip(first, last, strict=True)
+            ]
+        query = idx.hasher.hash_many(grams)
         lo = np.searchsorted(idx.hashes, query, side="left")
         hi = np.searchsorted(idx.hashes, query, side="right")
         hit = np.nonzero(hi > lo)[0]
@@ -313,18 +237,17 @@ class FingerprintDetector:
         entry = np.repeat(lo[hit] - np.cumsum(counts) + counts, counts) + np.arange(qpos.size)
         docs = idx.docs[entry]
         dpos = idx.positions[entry].astype(np.int64)
+        common = idx.shared[entry] if idx.shared is not None else np.zeros(entry.size, dtype=np.uint8)
         out: list[Detection] = []
-        spans: list[tuple[int, int]] = []
         for d in np.unique(docs).tolist():
             sel = docs == d
             if int(sel.sum()) < self.min_hits:
                 continue
-            best = self._best_chain(qpos[sel].tolist(), dpos[sel].tolist())
+            best = self._best_chain(qpos[sel].tolist(), dpos[sel].tolist(), common[sel].tolist())
             if best is None:
                 continue
             q0, q1, distinct = best
-            spans = spans or words_of(chunk.text)[1]
-            start, end = spans[q0][0], spans[min(q1 + idx.k - 1, len(spans) - 1)][1]
+            start, end = int(starts[q0]), int(ends[min(q1 + idx.k - 1, ends.size - 1)])
             share = distinct / max(1, int(idx.doc_fingerprints[d]))
             out.append(
                 Detection(
@@ -347,13 +270,18 @@ class FingerprintDetector:
             )
         return out
 
-    def _best_chain(self, qs: list[int], ds: list[int]) -> tuple[int, int, int] | None:
-        """The longest run of hits in the same order in both texts: (first q, last q, distinct hits)."""
-        pairs = sorted(set(zip(qs, ds, strict=True)))
+    def _best_chain(self, qs: list[int], ds: list[int], common: list[int]) -> tuple[int, int, int] | None:
+        """The longest run of hits in the same order in both texts: (first q, last q, distinct own hits).
+
+        Boilerplate hits (``common``) lengthen a chain across template text but never count as
+        evidence: a chain needs ``min_unique`` hits found in this document only.
+        """
+        triples = sorted(set(zip(qs, ds, common, strict=True)))
         best: tuple[int, int, int] | None = None
+        best_key = (0, 0)
         # chains keyed by their current (last q, last d); a hit extends the chain whose offset it keeps
-        chains: list[list[int]] = []  # [first_q, first_d, last_q, last_d, n]
-        for q, d in pairs:
+        chains: list[list[int]] = []  # [first_q, first_d, last_q, last_d, hits, own hits]
+        for q, d, shared in triples:
             ext = None
             for c in chains:
                 if (
@@ -364,12 +292,18 @@ class FingerprintDetector:
                     ext = c
                     break
             if ext is None:
-                chains.append([q, d, q, d, 1])
+                chains.append([q, d, q, d, 1, 0 if shared else 1])
             else:
-                ext[2], ext[3], ext[4] = q, d, ext[4] + 1
+                ext[2], ext[3], ext[4], ext[5] = q, d, ext[4] + 1, ext[5] + (0 if shared else 1)
             chains = [c for c in chains if q - c[2] <= _MAX_GAP]
             for c in chains:
                 span = c[3] - c[1] + self.index.k
-                if c[4] >= self.min_hits and span >= self.min_span and (best is None or c[4] > best[2]):
-                    best = (c[0], c[2], c[4])
+                key = (c[5], c[4])
+                if (
+                    c[4] >= self.min_hits
+                    and c[5] >= self.min_unique
+                    and span >= self.min_span
+                    and key > best_key
+                ):
+                    best, best_key = (c[0], c[2], c[5]), key
         return best

@@ -11,16 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.classify.edm import (
-    EdmDetector,
-    EdmIndex,
-    _cap_common,
-    norm_code,
-    norm_date,
-    norm_phone,
-    norm_words,
-    parse_dates,
-)
+from agent.classify.edm import EdmDetector, EdmIndex, _cap_common
+from agent.classify.edm_normalise import norm_code, norm_date, norm_phone, norm_words, parse_dates
 from agent.classify.indexfile import IndexRejected
 from agent.models import TextChunk
 from agent.protect import build_edm_index
@@ -379,3 +371,70 @@ def test_values_shared_by_too_many_records_are_dropped() -> None:
     kept = _cap_common(h, r, c, 2)
     assert kept[0].tolist() == [1, 3, 3] and kept[1].tolist() == [0, 4, 5]
     assert _cap_common(h, r, c, 3)[0].tolist() == h.tolist()
+
+
+# --- candidate generation: only shapes the index can hold, same values as the table normalisers ---
+
+
+def test_text_dates_are_found_like_table_dates() -> None:
+    """The array-based date finder reads numeric, compact and written-month dates as parse_dates does."""
+    from agent.classify.edm_candidates import CandidateGenerator, Shapes
+
+    gen = CandidateGenerator(Shapes(frozenset({"date"})), lambda toks: set())
+    text = (
+        "born 17.06.1946, or 06/17/1946, iso 1946-06-17T10:00, compact 19460617; written 17 June 1946, "
+        "June 17th, 1946 and 17. Juni 1946; not dates: 1946-06-17-9, v1.2.3, 12.34.5678, id 2026, 20261399"
+    )
+    found = {m[2:] for m in gen(text)}
+    expected = {o for o, _, _ in parse_dates(text)}
+    assert "19460617" in found and found == expected
+
+
+def test_candidates_are_limited_to_indexed_shapes(index: EdmIndex) -> None:
+    """Runs whose joined length or letter count matches no indexed code never become candidates."""
+    from agent.classify.edm_candidates import CandidateGenerator, code_shape
+
+    shapes = index.shapes
+    assert shapes.code_shapes and (0, 10) in shapes.code_shapes  # the 10-digit account numbers
+    gen = CandidateGenerator(shapes, lambda toks: set())
+    cands = gen("order 12345 shipped; ticket 1234567890 and INV-77 2026 99; call 044 668 18 00")
+    codes = {m for m in cands if m.startswith("c:")}
+    assert "c:1234567890" in codes and "c:12345" not in codes
+    assert all(code_shape(m[2:]) in shapes.code_shapes for m in codes)
+
+
+def test_index_without_recorded_shapes_still_matches(
+    tmp_path: Path, table: list[list[str]], index: EdmIndex
+) -> None:
+    """An index saved before code shapes were recorded accepts every code length and still matches."""
+    old = EdmIndex(
+        hashes=index.hashes,
+        records=index.records,
+        columns_of=index.columns_of,
+        columns=index.columns,
+        key_id=index.key_id,
+        n_records=index.n_records,
+        word_tokens=index.word_tokens,
+        word_sizes=index.word_sizes,
+        hasher=index.hasher,
+    )
+    old.save(tmp_path / "old.edm")
+    loaded = EdmIndex.load(tmp_path / "old.edm", KEY)
+    assert loaded.code_shapes is None
+    row = table[5]
+    text = f"Account {row[4]} belongs to customer {row[0]}."
+    assert EdmDetector(loaded).detect(TextChunk("/x", None, text))
+
+
+def test_non_ascii_text_keeps_character_offsets(table: list[list[str]], detector: EdmDetector) -> None:
+    """Accents, a no-break-space grouped IBAN, a written-month date and a lone surrogate earlier in
+    the chunk: the record still matches and the detection points at the right characters."""
+    row = table[13]
+    y, m, d = row[2].split("-")
+    months = ["janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre"]
+    months += ["octobre", "novembre", "décembre"]
+    iban = "\u00a0".join(row[3][i : i + 4] for i in range(0, len(row[3]), 4))
+    text = f"Zoë’s café note \udc80 «déjà vu».\nNé le {int(d)} {months[int(m) - 1]} {y}, compte {iban}."
+    dets = detector.detect(chunk(text))
+    assert [x.entity for x in dets] == ["EDM_MATCH"]
+    assert dets[0].start == text.index(f"{int(d)} {months[int(m) - 1]}") and dets[0].end == len(text) - 1

@@ -229,3 +229,114 @@ def test_passage_interrupted_by_a_page_header_still_matches(
     broken = f"{head[:2]}-\n{head[2:]} {tail}" if len(head) > 3 else second
     text = f"{first}\n\nCONFIDENTIAL – Page 3 of 9 – Draft\n\n{broken}"
     assert [d.attribute("doc_id") for d in detector.detect(chunk(text))] == ["pd05_memo"]
+
+
+# --- passage-length sweep: >= 98% found at 50 words, never at 15 ---
+
+
+def sweep(detector: FingerprintDetector, docs: dict[str, str], n_words: int, per_doc: int) -> float:
+    """Share of disguised ``n_words`` passages, at random places of each document, that name it."""
+    rng = random.Random(n_words)
+    found = total = 0
+    for doc_id, text in docs.items():
+        n = len(words_of(text)[0])
+        for _ in range(per_doc):
+            leaked = disguise(passage(text, rng.randrange(0, n - n_words), n_words))
+            scanned = prose(rng, 40) + "\n" + leaked + "\n" + prose(rng, 40)
+            total += 1
+            found += any(d.attribute("doc_id") == doc_id for d in detector.detect(chunk(scanned)))
+    return found / total
+
+
+def test_passage_sweep_on_generated_documents(docs: dict[str, str], detector: FingerprintDetector) -> None:
+    """Generated memos (two sharing a footer): every 50- and 60-word passage is found, no 15-word one."""
+    rates = {n: sweep(detector, docs, n, 25) for n in (15, 30, 50, 60)}
+    assert rates[15] == 0.0 and rates[50] >= 0.98 and rates[60] >= 0.98, rates
+
+
+def test_passage_sweep_on_the_public_corpus_documents(shared_dir: Path) -> None:
+    """The corpus's protected documents share template text; passages through it are still found."""
+    docs = dict(iter_documents(shared_dir / "corpus" / "protected" / "docs"))
+    detector = FingerprintDetector(build_fingerprint_index(docs.items(), KEY))
+    assert detector.index.shared is not None and detector.index.shared.any()  # the templates are there
+    rates = {n: sweep(detector, docs, n, 25) for n in (15, 30, 50, 60)}
+    assert rates[15] == 0.0 and rates[50] >= 0.98 and rates[60] >= 0.98, rates
+
+
+def test_passage_running_through_shared_boilerplate_matches(
+    docs: dict[str, str], detector: FingerprintDetector
+) -> None:
+    """55 words that start inside the shared footer and end in pd00's own text name pd00 only."""
+    n_boiler = len(words_of(BOILERPLATE)[0])
+    leaked = disguise(passage(docs["pd00_memo"], n_boiler - 30, 55))
+    dets = detector.detect(chunk(prose(random.Random(9), 30) + "\n" + leaked))
+    assert [d.attribute("doc_id") for d in dets] == ["pd00_memo"]
+
+
+def test_selector_bitmap_skips_most_keyed_hashes(docs: dict[str, str], index: FingerprintIndex) -> None:
+    """Unrelated text passes the bitmap for only a few percent of its winnowed k-grams."""
+    from agent.classify.fingerprint import in_bitmap
+    from agent.classify.shingles import Selector
+
+    assert index.hasher is not None and index.selector_bits is not None
+    selector = Selector(index.hasher, index.k)
+    text = prose(random.Random(21), 3000).lower()
+    values = selector.ascii_values(text.encode("ascii"))[0]
+    picked = winnow(values, index.w)
+    assert in_bitmap(index.selector_bits, values[picked]).mean() < 0.1
+    # and the ASCII fast path computes exactly the values of the general one
+    assert selector.kgram_values(words_of(text)[0]).tolist() == values.tolist()
+
+
+# --- other formats, through the real extraction stage ---
+
+
+def test_docx_protected_document_matches_its_pdf_and_a_text_passage(
+    tmp_path: Path, docs: dict[str, str]
+) -> None:
+    """A protected DOCX is fingerprinted through the extractor; a PDF of it and a quoted passage match."""
+    import docx
+
+    from agent.commands.protect import document_texts
+    from agent.extract import Extractor
+    from agent.models import FileRef, Limits
+    from bench.corpus import write_pdf
+
+    text = "\n".join(textwrap.wrap(docs["pd03_memo"], 90))
+    protected = tmp_path / "protected"
+    protected.mkdir()
+    document = docx.Document()
+    for line in textwrap.wrap(docs["pd03_memo"], 400):
+        document.add_paragraph(line)
+    document.save(str(protected / "board_memo.docx"))
+    detector = FingerprintDetector(build_fingerprint_index(document_texts(str(protected)), KEY))
+    assert detector.index.doc_ids == ("board_memo",)
+    scanned = tmp_path / "scanned"
+    scanned.mkdir()
+    write_pdf(scanned / "export.pdf", text)
+    (scanned / "notes.txt").write_text(
+        prose(random.Random(3), 80) + "\n" + disguise(passage(docs["pd03_memo"], 500, 55)), encoding="utf-8"
+    )
+    extractor = Extractor(Limits())
+    for name in ("export.pdf", "notes.txt"):
+        found = {
+            d.attribute("doc_id")
+            for c in extractor.extract(FileRef(str(scanned / name)))
+            if isinstance(c, TextChunk)
+            for d in detector.detect(c)
+        }
+        assert found == {"board_memo"}, name
+
+
+def test_index_from_before_bitmaps_and_shared_flags_still_matches(
+    tmp_path: Path, docs: dict[str, str], index: FingerprintIndex
+) -> None:
+    """An index saved without the selection bitmap and boilerplate flags loads and matches as before."""
+    from dataclasses import replace
+
+    path = tmp_path / "old.fp"
+    replace(index, shared=None, selector_bits=None).save(path)
+    loaded = FingerprintIndex.load(path, KEY)
+    assert loaded.shared is None and loaded.selector_bits is None
+    dets = FingerprintDetector(loaded).detect(chunk(disguise(passage(docs["pd04_memo"], 100, 60))))
+    assert [d.attribute("doc_id") for d in dets] == ["pd04_memo"]
