@@ -23,9 +23,11 @@ from pathlib import Path
 from tests.eval.formats import RENDER, TABLE_ONLY, eml, tar_gz_bytes, write, zip_bytes
 from tests.eval.heldout_credentials import credential_specs
 from tests.eval.heldout_docs import Spec, card_specs, iban_specs, marking_specs
+from tests.eval.heldout_fifth import fifth_specs
 from tests.eval.heldout_fourth import fourth_specs
 from tests.eval.heldout_more import more_negative_specs, more_positive_specs
 from tests.eval.heldout_negatives import negative_specs
+from tests.eval.heldout_sixth import sixth_specs
 from tests.eval.heldout_third import third_specs
 
 SEED = 20250314
@@ -73,7 +75,7 @@ def _wrap(rng: random.Random, stem: str, ext: str, data: bytes, lang: str, i: in
 
 def specs(rng: random.Random, rounds: int = 2) -> list[tuple[str, Spec]]:
     """Every template with its set: "first" (positives again in later rounds, every other one, with fresh
-    values and, by position, another format), then "second" and "third", written blind after the earlier
+    values and, by position, another format), then "second" to "sixth", each written blind after the earlier
     sets were tuned."""
     out: list[Spec] = []
     for r in range(rounds):
@@ -81,12 +83,14 @@ def specs(rng: random.Random, rounds: int = 2) -> list[tuple[str, Spec]]:
         out += batch if r == 0 else batch[1::2]  # ~250 files in all
     out += negative_specs(rng)
     second = more_positive_specs(rng) + more_negative_specs(rng)
-    third, fourth = third_specs(rng), fourth_specs(rng)
+    third, fourth, fifth = third_specs(rng), fourth_specs(rng), fifth_specs(rng)
     return (
         [("first", s) for s in out]
         + [("second", s) for s in second]
         + [("third", s) for s in third]
         + [("fourth", s) for s in fourth]
+        + [("fifth", s) for s in fifth]
+        + [("sixth", s) for s in sixth_specs(rng)]
     )
 
 

@@ -1,11 +1,174 @@
-"""IBAN_CODE: mod-97-valid IBANs with the registry length of their country, plain or grouped by four."""
+"""IBAN_CODE: mod-97-valid IBANs with the registry length of their country, plain or grouped by four.
+
+Attribute ``role`` says whose account the layout around the IBAN suggests (looked up within 300
+characters, the prefilter's margin), so the bank-secrecy pack need not rely on word lists alone:
+
+- ``example``: documentation ("e.g.", "example", "Beispiel", ... on the IBAN's line or the one before);
+- ``own``: the writer's own account ("our bank", "unser Konto", "IBAN aziendale", donation accounts);
+- ``payment``: a payment instruction (pay/remit/wire/überweisen/virement/bonifico/betalen... close
+  before the IBAN);
+- ``company``: a legal form (GmbH, Ltd, S.r.l., B.V., ...) on the IBAN's line or the one before;
+- ``customer``: a record about a person: a bare IBAN cell in a table row of three or more cells, an
+  MT940 ``:25:`` account line, a person-name field (``Policyholder: Jane Roe``, ``[10:03] Jane Roe :``)
+  or a person key (``"lastName":``, ``dob``, ``Vorname``) nearby, in a text without invoice words;
+- ``unknown``: none of these.
+"""
 
 from __future__ import annotations
 
 import re
+import unicodedata
 
 from agent.classify.recognizers.base import Assessment, DwPatternRecognizer
 from agent.classify.validators import IBAN_LENGTHS, iban_valid
+
+_BEFORE, _AFTER = 300, 200
+_EXAMPLE = re.compile(
+    r"(?i)(?<![\w.@/-])(?:e\.\s?g\.|z\.\s?b\.|p\.\s?ex\.|example|beispiel|exemple|esempio|ejemplo|voorbeeld|sample|"
+    r"dummy|fictitious|fiktiv)(?![\w@/-]|\.\w)"
+)
+_OWN = re.compile(
+    r"(?i)(?<!\w)(?:(?:our|unser[emnrs]?|notre|nos|nostr[oaie]|nuestr[oa]s?|onze|ons)\s+(?:\w+\s+){0,2}?"
+    r"(?:bank|account|konto|bankverbindung|iban|compte|coordonn\w*|rib|conto|coordinate|cuenta|datos|"
+    r"rekening|bankgegevens|details)|iban\s+aziendale|conto\s+aziendale|firmenkonto|geschaftskonto|"
+    r"compte\s+professionnel|cuenta\s+de\s+empresa|bedrijfsrekening|spendenkonto|spenden?|donations?|"
+    r"vos\s+dons|donazion[ei]|donativos?|giften?|gift\s+aid)(?!\w)"
+)
+_PAYMENT = re.compile(
+    r"(?i)(?<!\w)(?:pay(?:able)?\s+(?:to|into|by|within|before)|please\s+(?:pay|remit|transfer|wire)|"
+    r"remit(?:tance)?|wire\s+(?:the|to|transfer|funds|instructions)|kindly\s+(?:pay|wire|transfer|remit)|"
+    r"settle\s+(?:the|this|your|by)|amount\s+due|payment\s+(?:details|instructions|terms|to|by|due|"
+    r"reference)|uberweis\w*|zahlbar|zahlungs\w+|bitte\s+(?:zahlen|begleichen)|begleich\w*|gutschrift\s+auf|"
+    r"veuillez\s+(?:regler|virer|verser|payer)|a\s+verser|a\s+regler|a\s+payer|virement|reglement|"
+    r"paiement|payable|bonific\w*|pagament\w*|versare|versamento|da\s+pagare|saldare|transferencia|pago|"
+    r"pagar|pagadero|ingres(?:o|ar)|abonar|betal\w*|overmak\w*|over\s+te\s+maken|storten|t\.\s?n\.\s?v\.|"
+    r"voldaan|voldoen|(?:zu|an)\s+zahlen|entricht\w*|acquitt\w*|corrispost\w*|corrispondere)(?!\w)"
+)
+_INVOICE = re.compile(
+    r"(?i)(?<!\w)(?:invoice|rechnung|facture|fattura|factura|factuur|pro-?forma|quittung|receipt|"
+    r"bill\s+to|nota\s+de\s+cargo)(?!\w)"
+)
+_LEGAL = re.compile(
+    r"(?<!\w)(?:GmbH|AG|SA|S\.A\.|SARL|SAS|S\.r\.l\.|Srl|S\.p\.A\.|SpA|S\.L\.|B\.V\.|BV|N\.V\.|NV|Ltd\.?|"
+    r"Limited|plc|PLC|Inc\.?|LLC|KG|e\.V\.|GbR|OHG|Sagl|S[àa]rl|Oy|AB|ApS|A/S)(?!\w)"
+)
+_CAP = r"[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿß'’-]{1,20}"
+_PARTICLE = r"(?:de|van|der|den|von|di|da|del|della|la|le|du|y|ten|zu)"
+_NAME = _CAP + r"(?:[ \t]+(?:" + _PARTICLE + r"[ \t]+){0,2}" + _CAP + r"){1,2}"
+_TITLE = r"(?:Mr|Mrs|Ms|Dr|Herr|Frau|Mme|M\.|Mlle|Sig\.(?:ra)?|Sr\.|Sra\.|Dhr\.|Mevr\.|Don|Doña)"
+#: A field whose whole value is a person's name ("Policyholder: Jane Roe", "Prepared for: Mr Jane Roe",
+#: "[10:03] Jane Roe : ..."), or a name after a title anywhere.
+_NAME_FIELD = re.compile(
+    r"(?m)(?:[\w.)-][ \t]*:[ \t]+(?:(?:[\w]+[ \t]+){0,3}" + _TITLE + r"\.?[ \t]+)?(?P<a>" + _NAME + r")[ \t]*"
+    r"(?:$|[<(,]|\s-\s)|^[ \t]*(?:\[[^\]\n]{1,20}\][ \t]*)?(?P<b>"
+    + _NAME
+    + r")[ \t]*:|"
+    + _TITLE
+    + r"\.?[ \t]+(?P<c>"
+    + _NAME
+    + r"))"
+)
+_TITLE_TAIL = re.compile(_TITLE + r"\.?[ \t]*$")
+_NOT_NAME = frozenset(
+    (  # noqa: SIM905  (capitalised words that open headings and addresses, not names)
+        "Les Le La Der Die Das The Il El De Het Dear Sehr Total Bank Banque Banca Banco Sparkasse Credit "
+        "Crédit Deutsche Post Street Strasse Straße Rue Via Calle Avenue Account Konto Compte Conto Cuenta "
+        "Rekening Iban Status New Neue Nouveau Nuovo Page Seite Pagina Date Datum Hauptsitz Head Office"
+    ).split()
+)
+_PERSON_KEY = re.compile(
+    r"(?i)(?<![a-z])[\"']?(?:first_?name|last_?name|full_?name|given_?name|surname|vorname|nachname|prenom|"
+    r"cognome|apellidos?|voornaam|achternaam|dob|date_?of_?birth|birth_?date|geburtsdatum)[\"']?[ \t]*[:=]"
+)
+_CELL_SEP = re.compile(r"[\t;|]")
+
+
+def _fold(text: str) -> str:
+    if text.isascii():
+        return text
+    norm = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in norm if not unicodedata.combining(c))
+
+
+def _lines_around(text: str, start: int, end: int) -> tuple[str, str, str, str]:
+    """(lines before, the line before, the IBAN's line, the line after), all within the margin."""
+    lo = max(0, start - _BEFORE)
+    hi = min(len(text), end + _AFTER)
+    ls = text.rfind("\n", lo, start) + 1 or lo
+    le = text.find("\n", end, hi)
+    le = hi if le < 0 else le
+    before = text[lo:ls]
+    prev = before.rstrip("\r\n").rsplit("\n", 1)[-1]
+    nxt_end = text.find("\n", le + 1, hi)
+    after = text[le + 1 : hi if nxt_end < 0 else nxt_end]
+    return before, prev, text[ls:le], after
+
+
+def _table_row(line: str, value: str) -> bool:
+    """The IBAN is a bare cell of a row of three or more cells (an export, not a labelled footer)."""
+    sep = _CELL_SEP.findall(line)
+    if len(sep) < 2:
+        if line.count(",") < 2 or "," in value:
+            return False
+        cells = line.split(",")
+    else:
+        cells = _CELL_SEP.split(line)
+    return any(c.strip().strip("\"'") == value for c in cells)
+
+
+#: Labels of correspondents, authors and contacts (mail headers, "Speaker:", "Prepared by:") and
+#: salutations ("Dear Mr Grant"): the person is who writes or reads, not whose account it is.
+_CORRESPONDENT = re.compile(
+    r"(?i)(?:^|[^\w])(?:from|to|cc|bcc|von|an|de|a|da|para|van|aan|sender|absender|expediteur|mittente|"
+    r"remitente|afzender|contact|kontakt|contacto|contactpersoon|ansprechpartner\w*|referente|"
+    r"interlocuteur|speaker|referent\w*|redner\w*|intervenant|relatore|ponente|spreker|author|autor|"
+    r"auteur|autore|by|von|par|di|por|door|signed|unterzeichnet|approved|genehmigt)[ \t]*:?[ \t]*$"
+)
+_SALUTATION = re.compile(
+    r"(?i)(?:dear|sehr\s+geehrter?|liebe[r]?|cher|chere|madame|monsieur|gentile|egregi[oa]|estimad[oa]|"
+    r"querid[oa]|beste|geachte|hallo|hello|hi|bonjour|buongiorno|hola)[ \t,]*$"
+)
+
+
+def _names(block: str) -> bool:
+    """A person-name field in ``block`` that names a data subject (not a correspondent)."""
+    for m in _NAME_FIELD.finditer(block):
+        key = "a" if m.group("a") else "b" if m.group("b") else "c"
+        words = m.group(key).split()
+        if any(w in _NOT_NAME for w in words) or any("bank" in w.lower() for w in words):
+            continue
+        head = _fold(block[max(0, block.rfind("\n", 0, m.start(key)) + 1) : m.start(key)])
+        if key == "a" and _CORRESPONDENT.search(head.rsplit(":", 1)[0] if ":" in head else head):
+            continue
+        if _SALUTATION.search(_TITLE_TAIL.sub("", head)):
+            continue
+        return True
+    return False
+
+
+def role(text: str, start: int, end: int) -> str:
+    """Whose account the layout around ``text[start:end]`` suggests (see the module docstring)."""
+    before, prev, line, after = _lines_around(text, start, end)
+    value = text[start:end]
+    near = _fold(prev + "\n" + line)
+    if _EXAMPLE.search(near):
+        return "example"
+    window = _fold(text[max(0, start - 200) : start]) + " " + _fold(line)
+    if _OWN.search(window):
+        return "own"
+    close = _fold(text[max(0, start - 150) : start]) + " " + _fold(line[line.find(value) :][:60])
+    if _PAYMENT.search(close):
+        return "payment"
+    if _LEGAL.search(prev + "\n" + line):
+        return "company"
+    if _table_row(line, value) or line.lstrip().startswith(":25"):
+        return "customer"
+    around = before + line + "\n" + after
+    if _PERSON_KEY.search(around):
+        return "customer"
+    if _names(before + line + "\n" + after) and not _INVOICE.search(_fold(around)):
+        return "customer"
+    return "unknown"
 
 
 class IbanRecognizer(DwPatternRecognizer):
@@ -30,13 +193,15 @@ class IbanRecognizer(DwPatternRecognizer):
         value = match.group()
         if value[:2].upper() not in IBAN_LENGTHS:
             return None
+        country = ("country", value[:2].upper())
         if iban_valid(value):
-            return Assessment(0.8, attributes=(("country", value[:2].upper()),))
+            return Assessment(0.8, attributes=(country, ("role", role(text, match.start(), match.end()))))
         sep = value[4]
         if sep in " -":  # a grouped run may have swallowed a following word: try fewer groups
             cut = len(value)
             while (cut := value.rfind(sep, 0, cut)) > 4:
                 if iban_valid(value[:cut]):
                     s = match.start()
-                    return Assessment(0.8, start=s, end=s + cut, attributes=(("country", value[:2].upper()),))
+                    r = role(text, s, s + cut)
+                    return Assessment(0.8, start=s, end=s + cut, attributes=(country, ("role", r)))
         return None

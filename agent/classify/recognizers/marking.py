@@ -51,6 +51,9 @@ _LEVELS: tuple[tuple[str, str], ...] = (
     ("geheim", "strict"),
     ("confidential", "confidential"),
     ("vertraulich", "confidential"),
+    ("vertrauliches", "confidential"),  # "Vertrauliches Dokument"
+    ("vertrauliche", "confidential"),
+    ("vertraulicher", "confidential"),
     ("confidentiel", "confidential"),
     ("confidentielle", "confidential"),
     ("riservato", "confidential"),
@@ -95,10 +98,18 @@ _COMPANIONS = frozenset(
         "personnel personale privato company firma entreprise azienda empresa classified as eingestuft als "
         "classe classifie classificato come clasificado como geclassificeerd als only solo uniquement "
         "seulement nicht weitergeben ne pas diffuser non diffondere no distribuir niet verspreiden per ad a "
-        "pour para voor alleen tres"
+        "pour para voor alleen tres "
+        # handling instructions and ownership that share a label line ("Confidential draft – not for
+        # circulation", "CONFIDENTIAL – PROPERTY OF ...", "Privé et confidentiel")
+        "draft entwurf brouillon bozza borrador not circulation circulate disclose reproduce external "
+        "externe weitergabe verbreitung diffusion diffondere distribuire prohibida prohibited proibita "
+        "vietata interdite untersagt property proprietary proprietaire propriete proprieta propiedad "
+        "eigentum prive privee riservato personale al ai recipients recipient empfanger destinataire "
+        "destinatario addressee"
     ).split()
 ) | frozenset(w for phrase, _ in _LEVELS for w in phrase.split())
 _WORD = re.compile(r"[a-z0-9]+")
+_PAGE = re.compile(r"(?<![a-z])(?:page|seite|pagina|pag|p)\.?\s*\d+(?:\s*(?:of|von|de|di|van|sur|/)\s*\d+)?")
 _SEPARATOR = re.compile(r"[|*=\[\]–—·•]|\s-\s")  # not "#": "# Secret Santa" is a heading, not a footer
 #: Single words that are also ordinary words: a label only alone on its line or in a label field.
 _AMBIGUOUS = frozenset({"secret", "geheim", "beperkt"})
@@ -224,7 +235,8 @@ class ConfidentialMarkingRecognizer(DwPatternRecognizer):
             prev = text[max(0, ls - 40) : ls - 1].rstrip(" \t\r")
             if prev and (prev[-1] in ",;" or prev[-1].islower()):
                 return None  # a sentence wrapped onto its own line (PDF text): "... to be\nconfidential."
-        wb, wa = _WORD.findall(fb), _WORD.findall(fa)
+        # a page number ("Page 3 of 7") is layout, not a word of the line
+        wb, wa = _WORD.findall(_PAGE.sub(" ", fb)), _WORD.findall(_PAGE.sub(" ", fa))
         words = wb + wa
         if self._defined_term(wb, wa, match.group().isupper()):
             return None  # "1. Confidential Information", "Cláusula 2 – Información confidencial"

@@ -16,8 +16,14 @@ from agent.classify.validators import is_placeholder, shannon_entropy
 _KEYWORD = (
     r"(?:passw(?:or)?d|passwort|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|"
     r"private[_-]?key|client[_-]?secret|kennwort|mot[ _-]de[ _-]passe|contrase(?:ñ|n)a|wachtwoord|"
-    r"parola[ _-]d[i'’]?[ _-]?(?:accesso|ordine))"
+    r"parola[ _-]d[i'’]?[ _-]?(?:accesso|ordine)|(?<![A-Za-z])(?:pw|pass|mdp)(?![A-Za-z]))"
 )
+#: Short keys ("PW:", "DB_PASS=", French "MDP :") are also abbreviations: their value must look generated.
+_SHORT_KEY = re.compile(r"(?i)^(?:pw|pass|mdp)(?![a-z])")
+#: A key that names a reference to a secret kept elsewhere (Helm ``existingSecret: db-credentials``,
+#: ``secretRef``, ``fromSecret``): the part of the identifier before the keyword.
+_REFERENCE_PREFIX = re.compile(r"(?i)(?:existing|ref|from|source|mount|volume|use|kube|k8s)[_.-]?$")
+_IDENT_TAIL = re.compile(r"[A-Za-z0-9_.-]{1,40}$")
 _NOT_SECRET_NAME = re.compile(
     r"(?i)(?:_?id|_?ids|_?name|_?names|_?file|_?path|_?url|_?uri|_?len(?:gth)?|_?type|_?policy|_?hash|_?field|"
     r"_?expir\w*|_?timeout|_?ttl|_?prompt|_?label|_?hint|_?format|_?regex|_?pattern|_?endpoint|_?count)$"
@@ -47,7 +53,7 @@ class PasswordRecognizer(DwPatternRecognizer):
     PATTERNS = (
         (
             "assignment",
-            r"(?i)(?=[pstackmw])(?P<k>" + _KEYWORD + r"[A-Za-z0-9_.-]{0,40})[\"']?"
+            r"(?i)(?=[pstackmwd])(?P<k>" + _KEYWORD + r"[A-Za-z0-9_.-]{0,40})[\"']?"
             r"(?:[ \t]*(?:=|:=|:|=>|->)"
             # prose: "Ihr Initialpasswort lautet: X", "La password temporanea è X", "Your password is: X"
             r"|[ \t]{1,3}(?P<cop>(?:[^\W\d_]{3,15}[ \t]{1,3})?(?:is|ist|lautet|est|è|es|luidt)[ \t]*:?))"
@@ -62,7 +68,7 @@ class PasswordRecognizer(DwPatternRecognizer):
         ),
     )
     TRIGGER = (
-        r"(?i)passw|passphrase|pwd|secret|token|api[_-]?key|apikey|"  # every keyword of the pattern
+        r"(?i)pass|pw|mdp|secret|token|api[_-]?key|apikey|"  # every keyword of the pattern
         r"(?:access|auth|private)[_-]?key|kennwort|mot[ _-]de[ _-]passe|contrase|wachtwoord|parola|"
         r":(?:\d{1,5}|\*):[^:\s]{1,32}:[^:\s]{1,32}:\S"  # .pgpass
     )
@@ -72,6 +78,11 @@ class PasswordRecognizer(DwPatternRecognizer):
         value, quoted = match.group("v"), bool(match.group("q"))
         key = match.group("k")
         if _NOT_SECRET_NAME.search(key) or len(value) < 8 or is_placeholder(value):
+            return None
+        head = _IDENT_TAIL.search(text, max(0, match.start() - 40), match.start())
+        if head and _REFERENCE_PREFIX.search(head.group()):
+            return None  # existingSecret: db-credentials names a secret, it is not one
+        if _SHORT_KEY.match(key) and _classes(value) < 3:
             return None
         if not quoted and _CODE.search(value):
             return None

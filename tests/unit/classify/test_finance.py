@@ -145,3 +145,52 @@ def test_card_grouped_with_dots(classifier: Classifier) -> None:
     )
     for text in ["Betrag 1.234.567.890.123 EUR", "version 2024.1101.0001.2345.1"]:
         assert best(classifier, text, "CREDIT_CARD") == 0.0, text
+
+
+IBAN = "DE36 1895 5597 9711 4710 49"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            f"loan_no;obligor;payout_iban;principal\nLN-1;Grace Whitfield;{IBAN.replace(' ', '')};12.00",
+            "customer",
+        ),
+        (f"Policyholder: Megan Doyle\nIncident: water damage\nReimburse to: {IBAN}", "customer"),
+        (f"[10:03] Élodie Marchand : le remboursement sur {IBAN} svp", "customer"),
+        (f":20:STMT\n:25:{IBAN.replace(' ', '')}\n:28C:00118/001", "customer"),
+        (f'{{"lastName": "Roe", "iban": "{IBAN}"}}', "customer"),
+        (f"Invoice 7\nBill to: Jane Roe\nPlease transfer the total to {IBAN}", "payment"),
+        (
+            f"Copropriété Les Tilleuls\nÀ verser avant le 15 juillet sur le compte du syndic : {IBAN}",
+            "payment",
+        ),
+        (f"Our bank: Barclays, {IBAN}", "own"),
+        (f"IBAN aziendale: {IBAN}", "own"),
+        (f"Beneficiario: Alameda Servicios S.L. – {IBAN}", "company"),
+        (f"Example of the German layout: {IBAN}", "example"),
+        (f"Contact: jane@example.net\nRequester: Jane Roe\nNew account {IBAN}", "customer"),
+        (f"Bank: Acme Bank | IBAN: {IBAN} | BIC: ACMEDEFF", "unknown"),
+    ],
+)
+def test_iban_role_reads_layout(classifier: Classifier, text: str, expected: str) -> None:
+    """The IBAN's role attribute comes from the layout around it: records of persons, payment
+    instructions, the writer's own or a company's account, documentation examples."""
+    found = detect(classifier, text, "IBAN_CODE")
+    assert found and found[0].attribute("role") == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        f"Dear Mr Oliver Grant,\nthank you for your order.\nPlease use the account below.\nIBAN: {IBAN}",
+        f"From: Jane Roe <jane@acme.test>\nSubject: Bankverbindung\n\nHier die Kontodaten: {IBAN}",
+        f"Seminar registration\nSpeaker: Dr Hanna Berg\nFee: 300 EUR\nAccount: {IBAN}",
+    ],
+)
+def test_iban_role_ignores_correspondents(classifier: Classifier, text: str) -> None:
+    """A name that addresses, sends or presents (salutation, mail header, speaker) does not make the
+    IBAN next to it a person's record."""
+    found = detect(classifier, text, "IBAN_CODE")
+    assert found and found[0].attribute("role") != "customer"

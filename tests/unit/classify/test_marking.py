@@ -148,3 +148,33 @@ def test_markup_and_topic_titles(classifier: Classifier) -> None:
     )
     assert best(classifier, "Banking secrecy: what changed in 2025", "CONFIDENTIAL_MARKING") == 0
     assert best(classifier, "Subject to banking secrecy", "CONFIDENTIAL_MARKING") >= 0.8
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Confidential draft – not for circulation  ·  Page 2 of 5",
+        "Page 3 of 7 | Strictly Confidential",
+        "CONFIDENTIAL INFORMATION – PROPERTY OF ACME CORP",
+        "Vertrauliches Dokument",
+        "Privé et confidentiel",
+        "Riservato al personale interno",
+    ],
+)
+def test_handling_words_and_page_numbers_stay_labels(classifier: Classifier, line: str) -> None:
+    """Handling instructions, ownership words and page numbers on a label line do not make it prose."""
+    text = f"Quarterly plan\n\nThe team met on Monday.\n\n{line}\n"
+    assert best(classifier, text, "CONFIDENTIAL_MARKING") >= 0.5
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Book a free, confidential consultation today.",
+        "The draft is confidential until the board has seen it.",
+        "Ihre Angaben werden vertraulich behandelt.",
+    ],
+)
+def test_handling_words_in_prose_do_not_match(classifier: Classifier, text: str) -> None:
+    """The same words in a sentence are still prose, not a label."""
+    assert best(classifier, text, "CONFIDENTIAL_MARKING") < 0.5

