@@ -3,7 +3,9 @@
 Every watcher event and every reconcile finding lands here before anything else, so a crash (even
 ``kill -9``) loses nothing: on start-up ``requeue_claimed`` puts in-flight files back, and the
 reconcile crawl finds files whose events never reached us. One row per path makes coalescing free:
-a new event for a pending file only pushes its ``not_before`` (the settle/debounce deadline); an
+the newest event for a pending file sets its ``not_before`` (the settle/debounce deadline: short
+after a close-after-write, full after a create/modify, so a close right after a modify shortens it
+and a reopen after a close lengthens it again), an older one (a crawl's view) can only push it; an
 event for a file being scanned sets ``rerun`` so it is scanned again once the current scan is acked.
 
 ``synchronous=NORMAL`` under WAL: a committed transaction survives a process crash; a power loss can
@@ -59,6 +61,7 @@ ON CONFLICT(path) DO UPDATE SET
     event_time = CASE WHEN state IN ('done', 'error') OR event_time IS NULL THEN excluded.event_time
                       ELSE max(event_time, excluded.event_time) END,
     not_before = CASE WHEN state IN ('done', 'error') THEN excluded.not_before
+                      WHEN excluded.event_time >= coalesce(event_time, 0) THEN excluded.not_before
                       ELSE max(not_before, excluded.not_before) END,
     state = CASE WHEN state = 'claimed' THEN 'claimed' ELSE 'pending' END
 """
@@ -90,6 +93,7 @@ class WorkItem:
     prev_hash: str | None
     prev_digest: str | None
     prev_state_done: bool
+    not_before: float = 0.0  # the settle deadline it was claimed at (not_before - event_time = settle used)
 
 
 @dataclass(frozen=True)
@@ -186,7 +190,7 @@ class Journal:
         with self._tx() as c:
             rows = c.execute(
                 "SELECT path, zone, event_time, enqueued_at, attempts, content_hash, policy_digest, "
-                "scanned_at, last_error FROM files WHERE state = 'pending' AND not_before <= ? "
+                "scanned_at, last_error, not_before FROM files WHERE state = 'pending' AND not_before <= ? "
                 "ORDER BY not_before LIMIT ?",
                 (now, n),
             ).fetchall()
@@ -204,6 +208,7 @@ class Journal:
                 prev_hash=r["content_hash"],
                 prev_digest=r["policy_digest"],
                 prev_state_done=r["scanned_at"] is not None and r["last_error"] is None,
+                not_before=r["not_before"] or 0.0,
             )
             for r in rows
         ]

@@ -8,6 +8,9 @@ A fresh :class:`Metrics` owns its own registry, so tests never share global stat
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from agent import __version__
@@ -54,7 +57,9 @@ class Metrics:
         self.oldest_pending = Gauge(
             "dropwarden_queue_oldest_age_seconds", "Age of the oldest pending work item.", registry=r
         )
-        self.in_flight = Gauge("dropwarden_scans_in_flight", "Files being scanned by workers now.", registry=r)
+        self.in_flight = Gauge(
+            "dropwarden_scans_in_flight", "Files being scanned by workers now.", registry=r
+        )
         self.scan_duration = Histogram(
             "dropwarden_scan_duration_seconds",
             "Wall time to extract, classify and evaluate one file.",
@@ -107,7 +112,10 @@ class Metrics:
             "dropwarden_webhook_outbox_size", "Alerts waiting in the durable outbox.", ["sink"], registry=r
         )
         self.sink_failures = Counter(
-            "dropwarden_sink_failures_total", "Alert sinks that failed to accept an alert.", ["sink"], registry=r
+            "dropwarden_sink_failures_total",
+            "Alert sinks that failed to accept an alert.",
+            ["sink"],
+            registry=r,
         )
         self.reloads = Counter(
             "dropwarden_policy_reloads_total",
@@ -132,3 +140,36 @@ class Metrics:
         )
         for outcome in ("success", "failure"):
             self.reloads.labels(outcome=outcome)
+
+    def prime(
+        self,
+        zones: Iterable[tuple[str, str]],
+        rules: Iterable[Any],
+        reasons: Iterable[str],
+        alert_floor: int = 0,
+        ranks: Mapping[str, int] | None = None,
+    ) -> None:
+        """Create the labelled series at 0 that the active config can produce, so ``increase()`` and
+        ``rate()`` see the first event (a series born at 1 counts as no increase).
+
+        ``zones``: (name, role); ``rules``: compiled rules (id, pack, zones, severity_for(role)).
+        Alerts are primed only for severities at or above ``alert_floor`` (their rank in ``ranks``).
+        """
+        reasons = tuple(reasons)
+        rules = tuple(rules)
+        for zone, role in zones:
+            self.files_scanned.labels(zone=zone)
+            self.bytes_scanned.labels(zone=zone)
+            self.quarantined.labels(zone=zone)
+            for reason in reasons:
+                self.errors.labels(zone=zone, reason=reason)
+            for rule in rules:
+                if role not in getattr(rule, "zones", ()):
+                    continue
+                sev = rule.severity_for(role)
+                labels = {"zone": zone, "policy": rule.pack, "rule": rule.id, "severity": sev}
+                self.findings.labels(**labels)
+                if ranks is None or ranks.get(sev, 0) >= alert_floor:
+                    self.alerts.labels(**labels)
+        for reason in ("timeout", "crash"):
+            self.worker_restarts.labels(reason=reason)

@@ -150,7 +150,8 @@ class Settings(_Model):
     limits: LimitsModel = LimitsModel()
     workers: int = Field(default_factory=lambda: os.cpu_count() or 1, ge=1, le=256)
     file_timeout: float | None = Field(default=None, gt=0)  # default: limits.timeout_seconds
-    settle_seconds: float = Field(default=1.0, ge=0)
+    settle_seconds: float = Field(default=1.0, ge=0)  # quiet time after a create/modify event
+    close_settle_seconds: float = Field(default=0.25, ge=0)  # after a close-after-write or a rename in
     reconcile_interval: float = Field(default=3600.0, ge=0)  # 0 disables the periodic crawl
     state_dir: str = "/var/lib/dropwarden"
     key_file: str | None = None

@@ -9,8 +9,11 @@ and the load. A refusal raises :class:`ReloadError` (one safe line); it is count
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -93,34 +96,110 @@ def _reject(exc: Exception, kind: str, metrics: Metrics | None) -> ReloadError:
 
 
 def verified_sources(
-    settings: Settings, dirs: list[Path], metrics: Metrics | None = None
+    settings: Settings, dirs: list[Path], metrics: Metrics | None = None, verify: bool = True
 ) -> dict[Path, bytes]:
-    """Read every pack and value-set file once and return its bytes, signature checked; raise ReloadError."""
+    """Read every pack and value-set file once and return its bytes, signature checked; raise ReloadError.
+
+    ``verify=False``: the same snapshot without signature checks (unreadable files are left out, the
+    loader reports them)."""
     from agent.keys import load_signing_public
     from agent.policy.loader import pack_files
     from agent.signing import SignatureRejected, load_verified
 
-    keys = [load_signing_public(p) for p in settings.signing_public_keys]
+    keys = [load_signing_public(p) for p in settings.signing_public_keys] if verify else []
+
+    def read(f: Path) -> bytes | None:
+        if verify:
+            return load_verified(f, keys)
+        try:
+            return Path(f).read_bytes()
+        except OSError:
+            return None
+
     files, _ = pack_files(dirs)  # a missing dir is reported by the loader
     sources: dict[Path, bytes] = {}
     try:
         for f in files:
-            sources[Path(f)] = load_verified(f, keys)
+            if (b := read(Path(f))) is not None:
+                sources[Path(f)] = b
         for f in list(sources):
             for vs in _value_sets(f, sources[f]):
-                if vs not in sources and vs.is_file():  # a missing one is reported by the loader
-                    sources[vs] = load_verified(vs, keys)
+                # a missing one is reported by the loader
+                if vs not in sources and vs.is_file() and (b := read(vs)) is not None:
+                    sources[vs] = b
     except SignatureRejected as exc:
         raise _reject(exc, "policy", metrics) from None
     return sources
 
 
-def _index_detectors(settings: Settings, key: bytes, metrics: Metrics | None) -> list[object]:
-    """EDM and fingerprint detectors; each index is read once and its signature checked on those bytes."""
+@dataclass(frozen=True)
+class PipelineSpec:
+    """What a worker needs to build the very pipeline the agent built (picklable; called once in the
+    worker, see agent.workers): the settings, the key, the pack and index bytes the agent loaded and
+    checked, so a pack or index edited on disk since then never reaches a worker
+    (not even one started later to replace a timed-out one) without a reload."""
+
+    settings: Settings
+    key: bytes
+    sources: Mapping[Path, bytes]
+    index_bytes: Mapping[str, bytes]
+
+    def __call__(self) -> Any:
+        extra, _ = _index_detectors(self.settings, self.key, None, self.index_bytes)
+        return build_for(self.settings, self.key, sources=self.sources, extra=tuple(extra))[0]
+
+
+def build_with_spec(
+    settings: Settings, key: bytes, metrics: Metrics | None = None
+) -> tuple[Any, str, PipelineSpec]:
+    """(pipeline, digest, spec for the workers): the policy inputs are read once, for both."""
+    from agent.pipeline import default_policy_dirs
+
+    dirs = settings.policy_dirs(default_policy_dirs())
+    sources = verified_sources(settings, dirs, metrics, verify=settings.require_signed)
+    extra, index_bytes = _index_detectors(settings, key, metrics)
+    pipeline, digest = build_for(settings, key, metrics, sources=sources, extra=tuple(extra))
+    return pipeline, digest, PipelineSpec(settings, key, sources, index_bytes)
+
+
+def _load_index(load: Any, f: str, key: bytes, trusted: Any, settings: Settings, blob: bytes | None) -> Any:
+    """Load one index from a private copy of its bytes (and signature); returns (index, bytes).
+
+    The agent reads the file and its ``.sig`` once into a 0700 temp dir and checks and loads that copy,
+    so the bytes it hands its workers (``blob``, loaded there from a memfd without a second check) are
+    exactly the bytes it verified, whatever happens to the file on disk afterwards."""
+    import tempfile
+
+    from agent.signing import sig_path
+
+    if blob is not None:  # in a worker: the agent's verified bytes
+        fd = os.memfd_create("dropwarden-index", os.MFD_CLOEXEC)
+        try:
+            os.write(fd, blob)
+            return load(f"/proc/self/fd/{fd}", key, None, False), blob
+        finally:
+            os.close(fd)
+    try:
+        data = Path(f).read_bytes()
+    except OSError:
+        return load(f, key, trusted, settings.require_signed), b""  # the loader names the failure
+    with tempfile.TemporaryDirectory(prefix="dropwarden-index-") as tmp:
+        copy = Path(tmp) / Path(f).name
+        copy.write_bytes(data)
+        with contextlib.suppress(OSError):
+            sig_path(copy).write_bytes(sig_path(f).read_bytes())
+        return load(copy, key, trusted, settings.require_signed), data
+
+
+def _index_detectors(
+    settings: Settings, key: bytes, metrics: Metrics | None, blobs: Mapping[str, bytes] | None = None
+) -> tuple[list[object], dict[str, bytes]]:
+    """EDM and fingerprint detectors, each index read once and its signature checked on those bytes;
+    with the bytes read (for the workers). ``blobs``: in a worker, the agent's bytes instead of the files."""
     from agent.classify.indexfile import IndexRejected
 
     trusted: list[Any] | None = None
-    if settings.require_signed:
+    if settings.require_signed and blobs is None:
         from agent.keys import load_signing_public
 
         trusted = [load_signing_public(p) for p in settings.signing_public_keys]
@@ -134,9 +213,11 @@ def _index_detectors(settings: Settings, key: bytes, metrics: Metrics | None) ->
 
         loaders += [(f, FingerprintIndex.load, FingerprintDetector) for f in settings.indexes.fingerprint]
     extra: list[object] = []
+    read: dict[str, bytes] = {}
     for f, load, detector in loaders:
         try:
-            extra.append(detector(load(f, key, trusted, settings.require_signed)))
+            index, read[f] = _load_index(load, f, key, trusted, settings, None if blobs is None else blobs[f])
+            extra.append(detector(index))
         except IndexRejected as exc:
             if exc.reason in ("unsigned", "bad_signature", "no_public_key"):
                 if metrics is not None:
@@ -146,11 +227,20 @@ def _index_detectors(settings: Settings, key: bytes, metrics: Metrics | None) ->
                     f, f"index signature rejected ({exc.reason})", "index", exc.reason
                 ) from None
             raise ReloadError(f, f"index rejected ({exc.reason})", kind="index", reason=exc.reason) from None
-    return extra
+    return extra, read
 
 
-def build_for(settings: Settings, key: bytes, metrics: Metrics | None = None) -> tuple[Any, str]:
-    """(pipeline, digest) from settings; raises ReloadError / PolicyError / OSError on bad input."""
+def build_for(
+    settings: Settings,
+    key: bytes,
+    metrics: Metrics | None = None,
+    sources: Mapping[Path, bytes] | None = None,
+    extra: tuple[object, ...] | None = None,
+) -> tuple[Any, str]:
+    """(pipeline, digest) from settings; raises ReloadError / PolicyError / OSError on bad input.
+
+    ``sources``: pack bytes already read (and, with require_signed, verified) by verified_sources;
+    ``extra``: index detectors already loaded (and checked) by _index_detectors."""
     from agent.classify import Classifier, ClassifierSettings
     from agent.extract import Extractor
     from agent.pipeline import Pipeline, default_policy_dirs
@@ -158,10 +248,13 @@ def build_for(settings: Settings, key: bytes, metrics: Metrics | None = None) ->
     from agent.redact import Redactor
 
     dirs = settings.policy_dirs(default_policy_dirs())
-    sources = verified_sources(settings, dirs, metrics) if settings.require_signed else None
+    if sources is None and settings.require_signed:
+        sources = verified_sources(settings, dirs, metrics)
+    signed = sources if settings.require_signed else None  # the digest of an unsigned set: from disk
     limits = settings.limits_obj()
     limits = type(limits)(**{**limits.__dict__, "timeout_seconds": settings.timeout})
-    extra = _index_detectors(settings, key, metrics)
+    if extra is None:
+        extra = tuple(_index_detectors(settings, key, metrics)[0])
     # as agent.pipeline.build_pipeline, but loading the policies from the verified bytes
     known = Classifier.known_entities() | frozenset(e for d in extra for e in getattr(d, "entities", ()))
     policies = load_policies(dirs, known_entities=known, sources=sources)
@@ -176,7 +269,7 @@ def build_for(settings: Settings, key: bytes, metrics: Metrics | None = None) ->
         dirs,
         [*settings.indexes.edm, *settings.indexes.fingerprint],
         extra=repr((limits, settings.ner_model)),
-        sources=_with_indexes(sources, settings) if sources is not None else None,
+        sources=_with_indexes(signed, settings) if signed is not None else None,
     )
     return pipeline, digest
 

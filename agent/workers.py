@@ -1,8 +1,14 @@
 """A small pool of scanning processes that the parent can kill one by one.
 
-Workers are forked from the parent after the Pipeline is built, so the Presidio engine and the
-compiled policies are built once and shared copy-on-write: no per-file start-up cost. Each worker
-owns a duplex Pipe; the parent hands it one file at a time and watches a deadline. A worker that
+Fork safety: the agent runs threads (watchdog, event batcher, reconciler, metrics server, webhook
+delivery), and a worker forked from it while another thread holds a lock (stdout's buffer, a
+logging or structlog lock, sqlite's, a malloc arena) would inherit that lock held forever. So no
+worker is ever forked from the agent: they come from multiprocessing's *forkserver*, a fresh,
+single-threaded interpreter started by fork+exec (safe with threads) that preloads the heavy
+modules. Each worker builds its pipeline once at start from a picklable spec (settings, key and the
+exact pack bytes the agent loaded, see agent.wiring.PipelineSpec) and reports ``ready``; only then
+is it given files, so its start-up time (about a second) never counts against a file's deadline.
+Each worker owns a duplex Pipe; the parent hands it one file at a time and watches a deadline. A worker that
 overruns it is SIGKILLed and replaced (the file is recorded as ``timeout``); a worker that dies is
 replaced too (``internal``). ProcessPoolExecutor cannot kill one stuck task, hence this pool.
 
@@ -38,13 +44,17 @@ from agent.models import Detection, FileRef, Finding, Verdict
 log = structlog.get_logger(__name__)
 
 HASH_CHUNK = 1 << 20
+#: A worker that cannot build its pipeline waits this long before it exits (and is respawned).
+START_FAILURE_PAUSE = 5.0
 #: Bounds on what evidence sealing keeps per file: a hostile file must not exhaust a worker's memory.
 MAX_RECORDED_DETECTIONS = 20_000
 MAX_SEALED_FINDINGS = 200
 MAX_VALUES_PER_FINDING = 20
 
-#: The pipeline the next forked worker inherits. Set by the parent (``WorkerPool.start``/``replace``).
-_PIPELINE: Any = None
+#: Imported once by the forkserver, so every worker starts with them loaded (copy-on-write).
+PRELOAD = [
+    "agent.workers", "agent.wiring", "agent.pipeline", "agent.classify", "agent.extract", "agent.policy",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -189,6 +199,12 @@ def run_job(pipeline: Any, job: Job, seal_to: Any = None) -> tuple[str, Any]:
     return "verdict", (verdict, hashed[0], hashed[1], evidence)
 
 
+def _raw_key(key: Any) -> Any:
+    """An X25519 public key as its 32 raw bytes (picklable); anything else as is."""
+    raw = getattr(key, "public_bytes_raw", None)
+    return raw() if raw is not None else key
+
+
 def _die_with_parent() -> None:
     """PR_SET_PDEATHSIG: a worker stuck in a hostile file must not outlive a kill -9'd agent."""
     with contextlib.suppress(Exception):
@@ -197,19 +213,14 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
 
 
-def _worker_main(
-    conn: mpc.Connection,
-    pipeline: Any,
-    parent: int = 0,
-    inherited: Sequence[int] = (),
-    seal_to: Any = None,
-) -> None:
-    _die_with_parent()
-    if parent and os.getppid() != parent:
-        return  # the parent died before prctl took effect
-    for fd in inherited:  # siblings' pipe ends: holding them would hide the parent's death from them
-        with contextlib.suppress(OSError):
-            os.close(fd)
+def _worker_main(conn: mpc.Connection, spec: Any, seal_to: Any = None, log_setup: Any = None) -> None:
+    """``spec``: a pipeline (has ``scan``) or a picklable callable that builds one (built here, once).
+    ``log_setup``: (json, level) for agent.log.configure_logging, so worker logs are scrubbed too."""
+    _die_with_parent()  # our parent is the forkserver, which exits when the agent dies
+    if isinstance(seal_to, bytes):  # keys do not pickle: they cross to the worker as raw bytes
+        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+        seal_to = X25519PublicKey.from_public_bytes(seal_to)
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
@@ -218,6 +229,22 @@ def _worker_main(
     # fresh stream objects: a lock held by another parent thread at fork time must not hang us
     sys.stdout = open(os.dup(1), "w", buffering=1, closefd=True)  # noqa: SIM115
     sys.stderr = open(os.dup(2), "w", buffering=1, closefd=True)  # noqa: SIM115
+    try:
+        if log_setup is not None:
+            from agent.log import configure_logging
+
+            configure_logging(json=log_setup[0], level=log_setup[1])
+        pipeline = spec if hasattr(spec, "scan") else spec()
+    except Exception as exc:
+        log.error("worker_start_failed", error=type(exc).__name__)
+        time.sleep(START_FAILURE_PAUSE)  # the parent respawns us: at most one failing build per pause
+        with contextlib.suppress(OSError):
+            conn.send((0, "failed", type(exc).__name__))
+        return
+    try:
+        conn.send((0, "ready", os.getpid()))
+    except OSError:
+        return
     while True:
         try:
             job = conn.recv()
@@ -245,13 +272,20 @@ class _Slot:
     started: float = 0.0
     deadline: float = 0.0
     retire: bool = False  # replace after the current file (a reload brought a new pipeline)
+    ready: bool = False  # the worker built its pipeline and said so: it may be given files
 
 
 class WorkerPool:
     """``size`` forked workers; ``submit`` one item to an idle one; ``poll`` collects outcomes."""
 
     def __init__(
-        self, size: int, timeout: float, grace: float | None = None, metrics: Any = None, seal_to: Any = None
+        self,
+        size: int,
+        timeout: float,
+        grace: float | None = None,
+        metrics: Any = None,
+        seal_to: Any = None,
+        log_setup: tuple[bool | None, str] | None = None,
     ) -> None:
         self.size = size
         self.seal_to = seal_to  # X25519 public key: workers seal evidence (settings evidence: encrypted)
@@ -259,32 +293,42 @@ class WorkerPool:
         # the extractor enforces `timeout` cooperatively; the hard kill leaves it room to do so first
         self.grace = grace if grace is not None else min(max(1.0, timeout * 0.5), 30.0)
         self.metrics = metrics
-        self.ctx = multiprocessing.get_context("fork")
+        self.log_setup = log_setup
+        self.ctx = multiprocessing.get_context("forkserver")
+        self.ctx.set_forkserver_preload(PRELOAD)
         self.slots = [_Slot(i) for i in range(size)]
         self._seq = 0
-        self.pipeline: Any = None
+        self.pipeline: Any = None  # a pipeline or a picklable callable building one (see _worker_main)
         self.spawned = 0
+        self._announced = False
 
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self, pipeline: Any) -> None:
+        """``pipeline``: a picklable pipeline or a picklable callable building one in each worker."""
         self.pipeline = pipeline
         for s in self.slots:
             self._spawn(s)
 
+    def wait_ready(self, timeout: float) -> bool:
+        """Block until every worker has built its pipeline (tests, benchmarks); False on timeout."""
+        end = time.monotonic() + timeout
+        while not all(s.ready for s in self.slots):
+            if time.monotonic() >= end:
+                return False
+            self.poll(min(0.1, max(0.0, end - time.monotonic())))
+        return True
+
     def _spawn(self, s: _Slot) -> None:
         parent, child = self.ctx.Pipe(duplex=True)
-        others = [
-            o.conn.fileno() for o in self.slots if o is not s and o.conn is not None and not o.conn.closed
-        ]
         p = self.ctx.Process(
             target=_worker_main,
-            args=(child, self.pipeline, os.getpid(), others, self.seal_to),
+            args=(child, self.pipeline, _raw_key(self.seal_to), self.log_setup),
             name=f"dropwarden-worker-{s.index}",
         )
         p.daemon = True
         p.start()
         child.close()
-        s.proc, s.conn, s.item, s.job, s.retire = p, parent, None, None, False
+        s.proc, s.conn, s.item, s.job, s.retire, s.ready = p, parent, None, None, False, False
         self.spawned += 1
 
     def _kill(self, s: _Slot) -> None:
@@ -307,7 +351,10 @@ class WorkerPool:
         """New policies: idle workers are replaced now, busy ones after their current file."""
         self.pipeline = pipeline
         for s in self.slots:
-            if s.item is None:
+            if s.item is None and not s.ready:  # still starting with the old spec
+                self._kill(s)
+                self._spawn(s)
+            elif s.item is None:
                 self._stop_idle(s)
                 self._spawn(s)
             else:
@@ -333,16 +380,17 @@ class WorkerPool:
 
     # -- work ---------------------------------------------------------------------------------
     def idle(self) -> int:
-        return sum(1 for s in self.slots if s.item is None)
+        """Workers ready for a file (a starting worker is neither idle nor busy)."""
+        return sum(1 for s in self.slots if s.item is None and s.ready)
 
     def busy(self) -> int:
-        return self.size - self.idle()
+        return sum(1 for s in self.slots if s.item is not None)
 
     def pids(self) -> list[int]:
         return [s.proc.pid for s in self.slots if s.proc is not None]
 
     def submit(self, item: WorkItem, role: str, root: str | None, digest: str) -> None:
-        s = next(s for s in self.slots if s.item is None)
+        s = next(s for s in self.slots if s.item is None and s.ready)
         self._seq += 1
         job = Job(
             self._seq,
@@ -372,7 +420,7 @@ class WorkerPool:
         waitables: list[Any] = list(extra)
         by_obj: dict[Any, _Slot] = {}
         for s in self.slots:
-            if s.item is not None:
+            if s.item is not None or not s.ready:
                 waitables.append(s.conn)
                 by_obj[s.conn] = s
             waitables.append(s.proc.sentinel)
@@ -385,6 +433,8 @@ class WorkerPool:
             if s is None or s.index in handled:
                 continue
             handled.add(s.index)
+            if not s.ready and s.item is None and r is s.conn and self._started(s):
+                continue
             if s.item is not None and r is s.conn:
                 o = self._receive(s)
                 if o is not None:
@@ -413,6 +463,21 @@ class WorkerPool:
         if self.metrics is not None:
             self.metrics.worker_restarts.labels(reason=reason).inc()
         self._spawn(s)
+
+    def _started(self, s: _Slot) -> bool:
+        """A starting worker's first message: True when it is ready (False: it failed or died)."""
+        try:
+            _, kind, payload = s.conn.recv()
+        except (EOFError, OSError):
+            return False
+        if kind == "ready":
+            s.ready = True
+            if not self._announced and all(o.ready for o in self.slots):
+                self._announced = True  # once: the agent is now scanning (benchmarks wait for it)
+                log.info("workers_ready", workers=self.size)
+            return True
+        log.error("worker_start_failed", error=str(payload))
+        return False
 
     def _receive(self, s: _Slot) -> Outcome | None:
         try:

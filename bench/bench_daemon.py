@@ -101,7 +101,7 @@ class Agent:
         self.rss: list[float] = []
         self._stop = threading.Event()
 
-    def start(self, ready_marker: str = "reconcile_finished") -> None:
+    def start(self, ready_marker: str = "workers_ready") -> None:
         with open(self.log, "wb") as out:
             self.proc = subprocess.Popen(self.argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT)
         end = time.monotonic() + 180
@@ -246,7 +246,7 @@ def main() -> None:
     print(f"\nDropwarden daemon benchmark (workers={args.workers}, cores={os.cpu_count()})")
     print(f"{'measure':<48} {'value':>14}")
     rows = [
-        (f"close->alert p50 at {rate}/s for {secs}s (settle {args.settle}s)", f"{lat['p50'] * 1000:.0f} ms"),
+        (f"close->alert p50 at {rate}/s for {secs}s (settle {args.settle}s, close 0.25s)", f"{lat['p50'] * 1000:.0f} ms"),
         ("close->alert p99", f"{lat['p99'] * 1000:.0f} ms"),
         ("alerts received / files written", f"{lat['alerted']}/{lat['files']}"),
         ("PSS max during latency run (agent + workers)", f"{lat['rss_max']:.0f} MiB"),

@@ -33,7 +33,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--webhook-format", choices=("generic", "alertmanager"), default="generic")
     p.add_argument("--policies", action="append", metavar="DIR", help="policy pack dir (repeatable)")
     p.add_argument("--workers", type=int, help="scanning processes (default: number of cores)")
-    p.add_argument("--settle", type=float, help="seconds without events before a file is scanned (default 1)")
+    p.add_argument(
+        "--settle", type=float, help="seconds without events before a file still open is scanned (default 1)"
+    )
+    p.add_argument(
+        "--close-settle", type=float, help="seconds after a writer's close before a file is scanned (0.25)"
+    )
     p.add_argument("--file-timeout", type=float, help="seconds per file before its worker is replaced")
     p.add_argument("--reconcile-interval", type=float, help="seconds between full crawls (default 3600)")
     p.add_argument("--log-format", choices=("json", "console", "auto"), help="log rendering")
@@ -52,6 +57,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
     for flag, field in (
         ("workers", "workers"),
         ("settle", "settle_seconds"),
+        ("close_settle", "close_settle_seconds"),
         ("file_timeout", "file_timeout"),
         ("reconcile_interval", "reconcile_interval"),
         ("log_format", "log_format"),

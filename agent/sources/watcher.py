@@ -1,9 +1,11 @@
 """inotify (watchdog) events -> the journal, debounced, with overflow detection.
 
-Each event pushes the file's settle deadline (``not_before`` = event time + settle) in the journal,
-so a file still being written is claimed only once no event came for ``settle`` seconds: a slow
-writer is scanned once, at its final content. Events are coalesced in memory for a few tens of
-milliseconds and written in one transaction (a 20,000-file burst is ~60,000 events).
+Each event sets the file's settle deadline (``not_before``) in the journal: a create or modify
+gives ``settle`` seconds (the writer may still be writing: a slow writer is scanned once, at its
+final content), a close-after-write (IN_CLOSE_WRITE) only ``close_settle`` (the writer is done;
+the short wait coalesces a quick reopen, whose modify event brings the full settle back).
+Events are coalesced in memory for a few tens of milliseconds and written in one transaction (a
+20,000-file burst is ~60,000 events).
 
 Overflow: watchdog 7 handles IN_Q_OVERFLOW itself (it rebuilds recursive watches) and only logs a
 warning ("Inotify queue overflowed ..."); older versions log similar text or nothing. We attach a
@@ -83,23 +85,30 @@ class EventBatcher:
     """Coalesces events in memory and flushes them to the journal every ``interval`` seconds."""
 
     def __init__(
-        self, journal: Journal, settle: float, interval: float = 0.05, wake: Callable[[], None] = lambda: None
+        self,
+        journal: Journal,
+        settle: float,
+        interval: float = 0.05,
+        wake: Callable[[], None] = lambda: None,
+        close_settle: float | None = None,
     ) -> None:
         self.journal = journal
         self.settle = settle
+        self.close_settle = min(settle, close_settle if close_settle is not None else settle)
         self.interval = interval
         self.wake = wake
-        self._pending: dict[str, tuple[str, float]] = {}
+        self._pending: dict[str, tuple[str, float, float]] = {}  # path -> (zone, event time, settle)
         self._gone: set[str] = set()
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.events = 0
 
-    def add(self, path: str, zone: str, when: float | None = None) -> None:
+    def add(self, path: str, zone: str, when: float | None = None, closed: bool = False) -> None:
+        """One event; ``closed``: a close-after-write (the last event of a batch decides the settle)."""
         with self._lock:
             self.events += 1
-            self._pending[path] = (zone, when or time.time())
+            self._pending[path] = (zone, when or time.time(), self.close_settle if closed else self.settle)
             self._gone.discard(path)
 
     def gone(self, path: str) -> None:
@@ -113,7 +122,7 @@ class EventBatcher:
             gone, self._gone = self._gone, set()
         for p in gone:
             self.journal.forget(p)
-        n = self.journal.enqueue_many((p, z, t, t + self.settle) for p, (z, t) in pending.items())
+        n = self.journal.enqueue_many((p, z, t, t + d) for p, (z, t, d) in pending.items())
         if n:
             self.wake()
         return n
@@ -151,12 +160,12 @@ class _Handler(FileSystemEventHandler):
         dest = os.fsdecode(event.dest_path) if event.dest_path else ""
         if isinstance(event, (FileCreatedEvent, FileModifiedEvent, FileClosedEvent)):
             if self.flt.wants_file(src):
-                self.w.batcher.add(src, self.zone)
+                self.w.batcher.add(src, self.zone, closed=isinstance(event, FileClosedEvent))
         elif isinstance(event, FileMovedEvent):
             if src and self.flt.contains(src):
                 self.w.batcher.gone(src)
-            if dest and self.flt.wants_file(dest):
-                self.w.batcher.add(dest, self.zone)
+            if dest and self.flt.wants_file(dest):  # renamed into place: the writer is done with it
+                self.w.batcher.add(dest, self.zone, closed=True)
         elif isinstance(event, FileDeletedEvent):
             if self.flt.contains(src):
                 self.w.batcher.gone(src)
@@ -178,9 +187,10 @@ class Watcher:
         on_dir: Callable[[str, str], None] = lambda zone, path: None,
         on_overflow: Callable[[], None] = lambda: None,
         wake: Callable[[], None] = lambda: None,
+        close_settle: float | None = None,
     ) -> None:
         self.zones = list(zones)
-        self.batcher = EventBatcher(journal, settle, wake=wake)
+        self.batcher = EventBatcher(journal, settle, wake=wake, close_settle=close_settle)
         self.on_dir = on_dir
         self.detector = OverflowDetector(on_overflow)
         self.observer: Observer | None = None  # type: ignore[valid-type]

@@ -177,8 +177,20 @@ def agent(tmp_path_factory: pytest.TempPathFactory):
     pol.mkdir()
     (pol / "cards.yaml").write_text(CARD_POLICY)
     a = AgentProc(base, pol, "--file-timeout", "1.0", settle=0.8).start()
+    assert wait_for(lambda: b'"workers_ready"' in a.log.read_bytes(), 60), a.log.read_text()[-3000:]
     yield a
     a.kill()
+
+
+def test_initial_load_counts_as_success_and_series_start_at_zero(agent: AgentProc) -> None:
+    """Right after start the last reload is reported successful and the per-rule and per-reason series
+    already exist at 0, so the first alert or error is an increase Prometheus can see."""
+    assert agent.metric("dropwarden_policy_last_reload_success") == 1
+    lines = agent.metrics_text().splitlines()
+    alerts = [x for x in lines if x.startswith("dropwarden_alerts_total{") and 'rule="card-number"' in x]
+    errors = [x for x in lines if x.startswith("dropwarden_scan_errors_total{") and 'reason="timeout"' in x]
+    assert alerts and errors and 'severity="high"' in alerts[0]
+    assert errors[0].endswith(" 0.0")
 
 
 def test_card_dropped_alerts_within_two_seconds(agent: AgentProc) -> None:

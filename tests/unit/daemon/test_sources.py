@@ -201,3 +201,37 @@ def test_periodic_reconcile_finds_files_without_events(tmp_path: Path, journal: 
         >= 1
     )
     assert m.registry.get_sample_value("dropwarden_watched_directories", {"zone": "z"}) == 1
+
+
+def test_close_after_write_gets_the_short_settle_and_a_reopen_the_full_one(
+    tmp_path: Path, journal: Journal
+) -> None:
+    """A closed file is claimable after close_settle (0.2 s), long before settle (2 s); a reopen for
+    writing after the close brings the full settle back, so a writer still at work is not claimed."""
+    zone = tmp_path / "zone"
+    zone.mkdir()
+    w = Watcher([Z("z", str(zone))], journal, settle=2.0, close_settle=0.2)
+    w.start()
+    try:
+        t0 = time.monotonic()
+        (zone / "done.txt").write_text("complete\n")
+        claimed = []
+        while not claimed and time.monotonic() - t0 < 1.5:
+            claimed = journal.claim(10)
+            time.sleep(0.02)
+        assert [c.path for c in claimed] == [str(zone / "done.txt")]
+        assert 0 < claimed[0].not_before - claimed[0].event_time < 0.5  # the short settle was used
+        with open(zone / "busy.txt", "w") as f:
+            f.write("part 1\n")
+            f.flush()
+            time.sleep(0.1)
+            f.close()  # the close gives it the short settle ...
+            with open(zone / "busy.txt", "a") as g:  # ... a reopen right away takes it back
+                g.write("part 2\n")
+                g.flush()
+                end = time.monotonic() + 1.0
+                while time.monotonic() < end:
+                    assert journal.claim(10) == []
+                    time.sleep(0.05)
+    finally:
+        w.stop()

@@ -29,6 +29,7 @@ class ScriptedPipeline:
 def pool():
     p = WorkerPool(2, timeout=0.3, grace=0.2)
     p.start(ScriptedPipeline())
+    assert p.wait_ready(30.0)
     yield p
     p.stop(1.0)
 
@@ -57,7 +58,7 @@ def test_hang_is_killed_and_worker_replaced(tmp_path: Path, pool: WorkerPool) ->
     out = {o.item.path: o for o in _collect(pool, 2)}
     assert out[hang.path].kind == "timeout" and out[hang.path].reason == "timeout"
     assert out[ok.path].kind == "verdict" and out[ok.path].content_hash == hash_file(ok.path)[0]
-    assert pool.idle() == 2 and set(pool.pids()) != pids
+    assert pool.wait_ready(30.0) and pool.idle() == 2 and set(pool.pids()) != pids
     j.close()
 
 
@@ -67,7 +68,7 @@ def test_crash_reported_as_internal(tmp_path: Path, pool: WorkerPool) -> None:
     (crash,) = _items(j, tmp_path, {"crash": b"CRASH"})
     pool.submit(crash, "contractor-drop", None, "d")
     (o,) = _collect(pool, 1)
-    assert o.kind == "crashed" and o.reason == "internal" and pool.idle() == 2
+    assert o.kind == "crashed" and o.reason == "internal" and pool.wait_ready(30.0) and pool.idle() == 2
     j.close()
 
 
