@@ -109,16 +109,19 @@ class Pipeline:
             detections = self.classifier.detect(chunk)
         except Exception as exc:  # a detector bug must not lose the rest of the file
             log.error("classify_failed", path=chunk.path, member=chunk.member, error=type(exc).__name__)
-            errors.append(ExtractError(chunk.path, chunk.member, "internal", f"classifier: {type(exc).__name__}"))
+            errors.append(
+                ExtractError(chunk.path, chunk.member, "internal", f"classifier: {type(exc).__name__}")
+            )
             return
+        per_entity, seen = state.per_entity, state.seen
         for d in detections:
+            if per_entity[d.entity] >= MAX_DETECTIONS_PER_ENTITY:  # before `seen`: memory stays bounded
+                continue
             key = (d.entity, d.start, d.end)
-            if key in state.seen:  # overlapping chunks report the same value twice
+            if key in seen:  # overlapping chunks report the same value twice
                 continue
-            state.seen.add(key)
-            if state.per_entity[d.entity] >= MAX_DETECTIONS_PER_ENTITY:
-                continue
-            state.per_entity[d.entity] += 1
+            seen.add(key)
+            per_entity[d.entity] += 1
             state.detections.append(d)
 
     def _evaluate(self, ref: FileRef, member: str | None, state: _DocState) -> tuple[Finding, ...]:

@@ -25,7 +25,7 @@ from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from agent.classify.tokenizer import tokenize
+from agent.classify.tokenizer import MAX_TOKEN, tokenize
 
 PREFIX_TOKENS = 5
 SUFFIX_TOKENS = 3
@@ -68,13 +68,21 @@ class LinearContextEnhancer(ContextAwareEnhancer):
     ) -> list[RecognizerResult]:
         by_id = {r.id: r for r in recognizers}
         extra = tuple(w.lower() for w in context or ())
-        starts: list[int] = list(nlp_artifacts.tokens_indices) if nlp_artifacts else []
-        lemmas: list[str] = list(nlp_artifacts.lemmas) if nlp_artifacts else []
+        local = getattr(nlp_artifacts, "local_tokens", None)  # ours: tokenise only around each result
+        starts: list[int] = []
+        lemmas: list[str] = []
+        if nlp_artifacts is not None and local is None:
+            starts, lemmas = list(nlp_artifacts.tokens_indices), list(nlp_artifacts.lemmas)
+        reach = self.max_context_chars + MAX_TOKEN + 1
         for result in raw_results:
             meta: dict[str, Any] = result.recognition_metadata or {}
             recognizer = by_id.get(meta.get(_META_ID))
             if recognizer is None or not recognizer.context or meta.get(_META_ENHANCED):
                 continue
+            if local is not None:
+                # Tokens of text[start - reach : end + reach] equal the whole text's tokens within
+                # max_context_chars of the result (a cut edge disturbs at most MAX_TOKEN characters).
+                starts, lemmas = local(result.start - reach, result.end + reach)
             words = self.surrounding_words(starts, lemmas, result.start, result.end) + list(extra)
             hit = self.supporting_word(words, recognizer.context)
             if hit is None:

@@ -70,10 +70,98 @@ def tokenize(text: str, base: int = 0) -> tuple[list[str], list[int]]:
 
 
 class _Artifacts(NlpArtifacts):
-    """NlpArtifacts without the stop-word-filtered keyword list (only Presidio's stock enhancer reads it)."""
+    """NlpArtifacts that tokenise lazily: most analysed text has no result needing context words.
+
+    ``tokens`` (a spaCy Doc), ``tokens_indices`` and ``lemmas`` are built on first access (Presidio's
+    stock code reads them as attributes). :meth:`local_tokens` tokenises only a span around one
+    result: the same tokens as the whole text inside it, away from its cut edges (see tokenizer
+    docstring), which is all the linear context enhancer needs. No keyword list (only Presidio's stock
+    enhancer reads it).
+    """
+
+    def __init__(self, engine: OfflineNlpEngine, text: str, base: int, language: str) -> None:
+        self._engine = engine
+        self._text = text
+        self._base = base
+        self._words: list[str] | None = None
+        self._starts: list[int] | None = None
+        self._lemmas: list[str] | None = None
+        self._doc: Doc | None = None
+        self._ner: list[Any] | None = None
+        super().__init__(
+            entities=[], tokens=None, tokens_indices=None, lemmas=None, nlp_engine=engine, language=language
+        )
 
     def set_keywords(self, nlp_engine: Any, lemmas: list[str], language: str) -> list[str]:
         return []
+
+    # Presidio's __init__ assigns these attributes; the setters accept (and ignore) its placeholders.
+    @property
+    def tokens(self) -> Doc:  # type: ignore[override]
+        if self._doc is None:
+            words, starts = self._tokenized()
+            spaces = [
+                (starts[i + 1] if i + 1 < len(starts) else len(self._text)) > starts[i] + len(w)
+                for i, w in enumerate(words)
+            ]
+            self._doc = Doc(self._engine._vocab, words=words, spaces=spaces)
+        return self._doc
+
+    @tokens.setter
+    def tokens(self, value: Any) -> None:
+        if value is not None:
+            self._doc = value
+
+    @property
+    def tokens_indices(self) -> list[int]:  # type: ignore[override]
+        return self._tokenized()[1]
+
+    @tokens_indices.setter
+    def tokens_indices(self, value: Any) -> None:
+        if value is not None:
+            self._starts = value
+
+    @property
+    def lemmas(self) -> list[str]:  # type: ignore[override]
+        if self._lemmas is None:
+            self._lemmas = [w.lower() for w in self._tokenized()[0]]
+        return self._lemmas
+
+    @lemmas.setter
+    def lemmas(self, value: Any) -> None:
+        if value is not None:
+            self._lemmas = value
+
+    @property
+    def entities(self) -> list[Any]:  # type: ignore[override]
+        if self._ner is None:
+            self._ner = []
+            if self._engine._ner is not None and self._tokenized()[0]:
+                self._ner = self._engine._run_ner(self.tokens, self._tokenized()[1])
+        return self._ner
+
+    @entities.setter
+    def entities(self, value: Any) -> None:
+        if value:
+            self._ner = value
+
+    def _tokenized(self) -> tuple[list[str], list[int]]:
+        if self._words is None or self._starts is None:
+            self._words, self._starts = tokenize(self._text, self._base)
+        return self._words, self._starts
+
+    def local_tokens(self, lo: int, hi: int) -> tuple[list[int], list[str]]:
+        """Token starts (offsets of the analysed text) and lemmas of ``text[lo:hi]``.
+
+        Identical to the whole text's tokens that start at or after ``lo + MAX_TOKEN`` (when ``lo > 0``)
+        and end at or before ``hi - MAX_TOKEN`` (when ``hi`` is inside the text).
+        """
+        lo, hi = max(0, lo), min(len(self._text), hi)
+        if self._words is not None and self._starts is not None:  # already tokenised as a whole
+            i, j = bisect_left(self._starts, lo), bisect_left(self._starts, hi)
+            return self._starts[i:j], self.lemmas[i:j]
+        words, starts = tokenize(self._text[lo:hi], self._base + lo)
+        return [s + lo for s in starts], [w.lower() for w in words]
 
 
 class OfflineNlpEngine(NlpEngine):
@@ -120,24 +208,8 @@ class OfflineNlpEngine(NlpEngine):
 
     # -- ours ----------------------------------------------------------------------------------
     def process_window(self, text: str, base: int, language: str = "en") -> NlpArtifacts:
-        """Artifacts for ``text`` that starts at absolute offset ``base`` of the full text."""
-        words, starts = tokenize(text, base)
-        spaces = [
-            (starts[i + 1] if i + 1 < len(starts) else len(text)) > starts[i] + len(w)
-            for i, w in enumerate(words)
-        ]
-        doc = Doc(self._vocab, words=words, spaces=spaces)
-        entities: list[Any] = []
-        if self._ner is not None and words:
-            entities = self._run_ner(doc, starts)
-        return _Artifacts(
-            entities=entities,
-            tokens=doc,
-            tokens_indices=starts,
-            lemmas=[w.lower() for w in words],
-            nlp_engine=self,
-            language=language,
-        )
+        """Artifacts for ``text`` that starts at absolute offset ``base`` of the full text (built lazily)."""
+        return _Artifacts(self, text, base, language)
 
     def _run_ner(self, doc: Doc, starts: list[int]) -> list[NerSpan]:
         ner_doc = self._ner(

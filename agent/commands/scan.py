@@ -13,7 +13,6 @@ import sys
 import time
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 from agent.models import SEVERITIES, SEVERITY_RANK, ZONE_ROLES, ExtractError, FileRef, Limits, Verdict
 from agent.report import make_reporter
@@ -27,7 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--format", choices=("jsonl", "text", "sarif"), default="text")
     p.add_argument("--output", "-o", help="write the report here instead of stdout")
     p.add_argument("--policies", action="append", metavar="DIR", help="policy pack dir or file (repeatable)")
-    p.add_argument("--fail-on", choices=SEVERITIES, default="medium", help="exit 1 at or above (default medium)")
+    p.add_argument(
+        "--fail-on", choices=SEVERITIES, default="medium", help="exit 1 at or above (default medium)"
+    )
     p.add_argument("--zone-role", choices=ZONE_ROLES, default="contractor-drop", help="role the files are in")
     p.add_argument("--protect-data", metavar="CSV", help="protected customer table (exact data match)")
     p.add_argument("--protect-columns", metavar="COLS", help="comma-separated columns of --protect-data")
@@ -53,8 +54,8 @@ def _scan_one(ref: FileRef) -> Verdict:
 
 
 def _build(args: argparse.Namespace):
-    from agent.pipeline import build_pipeline
     from agent.commands.protect import detectors_for_scan
+    from agent.pipeline import build_pipeline
     from agent.redact import default_key_path, load_or_create_key
 
     key = load_or_create_key(args.key_file or default_key_path())
@@ -147,7 +148,12 @@ def _verdicts(refs: list[FileRef], jobs: int) -> Iterator[Verdict]:
         return
     ctx = mp.get_context("fork")
     with ctx.Pool(processes=min(jobs, len(refs))) as pool:
-        yield from pool.imap(_scan_one, refs, chunksize=1)
+        yield from pool.imap(_scan_one, refs, chunksize=_chunksize(len(refs), jobs))
+
+
+def _chunksize(n: int, jobs: int) -> int:
+    """Files per IPC round trip: 1 for small trees (balance), up to 16 for many (tiny files' overhead)."""
+    return max(1, min(16, n // (jobs * 32)))
 
 
 class _Progress:
@@ -169,4 +175,3 @@ class _Progress:
     def done(self) -> None:
         if self.enabled and self.last:
             sys.stderr.write("\n")
-

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from agent.classify import Classifier
 from agent.classify.prefilter import Prefilter, Trigger
 from agent.classify.recognizers.marking import _LEVELS
+from agent.classify.tokenizer import OfflineNlpEngine
 from agent.classify.validators import IBAN_LENGTHS
 from agent.models import TextChunk
 from tests.unit.classify import fakes
@@ -184,7 +185,7 @@ def test_trigger_contract_holds_for_every_match() -> None:
 
 
 def test_trigger_contract_holds_for_presidio_builtins() -> None:
-    """Presidio recognizers we prefilter (e-mail, URL, phone, SSN, IP) honour their trigger contract."""
+    """Presidio recognizers we prefilter (e-mail, URL, phone, SSN, IP, US bank) keep the trigger contract."""
     import re2
 
     from agent.classify.recognizers.builtin import BUILTIN, TRIGGERS
@@ -192,7 +193,9 @@ def test_trigger_contract_holds_for_presidio_builtins() -> None:
     rng = random.Random(6)
     text = "\n".join(_context(rng) + _plant(rng) for _ in range(600))
     text += "\ncall (212) 555-0199 or +44 20 7946 0958 or 030 901820 or +49 (0) 30 1234567, ssn 078 05 1123"
-    for entity, (pattern, max_len) in TRIGGERS.items():
+    from agent.classify.prefilter import EXTRA_TRIGGERS
+
+    for entity, (pattern, max_len) in {**TRIGGERS, **EXTRA_TRIGGERS}.items():
         trigger = re2.compile(pattern)
         results = BUILTIN[entity]().analyze(text, [entity], None)
         assert results, entity
@@ -202,3 +205,137 @@ def test_trigger_contract_holds_for_presidio_builtins() -> None:
             assert (max_len is None and not any(c.isspace() for c in value)) or (
                 max_len and len(value) <= max_len
             )
+
+
+def _digit_heavy(rng: random.Random) -> str:
+    """Business/log text dense in digits: dates, timestamps, invoice numbers, phones, URLs, amounts."""
+    kind = rng.randrange(12)
+    if kind == 0:
+        return (
+            f"2026-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}T{rng.randrange(24):02d}:00:00Z INFO"
+        )
+    if kind == 1:
+        return f"{rng.randrange(1, 29):02d}.{rng.randrange(1, 13):02d}.20{rng.randrange(10, 30)}"
+    if kind == 2:
+        return rng.choice(
+            ["+41 44 ", "+49 (0) 30 ", "0044 20 ", "(212) ", "+1-", "030 ", "+33 1 "]
+        ) + " ".join(str(rng.randrange(10, 9999)) for _ in range(rng.randrange(1, 4)))
+    if kind == 3:
+        return f"INV-{rng.randrange(10**5, 10**7)} app[{rng.randrange(100, 9999)}]"
+    if kind == 4:
+        return str(rng.randrange(10 ** rng.randrange(1, 12), 10**13))
+    if kind == 5:
+        return f"https://intranet.example.com/{rng.choice(WORDS)}/{rng.randrange(1000)}?id={rng.randrange(10**6)}"
+    if kind == 6:
+        return f"www.{fakes.token(rng, 6).lower()}.{rng.choice(['com', 'ch', 'de', 'org'])}"
+    if kind == 7:
+        return f"CHF {rng.randrange(1, 10**6):,}.{rng.randrange(100):02d}".replace(",", "'")
+    if kind == 8:
+        return rng.choice(["phone", "call", "tel.", "mobile", "fax", "ext. 12", "x 45"])
+    if kind == 9:
+        return f"{rng.randrange(100, 999)}-{rng.randrange(10, 99)}-{rng.randrange(1000, 9999)}"
+    if kind == 10:
+        return f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}:{rng.randrange(65536)}"
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randrange(1, 60)))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32), parts=st.integers(5, 200))
+def test_prefilter_on_equals_off_digit_heavy(
+    pair: tuple[Classifier, Classifier], seed: int, parts: int
+) -> None:
+    """Phone-, URL- and digit-heavy documents (logs, dates, amounts): same detections, prefilter on or off."""
+    rng = random.Random(seed)
+    segments = [
+        (_plant(rng) if rng.random() < 0.05 else _digit_heavy(rng))
+        + rng.choice([" ", " ", "\n", ", ", "; ", " " * rng.randrange(1, 400), "\t"])
+        for _ in range(parts)
+    ]
+    text = "".join(segments)
+    on, off = pair
+    assert _key(on, text) == _key(off, text)
+
+
+_ENGINE = OfflineNlpEngine()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from("ab1_-. \n" + "x" * 3), min_size=0, max_size=900),
+    base=st.integers(0, 200),
+    lo=st.integers(0, 900),
+    width=st.integers(0, 900),
+)
+def test_local_tokens_match_whole_text_tokens(text: str, base: int, lo: int, width: int) -> None:
+    """Tokens of a slice equal the whole text's tokens that lie MAX_TOKEN away from the slice's cut edges."""
+    from agent.classify.tokenizer import MAX_TOKEN, tokenize
+
+    art = _ENGINE.process_window(text, base)
+    hi = lo + width
+    starts, lemmas = art.local_tokens(lo, hi)
+    words, all_starts = tokenize(text, base)
+    lo_c, hi_c = max(0, lo), min(len(text), hi)
+    inner_lo = lo_c + MAX_TOKEN if lo_c > 0 else 0
+    inner_hi = hi_c - MAX_TOKEN if hi_c < len(text) else len(text)
+    expect = [
+        (s, w.lower())
+        for s, w in zip(all_starts, words, strict=True)
+        if s >= inner_lo and s + len(w) <= inner_hi
+    ]
+    got = [(s, w) for s, w in zip(starts, lemmas, strict=True) if s >= inner_lo and s + len(w) <= inner_hi]
+    assert got == expect
+
+
+@settings(max_examples=40, deadline=None)
+@given(seed=st.integers(0, 2**32), parts=st.integers(1, 120))
+def test_pruned_phone_recognizer_equals_presidio(seed: int, parts: int) -> None:
+    """The pruned phone matcher returns exactly Presidio's PhoneRecognizer results on digit-heavy text."""
+    from agent.classify.prefilter import PrunedPhoneRecognizer
+    from agent.classify.recognizers.builtin import _phone
+
+    rng = random.Random(seed)
+    text = "".join(
+        _digit_heavy(rng) + rng.choice([" ", "\n", "/", "-", ":", "x", "+", "(", "", "2026-01-02 1"])
+        for _ in range(parts)
+    )
+    stock = _phone()
+    pruned = PrunedPhoneRecognizer.like(stock)
+
+    def spans(r: object) -> set[tuple[int, int, float]]:
+        return {(x.start, x.end, x.score) for x in r.analyze(text, ["PHONE_NUMBER"])}  # type: ignore[attr-defined]
+
+    assert spans(pruned) == spans(stock)
+    assert pruned.name == stock.name and pruned.context == stock.context
+
+
+def test_phone_pruning_bounds_are_sound() -> None:
+    """Every example number of each region has at least the pruning bound's digits (national and intl)."""
+    import phonenumbers
+
+    from agent.classify.prefilter import phone_min_digits
+    from agent.classify.recognizers.builtin import PHONE_REGIONS
+
+    for region in PHONE_REGIONS:
+        bound = phone_min_digits(region)
+        assert 0 < bound <= 10, region
+        for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
+            example = phonenumbers.example_number_for_type(region, kind)
+            if example is None:
+                continue
+            for fmt in (
+                phonenumbers.PhoneNumberFormat.NATIONAL,
+                phonenumbers.PhoneNumberFormat.INTERNATIONAL,
+            ):
+                written = phonenumbers.format_number(example, fmt)
+                assert sum(c.isdigit() for c in written) >= bound or "+" in written, (region, written)
+
+
+def test_full_width_and_arabic_indic_digits_pass_the_prefilter(pair: tuple[Classifier, Classifier]) -> None:
+    """Values written in non-ASCII decimal digits (which recognizers' \\d matches) are not filtered out."""
+    wide = str.maketrans("0123456789", "０１２３４５６７８９")
+    arabic = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
+    base = "Kontakt: phone +41 44 668 18 00, card 4539 1488 0343 6467, call 212-555-0199 today. "
+    text = "the report " * 300 + base.translate(wide) + base.translate(arabic)
+    on, off = pair
+    assert _key(off, text)  # the reference does find something here
+    assert _key(on, text) == _key(off, text)

@@ -1,0 +1,53 @@
+"""Pipeline and scan plumbing that keeps big scans cheap: bounded per-file state, IPC batching."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agent import pipeline
+from agent.commands.scan import _chunksize
+from agent.models import Detection, ExtractError, TextChunk
+from agent.pipeline import Pipeline, _DocState
+
+
+@dataclass
+class _Flood:
+    """A classifier that reports `n` distinct detections of one entity per chunk (a hostile file)."""
+
+    n: int
+
+    def detect(self, chunk: TextChunk) -> list[Detection]:
+        return [
+            Detection("PHONE_NUMBER", chunk.offset + i, chunk.offset + i + 1, 0.4, "r", chunk.path, None, 1)
+            for i in range(self.n)
+        ]
+
+
+def test_detections_and_dedup_set_stop_growing_at_the_per_entity_cap(monkeypatch) -> None:
+    """Beyond MAX_DETECTIONS_PER_ENTITY neither the kept detections nor the dedup set grow any more."""
+    monkeypatch.setattr(pipeline, "MAX_DETECTIONS_PER_ENTITY", 50)
+    p = Pipeline(extractor=None, classifier=_Flood(40), policies=None, redactor=None)  # type: ignore[arg-type]
+    state = _DocState()
+    errors: list[ExtractError] = []
+    for k in range(10):
+        p._classify_into(TextChunk("/f", None, "x", offset=k * 1000), state, errors)
+    assert len(state.detections) == 50
+    assert len(state.seen) == 50
+    assert not errors
+
+
+def test_overlapping_chunks_report_a_value_once() -> None:
+    """The same (entity, start, end) from two overlapping chunks is kept once."""
+    p = Pipeline(extractor=None, classifier=_Flood(5), policies=None, redactor=None)  # type: ignore[arg-type]
+    state = _DocState()
+    p._classify_into(TextChunk("/f", None, "x", offset=0), state, [])
+    p._classify_into(TextChunk("/f", None, "x", offset=3), state, [])
+    assert sorted(d.start for d in state.detections) == [0, 1, 2, 3, 4, 5, 6, 7]
+
+
+def test_chunksize_batches_many_small_files_but_not_few() -> None:
+    """A handful of files go one per round trip (balance); thousands go in batches of up to 16."""
+    assert _chunksize(10, 2) == 1
+    assert _chunksize(100, 2) == 1
+    assert _chunksize(1_000, 2) == 15
+    assert _chunksize(100_000, 2) == 16
