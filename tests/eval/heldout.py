@@ -23,10 +23,12 @@ from pathlib import Path
 from tests.eval.formats import RENDER, TABLE_ONLY, eml, tar_gz_bytes, write, zip_bytes
 from tests.eval.heldout_credentials import credential_specs
 from tests.eval.heldout_docs import Spec, card_specs, iban_specs, marking_specs
+from tests.eval.heldout_eighth import eighth_specs
 from tests.eval.heldout_fifth import fifth_specs
 from tests.eval.heldout_fourth import fourth_specs
 from tests.eval.heldout_more import more_negative_specs, more_positive_specs
 from tests.eval.heldout_negatives import negative_specs
+from tests.eval.heldout_seventh import seventh_specs
 from tests.eval.heldout_sixth import sixth_specs
 from tests.eval.heldout_third import third_specs
 
@@ -45,6 +47,8 @@ _SUBJECT = {
 
 
 def _render(spec: Spec, fmt: str) -> tuple[str, bytes]:
+    if spec.blob is not None:
+        return spec.blob
     if spec.raw is not None:
         return spec.raw[0], spec.raw[1].encode("utf-8")
     assert spec.doc is not None
@@ -75,7 +79,7 @@ def _wrap(rng: random.Random, stem: str, ext: str, data: bytes, lang: str, i: in
 
 def specs(rng: random.Random, rounds: int = 2) -> list[tuple[str, Spec]]:
     """Every template with its set: "first" (positives again in later rounds, every other one, with fresh
-    values and, by position, another format), then "second" to "sixth", each written blind after the earlier
+    values and, by position, another format), then "second" to "eighth", each written blind after the earlier
     sets were tuned."""
     out: list[Spec] = []
     for r in range(rounds):
@@ -91,6 +95,8 @@ def specs(rng: random.Random, rounds: int = 2) -> list[tuple[str, Spec]]:
         + [("fourth", s) for s in fourth]
         + [("fifth", s) for s in fifth]
         + [("sixth", s) for s in sixth_specs(rng)]
+        + [("seventh", s) for s in seventh_specs(rng)]
+        + [("eighth", s) for s in eighth_specs(rng)]
     )
 
 

@@ -61,6 +61,7 @@ class Spec:
     note: str
     doc: Doc | None = None
     raw: tuple[str, str] | None = None  # (extension, text)
+    blob: tuple[str, bytes] | None = None  # (extension, bytes): a container built by the spec itself
     formats: tuple[str, ...] = ("txt",)
     weak: str = ""  # why a case is a known miss: counted in the totals, exempt from recall 1.0
 

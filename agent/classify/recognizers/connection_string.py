@@ -35,13 +35,14 @@ _PLACEHOLDER_PARTS = ("xxx", "***", "changeme", "redacted", "your", "example", "
 
 
 class ConnectionStringRecognizer(DwPatternRecognizer):
-    """scheme://user:password@host: 0.8 with a strong literal password, 0.35 with a weak one."""
+    """scheme://user:password@host (the user may be empty: redis://:pw@host): 0.8 with a strong literal
+    password, 0.35 with a weak one."""
 
     ENTITY = "CONNECTION_STRING"
     PATTERNS = (
         (
             "uri with password",
-            rf"(?i)(?=[a-z])\b{_SCHEMES}://(?P<u>[^:/@\s'\"<>]{{1,100}}):(?P<v>[^@/\s'\"]{{1,200}})@(?P<h>[^\s/'\"@<>]{{1,253}})",
+            rf"(?i)(?=[a-z])\b{_SCHEMES}://(?P<u>[^:/@\s'\"<>]{{0,100}}):(?P<v>[^@/\s'\"]{{1,200}})@(?P<h>[^\s/'\"@<>]{{1,253}})",
             0.8,
         ),
     )

@@ -8,7 +8,9 @@ characters, the prefilter's margin), so the bank-secrecy pack need not rely on w
 - ``payment``: a payment instruction (pay/remit/wire/überweisen/virement/bonifico/betalen... close
   before the IBAN);
 - ``company``: a legal form (GmbH, Ltd, S.r.l., B.V., ...) on the IBAN's line or the one before;
-- ``customer``: a record about a person: a bare IBAN cell in a table row of three or more cells, an
+- ``customer``: the reader's own account in a letter ("debit from your account", "il Suo conto"), a
+  data-subject role before a name ("Kundin Anke Böhm"), or a record about a person: a bare IBAN cell
+  in a table row of three or more cells, an
   MT940 ``:25:`` account line, a person-name field (``Policyholder: Jane Roe``, ``[10:03] Jane Roe :``)
   or a person key (``"lastName":``, ``dob``, ``Vorname``) nearby, in a text without invoice words;
 - ``unknown``: none of these.
@@ -81,6 +83,50 @@ _PERSON_KEY = re.compile(
     r"cognome|apellidos?|voornaam|achternaam|dob|date_?of_?birth|birth_?date|geburtsdatum)[\"']?[ \t]*[:=]"
 )
 _CELL_SEP = re.compile(r"[\t;|]")
+#: The reader's account ("your account", "Ihr Konto", "votre compte", "il Suo conto", "su cuenta", "uw
+#: rekening") right before the IBAN: a letter to a customer about the customer's own account. The
+#: writer's account is "our"; a payment instruction names no possessor.
+_ADDRESSEE = re.compile(
+    r"(?i)(?<!\w)(?:your[ \t]+(?:[a-z]+[ \t]+)?(?:bank[ \t]+)?(?:account|iban)|"
+    r"(?:ihr|dein)(?:e[mnrs]?)?[ \t]+(?:[a-z]+[ \t]+)?(?:konto|bankverbindung|iban)|"
+    r"(?:votre|vos|ton)[ \t]+(?:[a-z]+[ \t]+)?(?:compte|iban|rib)|"
+    r"(?:suo|sua|tuo|tua)[ \t]+(?:[a-z]+[ \t]+)?(?:conto|iban)|"
+    r"(?:su|sus|tu)[ \t]+(?:[a-z]+[ \t]+)?(?:cuenta|iban)|"
+    r"(?:uw|je)[ \t]+(?:[a-z]+[ \t]+)?(?:rekening|iban))"
+    r"(?:[ \t]+(?:no\.?|number|nummer|numero|n\.?|nr\.?))?[ \t:]*(?:iban[ \t:]*)?$"
+)
+#: A letter to a named person ("Sehr geehrte Frau Anke Böhm", "Dear Oliver Grant"): money sent to the
+#: reader's account then goes to a person (a refund), not to a supplier ("Sehr geehrte Damen und Herren").
+_PERSONAL_GREETING = re.compile(
+    r"(?i:dear|sehr[ \t]+geehrte[r]?|liebe[r]?|cher|chere|chère|madame|monsieur|gentile|egregi[oa]|"
+    r"estimad[oa](?:/a)?|querid[oa]|beste|geachte)[ \t]+(?:" + _TITLE + r"\.?[ \t]+)?" + _NAME
+)
+#: A data-subject role followed by a name ("Kundin Anke Böhm meldet ...", "debtor Mr Oliver Grant").
+_ROLE_NAME = re.compile(
+    r"(?<!\w)(?i:kund(?:e|in|en)|customer|client(?:e|a)?|klant|debtor|debitore|deudor|schuldner(?:in)?|"
+    r"debiteur|titulaire|titolare|titular|kontoinhaber(?:in)?|account\s+holder|holder|erbe|erbin|"
+    r"heritier|heritiere|employee|mitarbeiter(?:in)?|medewerker|patient(?:in)?)[ \t]+(?:"
+    + _TITLE
+    + r"\.?[ \t]+)?(?P<n>"
+    + _NAME
+    + ")"
+)
+#: Capitalised words after a role noun that name a department, not a person ("Client Services Team").
+_NOT_PERSON = frozenset(
+    (  # noqa: SIM905
+        "Services Service Team Support Relations Portal Center Centre Desk Care Success Experience Data "
+        "Onboarding Management Manager Office Number Reference Account Accounts Code Id Segment Portfolio"
+    ).split()
+)
+
+
+def _role_name(block: str) -> bool:
+    """A data-subject role noun followed by a person's name ("Kundin Anke Böhm")."""
+    for m in _ROLE_NAME.finditer(block):
+        words = m.group("n").split()
+        if not any(w in _NOT_NAME or w in _NOT_PERSON for w in words):
+            return True
+    return False
 
 
 def _fold(text: str) -> str:
@@ -156,6 +202,14 @@ def role(text: str, start: int, end: int) -> str:
     window = _fold(text[max(0, start - 200) : start]) + " " + _fold(line)
     if _OWN.search(window):
         return "own"
+    lead = _fold(text[max(0, start - 60) : start])
+    if _ADDRESSEE.search(lead) and not _INVOICE.search(_fold(before + line)):
+        # the reader's account, unless a payment word shares its line ("Gutschrift auf Ihr Konto": a
+        # remittance to a supplier) in a letter to no named person; a subject line does not count
+        own_line = _fold(line[: line.find(value)] if value in line else line)
+        if _PAYMENT.search(own_line) and not _PERSONAL_GREETING.search(before + line):
+            return "payment"
+        return "customer"
     close = _fold(text[max(0, start - 150) : start]) + " " + _fold(line[line.find(value) :][:60])
     if _PAYMENT.search(close):
         return "payment"
@@ -166,7 +220,7 @@ def role(text: str, start: int, end: int) -> str:
     around = before + line + "\n" + after
     if _PERSON_KEY.search(around):
         return "customer"
-    if _names(before + line + "\n" + after) and not _INVOICE.search(_fold(around)):
+    if (_names(around) or _role_name(around)) and not _INVOICE.search(_fold(around)):
         return "customer"
     return "unknown"
 

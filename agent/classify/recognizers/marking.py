@@ -173,7 +173,12 @@ _LABEL_KEYS = (
 )
 _KEY = re.compile(
     r"(?:(?:^|[\s{,;\"'(])[\w.:-]*(?:" + _LABEL_KEYS + r")[\w.-]*[\"']?\s*(?:=>|[:=])|"
-    r"<[\w:.-]*(?:" + _LABEL_KEYS + r")[\w:.-]*(?:\s[^<>]{0,80})?>)"
+    r"<[\w:.-]*(?:" + _LABEL_KEYS + r")[\w:.-]*(?:\s[^<>]{0,80})?>|"
+    # a name/value attribute pair: <meta name="classification" content="...">, <property key=... value=...>
+    r"(?:name|property|key|id|itemprop)\s*=\s*[\"']?[\w.:-]*(?:" + _LABEL_KEYS + r")[\w.:-]*[\"']?"
+    r"\s+(?:content|value)\s*=|"
+    # a spreadsheet row whose first cell is the field name: "Schutzklasse<TAB>vertraulich"
+    r"(?:^|\n)[ \t]*[\w.-]*(?:" + _LABEL_KEYS + r")[\w.-]*[ ]*\t)"
 )
 #: What may follow a marking at the end of a label field's value.
 _VALUE_END = re.compile(r"[ \t]*(?:$|[\"'<,;|/\\)\]}*#=·•]|[-–—:(.][ \t]|[.!]?[ \t]*$)")
@@ -227,7 +232,7 @@ class ConfidentialMarkingRecognizer(DwPatternRecognizer):
         fb, fa = _fold(before)[-160:], _fold(after)
         # the field key may be the enclosing tag, before the segment
         fk = fb if ls0 == ls else _fold(text[ls0 : match.start()])[-160:]
-        keys = list(_KEY.finditer(fk)) if (":" in fk or "=" in fk or ">" in fk) else []
+        keys = list(_KEY.finditer(fk)) if (":" in fk or "=" in fk or ">" in fk or "\t" in fk) else []
         if keys and _VALUE_END.match(fa) and self._decoration(fk[keys[-1].end() :]):
             # the value of a label field: "Classification: Restricted - meeting notes", "footer": "..."
             return Assessment(_SCORES[level] + 0.1, attributes=(("level", level),), final=True)

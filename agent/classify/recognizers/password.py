@@ -3,7 +3,8 @@
 Not reported: placeholders and template/environment references (``changeme``, ``<YOUR_API_KEY>``,
 ``${VAR}``, ``$VAR``, ``{{var}}``, ``os.environ[...]``, ``process.env.X``, ``xxx``, ``***``, ...), code
 expressions, values shorter than 8 characters or below 3.0 bits/char, quoted prose (whitespace inside),
-and lines carrying ``pragma: allowlist secret``. The span is the value only.
+and lines carrying ``pragma: allowlist secret``. The span is the value only. htpasswd/shadow lines
+with a crypt hash ($2y$, $6$, $apr1$, argon2) count too: the hash is cracked offline.
 """
 
 from __future__ import annotations
@@ -66,16 +67,35 @@ class PasswordRecognizer(DwPatternRecognizer):
             r"^(?P<k>[A-Za-z0-9_.*-]{1,64}:(?:\d{1,5}|\*):[^:\s]{1,32}:[^:\s]{1,32}):(?P<q>)(?P<v>\S{8,120})$",
             0.6,
         ),
+        (  # XML element: <password>X</password>, <db.secret>X</db.secret> (Jenkins, Maven settings)
+            "xml element",
+            r"(?i)<(?P<k>" + _KEYWORD + r"[A-Za-z0-9_.-]{0,40})>(?P<q>)(?P<v>[^<>\s]{1,200})</",
+            0.6,
+        ),
+        (  # htpasswd / shadow: user:$2y$10$..., root:$6$salt$hash:19800:0:... (a crypt hash is cracked
+            # offline and then grants the account: credential material, like the password itself)
+            "crypt hash line",
+            r"^(?P<k>[A-Za-z0-9_.-]{1,32}):(?P<q>)(?P<v>\$(?P<crypt>2[abxy]|1|5|6|y|apr1|argon2id?|7)\$"
+            r"[A-Za-z0-9./$=,+]{20,200})(?::|$)",
+            0.7,
+        ),
     )
     TRIGGER = (
         r"(?i)pass|pw|mdp|secret|token|api[_-]?key|apikey|"  # every keyword of the pattern
         r"(?:access|auth|private)[_-]?key|kennwort|mot[ _-]de[ _-]passe|contrase|wachtwoord|parola|"
-        r":(?:\d{1,5}|\*):[^:\s]{1,32}:[^:\s]{1,32}:\S"  # .pgpass
+        r":(?:\d{1,5}|\*):[^:\s]{1,32}:[^:\s]{1,32}:\S|"  # .pgpass
+        r":\$(?:2[abxy]|1|5|6|y|apr1|argon2id?|7)\$"  # htpasswd / shadow hash
     )
     MAX_LEN = 320
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
         value, quoted = match.group("v"), bool(match.group("q"))
+        if match.groupdict().get("crypt"):
+            # a crypt hash: salt and digest after the scheme; "$6$rounds=..." placeholders are too short
+            if len(value.rsplit("$", 1)[-1]) < 20 or allowlisted(text, match.start(), match.end()):
+                return None
+            s, e = match.span("v")
+            return Assessment(base_score, start=s, end=e)
         key = match.group("k")
         if _NOT_SECRET_NAME.search(key) or len(value) < 8 or is_placeholder(value):
             return None

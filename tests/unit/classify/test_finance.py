@@ -194,3 +194,37 @@ def test_iban_role_ignores_correspondents(classifier: Classifier, text: str) -> 
     IBAN next to it a person's record."""
     found = detect(classifier, text, "IBAN_CODE")
     assert found and found[0].attribute("role") != "customer"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (f"Dear Oliver Grant,\nthe direct debit from your account {IBAN} was returned unpaid.", "customer"),
+        (
+            "Sollecito di pagamento\n\nGentile Sara Mancini,\n"
+            f"l'addebito sul Suo conto {IBAN} non è riuscito.",
+            "customer",
+        ),
+        (f"Le solde sera viré sur votre compte {IBAN} sous huit jours.", "customer"),
+        (f"Notiz\n\nKundin Anke Böhm meldet neue Bankverbindung: {IBAN}", "customer"),
+        (
+            "Zahlungsavis\nSehr geehrte Damen und Herren,\n"
+            f"Gutschrift auf Ihr Konto {IBAN}, Betrag 120,00 EUR.",
+            "payment",
+        ),
+        (f"Versamento su conto {IBAN} entro il 30.", "payment"),
+        (f"Questions? Call the Client Services Team.\nBank: Acme Bank\nIBAN: {IBAN}", "unknown"),
+        (
+            f"Sehr geehrte Frau Anke Böhm,\ndas Restguthaben überweisen wir auf Ihr Konto {IBAN}.",
+            "customer",
+        ),
+    ],
+)
+def test_iban_role_reads_the_readers_account_and_role_names(
+    classifier: Classifier, text: str, expected: str
+) -> None:
+    """The reader's own account ("your account", "il Suo conto") and a data-subject role before a name
+    ("Kundin Anke Böhm") make a customer IBAN; a payment word on the same line keeps it a remittance
+    unless the letter greets a named person (a refund)."""
+    found = detect(classifier, text, "IBAN_CODE")
+    assert found and found[0].attribute("role") == expected

@@ -178,3 +178,24 @@ def test_handling_words_and_page_numbers_stay_labels(classifier: Classifier, lin
 def test_handling_words_in_prose_do_not_match(classifier: Classifier, text: str) -> None:
     """The same words in a sentence are still prose, not a label."""
     assert best(classifier, text, "CONFIDENTIAL_MARKING") < 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "labelled"),
+    [
+        (
+            '<html><head><meta name="classification" content="Vertrouwelijk"><title>Q</title></head></html>',
+            True,
+        ),
+        ('<property name="security.classification" value="Confidential"/>', True),
+        ('<meta name="description" content="We keep your data confidential">', False),
+        ("Schutzklasse\tvertraulich\nKST\tBudget", True),
+        ("Label\tConfidential\tclient data, contracts and salaries", False),
+    ],
+)
+def test_name_value_attribute_pairs_are_label_fields(
+    classifier: Classifier, text: str, labelled: bool
+) -> None:
+    """A marking as the value of a name/value attribute pair (HTML meta, XML property) or of a sheet row
+    whose first cell is the field name is a label; prose in a description and a levels table are not."""
+    assert (best(classifier, text, "CONFIDENTIAL_MARKING") >= 0.5) is labelled

@@ -314,3 +314,29 @@ def test_short_password_keys_and_secret_references(classifier: Classifier) -> No
     assert best(classifier, "pass: standard-tier", "PASSWORD") == 0.0
     assert best(classifier, "bypass=Tz8kWq3Lp9vBn2", "PASSWORD") == 0.0
     assert best(classifier, "auth:\n  existingSecret: db-credentials-prod\n", "PASSWORD") == 0.0
+
+
+def test_crypt_hash_lines_are_credentials(classifier: Classifier) -> None:
+    """htpasswd and shadow lines with a bcrypt/sha-crypt hash are credential material (cracked offline);
+    locked or empty shadow entries and a bare scheme prefix are not."""
+    crypt64 = "./0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+    bcrypt = "$2y$10$" + fakes.token(RNG, 53, crypt64)
+    sha = "$6$" + fakes.token(RNG, 16, crypt64) + "$" + fakes.token(RNG, 86, crypt64)
+    (d,) = detect(classifier, f"admin:{bcrypt}\n", "PASSWORD")
+    assert d.value == bcrypt and d.score >= 0.6
+    assert best(classifier, f"root:{sha}:19800:0:99999:7:::\n", "PASSWORD") >= 0.6
+    assert best(classifier, "root:*:19800:0:99999:7:::\nops:!:19800:0:99999:7:::\n", "PASSWORD") == 0.0
+    assert best(classifier, "user:$6$rounds=5000$:19800:0:99999:7:::\n", "PASSWORD") == 0.0
+
+
+def test_password_xml_elements_and_userless_urls(classifier: Classifier) -> None:
+    """A literal in a <password> element and a URL with an empty user (redis://:pw@host) are secrets;
+    a variable reference in the element is not."""
+    pw = "Qm7#vX2pLr9!" + fakes.token(RNG, 4)
+    (d,) = detect(
+        classifier, f"<creds><username>deploy</username><password>{pw}</password></creds>", "PASSWORD"
+    )
+    assert d.value == pw
+    assert best(classifier, "<password>${env.DB_PASSWORD}</password>", "PASSWORD") == 0.0
+    url = f"REDIS_URL=redis://:{fakes.token(RNG, 18)}@cache01:6379/0"
+    assert best(classifier, url, "CONNECTION_STRING") >= 0.8
