@@ -34,6 +34,17 @@ class ClassifierSettings:
     min_score: float = 0.0  # drop results below this
 
 
-from agent.classify.presidio import Classifier  # noqa: E402  (needs the classes above)
+def __getattr__(name: str) -> object:
+    """Import the Presidio-backed Classifier on first use only.
+
+    Presidio and spaCy cost ~85 MB and a second of start-up; `dropwarden protect`, the EDM and
+    fingerprint modules and the index tools import this package without ever needing them.
+    """
+    if name == "Classifier":
+        from agent.classify.presidio import Classifier
+
+        return Classifier
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = ["ChunkDetector", "Classifier", "ClassifierSettings"]
