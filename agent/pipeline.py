@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -140,12 +140,17 @@ def build_pipeline(
     limits: Limits | None = None,
     extra_detectors: Iterable[object] = (),
     ner_model: str | None = None,
+    sources: Mapping[Path, bytes] | None = None,
 ) -> Pipeline:
-    """Compose the stages from plain settings. Raises PolicyError on a broken policy pack."""
+    """Compose the stages from plain settings. Raises PolicyError on a broken policy pack.
+
+    ``sources``: pack bytes already read (and, with require_signed, verified) by the daemon, so the
+    policies loaded are exactly the bytes that were checked.
+    """
     extra = tuple(extra_detectors)
     known = Classifier.known_entities() | frozenset(e for d in extra for e in getattr(d, "entities", ()))
     paths = list(policy_paths) if policy_paths else default_policy_dirs()
-    policies = load_policies(paths, known_entities=known)
+    policies = load_policies(paths, known_entities=known, sources=sources)
     settings = ClassifierSettings(
         entities=policies.entities(), custom=policies.recognizers, ner_model=ner_model
     )

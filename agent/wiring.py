@@ -241,11 +241,7 @@ def build_for(
 
     ``sources``: pack bytes already read (and, with require_signed, verified) by verified_sources;
     ``extra``: index detectors already loaded (and checked) by _index_detectors."""
-    from agent.classify import Classifier, ClassifierSettings
-    from agent.extract import Extractor
-    from agent.pipeline import Pipeline, default_policy_dirs
-    from agent.policy import load_policies
-    from agent.redact import Redactor
+    from agent.pipeline import build_pipeline, default_policy_dirs
 
     dirs = settings.policy_dirs(default_policy_dirs())
     if sources is None and settings.require_signed:
@@ -255,16 +251,7 @@ def build_for(
     limits = type(limits)(**{**limits.__dict__, "timeout_seconds": settings.timeout})
     if extra is None:
         extra = tuple(_index_detectors(settings, key, metrics)[0])
-    # as agent.pipeline.build_pipeline, but loading the policies from the verified bytes
-    known = Classifier.known_entities() | frozenset(e for d in extra for e in getattr(d, "entities", ()))
-    policies = load_policies(dirs, known_entities=known, sources=sources)
-    classifier = Classifier(
-        ClassifierSettings(
-            entities=policies.entities(), custom=policies.recognizers, ner_model=settings.ner_model
-        ),
-        extra=tuple(extra),  # type: ignore[arg-type]
-    )
-    pipeline = Pipeline(Extractor(limits), classifier, policies, Redactor(key))
+    pipeline = build_pipeline(dirs, key, limits, extra, settings.ner_model, sources=sources)
     digest = policy_digest(
         dirs,
         [*settings.indexes.edm, *settings.indexes.fingerprint],
