@@ -12,11 +12,10 @@ from collections.abc import Sequence
 
 import structlog
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
-from presidio_analyzer.predefined_recognizers import PhoneRecognizer
 
 from agent.classify import ChunkDetector, ClassifierSettings
 from agent.classify.context import LinearContextEnhancer
-from agent.classify.prefilter import EXTRA_TRIGGERS, Prefilter, PrunedPhoneRecognizer, Trigger
+from agent.classify.prefilter import EXTRA_TRIGGERS, Prefilter, Trigger
 from agent.classify.recognizers import OURS
 from agent.classify.recognizers.base import ATTRIBUTES_KEY
 from agent.classify.recognizers.builtin import BUILTIN, TRIGGERS
@@ -59,8 +58,6 @@ class Classifier:
         for entity, factory in BUILTIN.items():
             if _wants(wanted, {entity}):
                 builtin = factory()
-                if prefilter and type(builtin) is PhoneRecognizer:  # same results, far fewer parses
-                    builtin = PrunedPhoneRecognizer.like(builtin)
                 recognizers.append(builtin)
                 if entity in TRIGGERS:
                     triggers.append(Trigger(entity, *TRIGGERS[entity]))

@@ -1,4 +1,4 @@
-"""Presidio's own recognizers that we register as they are (plus an offline e-mail recognizer).
+"""Presidio's own recognizers that we register as they are (plus offline e-mail and our phone recognizer).
 
 ``TRIGGERS`` gives the prefilter contract for those we can bound (see ``base.py``): a re2 regex that
 every match contains, and the longest match (``None``: matches never contain whitespace). Recognizers
@@ -19,7 +19,6 @@ from presidio_analyzer.predefined_recognizers import (
     IpRecognizer,
     MacAddressRecognizer,
     NhsRecognizer,
-    PhoneRecognizer,
     UkNinoRecognizer,
     UrlRecognizer,
     UsBankRecognizer,
@@ -27,6 +26,10 @@ from presidio_analyzer.predefined_recognizers import (
     UsPassportRecognizer,
     UsSsnRecognizer,
 )
+
+from agent.classify.recognizers.phone import PHONE_REGIONS, PhoneNumberRecognizer
+
+__all__ = ["BUILTIN", "PHONE_REGIONS", "TRIGGERS", "OfflineEmailRecognizer"]
 
 #: The public-suffix snapshot bundled with tldextract: no download, no cache directory, no warning.
 _OFFLINE_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
@@ -53,19 +56,10 @@ class OfflineEmailRecognizer(EmailRecognizer):
         return _OFFLINE_TLD(pattern_text).fqdn != ""
 
 
-#: Phone regions: where our users are (CH, DACH, FR, IT) plus GB and US; Presidio's default list lacks CH
-#: and IT. Numbers written with a "+" country code are found whatever the region; each region costs one pass.
-PHONE_REGIONS = ("CH", "DE", "AT", "FR", "IT", "GB", "US")
-
-
-def _phone() -> PhoneRecognizer:
-    return PhoneRecognizer(supported_regions=PHONE_REGIONS)
-
-
 #: entity -> factory of Presidio's recognizer for it.
 BUILTIN: dict[str, Callable[[], EntityRecognizer]] = {
     "EMAIL_ADDRESS": OfflineEmailRecognizer,
-    "PHONE_NUMBER": _phone,
+    "PHONE_NUMBER": PhoneNumberRecognizer,  # ours, in place of Presidio's (one parse per candidate)
     "IP_ADDRESS": IpRecognizer,
     "URL": UrlRecognizer,
     "UK_NHS": NhsRecognizer,
@@ -83,7 +77,7 @@ BUILTIN: dict[str, Callable[[], EntityRecognizer]] = {
 TRIGGERS: dict[str, tuple[str, int | None]] = {
     "EMAIL_ADDRESS": (r"@", None),
     "URL": (r"\.[A-Za-z]{2}", None),
-    "PHONE_NUMBER": (r"\d(?:[^\d\n]{0,3}\d){3}", 600),
+    "PHONE_NUMBER": (PhoneNumberRecognizer.TRIGGER, PhoneNumberRecognizer.MAX_LEN),
     "US_SSN": (r"\d{3}[- .]?\d{2}[- .]?\d{4}", 12),
     "IP_ADDRESS": (r"\d\.\d|:[0-9A-Fa-f]{0,4}:", 64),
 }

@@ -286,48 +286,20 @@ def test_local_tokens_match_whole_text_tokens(text: str, base: int, lo: int, wid
     assert got == expect
 
 
-@settings(max_examples=40, deadline=None)
-@given(seed=st.integers(0, 2**32), parts=st.integers(1, 120))
-def test_pruned_phone_recognizer_equals_presidio(seed: int, parts: int) -> None:
-    """The pruned phone matcher returns exactly Presidio's PhoneRecognizer results on digit-heavy text."""
-    from agent.classify.prefilter import PrunedPhoneRecognizer
-    from agent.classify.recognizers.builtin import _phone
+def test_phone_trigger_holds_on_digit_heavy_text() -> None:
+    """Every phone match in dense log/date/amount text contains the phone trigger and fits MAX_LEN."""
+    import re2
 
-    rng = random.Random(seed)
-    text = "".join(
-        _digit_heavy(rng) + rng.choice([" ", "\n", "/", "-", ":", "x", "+", "(", "", "2026-01-02 1"])
-        for _ in range(parts)
-    )
-    stock = _phone()
-    pruned = PrunedPhoneRecognizer.like(stock)
+    from agent.classify.prefilter import unicode_digits
+    from agent.classify.recognizers.phone import PhoneNumberRecognizer
 
-    def spans(r: object) -> set[tuple[int, int, float]]:
-        return {(x.start, x.end, x.score) for x in r.analyze(text, ["PHONE_NUMBER"])}  # type: ignore[attr-defined]
-
-    assert spans(pruned) == spans(stock)
-    assert pruned.name == stock.name and pruned.context == stock.context
-
-
-def test_phone_pruning_bounds_are_sound() -> None:
-    """Every example number of each region has at least the pruning bound's digits (national and intl)."""
-    import phonenumbers
-
-    from agent.classify.prefilter import phone_min_digits
-    from agent.classify.recognizers.builtin import PHONE_REGIONS
-
-    for region in PHONE_REGIONS:
-        bound = phone_min_digits(region)
-        assert 0 < bound <= 10, region
-        for kind in (phonenumbers.PhoneNumberType.FIXED_LINE, phonenumbers.PhoneNumberType.MOBILE):
-            example = phonenumbers.example_number_for_type(region, kind)
-            if example is None:
-                continue
-            for fmt in (
-                phonenumbers.PhoneNumberFormat.NATIONAL,
-                phonenumbers.PhoneNumberFormat.INTERNATIONAL,
-            ):
-                written = phonenumbers.format_number(example, fmt)
-                assert sum(c.isdigit() for c in written) >= bound or "+" in written, (region, written)
+    rng = random.Random(8)
+    text = "".join(_digit_heavy(rng) + rng.choice([" ", "\n", "/", "-", ":", "(", ""]) for _ in range(3000))
+    trigger = re2.compile(unicode_digits(PhoneNumberRecognizer.TRIGGER))
+    results = PhoneNumberRecognizer().analyze(text, ["PHONE_NUMBER"])
+    assert len(results) > 20
+    for r in results:
+        assert trigger.search(text[r.start : r.end]) and r.end - r.start <= PhoneNumberRecognizer.MAX_LEN
 
 
 def test_full_width_and_arabic_indic_digits_pass_the_prefilter(pair: tuple[Classifier, Classifier]) -> None:

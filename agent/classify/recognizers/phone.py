@@ -1,0 +1,144 @@
+"""PHONE_NUMBER: phone-shaped strings found by one regex, each validated once by ``phonenumbers``.
+
+Presidio's PhoneRecognizer runs phonenumbers' matcher once per region over every digit group of the
+text (dates, invoice numbers, time stamps): ~80 % of the scan time of business text and logs, for a
+low-severity rule. Here one regex proposes only phone-shaped candidates (``+CC``/``00CC`` forms, or
+7-15 digits grouped by spaces, dots, dashes, slashes or parentheses; a bare digit run only with a "+"
+or a phone word just before it), dates, IP addresses, card/ISBN numbers and digits inside identifiers
+are dropped by looking at the candidate and the characters around it, and the rest is parsed once per
+region (one parse with a country code) until ``is_valid_number``. Base score 0.4 as Presidio's; context
+words raise it.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+import phonenumbers
+from phonenumbers import NumberParseException
+
+from agent.classify.recognizers.base import Assessment, DwPatternRecognizer
+
+#: Default regions for numbers written nationally, in the order they are tried: where our users are
+#: (CH, DACH, FR, IT) plus GB and US. Numbers written with "+" or "00" need none.
+PHONE_REGIONS = ("CH", "DE", "AT", "FR", "IT", "GB", "US")
+
+#: One separator character between digits (no newline: a number never spans lines).
+_SEP = "[ .\\-/()\u00a0]"  # a literal no-break space: re2 has no \\u escape
+#: Up to three separators between two digits ("+49 (0) 30": " (", ") ").
+_BODY = rf"\d(?:{_SEP}{{0,3}}\d){{6,19}}"
+_PATTERN = (
+    r"(?<![\w+@#'/])(?<!\w-)(?<!\d[.:,])"  # not inside a word, identifier, path, time or amount
+    rf"(?:\+|\()?{_BODY}"
+    r"(?![\w+@#]|[.,:'/\-]\d)"  # not followed by more of an identifier, a decimal or a time
+)
+_WORDS = (
+    "tel",
+    "tél",
+    "tele",
+    "telephone",
+    "téléphone",
+    "telefon",
+    "telefono",
+    "teléfono",
+    "phone",
+    "mobile",
+    "mobil",
+    "cell",
+    "cellphone",
+    "cellulare",
+    "handy",
+    "natel",
+    "fax",
+    "portable",
+    "móvil",
+    "movil",
+    "call",
+    "ruf",
+    "rufnummer",
+    "telefonnummer",
+    "numéro",
+    "numero",
+    "number",
+    "hotline",
+    "whatsapp",
+)
+_NO_SEP = re.compile(r"\+?\(?\d+\)?")
+#: A phone word at most four words before a bare digit run.
+_PHONE_WORD_BEFORE = re.compile(
+    r"(?i)(?<!\w)(?:" + "|".join(re.escape(w) for w in _WORDS) + r")(?!\w)\W{0,6}(?:\w+\W{1,6}){0,3}\Z"
+)
+_DATE = re.compile(r"(?:\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./](?:\d{4}|\d{2}))(?:[ T]|\Z)")
+#: An amount: a single decimal point or comma, then one or two digits at the end ("1 234 567.50").
+_AMOUNT = re.compile(r"[^.,]*\d[.,]\d{1,2}\Z")
+_IP = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}\Z")
+_SSN = re.compile(r"\d{3}-\d{2}-\d{4}\Z")
+_IBAN_BEFORE = re.compile(r"[A-Za-z]{2}\d{2}[ -]?\Z")
+_ISBN_BEFORE = re.compile(r"(?i)isbn(?:-1[03])?\W{0,3}\Z")
+
+
+def _luhn(digits: str) -> bool:
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = int(ch)
+        if i % 2:
+            d = d * 2 - 9 if d > 4 else d * 2
+        total += d
+    return total % 10 == 0
+
+
+def _isbn13(digits: str) -> bool:
+    return (
+        len(digits) == 13
+        and digits[:3] in ("978", "979")
+        and sum(int(c) * (1 if i % 2 == 0 else 3) for i, c in enumerate(digits)) % 10 == 0
+    )
+
+
+class PhoneNumberRecognizer(DwPatternRecognizer):
+    """Phone numbers: phone-shaped candidates validated by phonenumbers; 0.4, more with a phone word."""
+
+    ENTITY = "PHONE_NUMBER"
+    PATTERNS: ClassVar = [("Phone (shaped, validated)", _PATTERN, 0.4)]
+    CONTEXT = _WORDS
+    #: Every match holds seven digits separated by at most three separator characters each.
+    TRIGGER = rf"\d(?:{_SEP}{{0,3}}\d){{6}}"
+    MAX_LEN = 1 + 20 + 19 * 3
+    REGIONS: ClassVar[tuple[str, ...]] = PHONE_REGIONS
+
+    def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
+        cand = match.group()
+        if cand.startswith("(") and ")" not in cand:
+            cand = cand[1:]
+        digits = "".join(str(int(c)) for c in cand if c.isdecimal())  # full-width digits too
+        intl = cand.startswith("+") or digits.startswith("00")
+        if not 7 <= len(digits) <= (17 if digits.startswith("00") else 15):
+            return None
+        start = match.start()
+        bare = _NO_SEP.fullmatch(cand) and not cand.startswith("+")
+        if bare and not _PHONE_WORD_BEFORE.search(text, max(0, start - 64), start):
+            return None
+        if _DATE.match(cand) or _IP.match(cand) or _AMOUNT.match(cand) or _SSN.match(cand):
+            return None
+        before = text[max(0, start - 12) : start]
+        if _IBAN_BEFORE.search(before) or _ISBN_BEFORE.search(before) or _isbn13(digits):
+            return None
+        if not intl and len(digits) >= 13 and _luhn(digits):  # a grouped card number
+            return None
+        if not self._valid(cand, digits, intl):
+            return None
+        return Assessment(base_score)
+
+    def _valid(self, cand: str, digits: str, intl: bool) -> bool:
+        if intl:
+            written = "+" + digits[2:] if digits.startswith("00") else cand
+            return _is_valid(written, None)
+        return any(_is_valid(cand, region) for region in self.REGIONS)
+
+
+def _is_valid(written: str, region: str | None) -> bool:
+    try:
+        return phonenumbers.is_valid_number(phonenumbers.parse(written, region))
+    except NumberParseException:
+        return False

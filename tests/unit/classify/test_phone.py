@@ -1,0 +1,105 @@
+"""Our PHONE_NUMBER recognizer: phone-shaped, validated numbers; dates, ids, amounts and cards are not."""
+
+from __future__ import annotations
+
+import phonenumbers
+import pytest
+from phonenumbers import PhoneNumberFormat, PhoneNumberType
+
+from agent.classify import Classifier, ClassifierSettings
+from agent.classify.recognizers.builtin import BUILTIN
+from agent.classify.recognizers.phone import PHONE_REGIONS, PhoneNumberRecognizer
+from agent.models import TextChunk
+
+REC = PhoneNumberRecognizer()
+
+
+def _found(text: str) -> list[str]:
+    return [text[r.start : r.end] for r in REC.analyze(text, ["PHONE_NUMBER"])]
+
+
+def _examples() -> list[tuple[str, str]]:
+    out = []
+    for region in ("CH", "DE", "AT", "FR", "IT", "GB", "US"):
+        for kind in (PhoneNumberType.FIXED_LINE, PhoneNumberType.MOBILE):
+            number = phonenumbers.example_number_for_type(region, kind)
+            for fmt in (PhoneNumberFormat.NATIONAL, PhoneNumberFormat.INTERNATIONAL, PhoneNumberFormat.E164):
+                out.append((region, phonenumbers.format_number(number, fmt)))
+    return out
+
+
+@pytest.mark.parametrize(("region", "written"), _examples())
+def test_example_numbers_are_found_whole(region: str, written: str) -> None:
+    """phonenumbers' example numbers of our regions, national, international and E.164, are found whole."""
+    assert _found(f"Kontakt: {written} (Büro)") == [written], region
+
+
+@pytest.mark.parametrize(
+    "written",
+    [
+        "0041 44 668 18 00",
+        "+41 44 668 18 00",
+        "+49 (0) 30 1234567",
+        "030/1234567",
+        "(212) 555-0199",
+        "212.555.0199",
+        "01.23.45.67.89",
+        "+33 1 23 45 67 89",
+        "+39 06 6988 0000",
+        "+44 20 7946 0958",
+        "+41446681800",
+    ],
+)
+def test_usual_national_and_international_writings(written: str) -> None:
+    """Dots, dashes, slashes, parentheses, a (0) trunk prefix and 00/+ country codes are all read."""
+    assert _found(f"Call {written}.") == [written]
+
+
+def test_bare_digit_run_needs_plus_or_phone_word() -> None:
+    """A digit run without separators is a phone number only after '+' or a nearby phone word."""
+    assert _found("Ticket 0446681800 closed") == []
+    assert _found("tel 0446681800") == ["0446681800"]
+    assert _found("Natel: 0791234567") == ["0791234567"]
+    assert _found("Téléphone portable : 0612345678") == ["0612345678"]
+    assert _found("+41791234567") == ["+41791234567"]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Delivered on 2026-11-27 to the warehouse.",
+        "Meeting 12.03.2024 in room 4.",
+        "Log 2026-11-27 12:30:45 INFO started",
+        "2026-11-27T12:30:00Z INFO app[1234]: ok",
+        "Invoice INV-1234567 is overdue.",
+        "IBAN CH93 0076 2011 6238 5295 7",
+        "Card 4539 1488 0343 6467 expires",
+        "Order 12345678 shipped",
+        "order id ORD-2026-0001234",
+        "Version 1.2.3.4 and 10.20.30.40",
+        "Total CHF 1'234.50 or EUR 1 234 567.50",
+        "ISBN 978-3-16-148410-0",
+        "id 550e8400-e29b-41d4-a716-446655440000",
+        "SSN 078-05-1123",
+        "Build 20261127 at 17:30:00",
+    ],
+)
+def test_non_phone_digits_are_not_found(text: str) -> None:
+    """Dates, times, ids, IBANs, cards, versions, IP addresses, amounts, ISBNs, UUIDs, SSNs: no phone."""
+    assert _found(text) == []
+
+
+def test_invalid_number_of_right_shape_is_dropped() -> None:
+    """A phone-shaped string that no region validates is not reported."""
+    assert _found("Call +41 00 000 00 00 now") == []
+
+
+def test_classifier_scores_and_registry() -> None:
+    """Registered in place of Presidio's: 0.4 alone, raised by a phone word, and found with prefilter."""
+    assert BUILTIN["PHONE_NUMBER"] is PhoneNumberRecognizer
+    assert REC.REGIONS == PHONE_REGIONS
+    c = Classifier(ClassifierSettings(entities=frozenset({"PHONE_NUMBER"})))
+    text = "the report " * 200 + "Reach us at 044 668 18 00 in the north garden. Mobile: +41 79 123 45 67"
+    found = {(d.value, d.score) for d in c.detect(TextChunk("/p", None, text))}
+    assert ("044 668 18 00", 0.4) in found
+    assert any(v == "+41 79 123 45 67" and s > 0.4 for v, s in found)
