@@ -198,7 +198,7 @@ def write_xlsx(path: Path, text: str) -> None:
     wb = openpyxl.Workbook(write_only=True)
     ws = wb.create_sheet("Data")
     for i, line in enumerate(text.splitlines()):
-        ws.append([i, line[:60], line[60:]])
+        ws.append([i, line])  # one cell per line: a value split across cells is no longer one value
     wb.save(str(path))
 
 
