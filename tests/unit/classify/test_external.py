@@ -13,22 +13,9 @@ from pathlib import Path
 import pytest
 
 from agent.classify import Classifier, ClassifierSettings
+from agent.redact import SECRET_ENTITIES
 from tests.unit.classify.fakes import detect
 
-SECRET_ENTITIES = {
-    "PRIVATE_KEY",
-    "AWS_ACCESS_KEY",
-    "AWS_SECRET_KEY",
-    "GITHUB_TOKEN",
-    "GITLAB_TOKEN",
-    "SLACK_TOKEN",
-    "JWT",
-    "AZURE_KEY",
-    "GCP_SERVICE_KEY",
-    "PASSWORD",
-    "CONNECTION_STRING",
-    "SECRET",
-}
 #: Fixture files we deliberately do not alert on, with the reason.
 SKIPPED_SECRETS = {
     "short_files/last_line.ini": (

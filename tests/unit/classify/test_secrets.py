@@ -7,23 +7,10 @@ import random
 import pytest
 
 from agent.classify import Classifier
+from agent.redact import SECRET_ENTITIES
 from tests.unit.classify import fakes
 from tests.unit.classify.fakes import best, detect
 
-SECRET_ENTITIES = {
-    "PRIVATE_KEY",
-    "AWS_ACCESS_KEY",
-    "AWS_SECRET_KEY",
-    "GITHUB_TOKEN",
-    "GITLAB_TOKEN",
-    "SLACK_TOKEN",
-    "JWT",
-    "AZURE_KEY",
-    "GCP_SERVICE_KEY",
-    "PASSWORD",
-    "CONNECTION_STRING",
-    "SECRET",
-}
 RNG = random.Random(42)
 
 
