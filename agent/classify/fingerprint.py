@@ -17,6 +17,7 @@ not boilerplate: a 50-word copy always qualifies, a 15-word quote never can.
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -77,49 +78,54 @@ class FingerprintIndex:
         hasher = KeyedHasher(key, DOMAIN)
         selector = Selector(hasher, k)
         ids: list[str] = []
-        fp_h: list[np.ndarray] = []  # per document: keyed hashes of the selected k-grams
-        fp_p: list[np.ndarray] = []  # ... their word positions
-        fp_f: list[np.ndarray] = []  # ... and their top 32 selection bits, for the boilerplate check
-        fp_s: list[np.ndarray] = []  # ... and their selection values, for the match-time bitmap
+        # all documents' picks, appended to growing typed buffers: thousands of small per-document
+        # arrays would fragment the heap and hold RSS long after they are freed
+        fp_h = array("Q")  # keyed hashes of the selected k-grams
+        fp_p = array("I")  # ... their word positions
+        fp_f = array("I")  # ... their top 32 selection bits, for the boilerplate check
+        fp_s = array("I")  # ... the low 32 bits of their selection values, for the match-time bitmap
+        sizes: list[int] = []
         freq = DocFrequency()
         for doc_id, text in docs:
             words = fold_words(text)
             fast = selector.kgram_values(words)
             pos = winnow(fast, w)
             ids.append(doc_id)
-            fp_h.append(hasher.hash_many([" ".join(words[i : i + k]) for i in pos.tolist()]))
-            fp_p.append(pos.astype("<u4"))
+            sizes.append(pos.size)
+            fp_h.frombytes(hasher.hash_many([" ".join(words[i : i + k]) for i in pos.tolist()]).tobytes())
+            fp_p.frombytes(pos.astype("<u4").tobytes())
             top = (fast >> np.uint64(32)).astype("<u4")
-            fp_f.append(top[pos])
-            fp_s.append(fast[pos])
+            fp_f.frombytes(top[pos].tobytes())
+            fp_s.frombytes(fast[pos].astype("<u4").tobytes())
             freq.add(top)
+            del words, fast, pos, top
         if len(set(ids)) != len(ids):
             raise ValueError("protected document ids (file name stems) are not unique")
         shared = freq.shared()
         del freq
+        hashes = np.frombuffer(fp_h, dtype="<u8")
+        common = contains(shared, np.frombuffer(fp_f, dtype="<u4"))  # in 2+ documents: boilerplate
+        del fp_f
         counts = np.zeros(len(ids), dtype="<u4")
-        fp_x: list[np.ndarray] = []
-        for i in range(len(ids)):
-            common = contains(shared, fp_f[i])  # k-grams found in two or more documents are boilerplate
-            fp_x.append(common.astype("|u1"))
-            fp_f[i] = np.full(fp_h[i].size, i, dtype="<u4")  # now: the document number
-            counts[i] = sorted_unique(fp_h[i][~common]).size
-        bits = selector_bitmap(np.concatenate(fp_s) if fp_s else np.zeros(0, dtype="<u8"))
-        fp_s.clear()
-
-        def gather(parts: list[np.ndarray], dtype: str, order: np.ndarray | None) -> np.ndarray:
-            out = np.concatenate(parts) if parts else np.zeros(0, dtype=dtype)
-            parts.clear()
-            return out if order is None else out[order]
-
-        hashes = gather(fp_h, "<u8", None)
+        lo = 0
+        for i, n in enumerate(sizes):
+            counts[i] = sorted_unique(hashes[lo : lo + n][~common[lo : lo + n]]).size
+            lo += n
+        bits = selector_bitmap(np.frombuffer(fp_s, dtype="<u4"))
+        del fp_s
         order = np.argsort(hashes, kind="stable")
         hashes = hashes[order]
+        del fp_h
+        docs_of = np.repeat(np.arange(len(ids), dtype="<u4"), sizes)[order]
+        positions = np.frombuffer(fp_p, dtype="<u4")[order]
+        del fp_p
+        flags = common.astype("|u1")[order]
+        del common, order
         index = cls(
             hashes=hashes,
-            docs=gather(fp_f, "<u4", order),
-            positions=gather(fp_p, "<u4", order),
-            shared=gather(fp_x, "|u1", order),
+            docs=docs_of,
+            positions=positions,
+            shared=flags,
             selector_bits=bits,
             doc_ids=tuple(ids),
             doc_fingerprints=counts,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from array import array
 from functools import lru_cache
 
 import numpy as np
@@ -231,35 +232,42 @@ def in_bitmap(bits: np.ndarray, values: np.ndarray) -> np.ndarray:
 
 
 class DocFrequency:
-    """Which 32-bit k-gram values occur in two or more documents, merged in batches to bound memory."""
+    """Which 32-bit k-gram values occur in two or more documents, merged in batches to bound memory.
+
+    Values live in ``array.array`` buffers, not lists of small arrays: large buffers grow in place
+    (mremap) and are freed whole, where thousands of small numpy arrays fragment the heap and keep RSS.
+    """
 
     def __init__(self) -> None:
-        self.seen = np.zeros(0, dtype="<u4")
+        self.seen = array("I")  # sorted, distinct
         self.dups = np.zeros(0, dtype="<u4")
-        self.pending: list[np.ndarray] = []
-        self.pending_size = 0
+        self.pending = array("I")  # each document's distinct values, appended
 
     def add(self, values: np.ndarray) -> None:
-        self.pending.append(sorted_unique(values))
-        self.pending_size += self.pending[-1].size
-        if self.pending_size > 4_000_000:
+        self.pending.frombytes(sorted_unique(values).astype("<u4").tobytes())
+        if len(self.pending) > 2_000_000:
             self._merge()
 
     def _merge(self) -> None:
         if not self.pending:
             return
-        batch = np.concatenate(self.pending)
-        self.pending, self.pending_size = [], 0
+        batch = np.frombuffer(self.pending, dtype="<u4").copy()
+        self.pending = array("I")
         batch.sort()
         repeated = batch[1:][batch[1:] == batch[:-1]]
         uniq = sorted_unique(batch)
         del batch
-        again = uniq[contains(self.seen, uniq)]
-        self.dups = sorted_unique(np.concatenate((self.dups, repeated, again)))
-        merged = np.concatenate((self.seen, uniq))
-        self.seen = self.seen[:0]
-        del uniq
-        self.seen = sorted_unique(merged, inplace=True)
+        seen = np.frombuffer(self.seen, dtype="<u4")
+        again = contains(seen, uniq)
+        del seen
+        self.dups = sorted_unique(np.concatenate((self.dups, repeated, uniq[again])))
+        n = len(self.seen)
+        self.seen.frombytes(uniq[~again].tobytes())  # disjoint from seen: append, then sort in place
+        del uniq, again
+        merged = np.frombuffer(self.seen, dtype="<u4")
+        if n:
+            merged.sort(kind="stable")  # timsort: two sorted runs merge in linear time
+        del merged
 
     def shared(self) -> np.ndarray:
         self._merge()
