@@ -167,6 +167,8 @@ class RecognizerSpec:
     validator: str = "none"  # none | luhn | iban | mod11 | mod97 | entropy
     min_entropy: float = 0.0  # for validator "entropy": bits per character
     languages: tuple[str, ...] = ("en",)
+    trigger: str | None = None  # prefilter contract: re2 regex every match contains (None: no prefilter)
+    max_len: int | None = None  # longest match; None with a trigger: matches never contain whitespace
 
 
 @dataclass(frozen=True)

@@ -246,7 +246,10 @@ def main() -> None:
     print(f"\nDropwarden daemon benchmark (workers={args.workers}, cores={os.cpu_count()})")
     print(f"{'measure':<48} {'value':>14}")
     rows = [
-        (f"close->alert p50 at {rate}/s for {secs}s (settle {args.settle}s, close 0.25s)", f"{lat['p50'] * 1000:.0f} ms"),
+        (
+            f"close->alert p50 at {rate}/s for {secs}s (settle {args.settle}s, close 0.25s)",
+            f"{lat['p50'] * 1000:.0f} ms",
+        ),
         ("close->alert p99", f"{lat['p99'] * 1000:.0f} ms"),
         ("alerts received / files written", f"{lat['alerted']}/{lat['files']}"),
         ("PSS max during latency run (agent + workers)", f"{lat['rss_max']:.0f} MiB"),

@@ -18,6 +18,7 @@ context-enhanced (our recognizers set it on placeholder/example values) are left
 
 from __future__ import annotations
 
+import re
 from bisect import bisect_left
 from typing import Any
 
@@ -57,6 +58,7 @@ class LinearContextEnhancer(ContextAwareEnhancer):
         )
         self.max_context_chars = max_context_chars
         self._phrases: dict[str, tuple[str, ...]] = {}
+        self._first_words: dict[str, re.Pattern[str]] = {}
 
     def enhance_using_context(
         self,
@@ -79,6 +81,8 @@ class LinearContextEnhancer(ContextAwareEnhancer):
             recognizer = by_id.get(meta.get(_META_ID))
             if recognizer is None or not recognizer.context or meta.get(_META_ENHANCED):
                 continue
+            if not extra and not self._may_have_context(text, result.start, result.end, recognizer):
+                continue
             if local is not None:
                 # Tokens of text[start - reach : end + reach] equal the whole text's tokens within
                 # max_context_chars of the result (a cut edge disturbs at most MAX_TOKEN characters).
@@ -96,6 +100,21 @@ class LinearContextEnhancer(ContextAwareEnhancer):
                 result.analysis_explanation.set_supportive_context_word(hit)
                 result.analysis_explanation.set_improved_score(result.score)
         return raw_results
+
+    def _may_have_context(self, text: str, start: int, end: int, recognizer: EntityRecognizer) -> bool:
+        """Cheap necessary condition: the first word of some context phrase occurs near the result.
+
+        Every token the enhancer may use lies within ``max_context_chars`` of the result, and a token
+        equals a context word only if that word occurs in the lower-cased text there; most results
+        (a phone number in a log line) have none, and skip tokenisation altogether.
+        """
+        rx = self._first_words.get(recognizer.id)
+        if rx is None:
+            firsts = sorted({p[0] for p in map(self._phrase, recognizer.context) if p}, key=len, reverse=True)
+            rx = re.compile("|".join(map(re.escape, firsts))) if firsts else re.compile(r"(?!)")
+            self._first_words[recognizer.id] = rx
+        lo = max(0, start - self.max_context_chars)
+        return rx.search(text[lo : end + self.max_context_chars].lower()) is not None
 
     def surrounding_words(self, starts: list[int], lemmas: list[str], start: int, end: int) -> list[str]:
         """Lowercase word tokens before and after [start, end), bounded in count and in characters."""

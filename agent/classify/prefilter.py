@@ -15,6 +15,16 @@ max_len + MARGIN)`` (or the whitespace-free run around the hit, plus MARGIN), so
 containing that hit together with everything its recognizer and the enhancer look at. Conversely a match
 found in a window contains a hit, so it is at least MARGIN away from the window's cut edges and sees the
 same text as in the whole document. Merging windows (overlapping or close) keeps both properties.
+
+The classifier's fast path (presidio.py) runs a recognizer's regexes only over the *regions* of these
+windows, with a margin of the recognizer's regex reach (:func:`regex_reach`: how far its lookarounds,
+``\b``, ``^`` and ``$`` look outside a match) instead of :data:`MARGIN`; scoring and context words
+then look at the whole text, so they need no margin at all.
+
+An RE2 set first tells, in one pass over the text, which triggers occur at all; only those are then
+located with their own pass. The passes run on UTF-8 bytes (google-re2's ``str`` API re-encodes the
+text and converts offsets on every call and every match: 4x slower); hit offsets are mapped back to
+characters only for non-ASCII text.
 """
 
 from __future__ import annotations
@@ -22,7 +32,10 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from re import _constants as _C  # type: ignore[attr-defined]
+from re import _parser as _P  # type: ignore[attr-defined]
 
+import numpy as np
 import re2
 
 #: Characters any recognizer or the context enhancer may look at outside a match (base.MAX_LOOK = 256,
@@ -30,6 +43,8 @@ import re2
 MARGIN = 320
 #: Windows closer than this are merged: fewer Presidio calls, same result.
 MERGE_GAP = 512
+#: Memory budget of the multi-pattern set (RE2's default, 8 MB, is tight for ~25 counted patterns).
+SET_MAX_MEM = 64 << 20
 
 #: Triggers for Presidio recognizers that ``recognizers/builtin.py`` does not bound (same contract):
 #: ``UsBankRecognizer`` is ``\b[0-9]{8,17}\b``.
@@ -48,6 +63,7 @@ class Trigger:
     entity: str
     pattern: str
     max_len: int | None
+    reach: int | None = None  # margin around each hit; None: the Prefilter's margin
 
 
 @dataclass
@@ -74,6 +90,16 @@ class Prefilter:
     def __init__(self, triggers: Iterable[Trigger], margin: int = MARGIN, merge_gap: int = MERGE_GAP) -> None:
         self.triggers = tuple(triggers)
         self._compiled = [(t, re2.compile(unicode_digits(t.pattern))) for t in self.triggers]
+        # One multi-pattern pass says which triggers occur at all; only those are then located. The
+        # last pattern matches at the end of every text: when RE2's DFA gives up (out of memory, e.g.
+        # on hostile input) Set.Match returns nothing, and the missing sentinel tells us to run them all.
+        options = re2.Options()
+        options.max_mem = SET_MAX_MEM
+        self._set = re2.Set.SearchSet(options)
+        for t in self.triggers:
+            self._set.Add(unicode_digits(t.pattern))
+        self._sentinel = self._set.Add(r"\z")
+        self._set.Compile()
         self.margin = margin
         self.merge_gap = merge_gap
 
@@ -85,21 +111,33 @@ class Prefilter:
         """
         out: dict[str, list[tuple[int, int]]] = {}
         n = len(text)
-        for trig, rx in self._compiled:
+        if text.isascii():
+            data, chars = text.encode("ascii"), None
+        else:
+            data = text.encode("utf-8", "surrogatepass")
+            # chars[b - 1] = characters in data[:b]: count the bytes that start a UTF-8 sequence
+            chars = np.cumsum((np.frombuffer(data, np.uint8) & 0xC0) != 0x80, dtype=np.int64)
+        present = set(self._set.Match(data))
+        for index, (trig, rx) in enumerate(self._compiled):
             merged: list[tuple[int, int]] = out.setdefault(trig.entity, [])
+            if index not in present and self._sentinel in present:
+                continue
+            margin = self.margin if trig.reach is None else trig.reach
             last_end = -1
-            for m in rx.finditer(text):
+            for m in rx.finditer(data):
                 s, e = m.span()
+                if chars is not None:
+                    s, e = (int(chars[s - 1]) if s else 0), int(chars[e - 1])
                 if trig.max_len is not None:
-                    lo, hi = s - trig.max_len - self.margin, e + trig.max_len + self.margin
-                elif s < last_end - self.margin:  # inside the run already covered by the previous window
+                    lo, hi = s - trig.max_len - margin, e + trig.max_len + margin
+                elif s < last_end - margin:  # inside the run already covered by the previous window
                     continue
                 else:
                     before = _LAST_SPACE.search(text, max(0, last_end), s)
                     run_start = before.start() + 1 if before else max(0, last_end)
                     after = _SPACE.search(text, e)
                     run_end = after.start() if after else n
-                    lo, hi = run_start - self.margin, run_end + self.margin
+                    lo, hi = run_start - margin, run_end + margin
                 lo, hi = max(0, lo), min(n, hi)
                 last_end = hi
                 if merged and lo <= merged[-1][1] + self.merge_gap:  # hits come in text order
@@ -133,3 +171,52 @@ class Prefilter:
             else:
                 merged.append(Window(lo, hi, {entity}))
         return merged
+
+
+def regex_reach(pattern: str) -> int | None:
+    """How many characters a regex may look at outside its match, or None (unbounded or unparsable).
+
+    Lookarounds look as far as their longest match; ``\b``, ``^``, ``$``, ``\\A`` and ``\\Z`` one character.
+    Parsed with ``re``'s parser: Presidio's ``regex`` patterns that it cannot read count as unbounded.
+    """
+    try:
+        tree = _P.parse(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return None
+    return _reach(list(tree))
+
+
+def _reach(items: list[tuple[object, object]]) -> int | None:
+    best = 0
+    for op, av in items:
+        if op is _C.AT:  # \A and \Z too: at a window's cut edge they would match where the text goes on
+            best = max(best, 1)
+        elif op in (_C.ASSERT, _C.ASSERT_NOT):
+            _direction, sub = av  # type: ignore[misc]
+            hi = sub.getwidth()[1]
+            inner = _reach(list(sub))
+            if hi >= _C.MAXREPEAT or inner is None:
+                return None
+            best = max(best, hi + inner)
+        else:
+            for sub in _subpatterns(op, av):
+                inner = _reach(list(sub))
+                if inner is None:
+                    return None
+                best = max(best, inner)
+    return best
+
+
+def _subpatterns(op: object, av: object) -> list[object]:
+    """The nested sub-patterns of one parsed node (groups, repeats, alternations, conditionals)."""
+    if op in (_C.MAX_REPEAT, _C.MIN_REPEAT, _C.POSSESSIVE_REPEAT):
+        return [av[2]]  # type: ignore[index]
+    if op is _C.SUBPATTERN:
+        return [av[3]]  # type: ignore[index]
+    if op is _C.ATOMIC_GROUP:
+        return [av]
+    if op is _C.BRANCH:
+        return list(av[1])  # type: ignore[index]
+    if op is _C.GROUPREF_EXISTS:
+        return [x for x in av[1:] if x is not None]  # type: ignore[index]
+    return []

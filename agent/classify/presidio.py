@@ -9,15 +9,22 @@ language-agnostic patterns whose context words already cover German, French and 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 
 import structlog
-from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry, RecognizerResult
+from presidio_analyzer import (
+    AnalyzerEngine,
+    EntityRecognizer,
+    PatternRecognizer,
+    RecognizerRegistry,
+    RecognizerResult,
+)
 
 from agent.classify import ChunkDetector, ClassifierSettings
 from agent.classify.context import LinearContextEnhancer
-from agent.classify.prefilter import EXTRA_TRIGGERS, Prefilter, Trigger
+from agent.classify.prefilter import EXTRA_TRIGGERS, Prefilter, Trigger, regex_reach
 from agent.classify.recognizers import OURS
-from agent.classify.recognizers.base import ATTRIBUTES_KEY
+from agent.classify.recognizers.base import ATTRIBUTES_KEY, DwPatternRecognizer
 from agent.classify.recognizers.builtin import BUILTIN, TRIGGERS
 from agent.classify.recognizers.custom import SpecRecognizer
 from agent.classify.recognizers.ner import NerRecognizer
@@ -30,8 +37,8 @@ LANGUAGE = "en"
 NER_ENTITIES = frozenset({"PERSON", "LOCATION"})
 #: Parts of a document where a confidentiality marking is a label by position: +0.1.
 _LABEL_PARTS = frozenset({"header", "footer", "metadata"})
-#: When windows cover more than this share of the text, analyse the whole text in one pass instead.
-DENSE = 0.6
+#: Fast-path regions closer than this are merged: fewer regex calls, the same matches.
+FAST_MERGE_GAP = 64
 
 
 class Classifier:
@@ -63,10 +70,13 @@ class Classifier:
                     triggers.append(Trigger(entity, *TRIGGERS[entity]))
                 elif entity in EXTRA_TRIGGERS:
                     triggers.append(Trigger(entity, *EXTRA_TRIGGERS[entity]))
-        custom_entities = set()
+        untriggered = set()  # entities some pack recognizer without a trigger can produce
         for spec in settings.custom:
             recognizers.append(SpecRecognizer(spec))
-            custom_entities.add(spec.entity)
+            if spec.trigger:
+                triggers.append(Trigger(spec.entity, spec.trigger, spec.max_len))
+            else:
+                untriggered.add(spec.entity)
         ner = sorted(e for e in self._nlp.get_supported_entities() if _wants(wanted, {e}))
         if ner:
             recognizers.append(NerRecognizer(ner))
@@ -80,12 +90,21 @@ class Classifier:
                 context_aware_enhancer=LinearContextEnhancer(),
             )
         self._entities = sorted({e for r in recognizers for e in r.supported_entities})
-        triggers = [
-            t for t in triggers if t.entity not in custom_entities
-        ]  # a custom spec may share an entity
-        self._prefilter = Prefilter(triggers) if prefilter and triggers else None
-        gated = {t.entity for t in triggers} if self._prefilter else set()
-        self._always = [e for e in self._entities if e not in gated]
+        # An entity is prefiltered only if every recognizer producing it declares a trigger and is a
+        # pattern recognizer whose regex reach is bounded (the fast path below runs its regexes itself).
+        self._fast: dict[str, list[PatternRecognizer]] = {}
+        reach: dict[str, int] = {}
+        for entity in sorted({t.entity for t in triggers} - untriggered) if prefilter else ():
+            recs = [r for r in recognizers if entity in r.supported_entities]
+            reaches = [_regex_reach(r) for r in recs]
+            if all(isinstance(r, PatternRecognizer) for r in recs) and None not in reaches:
+                self._fast[entity] = recs  # type: ignore[assignment]
+                reach[entity] = max(x for x in reaches if x is not None)
+        triggers = [replace(t, reach=reach[t.entity]) for t in triggers if t.entity in self._fast]
+        self._prefilter = Prefilter(triggers, merge_gap=FAST_MERGE_GAP) if triggers else None
+        self._fast_recognizers = [r for recs in self._fast.values() for r in recs]
+        self._always = [e for e in self._entities if e not in self._fast]
+        self._enhancer = LinearContextEnhancer()
         log.info(
             "classifier_built", recognizers=len(recognizers), entities=len(self._entities), ner=bool(ner)
         )
@@ -102,29 +121,42 @@ class Classifier:
     def analyze_text(self, text: str) -> list[RecognizerResult]:
         """Presidio results for the whole of ``text`` (offsets local to it), prefiltered or not.
 
-        Prefiltered, each entity runs only on its own windows (see prefilter.py), and on the whole text
-        in one pass when its windows cover most of it; entities without a trigger always see the whole
-        text. Identical to one whole-text pass: Presidio's de-duplication only compares results of the
-        same entity, and those lie in the same window.
+        Without the prefilter every entity goes through Presidio's ``AnalyzerEngine.analyze`` over the
+        whole text (the reference). With it, entities whose recognizers all keep the prefilter contract
+        take the fast path: the re2 pass gives each its regions (trigger hits plus the longest match
+        and the regex reach), its recognizers' regexes run only there, and context words, the score
+        threshold and Presidio's de-duplication are applied exactly as the engine does, with context
+        tokens taken from the whole text. Identical results (Hypothesis tests in test_prefilter.py):
+        de-duplication only compares results of one entity, and those all lie in its regions.
         """
         if not text or not self._entities:
             return []
         if self._prefilter is None:
             return self._run(text, 0, self._entities)
-        whole = list(self._always)
-        windowed: list[tuple[str, list[tuple[int, int]]]] = []
+        results = self._run(text, 0, self._always) if self._always else []
+        fast: list[RecognizerResult] = []
         for entity, spans in self._prefilter.spans(text).items():
-            if sum(hi - lo for lo, hi in spans) > DENSE * len(text):
-                whole.append(entity)
-            else:
-                windowed.append((entity, spans))
-        results = self._run(text, 0, sorted(whole)) if whole else []
-        for entity, spans in windowed:
-            for lo, hi in spans:
-                for r in self._run(text[lo:hi], lo, [entity]):
-                    r.start += lo
-                    r.end += lo
-                    results.append(r)
+            for rec in self._fast[entity]:
+                if isinstance(rec, DwPatternRecognizer):
+                    fast.extend(rec.analyze_regions(text, spans))
+                    continue
+                for lo, hi in spans:  # Presidio's own recognizers: their regexes see only the slice
+                    found = rec.analyze(text[lo:hi], [entity], None)
+                    for r in found:
+                        r.start += lo
+                        r.end += lo
+                        meta = r.recognition_metadata
+                        if meta is None:
+                            meta = r.recognition_metadata = {}
+                        meta.setdefault(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY, rec.id)
+                        meta.setdefault(RecognizerResult.RECOGNIZER_NAME_KEY, rec.name)
+                        r.analysis_explanation = None
+                    fast.extend(found)
+        if fast:
+            artifacts = self._nlp.process_window(text, 0, LANGUAGE)
+            fast = self._enhancer.enhance_using_context(text, fast, artifacts, self._fast_recognizers)
+            fast = EntityRecognizer.remove_duplicates([r for r in fast if r.score >= 0.0])
+            results.extend(fast)
         return results
 
     def _run(self, text: str, base: int, entities: list[str]) -> list[RecognizerResult]:
@@ -172,6 +204,15 @@ class Classifier:
         for detector in self.extra:
             out.extend(detector.detect(chunk))
         return out
+
+
+def _regex_reach(rec: EntityRecognizer) -> int | None:
+    """The largest regex reach of a pattern recognizer's patterns (None: unbounded, or not patterns)."""
+    patterns = getattr(rec, "patterns", None)
+    if not isinstance(rec, PatternRecognizer) or not patterns:
+        return None
+    reaches = [regex_reach(p.regex) for p in patterns]
+    return None if None in reaches else max(r for r in reaches if r is not None)
 
 
 def _wants(wanted: frozenset[str] | None, entities: set[str] | frozenset[str]) -> bool:

@@ -104,4 +104,3 @@ def _protect_docs(args: argparse.Namespace) -> int:
     index.save(args.out)
     print(f"wrote {args.out}", file=sys.stderr)
     return 0
-

@@ -3,24 +3,45 @@
 Errors (the pack is wrong or a rule can never fire): invalid YAML or schema, unknown field or entity,
 duplicate rule id, override/disable of an unknown rule, min_score above 1, empty zones, a regex
 that does not compile or can backtrack catastrophically, fewer than 2 match / no_match examples,
-a word both required and vetoed. Warnings (legal but probably not meant): a rule disabled by a
+a word both required and vetoed, a recognizer whose prefilter trigger misses a match in some rule
+example (the prefilter would skip that finding). Warnings (legal but probably not meant): a rule disabled by a
 later pack, a rule fully shadowed by another one, an entity that needs a NER model.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from agent.policy.compiled import Issue, PolicySet, Rule
 from agent.policy.loader import compile_policies
+from agent.policy.regexcheck import trigger_violations
+
+#: Flags the classifier compiles pack recognizers with (recognizers/custom.py: Presidio's defaults).
+_SPEC_FLAGS = re.MULTILINE | re.DOTALL | re.IGNORECASE
 
 
 def lint(paths: Sequence[str | Path], known_entities: frozenset[str]) -> list[Issue]:
     policies, issues = compile_policies(paths, known_entities, lint=True)
     if policies is not None:
         issues.extend(shadowed(policies))
+        issues.extend(trigger_issues(policies))
     return issues
+
+
+def trigger_issues(policies: PolicySet) -> list[Issue]:
+    """Pack recognizers whose declared trigger or max_len a match in any rule example breaks."""
+    texts = [t for r in policies.rules for t in (*r.examples_match, *r.examples_no_match)]
+    out = []
+    for spec in policies.recognizers:
+        if spec.trigger is None:
+            continue
+        patterns = [regex for _, regex, _ in spec.patterns]
+        problems = trigger_violations(patterns, spec.trigger, spec.max_len, texts, _SPEC_FLAGS)
+        for problem in sorted(set(problems)):
+            out.append(Issue("(recognizers)", spec.name, "trigger", problem))
+    return out
 
 
 def shadowed(policies: PolicySet) -> list[Issue]:

@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from agent.models import RecognizerSpec
 from agent.policy.compiled import Issue, PolicyError, PolicySet, Rule, normalise_text, phrase_regex
-from agent.policy.regexcheck import backtracking_risk, compile_error
+from agent.policy.regexcheck import backtracking_risk, compile_error, re2_compile_error
 from agent.policy.schema import (
     PACK_FIELDS,
     RECOGNIZER_FIELDS,
@@ -280,6 +280,14 @@ def _add_recognizer(
         if problem:
             issues.append(Issue(name, rec.name, f"patterns.{i}.regex", problem))
             return
+    if rec.trigger is not None:
+        problem = re2_compile_error(rec.trigger)
+        if problem:
+            issues.append(Issue(name, rec.name, "trigger", problem))
+            return
+    elif rec.max_len is not None:
+        issues.append(Issue(name, rec.name, "max_len", "max_len only means something with a trigger"))
+        return
     spec = RecognizerSpec(
         name=rec.name,
         entity=rec.entity,
@@ -288,6 +296,8 @@ def _add_recognizer(
         validator=rec.validator,
         min_entropy=rec.min_entropy,
         languages=tuple(rec.languages),
+        trigger=rec.trigger,
+        max_len=rec.max_len,
     )
     out[rec.name] = (spec, name)
 

@@ -12,6 +12,7 @@ matters is how the engine that actually runs behaves. Possessive quantifiers are
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Sequence
 from re import _constants as C  # type: ignore[attr-defined]
 from re import _parser as P  # type: ignore[attr-defined]
 
@@ -116,3 +117,43 @@ def _first(items: list[tuple[object, object]]) -> frozenset[int]:
             continue
         return _ANY  # ANY, NOT_LITERAL, CATEGORY, BRANCH...: be conservative
     return frozenset()
+
+
+def re2_compile_error(pattern: str) -> str | None:
+    """Why a prefilter trigger does not compile in google-re2 (the engine that runs it), or None."""
+    import re2
+
+    try:
+        re2.compile(pattern)
+    except Exception as exc:  # re2.error, or TypeError/ValueError from the wrapper
+        return f"trigger does not compile in re2: {exc}"
+    return None
+
+
+def trigger_violations(
+    patterns: Sequence[str], trigger: str, max_len: int | None, texts: Iterable[str], flags: int
+) -> list[str]:
+    """Matches of ``patterns`` in ``texts`` that break the prefilter contract, described without values.
+
+    The contract (agent/classify/prefilter.py): every match contains a ``trigger`` match and is at most
+    ``max_len`` characters long (``None``: holds no whitespace). A violation means the prefilter could
+    skip a real finding, so `policy lint` reports it as an error.
+    """
+    import re2
+
+    trig = re2.compile(trigger)
+    compiled = [re.compile(p, flags) for p in patterns]
+    problems: list[str] = []
+    for text in texts:
+        for i, rx in enumerate(compiled):
+            for m in rx.finditer(text):
+                value = m.group()
+                if not value:
+                    continue
+                if not trig.search(value):
+                    problems.append(f"pattern {i}: a {len(value)}-character match holds no trigger match")
+                elif max_len is None and any(c.isspace() for c in value):
+                    problems.append(f"pattern {i}: a match holds whitespace but max_len is null")
+                elif max_len is not None and len(value) > max_len:
+                    problems.append(f"pattern {i}: a {len(value)}-character match is longer than max_len")
+    return problems

@@ -122,6 +122,11 @@ class RecognizerModel(_Strict):
     validator: Validator = "none"
     min_entropy: float = Field(default=0.0, ge=0.0, le=8.0)
     languages: list[str] = Field(default_factory=lambda: ["en"])
+    #: Optional prefilter contract (agent/classify/prefilter.py): a google-re2 regex that every match of
+    #: every pattern contains, and the longest possible match (or null: matches never hold whitespace).
+    #: Without it the recognizer runs over the whole text of every file.
+    trigger: str | None = Field(default=None, min_length=1)
+    max_len: int | None = Field(default=None, ge=1, le=100_000)
 
 
 class PackModel(_Strict):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import IO
@@ -22,10 +23,8 @@ class SarifReporter:
 
     def _uri(self, path: str, member: str | None) -> str:
         if self.root:
-            try:
+            with contextlib.suppress(ValueError):
                 path = os.path.relpath(path, self.root)
-            except ValueError:
-                pass
         return f"{path}!{member}" if member else path
 
     def verdict(self, verdict: Verdict) -> None:

@@ -1,4 +1,4 @@
-"""`dropwarden scan` end to end, as a separate process: formats, exit codes, hostile input, no secret in clear."""
+"""`dropwarden scan` end to end, as a separate process: formats, exit codes, hostile input, no leaks."""
 
 from __future__ import annotations
 
@@ -42,7 +42,9 @@ def secrets_tree(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[s
     de_iban = group4(iban("DE", "".join(rng.choice("0123456789") for _ in range(18))))
     pem = (
         ec.generate_private_key(ec.SECP256R1())
-        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+        .private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
         .decode()
     )
     (root / "card.txt").write_text(f"Customer: Lena Brunner\nCard number: {card}\nExpiry 09/29\n")
@@ -76,8 +78,20 @@ def test_jsonl_contract_exit_code_and_hostile_files(secrets_tree, tmp_path) -> N
     assert records[-1]["kind"] == "summary"
     findings = [r for r in records if r["kind"] == "finding"]
     for f in findings:
-        assert set(f) >= {"path", "member", "policy", "rule", "entity", "severity", "score", "line", "start",
-                          "end", "excerpt", "fingerprint"}
+        assert set(f) >= {
+            "path",
+            "member",
+            "policy",
+            "rule",
+            "entity",
+            "severity",
+            "score",
+            "line",
+            "start",
+            "end",
+            "excerpt",
+            "fingerprint",
+        }
         assert f["severity"] in ("low", "medium", "high", "critical")
     by_file = {(Path(f["path"]).name, f["member"]) for f in findings if f["severity"] != "low"}
     assert ("card.txt", None) in by_file
@@ -133,9 +147,14 @@ def test_public_corpus_every_file_accounted_for(shared_dir, tmp_path) -> None:
     out = tmp_path / "out.jsonl"
     proc = run_scan(
         str(files),
-        "--format", "jsonl", "--output", str(out),
-        "--protect-data", str(shared_dir / "corpus" / "protected" / "customers.csv"),
-        "--protect-docs", str(shared_dir / "corpus" / "protected" / "docs"),
+        "--format",
+        "jsonl",
+        "--output",
+        str(out),
+        "--protect-data",
+        str(shared_dir / "corpus" / "protected" / "customers.csv"),
+        "--protect-docs",
+        str(shared_dir / "corpus" / "protected" / "docs"),
         env_home=tmp_path,
     )
     assert proc.returncode in (0, 1), proc.stderr[-2000:]
@@ -145,9 +164,19 @@ def test_public_corpus_every_file_accounted_for(shared_dir, tmp_path) -> None:
     assert summary["kind"] == "summary"
     assert summary["files"] == n_files
     score = subprocess.run(
-        [sys.executable, str(shared_dir / "eval" / "score.py"), "--labels", str(shared_dir / "corpus" / "labels.jsonl"),
-         "--findings", str(out), "--root", str(files)],
-        capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            str(shared_dir / "eval" / "score.py"),
+            "--labels",
+            str(shared_dir / "corpus" / "labels.jsonl"),
+            "--findings",
+            str(out),
+            "--root",
+            str(files),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert score.returncode == 0, score.stderr
     assert "precision=" in score.stdout.splitlines()[-1]

@@ -15,7 +15,7 @@ than :data:`MAX_LOOK` characters outside the match.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -69,37 +69,42 @@ class DwPatternRecognizer(PatternRecognizer):
         nlp_artifacts: NlpArtifacts | None = None,
         regex_flags: int | None = None,
     ) -> list[RecognizerResult]:
+        return self.analyze_regions(text, ((0, len(text)),))
+
+    def analyze_regions(self, text: str, regions: Iterable[tuple[int, int]]) -> list[RecognizerResult]:
+        """Results of matches inside ``text[lo:hi]`` for each region, judged with all of ``text`` at hand.
+
+        The regexes run with ``pos``/``endpos``, so lookbehinds and ``\b`` see the real text before a
+        region; the prefilter's regions leave each possible match its regex reach on both sides.
+        Offsets are absolute. No analysis explanation is built: the engine drops it anyway.
+        """
         results: list[RecognizerResult] = []
-        for pattern, rx in self._compiled:
-            for m in rx.finditer(text):
-                if m.end() == m.start():
-                    continue
-                verdict = self.assess(text, m, pattern.score)
-                if verdict is None or verdict.score <= 0:
-                    continue
-                start = m.start() if verdict.start is None else verdict.start
-                end = m.end() if verdict.end is None else verdict.end
-                meta: dict[str, object] = {
-                    RecognizerResult.RECOGNIZER_NAME_KEY: self.name,
-                    RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
-                }
-                if verdict.final:
-                    meta[RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
-                if verdict.attributes:
-                    meta[ATTRIBUTES_KEY] = verdict.attributes
-                explanation = self.build_regex_explanation(
-                    self.name, pattern.name, pattern.regex, verdict.score, None, self.FLAGS
-                )
-                results.append(
-                    RecognizerResult(
-                        entity_type=self.ENTITY,
-                        start=start,
-                        end=end,
-                        score=min(1.0, verdict.score),
-                        analysis_explanation=explanation,
-                        recognition_metadata=meta,
+        name_key, id_key = RecognizerResult.RECOGNIZER_NAME_KEY, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
+        for lo, hi in regions:
+            for pattern, rx in self._compiled:
+                for m in rx.finditer(text, lo, hi):
+                    if m.end() == m.start():
+                        continue
+                    verdict = self.assess(text, m, pattern.score)
+                    if verdict is None or verdict.score <= 0:
+                        continue
+                    start = m.start() if verdict.start is None else verdict.start
+                    end = m.end() if verdict.end is None else verdict.end
+                    meta: dict[str, object] = {name_key: self.name, id_key: self.id}
+                    if verdict.final:
+                        meta[RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
+                    if verdict.attributes:
+                        meta[ATTRIBUTES_KEY] = verdict.attributes
+                    results.append(
+                        RecognizerResult(
+                            entity_type=self.ENTITY,
+                            start=start,
+                            end=end,
+                            score=min(1.0, verdict.score),
+                            analysis_explanation=None,
+                            recognition_metadata=meta,
+                        )
                     )
-                )
         return results
 
 

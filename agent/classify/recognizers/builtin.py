@@ -79,5 +79,7 @@ TRIGGERS: dict[str, tuple[str, int | None]] = {
     "URL": (r"\.[A-Za-z]{2}", None),
     "PHONE_NUMBER": (PhoneNumberRecognizer.TRIGGER, PhoneNumberRecognizer.MAX_LEN),
     "US_SSN": (r"\d{3}[- .]?\d{2}[- .]?\d{4}", 12),
-    "IP_ADDRESS": (r"\d\.\d|:[0-9A-Fa-f]{0,4}:", 64),
+    # IPv4 forms hold a dotted quad; IPv6 forms hold "::" or eight colon-separated groups. A zone
+    # suffix (%eth0) has no length bound, but no IP match holds whitespace.
+    "IP_ADDRESS": (r"[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]|::|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]", None),
 }

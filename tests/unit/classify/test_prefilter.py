@@ -311,3 +311,106 @@ def test_full_width_and_arabic_indic_digits_pass_the_prefilter(pair: tuple[Class
     on, off = pair
     assert _key(off, text)  # the reference does find something here
     assert _key(on, text) == _key(off, text)
+
+
+#: Words outside ASCII, so the prefilter's byte-to-character offset mapping is exercised.
+NON_ASCII = [
+    "Grüße",
+    "naïve",
+    "Überweisung",
+    "日本語の報告",
+    "😀",
+    "çà",
+    "Ελλάδα",
+    "\u00a0",
+    "ﬁnance",
+    "İstanbul",
+]
+
+
+def _password_shaped(rng: random.Random) -> str:
+    """Tokens around the password-shaped pack recognizer's edges: some classes missing, some too long."""
+    alphabet = rng.choice(
+        [ALNUM, ALNUM + "!#%*@^&$?~", fakes.string.ascii_lowercase + "0123456789", ALNUM + ":/é"]
+    )
+    token = fakes.token(rng, rng.randrange(6, 48), alphabet)
+    return rng.choice(["", "Password=", "pwd=", "| ", '"', "PASSWORD="]) + token
+
+
+@pytest.fixture(scope="module")
+def shipped_pair() -> tuple[Classifier, Classifier]:
+    """Classifiers as `dropwarden scan` builds them from the shipped packs, with and without prefilter."""
+    from agent.classify import ClassifierSettings
+    from agent.pipeline import default_policy_dirs
+    from agent.policy import load_policies
+
+    ps = load_policies(default_policy_dirs(), Classifier.known_entities())
+    settings = ClassifierSettings(entities=ps.entities(), custom=ps.recognizers)
+    return Classifier(settings, prefilter=True), Classifier(settings, prefilter=False)
+
+
+def test_shipped_pack_recognizer_is_prefiltered(shipped_pair: tuple[Classifier, Classifier]) -> None:
+    """The pack's password-shaped recognizer declares a trigger, so it no longer scans whole texts."""
+    on, _ = shipped_pair
+    assert "PASSWORD_CANDIDATE" in on._fast and "PASSWORD_CANDIDATE" not in on._always
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32), parts=st.integers(5, 120))
+def test_prefilter_on_equals_off_shipped_packs_non_ascii(
+    shipped_pair: tuple[Classifier, Classifier], seed: int, parts: int
+) -> None:
+    """Shipped packs (pack recognizers included), non-ASCII text, password-shaped tokens: same detections."""
+    rng = random.Random(seed)
+    pieces = []
+    for _ in range(parts):
+        kind = rng.randrange(5)
+        if kind == 0:
+            pieces.append(_context(rng) + _plant(rng))
+        elif kind == 1:
+            pieces.append(_password_shaped(rng))
+        elif kind == 2:
+            pieces.append(" ".join(rng.choice(NON_ASCII + WORDS) for _ in range(rng.randrange(1, 30))))
+        elif kind == 3:
+            pieces.append(_digit_heavy(rng))
+        else:
+            pieces.append(rng.choice(["password list", "Kennwort", "credentials:", "login"]))
+    text = "".join(p + rng.choice([" ", "\n", ", ", "; ", "\t", " | "]) for p in pieces)
+    on, off = shipped_pair
+    assert _key(on, text) == _key(off, text)
+
+
+def test_set_failure_runs_every_trigger() -> None:
+    """When RE2's set gives up (no sentinel in its answer), every trigger is located: same windows."""
+    pf = Prefilter([Trigger("A", r"@", None), Trigger("B", r"\d{4}", 10), Trigger("C", r"zzz", 5)])
+    text = "mail ab@cd.example and 1234 and é 5678 " * 20
+    expected = pf.spans(text)
+    assert set(expected) == {"A", "B"}
+
+    class GaveUp:
+        def Match(self, data: bytes) -> list[int]:
+            return []
+
+    pf._set = GaveUp()  # type: ignore[assignment]
+    assert pf.spans(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reach"),
+    [
+        (r"abc", 0),
+        (r"\bword\b", 1),
+        (r"^key$", 1),
+        (r"\Avalue\Z", 1),
+        (r"(?<![\w+@#'/])(?<!\w-)(?<!\d[.:,])\d{7}", 2),
+        (r"(?=[^\s]{0,40}[a-z])[a-z0-9]{10,40}", 41),
+        (r"(?:x|(?<=ab)y)+", 2),
+        (r"(?=.*secret)\w+", None),
+        (r"(unbalanced", None),
+    ],
+)
+def test_regex_reach(pattern: str, reach: int | None) -> None:
+    """How far a regex looks outside its match: lookaround widths, anchors one, unbounded None."""
+    from agent.classify.prefilter import regex_reach
+
+    assert regex_reach(pattern) == reach

@@ -15,6 +15,7 @@ from tests.unit.policy.test_loader import LOAD_ERRORS, SHIPPED
 LINT_ONLY = {
     "few_examples.yaml": [("few-examples", "examples.match"), ("few-examples", "examples.no_match")],
     "context_vetoed.yaml": [("card-rule", "not_context")],
+    "trigger_misses_match.yaml": [("emp-id", "trigger")],
 }
 
 

@@ -199,6 +199,7 @@ LOAD_ERRORS = {
     "bad_window.yaml": ("card-rule", "window", "exactly one of"),
     "missing_value_set.yaml": ("card-rule", "exceptions.value_sets.0", "cannot read"),
     "bad_recognizer_validator.yaml": ("emp-id", "validator", "must be one of"),
+    "bad_trigger.yaml": ("emp-id", "trigger", "does not compile in re2"),
 }
 
 
