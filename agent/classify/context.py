@@ -58,7 +58,7 @@ class LinearContextEnhancer(ContextAwareEnhancer):
         )
         self.max_context_chars = max_context_chars
         self._phrases: dict[str, tuple[str, ...]] = {}
-        self._first_words: dict[str, re.Pattern[str]] = {}
+        self._context_keys: dict[str, tuple[tuple[str, ...], re.Pattern[str] | None]] = {}
 
     def enhance_using_context(
         self,
@@ -102,19 +102,29 @@ class LinearContextEnhancer(ContextAwareEnhancer):
         return raw_results
 
     def _may_have_context(self, text: str, start: int, end: int, recognizer: EntityRecognizer) -> bool:
-        """Cheap necessary condition: the first word of some context phrase occurs near the result.
+        """Cheap necessary condition: the longest word of some context phrase occurs near the result.
 
         Every token the enhancer may use lies within ``max_context_chars`` of the result, and a token
-        equals a context word only if that word occurs in the lower-cased text there; most results
-        (a phone number in a log line) have none, and skip tokenisation altogether.
+        equals a context word only if that word occurs there. A word of one or two letters ("a" of
+        "a/c") must also be a token: alone, or the first or last piece of a run longer than MAX_TOKEN
+        (such runs are cut into pieces). Most results (a phone number in a log line) have no context
+        word near them and skip tokenisation altogether.
         """
-        rx = self._first_words.get(recognizer.id)
-        if rx is None:
-            firsts = sorted({p[0] for p in map(self._phrase, recognizer.context) if p}, key=len, reverse=True)
-            rx = re.compile("|".join(map(re.escape, firsts))) if firsts else re.compile(r"(?!)")
-            self._first_words[recognizer.id] = rx
-        lo = max(0, start - self.max_context_chars)
-        return rx.search(text[lo : end + self.max_context_chars].lower()) is not None
+        keys = self._context_keys.get(recognizer.id)
+        if keys is None:
+            longest = {max(p, key=len) for p in map(self._phrase, recognizer.context) if p}
+            short = "|".join(re.escape(k) for k in sorted(longest) if len(k) <= 2)
+            run = rf"[^\W_]{{{MAX_TOKEN - 1}}}"  # the rest of a run long enough to be cut
+            alone_or_edge = rf"(?<![^\W_])(?:{short})(?:(?![^\W_])|(?={run}))|(?<={run})(?:{short})(?![^\W_])"
+            short_rx = re.compile(alone_or_edge) if short else None
+            keys = (tuple(sorted((k for k in longest if len(k) > 2), key=len)), short_rx)
+            self._context_keys[recognizer.id] = keys
+        long_keys, short_rx = keys
+        pad = self.max_context_chars + MAX_TOKEN + 1  # whole runs around the bounded neighbourhood
+        near = text[max(0, start - pad) : end + pad].lower()
+        return any(k in near for k in long_keys) or (
+            short_rx is not None and short_rx.search(near) is not None
+        )
 
     def surrounding_words(self, starts: list[int], lemmas: list[str], start: int, end: int) -> list[str]:
         """Lowercase word tokens before and after [start, end), bounded in count and in characters."""

@@ -75,6 +75,23 @@ class Window:
     entities: set[str] = field(default_factory=set)
 
 
+def _run_start(text: str, floor: int, pos: int) -> int:
+    """Start of the whitespace-free run ending at ``pos`` (not before ``floor``).
+
+    Looks back in growing blocks: one search from ``floor`` would rescan the whole gap since the
+    previous hit, which for sparse hits is the whole text again.
+    """
+    block = 64
+    while True:
+        lo = max(floor, pos - block)
+        before = _LAST_SPACE.search(text, lo, pos)
+        if before:
+            return before.start() + 1
+        if lo == floor:
+            return floor
+        block *= 8
+
+
 def unicode_digits(pattern: str) -> str:
     """A trigger with re2's ASCII ``\\d`` widened to every decimal digit (``\\p{Nd}``, also in classes).
 
@@ -133,8 +150,7 @@ class Prefilter:
                 elif s < last_end - margin:  # inside the run already covered by the previous window
                     continue
                 else:
-                    before = _LAST_SPACE.search(text, max(0, last_end), s)
-                    run_start = before.start() + 1 if before else max(0, last_end)
+                    run_start = _run_start(text, max(0, last_end), s)
                     after = _SPACE.search(text, e)
                     run_end = after.start() if after else n
                     lo, hi = run_start - margin, run_end + margin

@@ -168,8 +168,9 @@ class OfflineNlpEngine(NlpEngine):
     """Presidio NlpEngine with a regex tokenizer (linear in the text) and optional local NER."""
 
     def __init__(self, ner_model: str | None = None) -> None:
-        self._vocab = spacy.blank("en").vocab
-        self._stop = spacy.blank("en").Defaults.stop_words
+        blank = spacy.blank("en")  # built once: each call loads ~2,700 tokenizer special cases
+        self._vocab = blank.vocab
+        self._stop = blank.Defaults.stop_words
         self._ner_name = ner_model
         self._ner: Any = None
         self._loaded = False

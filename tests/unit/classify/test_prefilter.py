@@ -414,3 +414,44 @@ def test_regex_reach(pattern: str, reach: int | None) -> None:
     from agent.classify.prefilter import regex_reach
 
     assert regex_reach(pattern) == reach
+
+
+def _context_heavy(rng: random.Random) -> str:
+    """Context words in every spelling the tokenizer may see: case, short words, long runs, punctuation."""
+    word = rng.choice(
+        [
+            "a/c",
+            "A/C",
+            "acct",
+            "Account",
+            "KONTO",
+            "iban",
+            "IBAN:",
+            "card",
+            "cc",
+            "ssn",
+            "number",
+            "tel",
+            "n°",
+        ]
+    )
+    glue = rng.choice([" ", "", "-", "_", ": ", "\n", "x" * rng.randrange(1, 70), "Ü"])
+    return rng.choice([word + glue, glue + word, word])
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seed=st.integers(0, 2**32), parts=st.integers(5, 80))
+def test_context_precheck_never_hides_a_context_word(
+    pair: tuple[Classifier, Classifier], seed: int, parts: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Skipping tokenisation when no context word is near changes no score (checked with it disabled)."""
+    from agent.classify.context import LinearContextEnhancer
+
+    rng = random.Random(seed)
+    pieces = [rng.choice([_context_heavy, _plant, _digit_heavy, _filler])(rng) for _ in range(parts)]
+    text = "".join(p + rng.choice([" ", "\n", "", " | "]) for p in pieces)
+    on, _ = pair
+    fast = _key(on, text)
+    with monkeypatch.context() as m:
+        m.setattr(LinearContextEnhancer, "_may_have_context", lambda *a: True)
+        assert _key(on, text) == fast
