@@ -138,18 +138,19 @@ class Redactor:
         masked = mask(value, entity)
         if not context or start_in_context < 0:
             return masked
+        # only the few characters shown on each side matter: blank neighbours there, not everywhere
+        lo = max(0, start_in_context - self.context_chars)
+        shown = context[lo : start_in_context + len(value) + self.context_chars]
+        at = start_in_context - lo
         if other_spans:
-            chars = list(context)
-            own = range(start_in_context, start_in_context + len(value))
+            chars = list(shown)
+            own = range(at, at + len(value))
             for s, e in other_spans:
-                for i in range(max(0, s), min(len(chars), e)):
+                for i in range(max(0, s - lo), min(len(chars), e - lo)):
                     if i not in own and not chars[i].isspace():
                         chars[i] = "*"
-            context = "".join(chars)
-        before = context[max(0, start_in_context - self.context_chars) : start_in_context]
-        after_start = start_in_context + len(value)
-        after = context[after_start : after_start + self.context_chars]
-        return f"{_scrub(before)}[{masked}]{_scrub(after)}"
+            shown = "".join(chars)
+        return f"{_scrub(shown[:at])}[{masked}]{_scrub(shown[at + len(value) :])}"
 
 
 _LONG_RUN = re.compile(r"[A-Za-z0-9+/=_\-]{6,}")

@@ -113,10 +113,13 @@ class LinearContextEnhancer(ContextAwareEnhancer):
         keys = self._context_keys.get(recognizer.id)
         if keys is None:
             longest = {max(p, key=len) for p in map(self._phrase, recognizer.context) if p}
-            short = "|".join(re.escape(k) for k in sorted(longest) if len(k) <= 2)
             run = rf"[^\W_]{{{MAX_TOKEN - 1}}}"  # the rest of a run long enough to be cut
-            alone_or_edge = rf"(?<![^\W_])(?:{short})(?:(?![^\W_])|(?={run}))|(?<={run})(?:{short})(?![^\W_])"
-            short_rx = re.compile(alone_or_edge) if short else None
+            # literal first, so re's fast literal search drives the scan; the checks look back over it
+            short = "|".join(
+                rf"{e}(?:(?<![^\W_]{e})(?:(?![^\W_])|(?={run}))|(?<={run}{e})(?![^\W_]))"
+                for e in (re.escape(k) for k in sorted(longest) if len(k) <= 2)
+            )
+            short_rx = re.compile(short) if short else None
             keys = (tuple(sorted((k for k in longest if len(k) > 2), key=len)), short_rx)
             self._context_keys[recognizer.id] = keys
         long_keys, short_rx = keys
