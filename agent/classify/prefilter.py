@@ -140,14 +140,15 @@ class Prefilter:
             if index not in present and self._sentinel in present:
                 continue
             margin = self.margin if trig.reach is None else trig.reach
+            if trig.max_len is not None:
+                merged.extend(self._bounded(rx, data, chars, trig.max_len + margin, n))
+                continue
             last_end = -1
             for m in rx.finditer(data):
                 s, e = m.span()
                 if chars is not None:
                     s, e = (int(chars[s - 1]) if s else 0), int(chars[e - 1])
-                if trig.max_len is not None:
-                    lo, hi = s - trig.max_len - margin, e + trig.max_len + margin
-                elif s < last_end - margin:  # inside the run already covered by the previous window
+                if s < last_end - margin:  # inside the run already covered by the previous window
                     continue
                 else:
                     run_start = _run_start(text, max(0, last_end), s)
@@ -174,6 +175,26 @@ class Prefilter:
                         joined.append((lo, hi))
                 out[entity] = joined
         return out
+
+    def _bounded(
+        self, rx: re2._Regexp, data: bytes, chars: np.ndarray | None, reach: int, n: int
+    ) -> list[tuple[int, int]]:
+        """Merged windows ``[hit start - reach, hit end + reach)`` of every hit, computed in numpy.
+
+        Hits come in text order, so window starts never decrease: a window opens a new group when it
+        starts more than ``merge_gap`` after the furthest end seen so far (dense triggers such as phone
+        numbers fire tens of thousands of times per MB; a Python loop per hit was a third of the pass).
+        """
+        hits = np.array([m.span() for m in rx.finditer(data)], dtype=np.int64).reshape(-1, 2)
+        if not len(hits):
+            return []
+        if chars is not None:  # byte offsets -> character offsets
+            hits = np.where(hits > 0, chars[np.maximum(hits - 1, 0)], 0)
+        lo = np.maximum(hits[:, 0] - reach, 0)
+        top = np.maximum.accumulate(np.minimum(hits[:, 1] + reach, n))
+        first = np.flatnonzero(np.r_[True, lo[1:] > top[:-1] + self.merge_gap])
+        last = np.r_[first[1:], len(lo)] - 1
+        return list(zip(lo[first].tolist(), top[last].tolist(), strict=True))
 
     def windows(self, text: str) -> list[Window]:
         """Merged, sorted windows covering every possible match of every trigger-bearing entity."""

@@ -455,3 +455,45 @@ def test_context_precheck_never_hides_a_context_word(
     with monkeypatch.context() as m:
         m.setattr(LinearContextEnhancer, "_may_have_context", lambda *a: True)
         assert _key(on, text) == fast
+
+
+def _reference_spans(triggers: list[Trigger], text: str, margin: int, gap: int) -> dict[str, list]:
+    """The windows of the module docstring, one hit at a time, on str offsets (no bytes, no numpy)."""
+    import re as pyre
+
+    out: dict[str, list[tuple[int, int]]] = {}
+    for t in triggers:
+        wins = []
+        for m in pyre.finditer(t.pattern, text):
+            assert t.max_len is not None
+            lo = max(0, m.start() - t.max_len - margin)
+            hi = min(len(text), m.end() + t.max_len + margin)
+            if wins and lo <= wins[-1][1] + gap:
+                wins[-1] = (wins[-1][0], max(wins[-1][1], hi))
+            else:
+                wins.append((lo, hi))
+        if wins:
+            out.setdefault(t.entity, []).extend(wins)
+    for entity, wins in out.items():
+        wins.sort()
+        joined = [wins[0]]
+        for lo, hi in wins[1:]:
+            if lo <= joined[-1][1] + gap:
+                joined[-1] = (joined[-1][0], max(joined[-1][1], hi))
+            else:
+                joined.append((lo, hi))
+        out[entity] = joined
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from("ab7@ é日😀\n-"), max_size=600),
+    margin=st.integers(0, 20),
+    gap=st.integers(0, 30),
+)
+def test_bounded_windows_match_a_hit_by_hit_reference(text: str, margin: int, gap: int) -> None:
+    """Numpy-merged windows, on UTF-8 byte offsets mapped back to characters, equal a plain loop's."""
+    triggers = [Trigger("A", "7b", 4), Trigger("A", "é日", 3), Trigger("B", "a", 2), Trigger("C", "😀@", 5)]
+    pf = Prefilter(triggers, margin=margin, merge_gap=gap)
+    assert pf.spans(text) == _reference_spans(triggers, text, margin, gap)
