@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -33,9 +32,14 @@ from bench.corpus import generate  # noqa: E402
 RECALL_ENTITIES = ("CREDIT_CARD", "IBAN_CODE", "US_SSN")
 
 
-def tree_rss(pid: int) -> int:
-    """Resident memory of a process and all its descendants, in bytes."""
-    total = 0
+def _tree_memory(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) summed over a process and its descendants, in bytes.
+
+    RSS counts pages a forked worker shares copy-on-write with its parent once per process, so it
+    overstates what a pool really uses; PSS divides each shared page among the processes sharing it
+    and sums to the memory the tree actually holds.
+    """
+    rss = pss = 0
     pids = [pid]
     seen = set()
     while pids:
@@ -44,26 +48,35 @@ def tree_rss(pid: int) -> int:
             continue
         seen.add(p)
         try:
-            with open(f"/proc/{p}/statm") as f:
-                total += int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+            with open(f"/proc/{p}/smaps_rollup") as f:
+                for line in f:
+                    if line.startswith("Rss:"):
+                        rss += int(line.split()[1]) * 1024
+                    elif line.startswith("Pss:"):
+                        pss += int(line.split()[1]) * 1024
             with open(f"/proc/{p}/task/{p}/children") as f:
                 pids.extend(int(c) for c in f.read().split())
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
+        except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError):
             continue
-    return total
+    return rss, pss
+
+
+#: Peak PSS of the process tree of the last _measure() call, in bytes (see _tree_memory).
+LAST_PEAK_PSS = [0]
 
 
 def _measure(cmd: list[str]) -> tuple[float, int, str, int]:
     """Run one process launch; return wall seconds, peak RSS of its process tree, stderr, exit code."""
     started = time.monotonic()
     proc = subprocess.Popen(cmd, stderr=subprocess.PIPE, text=True)
-    peak = 0
+    peak = peak_pss = 0
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_pss
         while not stop.is_set():
-            peak = max(peak, tree_rss(proc.pid))
+            rss, pss = _tree_memory(proc.pid)
+            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
             time.sleep(0.05)
 
     t = threading.Thread(target=sample, daemon=True)
@@ -71,6 +84,7 @@ def _measure(cmd: list[str]) -> tuple[float, int, str, int]:
     _, err = proc.communicate()
     stop.set()
     t.join()
+    LAST_PEAK_PSS[0] = peak_pss
     return time.monotonic() - started, peak, err, proc.returncode
 
 
@@ -105,7 +119,7 @@ def run_scan(paths: list[str], key_file: str, jobs: int, out: str, extra: tuple[
     errors = [r for r in records if r.get("kind") == "error"]
     if errors:
         print(f"   note: {len(errors)} error records, e.g. {errors[0].get('reason')}")
-    return {"seconds": seconds, "peak_rss": peak, "records": records}
+    return {"seconds": seconds, "peak_rss": peak, "peak_pss": LAST_PEAK_PSS[0], "records": records}
 
 
 def run_worker(kind: str, files: list[Path], key_file: str, out: str) -> dict:
@@ -267,6 +281,9 @@ def main() -> int:
             )
         )
         _print_row(rows[-1])
+        print(
+            f"   {'':<7}{'  (same launch: peak PSS, shared pages split)':<42}{whole['peak_pss'] / 1e6:>44.0f} MB"
+        )
 
         chosen = subset(files, a.subset_mb)
         sbytes = sum(f.stat().st_size for f in chosen)
