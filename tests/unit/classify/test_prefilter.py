@@ -497,3 +497,19 @@ def test_bounded_windows_match_a_hit_by_hit_reference(text: str, margin: int, ga
     triggers = [Trigger("A", "7b", 4), Trigger("A", "é日", 3), Trigger("B", "a", 2), Trigger("C", "😀@", 5)]
     pf = Prefilter(triggers, margin=margin, merge_gap=gap)
     assert pf.spans(text) == _reference_spans(triggers, text, margin, gap)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    pattern=st.sampled_from([r"\d{2}", r"x*", r"", r"b|", r"\p{Nd}{2,}", r"[a-z]+@", r"(?i)secret|\d{8}"]),
+    text=st.text(alphabet=st.sampled_from("ab1234x@é٣ SECRET"), max_size=200),
+)
+def test_hit_spans_equal_finditer(pattern: str, text: str) -> None:
+    """The Match-object-free hit loop gives exactly google-re2's finditer spans, empty matches too."""
+    import re2
+
+    from agent.classify.prefilter import hit_spans
+
+    rx = re2.compile(pattern)
+    data = text.encode()
+    assert hit_spans(rx, data) == [m.span() for m in rx.finditer(data)]
