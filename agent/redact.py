@@ -17,7 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 KEY_BYTES = 32
-_KEEP_EDGE = re.compile(r"[A-Za-z0-9]")
+#: Characters a mask may keep at the edges (ASCII letters and digits) and separators it shows.
+_ASCII_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
+_SHOWN_SEPARATORS = frozenset(" -./:_")
 
 
 def load_or_create_key(path: str | os.PathLike[str]) -> bytes:
@@ -61,8 +63,7 @@ def mask(value: str, entity: str = "") -> str:
     values of 12 characters or fewer keep at most 2 at each end; secrets keep only a short prefix.
     Separators are kept so the shape stays readable.
     """
-    chars = list(value)
-    alnum_positions = [i for i, c in enumerate(chars) if _KEEP_EDGE.match(c)]
+    alnum_positions = [i for i, c in enumerate(value) if c in _ASCII_ALNUM]
     n = len(alnum_positions)
     if entity in SECRET_ENTITIES:
         keep_head, keep_tail = min(4, n // 4), 0
@@ -73,16 +74,7 @@ def mask(value: str, entity: str = "") -> str:
     else:
         keep_head, keep_tail = 0, 0
     keep = set(alnum_positions[:keep_head]) | set(alnum_positions[n - keep_tail :] if keep_tail else ())
-    out = []
-    for i, c in enumerate(chars):
-        if i in keep:
-            out.append(c)
-        elif _KEEP_EDGE.match(c):
-            out.append("*")
-        elif c in " -./:_":
-            out.append(c)
-        else:
-            out.append("*")
+    out = [c if i in keep or c in _SHOWN_SEPARATORS else "*" for i, c in enumerate(value)]
     masked = "".join(out)
     if len(masked) > 48:  # a PEM block or long token: the shape is enough
         masked = masked[:24] + f"…[{len(value)} chars]"

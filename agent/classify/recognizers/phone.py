@@ -64,6 +64,7 @@ _WORDS = (
     "hotline",
     "whatsapp",
 )
+_NOT_DIGIT = re.compile(r"[^0-9]")
 _NO_SEP = re.compile(r"\+?\(?\d+\)?")
 #: A phone word at most four words before a bare digit run.
 _PHONE_WORD_BEFORE = re.compile(
@@ -111,7 +112,10 @@ class PhoneNumberRecognizer(DwPatternRecognizer):
         cand = match.group()
         if cand.startswith("(") and ")" not in cand:
             cand = cand[1:]
-        digits = "".join(str(int(c)) for c in cand if c.isdecimal())  # full-width digits too
+        if cand.isascii():
+            digits = _NOT_DIGIT.sub("", cand)
+        else:  # full-width or Arabic-Indic digits read as ASCII ones
+            digits = "".join(str(int(c)) for c in cand if c.isdecimal())
         intl = cand.startswith("+") or digits.startswith("00")
         if not 7 <= len(digits) <= (17 if digits.startswith("00") else 15):
             return None
