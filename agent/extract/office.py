@@ -3,6 +3,10 @@
 Each document part becomes its own chunk stream (body, header, footer, notes, comments,
 sheet:<name>, metadata); tables become tabular text. Files embedded in the package
 (``*/embeddings/*``, e.g. an Excel sheet in a slide) are handed back to the dispatcher as members.
+
+For DOCX and XLSX the libraries open the package and define what the text is, but the text itself
+is read from the XML with lxml: their per-paragraph and per-cell object models were most of the
+extraction time. The output is the libraries' own (see the comments at each reader).
 """
 
 from __future__ import annotations
@@ -47,33 +51,123 @@ def _metadata(props: Any) -> str:
     return "\n".join(lines)
 
 
-def _docx_blocks(container: Any, ctx: Context, member: str | None, part: str) -> Iterator[Item]:
-    """Paragraphs as one text stream, each table as tabular text, in document order."""
+# WordprocessingML text, read straight from the XML python-docx has already parsed. python-docx's
+# ``Paragraph.text`` evaluates two XPaths per paragraph and one per run, which made DOCX extraction
+# several times slower than the parse itself; one compiled XPath per container returns all of it.
+# The text rules stay python-docx's: a paragraph is its direct ``w:r`` and ``w:hyperlink/w:r``
+# children (runs wrapped in w:ins, w:sdt, w:smartTag... are skipped there too), a run is its w:t
+# text (``.text``: the leading text node) plus tab, line-break, carriage-return and hyphen chars.
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_W_P, _W_TBL, _W_COMMENT, _W_BR, _W_TYPE = (_W + t for t in ("p", "tbl", "comment", "br", "type"))
+_RUN_CHARS = {_W + "tab": "\t", _W + "ptab": "\t", _W + "cr": "\n", _W + "noBreakHyphen": "-"}
+_RUN_CONTENT = ("w:t/node()[1][self::text()]", "w:br", "w:cr", "w:noBreakHyphen", "w:ptab", "w:tab")
+_BLOCK_NODES = etree.XPath(
+    " | ".join(["w:p", "w:tbl"] + [f"w:p/{r}/{c}" for r in ("w:r", "w:hyperlink/w:r") for c in _RUN_CONTENT]),
+    namespaces={"w": _W[1:-1]},
+    smart_strings=False,
+)
+
+
+def _blocks(element: Any) -> Iterator[Any]:
+    """The direct w:p children of ``element`` as their text (str) and its direct w:tbl children as
+    elements, in document order."""
+    parts: list[str] = []
+    in_para = False
+    for node in _BLOCK_NODES(element):
+        if isinstance(node, str):  # text of a w:t; it always follows its w:p in document order
+            parts.append(node)
+            continue
+        tag = node.tag
+        if tag in (_W_P, _W_TBL):
+            if in_para:
+                yield "".join(parts)
+                parts = []
+            in_para = tag == _W_P
+            if not in_para:
+                yield node
+        elif tag == _W_BR:  # a line break; page and column breaks have no text
+            if node.get(_W_TYPE, "textWrapping") == "textWrapping":
+                parts.append("\n")
+        else:
+            parts.append(_RUN_CHARS[tag])
+    if in_para:
+        yield "".join(parts)
+
+
+def _paras_text(parent: Any) -> str:
+    """Direct w:p children of a cell or comment, one line each (python-docx's ``.text``)."""
+    return "\n".join(b for b in _blocks(parent) if isinstance(b, str))
+
+
+def _table_rows(tbl: Any, container: Any) -> Iterator[list[str]]:
+    """Cell texts per row. Spans and vertical merges resolve through python-docx's ``_Row.cells``
+    (a merged cell repeats its text in every grid cell it covers); each cell's text is read once."""
     from docx.table import Table
 
+    texts: dict[Any, str] = {}
+    for row in Table(tbl, container).rows:
+        cells = []
+        for cell in row.cells:
+            tc = cell._tc
+            if (text := texts.get(tc)) is None:
+                text = texts[tc] = _paras_text(tc)
+            cells.append(text)
+        yield cells
+
+
+def _docx_blocks(element: Any, container: Any, ctx: Context, member: str | None, part: str) -> Iterator[Item]:
+    """Paragraphs of a body/header/footer element as one text stream, each table as tabular text,
+    in document order (only direct w:p / w:tbl children, as python-docx's iter_inner_content)."""
     paras: list[str] = []
-    for block in container.iter_inner_content():
+    for block in _blocks(element):
         ctx.check()
-        if isinstance(block, Table):
-            if paras:
-                yield from ctx.chunk_text(member, "\n".join(paras), part)
-                paras = []
-            rows = ([c.text for c in r.cells] for r in block.rows)
-            yield from ctx.chunk_text(member, _rows_text(rows), part, tabular=True)
-        else:
-            paras.append(block.text)
+        if isinstance(block, str):
+            paras.append(block)
+            continue
+        if paras:
+            yield from ctx.chunk_text(member, "\n".join(paras), part)
+            paras = []
+        yield from ctx.chunk_text(member, _rows_text(_table_rows(block, container)), part, tabular=True)
     if any(paras):
         yield from ctx.chunk_text(member, "\n".join(paras), part)
+
+
+def _open_docx(f: IO[bytes]) -> Any:
+    """``docx.Document(f)``, except that the styles, numbering and settings parts are kept as
+    unparsed bytes: no text comes from them, and styles.xml alone often takes longer to parse than
+    the whole body."""
+    from docx.opc.constants import CONTENT_TYPE as CT
+    from docx.opc.package import Unmarshaller
+    from docx.opc.part import Part, PartFactory
+    from docx.opc.pkgreader import PackageReader
+    from docx.package import Package
+
+    unparsed = {CT.WML_STYLES, CT.WML_NUMBERING, CT.WML_SETTINGS}
+
+    def load_part(partname: Any, content_type: str, reltype: str, blob: bytes, package: Any) -> Any:
+        if content_type in unparsed:
+            return Part.load(partname, content_type, blob, package)
+        return PartFactory(partname, content_type, reltype, blob, package)
+
+    package = Package()
+    Unmarshaller.unmarshal(PackageReader.from_file(f), package, load_part)
+    document_part = package.main_document_part
+    if document_part.content_type != CT.WML_DOCUMENT_MAIN:
+        raise ValueError(f"file '{f}' is not a Word file, content type is '{document_part.content_type}'")
+    return document_part.document
 
 
 def extract_docx(
     f: IO[bytes], ctx: Context, member: str | None, depth: int, recurse: Recurse
 ) -> Iterator[Item]:
-    import docx
+    from docx.opc.constants import RELATIONSHIP_TYPE
 
-    doc = docx.Document(f)
+    doc = _open_docx(f)
     yield from ctx.chunk_text(member, _metadata(doc.core_properties), "metadata")
-    yield from _docx_blocks(doc, ctx, member, "body")
+    body = doc.element.body
+    if body is None:
+        raise ValueError("document.xml has no w:body")
+    yield from _docx_blocks(body, doc, ctx, member, "body")
     seen: set[int] = set()
     for section in doc.sections:
         for part, hf in (
@@ -87,35 +181,263 @@ def extract_docx(
             if hf.is_linked_to_previous or id(hf.part) in seen:
                 continue
             seen.add(id(hf.part))
-            yield from _docx_blocks(hf, ctx, member, part)
-    comments = getattr(doc, "comments", None)
+            yield from _docx_blocks(hf.part.element, hf, ctx, member, part)
+    try:  # looked up directly: ``doc.comments`` would create (and parse) an empty part when absent
+        comments = doc.part.part_related_by(RELATIONSHIP_TYPE.COMMENTS).element
+    except KeyError:
+        comments = None
     if comments is not None:
-        texts = [c.text for c in comments]
+        texts = [_paras_text(c) for c in comments.iterchildren(_W_COMMENT)]
         yield from ctx.chunk_text(member, "\n".join(t for t in texts if t), "comments")
     yield from embedded(f, ctx, member, depth, recurse)
+
+
+# SpreadsheetML. openpyxl still reads the workbook skeleton (sheet list, properties, the styles that
+# mark date cells, the 1900/1904 epoch) and converts values with its own helpers, but the shared
+# strings and the sheets are streamed here with lxml: openpyxl's read-only worksheets spend most of
+# the time in per-cell Python (a dict and, for inline strings, a Serialisable object per cell), and
+# parse every sheet without a <dimension> once more just to size it. The rows and values are exactly
+# those of openpyxl's ``iter_rows(values_only=True)`` -- including its habit of dropping rows and
+# columns beyond the declared <dimension> -- batched as before (a feed per 1000 rows).
+_S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
+_S_ROW, _S_V, _S_IS, _S_SI, _S_DIMENSION = (_S + t for t in ("row", "v", "is", "si", "dimension"))
+_S_T, _S_SST, _S_SHEET_DATA = _S + "t", _S + "sst", _S + "sheetData"
+_ROWS_PER_FEED = 1000
+_DIGITS = "0123456789"
+
+
+def _xml_ends(src: IO[bytes], *tags: str) -> Iterator[Any]:
+    """Elements with these tags as they end. Entities are expanded as openpyxl's expat parser does
+    (internal ones only, within libxml2's amplification limits); nothing is fetched."""
+    for _, el in etree.iterparse(
+        src,
+        events=("end",),
+        tag=tags,
+        resolve_entities="internal",
+        no_network=True,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    ):
+        yield el
+
+
+def _release(el: Any, container: str) -> None:
+    """Free an element that has been read, and its read siblings when it sits in ``container``."""
+    el.clear()
+    parent = el.getparent()
+    if parent is not None and parent.tag == container:
+        while el.getprevious() is not None:
+            del parent[0]
+
+
+def _local(el: Any) -> str:
+    return str(el.tag).rpartition("}")[2]
+
+
+def _string_item(node: Any) -> str:
+    """openpyxl's ``Text.from_tree(node).content`` of an <si>/<is>: the text of its (last) <t>, then
+    that of each rich-text run <r> (the run's last <t>); phonetic guides (<rPh>) are not the value."""
+    if len(node) == 1 and (t := node[0]).tag == _S_T:  # the usual <si><t>..</t></si>
+        return t.text or ""
+    plain = None
+    runs = []
+    for el in node.iterchildren(etree.Element):
+        name = _local(el)
+        if name == "t":
+            plain = el.text
+        elif name == "r":
+            t = None
+            for sub in el.iterchildren(etree.Element):
+                if _local(sub) == "t":
+                    t = sub.text
+            if t is not None:
+                runs.append(t)
+    return "".join(runs) if plain is None else plain + "".join(runs)
+
+
+def _shared_strings(archive: zipfile.ZipFile, path: str | None, ctx: Context) -> list[str]:
+    """The shared-string table, as openpyxl's ``read_string_table``."""
+    strings: list[str] = []
+    if path is None:
+        return strings
+    with archive.open(path) as src:
+        for si in _xml_ends(src, _S_SI):
+            strings.append(_string_item(si).replace("x005F_", ""))
+            _release(si, _S_SST)
+            if len(strings) % 10_000 == 0:
+                ctx.check()
+    return strings
+
+
+def _row_number(r: str) -> int:
+    """openpyxl's reading of <row r="...">."""
+    try:
+        return int(r)
+    except ValueError:
+        val = float(r)
+        if val.is_integer():
+            return int(val)
+        raise ValueError(f"{r} is not a valid row number") from None
+
+
+def _sheet_feeds(src: IO[bytes], shared: list[str], wb: Any, ctx: Context) -> Iterator[str]:
+    """A worksheet's text as the openpyxl loop fed it: after every 1000 rows of
+    ``iter_rows(values_only=True)`` (empty rows count) their non-empty lines and a newline, then
+    the rest without one. Mirrors WorkSheetParser.parse_row/parse_cell (data_only) and
+    ReadOnlyWorksheet._cells_by_row/_get_row, except that a malformed style id or coordinate that
+    openpyxl would reject (failing the whole workbook) is not checked where it changes no text."""
+    from openpyxl.utils.cell import coordinate_to_tuple
+    from openpyxl.utils.datetime import from_excel, from_ISO8601
+    from openpyxl.worksheet.dimensions import SheetDimension
+
+    date_formats, timedelta_formats, epoch = wb._date_formats, wb._timedelta_formats, wb.epoch
+    max_col: int | None = None
+    max_row: int | None = None
+    sized = False  # openpyxl sizes a sheet by its first <dimension>, if it precedes the rows' end
+    lines: list[str] = []  # non-empty rows of the current feed
+    n = 0  # rows of the current feed, empty ones included
+    counter = 1  # next row number iter_rows yields
+    row_counter = idx = 0
+    columns: dict[str, int] = {}
+
+    def feed() -> str:
+        nonlocal lines, n
+        text = "\n".join(lines) + "\n"
+        lines, n = [], 0
+        ctx.check()
+        return text
+
+    for el in _xml_ends(src, _S_ROW, _S_DIMENSION):
+        if el.tag == _S_DIMENSION:
+            if not sized:
+                sized = True
+                dims = SheetDimension.from_tree(el).boundaries
+                if dims is not None:
+                    max_col, max_row = dims[2], dims[3]
+            continue
+        sized = True
+        row_counter = _row_number(r) if (r := el.get("r")) is not None else row_counter + 1
+        texts: list[str] = []  # cell texts in document order ...
+        cols: list[int] = []  # ... and their columns, while they are not simply 1, 2, 3...
+        col = 0
+        for c in el.iterchildren(etree.Element):
+            if coordinate := c.get("r"):  # the column of "AB12" (coordinate_to_tuple), cached
+                if (column := columns.get(coordinate.rstrip(_DIGITS))) is None:
+                    column = coordinate_to_tuple(coordinate)[1]
+                    columns[coordinate.rstrip(_DIGITS)] = column
+                col = column
+            else:
+                col += 1
+            value: Any = None
+            data_type = c.get("t", "n")
+            if data_type == "inlineStr":
+                for child in c:  # c.find(<is>)
+                    if child.tag == _S_IS:
+                        value = _string_item(child)
+                        break
+            else:
+                if len(c) == 1 and (sub := c[0]).tag == _S_V:  # the usual <c><v>..</v></c>
+                    value = sub.text or None
+                else:
+                    for sub in c:  # findtext(<v>) or None
+                        if sub.tag == _S_V:
+                            value = sub.text or None
+                            break
+                if value is not None:
+                    if data_type == "n":  # openpyxl's _cast_number, inlined
+                        value = float(value) if "." in value or "E" in value or "e" in value else int(value)
+                        style_id: Any = c.get("s", 0)
+                        if style_id:
+                            style_id = int(style_id)
+                        if style_id in date_formats:
+                            try:
+                                value = from_excel(value, epoch, timedelta=style_id in timedelta_formats)
+                            except (OverflowError, ValueError):
+                                value = "#VALUE!"
+                    elif data_type == "s":
+                        value = shared[int(value)]
+                    elif data_type == "b":
+                        value = bool(int(value))
+                    elif data_type == "d":
+                        value = from_ISO8601(value)
+            if value is None:
+                text = ""
+            else:  # _cell(value), inlined: this loop runs once per cell
+                text = value if value.__class__ is str else str(value)
+                if "\t" in text or "\r" in text or "\n" in text:
+                    text = text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
+            if cols or col != len(texts) + 1:
+                if not cols:
+                    cols = list(range(1, len(texts) + 1))
+                cols.append(col)
+            texts.append(text)
+        idx = row_counter
+        _release(el, _S_SHEET_DATA)
+        if max_row is not None and idx > max_row:
+            break
+        if idx > counter:  # rows missing from the XML: iter_rows yields them empty
+            gap = idx - counter
+            while n + gap >= _ROWS_PER_FEED:
+                gap -= _ROWS_PER_FEED - n
+                yield feed()
+            n += gap
+            counter = idx
+        elif idx < counter:  # a row number that goes backwards is skipped
+            continue
+        counter += 1
+        width = max_col or col  # _get_row: cells right of the dimension, or of the last cell, drop
+        if cols:  # columns out of order, repeated or skipped: place each cell (the last one wins)
+            row = {k: text for k, text in zip(cols, texts, strict=True) if k <= width}
+            filled = [k for k, text in row.items() if text]
+            texts = [""] * max(filled, default=0)
+            for k in filled:
+                texts[k - 1] = row[k]
+        elif len(texts) > width:
+            del texts[width:]
+        while texts and not texts[-1]:
+            texts.pop()
+        if texts:
+            lines.append("\t".join(texts))
+        n += 1
+        if n >= _ROWS_PER_FEED:
+            yield feed()
+    if max_row is not None and max_row < idx:  # iter_rows pads up to the declared last row
+        gap = max_row + 1 - counter
+        while gap > 0 and n + gap >= _ROWS_PER_FEED:
+            gap -= _ROWS_PER_FEED - n
+            yield feed()
+    yield "\n".join(lines)
 
 
 def extract_xlsx(
     f: IO[bytes], ctx: Context, member: str | None, depth: int, recurse: Recurse
 ) -> Iterator[Item]:
-    import openpyxl
+    from openpyxl.reader.excel import ExcelReader
+    from openpyxl.styles.stylesheet import apply_stylesheet
+    from openpyxl.xml.constants import SHARED_STRINGS
 
-    wb = openpyxl.load_workbook(f, read_only=True, data_only=True, keep_links=False)
+    # load_workbook(read_only=True, data_only=True, keep_links=False) up to its worksheets
+    reader = ExcelReader(f, read_only=True, data_only=True, keep_links=False)
     try:
+        reader.read_manifest()
+        sst = reader.package.find(SHARED_STRINGS)
+        shared = _shared_strings(reader.archive, None if sst is None else sst.PartName[1:], ctx)
+        reader.read_workbook()
+        reader.read_properties()
+        wb = reader.wb
+        apply_stylesheet(reader.archive, wb)
         yield from ctx.chunk_text(member, _metadata(wb.properties), "metadata")
-        for ws in wb.worksheets:
-            ch = ctx.chunker(member, f"sheet:{ws.title}", tabular=True)
-            batch: list[tuple[Any, ...]] = []
-            for row in ws.iter_rows(values_only=True):
-                batch.append(row)
-                if len(batch) >= 1000:
-                    ctx.check()
-                    yield from ch.feed(_rows_text(batch) + "\n")
-                    batch = []
-            yield from ch.feed(_rows_text(batch))
+        for sheet, rel in reader.parser.find_sheets():
+            if rel.target not in reader.valid_files or "chartsheet" in rel.Type:
+                continue
+            ch = ctx.chunker(member, f"sheet:{sheet.name}", tabular=True)
+            with reader.archive.open(rel.target) as src:
+                for text in _sheet_feeds(src, shared, wb, ctx):
+                    yield from ch.feed(text)
             yield from ch.close()
     finally:
-        wb.close()
+        reader.archive.close()
     yield from embedded(f, ctx, member, depth, recurse)
 
 
