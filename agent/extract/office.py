@@ -54,23 +54,48 @@ def _metadata(props: Any) -> str:
 # WordprocessingML text, read straight from the XML python-docx has already parsed. python-docx's
 # ``Paragraph.text`` evaluates two XPaths per paragraph and one per run, which made DOCX extraction
 # several times slower than the parse itself; one compiled XPath per container returns all of it.
-# The text rules stay python-docx's: a paragraph is its direct ``w:r`` and ``w:hyperlink/w:r``
-# children (runs wrapped in w:ins, w:sdt, w:smartTag... are skipped there too), a run is its w:t
-# text (``.text``: the leading text node) plus tab, line-break, carriage-return and hyphen chars.
+# A run is its w:t text (the leading text node) plus tab, line-break, carriage-return and hyphen
+# chars, as in python-docx. Unlike python-docx, which reads only a paragraph's direct runs, every
+# run inside a paragraph counts: runs wrapped in tracked insertions, content controls (w:sdt),
+# smart tags, simple fields and custom XML, the w:delText of tracked deletions, and the paragraphs
+# of text boxes (a line each). A leak hidden in a form field, a text box or a tracked change is
+# still a leak. Block-level content controls around paragraphs and tables count as blocks.
 _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _W_P, _W_TBL, _W_COMMENT, _W_BR, _W_TYPE = (_W + t for t in ("p", "tbl", "comment", "br", "type"))
+_W_SDT_CONTENT = _W + "sdtContent"
 _RUN_CHARS = {_W + "tab": "\t", _W + "ptab": "\t", _W + "cr": "\n", _W + "noBreakHyphen": "-"}
-_RUN_CONTENT = ("w:t/node()[1][self::text()]", "w:br", "w:cr", "w:noBreakHyphen", "w:ptab", "w:tab")
+_RUN_CONTENT = (
+    "w:t/node()[1][self::text()]",
+    "w:delText/node()[1][self::text()]",
+    "w:br",
+    "w:cr",
+    "w:noBreakHyphen",
+    "w:ptab",
+    "w:tab",
+)
+_PARAGRAPHS = ("w:p", "w:sdt/w:sdtContent/w:p")
 _BLOCK_NODES = etree.XPath(
-    " | ".join(["w:p", "w:tbl"] + [f"w:p/{r}/{c}" for r in ("w:r", "w:hyperlink/w:r") for c in _RUN_CONTENT]),
+    " | ".join(
+        [*_PARAGRAPHS, "w:tbl", "w:sdt/w:sdtContent/w:tbl"]
+        + [f"{p}//w:p" for p in _PARAGRAPHS]  # text-box paragraphs: a line break in their paragraph
+        + [f"{p}//w:r/{c}" for p in _PARAGRAPHS for c in _RUN_CONTENT]
+    ),
     namespaces={"w": _W[1:-1]},
     smart_strings=False,
 )
 
 
+def _is_block(node: Any, element: Any) -> bool:
+    """Whether a w:p or w:tbl is a block of ``element``: its child, or inside a child content control."""
+    parent = node.getparent()
+    if parent is element:
+        return True
+    return parent is not None and parent.tag == _W_SDT_CONTENT and parent.getparent().getparent() is element
+
+
 def _blocks(element: Any) -> Iterator[Any]:
-    """The direct w:p children of ``element`` as their text (str) and its direct w:tbl children as
-    elements, in document order."""
+    """The paragraphs of ``element`` as their text (str) and its tables as elements, in document
+    order (direct children, or inside a block-level content control)."""
     parts: list[str] = []
     in_para = False
     for node in _BLOCK_NODES(element):
@@ -78,13 +103,15 @@ def _blocks(element: Any) -> Iterator[Any]:
             parts.append(node)
             continue
         tag = node.tag
-        if tag in (_W_P, _W_TBL):
+        if tag in (_W_P, _W_TBL) and _is_block(node, element):
             if in_para:
                 yield "".join(parts)
                 parts = []
             in_para = tag == _W_P
             if not in_para:
                 yield node
+        elif tag == _W_P:  # a paragraph inside a text box of the current paragraph
+            parts.append("\n")
         elif tag == _W_BR:  # a line break; page and column breaks have no text
             if node.get(_W_TYPE, "textWrapping") == "textWrapping":
                 parts.append("\n")
