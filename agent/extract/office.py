@@ -224,10 +224,10 @@ def extract_docx(
 # strings and the sheets are streamed here with lxml: openpyxl's read-only worksheets spend most of
 # the time in per-cell Python (a dict and, for inline strings, a Serialisable object per cell), and
 # parse every sheet without a <dimension> once more just to size it. The rows and values are exactly
-# those of openpyxl's ``iter_rows(values_only=True)`` -- including its habit of dropping rows and
-# columns beyond the declared <dimension> -- batched as before (a feed per 1000 rows).
+# those of openpyxl's ``iter_rows(values_only=True)`` after ``reset_dimensions()`` (the declared
+# <dimension> can hide data), batched as before (a feed per 1000 rows).
 _S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_S_ROW, _S_V, _S_IS, _S_SI, _S_DIMENSION = (_S + t for t in ("row", "v", "is", "si", "dimension"))
+_S_ROW, _S_V, _S_IS, _S_SI = (_S + t for t in ("row", "v", "is", "si"))
 _S_T, _S_SST, _S_SHEET_DATA = _S + "t", _S + "sst", _S + "sheetData"
 _ROWS_PER_FEED = 1000
 _DIGITS = "0123456789"
@@ -316,12 +316,10 @@ def _sheet_feeds(src: IO[bytes], shared: list[str], wb: Any, ctx: Context) -> It
     openpyxl would reject (failing the whole workbook) is not checked where it changes no text."""
     from openpyxl.utils.cell import coordinate_to_tuple
     from openpyxl.utils.datetime import from_excel, from_ISO8601
-    from openpyxl.worksheet.dimensions import SheetDimension
-
     date_formats, timedelta_formats, epoch = wb._date_formats, wb._timedelta_formats, wb.epoch
-    max_col: int | None = None
-    max_row: int | None = None
-    sized = False  # openpyxl sizes a sheet by its first <dimension>, if it precedes the rows' end
+    # The sheet's <dimension> is ignored (openpyxl's read-only sheets trust it unless
+    # ``reset_dimensions`` is called): writers that always declare "A1", or a crafted file, would
+    # otherwise hide every cell beyond it.
     lines: list[str] = []  # non-empty rows of the current feed
     n = 0  # rows of the current feed, empty ones included
     counter = 1  # next row number iter_rows yields
@@ -335,15 +333,7 @@ def _sheet_feeds(src: IO[bytes], shared: list[str], wb: Any, ctx: Context) -> It
         ctx.check()
         return text
 
-    for el in _xml_ends(src, _S_ROW, _S_DIMENSION):
-        if el.tag == _S_DIMENSION:
-            if not sized:
-                sized = True
-                dims = SheetDimension.from_tree(el).boundaries
-                if dims is not None:
-                    max_col, max_row = dims[2], dims[3]
-            continue
-        sized = True
+    for el in _xml_ends(src, _S_ROW):
         row_counter = _row_number(r) if (r := el.get("r")) is not None else row_counter + 1
         texts: list[str] = []  # cell texts in document order ...
         cols: list[int] = []  # ... and their columns, while they are not simply 1, 2, 3...
@@ -401,8 +391,6 @@ def _sheet_feeds(src: IO[bytes], shared: list[str], wb: Any, ctx: Context) -> It
             texts.append(text)
         idx = row_counter
         _release(el, _S_SHEET_DATA)
-        if max_row is not None and idx > max_row:
-            break
         if idx > counter:  # rows missing from the XML: iter_rows yields them empty
             gap = idx - counter
             while n + gap >= _ROWS_PER_FEED:
@@ -413,7 +401,7 @@ def _sheet_feeds(src: IO[bytes], shared: list[str], wb: Any, ctx: Context) -> It
         elif idx < counter:  # a row number that goes backwards is skipped
             continue
         counter += 1
-        width = max_col or col  # _get_row: cells right of the dimension, or of the last cell, drop
+        width = col  # _get_row: a cell placed right of the row's last cell drops (as in openpyxl)
         if cols:  # columns out of order, repeated or skipped: place each cell (the last one wins)
             row = {k: text for k, text in zip(cols, texts, strict=True) if k <= width}
             filled = [k for k, text in row.items() if text]
@@ -428,11 +416,6 @@ def _sheet_feeds(src: IO[bytes], shared: list[str], wb: Any, ctx: Context) -> It
             lines.append("\t".join(texts))
         n += 1
         if n >= _ROWS_PER_FEED:
-            yield feed()
-    if max_row is not None and max_row < idx:  # iter_rows pads up to the declared last row
-        gap = max_row + 1 - counter
-        while gap > 0 and n + gap >= _ROWS_PER_FEED:
-            gap -= _ROWS_PER_FEED - n
             yield feed()
     yield "\n".join(lines)
 

@@ -73,6 +73,7 @@ def _ref_xlsx(f: IO[bytes], ctx: Context, member: str | None, depth: int, recurs
     try:
         yield from ctx.chunk_text(member, office._metadata(wb.properties), "metadata")
         for ws in wb.worksheets:
+            ws.reset_dimensions()  # office.py ignores <dimension>: it can hide cells
             ch = ctx.chunker(member, f"sheet:{ws.title}", tabular=True)
             batch: list[tuple[Any, ...]] = []
             for row in ws.iter_rows(values_only=True):
@@ -470,3 +471,28 @@ def _one_sheet_xlsx(sheet_xml: str) -> bytes:
 def test_xlsx_row_layout_equals_openpyxl(sheet: str) -> None:
     data = _one_sheet_xlsx(sheet)
     assert _items(office.extract_xlsx, data, "x.xlsx") == _items(_ref_xlsx, data, "x.xlsx")
+
+
+def test_xlsx_cells_beyond_a_wrong_dimension_are_read() -> None:
+    """A sheet declaring <dimension ref="A1"/> (some writers always do) still gives every cell:
+    openpyxl's read-only mode would stop at A1 and hide the customer table below it."""
+    import re
+
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    for r in range(1, 6):
+        ws.append([f"name{r}", f"CH93 0076 2011 6238 5295 {r}", r * 10])
+    buf = io.BytesIO()
+    wb.save(buf)
+    out = io.BytesIO()
+    with zipfile.ZipFile(buf) as zin, zipfile.ZipFile(out, "w") as z:
+        for info in zin.infolist():
+            raw = zin.read(info)
+            if info.filename.startswith("xl/worksheets/sheet"):
+                raw = re.sub(rb'<dimension ref="[^"]*"/>', b'<dimension ref="A1"/>', raw)
+            z.writestr(info, raw)
+    text = "\n".join(str(i[-1]) for i in _items(office.extract_xlsx, out.getvalue(), "x.xlsx"))
+    for r in range(1, 6):
+        assert f"name{r}\tCH93 0076 2011 6238 5295 {r}\t{r * 10}" in text
