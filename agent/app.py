@@ -128,8 +128,9 @@ class Agent(VerdictHandling):
         self.evidence = self._open_evidence()
         self._alert_unsent_quarantines()
         self.reconciler = Reconciler(
-            self.journal, list(st.zones), st.settle_seconds, st.reconcile_interval, self.metrics, self.wake
-        )
+            self.journal, list(st.zones), st.settle_seconds, st.reconcile_interval, self.metrics, self.wake,
+            dir_settle=st.close_settle_seconds,
+        )  # fmt: skip
         self.watcher = Watcher(
             st.zones, self.journal, st.settle_seconds, on_dir=self.reconciler.request_dir,
             on_overflow=self._overflowed, wake=self.wake, close_settle=st.close_settle_seconds,

@@ -153,10 +153,14 @@ class Reconciler:
         metrics: object | None = None,
         wake: Callable[[], None] = lambda: None,
         overflow_delay: float = 0.5,
+        dir_settle: float | None = None,
     ) -> None:
         self.journal = journal
         self.zones = [(z.name, ZoneFilter.of(z)) for z in zones]
         self.settle = settle
+        # a new directory is watched before it is crawled: its files get the short close settle
+        # (watcher._Handler explains why that loses nothing)
+        self.dir_settle = settle if dir_settle is None else min(settle, dir_settle)
         self.interval = interval
         self.metrics = metrics
         self.wake = wake
@@ -210,7 +214,7 @@ class Reconciler:
         flt = next((f for n, f in self.zones if n == zone), None)
         if flt is None or not flt.wants_dir(path):
             return 0
-        _, queued = diff(self.journal, zone, flt, self.settle, start=path, cancelled=self._stop.is_set)
+        _, queued = diff(self.journal, zone, flt, self.dir_settle, start=path, cancelled=self._stop.is_set)
         if queued:
             self.wake()
         return queued

@@ -235,3 +235,31 @@ def test_close_after_write_gets_the_short_settle_and_a_reopen_the_full_one(
                     time.sleep(0.05)
     finally:
         w.stop()
+
+
+def test_files_dropped_into_new_folders_get_the_short_settle(tmp_path: Path, journal: Journal) -> None:
+    """A file written into a folder created a moment earlier can close before inotify watches that
+    folder (no close event). Found by the folder crawl or watchdog's synthetic event, it is still
+    claimable after about close_settle (0.2 s), not the full settle (3 s)."""
+    zone = tmp_path / "zone"
+    zone.mkdir()
+    rec = Reconciler(journal, [Z("z", str(zone))], settle=3.0, interval=0, dir_settle=0.2)
+    w = Watcher([Z("z", str(zone))], journal, settle=3.0, close_settle=0.2, on_dir=rec.request_dir)
+    rec.start()
+    w.start()
+    try:
+        expected = set()
+        for i in range(40):
+            d = zone / f"new{i:02d}"
+            d.mkdir()
+            (d / "f.txt").write_text(f"file {i}\n")
+            expected.add(str(d / "f.txt"))
+        t0 = time.monotonic()
+        claimed: set[str] = set()
+        while claimed != expected and time.monotonic() - t0 < 2.5:
+            claimed |= {c.path for c in journal.claim(100)}
+            time.sleep(0.02)
+        assert claimed == expected, f"{len(expected - claimed)} files still waiting for the full settle"
+    finally:
+        w.stop()
+        rec.stop()
