@@ -204,8 +204,16 @@ class Agent(VerdictHandling):
             claimed = 0
             if idle:
                 claimed = self._dispatch(idle)
-            # claimed == idle: more work may be due right now, don't sleep
-            timeout = 0.0 if idle and claimed == idle else 0.1
+            # claimed == idle: more work may be due right now, don't sleep. Otherwise sleep until the
+            # next queued file is due (new events write the wake pipe), at most 1 s: an idle agent
+            # does not query the journal ten times a second.
+            if idle and claimed == idle:
+                timeout = 0.0
+            elif idle:
+                due = self.journal.next_due()
+                timeout = 1.0 if due is None else min(1.0, max(0.0, due - time.time()))
+            else:
+                timeout = 0.1
             for o in self.pool.poll(timeout, extra=[self._wake_r]):
                 self._handle_safely(o)
             self._drain_wake()

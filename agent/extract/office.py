@@ -316,6 +316,7 @@ def _sheet_feeds(src: IO[bytes], shared: list[str], wb: Any, ctx: Context) -> It
     openpyxl would reject (failing the whole workbook) is not checked where it changes no text."""
     from openpyxl.utils.cell import coordinate_to_tuple
     from openpyxl.utils.datetime import from_excel, from_ISO8601
+
     date_formats, timedelta_formats, epoch = wb._date_formats, wb._timedelta_formats, wb.epoch
     # The sheet's <dimension> is ignored (openpyxl's read-only sheets trust it unless
     # ``reset_dimensions`` is called): writers that always declare "A1", or a crafted file, would
