@@ -216,7 +216,26 @@ def extract_docx(
     if comments is not None:
         texts = [_paras_text(c) for c in comments.iterchildren(_W_COMMENT)]
         yield from ctx.chunk_text(member, "\n".join(t for t in texts if t), "comments")
+    yield from _docx_notes(doc, ctx, member)
     yield from embedded(f, ctx, member, depth, recurse)
+
+
+def _docx_notes(doc: Any, ctx: Context, member: str | None) -> Iterator[Item]:
+    """Footnotes and endnotes (python-docx does not read them): legal text and account details
+    often sit there. Separator notes have no text and drop out."""
+    from docx.opc.constants import RELATIONSHIP_TYPE
+    from docx.oxml.parser import parse_xml
+
+    for reltype, tag in ((RELATIONSHIP_TYPE.FOOTNOTES, "footnote"), (RELATIONSHIP_TYPE.ENDNOTES, "endnote")):
+        try:
+            part = doc.part.part_related_by(reltype)
+        except KeyError:
+            continue
+        root = getattr(part, "element", None)
+        if root is None:  # a plain Part: python-docx has no class for it (its parser resolves no entities)
+            root = parse_xml(part.blob)
+        texts = [_paras_text(n) for n in root.iterchildren(_W + tag)]
+        yield from ctx.chunk_text(member, "\n".join(t for t in texts if t), "notes")
 
 
 # SpreadsheetML. openpyxl still reads the workbook skeleton (sheet list, properties, the styles that

@@ -496,3 +496,36 @@ def test_xlsx_cells_beyond_a_wrong_dimension_are_read() -> None:
     text = "\n".join(str(i[-1]) for i in _items(office.extract_xlsx, out.getvalue(), "x.xlsx"))
     for r in range(1, 6):
         assert f"name{r}\tCH93 0076 2011 6238 5295 {r}\t{r * 10}" in text
+
+
+def test_docx_footnotes_and_endnotes_are_extracted(docx_template: bytes) -> None:
+    """Footnote and endnote text (python-docx reads neither) is a chunk of its own ("notes")."""
+    w = 'xmlns:w="http://schemas.openxmlformats.org/wordprocessingml/2006/main"'
+    notes = {
+        "footnotes": f'<w:footnotes {w}><w:footnote w:type="separator" w:id="-1">'
+        "<w:p><w:r><w:separator/></w:r></w:p></w:footnote>"
+        '<w:footnote w:id="1"><w:p><w:r><w:t>FOOTNOTE-TEXT</w:t></w:r></w:p></w:footnote></w:footnotes>',
+        "endnotes": f'<w:endnotes {w}><w:endnote w:id="1"><w:p><w:r><w:t>ENDNOTE-TEXT</w:t></w:r></w:p>'
+        "</w:endnote></w:endnotes>",
+    }
+    rel = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/"
+    ct = "application/vnd.openxmlformats-officedocument.wordprocessingml."
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(docx_template)) as zin, zipfile.ZipFile(out, "w") as z:
+        for info in zin.infolist():
+            raw = zin.read(info)
+            if info.filename == "word/_rels/document.xml.rels":
+                extra = "".join(
+                    f'<Relationship Id="rIdN{k}" Type="{rel}{k}" Target="{k}.xml"/>' for k in notes
+                )
+                raw = raw.replace(b"</Relationships>", extra.encode() + b"</Relationships>")
+            elif info.filename == "[Content_Types].xml":
+                extra = "".join(
+                    f'<Override PartName="/word/{k}.xml" ContentType="{ct}{k}+xml"/>' for k in notes
+                )
+                raw = raw.replace(b"</Types>", extra.encode() + b"</Types>")
+            z.writestr(info, raw)
+        for k, xml in notes.items():
+            z.writestr(f"word/{k}.xml", xml)
+    items = _items(office.extract_docx, out.getvalue(), "x.docx")
+    assert [i[-1] for i in items if i[0] == "notes"] == ["FOOTNOTE-TEXT", "ENDNOTE-TEXT"]
