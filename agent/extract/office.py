@@ -248,6 +248,7 @@ def _docx_notes(doc: Any, ctx: Context, member: str | None) -> Iterator[Item]:
 _S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
 _S_ROW, _S_V, _S_IS, _S_SI = (_S + t for t in ("row", "v", "is", "si"))
 _S_T, _S_SST, _S_SHEET_DATA = _S + "t", _S + "sst", _S + "sheetData"
+_TC = "{http://schemas.microsoft.com/office/spreadsheetml/2018/threadedcomments}"
 _ROWS_PER_FEED = 1000
 _DIGITS = "0123456789"
 
@@ -466,9 +467,30 @@ def extract_xlsx(
                 for text in _sheet_feeds(src, shared, wb, ctx):
                     yield from ch.feed(text)
             yield from ch.close()
+        yield from _xlsx_comments(reader.archive, ctx, member)
     finally:
         reader.archive.close()
     yield from embedded(f, ctx, member, depth, recurse)
+
+
+def _xlsx_comments(archive: zipfile.ZipFile, ctx: Context, member: str | None) -> Iterator[Item]:
+    """Cell comments and threaded comments (openpyxl's read-only mode loads neither): each note's
+    text, one line each, in a "comments" chunk. Read with the same streaming, entity-safe parser."""
+    names = sorted(
+        n
+        for n in archive.namelist()
+        if n.startswith(("xl/comments", "xl/threadedComments/")) and n.endswith(".xml")
+    )
+    lines: list[str] = []
+    for name in names:
+        with archive.open(name) as src:
+            for el in _xml_ends(src, _S + "comment", _TC + "threadedComment"):
+                text = "".join(t.text or "" for t in el.iter(_S + "t", _TC + "text"))
+                if text.strip():
+                    lines.append(" ".join(text.split()))
+                el.clear()
+        ctx.check()
+    yield from ctx.chunk_text(member, "\n".join(lines), "comments")
 
 
 def _shape_texts(shapes: Iterable[Any], ctx: Context, member: str | None) -> Iterator[Item | str]:

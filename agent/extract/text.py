@@ -67,17 +67,24 @@ def detect_encoding(head: bytes) -> tuple[str, int]:
     return "cp1252", 0
 
 
-def decoded_stream(f: IO[bytes], ctx: Context) -> Iterator[tuple[str, str]]:
-    """Yield (text piece, encoding) from a binary file, decoding incrementally with replacement."""
+def decoded_stream(f: IO[bytes], ctx: Context) -> Iterator[tuple[str, str, int]]:
+    """Yield (text piece, encoding, genuine U+FFFD) from a binary file, decoding incrementally with
+    replacement. The third item counts U+FFFD characters the file itself holds (an earlier tool's
+    replacement mark is text, not a decoding failure), so only the ones decoding added are "bad"."""
     head = f.read(_HEAD)
     encoding, skip = detect_encoding(head)
     dec = codecs.getincrementaldecoder(encoding)("replace")
+    try:
+        marker = "\ufffd".encode(encoding)
+    except UnicodeEncodeError:
+        marker = b""  # the encoding cannot hold U+FFFD: every one in the text is a failure
     data = head[skip:]
     while True:
         ctx.check()
         text = dec.decode(data, final=not data)
         if text:
-            yield text, encoding
+            genuine = min(text.count("\ufffd"), data.count(marker)) if marker and data else 0
+            yield text, encoding, genuine
         if not data:
             return
         data = f.read(BLOCK)
@@ -88,10 +95,10 @@ def extract_text(f: IO[bytes], ctx: Context, member: str | None) -> Iterator[Ite
     total = bad = 0
     encoding = ""
     ch = ctx.chunker(member)
-    for piece, enc in decoded_stream(f, ctx):
+    for piece, enc, genuine in decoded_stream(f, ctx):
         encoding = enc
         total += len(piece)
-        bad += piece.count("\ufffd")
+        bad += piece.count("\ufffd") - genuine
         yield from ch.feed(piece)
     yield from ch.close()
     if total and bad > MAX_REPLACEMENT_SHARE * total:
@@ -100,7 +107,7 @@ def extract_text(f: IO[bytes], ctx: Context, member: str | None) -> Iterator[Ite
 
 def _lines(f: IO[bytes], ctx: Context) -> Iterator[str]:
     rest = ""
-    for piece, _enc in decoded_stream(f, ctx):
+    for piece, _enc, _genuine in decoded_stream(f, ctx):
         rest += piece
         lines = rest.splitlines(keepends=True)
         rest = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""

@@ -529,3 +529,20 @@ def test_docx_footnotes_and_endnotes_are_extracted(docx_template: bytes) -> None
             z.writestr(f"word/{k}.xml", xml)
     items = _items(office.extract_docx, out.getvalue(), "x.docx")
     assert [i[-1] for i in items if i[0] == "notes"] == ["FOOTNOTE-TEXT", "ENDNOTE-TEXT"]
+
+
+def test_xlsx_cell_comments_are_extracted() -> None:
+    """A cell comment (openpyxl's read-only reader ignores them) is read into a "comments" chunk."""
+    import openpyxl
+    from openpyxl.comments import Comment
+
+    wb = openpyxl.Workbook()
+    ws = wb.active
+    ws["A1"] = "client"
+    ws["A1"].comment = Comment("account holder Anna Muster\nIBAN CH93 0076 2011 6238 5295 7", "reviewer")
+    buf = io.BytesIO()
+    wb.save(buf)
+    items = _items(office.extract_xlsx, buf.getvalue(), "x.xlsx")
+    assert [i[-1] for i in items if i[0] == "comments"] == [
+        "account holder Anna Muster IBAN CH93 0076 2011 6238 5295 7"
+    ]
