@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from re import _constants as _C  # type: ignore[attr-defined]
 from re import _parser as _P  # type: ignore[attr-defined]
 
@@ -64,15 +64,6 @@ class Trigger:
     pattern: str
     max_len: int | None
     reach: int | None = None  # margin around each hit; None: the Prefilter's margin
-
-
-@dataclass
-class Window:
-    """A span of the text to analyse and the entities whose triggers fired inside it."""
-
-    start: int
-    end: int
-    entities: set[str] = field(default_factory=set)
 
 
 def hit_spans(rx: re2._Regexp, data: bytes) -> list[tuple[int, int]]:
@@ -223,19 +214,6 @@ class Prefilter:
         first = np.flatnonzero(np.r_[True, lo[1:] > top[:-1] + self.merge_gap])
         last = np.r_[first[1:], len(lo)] - 1
         return list(zip(lo[first].tolist(), top[last].tolist(), strict=True))
-
-    def windows(self, text: str) -> list[Window]:
-        """Merged, sorted windows covering every possible match of every trigger-bearing entity."""
-        spans = sorted((lo, hi, entity) for entity, ws in self.spans(text).items() for lo, hi in ws)
-        merged: list[Window] = []
-        for lo, hi, entity in spans:
-            if merged and lo <= merged[-1].end + self.merge_gap:
-                w = merged[-1]
-                w.end = max(w.end, hi)
-                w.entities.add(entity)
-            else:
-                merged.append(Window(lo, hi, {entity}))
-        return merged
 
 
 def regex_reach(pattern: str) -> int | None:

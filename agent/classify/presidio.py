@@ -85,13 +85,14 @@ class Classifier:
         if ner:
             recognizers.append(NerRecognizer(ner))
         self._engine: AnalyzerEngine | None = None
+        self._enhancer = LinearContextEnhancer()  # the engine's, and the fast path's
         if recognizers:  # an empty registry would make Presidio load all its predefined recognizers
             registry = RecognizerRegistry(recognizers=recognizers, supported_languages=[LANGUAGE])
             self._engine = AnalyzerEngine(
                 registry=registry,
                 nlp_engine=self._nlp,
                 supported_languages=[LANGUAGE],
-                context_aware_enhancer=LinearContextEnhancer(),
+                context_aware_enhancer=self._enhancer,
             )
         self._entities = sorted({e for r in recognizers for e in r.supported_entities})
         # An entity is prefiltered only if every recognizer producing it declares a trigger and is a
@@ -108,7 +109,6 @@ class Classifier:
         self._prefilter = Prefilter(triggers, merge_gap=FAST_MERGE_GAP) if triggers else None
         self._fast_recognizers = [r for recs in self._fast.values() for r in recs]
         self._always = [e for e in self._entities if e not in self._fast]
-        self._enhancer = LinearContextEnhancer()
         log.info(
             "classifier_built", recognizers=len(recognizers), entities=len(self._entities), ner=bool(ner)
         )

@@ -157,9 +157,8 @@ def test_windows_cover_triggers_and_skip_quiet_text() -> None:
     """Windows surround each trigger hit with the margin, merge when close, and leave quiet text out."""
     pf = Prefilter([Trigger("A", r"@", None), Trigger("B", r"\d{4}", 10)], margin=5, merge_gap=0)
     text = "x" * 50 + " ab@cd " + "y" * 50 + " 1234 " + "z" * 50
-    wins = pf.windows(text)
-    assert [(w.start, w.end, w.entities) for w in wins] == [(46, 61, {"A"}), (93, 127, {"B"})]
-    assert pf.windows("nothing here") == []
+    assert pf.spans(text) == {"A": [(46, 61)], "B": [(93, 127)]}
+    assert pf.spans("nothing here") == {}
 
 
 def test_trigger_contract_holds_for_every_match() -> None:
