@@ -27,6 +27,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
+from bench.bench_daemon import tree  # noqa: E402
 from bench.corpus import generate  # noqa: E402
 
 RECALL_ENTITIES = ("CREDIT_CARD", "IBAN_CODE", "US_SSN")
@@ -40,13 +41,7 @@ def _tree_memory(pid: int) -> tuple[int, int]:
     and sums to the memory the tree actually holds.
     """
     rss = pss = 0
-    pids = [pid]
-    seen = set()
-    while pids:
-        p = pids.pop()
-        if p in seen:
-            continue
-        seen.add(p)
+    for p in tree(pid):
         try:
             with open(f"/proc/{p}/smaps_rollup") as f:
                 for line in f:
@@ -54,9 +49,7 @@ def _tree_memory(pid: int) -> tuple[int, int]:
                         rss += int(line.split()[1]) * 1024
                     elif line.startswith("Pss:"):
                         pss += int(line.split()[1]) * 1024
-            with open(f"/proc/{p}/task/{p}/children") as f:
-                pids.extend(int(c) for c in f.read().split())
-        except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError):
+        except (OSError, ValueError):
             continue
     return rss, pss
 

@@ -163,8 +163,7 @@ class Prefilter:
                 merged.extend(self._bounded(rx, data, chars, trig.max_len + margin, n))
                 continue
             last_end = -1
-            for m in rx.finditer(data):
-                s, e = m.span()
+            for s, e in hit_spans(rx, data):
                 if chars is not None:
                     s, e = (int(chars[s - 1]) if s else 0), int(chars[e - 1])
                 if s < last_end - margin:  # inside the run already covered by the previous window
