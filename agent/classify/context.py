@@ -120,7 +120,10 @@ class LinearContextEnhancer(ContextAwareEnhancer):
                 for e in (re.escape(k) for k in sorted(longest) if len(k) <= 2)
             )
             short_rx = re.compile(short) if short else None
-            keys = (tuple(sorted((k for k in longest if len(k) > 2), key=len)), short_rx)
+            long = [k for k in longest if len(k) > 2]
+            # a key holding a shorter key ("telephone", "tel") is present only if that one is too
+            minimal = [k for k in long if not any(o != k and o in k for o in long)]
+            keys = (tuple(sorted(minimal, key=len)), short_rx)
             self._context_keys[recognizer.id] = keys
         long_keys, short_rx = keys
         pad = self.max_context_chars + MAX_TOKEN + 1  # whole runs around the bounded neighbourhood

@@ -27,7 +27,7 @@ from agent.classify.context import LinearContextEnhancer
 from agent.classify.prefilter import EXTRA_TRIGGERS, Prefilter, Trigger, regex_reach
 from agent.classify.recognizers import OURS
 from agent.classify.recognizers.base import ATTRIBUTES_KEY, DwPatternRecognizer
-from agent.classify.recognizers.builtin import BUILTIN, TRIGGERS
+from agent.classify.recognizers.builtin import BUILTIN, COVERING_TRIGGERS, IN_DIGIT_RUNS, TRIGGERS
 from agent.classify.recognizers.custom import SpecRecognizer
 from agent.classify.recognizers.ner import NerRecognizer
 from agent.classify.tokenizer import OfflineNlpEngine
@@ -65,15 +65,28 @@ class Classifier:
             if _wants(wanted, {entity}):
                 recognizers.append(cls())
                 if cls.TRIGGER:
-                    triggers.append(Trigger(entity, cls.TRIGGER, cls.MAX_LEN))
+                    covering = cls.COVER is not None
+                    extent = cls.COVER if covering else cls.MAX_LEN
+                    triggers.append(
+                        Trigger(
+                            entity,
+                            cls.TRIGGER,
+                            extent,
+                            covering=covering,
+                            in_digit_runs=cls.TRIGGER_IN_DIGIT_RUNS,
+                        )
+                    )
         for entity, factory in BUILTIN.items():
             if _wants(wanted, {entity}):
                 builtin = factory()
                 recognizers.append(builtin)
+                nested = entity in IN_DIGIT_RUNS
                 if entity in TRIGGERS:
-                    triggers.append(Trigger(entity, *TRIGGERS[entity]))
+                    triggers.append(Trigger(entity, *TRIGGERS[entity], in_digit_runs=nested))
+                elif entity in COVERING_TRIGGERS:
+                    triggers.append(Trigger(entity, *COVERING_TRIGGERS[entity], covering=True))
                 elif entity in EXTRA_TRIGGERS:
-                    triggers.append(Trigger(entity, *EXTRA_TRIGGERS[entity]))
+                    triggers.append(Trigger(entity, *EXTRA_TRIGGERS[entity], in_digit_runs=nested))
         untriggered = set()  # entities some pack recognizer without a trigger can produce
         for spec in settings.custom:
             recognizers.append(SpecRecognizer(spec))

@@ -27,3 +27,4 @@ class BankAccountRecognizer(DwPatternRecognizer):
     )
     TRIGGER = r"\d{8}"
     MAX_LEN = 17
+    TRIGGER_IN_DIGIT_RUNS = True

@@ -8,8 +8,10 @@ So :meth:`DwPatternRecognizer.assess` gets the text and the regex match and retu
 
 Prefilter contract (see ``agent/classify/prefilter.py``): every class declares ``TRIGGER`` (a google-re2
 regex such that every match of every pattern *contains* a TRIGGER match), and ``MAX_LEN`` (the longest
-possible regex match, or ``None`` if matches never contain whitespace). ``assess`` must not look further
-than :data:`MAX_LOOK` characters outside the match.
+possible regex match, or ``None`` if matches never contain whitespace). A class may instead declare a
+*covering* trigger with ``COVER``: each match lies inside one hit of a leftmost-first scan of TRIGGER
+over the whole text, give or take ``COVER`` characters. ``assess`` must not look further than
+:data:`MAX_LOOK` characters outside the match.
 """
 
 from __future__ import annotations
@@ -46,6 +48,9 @@ class DwPatternRecognizer(PatternRecognizer):
     FLAGS: ClassVar[int] = re.MULTILINE
     TRIGGER: ClassVar[str | None] = None
     MAX_LEN: ClassVar[int | None] = None
+    COVER: ClassVar[int | None] = None
+    #: Every TRIGGER hit is seven or more digits joined by single separators: locate it in digit runs.
+    TRIGGER_IN_DIGIT_RUNS: ClassVar[bool] = False
 
     def __init__(self, supported_language: str = "en") -> None:
         super().__init__(

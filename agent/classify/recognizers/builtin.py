@@ -1,8 +1,9 @@
 """Presidio's own recognizers that we register as they are (plus offline e-mail and our phone recognizer).
 
 ``TRIGGERS`` gives the prefilter contract for those we can bound (see ``base.py``): a re2 regex that
-every match contains, and the longest match (``None``: matches never contain whitespace). Recognizers
-without an entry always run on the whole text.
+every match contains, and the longest match (``None``: matches never contain whitespace);
+``COVERING_TRIGGERS`` a re2 regex whose hits cover every match. Recognizers without an entry always
+run on the whole text.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ from presidio_analyzer.predefined_recognizers import (
 
 from agent.classify.recognizers.phone import PHONE_REGIONS, PhoneNumberRecognizer
 
-__all__ = ["BUILTIN", "PHONE_REGIONS", "TRIGGERS", "OfflineEmailRecognizer"]
+__all__ = [
+    "BUILTIN",
+    "COVERING_TRIGGERS",
+    "IN_DIGIT_RUNS",
+    "PHONE_REGIONS",
+    "TRIGGERS",
+    "OfflineEmailRecognizer",
+]
 
 #: The public-suffix snapshot bundled with tldextract: no download, no cache directory, no warning.
 _OFFLINE_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
@@ -77,9 +85,16 @@ BUILTIN: dict[str, Callable[[], EntityRecognizer]] = {
 TRIGGERS: dict[str, tuple[str, int | None]] = {
     "EMAIL_ADDRESS": (r"@", None),
     "URL": (r"\.[A-Za-z]{2}", None),
-    "PHONE_NUMBER": (PhoneNumberRecognizer.TRIGGER, PhoneNumberRecognizer.MAX_LEN),
     "US_SSN": (r"\d{3}[- .]?\d{2}[- .]?\d{4}", 12),
     # IPv4 forms hold a dotted quad; IPv6 forms hold "::" or eight colon-separated groups. A zone
     # suffix (%eth0) has no length bound, but no IP match holds whitespace.
     "IP_ADDRESS": (r"[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]|::|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]", None),
+}
+
+#: Entities whose trigger hits are seven or more digits joined by single separators (prefilter.py).
+IN_DIGIT_RUNS = frozenset({"US_SSN", "US_BANK_NUMBER"})
+
+#: entity -> (covering trigger, how far a match may extend past its hit): see ``prefilter.py``.
+COVERING_TRIGGERS: dict[str, tuple[str, int]] = {
+    "PHONE_NUMBER": (PhoneNumberRecognizer.TRIGGER, PhoneNumberRecognizer.COVER),
 }

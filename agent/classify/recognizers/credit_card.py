@@ -52,6 +52,7 @@ class CreditCardRecognizer(DwPatternRecognizer):
     CONTEXT = ("credit", "card", "visa", "mastercard", "amex", "cc", "kreditkarte", "carte", "carta", "pan")
     TRIGGER = r"\d{12}|\d{4}[ .-]\d{4}[ .-]\d{4}|\d{4}[ -]\d{6}[ -]\d{4}"
     MAX_LEN = 24
+    TRIGGER_IN_DIGIT_RUNS = True
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
         if _IBAN_HEAD.search(text, max(0, match.start() - 8), match.start()):

@@ -18,6 +18,7 @@ from typing import ClassVar
 import phonenumbers
 from phonenumbers import NumberParseException
 
+from agent.classify.prefilter import DIGIT_RUN
 from agent.classify.recognizers.base import Assessment, DwPatternRecognizer
 
 #: Default regions for numbers written nationally, in the order they are tried: where our users are
@@ -103,8 +104,12 @@ class PhoneNumberRecognizer(DwPatternRecognizer):
     ENTITY = "PHONE_NUMBER"
     PATTERNS: ClassVar = [("Phone (shaped, validated)", _PATTERN, 0.4)]
     CONTEXT = _WORDS
-    #: Every match holds seven digits separated by at most three separator characters each.
-    TRIGGER = rf"\d(?:{_SEP}{{0,3}}\d){{6}}"
+    #: A *covering* trigger (see ``agent/classify/prefilter.py``): the whole run of digits joined by at
+    #: most three separator characters, from its first digit (greedy). A match is such a run's digits,
+    #: so it lies inside one hit, plus the "+" or "(" before it: COVER = 1. The regex then runs over
+    #: the hit and a few characters around it instead of ``MAX_LEN`` characters either side.
+    TRIGGER = DIGIT_RUN
+    COVER = 1
     MAX_LEN = 1 + 20 + 19 * 3
     REGIONS: ClassVar[tuple[str, ...]] = PHONE_REGIONS
 
@@ -112,6 +117,8 @@ class PhoneNumberRecognizer(DwPatternRecognizer):
         cand = match.group()
         if cand.startswith("(") and ")" not in cand:
             cand = cand[1:]
+        if _DATE.match(cand):  # first: dates are most of the candidates in business text and logs
+            return None
         if cand.isascii():
             digits = _NOT_DIGIT.sub("", cand)
         else:  # full-width or Arabic-Indic digits read as ASCII ones
@@ -123,7 +130,7 @@ class PhoneNumberRecognizer(DwPatternRecognizer):
         bare = _NO_SEP.fullmatch(cand) and not cand.startswith("+")
         if bare and not _PHONE_WORD_BEFORE.search(text, max(0, start - 64), start):
             return None
-        if _DATE.match(cand) or _IP.match(cand) or _AMOUNT.match(cand) or _SSN.match(cand):
+        if _IP.match(cand) or _AMOUNT.match(cand) or _SSN.match(cand):
             return None
         before = text[max(0, start - 12) : start]
         if _IBAN_BEFORE.search(before) or _ISBN_BEFORE.search(before) or _isbn13(digits):

@@ -285,20 +285,57 @@ def test_local_tokens_match_whole_text_tokens(text: str, base: int, lo: int, wid
     assert got == expect
 
 
-def test_phone_trigger_holds_on_digit_heavy_text() -> None:
-    """Every phone match in dense log/date/amount text contains the phone trigger and fits MAX_LEN."""
+def test_covering_triggers_cover_every_match() -> None:
+    """Every phone match in dense log/date/amount text lies inside one hit of the whole-text trigger scan.
+
+    The phone trigger is a covering one: a match may pass its hit by COVER characters (the "+" or "(").
+    """
+    import bisect
+
     import re2
 
     from agent.classify.prefilter import unicode_digits
-    from agent.classify.recognizers.phone import PhoneNumberRecognizer
+    from agent.classify.recognizers.builtin import BUILTIN, COVERING_TRIGGERS
 
     rng = random.Random(8)
-    text = "".join(_digit_heavy(rng) + rng.choice([" ", "\n", "/", "-", ":", "(", ""]) for _ in range(3000))
-    trigger = re2.compile(unicode_digits(PhoneNumberRecognizer.TRIGGER))
-    results = PhoneNumberRecognizer().analyze(text, ["PHONE_NUMBER"])
-    assert len(results) > 20
-    for r in results:
-        assert trigger.search(text[r.start : r.end]) and r.end - r.start <= PhoneNumberRecognizer.MAX_LEN
+    seps = [" ", "\n", "/", "-", ":", "(", "", ")", ".", " (", "  ", "    ", "\u00a0", "+", "a"]
+    text = "".join(_digit_heavy(rng) + rng.choice(seps) for _ in range(3000))
+    text += "".join(_plant(rng) + rng.choice(seps) for _ in range(300))
+    text += "".join(str(rng.randrange(10**9)) + rng.choice(seps) for _ in range(2000))
+    for entity, (pattern, cover) in COVERING_TRIGGERS.items():
+        hits = [m.span() for m in re2.compile(unicode_digits(pattern)).finditer(text)]
+        starts = [s for s, _ in hits]
+        results = BUILTIN[entity]().analyze(text, [entity], None)
+        assert len(results) > 20, entity
+        for r in results:
+            i = bisect.bisect_right(starts, r.start + cover) - 1
+            assert i >= 0, (entity, text[r.start : r.end])
+            lo, hi = hits[i]
+            assert lo - cover <= r.start and r.end <= hi + cover, (entity, text[r.start : r.end])
+
+
+def test_digit_triggers_are_found_inside_digit_runs(pair: tuple[Classifier, Classifier]) -> None:
+    """Triggers located in digit runs only have the same hits as over the whole text, and lie inside runs."""
+    import re2
+
+    from agent.classify.prefilter import DIGIT_RUN, _DigitRuns, hit_spans, unicode_digits
+
+    rng = random.Random(9)
+    seps = [" ", "\n", "/", "-", ":", "(", "", ")", ".", " (", "  ", "    ", "\u00a0", "+", "a", "٣"]
+    text = "".join(_digit_heavy(rng) + rng.choice(seps) for _ in range(3000))
+    text += "".join(_plant(rng) + rng.choice(seps) for _ in range(300))
+    text += "".join(str(rng.randrange(10**16)) + rng.choice(seps) for _ in range(2000))
+    data = text.encode()
+    runs = _DigitRuns(re2.compile(unicode_digits(DIGIT_RUN)), data)
+    nested = [t for t in pair[0]._prefilter.triggers if t.in_digit_runs]
+    assert {t.entity for t in nested} >= {"CREDIT_CARD", "BANK_ACCOUNT", "US_SSN"}
+    for t in nested:
+        rx = re2.compile(unicode_digits(t.pattern))
+        whole = hit_spans(rx, data)
+        assert len(whole) > 100, t.entity
+        assert runs.hits(rx).tolist() == [list(h) for h in whole], t.entity
+    with pytest.raises(ValueError):
+        Prefilter([Trigger("A", r"\d{8}", None, in_digit_runs=True)])
 
 
 def test_full_width_and_arabic_indic_digits_pass_the_prefilter(pair: tuple[Classifier, Classifier]) -> None:
