@@ -127,7 +127,11 @@ def extract_table(f: IO[bytes], ctx: Context, member: str | None, delimiter: str
     reader = csv.reader(_lines(f, ctx), delimiter=delimiter)
     try:
         for row in reader:
-            line = "\t".join(c.replace("\t", " ").replace("\r", " ").replace("\n", " ") for c in row) + "\n"
+            line = "\t".join(row)
+            # cells rarely hold a tab or a line break: fold them only when the joined line shows one
+            if line.count("\t") >= len(row) or "\n" in line or "\r" in line:
+                line = "\t".join(c.replace("\t", " ").replace("\r", " ").replace("\n", " ") for c in row)
+            line += "\n"
             buf.append(line)
             size += len(line)
             if size >= 64 * 1024:

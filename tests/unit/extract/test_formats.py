@@ -170,10 +170,10 @@ def test_tar_and_compressed_streams(tmp_path: Path) -> None:
 def test_csv_is_tabular_tab_joined(tmp_path: Path) -> None:
     """CSV records become tab-joined lines (quoted commas and newlines kept inside one cell)."""
     p = tmp_path / "people.csv"
-    p.write_text('name,note,card\n"Doe, John","two\nlines",4111111111111111\n', encoding="utf-8")
+    p.write_bytes(b'name,note,card\n"Doe, John","two\nlines",4111111111111111\n"a\tb","c\rd",e\n,,\n')
     chunks = _chunks(run(p))
     assert len(chunks) == 1 and chunks[0].tabular
-    assert chunks[0].text == "name\tnote\tcard\nDoe, John\ttwo lines\t4111111111111111\n"
+    assert chunks[0].text == ("name\tnote\tcard\nDoe, John\ttwo lines\t4111111111111111\na b\tc d\te\n\t\t\n")
 
 
 def test_sniff_uses_magic_not_extension() -> None:
