@@ -145,7 +145,8 @@ class Redactor:
         return f"{_scrub(shown[:at])}[{masked}]{_scrub(shown[at + len(value) :])}"
 
 
-_LONG_RUN = re.compile(r"[A-Za-z0-9+/=_\-]{6,}")
+#: A whole run of six or more token characters that is not all letters (a word stays readable).
+_TOKEN_RUN = re.compile(r"(?<![A-Za-z0-9+/=_\-])(?=[A-Za-z]*[0-9+/=_\-])[A-Za-z0-9+/=_\-]{6,}")
 _DIGITS = re.compile(r"\d")
 
 
@@ -154,5 +155,5 @@ def _scrub(text: str) -> str:
     lead = " " if text[:1].isspace() else ""
     trail = " " if text[-1:].isspace() else ""
     text = lead + " ".join(text.split()) + trail if text.strip() else (" " if text else "")
-    text = _LONG_RUN.sub(lambda m: m.group(0) if m.group(0).isalpha() else "*" * len(m.group(0)), text)
+    text = _TOKEN_RUN.sub(lambda m: "*" * (m.end() - m.start()), text)
     return _DIGITS.sub("#", text)

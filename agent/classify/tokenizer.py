@@ -30,6 +30,7 @@ from typing import Any
 import spacy
 import structlog
 from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine
+from spacy.lang.en.stop_words import STOP_WORDS
 from spacy.tokens import Doc
 
 log = structlog.get_logger(__name__)
@@ -168,9 +169,8 @@ class OfflineNlpEngine(NlpEngine):
     """Presidio NlpEngine with a regex tokenizer (linear in the text) and optional local NER."""
 
     def __init__(self, ner_model: str | None = None) -> None:
-        blank = spacy.blank("en")  # built once: each call loads ~2,700 tokenizer special cases
-        self._vocab = blank.vocab
-        self._stop = blank.Defaults.stop_words
+        self._blank: Any = None  # spacy.blank("en"), built on first use (~0.4 s): only for spaCy Docs
+        self._stop = STOP_WORDS
         self._ner_name = ner_model
         self._ner: Any = None
         self._loaded = False
@@ -208,6 +208,13 @@ class OfflineNlpEngine(NlpEngine):
         return ["en"]
 
     # -- ours ----------------------------------------------------------------------------------
+    @property
+    def _vocab(self) -> Any:
+        """A blank English vocabulary for the rare spaCy ``Doc`` (Presidio recognizers that read tokens)."""
+        if self._blank is None:
+            self._blank = spacy.blank("en")  # once: each call loads ~2,700 tokenizer special cases
+        return self._blank.vocab
+
     def process_window(self, text: str, base: int, language: str = "en") -> NlpArtifacts:
         """Artifacts for ``text`` that starts at absolute offset ``base`` of the full text (built lazily)."""
         return _Artifacts(self, text, base, language)

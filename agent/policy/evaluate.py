@@ -90,8 +90,15 @@ def evaluate(
 
     covered: set[str] = set()
     windows: dict[tuple[int, str, int], str] = {}  # normalised text around a detection, per window
+    by_entity: dict[str, list[Detection]] = {}
+    for d in ordered:
+        by_entity.setdefault(d.entity, []).append(d)
     for rule in policies.rules:
-        candidates = [d for d in ordered if d.entity in rule.entities]
+        present = [e for e in rule.entities if e in by_entity]
+        if len(present) > 1:
+            candidates = [d for d in ordered if d.entity in rule.entities]
+        else:
+            candidates = by_entity[present[0]] if present else []
         if not candidates:
             continue
         if not rule.enabled:

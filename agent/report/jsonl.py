@@ -33,18 +33,22 @@ def error_record(e: ExtractError) -> dict[str, object]:
     return {"kind": "error", "path": e.path, "member": e.member, "reason": e.reason, "detail": e.detail}
 
 
+#: One encoder for every line: json.dumps with a keyword builds a new one per call.
+_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+
+
 class JsonlReporter:
     def __init__(self, out: IO[str]) -> None:
         self.out = out
 
     def _write(self, record: dict[str, object]) -> None:
-        self.out.write(json.dumps(record, ensure_ascii=False) + "\n")
+        self.out.write(_ENCODE(record) + "\n")
 
     def verdict(self, verdict: Verdict) -> None:
-        for f in verdict.findings:
-            self._write(finding_record(f))
-        for e in verdict.errors:
-            self._write(error_record(e))
+        lines = [_ENCODE(finding_record(f)) for f in verdict.findings]
+        lines += [_ENCODE(error_record(e)) for e in verdict.errors]
+        if lines:
+            self.out.write("\n".join(lines) + "\n")
         self.out.flush()
 
     def error(self, error: ExtractError) -> None:

@@ -6,7 +6,7 @@ import hashlib
 import os
 import stat
 
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agent.redact import Redactor, load_or_create_key, mask
@@ -71,3 +71,23 @@ def test_excerpt_blanks_other_values_in_the_context() -> None:
     excerpt = Redactor(b"k" * 32).excerpt(value, "BANK_ACCOUNT", context, start, [(bic, bic + 11)])
     assert "DEUTDEFFXXX" not in excerpt
     assert "bank BIC" in excerpt
+
+
+def _scrub_reference(text: str) -> str:
+    """The straightforward form of redact._scrub: every run of 6+ token characters, kept if all letters."""
+    import re
+
+    lead = " " if text[:1].isspace() else ""
+    trail = " " if text[-1:].isspace() else ""
+    text = lead + " ".join(text.split()) + trail if text.strip() else (" " if text else "")
+    text = re.sub(r"[A-Za-z0-9+/=_\-]{6,}", lambda m: m[0] if m[0].isalpha() else "*" * len(m[0]), text)
+    return re.sub(r"\d", "#", text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab Zé1٣+/=_-.\n\t,"), max_size=60))
+def test_scrub_equals_its_reference(text: str) -> None:
+    """Only token runs that are not plain words are starred; digits become '#'."""
+    from agent.redact import _scrub
+
+    assert _scrub(text) == _scrub_reference(text)
