@@ -7,7 +7,6 @@ value correlate across files and runs, but nobody without the key can test a gue
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import re
@@ -50,9 +49,12 @@ def default_key_path() -> Path:
     return Path(base) / "dropwarden" / "fingerprint.key"
 
 
+_PRESENTATION = re.compile(r"[\s\-_.]")
+
+
 def normalise_value(value: str) -> str:
     """Fold the presentation of a value (spacing, dashes, case) so the same value correlates."""
-    compact = re.sub(r"[\s\-_.]", "", value)
+    compact = _PRESENTATION.sub("", value)
     return compact.upper() if len(compact) <= 64 else value.strip()
 
 
@@ -110,8 +112,8 @@ class Redactor:
     context_chars: int = 24
 
     def fingerprint(self, entity: str, value: str) -> str:
-        digest = hmac.new(self.key, f"{entity}\x00{normalise_value(value)}".encode(), hashlib.sha256)
-        return "hmac-sha256:" + digest.hexdigest()[:32]
+        digest = hmac.digest(self.key, f"{entity}\x00{normalise_value(value)}".encode(), "sha256")
+        return "hmac-sha256:" + digest.hex()[:32]
 
     def excerpt(
         self,

@@ -1,13 +1,14 @@
 """`dropwarden scan PATH...`: the one-shot scanner for audits and CI (gitleaks-style contract).
 
 The pipeline is built once in the parent and the worker processes are forked from it, so the
-Presidio engine and any exact-data-match index are loaded once and shared copy-on-write.
+Presidio engine and any exact-data-match index are loaded once and shared copy-on-write. The parent
+scans too: ``--jobs N`` is N scanning processes in all (see :mod:`agent.scanpool`).
 """
 
 from __future__ import annotations
 
 import argparse
-import multiprocessing as mp
+import gc
 import os
 import sys
 import time
@@ -16,8 +17,10 @@ from collections.abc import Iterator
 
 from agent.models import SEVERITIES, SEVERITY_RANK, ZONE_ROLES, ExtractError, FileRef, Limits, Verdict
 from agent.report import make_reporter
+from agent.scanpool import chunksize as _chunksize  # noqa: F401 -- its old home, tests import it here
+from agent.scanpool import error_verdict, scan_in_order
 
-_PIPELINE = None  # set in the parent before forking workers; read by _scan_one in the children
+_PIPELINE = None  # set before the workers are forked; read by _scan_one in the parent and the workers
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protect-columns", metavar="COLS", help="comma-separated columns of --protect-data")
     p.add_argument("--protect-docs", metavar="DIR", help="protected confidential documents (fingerprints)")
     p.add_argument("--key-file", help="secret key for fingerprints (default: created under ~/.local/state)")
-    p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="worker processes")
+    p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="scanning processes in all")
     p.add_argument("--follow-symlinks", action="store_true", help="follow symlinks inside the scanned tree")
     p.add_argument("--max-depth", type=int, default=Limits.max_depth, help="archive nesting depth")
     p.add_argument("--max-text", type=int, default=Limits.max_text_chars, help="text chars per file")
@@ -49,8 +52,7 @@ def _scan_one(ref: FileRef) -> Verdict:
     try:
         return _PIPELINE.scan(ref)
     except Exception as exc:  # a bug must cost one file, not the whole scan
-        err = ExtractError(ref.path, None, "internal", f"{type(exc).__name__} while scanning")
-        return Verdict(ref.path, ref.zone, (), (err,), 0, 0.0)
+        return error_verdict(ref, f"{type(exc).__name__} while scanning")
 
 
 def _build(args: argparse.Namespace):
@@ -98,6 +100,9 @@ def run_scan(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"dropwarden scan: {exc}", file=sys.stderr)
         return 2
+    # The engine, the packs and any index live as long as the scan: keep the collector off them, so
+    # forked workers do not copy the pages it would touch (and its full passes stay short).
+    gc.freeze()
 
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     root = args.paths[0] if len(args.paths) == 1 and os.path.isdir(args.paths[0]) else None
@@ -141,19 +146,8 @@ def run_scan(args: argparse.Namespace) -> int:
 
 
 def _verdicts(refs: list[FileRef], jobs: int) -> Iterator[Verdict]:
-    """Scan in input order; in parallel over forked workers when there is more than a handful."""
-    if jobs <= 1 or len(refs) < 4:
-        for ref in refs:
-            yield _scan_one(ref)
-        return
-    ctx = mp.get_context("fork")
-    with ctx.Pool(processes=min(jobs, len(refs))) as pool:
-        yield from pool.imap(_scan_one, refs, chunksize=_chunksize(len(refs), jobs))
-
-
-def _chunksize(n: int, jobs: int) -> int:
-    """Files per IPC round trip: 1 for small trees (balance), up to 16 for many (tiny files' overhead)."""
-    return max(1, min(16, n // (jobs * 32)))
+    """Scan in input order, in this process plus jobs-1 forked workers (in-process alone for a few files)."""
+    return scan_in_order(refs, jobs, _scan_one)
 
 
 class _Progress:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 import stat
 
@@ -41,6 +42,9 @@ def test_fingerprint_is_keyed_and_stable_across_presentation() -> None:
     assert a.fingerprint("CREDIT_CARD", CARD) != b.fingerprint("CREDIT_CARD", CARD)
     plain = hashlib.sha256(CARD.replace(" ", "").encode()).hexdigest()
     assert plain[:32] not in a.fingerprint("CREDIT_CARD", CARD)
+    # the published form (journals and past reports compare it): HMAC-SHA256 of "ENTITY\0VALUE"
+    mac = hmac.new(b"k" * 32, b"CREDIT_CARD\x00" + CARD.replace(" ", "").encode(), hashlib.sha256)
+    assert a.fingerprint("CREDIT_CARD", CARD) == "hmac-sha256:" + mac.hexdigest()[:32]
 
 
 def test_excerpt_scrubs_digits_around_the_value() -> None:
