@@ -81,6 +81,8 @@ class LinearContextEnhancer(ContextAwareEnhancer):
             recognizer = by_id.get(meta.get(_META_ID))
             if recognizer is None or not recognizer.context or meta.get(_META_ENHANCED):
                 continue
+            if result.score >= ContextAwareEnhancer.MAX_SCORE:  # nothing to raise (validated e-mails)
+                continue
             if not extra and not self._may_have_context(text, result.start, result.end, recognizer):
                 continue
             if local is not None:
