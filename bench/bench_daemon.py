@@ -57,6 +57,15 @@ def tree(pid: int) -> list[int]:
     return out
 
 
+def rss_sum_mb(pid: int) -> float:
+    """RSS summed over the agent and its workers (pages shared copy-on-write count once per process)."""
+    total = 0
+    for p in tree(pid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    return total / 2**20
+
+
 def rss_mb(pid: int) -> float:
     """Proportional set size (PSS) of the agent and its workers: shared copy-on-write pages count once."""
     total = 0
@@ -99,6 +108,7 @@ class Agent:
         ]  # fmt: skip
         self.log = base / "agent.log"
         self.rss: list[float] = []
+        self.rss_sum: list[float] = []
         self._stop = threading.Event()
 
     def start(self, ready_marker: str = "workers_ready") -> None:
@@ -114,6 +124,7 @@ class Agent:
     def _sample(self) -> None:
         while not self._stop.wait(1.0):
             self.rss.append(rss_mb(self.proc.pid))
+            self.rss_sum.append(rss_sum_mb(self.proc.pid))
 
     def done(self) -> int:
         db = sqlite3.connect(f"file:{self.state / 'journal.db'}?mode=ro", uri=True, timeout=30)
@@ -178,6 +189,7 @@ def bench_latency(base: Path, rate: float, seconds: float, settle: float, worker
         "p50": q[49],
         "p99": q[98],
         "rss_max": max(a.rss, default=0.0),
+        "rss_sum_max": max(a.rss_sum, default=0.0),
     }
 
 
@@ -212,6 +224,7 @@ def bench_burst(base: Path, count: int, workers: int) -> dict[str, float]:
         "rate": done / t_done,
         "rss_max": max(rss, default=0.0),
         "rss_end": rss[-1] if rss else 0.0,
+        "rss_sum_max": max(a.rss_sum, default=0.0),
         "overflows": overflows,
     }
 
@@ -253,12 +266,14 @@ def main() -> None:
         ("close->alert p99", f"{lat['p99'] * 1000:.0f} ms"),
         ("alerts received / files written", f"{lat['alerted']}/{lat['files']}"),
         ("PSS max during latency run (agent + workers)", f"{lat['rss_max']:.0f} MiB"),
+        ("RSS max during latency run (summed per process)", f"{lat['rss_sum_max']:.0f} MiB"),
         (f"burst of {bur['files']}: write time", f"{bur['write_s']:.1f} s"),
         ("burst: time until every file has a verdict", f"{bur['drain_s']:.1f} s"),
         ("burst: drain rate", f"{bur['rate']:.0f} files/s"),
         ("burst: files with a verdict", f"{bur['done']}/{bur['files']}"),
         ("burst: inotify overflows (each -> reconcile)", f"{bur['overflows']:.0f}"),
         ("PSS max / end during burst (agent + workers)", f"{bur['rss_max']:.0f} / {bur['rss_end']:.0f} MiB"),
+        ("RSS max during burst (summed per process)", f"{bur['rss_sum_max']:.0f} MiB"),
         (f"idle CPU watching {idl['dirs']} dirs over {idle}s", f"{idl['cpu_pct']:.2f} %"),
         ("PSS idle (agent + workers)", f"{idl['rss']:.0f} MiB"),
     ]
