@@ -18,7 +18,7 @@ it, not over ``MAX_LEN`` characters either side of every seventh digit. The wind
 Digit triggers (cards, account numbers, SSNs) are located inside those runs only
 (``in_digit_runs=True``): each of their hits is seven or more digits joined by single separators, so
 it lies inside one :data:`DIGIT_RUN` hit, and a leftmost scan of the runs (joined by newlines, which
-no such trigger matches) finds the same hits as a scan of the whole text, at a tenth of the bytes.
+no such trigger matches) finds the same hits as a scan of the whole text, over a few per cent of it.
 
 A re2 scan reports leftmost non-overlapping hits, so every position where a trigger match starts lies
 inside (or at the start of) a reported hit. A window spans ``[hit.start - max_len - MARGIN, hit.end +
@@ -64,7 +64,7 @@ EXTRA_TRIGGERS: dict[str, tuple[str, int | None]] = {
 }
 
 #: A run of seven or more digits joined by at most three separator characters (greedy: the whole
-#: run). The phone recognizer's covering trigger, and the text digit triggers are located in.
+#: run). The phone recognizer's covering trigger; digit triggers are located inside its hits.
 DIGIT_RUN = "\\d(?:[ .\\-/()\u00a0]{0,3}\\d){6,}"  # a literal no-break space: re2 has no \\u escape
 
 _LAST_SPACE = re.compile(r"\s\S*\Z")

@@ -285,6 +285,14 @@ def test_local_tokens_match_whole_text_tokens(text: str, base: int, lo: int, wid
     assert got == expect
 
 
+def _digits_between_separators(rng: random.Random) -> str:
+    """Digit-heavy text whose pieces are joined by every separator a digit run may or may not span."""
+    seps = [" ", "\n", "/", "-", ":", "(", "", ")", ".", " (", "  ", "    ", "\u00a0", "+", "a", "٣"]
+    text = "".join(_digit_heavy(rng) + rng.choice(seps) for _ in range(3000))
+    text += "".join(_plant(rng) + rng.choice(seps) for _ in range(300))
+    return text + "".join(str(rng.randrange(10**16)) + rng.choice(seps) for _ in range(2000))
+
+
 def test_covering_triggers_cover_every_match() -> None:
     """Every phone match in dense log/date/amount text lies inside one hit of the whole-text trigger scan.
 
@@ -297,11 +305,7 @@ def test_covering_triggers_cover_every_match() -> None:
     from agent.classify.prefilter import unicode_digits
     from agent.classify.recognizers.builtin import BUILTIN, COVERING_TRIGGERS
 
-    rng = random.Random(8)
-    seps = [" ", "\n", "/", "-", ":", "(", "", ")", ".", " (", "  ", "    ", "\u00a0", "+", "a"]
-    text = "".join(_digit_heavy(rng) + rng.choice(seps) for _ in range(3000))
-    text += "".join(_plant(rng) + rng.choice(seps) for _ in range(300))
-    text += "".join(str(rng.randrange(10**9)) + rng.choice(seps) for _ in range(2000))
+    text = _digits_between_separators(random.Random(8))
     for entity, (pattern, cover) in COVERING_TRIGGERS.items():
         hits = [m.span() for m in re2.compile(unicode_digits(pattern)).finditer(text)]
         starts = [s for s, _ in hits]
@@ -320,12 +324,7 @@ def test_digit_triggers_are_found_inside_digit_runs(pair: tuple[Classifier, Clas
 
     from agent.classify.prefilter import DIGIT_RUN, _DigitRuns, hit_spans, unicode_digits
 
-    rng = random.Random(9)
-    seps = [" ", "\n", "/", "-", ":", "(", "", ")", ".", " (", "  ", "    ", "\u00a0", "+", "a", "٣"]
-    text = "".join(_digit_heavy(rng) + rng.choice(seps) for _ in range(3000))
-    text += "".join(_plant(rng) + rng.choice(seps) for _ in range(300))
-    text += "".join(str(rng.randrange(10**16)) + rng.choice(seps) for _ in range(2000))
-    data = text.encode()
+    data = _digits_between_separators(random.Random(9)).encode()
     runs = _DigitRuns(re2.compile(unicode_digits(DIGIT_RUN)), data)
     nested = [t for t in pair[0]._prefilter.triggers if t.in_digit_runs]
     assert {t.entity for t in nested} >= {"CREDIT_CARD", "BANK_ACCOUNT", "US_SSN"}
