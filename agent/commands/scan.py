@@ -17,7 +17,6 @@ from collections.abc import Iterator
 
 from agent.models import SEVERITIES, SEVERITY_RANK, ZONE_ROLES, ExtractError, FileRef, Limits, Verdict
 from agent.report import make_reporter
-from agent.scanpool import chunksize as _chunksize  # noqa: F401 -- its old home, tests import it here
 from agent.scanpool import error_verdict, scan_in_order
 
 _PIPELINE = None  # set before the workers are forked; read by _scan_one in the parent and the workers

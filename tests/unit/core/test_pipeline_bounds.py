@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from agent import pipeline
-from agent.commands.scan import _chunksize
 from agent.models import Detection, ExtractError, TextChunk
 from agent.pipeline import Pipeline, _DocState
+from agent.scanpool import chunksize as _chunksize
 
 
 @dataclass
