@@ -65,7 +65,8 @@ EXTRA_TRIGGERS: dict[str, tuple[str, int | None]] = {
 
 #: A run of seven or more digits joined by at most three separator characters (greedy: the whole
 #: run). The phone recognizer's covering trigger; digit triggers are located inside its hits.
-DIGIT_RUN = "\\d(?:[ .\\-/()\u00a0]{0,3}\\d){6,}"  # a literal no-break space: re2 has no \\u escape
+DIGIT_SEP = "[ .\\-/()\u00a0]"  # one separator; a literal no-break space: re2 has no \\u escape
+DIGIT_RUN = rf"\d(?:{DIGIT_SEP}{{0,3}}\d){{6,}}"
 
 _LAST_SPACE = re.compile(r"\s\S*\Z")
 _SPACE = re.compile(r"\s")

@@ -18,15 +18,16 @@ from typing import ClassVar
 import phonenumbers
 from phonenumbers import NumberParseException
 
-from agent.classify.prefilter import DIGIT_RUN
+from agent.classify.prefilter import DIGIT_RUN, DIGIT_SEP
 from agent.classify.recognizers.base import Assessment, DwPatternRecognizer
 
 #: Default regions for numbers written nationally, in the order they are tried: where our users are
 #: (CH, DACH, FR, IT) plus GB and US. Numbers written with "+" or "00" need none.
 PHONE_REGIONS = ("CH", "DE", "AT", "FR", "IT", "GB", "US")
 
-#: One separator character between digits (no newline: a number never spans lines).
-_SEP = "[ .\\-/()\u00a0]"  # a literal no-break space: re2 has no \\u escape
+#: One separator character between digits (no newline: a number never spans lines); the digit runs
+#: the prefilter covers phone numbers with are joined by the same separators.
+_SEP = DIGIT_SEP
 #: Up to three separators between two digits ("+49 (0) 30": " (", ") ").
 _BODY = rf"\d(?:{_SEP}{{0,3}}\d){{6,19}}"
 _PATTERN = (
