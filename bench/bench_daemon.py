@@ -57,25 +57,45 @@ def tree(pid: int) -> list[int]:
     return out
 
 
-def rss_sum_mb(pid: int) -> float:
-    """RSS summed over the agent and its workers (pages shared copy-on-write count once per process)."""
+def tree_rss(pids: list[int]) -> int:
+    """RSS summed over processes, in bytes, from /proc/PID/statm (a few microseconds a read).
+
+    Pages a forked worker shares copy-on-write with its parent count once per process.
+    """
     total = 0
-    for p in tree(pid):
+    for p in pids:
         with contextlib.suppress(OSError, ValueError, IndexError):
-            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    return total / 2**20
+            total += int(Path(f"/proc/{p}/statm").read_text().split()[1]) * PAGE
+    return total
 
 
-def rss_mb(pid: int) -> float:
-    """Proportional set size (PSS) of the agent and its workers: shared copy-on-write pages count once."""
+def tree_pss(pids: list[int]) -> int:
+    """PSS summed over processes, in bytes, from smaps_rollup (about 1.4 ms a read on a scan worker).
+
+    PSS divides each shared page among the processes sharing it, so it sums to the memory the tree
+    actually holds.
+    """
     total = 0
-    for p in tree(pid):
+    for p in pids:
         with contextlib.suppress(OSError, ValueError, IndexError):
             for line in Path(f"/proc/{p}/smaps_rollup").read_text().splitlines():
                 if line.startswith("Pss:"):
                     total += int(line.split()[1]) * 1024
                     break
-    return total / 2**20
+    return total
+
+
+PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_sum_mb(pid: int) -> float:
+    """RSS summed over the agent and its workers, in MiB."""
+    return tree_rss(tree(pid)) / 2**20
+
+
+def rss_mb(pid: int) -> float:
+    """Proportional set size (PSS) of the agent and its workers, in MiB."""
+    return tree_pss(tree(pid)) / 2**20
 
 
 def cpu_seconds(pid: int) -> float:

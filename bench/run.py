@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -32,47 +31,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from bench.bench_daemon import tree  # noqa: E402
+from bench.bench_daemon import tree, tree_pss, tree_rss  # noqa: E402
 from bench.corpus import generate  # noqa: E402
 
 RECALL_ENTITIES = ("CREDIT_CARD", "IBAN_CODE", "US_SSN")
 FLOOR_PASSES = 3
 
 
-def _tree_rss(pids: list[int]) -> int:
-    """RSS summed over processes, in bytes, from /proc/PID/statm (a few microseconds a read)."""
-    total = 0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/statm") as f:
-                total += int(f.read().split()[1]) * PAGE
-        except (OSError, ValueError, IndexError):
-            continue
-    return total
-
-
-def _tree_pss(pids: list[int]) -> int:
-    """PSS summed over processes, in bytes, from smaps_rollup (about 1.4 ms a read on a scan worker).
-
-    RSS counts pages a forked worker shares copy-on-write with its parent once per process, so it
-    overstates what a pool really uses; PSS divides each shared page among the processes sharing it
-    and sums to the memory the tree actually holds.
-    """
-    total = 0
-    for p in pids:
-        try:
-            with open(f"/proc/{p}/smaps_rollup") as f:
-                for line in f:
-                    if line.startswith("Pss:"):
-                        total += int(line.split()[1]) * 1024
-                        break
-        except (OSError, ValueError):
-            continue
-    return total
-
-
-PAGE = os.sysconf("SC_PAGE_SIZE")
-#: Peak PSS of the process tree of the last _measure() call, in bytes (see _tree_pss).
+#: Peak PSS of the process tree of the last _measure() call, in bytes (see tree_pss).
 LAST_PEAK_PSS = [0]
 #: RSS is sampled every SAMPLE seconds, PSS every PSS_EVERY samples: reading smaps_rollup of every
 #: process 20 times a second took ~5 % of a core from the 2-core machine the scan runs on.
@@ -92,9 +58,9 @@ def _measure(cmd: list[str]) -> tuple[float, int, str, int]:
         n = 0
         while not stop.is_set():
             pids = tree(proc.pid)
-            peak = max(peak, _tree_rss(pids))
+            peak = max(peak, tree_rss(pids))
             if n % PSS_EVERY == 0:
-                peak_pss = max(peak_pss, _tree_pss(pids))
+                peak_pss = max(peak_pss, tree_pss(pids))
             n += 1
             time.sleep(SAMPLE)
 
