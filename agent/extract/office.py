@@ -184,17 +184,8 @@ def _open_docx(f: IO[bytes]) -> Any:
     return document_part.document
 
 
-def extract_docx(
-    f: IO[bytes], ctx: Context, member: str | None, depth: int, recurse: Recurse
-) -> Iterator[Item]:
-    from docx.opc.constants import RELATIONSHIP_TYPE
-
-    doc = _open_docx(f)
-    yield from ctx.chunk_text(member, _metadata(doc.core_properties), "metadata")
-    body = doc.element.body
-    if body is None:
-        raise ValueError("document.xml has no w:body")
-    yield from _docx_blocks(body, doc, ctx, member, "body")
+def _headers_footers(doc: Any) -> Iterator[tuple[str, Any]]:
+    """("header" | "footer", python-docx header/footer) of every section, each part once."""
     seen: set[int] = set()
     for section in doc.sections:
         for part, hf in (
@@ -208,7 +199,22 @@ def extract_docx(
             if hf.is_linked_to_previous or id(hf.part) in seen:
                 continue
             seen.add(id(hf.part))
-            yield from _docx_blocks(hf.part.element, hf, ctx, member, part)
+            yield part, hf
+
+
+def extract_docx(
+    f: IO[bytes], ctx: Context, member: str | None, depth: int, recurse: Recurse
+) -> Iterator[Item]:
+    from docx.opc.constants import RELATIONSHIP_TYPE
+
+    doc = _open_docx(f)
+    yield from ctx.chunk_text(member, _metadata(doc.core_properties), "metadata")
+    body = doc.element.body
+    if body is None:
+        raise ValueError("document.xml has no w:body")
+    yield from _docx_blocks(body, doc, ctx, member, "body")
+    for part, hf in _headers_footers(doc):
+        yield from _docx_blocks(hf.part.element, hf, ctx, member, part)
     try:  # looked up directly: ``doc.comments`` would create (and parse) an empty part when absent
         comments = doc.part.part_related_by(RELATIONSHIP_TYPE.COMMENTS).element
     except KeyError:

@@ -48,20 +48,8 @@ def _ref_docx(f: IO[bytes], ctx: Context, member: str | None, depth: int, recurs
     doc = docx.Document(f)
     yield from ctx.chunk_text(member, office._metadata(doc.core_properties), "metadata")
     yield from _ref_docx_blocks(doc, ctx, member, "body")
-    seen: set[int] = set()
-    for section in doc.sections:
-        for part, hf in (
-            ("header", section.header),
-            ("header", section.first_page_header),
-            ("header", section.even_page_header),
-            ("footer", section.footer),
-            ("footer", section.first_page_footer),
-            ("footer", section.even_page_footer),
-        ):
-            if hf.is_linked_to_previous or id(hf.part) in seen:
-                continue
-            seen.add(id(hf.part))
-            yield from _ref_docx_blocks(hf, ctx, member, part)
+    for part, hf in office._headers_footers(doc):  # which parts: python-docx's answer, shared
+        yield from _ref_docx_blocks(hf, ctx, member, part)
     texts = [c.text for c in doc.comments]
     yield from ctx.chunk_text(member, "\n".join(t for t in texts if t), "comments")
 
