@@ -104,8 +104,7 @@ def run_phase(name: str, work: Path) -> dict[str, float]:
     import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(40))
-    from agent.models import TextChunk
-    from agent.protect import (
+    from agent.classify.indexes.protect import (
         EdmDetector,
         EdmIndex,
         FingerprintDetector,
@@ -113,6 +112,7 @@ def run_phase(name: str, work: Path) -> dict[str, float]:
         build_edm_index,
         build_fingerprint_index,
     )
+    from agent.models import TextChunk
 
     t0 = time.perf_counter()
     if name == "edm-build":
@@ -192,8 +192,13 @@ def _scan_docs(work: Path, n: int) -> Path:
 
 def _corpus_match(work: Path) -> dict[str, float]:
     """EDM and fingerprint matching speed on the text of the corpus's plain files (64 kB chunks)."""
+    from agent.classify.indexes.protect import (
+        EdmDetector,
+        FingerprintDetector,
+        build_edm_index,
+        build_fingerprint_index,
+    )
     from agent.models import TextChunk
-    from agent.protect import EdmDetector, FingerprintDetector, build_edm_index, build_fingerprint_index
 
     edm = EdmDetector(build_edm_index(work / "scan-table.csv", None, KEY))
     fp = FingerprintDetector(build_fingerprint_index(work / "scan-docs", KEY))
@@ -265,7 +270,7 @@ def main() -> None:
     ap.add_argument("--work")
     args = ap.parse_args()
     if args.phase:
-        import agent.protect  # noqa: F401 - imports (Presidio via agent.classify) are the baseline
+        import agent.classify.indexes.protect  # noqa: F401 - imports (Presidio via agent.classify) are the baseline
 
         base = _current_rss_mb()
         cpu = time.process_time()

@@ -1,8 +1,8 @@
 """Quarantine: move an offending file into an encrypted vault and leave a tombstone in its place.
 
-The vault (`<state_dir>/quarantine/`, 0700) holds per incident `<id>.blob` (sealed to the security team's
-X25519 public key, see agent.evidence) and `<id>.json` (metadata, no content). The agent needs only the
-public key, so a compromised server cannot read what it quarantined.
+The vault (`<state_dir>/quarantine/`, 0700) holds per incident `<id>.blob` (sealed to the security
+team's X25519 public key, see agent.security.evidence) and `<id>.json` (metadata, no content). The agent
+needs only the public key, so a compromised server cannot read what it quarantined.
 
 Crash-safe order, each step durable before the next (the `fault` hook fires after each named step):
 
@@ -38,9 +38,9 @@ from typing import Any
 import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
-from agent.audit import AuditLog
-from agent.evidence import SealError, fsync_dir, open_stream, seal_stream, write_atomic
-from agent.keys import derive_subkey, key_id
+from agent.security.audit import AuditLog
+from agent.security.evidence import SealError, fsync_dir, open_stream, seal_stream, write_atomic
+from agent.security.keys import derive_subkey, key_id
 
 log = structlog.get_logger(__name__)
 

@@ -57,7 +57,12 @@ def detectors_for_scan(
     """In-memory EDM and fingerprint detectors for an ad hoc scan (nothing written to disk)."""
     if not table and not docs_dir:
         return []
-    from agent.protect import EdmDetector, FingerprintDetector, build_edm_index, build_fingerprint_index
+    from agent.classify.indexes.protect import (
+        EdmDetector,
+        FingerprintDetector,
+        build_edm_index,
+        build_fingerprint_index,
+    )
 
     detectors: list[object] = []
     if table:
@@ -78,7 +83,7 @@ def _key(args: argparse.Namespace) -> bytes:
 
 
 def _protect_data(args: argparse.Namespace) -> int:
-    from agent.protect import build_edm_index
+    from agent.classify.indexes.protect import build_edm_index
 
     if not os.path.isfile(args.table):
         print(f"protect data: no such file: {args.table}", file=sys.stderr)
@@ -95,7 +100,7 @@ def _protect_data(args: argparse.Namespace) -> int:
 
 
 def _protect_docs(args: argparse.Namespace) -> int:
-    from agent.protect import build_fingerprint_index
+    from agent.classify.indexes.protect import build_fingerprint_index
 
     if not os.path.isdir(args.directory):
         print(f"protect docs: no such directory: {args.directory}", file=sys.stderr)

@@ -10,7 +10,7 @@ import os
 import sys
 from typing import Any
 
-from agent.settings import (
+from agent.daemon.settings import (
     DEFAULT_CONFIG,
     ConfigError,
     Settings,
@@ -113,7 +113,7 @@ def run_agent(args: argparse.Namespace) -> int:
         configure_logging(json=None if fmt == "auto" else fmt == "json", level=settings.log_level)
     except ImportError:
         pass
-    from agent.app import Agent
+    from agent.daemon.app import Agent
     from agent.policy import PolicyError
 
     try:

@@ -21,9 +21,10 @@ from typing import Any
 import structlog
 
 from agent.actions.quarantine import QuarantineError, QuarantineStore
-from agent.audit import AuditError, AuditLog, audit_path, verify_chain
-from agent.evidence import EvidenceStore, SealError
-from agent.keys import (
+from agent.log import configure_logging
+from agent.security.audit import AuditError, AuditLog, audit_path, verify_chain
+from agent.security.evidence import EvidenceStore, SealError
+from agent.security.keys import (
     KEY_KINDS,
     KeyFileError,
     load_quarantine_private,
@@ -32,8 +33,7 @@ from agent.keys import (
     read_passphrase_file,
     write_keypair,
 )
-from agent.log import configure_logging
-from agent.signing import SignatureRejected, sign_file, verify
+from agent.security.signing import SignatureRejected, sign_file, verify
 
 Handler = Callable[[argparse.Namespace], int]
 

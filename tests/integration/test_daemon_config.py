@@ -14,7 +14,7 @@ from typing import ClassVar
 
 import pytest
 
-from agent.keys import write_keypair
+from agent.security.keys import write_keypair
 from tests.integration.test_daemon import CARD_POLICY, AgentProc, fake_card, wait_for
 
 pytestmark = pytest.mark.integration

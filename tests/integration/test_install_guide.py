@@ -149,7 +149,7 @@ def test_guide_config_and_execstart_run_by_hand(venv: Path, tmp_path: Path) -> N
     r = _run(
         venv / "bin" / "python",
         "-c",
-        f"import agent.settings as s; s.load_settings({str(etc / 'agent.yaml')!r})",
+        f"import agent.daemon.settings as s; s.load_settings({str(etc / 'agent.yaml')!r})",
     )
     assert r.returncode == 0, r.stderr
     unit = (DEPLOY / "dropwarden.service").read_text()

@@ -142,7 +142,7 @@ def test_no_value_in_any_output_of_the_daemon_scan_and_explain(tmp_path: Path, w
     hostile_files(zone, everything, slow_cards)
     n_files = len(list(zone.iterdir()))
 
-    from agent.keys import write_keypair
+    from agent.security.keys import write_keypair
 
     write_keypair(tmp_path / "keys", "quarantine")
     port = free_port()

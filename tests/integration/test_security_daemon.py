@@ -248,7 +248,7 @@ def test_sighup_with_tampered_pack_or_value_set_keeps_old_policy(agent: SecureAg
     assert events.count("signature_rejected") >= 2 and "reload_failed" in events
     allow.write_bytes(allowed)
     # a signed EDM index is accepted on reload; the same index tampered is refused, counted as kind=index
-    from agent.classify.edm import EdmIndex
+    from agent.classify.indexes.edm import EdmIndex
 
     idx = agent.base / "customers.edm"
     key = (agent.state / "agent.key").read_bytes()
@@ -316,7 +316,7 @@ def test_unsigned_or_tampered_inputs_refuse_start(tmp_path: Path, keys: Path) ->
 
     import numpy as np
 
-    from agent.classify.indexfile import write_index
+    from agent.classify.indexes.indexfile import write_index
 
     idx = tmp_path / "customers.edm"
     write_index(idx, "edm", {"n": 1}, {"hashes": np.array([1], dtype="<u8")})
@@ -335,7 +335,7 @@ def test_killing_the_agent_after_each_quarantine_step_loses_nothing(tmp_path: Pa
     ends with the file in the vault (restorable byte-identical), a tombstone in its place, one incident,
     no temp leftovers in the zone, and an alert naming the incident."""
     from agent.actions.quarantine import FAULT_POINTS, QuarantineStore
-    from agent.keys import load_quarantine_private
+    from agent.security.keys import load_quarantine_private
 
     agents, bodies = [], {}
     for step in FAULT_POINTS:
@@ -415,7 +415,7 @@ def test_recover_removes_an_interrupted_restore(tmp_path: Path, keys: Path) -> N
     """A restore killed before its rename leaves `.dropwarden-<id>.restore.tmp` (decrypted content) next
     to the original path; the agent's start-up recovery deletes it and leaves everything else alone."""
     from agent.actions.quarantine import QuarantineStore
-    from agent.keys import load_quarantine_public
+    from agent.security.keys import load_quarantine_public
 
     zone = tmp_path / "zone"
     zone.mkdir()

@@ -11,11 +11,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from agent.classify.edm import EdmDetector, EdmIndex, _cap_common
-from agent.classify.edm_normalise import norm_code, norm_date, norm_phone, norm_words, parse_dates
-from agent.classify.indexfile import IndexRejected
+from agent.classify.indexes.edm import EdmDetector, EdmIndex, _cap_common
+from agent.classify.indexes.edm_normalise import norm_code, norm_date, norm_phone, norm_words, parse_dates
+from agent.classify.indexes.indexfile import IndexRejected
+from agent.classify.indexes.protect import build_edm_index
 from agent.models import TextChunk
-from agent.protect import build_edm_index
 
 KEY = b"A" * 32
 _SYL = [
@@ -325,7 +325,7 @@ def test_record_laid_out_vertically_in_a_sheet_matches(table: list[list[str]], d
 def test_detectors_satisfy_the_classifier_protocol(detector: EdmDetector) -> None:
     """EdmDetector and FingerprintDetector plug into the classifier as ChunkDetectors."""
     from agent.classify import ChunkDetector
-    from agent.protect import FingerprintDetector, build_fingerprint_index
+    from agent.classify.indexes.protect import FingerprintDetector, build_fingerprint_index
 
     fp = FingerprintDetector(build_fingerprint_index([("d1", "some protected words " * 20)], KEY))
     assert isinstance(detector, ChunkDetector) and isinstance(fp, ChunkDetector)
@@ -378,7 +378,7 @@ def test_values_shared_by_too_many_records_are_dropped() -> None:
 
 def test_text_dates_are_found_like_table_dates() -> None:
     """The array-based date finder reads numeric, compact and written-month dates as parse_dates does."""
-    from agent.classify.edm_candidates import CandidateGenerator, Shapes
+    from agent.classify.indexes.edm_candidates import CandidateGenerator, Shapes
 
     gen = CandidateGenerator(Shapes(frozenset({"date"})), lambda toks: set())
     text = (
@@ -392,7 +392,7 @@ def test_text_dates_are_found_like_table_dates() -> None:
 
 def test_candidates_are_limited_to_indexed_shapes(index: EdmIndex) -> None:
     """Runs whose joined length or letter count matches no indexed code never become candidates."""
-    from agent.classify.edm_candidates import CandidateGenerator, code_shape
+    from agent.classify.indexes.edm_candidates import CandidateGenerator, code_shape
 
     shapes = index.shapes
     assert shapes.code_shapes and (0, 10) in shapes.code_shapes  # the 10-digit account numbers

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from agent.classify.fingerprint import FingerprintDetector, FingerprintIndex, winnow, words_of
-from agent.classify.indexfile import IndexRejected
+from agent.classify.indexes.fingerprint import FingerprintDetector, FingerprintIndex, winnow, words_of
+from agent.classify.indexes.indexfile import IndexRejected
+from agent.classify.indexes.protect import build_fingerprint_index, iter_documents
 from agent.models import TextChunk
-from agent.protect import build_fingerprint_index, iter_documents
 
 KEY = b"F" * 32
 _SYL = [
@@ -275,8 +275,8 @@ def test_passage_running_through_shared_boilerplate_matches(
 
 def test_selector_bitmap_skips_most_keyed_hashes(docs: dict[str, str], index: FingerprintIndex) -> None:
     """Unrelated text passes the bitmap for only a few percent of its winnowed k-grams."""
-    from agent.classify.fingerprint import in_bitmap
-    from agent.classify.shingles import Selector
+    from agent.classify.indexes.fingerprint import in_bitmap
+    from agent.classify.indexes.shingles import Selector
 
     assert index.hasher is not None and index.selector_bits is not None
     selector = Selector(index.hasher, index.k)

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.classify.indexfile import (
+from agent.classify.indexes.indexfile import (
     MAGIC,
     IndexRejected,
     KeyedHasher,
@@ -109,9 +109,9 @@ def test_signed_index_loads_and_unsigned_or_tampered_is_refused(index_path: Path
 def test_index_signed_by_the_cli_format_loads_and_a_flipped_byte_is_refused(
     index_path: Path, tmp_path: Path
 ) -> None:
-    """`dropwarden sign INDEX` (agent.signing) writes the .sig the loader checks, with trusted key lists."""
-    from agent import signing
-    from agent.keys import load_signing_private, load_signing_public, write_keypair
+    """`dropwarden sign INDEX` (agent.security.signing) writes the .sig the loader checks, with key lists."""
+    from agent.security import signing
+    from agent.security.keys import load_signing_private, load_signing_public, write_keypair
 
     files = write_keypair(tmp_path / "keys", "signing")
     priv, pub = load_signing_private(files.private), load_signing_public(files.public)
@@ -119,7 +119,7 @@ def test_index_signed_by_the_cli_format_loads_and_a_flipped_byte_is_refused(
     assert (tmp_path / "t.idx.sig").read_text().startswith(signing.HEADER)
     other = Ed25519PrivateKey.generate().public_key()
     assert read_index(index_path, "edm", public_key=[other, pub], require_signed=True).meta["n"] == 3
-    assert signing.verify(index_path, [pub])  # and what indexfile signs, agent.signing accepts
+    assert signing.verify(index_path, [pub])  # and what indexfile signs, agent.security.signing accepts
     sign_file(index_path, priv)
     assert signing.verify(index_path, [pub])
     raw = bytearray(index_path.read_bytes())

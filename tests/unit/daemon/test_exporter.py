@@ -16,9 +16,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from agent.app import start_metrics_server
+from agent.daemon.app import start_metrics_server
+from agent.daemon.settings import parse_settings
 from agent.metrics import Metrics
-from agent.settings import parse_settings
 
 
 def _port() -> int:

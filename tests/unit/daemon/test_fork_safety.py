@@ -11,8 +11,8 @@ from pathlib import Path
 
 import structlog
 
+from agent.daemon.workers import WorkerPool
 from agent.journal import Journal
-from agent.workers import WorkerPool
 from tests.unit.daemon.test_workers import ScriptedPipeline
 
 

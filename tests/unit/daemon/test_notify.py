@@ -6,7 +6,7 @@ import os
 import socket
 from pathlib import Path
 
-from agent.notify import Notifier
+from agent.daemon.notify import Notifier
 
 
 def _sock(addr: str) -> socket.socket:

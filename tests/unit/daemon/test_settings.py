@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.settings import ConfigError, load_settings, parse_settings, parse_watch
+from agent.daemon.settings import ConfigError, load_settings, parse_settings, parse_watch
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from agent.daemon.workers import WorkerPool, hash_file
 from agent.journal import Journal
 from agent.models import FileRef, Verdict
-from agent.workers import WorkerPool, hash_file
 
 
 class ScriptedPipeline:

@@ -14,7 +14,7 @@ EXAMPLE = DEPLOY / "agent.example.yaml"
 UNIT = DEPLOY / "dropwarden.service"
 
 settings_mod = pytest.importorskip(
-    "agent.settings", reason="agent/settings.py (the config loader) not there yet"
+    "agent.daemon.settings", reason="agent/daemon/settings.py (the config loader) not there yet"
 )
 
 

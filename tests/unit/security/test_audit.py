@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.audit import AuditError, AuditLog, verify_chain
+from agent.security.audit import AuditError, AuditLog, verify_chain
 
 
 def _log(tmp_path: Path, n: int = 5, key: bytes | None = None) -> Path:
@@ -45,7 +45,7 @@ def test_modified_line_is_detected(tmp_path) -> None:
 
 def test_rehashed_line_breaks_the_next_link(tmp_path) -> None:
     """An attacker who recomputes line 2's hash (no key) still breaks line 3's prev link."""
-    from agent.audit import _digest
+    from agent.security.audit import _digest
 
     path = _log(tmp_path)
     lines = _lines(path)

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from agent.actions.quarantine import QuarantineStore
-from agent.audit import AuditLog, audit_path
 from agent.commands.security import register
-from agent.evidence import EvidenceStore
-from agent.keys import load_quarantine_public
 from agent.log import reset_logging
+from agent.security.audit import AuditLog, audit_path
+from agent.security.evidence import EvidenceStore
+from agent.security.keys import load_quarantine_public
 
 REPO = Path(__file__).resolve().parents[3]
 

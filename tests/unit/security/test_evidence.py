@@ -7,7 +7,7 @@ import io
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from agent.evidence import (
+from agent.security.evidence import (
     HEADER_BYTES,
     KIND_EVIDENCE,
     KIND_VAULT,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from agent.keys import (
+from agent.security.keys import (
     KeyFileError,
     derive_subkey,
     key_id,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from agent.actions.quarantine import FAULT_POINTS, QuarantineError, QuarantineStore
-from agent.audit import AuditLog, verify_chain
-from agent.evidence import HEADER_BYTES, SEGMENT_BYTES, TAG_BYTES
+from agent.security.audit import AuditLog, verify_chain
+from agent.security.evidence import HEADER_BYTES, SEGMENT_BYTES, TAG_BYTES
 
 REPO = Path(__file__).resolve().parents[3]
 MTIME_NS = 1_600_000_000_123_456_789
@@ -64,7 +64,7 @@ def test_round_trip_restores_bytes_mode_and_mtime(keys, drop, state, size: int) 
 
 def test_vault_permissions_and_public_key_only(keys, drop, state) -> None:
     """The vault is 0700 with 0600 files, holds no plaintext, and quarantining needs only the .pub file."""
-    from agent.keys import load_quarantine_public
+    from agent.security.keys import load_quarantine_public
 
     f = drop / "secret.txt"
     f.write_bytes(b"CONFIDENTIAL: merger plan " * 100)
@@ -192,7 +192,7 @@ _CRASHER = textwrap.dedent(
     """
     import os, sys
     from agent.actions.quarantine import QuarantineStore
-    from agent.keys import load_quarantine_public
+    from agent.security.keys import load_quarantine_public
     step = sys.argv[4]
     def fault(name):
         if name == step:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from agent.signing import (
+from agent.security.signing import (
     SignatureRejected,
     load_verified,
     sig_path,
@@ -65,7 +65,7 @@ def test_wrong_key_is_unknown_key(keys, policy) -> None:
 
 def test_forged_key_id_and_garbled_sig_are_tampered(keys, policy) -> None:
     """A .sig claiming a trusted key id but signed by another key, or garbled, is tampered."""
-    from agent.keys import key_id
+    from agent.security.keys import key_id
 
     sign_file(policy, Ed25519PrivateKey.generate())
     sp = sig_path(policy)

@@ -20,15 +20,11 @@ from typing import Any
 
 import structlog
 
-from agent.exporter import start_metrics_server
-from agent.journal import Journal
-from agent.metrics import Metrics
-from agent.notify import Notifier
-from agent.settings import Settings
-from agent.sources.reconcile import Reconciler
-from agent.sources.watcher import Watcher
-from agent.verdicts import FAULT_ENV, VerdictHandling
-from agent.wiring import (
+from agent.daemon.exporter import start_metrics_server
+from agent.daemon.notify import Notifier
+from agent.daemon.outcome import FAULT_ENV, VerdictHandling
+from agent.daemon.settings import Settings
+from agent.daemon.wiring import (
     ReloadError,
     build_dispatcher,
     build_for,
@@ -36,7 +32,11 @@ from agent.wiring import (
     policy_digest,
     signing_key_ids,
 )
-from agent.workers import WorkerPool
+from agent.daemon.workers import WorkerPool
+from agent.journal import Journal
+from agent.metrics import Metrics
+from agent.sources.reconcile import Reconciler
+from agent.sources.watcher import Watcher
 
 __all__ = [
     "FAULT_ENV", "Agent", "ReloadError", "build_dispatcher", "build_for", "policy_digest",
@@ -87,8 +87,8 @@ class Agent(VerdictHandling):
     # -- start-up -----------------------------------------------------------------------------
     def run(self) -> int:
         from agent.actions.dedup import Deduplicator
-        from agent.audit import AuditLog, audit_path
         from agent.redact import load_or_create_key
+        from agent.security.audit import AuditLog, audit_path
 
         st = self.settings
         Path(st.state_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -110,7 +110,7 @@ class Agent(VerdictHandling):
             log.info("policy_changed", rescan=n)
         self._install_signals()
         # workers come from a single-threaded forkserver and build their pipeline from `spec`
-        # (agent.workers): never forked from this process, whatever threads it runs
+        # (agent.daemon.workers): never forked from this process, whatever threads it runs
         fmt = st.log_format
         self.pool = WorkerPool(
             st.workers, st.timeout, metrics=self.metrics, seal_to=self._evidence_key(),
@@ -158,7 +158,7 @@ class Agent(VerdictHandling):
 
     def _audit_keys(self) -> None:
         """Record the agent's start and, when they differ from the last run, its trusted key ids."""
-        from agent.keys import key_id, load_quarantine_public
+        from agent.security.keys import key_id, load_quarantine_public
 
         st = self.settings
         q = key_id(load_quarantine_public(st.quarantine_public_key)) if st.quarantine_public_key else None
@@ -172,7 +172,7 @@ class Agent(VerdictHandling):
     def _evidence_key(self) -> Any:
         if self.settings.evidence != "encrypted" or not self.settings.quarantine_public_key:
             return None
-        from agent.keys import load_quarantine_public
+        from agent.security.keys import load_quarantine_public
 
         return load_quarantine_public(self.settings.quarantine_public_key)
 
@@ -278,7 +278,7 @@ class Agent(VerdictHandling):
         self._reload_thread.start()
 
     def _build_reload(self) -> None:
-        from agent.settings import load_settings
+        from agent.daemon.settings import load_settings
 
         try:
             settings = load_settings(self.config_path) if self.config_path else self.settings

@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from agent.daemon.settings import Settings
 from agent.metrics import Metrics
-from agent.settings import Settings
 
 
 def _basic_auth(app: Callable[..., Any], username: str, sha256_hex: str) -> Callable[..., Any]:

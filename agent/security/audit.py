@@ -27,8 +27,8 @@ from typing import Any
 
 import structlog
 
-from agent.keys import derive_subkey
 from agent.log import scrub_value
+from agent.security.keys import derive_subkey
 
 log = structlog.get_logger(__name__)
 

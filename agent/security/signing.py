@@ -24,7 +24,7 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from agent.keys import key_id
+from agent.security.keys import key_id
 
 HEADER = "dropwarden-signature v1"
 _DOMAIN = b"dropwarden-signature-v1\x00"

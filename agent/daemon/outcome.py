@@ -1,6 +1,6 @@
 """What the daemon does with a worker's outcome: journal ack, quarantine, alerts, evidence, metrics.
 
-A mixin of :class:`agent.app.Agent` (split out to keep the composition root short); it relies on
+A mixin of :class:`agent.daemon.app.Agent` (split out to keep the composition root short); it relies on
 the agent's ``settings``, ``metrics``, ``journal``, ``dispatcher``, ``dedup``, ``key``, ``host``,
 ``digest``, ``pipeline``, ``audit`` and ``_audit``, all set in ``Agent.run`` before the first outcome.
 """
@@ -17,10 +17,10 @@ from typing import Any
 
 import structlog
 
+from agent.daemon.settings import Zone
+from agent.daemon.workers import Outcome, hash_file
 from agent.journal import FileStat
 from agent.models import ERROR_REASONS, SEVERITY_RANK, Alert
-from agent.settings import Zone
-from agent.workers import Outcome, hash_file
 
 log = structlog.get_logger(__name__)
 
@@ -62,7 +62,7 @@ class VerdictHandling:
     def _open_evidence(self) -> Any:
         if self.settings.evidence != "encrypted":
             return None
-        from agent.evidence import EvidenceStore
+        from agent.security.evidence import EvidenceStore
 
         return EvidenceStore(self.settings.state_dir)  # the workers seal; the parent only stores blobs
 
@@ -71,7 +71,7 @@ class VerdictHandling:
         if not any(z.quarantine for z in self.settings.zones) or not self.settings.quarantine_public_key:
             return None
         from agent.actions.quarantine import QuarantineStore
-        from agent.keys import load_quarantine_public
+        from agent.security.keys import load_quarantine_public
 
         st = self.settings
         store = QuarantineStore(

@@ -3,7 +3,7 @@
 A cell is normalised by the kind of its column (email, date, code/number, phone, words such as names);
 :func:`profile_column` guesses that kind from a sample of the column. The date helpers
 (:func:`num_date`, :func:`written_date`, :func:`compact_date`) are shared with
-:mod:`agent.classify.edm_candidates`, which finds the same values in scanned text.
+:mod:`agent.classify.indexes.edm_candidates`, which finds the same values in scanned text.
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import structlog
 
-from agent.classify.edm import EdmDetector, EdmIndex
-from agent.classify.fingerprint import FingerprintDetector, FingerprintIndex
-from agent.classify.indexfile import IndexRejected, generate_signing_key, sign_file, verify_file
+from agent.classify.indexes.edm import EdmDetector, EdmIndex
+from agent.classify.indexes.fingerprint import FingerprintDetector, FingerprintIndex
+from agent.classify.indexes.indexfile import IndexRejected, generate_signing_key, sign_file, verify_file
 from agent.redact import load_or_create_key
 
 log = structlog.get_logger(__name__)

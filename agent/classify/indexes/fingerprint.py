@@ -1,7 +1,7 @@
 """Document fingerprints: find passages of protected documents in scanned text, by keyed winnowing.
 
 Text is reduced to folded words (NFKD, accents and punctuation dropped, casefolded), so re-wrapping,
-smart quotes, dashes and case do not matter (see :mod:`agent.classify.shingles`). Winnowing on keyed
+smart quotes, dashes and case do not matter (see :mod:`agent.classify.indexes.shingles`). Winnowing on keyed
 k-gram selection values keeps the smallest of every ``w`` consecutive k-grams, which guarantees at
 least one fingerprint in any ``w + k - 1`` shared words; each kept k-gram is stored as its HMAC-SHA256
 (64 bits) with its document and word position. Fingerprints that occur in two or more protected
@@ -25,8 +25,8 @@ from pathlib import Path
 import numpy as np
 import structlog
 
-from agent.classify.indexfile import IndexRejected, KeyedHasher, PublicKey, read_index, write_index
-from agent.classify.shingles import (
+from agent.classify.indexes.indexfile import IndexRejected, KeyedHasher, PublicKey, read_index, write_index
+from agent.classify.indexes.shingles import (
     DocFrequency,
     Selector,
     contains,

@@ -2,7 +2,7 @@
 
 With ``require_signed`` every input a verdict depends on (policy packs, the value-set files they
 name, EDM and fingerprint indexes) is read exactly once, checked against its detached Ed25519
-signature (agent.signing) and loaded from those very bytes: no file can be swapped between the check
+signature (agent.security.signing) and loaded from those very bytes: no file can be swapped between the check
 and the load. A refusal raises :class:`ReloadError` (one safe line); it is counted in
 ``dropwarden_signature_rejections_total{kind}`` and written to the audit log by the caller.
 """
@@ -20,9 +20,9 @@ from typing import Any
 import structlog
 import yaml
 
+from agent.daemon.settings import Settings
 from agent.metrics import Metrics
 from agent.policy import PolicyError
-from agent.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -82,7 +82,7 @@ def _value_sets(pack: Path, data: bytes) -> list[Path]:
 
 
 def _reject(exc: Exception, kind: str, metrics: Metrics | None) -> ReloadError:
-    from agent.signing import SignatureRejected
+    from agent.security.signing import SignatureRejected
 
     if metrics is not None:
         metrics.signature_rejections.labels(kind=kind).inc()
@@ -102,9 +102,9 @@ def verified_sources(
 
     ``verify=False``: the same snapshot without signature checks (unreadable files are left out, the
     loader reports them)."""
-    from agent.keys import load_signing_public
     from agent.policy.loader import pack_files
-    from agent.signing import SignatureRejected, load_verified
+    from agent.security.keys import load_signing_public
+    from agent.security.signing import SignatureRejected, load_verified
 
     keys = [load_signing_public(p) for p in settings.signing_public_keys] if verify else []
 
@@ -135,7 +135,7 @@ def verified_sources(
 @dataclass(frozen=True)
 class PipelineSpec:
     """What a worker needs to build the very pipeline the agent built (picklable; called once in the
-    worker, see agent.workers): the settings, the key, the pack and index bytes the agent loaded and
+    worker, see agent.daemon.workers): the settings, the key, the pack and index bytes the agent loaded and
     checked, so a pack or index edited on disk since then never reaches a worker
     (not even one started later to replace a timed-out one) without a reload."""
 
@@ -170,7 +170,7 @@ def _load_index(load: Any, f: str, key: bytes, trusted: Any, settings: Settings,
     exactly the bytes it verified, whatever happens to the file on disk afterwards."""
     import tempfile
 
-    from agent.signing import sig_path
+    from agent.security.signing import sig_path
 
     if blob is not None:  # in a worker: the agent's verified bytes
         fd = os.memfd_create("dropwarden-index", os.MFD_CLOEXEC)
@@ -196,20 +196,20 @@ def _index_detectors(
 ) -> tuple[list[object], dict[str, bytes]]:
     """EDM and fingerprint detectors, each index read once and its signature checked on those bytes;
     with the bytes read (for the workers). ``blobs``: in a worker, the agent's bytes instead of the files."""
-    from agent.classify.indexfile import IndexRejected
+    from agent.classify.indexes.indexfile import IndexRejected
 
     trusted: list[Any] | None = None
     if settings.require_signed and blobs is None:
-        from agent.keys import load_signing_public
+        from agent.security.keys import load_signing_public
 
         trusted = [load_signing_public(p) for p in settings.signing_public_keys]
     loaders: list[tuple[str, Any, Any]] = []
     if settings.indexes.edm:
-        from agent.classify.edm import EdmDetector, EdmIndex
+        from agent.classify.indexes.edm import EdmDetector, EdmIndex
 
         loaders += [(f, EdmIndex.load, EdmDetector) for f in settings.indexes.edm]
     if settings.indexes.fingerprint:
-        from agent.classify.fingerprint import FingerprintDetector, FingerprintIndex
+        from agent.classify.indexes.fingerprint import FingerprintDetector, FingerprintIndex
 
         loaders += [(f, FingerprintIndex.load, FingerprintDetector) for f in settings.indexes.fingerprint]
     extra: list[object] = []
@@ -310,6 +310,6 @@ def build_dispatcher(settings: Settings, metrics: Metrics) -> Any:
 
 def signing_key_ids(settings: Settings) -> list[str]:
     """Key ids of the trusted signing keys (for the audit log's record of key changes)."""
-    from agent.keys import key_id, load_signing_public
+    from agent.security.keys import key_id, load_signing_public
 
     return [key_id(load_signing_public(p)) for p in settings.signing_public_keys]

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agent.classify.edm_normalise import (
+from agent.classify.indexes.edm_normalise import (
     _EMAIL_AT,
     _LETTERS,
     MAX_RUN_GROUPS,

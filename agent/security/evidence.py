@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import ChaCha20Poly1305
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
-from agent.keys import key_id
+from agent.security.keys import key_id
 
 MAGIC = b"DWS1"
 KIND_VAULT = b"Q"

@@ -6,7 +6,7 @@ logging or structlog lock, sqlite's, a malloc arena) would inherit that lock hel
 worker is ever forked from the agent: they come from multiprocessing's *forkserver*, a fresh,
 single-threaded interpreter started by fork+exec (safe with threads) that preloads the heavy
 modules. Each worker builds its pipeline once at start from a picklable spec (settings, key and the
-exact pack bytes the agent loaded, see agent.wiring.PipelineSpec) and reports ``ready``; only then
+exact pack bytes the agent loaded, see agent.daemon.wiring.PipelineSpec) and reports ``ready``; only then
 is it given files, so its start-up time (about a second) never counts against a file's deadline.
 Each worker owns a duplex Pipe; the parent hands it one file at a time and watches a deadline. A worker that
 overruns it is SIGKILLed and replaced (the file is recorded as ``timeout``); a worker that dies is
@@ -17,7 +17,7 @@ equal the journal's last record the previous verdict stands and extraction is sk
 
 With ``seal_to`` (settings ``evidence: encrypted``) the worker also seals the match context of each
 finding to the security team's public key: the raw context never crosses the pipe to the parent in
-clear, only sealed blobs do (see agent.evidence).
+clear, only sealed blobs do (see agent.security.evidence).
 """
 
 from __future__ import annotations
@@ -53,8 +53,13 @@ MAX_VALUES_PER_FINDING = 20
 
 #: Imported once by the forkserver, so every worker starts with them loaded (copy-on-write).
 PRELOAD = [
-    "agent.workers", "agent.wiring", "agent.pipeline", "agent.classify", "agent.extract", "agent.policy",
-]  # fmt: skip
+    "agent.daemon.workers",
+    "agent.daemon.wiring",
+    "agent.pipeline",
+    "agent.classify",
+    "agent.extract",
+    "agent.policy",
+]
 
 
 @dataclass(frozen=True)
@@ -132,7 +137,7 @@ class _Recorder:
 
 def seal_evidence(recorder: _Recorder, verdict: Verdict, public_key: Any) -> tuple[bytes | None, ...]:
     """One sealed blob per finding (None past the cap); runs in the worker, next to the plaintext."""
-    from agent.evidence import seal
+    from agent.security.evidence import seal
 
     out: list[bytes | None] = []
     for i, f in enumerate(verdict.findings):

@@ -12,7 +12,7 @@ Layout (all integers little-endian)::
     32 bytes       SHA-256 of everything before it (magic, header and payload)
 
 Loading never unpickles anything: the header is JSON and the arrays are plain ``numpy.frombuffer``
-views with a whitelisted dtype. Signing is *detached* and uses the one format of :mod:`agent.signing`
+views with a whitelisted dtype. Signing is *detached* and uses the one format of :mod:`agent.security.signing`
 (``INDEX.sig``, Ed25519 over the SHA-256 of the exact bytes), so ``dropwarden sign INDEX`` produces
 what this loader accepts, the index stays byte-identical whether signed or not, and signing happens on
 the machine holding the private key. The file is read once: the bytes checked are the bytes parsed.
@@ -33,7 +33,7 @@ import numpy as np
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from agent import signing
+from agent.security import signing
 
 MAGIC = b"DWINDEX\n"
 VERSION = 1
@@ -43,7 +43,7 @@ _DTYPES = frozenset({"<u8", "<u4", "<u2", "|u1", "<i8", "<i4"})
 SIG_SUFFIX = ".sig"
 #: an Ed25519 public key object, or its raw 32 bytes, or PEM
 PublicKey = Ed25519PublicKey | bytes
-#: agent.signing's rejection reasons -> ours ("tampered" and "unknown_key" both mean: do not trust it)
+#: agent.security.signing's rejection reasons -> ours ("tampered" and "unknown_key": do not trust it)
 _SIG_REASONS = {"unsigned": "unsigned", "tampered": "bad_signature", "unknown_key": "bad_signature"}
 
 
@@ -184,7 +184,10 @@ def _public_keys(keys: PublicKey | Sequence[PublicKey]) -> list[Ed25519PublicKey
 
 
 def sign_file(path: str | os.PathLike[str], private_key: Ed25519PrivateKey | bytes) -> Path:
-    """Write the detached signature ``PATH.sig`` in agent.signing's format (raw key bytes or PEM accepted)."""
+    """Write the detached signature ``PATH.sig`` in agent.security.signing's format.
+
+    Raw key bytes or PEM are accepted.
+    """
     return signing.sign_file(path, _private_key(private_key))
 
 

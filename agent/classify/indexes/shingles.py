@@ -14,7 +14,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from agent.classify.indexfile import KeyedHasher
+from agent.classify.indexes.indexfile import KeyedHasher
 
 _WORD = re.compile(r"[^\W_]+")
 

@@ -5,7 +5,7 @@ names) and stored as HMAC-SHA256(key, kind:value) truncated to 64 bits, with its
 column. The index never holds a value in clear and cannot be tested against guesses without the key,
 which matters for low-entropy fields like dates of birth. Matching derives the same normalised
 candidates from text (word n-grams, digit-group runs, dates in several formats, e-mails; see
-:mod:`agent.classify.edm_candidates`, and :mod:`agent.classify.edm_normalise` for the normalisers),
+:mod:`.edm_candidates`, and :mod:`.edm_normalise` for the normalisers),
 limited to the shapes the index can hold (kinds, code shapes, name sizes, recorded at build time).
 It hashes them (recent ones are cached), drops most absent hashes with a bitmap of low hash bits,
 and looks the rest up in one ``searchsorted`` per chunk; a record matches when ``min_fields`` of its
@@ -22,8 +22,8 @@ from pathlib import Path
 import numpy as np
 import structlog
 
-from agent.classify.edm_candidates import CandidateGenerator, Shapes, code_shape
-from agent.classify.edm_normalise import (
+from agent.classify.indexes.edm_candidates import CandidateGenerator, Shapes, code_shape
+from agent.classify.indexes.edm_normalise import (
     _FAMILY_NAME,
     _GIVEN_NAME,
     BUILD_NORMALISERS,
@@ -32,7 +32,7 @@ from agent.classify.edm_normalise import (
     date_order,
     profile_column,
 )
-from agent.classify.indexfile import IndexRejected, KeyedHasher, PublicKey, read_index, write_index
+from agent.classify.indexes.indexfile import IndexRejected, KeyedHasher, PublicKey, read_index, write_index
 from agent.models import Detection, TextChunk
 
 log = structlog.get_logger(__name__)
@@ -184,7 +184,7 @@ class EdmIndex:
         return Shapes(frozenset(c.kind for c in self.columns), frozenset(self.word_sizes), self.code_shapes)
 
     def save(self, path: str | Path) -> None:
-        """Write the index file (see :mod:`agent.classify.indexfile`); sign it separately if wanted."""
+        """Write the index file (see :mod:`.indexfile`); sign it separately if wanted."""
         meta = {
             "key_id": self.key_id,
             "n_records": self.n_records,

@@ -1,0 +1,1 @@
+"""What guards the agent itself: keys, signatures, the tamper-evident audit log, sealed evidence."""
