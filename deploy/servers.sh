@@ -1,37 +1,51 @@
 #!/usr/bin/env bash
-# Install the observability servers the integration tests run for real: Debian's prometheus
-# (which also ships promtool), prometheus-alertmanager (alertmanager, amtool), systemd (for
-# systemd-analyze) and logrotate (to dry-run the shipped rotation file).
+# Install the Debian packages the tests run for real (Prometheus, Alertmanager, promtool, systemd-analyze,
+# logrotate, and whatever else a list in deploy/test-deps.d/ names: one `*.list` file per topic, so
+# features add their tools without touching this script). Each list line is
+#     COMMAND[|COMMAND...]   PACKAGE
+# and the package is installed when none of the commands is found (a command may be a path).
 #
-# Idempotent: does nothing when prometheus, alertmanager (or Debian's prometheus-alertmanager),
-# promtool, systemd-analyze and logrotate are all there. As root on Debian 12 it runs
-# `apt-get update` once and installs what is missing; as any other user it prints the command to
-# run and exits 0, so the tests that need the servers skip.
-# The Debian prometheus package ships a systemd unit; where PID 1 is not systemd (containers,
-# CI) that unit cannot start, and it does not need to: the tests start the binaries themselves.
+# `servers.sh --check` only reports (exit 1 when something is missing).
+# Idempotent: does nothing when everything is there. As root on Debian 12 it runs `apt-get update`
+# once and installs what is missing; as any other user it prints the command to run and exits 0, so
+# the tests that need those tools skip.
+# The Debian prometheus package ships a systemd unit; where PID 1 is not systemd (containers, CI)
+# that unit cannot start, and it does not need to: the tests start the binaries themselves.
 set -euo pipefail
 
+here=$(cd "$(dirname "$0")" && pwd)
 need=()
-command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
-command -v promtool >/dev/null 2>&1 || need+=(prometheus)
-# Debian names the binary prometheus-alertmanager; upstream tarballs name it alertmanager.
-command -v alertmanager >/dev/null 2>&1 || command -v prometheus-alertmanager >/dev/null 2>&1 \
-    || need+=(prometheus-alertmanager)
-command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
-# logrotate (in /usr/sbin) lets the tests dry-run deploy/logrotate/dropwarden.
-command -v logrotate >/dev/null 2>&1 || [ -x /usr/sbin/logrotate ] || need+=(logrotate)
+found() {
+    local cmd
+    local IFS='|'
+    for cmd in $1; do
+        if [ "${cmd#/}" != "$cmd" ]; then [ -x "$cmd" ] && return 0; else command -v "$cmd" >/dev/null 2>&1 && return 0; fi
+    done
+    return 1
+}
+for list in "$here"/test-deps.d/*.list; do
+    [ -e "$list" ] || continue
+    while read -r cmds pkg _; do
+        case "$cmds" in ''|'#'*) continue ;; esac
+        found "$cmds" || need+=("$pkg")
+    done <"$list"
+done
 
 if [ "${#need[@]}" -eq 0 ]; then
-    echo "servers.sh: prometheus, alertmanager, promtool, systemd-analyze and logrotate already present"
+    echo "servers.sh: every test tool already present"
     exit 0
 fi
+if [ "${1:-}" = "--check" ]; then  # report only: exit 1 naming what is missing
+    echo "servers.sh: missing packages: ${need[*]}"
+    exit 1
+fi
 
-# De-duplicate (prometheus may be listed twice).
+# De-duplicate (one package may provide several tools).
 mapfile -t pkgs < <(printf '%s\n' "${need[@]}" | sort -u)
 
 if [ "$(id -u)" -ne 0 ]; then
-    echo "servers.sh: not root; to run the observability tests install: sudo apt-get install -y ${pkgs[*]}"
-    echo "servers.sh: the tests that need these servers will skip"
+    echo "servers.sh: not root; to run the tests that need them install: sudo apt-get install -y ${pkgs[*]}"
+    echo "servers.sh: the tests that need these tools will skip"
     exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then
