@@ -27,17 +27,21 @@ scan-demo: $(STAMP)
 	$(BIN)/python -m agent.demo var/demo
 	$(BIN)/dropwarden scan var/demo --format text || true
 
-## The whole suite, integration tests with real Prometheus and Alertmanager included.
-test: $(STAMP) servers
+## Lint, types and layer contracts, then the whole suite, integration tests with real Prometheus and
+## Alertmanager included (what .ci/run calls).
+test: lint servers
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 ## Unit tests only (no servers, no daemon processes).
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not integration and not slow" $(PYTEST_ARGS)
 
+## Style and bug patterns (ruff, incl. bandit and complexity), types (mypy), layer contracts (import-linter).
 lint: $(STAMP)
 	$(BIN)/ruff check agent tests bench
 	$(BIN)/ruff format --check agent tests bench
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 ## Installs Debian's prometheus, prometheus-alertmanager and promtool when missing (root only).
 servers:

@@ -66,7 +66,7 @@ def write_samples(directory: str | Path, seed: int = 7) -> list[Path]:
     target = Path(directory)
     target.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, text in samples(random.Random(seed)).items():
+    for name, text in samples(random.Random(seed)).items():  # noqa: S311 - seeded fake demo data
         path = target / name
         path.write_text(text, encoding="utf-8")
         written.append(path)

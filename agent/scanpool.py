@@ -126,7 +126,8 @@ class _Scheduler:
                     self.done[i] = guarded(self.scan, self.refs[i])
                     self._collect([f for f in self.pending if f.done()])
                 else:
-                    assert self.pending, "a file is neither scanned, claimed nor outstanding"
+                    if not self.pending:
+                        raise RuntimeError("a file is neither scanned, claimed nor outstanding")
                     ready, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
                     self._collect(ready)
                 self._feed()
@@ -187,7 +188,8 @@ class _Scheduler:
 
     def _recover(self) -> None:
         """After a worker died: settle every task, blame the files in progress, requeue the rest."""
-        assert self.pool is not None
+        if self.pool is None:
+            raise RuntimeError("recovering a pool that is not running")
         pool, self.pool, self.alone = self.pool, None, None
         pool.shutdown(wait=True, cancel_futures=True)  # joins the pool's thread: all futures settled
         lost = sorted(i for fut, idxs in self.pending.items() if not self._settle(fut, idxs) for i in idxs)

@@ -47,7 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _scan_one(ref: FileRef) -> Verdict:
-    assert _PIPELINE is not None
+    if _PIPELINE is None:
+        raise RuntimeError("scan worker used before its pipeline was built")
     try:
         return _PIPELINE.scan(ref)
     except Exception as exc:  # a bug must cost one file, not the whole scan

@@ -299,7 +299,8 @@ class Agent(VerdictHandling):
         self.wake()
 
     def _apply_reload(self) -> None:
-        assert self._reload_result is not None
+        if self._reload_result is None:
+            raise RuntimeError("reload applied before one was prepared")
         pipeline, digest, settings, spec = self._reload_result
         self._reload_result = None
         restart_needed = [

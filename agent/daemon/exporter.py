@@ -52,7 +52,8 @@ def start_metrics_server(settings: Settings, metrics: Metrics) -> Any:
     if cfg.basic_auth is not None:
         digest = cfg.basic_auth.password_sha256
         if digest is None:
-            assert cfg.basic_auth.password_file is not None
+            if cfg.basic_auth.password_file is None:  # settings validation requires one of the two
+                raise ValueError("metrics basic_auth needs password_sha256 or password_file")
             pw = Path(cfg.basic_auth.password_file).read_bytes().rstrip(b"\r\n")
             digest = hashlib.sha256(pw).hexdigest()
         app = _basic_auth(app, cfg.basic_auth.username, digest)

@@ -490,7 +490,8 @@ class WorkerPool:
         except (EOFError, OSError):
             return None  # died: handled as a crash by the caller
         item = s.item
-        assert item is not None and s.job is not None
+        if item is None or s.job is None:
+            raise RuntimeError("a worker answered while it had no job")
         if seq != s.job.seq:
             return None
         secs = time.monotonic() - s.started

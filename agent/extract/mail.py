@@ -58,7 +58,7 @@ def _decode_text_part(part: EmailMessage) -> str:
         content = part.get_content()
         if isinstance(content, str):
             return content
-    except Exception:  # unknown charset, broken transfer encoding: fall back below
+    except Exception:  # noqa: S110 - unknown charset, broken transfer encoding: fall back below
         pass
     raw = part.get_payload(decode=True) or b""
     if not isinstance(raw, bytes):
@@ -75,7 +75,7 @@ def _headers_text(msg: Any) -> str:
     for h in _HEADERS:
         try:
             v = msg.get(h)
-        except Exception:
+        except Exception:  # noqa: S112 - a malformed header is skipped; the body is still read
             continue
         if v:
             lines.append(f"{h}: {' '.join(str(v).split())}")

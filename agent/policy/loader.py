@@ -62,7 +62,8 @@ def load_policies(
     for issue in issues:
         if issue.level == "error":
             raise PolicyError.from_issue(issue)
-    assert policies is not None
+    if policies is None:  # compile_policies reports an error issue whenever it returns None
+        raise RuntimeError("policy compilation returned nothing without an error")
     return policies
 
 
@@ -191,7 +192,8 @@ def _anchor(rule: RuleModel, f: Path) -> RuleModel:
 def _read_pack(f: Path, issues: list[Issue], sources: Sources | None = None) -> PackModel | None:
     name = str(f)
     try:
-        raw = yaml.load(_read_source(f, sources).decode("utf-8"), Loader=_SAFE_LOADER)
+        # Safe: _SAFE_LOADER is yaml's (C)SafeLoader: no arbitrary object construction
+        raw = yaml.load(_read_source(f, sources).decode("utf-8"), Loader=_SAFE_LOADER)  # noqa: S506
     except OSError as exc:
         issues.append(Issue(name, "", "", f"cannot read: {exc.strerror or type(exc).__name__}"))
         return None

@@ -180,32 +180,46 @@ def verify_chain(path: str | os.PathLike[str], key: bytes | None = None) -> Audi
         raw = p.read_bytes()
     except FileNotFoundError:
         return AuditReport(False, 0, "missing", None, f"{p} does not exist")
-    prev, n, last_hash = GENESIS, 0, GENESIS
+    prev, n = GENESIS, 0
     hashes: dict[int, str] = {}
     for n, line in enumerate(raw.splitlines(), start=1):
-        try:
-            entry = json.loads(line)
-            if not isinstance(entry, dict) or any(k not in entry for k in _REQUIRED):
-                raise ValueError
-        except ValueError:
-            return AuditReport(False, n, "malformed", n, "not a complete audit line")
-        if entry["seq"] != n:
-            return AuditReport(False, n, "seq_gap", n, f"expected seq {n}, found {entry['seq']}")
-        if entry["prev"] != prev:
-            return AuditReport(False, n, "chain_broken", n, "prev does not match the previous line's hash")
-        if entry["alg"] == "hmac-sha256" and mac_key is None:
-            return AuditReport(False, n, "key_required", n, "the log is keyed; pass the agent key")
-        if mac_key is not None and entry["alg"] != "hmac-sha256":
-            return AuditReport(False, n, "downgraded", n, "un-keyed line in a keyed log")
-        if entry["alg"] not in ("sha256", "hmac-sha256"):
-            return AuditReport(False, n, "malformed", n, "unknown alg")
-        if not hmac.compare_digest(str(entry["hash"]), _digest(entry, mac_key)):
-            return AuditReport(False, n, "hash_mismatch", n, "line content does not match its hash")
-        prev = last_hash = entry["hash"]
-        hashes[n] = last_hash
+        entry, bad = _check_line(line, n, prev, mac_key)
+        if bad is not None:
+            return bad
+        prev = hashes[n] = entry["hash"]
     if raw and not raw.endswith(b"\n"):
         return AuditReport(False, n, "malformed", n, "last line is incomplete")
-    head_path = _head_path(p)
+    return _check_head(_head_path(p), n, hashes)
+
+
+def _check_line(
+    line: bytes, n: int, prev: str, mac_key: bytes | None
+) -> tuple[dict[str, Any], AuditReport | None]:
+    """Line `n` parsed, and the report of the first check it fails (None when it is intact)."""
+    try:
+        entry = json.loads(line)
+        if not isinstance(entry, dict) or any(k not in entry for k in _REQUIRED):
+            raise ValueError
+    except ValueError:
+        return {}, AuditReport(False, n, "malformed", n, "not a complete audit line")
+    failure: tuple[str, str] | None = None
+    if entry["seq"] != n:
+        failure = "seq_gap", f"expected seq {n}, found {entry['seq']}"
+    elif entry["prev"] != prev:
+        failure = "chain_broken", "prev does not match the previous line's hash"
+    elif entry["alg"] == "hmac-sha256" and mac_key is None:
+        failure = "key_required", "the log is keyed; pass the agent key"
+    elif mac_key is not None and entry["alg"] != "hmac-sha256":
+        failure = "downgraded", "un-keyed line in a keyed log"
+    elif entry["alg"] not in ("sha256", "hmac-sha256"):
+        failure = "malformed", "unknown alg"
+    elif not hmac.compare_digest(str(entry["hash"]), _digest(entry, mac_key)):
+        failure = "hash_mismatch", "line content does not match its hash"
+    return entry, None if failure is None else AuditReport(False, n, failure[0], n, failure[1])
+
+
+def _check_head(head_path: Path, n: int, hashes: dict[int, str]) -> AuditReport:
+    """Does the head file agree with the `n` lines read (no truncation, same last hash)?"""
     try:
         head = json.loads(head_path.read_text(encoding="utf-8"))
         head_seq, head_hash = int(head["seq"]), str(head["hash"])

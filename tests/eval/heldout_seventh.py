@@ -490,7 +490,7 @@ def _negatives(rng: random.Random) -> list[Spec]:
     hashes = "\n".join(
         f"2025-03-04T08:1{i}:00Z req={uuid.UUID(int=rng.getrandbits(128), version=4)} "
         f"sha256={hashlib.sha256(bytes([i])).hexdigest()} "
-        f"commit={hashlib.sha1(bytes([i])).hexdigest()} status=200"
+        f"commit={hashlib.sha1(bytes([i]), usedforsecurity=False).hexdigest()} status=200"
         for i in range(6)
     )
     digits = "".join(rng.choice(string.digits) for _ in range(6000))

@@ -314,7 +314,8 @@ class EdmDetector:
     def detect(self, chunk: TextChunk) -> list[Detection]:
         text = chunk.text
         hasher = self.index.hasher
-        assert hasher is not None
+        if hasher is None:
+            raise RuntimeError("EDM index was loaded without its hasher")
         cands = self._candidates(text)
         if not cands:
             return []
@@ -367,7 +368,8 @@ class EdmDetector:
             cache.clear()
         vals = list(map(cache.get, msgs))
         if None in vals:
-            assert self.index.hasher is not None
+            if self.index.hasher is None:
+                raise RuntimeError("EDM index was loaded without its hasher")
             todo = [i for i, v in enumerate(vals) if v is None]
             for i, h in zip(todo, self.index.hasher.hash_many([msgs[i] for i in todo]).tolist(), strict=True):
                 vals[i] = cache[msgs[i]] = h

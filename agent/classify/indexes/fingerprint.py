@@ -203,7 +203,8 @@ class FingerprintDetector:
         idx = self.index
         if idx.hashes.size == 0:
             return []
-        assert idx.hasher is not None
+        if idx.hasher is None:
+            raise RuntimeError("fingerprint index was loaded without its hasher")
         k, text, selector = idx.k, chunk.text, self._selector
         selector.clear_if_over(200_000)  # the folded words of non-ASCII text (~20 MB at most)
         # winnow the scanned text like the documents: inside a shared passage both pick the same k-grams;

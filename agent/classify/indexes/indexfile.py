@@ -122,6 +122,20 @@ def read_index(
         if public_key is None:
             raise IndexRejected("no_public_key", "a signed index was required but no public key was given")
         _verify_bytes(data, p, public_key)
+    body, hlen = _checked_body(data, p)
+    start = _PREFIX.size
+    try:
+        header = json.loads(bytes(body[start : start + hlen]))
+    except ValueError:
+        raise IndexRejected("bad_header", str(p)) from None
+    if header.get("kind") != expected_kind:
+        raise IndexRejected("wrong_kind", f"{p} holds a {header.get('kind')!r} index, not {expected_kind!r}")
+    arrays = _arrays(header.get("arrays", []), body[start + hlen :])
+    return IndexData(kind=header["kind"], meta=header.get("meta", {}), arrays=arrays)
+
+
+def _checked_body(data: bytes, p: Path) -> tuple[memoryview, int]:
+    """The file without its trailing digest, once prefix and digest check; and the header length."""
     if len(data) < _PREFIX.size + _DIGEST:
         raise IndexRejected("truncated", str(p))
     magic, version, _reserved, hlen = _PREFIX.unpack_from(data)
@@ -132,16 +146,13 @@ def read_index(
     body = memoryview(data)[:-_DIGEST]
     if hashlib.sha256(body).digest() != data[-_DIGEST:]:
         raise IndexRejected("checksum_mismatch", f"{p} is corrupt or was modified")
-    start = _PREFIX.size
-    try:
-        header = json.loads(bytes(body[start : start + hlen]))
-    except ValueError:
-        raise IndexRejected("bad_header", str(p)) from None
-    if header.get("kind") != expected_kind:
-        raise IndexRejected("wrong_kind", f"{p} holds a {header.get('kind')!r} index, not {expected_kind!r}")
-    payload = body[start + hlen :]
+    return body, int(hlen)
+
+
+def _arrays(specs: list[dict[str, Any]], payload: memoryview) -> dict[str, np.ndarray]:
+    """Zero-copy views of the arrays the header declares, each checked to lie inside the payload."""
     arrays: dict[str, np.ndarray] = {}
-    for spec in header.get("arrays", []):
+    for spec in specs:
         dtype = spec["dtype"]
         if dtype not in _DTYPES:
             raise IndexRejected("bad_header", f"unsupported dtype {dtype!r}")
@@ -152,7 +163,7 @@ def read_index(
         arr = np.frombuffer(payload, dtype=dt, count=count, offset=begin)
         # a misaligned array would be copied by every numpy call (searchsorted!): copy it once here
         arrays[spec["name"]] = arr if arr.flags.aligned else arr.copy()
-    return IndexData(kind=header["kind"], meta=header.get("meta", {}), arrays=arrays)
+    return arrays
 
 
 def _private_key(key: Ed25519PrivateKey | bytes) -> Ed25519PrivateKey:

@@ -73,9 +73,9 @@ def test_failed_reopen_recovers_at_next_send(tmp_path: Path) -> None:
     path.unlink()
     logdir.rmdir()
     logdir.write_text("not a directory")  # even root cannot create a file under a regular file
-    with pytest.raises(OSError):
+    with pytest.raises(FileExistsError):
         sink.reopen()
-    with pytest.raises(OSError):
+    with pytest.raises(FileExistsError):
         sink.send(make_alert(1))
     logdir.unlink()
     sink.send(make_alert(2))
@@ -87,5 +87,5 @@ def test_unusable_path_fails_at_construction(tmp_path: Path) -> None:
     """A misconfigured log path is reported when the sink is built, not silently at the first alert."""
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(OSError):
+    with pytest.raises(FileExistsError):
         JsonlSink(str(blocker / "alerts.jsonl"))

@@ -113,5 +113,5 @@ def test_duplicate_sink_names_are_refused() -> None:
     """Two sinks with one name would share metrics and outbox rows, so the dispatcher refuses them."""
     import pytest
 
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="sink names must be unique"):
         Dispatcher([Recording(), Recording()])

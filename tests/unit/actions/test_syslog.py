@@ -114,5 +114,5 @@ def test_unix_datagram_socket(tmp_path: Path) -> None:
 def test_missing_socket_raises_for_the_dispatcher(tmp_path: Path) -> None:
     """With no syslog daemon listening, send raises (the dispatcher counts it) instead of hanging."""
     sink = SyslogSink(str(tmp_path / "absent.sock"))
-    with pytest.raises(OSError):
+    with pytest.raises(FileNotFoundError):
         sink.send(make_alert(1))

@@ -220,9 +220,9 @@ def test_redirect_is_not_followed(receiver: Receiver, outbox: Outbox) -> None:
 
 def test_bad_configuration_is_rejected(outbox: Outbox) -> None:
     """An unknown format or a non-HTTP URL fails at construction, not at the first alert."""
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="unknown format"):
         WebhookSink("x", "http://127.0.0.1/", outbox, fmt="xml")  # type: ignore[arg-type]
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="url must be http or https"):
         WebhookSink("x", "file:///etc/passwd", outbox)
 
 

@@ -22,7 +22,7 @@ from agent.classify.indexes.indexfile import (
 )
 
 
-@pytest.fixture()
+@pytest.fixture
 def index_path(tmp_path: Path) -> Path:
     path = tmp_path / "t.idx"
     arrays = {

@@ -333,7 +333,7 @@ def test_digit_triggers_are_found_inside_digit_runs(pair: tuple[Classifier, Clas
         whole = hit_spans(rx, data)
         assert len(whole) > 100, t.entity
         assert runs.hits(rx).tolist() == [list(h) for h in whole], t.entity
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="in_digit_runs needs a max_len"):
         Prefilter([Trigger("A", r"\d{8}", None, in_digit_runs=True)])
 
 

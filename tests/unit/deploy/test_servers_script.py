@@ -36,7 +36,7 @@ def test_non_root_without_servers_prints_advice_and_exits_zero() -> None:
         pytest.skip("needs root and setpriv to switch to an unprivileged user")
     work = Path(tempfile.mkdtemp(prefix="dw-servers-"))
     try:
-        os.chmod(work, 0o755)
+        os.chmod(work, 0o755)  # noqa: S103 - `nobody` must traverse it to run the script
         bindir = work / "bin"
         bindir.mkdir()
         for tool in ("id", "sort", "dirname"):  # all the script needs besides bash builtins
@@ -44,7 +44,7 @@ def test_non_root_without_servers_prints_advice_and_exits_zero() -> None:
         script = work / "servers.sh"
         shutil.copy(SCRIPT, script)
         shutil.copytree(SCRIPT.parent / "test-deps.d", work / "test-deps.d")
-        os.chmod(script, 0o755)
+        os.chmod(script, 0o755)  # noqa: S103 - `nobody` must read and run it
         proc = subprocess.run(
             [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups", "/bin/bash", str(script)],
             capture_output=True,

@@ -268,10 +268,14 @@ def test_deadline_guard_interrupts_code_that_never_returns() -> None:
         return i + 1
 
     started = time.monotonic()
-    with pytest.raises(Abort) as exc, deadline_guard(ctx):
+
+    def spin() -> None:
         i = 0
         while True:
             i = step(i)
+
+    with pytest.raises(Abort) as exc, deadline_guard(ctx):
+        spin()
     assert exc.value.reason == "timeout"
     assert time.monotonic() - started < 2.0
 

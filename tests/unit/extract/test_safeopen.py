@@ -12,10 +12,12 @@ from agent.extract.safeopen import OpenFailure, open_for_scan
 
 
 def _reason(path: Path | str, root: str | None, follow: bool = False) -> str:
-    with pytest.raises(OpenFailure) as exc:
+    try:
         fd, _ = open_for_scan(str(path), root, follow)
-        os.close(fd)
-    return exc.value.reason
+    except OpenFailure as exc:
+        return exc.reason
+    os.close(fd)
+    pytest.fail(f"{path} was opened")
 
 
 def test_regular_file_opened_read_only_blocking(tmp_path: Path) -> None:
@@ -28,7 +30,7 @@ def test_regular_file_opened_read_only_blocking(tmp_path: Path) -> None:
         flags = os.get_blocking(fd), os.get_inheritable(fd)
         assert flags == (True, False)
         assert os.read(fd, 10) == b"data"
-        with pytest.raises(OSError):
+        with pytest.raises(OSError, match="Bad file descriptor"):
             os.write(fd, b"x")
     finally:
         os.close(fd)

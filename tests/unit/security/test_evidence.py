@@ -108,5 +108,5 @@ def test_evidence_store_needs_private_key_to_read(keys, tmp_path) -> None:
     assert (tmp_path / "evidence").stat().st_mode & 0o777 == 0o700
     assert b"DE89" not in p.read_bytes()
     assert EvidenceStore(tmp_path).get(eid, keys.q_priv).startswith(b"IBAN DE89")
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="evidence id must be lowercase hex"):
         store.path("../etc/passwd")
