@@ -7,6 +7,7 @@ before it and the actions after it. Stages never call each other; they only see 
 from __future__ import annotations
 
 import os
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -32,7 +33,7 @@ SHIPPED_POLICIES = Path(__file__).resolve().parent.parent / "policies"
 
 def default_policy_dirs() -> list[Path]:
     """The shipped packs: next to the source tree, or installed under sys.prefix/share."""
-    candidates = [SHIPPED_POLICIES, Path(os.sys.prefix) / "share" / "dropwarden" / "policies"]
+    candidates = [SHIPPED_POLICIES, Path(sys.prefix) / "share" / "dropwarden" / "policies"]
     for c in candidates:
         if c.is_dir():
             return [c]

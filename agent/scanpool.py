@@ -137,6 +137,7 @@ class _Scheduler:
 
     def _feed(self) -> None:
         """Top up the workers: a suspect alone once the pool is drained, else retries, then chunks."""
+        idxs: tuple[int, ...]
         while self.alone is None:
             if self.suspects:
                 if self.pending:

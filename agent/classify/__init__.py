@@ -7,9 +7,12 @@ engine and our linear context enhancer; ``ChunkDetector``s (EDM, fingerprints) p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from agent.models import Detection, RecognizerSpec, TextChunk
+
+if TYPE_CHECKING:  # the real import is lazy, in __getattr__ below
+    from agent.classify.presidio import Classifier
 
 
 @runtime_checkable

@@ -98,7 +98,7 @@ class _Artifacts(NlpArtifacts):
 
     # Presidio's __init__ assigns these attributes; the setters accept (and ignore) its placeholders.
     @property
-    def tokens(self) -> Doc:  # type: ignore[override]
+    def tokens(self) -> Doc:
         if self._doc is None:
             words, starts = self._tokenized()
             spaces = [
@@ -114,7 +114,7 @@ class _Artifacts(NlpArtifacts):
             self._doc = value
 
     @property
-    def tokens_indices(self) -> list[int]:  # type: ignore[override]
+    def tokens_indices(self) -> list[int]:
         return self._tokenized()[1]
 
     @tokens_indices.setter
@@ -123,7 +123,7 @@ class _Artifacts(NlpArtifacts):
             self._starts = value
 
     @property
-    def lemmas(self) -> list[str]:  # type: ignore[override]
+    def lemmas(self) -> list[str]:
         if self._lemmas is None:
             self._lemmas = [w.lower() for w in self._tokenized()[0]]
         return self._lemmas
@@ -134,7 +134,7 @@ class _Artifacts(NlpArtifacts):
             self._lemmas = value
 
     @property
-    def entities(self) -> list[Any]:  # type: ignore[override]
+    def entities(self) -> list[Any]:
         if self._ner is None:
             self._ner = []
             if self._engine._ner is not None and self._tokenized()[0]:

@@ -68,7 +68,7 @@ class RuleModel(_Strict):
     min_attributes: dict[str, float] = Field(default_factory=dict)  # numeric detection attribute >= value
     exceptions: Exceptions = Field(default_factory=Exceptions)
     tags: list[str] = Field(default_factory=list)
-    actions: list[Action] = Field(default_factory=lambda: ["alert"])
+    actions: list[Action] = Field(default_factory=lambda: list[Action](["alert"]))
     enabled: bool = True
     examples: Examples = Field(default_factory=Examples)
     examples_require: ExamplesRequire | None = None

@@ -95,8 +95,8 @@ def crawl(
         try:
             with os.scandir(d) as it:
                 entries = sorted(it, key=lambda e: e.name)
-        except OSError as e:
-            log.warning("crawl_dir_failed", path=d, error=e.strerror or type(e).__name__)
+        except OSError as exc:
+            log.warning("crawl_dir_failed", path=d, error=exc.strerror or type(exc).__name__)
             continue
         subdirs = []
         for e in entries:

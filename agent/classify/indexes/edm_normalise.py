@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 
 MAX_NAME_TOKENS = 4
@@ -129,9 +129,9 @@ def parse_dates(text: str, order: str = "") -> list[tuple[str, int, int]]:
             out.append((o, m.start(), m.end()))
     # written months: anchored on the 4-digit year (cheap to find), then parsed in a small window
     for y in _YEAR.finditer(text):
-        found = written_date(text, y.start(), y.end())
-        if found:
-            out.append(found)
+        written = written_date(text, y.start(), y.end())
+        if written:
+            out.append(written)
     return out
 
 
@@ -207,8 +207,8 @@ def profile_column(name: str, values: Sequence[str]) -> tuple[str, bool] | None:
     if len(values) >= 20 and distinct < 0.05:
         return None
 
-    def share(pred: object) -> float:
-        return sum(1 for v in values if pred(v)) / len(values)  # type: ignore[operator]
+    def share(pred: Callable[[str], bool]) -> float:
+        return sum(1 for v in values if pred(v)) / len(values)
 
     if share(lambda v: norm_email(v) is not None) >= 0.8:
         kind = "email"

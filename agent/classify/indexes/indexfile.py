@@ -83,7 +83,7 @@ def write_index(
             blobs.append(b"\0" * pad)
             offset += pad
         specs.append({"name": name, "dtype": dtype, "count": int(a.size), "offset": offset})
-        raw = memoryview(np.ascontiguousarray(a)).cast("B")
+        raw = np.ascontiguousarray(a).data.cast("B")
         blobs.append(raw)
         offset += raw.nbytes
     header = json.dumps({"kind": kind, "meta": meta, "arrays": specs}, sort_keys=True).encode()

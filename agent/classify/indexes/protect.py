@@ -94,7 +94,7 @@ def _read_xlsx(p: Path) -> tuple[list[str], Iterator[list[str]]]:
 
 def _cell(v: object) -> str:
     if hasattr(v, "strftime"):
-        return v.strftime("%Y-%m-%d")  # type: ignore[attr-defined]
+        return v.strftime("%Y-%m-%d")
     return str(v)
 
 
