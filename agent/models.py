@@ -34,7 +34,13 @@ ERROR_REASONS: tuple[str, ...] = (
     "symlink_outside",  # a link leaving the scanned tree or zone: not followed
     "io_error",
     "internal",  # a bug in Dropwarden: reported, counted, and the scan goes on
+    "limit_memory",  # the worker's memory ceiling was reached while reading the file
 )
+
+#: Entity of the finding raised for content that could not be read completely (any ExtractError of a
+#: file): its "value" is the error reason, so the policy engine groups, tunes and alerts it like any
+#: other entity (policies/unscanned.yaml), and unscanned never reads as clean.
+UNSCANNED_ENTITY = "UNSCANNED_CONTENT"
 
 
 @dataclass(frozen=True)

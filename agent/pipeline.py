@@ -18,8 +18,17 @@ import structlog
 
 from agent.classify import Classifier, ClassifierSettings
 from agent.extract import Extractor
-from agent.models import Detection, ExtractError, FileRef, Finding, Limits, TextChunk, Verdict
+from agent.models import (
+    Detection,
+    ExtractError,
+    FileRef,
+    Finding,
+    Limits,
+    TextChunk,
+    Verdict,
+)
 from agent.policy import DocContext, Evaluation, PolicySet, evaluate, load_policies
+from agent.policy.unscanned import unscanned_detections
 from agent.redact import Redactor
 
 log = structlog.get_logger(__name__)
@@ -75,6 +84,7 @@ class Pipeline:
                 findings.extend(self._evaluate(ref, item.member, docs.pop(item.member)))
         for member, state in docs.items():  # an extractor that stopped early (limit, timeout)
             findings.extend(self._evaluate(ref, member, state))
+        findings.extend(self.unscanned(ref, errors))
         return Verdict(
             path=ref.path,
             zone=ref.zone,
@@ -104,6 +114,13 @@ class Pipeline:
         state = _DocState()
         self._classify_into(TextChunk(path=ref.path, member=None, text=text), state, [])
         return evaluate(state.detections, self._doc(ref, None), self.policies, self.redactor, explain=explain)
+
+    def unscanned(self, ref: FileRef, errors: Sequence[ExtractError]) -> tuple[Finding, ...]:
+        """The findings the policies raise for what could not be read (agent.policy.unscanned)."""
+        detections = unscanned_detections(ref.path, errors)
+        if not detections:
+            return ()
+        return evaluate(detections, self._doc(ref, None), self.policies, self.redactor).findings
 
     def _classify_into(self, chunk: TextChunk, state: _DocState, errors: list[ExtractError]) -> None:
         try:

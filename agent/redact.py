@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from agent.models import UNSCANNED_ENTITY
+
 KEY_BYTES = 32
 #: Characters a mask may keep at the edges (ASCII letters and digits) and separators it shows.
 _ASCII_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
@@ -65,6 +67,8 @@ def mask(value: str, entity: str = "") -> str:
     values of 12 characters or fewer keep at most 2 at each end; secrets keep only a short prefix.
     Separators are kept so the shape stays readable.
     """
+    if entity == UNSCANNED_ENTITY:  # the value is our own error reason code, never content
+        return f"not read completely: {value}"
     alnum_positions = [i for i, c in enumerate(value) if c in _ASCII_ALNUM]
     n = len(alnum_positions)
     if entity in SECRET_ENTITIES:

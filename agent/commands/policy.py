@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from agent.models import ZONE_ROLES, FileRef
+from agent.models import UNSCANNED_ENTITY, ZONE_ROLES, ExtractError, FileRef
 from agent.policy import PolicyError
 from agent.policy.lint import format_issue, lint
 
@@ -94,8 +94,7 @@ def cmd_test(args: argparse.Namespace) -> int:
                 counts["SKIP"] += 1
                 print(f"SKIP  {label}  ({skip})")
                 continue
-            ev = pipeline.evaluate_text(text, FileRef(path="<example>", role=role))  # type: ignore[arg-type]
-            hits = [f for f in ev.findings if f.rule == rule.id]
+            hits = [f for f in _example_findings(pipeline, rule, text, role) if f.rule == rule.id]
             ok = bool(hits) if kind == "match" else not hits
             counts["PASS" if ok else "FAIL"] += 1
             if ok and not args.verbose:
@@ -103,13 +102,25 @@ def cmd_test(args: argparse.Namespace) -> int:
             if ok:
                 print(f"PASS  {label}")
             else:
-                others = sorted({f.rule for f in ev.findings}) or ["nothing"]
+                others = sorted({f.rule for f in _example_findings(pipeline, rule, text, role)}) or [
+                    "nothing"
+                ]
                 what = (
                     "no finding of this rule" if kind == "match" else f"{len(hits)} finding(s) of this rule"
                 )
                 print(f"FAIL  {label}  ({what}; rules found: {', '.join(others)})")
     print(f"{counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
     return 1 if counts["FAIL"] else 0
+
+
+def _example_findings(pipeline: Any, rule: Any, text: str, role: str) -> tuple[Any, ...]:
+    """Findings of one example. A rule on UNSCANNED_CONTENT alone reads its example as an error reason
+    (its detections come from extraction errors, not from text)."""
+    ref = FileRef(path="<example>", role=role)  # type: ignore[arg-type]
+    if rule.entities == {UNSCANNED_ENTITY}:
+        errors = [ExtractError(ref.path, None, text, "policy example")] if text else []
+        return tuple(pipeline.unscanned(ref, errors))
+    return pipeline.evaluate_text(text, ref).findings
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

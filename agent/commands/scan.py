@@ -8,6 +8,7 @@ scans too: ``--jobs N`` is N scanning processes in all (see :mod:`agent.scanpool
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import gc
 import os
 import sys
@@ -15,7 +16,16 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 
-from agent.models import SEVERITIES, SEVERITY_RANK, ZONE_ROLES, ExtractError, FileRef, Limits, Verdict
+from agent.models import (
+    SEVERITIES,
+    SEVERITY_RANK,
+    UNSCANNED_ENTITY,
+    ZONE_ROLES,
+    ExtractError,
+    FileRef,
+    Limits,
+    Verdict,
+)
 from agent.report import make_reporter
 from agent.scanpool import error_verdict, scan_in_order
 
@@ -30,6 +40,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--policies", action="append", metavar="DIR", help="policy pack dir or file (repeatable)")
     p.add_argument(
         "--fail-on", choices=SEVERITIES, default="medium", help="exit 1 at or above (default medium)"
+    )
+    p.add_argument(
+        "--no-fail-on-unscanned",
+        action="store_true",
+        help="files not read completely (UNSCANNED_CONTENT) do not count toward --fail-on",
     )
     p.add_argument("--zone-role", choices=ZONE_ROLES, default="contractor-drop", help="role the files are in")
     p.add_argument("--protect-data", metavar="CSV", help="protected customer table (exact data match)")
@@ -121,13 +136,15 @@ def run_scan(args: argparse.Namespace) -> int:
         else:
             refs.append(item)
 
-    for verdict in _verdicts(refs, args.jobs):
+    for scanned in _verdicts(refs, args.jobs):
+        verdict = _with_unscanned(scanned, args.zone_role)
         stats["files"] += 1
         stats["bytes"] += verdict.bytes
         stats["errors"] += len(verdict.errors)
         for f in verdict.findings:
             by_sev[f.severity] += 1
-            worst = max(worst, SEVERITY_RANK[f.severity])
+            if not (args.no_fail_on_unscanned and f.entity == UNSCANNED_ENTITY):
+                worst = max(worst, SEVERITY_RANK[f.severity])
         reporter.verdict(verdict)
         progress.tick(stats["files"], len(refs))
     progress.done()
@@ -143,6 +160,16 @@ def run_scan(args: argparse.Namespace) -> int:
     if out is not sys.stdout:
         out.close()
     return 1 if worst >= SEVERITY_RANK[args.fail_on] else 0
+
+
+def _with_unscanned(verdict: Verdict, role: str) -> Verdict:
+    """A verdict made without the pipeline (a worker that died, a crash) still reports its errors as
+    UNSCANNED_CONTENT findings: unscanned is never clean."""
+    if not verdict.errors or _PIPELINE is None or any(f.entity == UNSCANNED_ENTITY for f in verdict.findings):
+        return verdict
+    ref = FileRef(verdict.path, zone=verdict.zone, role=role)  # type: ignore[arg-type]
+    extra = _PIPELINE.unscanned(ref, verdict.errors)
+    return dataclasses.replace(verdict, findings=verdict.findings + extra) if extra else verdict
 
 
 def _verdicts(refs: list[FileRef], jobs: int) -> Iterator[Verdict]:

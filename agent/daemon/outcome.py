@@ -182,6 +182,7 @@ class VerdictHandling:
             self.journal.fail(item, reason, fst, self.digest)
             m.errors.labels(zone=zone, reason=reason).inc()
             log.warning("scan_failed", path=item.path, zone=zone, reason=reason, seconds=round(o.seconds, 3))
+            self._alert_unscanned(item, reason, o.seconds)
             return
         v = o.verdict
         reasons = sorted({e.reason for e in v.errors})
@@ -213,6 +214,18 @@ class VerdictHandling:
             "file_scanned", path=item.path, zone=zone, findings=len(v.findings), max_severity=v.max_severity,
             errors=reasons, seconds=round(v.seconds, 3),
         )  # fmt: skip
+
+    def _alert_unscanned(self, item: Any, reason: str, seconds: float) -> None:
+        """A file whose worker was killed (hard timeout, memory) or crashed was not read at all: it still
+        raises the UNSCANNED_CONTENT alert of the policies, as a verdict with that one error would."""
+        from agent.models import ExtractError, FileRef, Verdict
+
+        zone = self.settings.zone(item.zone)
+        ref = FileRef(item.path, item.zone, zone.role if zone else "contractor-drop")
+        err = ExtractError(item.path, None, reason, "the worker scanning this file was stopped")
+        findings = self.pipeline.unscanned(ref, (err,))
+        if findings:
+            self._alert(Verdict(item.path, item.zone, findings, (err,), 0, seconds), item.zone)
 
     def _alert(
         self, v: Any, zone_name: str | None, incident: str | None = None, evidence: tuple[Any, ...] = ()

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from agent.models import RecognizerSpec
+from agent.models import UNSCANNED_ENTITY, RecognizerSpec
 from agent.policy.compiled import Issue, PolicyError, PolicySet, Rule, normalise_text, phrase_regex
 from agent.policy.regexcheck import backtracking_risk, compile_error, re2_compile_error
 from agent.policy.schema import (
@@ -151,7 +151,8 @@ def compile_policies(
                 continue
             layers[rid]["model"] = layers[rid]["model"].model_copy(update={"enabled": False})
             disabled[rid] = name
-    known = known_entities | {spec.entity for spec, _ in recognizers.values()}
+    # UNSCANNED_CONTENT is made by the pipeline itself from extraction errors (agent.policy.unscanned)
+    known = known_entities | {UNSCANNED_ENTITY} | {spec.entity for spec, _ in recognizers.values()}
     compiled: list[Rule] = []
     for entry in layers.values():
         _check_rule(entry["changed_in"], entry["model"], known, issues)
