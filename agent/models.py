@@ -141,6 +141,11 @@ class Finding:
     count: int = 1  # distinct values behind this finding (bulk rules)
     tags: tuple[str, ...] = ()
     actions: tuple[str, ...] = ()  # e.g. ("alert",) or ("alert", "quarantine")
+    # A file's findings are grouped per rule (agent.policy.group): the location, excerpt and fingerprint
+    # are the first occurrence's; these say how many there were and where the first few lie.
+    occurrences: int = 1
+    members: tuple[str, ...] = ()  # first archive members holding a finding of this rule
+    excerpts: tuple[str, ...] = ()  # first distinct excerpts (redacted)
 
 
 @dataclass(frozen=True)
@@ -204,3 +209,6 @@ class Alert:
     line: int = 0
     incident_id: str | None = None  # set when the file was quarantined
     evidence_id: str | None = None  # sealed match context (settings evidence: encrypted)
+    occurrences: int = 1  # findings of this rule in the file (grouped into this one alert)
+    members: tuple[str, ...] = ()
+    excerpts: tuple[str, ...] = ()

@@ -28,6 +28,7 @@ from agent.models import (
     Verdict,
 )
 from agent.policy import DocContext, Evaluation, PolicySet, evaluate, load_policies
+from agent.policy.group import FileFindings
 from agent.policy.unscanned import unscanned_detections
 from agent.redact import Redactor
 
@@ -67,7 +68,7 @@ class Pipeline:
 
     def scan(self, ref: FileRef) -> Verdict:
         started = time.monotonic()
-        findings: list[Finding] = []
+        findings = FileFindings()  # one finding per rule for the whole file (bounded)
         errors: list[ExtractError] = []
         docs: dict[str | None, _DocState] = {}
         try:
@@ -81,14 +82,14 @@ class Pipeline:
             state = docs.setdefault(item.member, _DocState())
             self._classify_into(item, state, errors)
             if item.final:
-                findings.extend(self._evaluate(ref, item.member, docs.pop(item.member)))
+                findings.add(self._evaluate(ref, item.member, docs.pop(item.member)))
         for member, state in docs.items():  # an extractor that stopped early (limit, timeout)
-            findings.extend(self._evaluate(ref, member, state))
-        findings.extend(self.unscanned(ref, errors))
+            findings.add(self._evaluate(ref, member, state))
+        findings.add(self.unscanned(ref, errors))
         return Verdict(
             path=ref.path,
             zone=ref.zone,
-            findings=tuple(findings),
+            findings=findings.findings(),
             errors=tuple(errors),
             bytes=size,
             seconds=time.monotonic() - started,

@@ -79,6 +79,8 @@ def alert_to_dict(alert: Alert) -> dict[str, Any]:
     out = {k: values[k] for k in ALERT_FIELDS}
     if alert.evidence_id is not None:
         out["evidence_id"] = alert.evidence_id
+    if alert.occurrences > 1:  # a file's findings of one rule grouped into this alert
+        out.update(occurrences=alert.occurrences, members=list(alert.members), excerpts=list(alert.excerpts))
     return out
 
 

@@ -52,6 +52,7 @@ def format_message(
         "alert_id": alert.id,
         "fingerprint": alert.fingerprint,
         "count": str(alert.count),
+        "occurrences": str(alert.occurrences),
     }
     sd = "[" + sd_id + "".join(f' {k}="{sd_escape(v)}"' for k, v in params.items()) + "]"
     where = alert.path + (f"!{alert.member}" if alert.member else "")

@@ -80,6 +80,7 @@ def alertmanager_alert(
         "excerpt": item["excerpt"],
         "fingerprint": item["fingerprint"],
         "count": str(item.get("count", 1)),
+        "occurrences": str(item.get("occurrences", 1)),
         "line": str(item.get("line", 0)),
     }
     out: dict[str, Any] = {

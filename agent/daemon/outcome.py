@@ -246,7 +246,7 @@ class VerdictHandling:
                 zone=zone_name, role=zone.role if zone else "contractor-drop", path=f.path, member=f.member,
                 policy=f.policy, rule=f.rule, entity=f.entity, severity=f.severity, excerpt=f.excerpt,
                 fingerprint=f.fingerprint, desc=f.desc, count=f.count, tags=f.tags, line=f.line,
-                incident_id=incident,
+                incident_id=incident, occurrences=f.occurrences, members=f.members, excerpts=f.excerpts,
             )  # fmt: skip
             if not self.dedup.is_new(alert):
                 continue

@@ -96,15 +96,11 @@ def extract_zip(
         return
     lim = ctx.limits
     with zipfile.ZipFile(f) as zf:
-        count = 0
         for info in zf.infolist():
             ctx.check()
             if info.is_dir():
                 continue
-            count += 1
-            if count > lim.max_members:
-                yield ctx.error(chain, "limit_members", f"more than {lim.max_members} members")
-                return
+            ctx.count_member()
             name = join_member(chain, info.filename)
             if info.flag_bits & 0x1:
                 yield ctx.error(name, "encrypted", "password-protected zip member")
@@ -151,17 +147,13 @@ def extract_tar(
         yield err
         return
     lim = ctx.limits
-    count = 0
     with tarfile.open(fileobj=f, mode="r:") as tf:
         for ti in tf:
             ctx.check()
             tf.members = []  # do not keep every TarInfo: memory stays flat on huge archives
             if not ti.isreg():
                 continue
-            count += 1
-            if count > lim.max_members:
-                yield ctx.error(chain, "limit_members", f"more than {lim.max_members} members")
-                return
+            ctx.count_member()
             name = join_member(chain, ti.name)
             if ti.size > lim.max_member_bytes:
                 yield ctx.error(name, "limit_bytes", f"member larger than {lim.max_member_bytes} bytes")

@@ -47,6 +47,7 @@ class Context:
     limits: Limits
     deadline: float = 0.0
     text_chars: int = 0
+    members: int = 0  # archive members read so far, across every nesting level of the file
     _cursors: dict[str | None, _Cursor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -57,6 +58,15 @@ class Context:
         """Raise :class:`Abort` (timeout) once the per-file wall-time limit has passed."""
         if time.monotonic() > self.deadline:
             raise Abort("timeout", f"time limit of {self.limits.timeout_seconds:g} s exceeded")
+
+    def count_member(self) -> None:
+        """Count one archive member of this top-level file, at any depth; Abort past ``max_members``.
+
+        The limit is per top-level file: 16 members per archive nested three deep are 4,096 members,
+        and a per-archive limit of 16 would never see them."""
+        self.members += 1
+        if self.members > self.limits.max_members:
+            raise Abort("limit_members", f"more than {self.limits.max_members} archive members in the file")
 
     def error(self, member: str | None, reason: str, detail: str) -> ExtractError:
         return ExtractError(path=self.path, member=member, reason=reason, detail=detail)

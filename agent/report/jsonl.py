@@ -26,7 +26,15 @@ def finding_record(f: Finding) -> dict[str, object]:
         "excerpt": f.excerpt,
         "fingerprint": f.fingerprint,
         "tags": list(f.tags),
+        **_grouped(f),
     }
+
+
+def _grouped(f: Finding) -> dict[str, object]:
+    """Findings of one rule in one file come grouped: how many, and the first members and excerpts."""
+    if f.occurrences <= 1:
+        return {}
+    return {"occurrences": f.occurrences, "members": list(f.members), "excerpts": list(f.excerpts)}
 
 
 def error_record(e: ExtractError) -> dict[str, object]:

@@ -4,14 +4,25 @@ inotify, real files built with real writers): nothing of it is mocked."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from types import SimpleNamespace
+from typing import ClassVar
 
 import pytest
+import yaml
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
-from tests.integration.test_daemon import CARD_POLICY, AgentProc, fake_card, wait_for
+from tests.integration.test_daemon import CARD_POLICY, AgentProc, fake_card, free_port, wait_for
+from tests.unit.extract.builders import nested_zip
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -77,3 +88,151 @@ def test_slow_pdf_that_times_out_raises_an_unscanned_alert(agent: AgentProc, tmp
     assert a["excerpt"] == "not read completely: timeout"
     assert agent.metric("dropwarden_scan_errors_total", reason="timeout") >= 1
     assert json.dumps(a).count("UNSCANNED_CONTENT") == 1
+
+
+class _Receiver(BaseHTTPRequestHandler):
+    """A real HTTP receiver: every POST body, by path (/generic, /am)."""
+
+    bodies: ClassVar[dict[str, list[bytes]]] = {}
+
+    def do_POST(self) -> None:
+        n = int(self.headers.get("Content-Length") or 0)
+        first = "/" + self.path.lstrip("/").split("/", 1)[0]  # the Alertmanager sink appends /api/v2/alerts
+        _Receiver.bodies.setdefault(first, []).append(self.rfile.read(n))
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        return None
+
+
+class Sinks:
+    """Every alert sink of a real agent: JSONL, a generic webhook, an Alertmanager webhook, UDP syslog."""
+
+    def __init__(self, base: Path) -> None:
+        self.base = base
+        self.http = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+        self.udp = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.udp.bind(("127.0.0.1", 0))
+        self.udp.settimeout(0.2)
+        self.syslog: list[bytes] = []
+        self._stop = threading.Event()
+        threading.Thread(target=self._listen, daemon=True).start()
+
+    def _listen(self) -> None:
+        while not self._stop.is_set():
+            try:
+                self.syslog.append(self.udp.recv(65536))
+            except OSError:
+                continue
+
+    def config(self) -> dict[str, object]:
+        url = f"http://127.0.0.1:{self.http.server_address[1]}"
+        return {
+            "jsonl": {"path": str(self.base / "alerts.jsonl")},
+            "webhooks": [
+                {"name": "generic", "url": f"{url}/generic", "format": "generic"},
+                {"name": "am", "url": f"{url}/am", "format": "alertmanager"},
+            ],
+            "syslog": {"address": f"127.0.0.1:{self.udp.getsockname()[1]}", "transport": "udp"},
+        }
+
+    def outputs(self) -> dict[str, str]:
+        """What each sink received so far, as text."""
+        jsonl = self.base / "alerts.jsonl"
+        return {
+            "jsonl": jsonl.read_text() if jsonl.exists() else "",
+            "generic webhook": b"\n".join(_Receiver.bodies.get("/generic", [])).decode(),
+            "alertmanager webhook": b"\n".join(_Receiver.bodies.get("/am", [])).decode(),
+            "syslog": b"\n".join(self.syslog).decode(),
+        }
+
+    def counts(self, needle: str) -> dict[str, int]:
+        """Alerts whose text holds ``needle``, per sink."""
+        out = self.outputs()
+        generic = [a for body in _Receiver.bodies.get("/generic", []) for a in _alerts(body)]
+        am = [a for body in _Receiver.bodies.get("/am", []) for a in _alerts(body)]
+        return {
+            "jsonl": sum(needle in line for line in out["jsonl"].splitlines()),
+            "generic webhook": sum(needle in json.dumps(a) for a in generic),
+            "alertmanager webhook": sum(needle in json.dumps(a) for a in am),
+            "syslog": sum(needle in m.decode() for m in self.syslog),
+        }
+
+    def close(self) -> None:
+        self._stop.set()
+        self.http.shutdown()
+        self.udp.close()
+
+
+def _alerts(body: bytes) -> list[dict[str, object]]:
+    doc = json.loads(body)
+    if isinstance(doc, dict):
+        doc = doc.get("alerts", [doc])
+    return list(doc)
+
+
+@pytest.fixture(scope="module")
+def sinks_agent(tmp_path_factory: pytest.TempPathFactory):
+    """A real agent from a config file: shipped packs, quarantine on, every sink."""
+    from agent.security.keys import write_keypair
+
+    base = tmp_path_factory.mktemp("sinks")
+    zone, state = base / "zone", base / "state"
+    zone.mkdir()
+    write_keypair(base / "keys", "quarantine")
+    sinks = Sinks(base)
+    port = free_port()
+    cfg = {
+        "zones": [{"name": "drop", "path": str(zone), "quarantine": True}],
+        "state_dir": str(state),
+        "workers": 2,
+        "settle_seconds": 0.2,
+        "file_timeout": 20.0,
+        "sinks": sinks.config(),
+        "metrics": {"address": f"127.0.0.1:{port}"},
+        "quarantine_public_key": str(base / "keys" / "quarantine.pub"),
+        "log_format": "json",
+    }
+    (base / "agent.yaml").write_text(yaml.safe_dump(cfg))
+    log = base / "agent.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "agent", "run", "--config", str(base / "agent.yaml")],
+            cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )  # fmt: skip
+    assert wait_for(lambda: proc.poll() is not None or b'"workers_ready"' in log.read_bytes(), 90, 0.1)
+    assert proc.poll() is None, log.read_text()[-3000:]
+    yield SimpleNamespace(zone=zone, state=state, sinks=sinks, log=log, proc=proc, port=port)
+    proc.terminate()
+    proc.wait(20)
+    sinks.close()
+
+
+def _drop(zone: Path, name: str | bytes, data: bytes) -> Path:
+    """Write a file under a temporary name and rename it into place (one settled event)."""
+    tmp = zone / ".incoming.part"
+    tmp.write_bytes(data)
+    target = os.path.join(os.fsencode(zone), os.fsencode(name))
+    os.rename(tmp, target)
+    return Path(os.fsdecode(target))
+
+
+def test_nested_zip_of_4096_carded_copies_raises_one_alert_per_sink(sinks_agent) -> None:
+    """A ~14 KB zip nesting 16x16x16 copies of a carded text: one alert per sink, not 4,096."""
+    card = fake_card()
+    _drop(sinks_agent.zone, "bundle.zip", nested_zip(f"Card number {card} on file\n".encode()))
+    sinks = sinks_agent.sinks
+
+    def all_four() -> bool:
+        return all(sinks.counts("bundle.zip").values())
+
+    assert wait_for(all_four, 90, 0.2), (sinks.counts("bundle.zip"), sinks_agent.log.read_text()[-3000:])
+    time.sleep(1.0)  # let any straggling alerts of the same file arrive: they must not exist
+    counts = sinks.counts("bundle.zip")
+    assert all(1 <= n <= 3 for n in counts.values()), counts
+    line = next(x for x in sinks.outputs()["jsonl"].splitlines() if "payment-card-number" in x)
+    alert = json.loads(line)
+    assert alert["occurrences"] == 16**3 and alert["count"] == 1 and len(alert["members"]) == 10
+    assert card not in json.dumps(sinks.outputs())

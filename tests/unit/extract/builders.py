@@ -161,3 +161,15 @@ def texts(items: list[TextChunk | ExtractError]) -> str:
 
 def errors(items: list[TextChunk | ExtractError]) -> list[tuple[str | None, str]]:
     return [(i.member, i.reason) for i in items if isinstance(i, ExtractError)]
+
+
+def nested_zip(leaf: bytes, fanout: int = 16, levels: int = 3) -> bytes:
+    """``fanout`` copies of ``leaf`` per zip, nested ``levels`` deep (16x16x16: 4,096 leaves, ~50 KB)."""
+    data, name = leaf, "leaf.txt"
+    for level in range(levels):
+        # the middle levels are stored: copies of an already deflated zip repeat byte for byte, so the
+        # outer deflate (32 KB window) folds them away
+        mode = zipfile.ZIP_STORED if 0 < level < levels - 1 else zipfile.ZIP_DEFLATED
+        data = zip_bytes({f"{i:02d}-{name}": data for i in range(fanout)}, compression=mode)
+        name = f"level{level + 1}.zip"
+    return data
