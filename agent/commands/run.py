@@ -39,6 +39,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--close-settle", type=float, help="seconds after a writer's close before a file is scanned (0.25)"
     )
+    p.add_argument(
+        "--allow-insecure-metrics",
+        action="store_true",
+        help="allow --metrics-addr on a non-loopback address without TLS or basic auth",
+    )
     p.add_argument("--file-timeout", type=float, help="seconds per file before its worker is replaced")
     p.add_argument("--reconcile-interval", type=float, help="seconds between full crawls (default 3600)")
     p.add_argument("--log-format", choices=("json", "console", "auto"), help="log rendering")
@@ -52,6 +57,8 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         o["state_dir"] = os.path.abspath(args.state_dir)
     if args.metrics_addr:
         o["metrics"] = {"address": args.metrics_addr}
+        if args.allow_insecure_metrics:
+            o["metrics"]["allow_insecure_metrics"] = True
     if args.policies:
         o["policies"] = [os.path.abspath(p) for p in args.policies]
     for flag, field in (

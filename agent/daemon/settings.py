@@ -6,6 +6,7 @@ Validation returns errors that name the field (``zones.0.role: ...``) instead of
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -122,6 +123,8 @@ class MetricsConfig(_Model):
     tls_cert: str | None = None
     tls_key: str | None = None
     basic_auth: BasicAuth | None = None
+    #: Serve /metrics beyond loopback without TLS or basic auth: only when the operator says so.
+    allow_insecure_metrics: bool = False
 
     @field_validator("address")
     @classmethod
@@ -137,10 +140,32 @@ class MetricsConfig(_Model):
             raise ValueError("tls_cert and tls_key go together")
         return self
 
+    @model_validator(mode="after")
+    def _no_open_exposure(self) -> MetricsConfig:
+        """``:9808`` or ``0.0.0.0:9808`` is every interface: not without TLS or basic auth, unless
+        ``allow_insecure_metrics`` says the operator means it (a host name counts as non-loopback)."""
+        guarded = self.tls_cert is not None or self.basic_auth is not None
+        if not guarded and not self.allow_insecure_metrics and not is_loopback(self.host_port[0]):
+            raise ValueError(
+                f"address {self.address!r} is not loopback: set tls_cert/tls_key or basic_auth, "
+                "or allow_insecure_metrics: true"
+            )
+        return self
+
     @property
     def host_port(self) -> tuple[str, int]:
         host, _, port = self.address.rpartition(":")
         return host.strip("[]"), int(port)
+
+
+def is_loopback(host: str) -> bool:
+    """127.0.0.0/8, ::1 or ``localhost``; an empty host (all interfaces) or any other name is not."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class Settings(_Model):
