@@ -75,7 +75,7 @@ def cmd_test(args: argparse.Namespace) -> int:
     except PolicyError as exc:
         print(str(exc), file=sys.stderr)
         return 2
-    known = known_entities() | {spec.entity for spec in pipeline.policies.recognizers}
+    known = known_entities() | {UNSCANNED_ENTITY} | {spec.entity for spec in pipeline.policies.recognizers}
     counts = {"PASS": 0, "FAIL": 0, "SKIP": 0}
     for rule in pipeline.policies.rules:
         if not rule.enabled:

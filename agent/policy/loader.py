@@ -19,7 +19,7 @@ from pydantic import ValidationError
 
 from agent.models import UNSCANNED_ENTITY, RecognizerSpec
 from agent.policy.compiled import Issue, PolicyError, PolicySet, Rule, normalise_text, phrase_regex
-from agent.policy.regexcheck import backtracking_risk, compile_error, re2_compile_error
+from agent.policy.regexcheck import linear, pattern_problem, re2_compile_error
 from agent.policy.schema import (
     PACK_FIELDS,
     RECOGNIZER_FIELDS,
@@ -283,7 +283,7 @@ def _add_recognizer(
         issues.append(Issue(name, rec.name, "name", f"recognizer already defined in {out[rec.name][1]}"))
         return
     for i, pat in enumerate(rec.patterns):
-        problem = compile_error(pat.regex) or backtracking_risk(pat.regex)
+        problem = pattern_problem(pat.regex)
         if problem:
             issues.append(Issue(name, rec.name, f"patterns.{i}.regex", problem))
             return
@@ -340,7 +340,7 @@ def _check_rule(name: str, rule: RuleModel, known: frozenset[str], issues: list[
                 Issue(name, rule.id, "severity_by_zone", f"zone '{zone}' is not in zones", level="warning")
             )
     for i, pat in enumerate(rule.exceptions.value_patterns):
-        problem = compile_error(pat) or backtracking_risk(pat)
+        problem = pattern_problem(pat)
         if problem:
             issues.append(Issue(name, rule.id, f"exceptions.value_patterns.{i}", problem))
 
@@ -386,7 +386,7 @@ def _compile_rule(
     patterns = []
     for pat in model.exceptions.value_patterns:
         try:
-            patterns.append(re.compile(pat))
+            patterns.append(linear(pat) or re.compile(pat))  # RE2 wherever it can run the pattern
         except re.error:
             return None  # reported by _check_rule
     win = model.window

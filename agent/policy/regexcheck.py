@@ -1,12 +1,14 @@
-"""Static check of policy regexes for catastrophic backtracking (ReDoS).
+"""Policy regexes against ReDoS: RE2 wherever it can run them, a static backtracking check elsewhere.
 
-Custom recognizers run Python ``re`` (Presidio compiles patterns with it) over untrusted files, so a
-pattern such as ``(a+)+$`` lets one crafted file pin a CPU for hours. We reject, at load time, the two
-shapes behind nearly all exponential cases: a quantified group that itself contains an unbounded
-quantifier (``(a+)+``, ``(.*)*``, ``(\\w+\\s?)+``) and alternation under an unbounded quantifier whose
-branches can start with the same character (``(a|ab)*``, ``(\\d|\\w)+``). We chose this over
-"compile with re2 and refuse what it cannot handle" because the classifier runs ``re``, not re2: what
-matters is how the engine that actually runs behaves. Possessive quantifiers are accepted.
+Policy patterns run over untrusted files, so a pattern such as ``(a+)+$`` or ``(?:a?){40}a{40}`` would
+let one crafted file pin a CPU for hours. Every pattern google-re2 compiles runs on RE2 (linear time,
+whatever its shape: custom recognizers and exception value patterns alike). Only patterns RE2 cannot
+express (lookarounds, backreferences) run on Python's ``re``, and those are refused at load time when
+they show a shape behind catastrophic backtracking: a quantified group holding an unbounded quantifier
+(``(a+)+``, ``(.*)*``), alternation under an unbounded quantifier whose branches can start alike
+(``(a|ab)*``), a repeated group that can match the empty string (``(?:a?){40}``), and unbounded
+quantifiers over the same characters with only optional items between them (``\\w*\\w*``).
+Possessive quantifiers are accepted.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import re
 from collections.abc import Iterable, Sequence
 from re import _constants as C  # type: ignore[attr-defined]
 from re import _parser as P  # type: ignore[attr-defined]
+from typing import Any
 
 _ASCII = range(128)
 _CATEGORY_CHARS = {
@@ -22,6 +25,14 @@ _CATEGORY_CHARS = {
     C.CATEGORY_WORD: {c for c in _ASCII if chr(c).isalnum() or chr(c) == "_"},
     C.CATEGORY_SPACE: {c for c in _ASCII if chr(c).isspace()},
 }
+# \D, \W, \S: the rest of ASCII (what lies beyond ASCII is left out: an approximation, see _first)
+_CATEGORY_CHARS.update(
+    {
+        C.CATEGORY_NOT_DIGIT: set(_ASCII) - _CATEGORY_CHARS[C.CATEGORY_DIGIT],
+        C.CATEGORY_NOT_WORD: set(_ASCII) - _CATEGORY_CHARS[C.CATEGORY_WORD],
+        C.CATEGORY_NOT_SPACE: set(_ASCII) - _CATEGORY_CHARS[C.CATEGORY_SPACE],
+    }
+)
 _ANY = frozenset({-1})  # "could be any character": overlaps everything non-empty
 _REPEATS = (C.MAX_REPEAT, C.MIN_REPEAT)
 
@@ -45,6 +56,8 @@ def backtracking_risk(pattern: str) -> str | None:
 
 
 def _walk(items: list[tuple[object, object]], inside_unbounded: bool) -> str | None:
+    if _adjacent_overlap(items):
+        return "adjacent quantifiers over the same characters (e.g. \\w*\\w*) backtrack polynomially"
     for op, av in items:
         if op in _REPEATS:
             _lo, hi, sub = av  # type: ignore[misc]
@@ -56,6 +69,8 @@ def _walk(items: list[tuple[object, object]], inside_unbounded: bool) -> str | N
             found = _walk(list(sub), inside_unbounded or unbounded)
             if found:
                 return found
+            if hi > 1 and _nullable(list(sub)):
+                return "a repeated group that can match nothing (e.g. (?:a?){40}) backtracks exponentially"
         elif op is C.SUBPATTERN:
             found = _walk(list(av[-1]), inside_unbounded)  # type: ignore[index]
             if found:
@@ -70,6 +85,38 @@ def _walk(items: list[tuple[object, object]], inside_unbounded: bool) -> str | N
             if found:
                 return found
     return None
+
+
+def _nullable(items: list[tuple[object, object]]) -> bool:
+    """Whether the sequence can match the empty string (conservative: unknown constructs are not)."""
+    for op, av in items:
+        if op in _REPEATS:
+            if av[0] > 0 and not _nullable(list(av[2])):  # type: ignore[index]
+                return False
+        elif op is C.SUBPATTERN:
+            if not _nullable(list(av[-1])):  # type: ignore[index]
+                return False
+        elif op is C.BRANCH:
+            if not any(_nullable(list(b)) for b in av[1]):  # type: ignore[index]
+                return False
+        elif op not in (C.AT, C.ASSERT, C.ASSERT_NOT):
+            return False
+    return True
+
+
+def _adjacent_overlap(items: list[tuple[object, object]]) -> bool:
+    """Two unbounded quantifiers in one sequence over overlapping characters, with nothing but optional
+    items between them: each split of a run between them is a path to try (O(n^k) for k of them)."""
+    previous: frozenset[int] | None = None
+    for op, av in items:
+        if op in _REPEATS and (av[1] == C.MAXREPEAT or av[1] > 64):  # type: ignore[index]
+            first = _first(list(av[2])) or _ANY  # type: ignore[index]
+            if previous is not None and (first is _ANY or previous is _ANY or first & previous):
+                return True
+            previous = first
+        elif not _nullable([(op, av)]):
+            previous = None
+    return False
 
 
 def _overlapping_branch(items: list[tuple[object, object]]) -> bool:
@@ -92,15 +139,18 @@ def _first(items: list[tuple[object, object]]) -> frozenset[int]:
             return frozenset({av}) if av < 128 else _ANY  # type: ignore[operator]
         if op is C.IN:
             chars: set[int] = set()
+            negate = any(iop is C.NEGATE for iop, _ in av)  # type: ignore[attr-defined]
             for iop, iav in av:  # type: ignore[attr-defined]
                 if iop is C.NEGATE:
-                    return _ANY
+                    continue
                 if iop is C.LITERAL:
                     chars.add(iav if iav < 128 else -1)
                 elif iop is C.RANGE:
                     chars.update(range(iav[0], min(iav[1], 127) + 1))
                 elif iop is C.CATEGORY:
                     chars.update(_CATEGORY_CHARS.get(iav, {-1}))
+            if negate:  # the rest of ASCII, plus anything beyond it
+                return _ANY if -1 in chars or not chars else frozenset(set(_ASCII) - chars)
             return _ANY if -1 in chars else frozenset(chars)
         if op is C.SUBPATTERN:
             inner = _first(list(av[-1]))  # type: ignore[index]
@@ -117,6 +167,28 @@ def _first(items: list[tuple[object, object]]) -> frozenset[int]:
             continue
         return _ANY  # ANY, NOT_LITERAL, CATEGORY, BRANCH...: be conservative
     return frozenset()
+
+
+def linear(pattern: str, flags: str = "") -> Any:
+    """``pattern`` compiled by google-re2 (linear time, inline ``flags`` such as "ims"), or None when RE2
+    cannot express it (lookarounds, backreferences)."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # a lookaround is expected here, not an error worth a line on stderr
+    try:
+        return re2.compile(f"(?{flags})" + pattern if flags else pattern, options)
+    except Exception:  # re2.error; TypeError/ValueError from the wrapper
+        return None
+
+
+def pattern_problem(pattern: str) -> str | None:
+    """Why a policy regex is refused: it does not compile, or only Python's backtracking ``re`` can run
+    it (RE2 cannot express it) and it has a catastrophic-backtracking shape. None: accepted."""
+    problem = compile_error(pattern)
+    if problem is None and linear(pattern) is None:
+        problem = backtracking_risk(pattern)
+    return problem
 
 
 def re2_compile_error(pattern: str) -> str | None:

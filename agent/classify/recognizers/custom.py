@@ -1,14 +1,21 @@
-"""Recognizers declared in YAML policy packs (models.RecognizerSpec), compiled to pattern recognizers.
+r"""Recognizers declared in YAML policy packs (models.RecognizerSpec), compiled to pattern recognizers.
 
 Semantics: a match scores the pattern's declared score; a validator (none, luhn, iban, mod11, mod97,
 entropy) only decides whether the match is kept. Flags are Presidio's defaults (multiline, dot-all,
 case-insensitive), so packs written for Presidio behave the same. Custom recognizers have no prefilter
 trigger: they always run on the whole text.
+
+Engine: a policy pattern is untrusted input run over untrusted files, so every pattern google-re2
+compiles runs on RE2 (linear time: ``(?:a?){40}a{40}`` or ``\w*\w*\w*!`` cannot pin a CPU). There
+``\w``, ``\d`` and ``\b`` are ASCII (write ``\pL``, ``\pN`` for other scripts). Only patterns RE2
+cannot express (lookarounds, backreferences) run on Python's ``re``, and the loader admits those only
+when agent.policy.regexcheck finds no catastrophic-backtracking shape in them.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from agent.classify.recognizers.base import Assessment, DwPatternRecognizer
 from agent.classify.validators import get_validator
@@ -29,8 +36,23 @@ class SpecRecognizer(DwPatternRecognizer):
             re.compile(regex)  # fail here, naming nothing secret, rather than at the first scan
         super().__init__()
         self.name = spec.name
+        self._compiled = [(p, linear_engine(p.regex) or rx) for p, rx in self._compiled]
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
         if self._validator is not None and not self._validator(match.group()):
             return None
         return Assessment(base_score)
+
+
+def linear_engine(pattern: str) -> Any:
+    """The pattern compiled by google-re2 with the recognizers' flags, or None when RE2 cannot express it."""
+    import re2
+
+    options = re2.Options()
+    options.log_errors = False  # a lookaround is expected here, not an error worth a line on stderr
+    options.case_sensitive = False
+    options.dot_nl = True
+    try:
+        return re2.compile("(?m)" + pattern, options)
+    except Exception:  # re2.error; TypeError/ValueError from the wrapper
+        return None

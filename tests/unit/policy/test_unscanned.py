@@ -117,3 +117,12 @@ def test_scan_fails_on_unscanned_files_unless_told_not_to(tmp_path) -> None:
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert '"entity": "UNSCANNED_CONTENT"' in proc.stdout and "encrypted" in proc.stdout
     assert _scan(str(path), "--no-fail-on-unscanned", home=tmp_path).returncode == 0
+
+
+def test_policy_test_runs_the_unscanned_examples_as_reason_codes(capsys) -> None:
+    """`policy test` runs the unscanned rule's examples (reason codes) instead of skipping them."""
+    from agent.cli import main
+
+    assert main(["policy", "test", "-v"]) == 0
+    lines = [ln for ln in capsys.readouterr().out.splitlines() if "unscanned-content" in ln]
+    assert len(lines) == 6 and all(ln.startswith("PASS") for ln in lines)
