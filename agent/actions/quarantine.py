@@ -13,6 +13,12 @@ Crash-safe order, each step durable before the next (the `fault` hook fires afte
 4. ``tombstoned`` tombstone linked in at the original name (never clobbering a file created meanwhile),
                   the set-aside original unlinked, metadata marked "done".
 
+Whoever writes into the zone may swap any directory on the path for a symlink at any moment. So the
+file's directory is reached by walking from the zone root's descriptor without following links
+(:mod:`agent.security.dirfd`), and every step acts relative to that descriptor (``openat``,
+``renameat``, ``linkat``, ``unlinkat``): nothing outside the zone is ever moved, linked or unlinked.
+The file opened must be the one the pipeline scanned (device, inode, size, mtime), when it says which.
+
 `recover()` at start-up finishes or rolls back whatever a crash interrupted; at every point either the
 original is intact at its path (or set aside next to it), or the vault holds it with its metadata. It
 also deletes `.dropwarden-<id>.restore.tmp` left next to an original path by an interrupted restore.
@@ -39,7 +45,8 @@ import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
 from agent.security.audit import AuditLog
-from agent.security.evidence import SealError, fsync_dir, open_stream, seal_stream, write_atomic
+from agent.security.dirfd import FILE_FLAGS, Entry, PathRefused, locate
+from agent.security.evidence import fsync_dir, seal_stream, write_atomic
 from agent.security.keys import derive_subkey, key_id
 
 log = structlog.get_logger(__name__)
@@ -89,6 +96,7 @@ class QuarantineRecord:
     state: str = "pending"  # pending | done
     restored: tuple[str, ...] = field(default=())  # "time target" of each restore
     alerted: bool = False  # the agent sent the alert naming this incident (a crash may come first)
+    root: str | None = None  # the zone (or directory) the path was walked from; None: records before it
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True, indent=1).encode()
@@ -110,7 +118,7 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-class _Hasher:
+class Hasher:
     def __init__(self, hash_key: bytes | None) -> None:
         if hash_key:
             self.prefix, self.h = (
@@ -127,8 +135,24 @@ class _Hasher:
         return self.prefix + self.h.hexdigest()
 
 
-def _aside(original: Path, incident_id: str) -> Path:
-    return original.with_name(f".dropwarden-{incident_id}.quarantining")
+def _aside(incident_id: str) -> str:
+    return f".dropwarden-{incident_id}.quarantining"
+
+
+def _file_id(st: os.stat_result) -> tuple[int, int, int, int]:
+    return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
+
+
+def remove_restore_leftovers(d: Entry, incident_id: str) -> bool:
+    """Delete `.dropwarden-<id>.restore*.tmp` files an interrupted restore left in the walked directory."""
+    prefix, removed = f".dropwarden-{incident_id}.restore", False
+    for name in os.listdir(d.dir_fd):
+        if name.startswith(prefix) and name.endswith(".tmp"):
+            st = _lstat_at(d, name)
+            if st is not None and stat.S_ISREG(st.st_mode):
+                os.unlink(name, dir_fd=d.dir_fd)
+                removed = True
+    return removed
 
 
 def _same_file(st: os.stat_result, rec: QuarantineRecord) -> bool:
@@ -140,8 +164,18 @@ def _same_file(st: os.stat_result, rec: QuarantineRecord) -> bool:
     )
 
 
-def _write_synced(path: Path, data: bytes, mode: int) -> None:
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, mode)
+_CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+def create_new(d: Entry, name: str, mode: int = 0o600) -> int:
+    """A new file ``name`` in the walked directory: never an existing entry, never through a link."""
+    return os.open(name, _CREATE, mode, dir_fd=d.dir_fd)
+
+
+def _write_synced(d: Entry, name: str, data: bytes, mode: int) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(name, dir_fd=d.dir_fd)  # a leftover (or a planted entry): removed, never written through
+    fd = create_new(d, name, mode)
     try:
         os.fchmod(fd, mode)
         os.write(fd, data)
@@ -150,15 +184,54 @@ def _write_synced(path: Path, data: bytes, mode: int) -> None:
         os.close(fd)
 
 
-def _link_no_clobber(src: Path, dst: Path) -> bool:
-    """Put src at dst unless something is already there; True when done. src is removed on success."""
+def _lstat_at(d: Entry, name: str) -> os.stat_result | None:
     try:
-        os.link(src, dst)
+        return os.stat(name, dir_fd=d.dir_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+
+
+def _link_no_clobber(d: Entry, src: str, dst: str) -> bool:
+    """Put src at dst (same directory) unless something is already there; True when done."""
+    try:
+        os.link(src, dst, src_dir_fd=d.dir_fd, dst_dir_fd=d.dir_fd, follow_symlinks=False)
     except FileExistsError:
         return False
-    src.unlink()
-    fsync_dir(dst.parent)
+    os.unlink(src, dir_fd=d.dir_fd)
+    os.fsync(d.dir_fd)
     return True
+
+
+def small_file_sha256(d: Entry, name: str | None = None) -> str | None:
+    """SHA-256 of a regular file of at most 64 KiB in the walked directory (a link never is one)."""
+    try:
+        fd = os.open(d.name if name is None else name, FILE_FLAGS, dir_fd=d.dir_fd)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > 64 * 1024:
+            return None
+        return hashlib.sha256(os.read(fd, 64 * 1024 + 1)).hexdigest()
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+def is_tombstone_at(d: Entry, name: str, rec: QuarantineRecord) -> bool:
+    """Whether ``name`` in the walked directory is this record's tombstone."""
+    return small_file_sha256(d, name) == rec.tombstone_sha256
+
+
+def locate_original(rec: QuarantineRecord) -> Entry:
+    """The original's directory walked from its recorded zone root (from / for older records)."""
+    try:
+        return locate(rec.root or "/", rec.original_path)
+    except PathRefused as exc:
+        raise QuarantineError(
+            "outside_zone", f"{rec.original_path}: the path no longer leads inside its zone ({exc.reason})"
+        ) from None
 
 
 class QuarantineStore:
@@ -230,18 +303,49 @@ class QuarantineStore:
 
     # -- quarantine --------------------------------------------------------------------------
     def quarantine(
-        self, path: str | os.PathLike[str], zone: str | None, rule: str, reason: str
+        self,
+        path: str | os.PathLike[str],
+        zone: str | None,
+        rule: str,
+        reason: str,
+        *,
+        root: str | None = None,
+        expect: tuple[int, int, int, int] | None = None,
     ) -> QuarantineRecord:
-        """Move `path` into the vault and leave a tombstone; returns the finished record."""
+        """Move `path` into the vault and leave a tombstone; returns the finished record.
+
+        ``root``: the zone directory the path lies in (default: the file's own directory); no link
+        below it is followed. ``expect``: (dev, ino, size, mtime_ns) of the file that was scanned; a
+        different file at the path is left alone (``changed``).
+        """
         if self.public_key is None:
             raise QuarantineError("no_key", "quarantine needs the security team's public key")
         original = Path(os.path.abspath(path))
+        root = os.path.abspath(root) if root is not None else str(original.parent)
+        try:
+            d = locate(root, str(original))
+        except PathRefused as exc:
+            raise QuarantineError(exc.reason, f"{original}: {exc.detail}") from None
+        try:
+            return self._quarantine_at(d, original, root, expect, (zone, rule, reason))
+        finally:
+            d.close()
+
+    def _quarantine_at(
+        self,
+        d: Entry,
+        original: Path,
+        root: str,
+        expect: tuple[int, int, int, int] | None,
+        why: tuple[str | None, str, str],
+    ) -> QuarantineRecord:
+        zone, rule, reason = why
         self._ensure_dir()
         iid = new_incident_id()
         blob = self.blob_path(iid)
         tmp = blob.with_name(f".{blob.name}.tmp")
         try:
-            fd = os.open(original, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            fd = os.open(d.name, FILE_FLAGS, dir_fd=d.dir_fd)
         except FileNotFoundError:
             raise QuarantineError("vanished", f"{original} no longer exists") from None
         except OSError as exc:
@@ -250,7 +354,9 @@ class QuarantineStore:
             before = os.fstat(fd)
             if not stat.S_ISREG(before.st_mode):
                 raise QuarantineError("not_regular_file", f"{original} is not a regular file")
-            hasher = _Hasher(self.hash_key)
+            if expect is not None and _file_id(before) != expect:
+                raise QuarantineError("changed", f"{original} is not the file that was scanned")
+            hasher = Hasher(self.hash_key)
             out_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(os.dup(fd), "rb") as src, os.fdopen(out_fd, "wb") as dst:
                 seal_stream(self.public_key, src, dst, on_plaintext=hasher.update)
@@ -291,60 +397,49 @@ class QuarantineStore:
             time=at,
             key_id=key_id(self.public_key),
             tombstone_sha256=hashlib.sha256(tombstone).hexdigest(),
+            root=root,
         )
         self._step("encrypted", rec)
         self._save(rec)
         self._step("recorded", rec)
-        return self._finish(rec, tombstone)
+        return self._finish(rec, d, tombstone)
 
-    def _finish(self, rec: QuarantineRecord, tombstone: bytes | None = None) -> QuarantineRecord:
-        """Steps 3 and 4 from wherever they stand; shared by quarantine() and recover()."""
-        original = Path(rec.original_path)
-        aside = _aside(original, rec.incident_id)
-        if not aside.exists():
-            try:
-                st = os.stat(original, follow_symlinks=False)
-            except FileNotFoundError:
-                st = None
+    def _finish(self, rec: QuarantineRecord, d: Entry, tombstone: bytes | None = None) -> QuarantineRecord:
+        """Steps 3 and 4 from wherever they stand, in the walked directory ``d`` (quarantine, recover)."""
+        name, aside = d.name, _aside(rec.incident_id)
+        if _lstat_at(d, aside) is None:
+            st = _lstat_at(d, name)
             if st is not None and _same_file(st, rec):
-                os.rename(original, aside)
-                fsync_dir(original.parent)
-            elif st is not None and self._is_tombstone(original, rec):
+                os.rename(name, aside, src_dir_fd=d.dir_fd, dst_dir_fd=d.dir_fd)
+                os.fsync(d.dir_fd)
+            elif st is not None and is_tombstone_at(d, name, rec):
                 return self._done(rec, "tombstoned")
             elif st is not None:
                 return self._roll_back(rec, "changed")
             else:  # the contractor deleted it meanwhile: the vault copy is all there is, keep it
                 log.warning("quarantine_original_vanished", incident_id=rec.incident_id)
                 return self._done(rec, "vanished")
-        st = os.stat(aside, follow_symlinks=False)
+        st = os.stat(aside, dir_fd=d.dir_fd, follow_symlinks=False)
         if not _same_file(st, rec):  # written to after we encrypted it: put it back, drop the stale copy
-            if not _link_no_clobber(aside, original):
-                log.error("quarantine_putback_blocked", incident_id=rec.incident_id, kept_at=str(aside))
+            if not _link_no_clobber(d, aside, name):
+                log.error("quarantine_putback_blocked", incident_id=rec.incident_id, kept_as=aside)
             return self._roll_back(rec, "changed")
         self._step("removed", rec)
         if tombstone is None:
             tombstone = self.tombstone_template.format(
                 incident_id=rec.incident_id, path=rec.original_path, time=rec.time
             ).encode()
-        ttmp = original.with_name(f".dropwarden-{rec.incident_id}.tombstone.tmp")
-        _write_synced(ttmp, tombstone, 0o644)
-        if not _link_no_clobber(ttmp, original):
-            ttmp.unlink(missing_ok=True)  # a new file appeared at the name: never overwrite it
-            if not self._is_tombstone(original, rec):
+        ttmp = f".dropwarden-{rec.incident_id}.tombstone.tmp"
+        _write_synced(d, ttmp, tombstone, 0o644)
+        if not _link_no_clobber(d, ttmp, name):
+            os.unlink(ttmp, dir_fd=d.dir_fd)  # a new file appeared at the name: never overwrite it
+            if not is_tombstone_at(d, name, rec):
                 log.warning("quarantine_tombstone_skipped", incident_id=rec.incident_id, reason="path_reused")
         if self.fault is not None:
             self.fault("linked")
-        aside.unlink()
-        fsync_dir(original.parent)
+        os.unlink(aside, dir_fd=d.dir_fd)
+        os.fsync(d.dir_fd)
         return self._done(rec, "tombstoned")
-
-    def _is_tombstone(self, path: Path, rec: QuarantineRecord) -> bool:
-        try:
-            if os.stat(path).st_size > 64 * 1024:
-                return False
-            return hashlib.sha256(path.read_bytes()).hexdigest() == rec.tombstone_sha256
-        except OSError:
-            return False
 
     def _done(self, rec: QuarantineRecord, how: str) -> QuarantineRecord:
         rec = replace(rec, state="done")
@@ -399,98 +494,49 @@ class QuarantineStore:
                     blob.unlink()
                     done.append(f"{blob.stem}: dropped unrecorded blob")
             for rec in self.list():
-                # a restore killed before its rename leaves decrypted content next to the original
-                leftover = Path(rec.original_path).with_name(f".dropwarden-{rec.incident_id}.restore.tmp")
-                with contextlib.suppress(OSError):
-                    if stat.S_ISREG(os.lstat(leftover).st_mode):
-                        leftover.unlink()
-                        done.append(f"{rec.incident_id}: removed interrupted restore")
-                if rec.state != "pending":
-                    continue
-                if not self.blob_path(rec.incident_id).exists():
-                    self.meta_path(rec.incident_id).unlink()
-                    done.append(f"{rec.incident_id}: dropped record without blob")
-                    continue
-                original = Path(rec.original_path)
-                original.with_name(f".dropwarden-{rec.incident_id}.tombstone.tmp").unlink(missing_ok=True)
-                try:
-                    self._finish(rec)
-                    done.append(f"{rec.incident_id}: completed")
-                except QuarantineError as exc:
-                    done.append(f"{rec.incident_id}: rolled back ({exc.reason})")
+                done.extend(self._recover_one(rec))
             if done:
                 fsync_dir(self.dir)
         for line in done:
             log.info("quarantine_recovered", action=line)
         return done
 
-    # -- restore -----------------------------------------------------------------------------
-    def restore(
-        self,
-        incident_id: str,
-        private_key: X25519PrivateKey,
-        to: str | os.PathLike[str] | None = None,
-        force: bool = False,
-    ) -> Path:
-        """Decrypt a vault item back to its path (or `to`), with mode and mtime; authenticated or nothing.
-
-        Overwrites only the item's own tombstone unless `force`. Content is published by rename only
-        after every segment authenticated and the content hash matched.
-        """
-        rec = self.get(incident_id)
-        blob = self.blob_path(incident_id)
-        target = Path(os.path.abspath(to if to is not None else rec.original_path))
-        if target.is_dir():
-            target = target / Path(rec.original_path).name
-        if os.path.lexists(target) and not force and not self._is_tombstone(target, rec):
-            raise QuarantineError("exists", f"{target} exists and is not the tombstone; use --force")
-        if not target.parent.is_dir():
-            raise QuarantineError("no_dir", f"directory {target.parent} does not exist")
-        tmp = target.with_name(f".dropwarden-{incident_id}.restore.tmp")
-        hasher = _Hasher(self.hash_key if rec.content_hash.startswith("hmac-") else None)
-        can_check = rec.content_hash.startswith(hasher.prefix)
+    def _recover_one(self, rec: QuarantineRecord) -> list[str]:
+        done = []
         try:
-            with open(blob, "rb") as src, open(tmp, "wb") as dst:
-                os.fchmod(dst.fileno(), 0o600)
-                out = _Tee(dst, hasher)
-                open_stream(private_key, src, out)  # type: ignore[arg-type]
-                dst.flush()
-                if can_check and hasher.value() != rec.content_hash:
-                    raise QuarantineError(
-                        "hash_mismatch", "restored content does not match the recorded hash"
-                    )
-                os.fchmod(dst.fileno(), rec.mode)
-                if os.geteuid() == 0:
-                    os.fchown(dst.fileno(), rec.uid, rec.gid)
-                os.fsync(dst.fileno())
-            os.utime(tmp, ns=(rec.mtime_ns, rec.mtime_ns))
-            os.replace(tmp, target)
-            fsync_dir(target.parent)
-        except SealError as exc:
-            tmp.unlink(missing_ok=True)
-            raise QuarantineError(
-                "tampered", f"vault item {incident_id} failed verification: {exc}"
-            ) from None
-        except FileNotFoundError:
-            tmp.unlink(missing_ok=True)
-            raise QuarantineError("not_found", f"vault blob of {incident_id} is missing") from None
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
-        rec = replace(rec, restored=(*rec.restored, f"{_now()} {target}"))
-        self._save(rec)
-        self._audit("file_restored", incident_id=incident_id, path=str(target), forced=force)
-        log.info("file_restored", incident_id=incident_id)
-        return target
+            d = locate_original(rec)
+        except QuarantineError as exc:
+            return [f"{rec.incident_id}: left as it is ({exc.reason})"] if rec.state == "pending" else []
+        try:
+            if remove_restore_leftovers(d, rec.incident_id):  # a restore killed before its rename
+                done.append(f"{rec.incident_id}: removed interrupted restore")
+            if rec.state != "pending":
+                return done
+            if not self.blob_path(rec.incident_id).exists():
+                self.meta_path(rec.incident_id).unlink()
+                return [*done, f"{rec.incident_id}: dropped record without blob"]
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(f".dropwarden-{rec.incident_id}.tombstone.tmp", dir_fd=d.dir_fd)
+            try:
+                self._finish(rec, d)
+                done.append(f"{rec.incident_id}: completed")
+            except QuarantineError as exc:
+                done.append(f"{rec.incident_id}: rolled back ({exc.reason})")
+            return done
+        finally:
+            d.close()
 
+    # -- restore -----------------------------------------------------------------------------
+    def restore(self, incident_id: str, private_key: X25519PrivateKey, **options: Any) -> Path:
+        """Decrypt a vault item beside its tombstone under a fresh name; ``options`` (to, force,
+        in_place) as in :func:`agent.actions.restore.restore`."""
+        from agent.actions.restore import restore
 
-@dataclass
-class _Tee:
-    """A write-only file object that also feeds what is written to a hasher."""
+        return restore(self, incident_id, private_key, **options)
 
-    dst: Any
-    hasher: _Hasher
-
-    def write(self, data: bytes) -> int:
-        self.hasher.update(data)
-        return int(self.dst.write(data))
+    def record_restore(self, rec: QuarantineRecord, target: Path, forced: bool) -> None:
+        """Note a finished restore in the record and the audit chain."""
+        with self._lock:
+            self._save(replace(self.get(rec.incident_id), restored=(*rec.restored, f"{_now()} {target}")))
+        self._audit("file_restored", incident_id=rec.incident_id, path=str(target), forced=forced)
+        log.info("file_restored", incident_id=rec.incident_id)

@@ -143,7 +143,7 @@ def cmd_quarantine_restore(args: argparse.Namespace) -> int:
     audit = AuditLog(audit_path(state), key=agent_key)
     audit.check_key()  # fail before restoring, not after
     store = QuarantineStore(state, hash_key=agent_key, audit=audit)
-    target = store.restore(args.incident_id, private, to=args.to, force=args.force)
+    target = store.restore(args.incident_id, private, to=args.to, force=args.force, in_place=args.in_place)
     print(f"restored {args.incident_id} to {target}")
     return 0
 
@@ -237,10 +237,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = _add(q_sub, "list", cmd_quarantine_list, "list vault items (metadata only)")
     p.add_argument("--state-dir", required=True, metavar="DIR")
     p.add_argument("--json", action="store_true", help="one JSON object per line")
-    p = _add(q_sub, "restore", cmd_quarantine_restore, "decrypt a vault item back into place")
+    p = _add(q_sub, "restore", cmd_quarantine_restore, "decrypt a vault item beside its tombstone")
     p.add_argument("incident_id", metavar="ID")
     p.add_argument("--key", required=True, metavar="PRIVATE_KEY", help="quarantine.key of the security team")
-    p.add_argument("--to", metavar="PATH", help="restore here instead of the original path")
+    p.add_argument("--to", metavar="PATH", help="restore here instead of beside the tombstone")
+    p.add_argument(
+        "--in-place",
+        action="store_true",
+        help="replace the tombstone at the original path (default: a new name)",
+    )
     p.add_argument("--state-dir", required=True, metavar="DIR")
     p.add_argument("--force", action="store_true", help="overwrite a file that is not the tombstone")
     p.add_argument(

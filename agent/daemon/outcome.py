@@ -8,10 +8,8 @@ the agent's ``settings``, ``metrics``, ``journal``, ``dispatcher``, ``dedup``, `
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import signal
-import stat as stat_mod
 import time
 from typing import Any
 
@@ -117,34 +115,32 @@ class VerdictHandling:
             self.vault.mark_alerted(rec.incident_id)
             log.warning("quarantine_alert_recovered", incident_id=rec.incident_id, rule=rec.rule)
 
-    def _is_tombstone(self, path: str) -> bool:
+    def _is_tombstone(self, path: str, root: str) -> bool:
         """Our own tombstone (rescanned after a restart, say) is never quarantined again."""
         if not self._tombstones:
             return False
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
-        except OSError:
-            return False
-        try:
-            st = os.fstat(fd)
-            if not stat_mod.S_ISREG(st.st_mode) or st.st_size > 64 * 1024:
-                return False
-            return hashlib.sha256(os.read(fd, 64 * 1024 + 1)).hexdigest() in self._tombstones
-        except OSError:
-            return False
-        finally:
-            os.close(fd)
+        from agent.actions.quarantine import small_file_sha256
+        from agent.security.dirfd import PathRefused, located
 
-    def _quarantine(self, v: Any, zone: Zone | None) -> str | None:
+        try:
+            with located(root, path) as d:
+                return small_file_sha256(d) in self._tombstones
+        except (PathRefused, OSError):
+            return False
+
+    def _quarantine(self, v: Any, zone: Zone | None, scanned: FileStat | None = None) -> str | None:
         """Move the file to the vault when a rule asks for it and the zone opted in; the incident id."""
         if self.vault is None or zone is None or not zone.quarantine:
             return None
         f = next((f for f in v.findings if "quarantine" in f.actions and f.member is None), None)
         f = f or next((f for f in v.findings if "quarantine" in f.actions), None)
-        if f is None or self._is_tombstone(v.path):
+        if f is None or self._is_tombstone(v.path, zone.path):
             return None
         try:
-            rec = self.vault.quarantine(v.path, zone.name, f.rule, f"{f.policy}/{f.rule}: {f.entity}")
+            expect = (scanned.dev, scanned.ino, scanned.size, scanned.mtime_ns) if scanned else None
+            rec = self.vault.quarantine(
+                v.path, zone.name, f.rule, f"{f.policy}/{f.rule}: {f.entity}", root=zone.path, expect=expect
+            )
         except Exception as exc:
             reason = str(getattr(exc, "reason", type(exc).__name__))
             log.error("quarantine_failed", path=v.path, rule=f.rule, error=type(exc).__name__, reason=reason)
@@ -190,13 +186,14 @@ class VerdictHandling:
             self.journal.fail(item, "vanished")
             self.journal.forget(item.path)
             return
-        incident = self._quarantine(v, self.settings.zone(item.zone))
+        incident = self._quarantine(v, self.settings.zone(item.zone), o.stat)
         self._alert(v, item.zone, incident, o.evidence)
         if incident is not None:
             self.vault.mark_alerted(incident)
         stat, content_hash = o.stat, o.content_hash
         if incident is not None:  # the path now holds our tombstone: record it, so it is never rescanned
-            hashed = hash_file(item.path)
+            zone_cfg = self.settings.zone(item.zone)
+            hashed = hash_file(item.path, zone_cfg.path if zone_cfg else None)
             if hashed is not None:
                 content_hash, stat = hashed
         self.journal.ack(

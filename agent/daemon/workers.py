@@ -40,6 +40,7 @@ import structlog
 
 from agent.journal import FileStat, WorkItem
 from agent.models import Detection, FileRef, Finding, Verdict
+from agent.security.dirfd import PathRefused, open_regular
 
 log = structlog.get_logger(__name__)
 
@@ -145,14 +146,12 @@ def seal_evidence(recorder: _Recorder, verdict: Verdict, public_key: Any) -> tup
     return tuple(out)
 
 
-def hash_file(path: str) -> tuple[str, FileStat] | None:
-    """blake2b of a regular file, without following links or blocking on FIFOs; None otherwise."""
+def hash_file(path: str, root: str | None = None) -> tuple[str, FileStat] | None:
+    """blake2b of a regular file, reached from ``root`` without following links or blocking on FIFOs;
+    None otherwise."""
     try:
-        st = os.lstat(path)
-        if not stat_mod.S_ISREG(st.st_mode):
-            return None
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NOCTTY)
-    except OSError:
+        fd, _ = open_regular(root or os.path.dirname(os.path.abspath(path)), os.path.abspath(path))
+    except (PathRefused, OSError):
         return None
     try:
         fst = os.fstat(fd)
@@ -177,7 +176,7 @@ def run_job(pipeline: Any, job: Job, seal_to: Any = None) -> tuple[str, Any]:
     ``seal_to``: the security team's X25519 public key; the verdict then travels with one sealed
     evidence blob per finding.
     """
-    hashed = hash_file(job.path)
+    hashed = hash_file(job.path, job.root)
     if hashed is not None:
         h, st = hashed
         if job.prev_hash == h and job.prev_digest == job.digest:

@@ -16,8 +16,8 @@ import os
 import stat
 from collections.abc import Iterator, Sequence
 
-from agent.extract.safeopen import resolve_link
 from agent.models import ExtractError, FileRef
+from agent.security.dirfd import resolve_link
 
 
 def _excluded(rel: str, name: str, exclude: Sequence[str]) -> bool:
@@ -56,8 +56,9 @@ def walk(
         if stat.S_ISDIR(st.st_mode):
             yield from _walk_tree(top, follow_symlinks, exclude)
         elif stat.S_ISREG(st.st_mode):
-            real = os.path.realpath(top)
-            yield FileRef(path=real if os.path.islink(top) else top, root=os.path.dirname(real))
+            # the file's own directory is its root (the user named it: links up to there are followed)
+            path = os.path.realpath(top) if os.path.islink(top) else top
+            yield FileRef(path=path, root=os.path.dirname(path))
         else:
             yield _err(top, "not_regular_file", "special file (FIFO, socket or device) is not read")
 

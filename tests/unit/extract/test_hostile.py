@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 
 from agent.extract import Extractor
-from agent.extract import safeopen as safeopen_mod
 from agent.extract.context import Abort, Context
 from agent.extract.pdf import deadline_guard
 from agent.models import FileRef, Limits, TextChunk
@@ -166,28 +165,6 @@ def test_deleted_file_is_vanished(tmp_path: Path) -> None:
     ex = Extractor()
     assert errors(list(ex.extract(ref))) == [(None, "vanished")]
     _next_file_ok(ex, tmp_path)
-
-
-def test_file_swapped_between_lstat_and_open_is_vanished(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A file replaced (rename over it) after the lstat decision is detected by the fstat comparison."""
-    p = tmp_path / "target.txt"
-    p.write_text("original")
-    other = tmp_path / "attacker.txt"
-    other.write_text("swapped in")
-    real_open = os.open
-
-    def racing_open(path, flags, *args):  # type: ignore[no-untyped-def]
-        if path == str(p) and other.exists():
-            os.replace(other, p)  # the attacker wins the race right before our open
-        return real_open(path, flags, *args)
-
-    monkeypatch.setattr(safeopen_mod.os, "open", racing_open)
-    items = list(Extractor().extract(FileRef(str(p), root=str(tmp_path))))
-    monkeypatch.undo()
-    assert errors(items) == [(None, "vanished")]
-    _next_file_ok(Extractor(), tmp_path)
 
 
 def test_symlink_loop_and_outside(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:

@@ -82,7 +82,8 @@ def test_restore_with_encrypted_key_and_errors(keydir, tmp_path, capsys) -> None
     assert run([*argv, "--passphrase-file", str(tmp_path / "pass.txt")]) == 2
     assert "no quarantined item" in capsys.readouterr().err
     assert run([*base, "--passphrase-file", str(tmp_path / "pass.txt")]) == 0
-    assert f.read_text() == "name;iban\n"
+    (restored,) = drop.glob("x.csv.restored-*")  # beside the tombstone, under a fresh name
+    assert restored.read_text() == "name;iban\n" and rec.incident_id in f.read_text()
     assert run(["audit", "verify", "--state-dir", str(state)]) == 0
     assert [json.loads(ln)["event"] for ln in audit_path(state).read_text().splitlines()] == [
         "file_quarantined",
@@ -167,6 +168,7 @@ def test_end_to_end_through_python_m_agent(tmp_path) -> None:
         str(keydir / "quarantine.key"),
         "--state-dir",
         str(state),
+        "--in-place",
     )
     assert r.returncode == 0, r.stderr
     assert f.read_bytes() == b"top secret\n"
@@ -188,7 +190,7 @@ def test_keyed_audit_uses_state_dir_agent_key(keys, tmp_path, capsys) -> None:
     audit = AuditLog(audit_path(state), key=agent_key)
     rec = QuarantineStore(state, keys.q_pub, hash_key=agent_key, audit=audit).quarantine(f, "z", "r", "x")
     argv = ["quarantine", "restore", rec.incident_id, "--key", str(keys.dir / "quarantine.key")]
-    assert run([*argv, "--state-dir", str(state)]) == 0
+    assert run([*argv, "--state-dir", str(state), "--in-place"]) == 0
     assert f.read_bytes() == b"payload"
     assert run(["audit", "verify", "--state-dir", str(state)]) == 0
     assert run(["audit", "verify", "--file", str(audit_path(state))]) == 2  # keyed, no key given

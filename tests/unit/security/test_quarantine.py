@@ -55,11 +55,11 @@ def test_round_trip_restores_bytes_mode_and_mtime(keys, drop, state, size: int) 
     blob = store.blob_path(rec.incident_id)
     assert blob.stat().st_size == HEADER_BYTES + size + max(1, -(-size // SEGMENT_BYTES)) * TAG_BYTES
     assert not list(drop.glob(".dropwarden-*"))
-    out = QuarantineStore(state).restore(rec.incident_id, keys.q_priv)
+    out = QuarantineStore(state).restore(rec.incident_id, keys.q_priv, in_place=True)
     assert out == f
     assert f.read_bytes() == data
-    st = f.stat()
-    assert st.st_mtime_ns == MTIME_NS and st.st_mode & 0o777 == 0o640
+    st = f.stat()  # the mtime comes back; the mode (the writer's choice) does not: 0600, the restorer's
+    assert st.st_mtime_ns == MTIME_NS and st.st_mode & 0o777 == 0o600 and st.st_uid == os.geteuid()
 
 
 def test_vault_permissions_and_public_key_only(keys, drop, state) -> None:
@@ -90,7 +90,7 @@ def test_keyed_content_hash_and_custom_tombstone(keys, drop, state) -> None:
     rec = store.quarantine(f, "z", "r", "why")
     assert rec.content_hash.startswith("hmac-sha256:")
     assert f.read_text() == f"gone {rec.incident_id} {f} {rec.time}\n"
-    QuarantineStore(state, hash_key=b"k" * 32).restore(rec.incident_id, keys.q_priv)
+    QuarantineStore(state, hash_key=b"k" * 32).restore(rec.incident_id, keys.q_priv, in_place=True)
     assert f.read_bytes() == b"x" * 10
     with pytest.raises(KeyError):
         QuarantineStore(state, keys.q_pub, tombstone_template="{secret}")
@@ -141,14 +141,14 @@ def test_restore_refuses_to_overwrite_a_real_file(keys, drop, state, tmp_path) -
     rec = store.quarantine(f, "z", "r", "why")
     f.write_bytes(b"new work by the contractor")
     with pytest.raises(QuarantineError) as exc:
-        store.restore(rec.incident_id, keys.q_priv)
+        store.restore(rec.incident_id, keys.q_priv, in_place=True)
     assert exc.value.reason == "exists"
     assert f.read_bytes() == b"new work by the contractor"
     other = tmp_path / "restored"
     other.mkdir()
     assert store.restore(rec.incident_id, keys.q_priv, to=other) == other / "a.txt"
     assert (other / "a.txt").read_bytes() == b"original"
-    store.restore(rec.incident_id, keys.q_priv, force=True)
+    store.restore(rec.incident_id, keys.q_priv, force=True, in_place=True)
     assert f.read_bytes() == b"original"
     events = [json.loads(line)["event"] for line in (state / "audit.jsonl").read_text().splitlines()]
     assert events == ["file_quarantined", "file_restored", "file_restored"]
@@ -233,7 +233,7 @@ def test_crash_at_each_step_loses_nothing(keys, drop, state, step: str) -> None:
         rec = records[0]
         assert rec.state == "done"
         assert rec.incident_id in f.read_text()
-        assert store.restore(rec.incident_id, keys.q_priv) == f
+        assert store.restore(rec.incident_id, keys.q_priv, in_place=True) == f
         assert f.read_bytes() == data and f.stat().st_mtime_ns == MTIME_NS
     else:
         assert list((state / "quarantine").iterdir()) == []
