@@ -318,7 +318,8 @@ class QuarantineStore:
         below it is followed. ``expect``: (dev, ino, size, mtime_ns) of the file that was scanned; a
         different file at the path is left alone (``changed``).
         """
-        if self.public_key is None:
+        public_key = self.public_key
+        if public_key is None:
             raise QuarantineError("no_key", "quarantine needs the security team's public key")
         original = Path(os.path.abspath(path))
         root = os.path.abspath(root) if root is not None else str(original.parent)
@@ -327,7 +328,7 @@ class QuarantineStore:
         except PathRefused as exc:
             raise QuarantineError(exc.reason, f"{original}: {exc.detail}") from None
         try:
-            return self._quarantine_at(d, original, root, expect, (zone, rule, reason))
+            return self._quarantine_at(d, original, root, expect, (zone, rule, reason), public_key)
         finally:
             d.close()
 
@@ -338,6 +339,7 @@ class QuarantineStore:
         root: str,
         expect: tuple[int, int, int, int] | None,
         why: tuple[str | None, str, str],
+        public_key: X25519PublicKey,
     ) -> QuarantineRecord:
         zone, rule, reason = why
         self._ensure_dir()
@@ -359,7 +361,7 @@ class QuarantineStore:
             hasher = Hasher(self.hash_key)
             out_fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(os.dup(fd), "rb") as src, os.fdopen(out_fd, "wb") as dst:
-                seal_stream(self.public_key, src, dst, on_plaintext=hasher.update)
+                seal_stream(public_key, src, dst, on_plaintext=hasher.update)
                 dst.flush()
                 os.fsync(dst.fileno())
             after = os.fstat(fd)
@@ -395,7 +397,7 @@ class QuarantineStore:
             rule=rule,
             reason=reason,
             time=at,
-            key_id=key_id(self.public_key),
+            key_id=key_id(public_key),
             tombstone_sha256=hashlib.sha256(tombstone).hexdigest(),
             root=root,
         )
