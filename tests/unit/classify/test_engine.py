@@ -120,8 +120,9 @@ def test_analysis_time_is_linear(prefilter: bool) -> None:
         c.analyze_text(text)
         return time.perf_counter() - t
 
-    t_small = min(timed(small) for _ in range(2))
-    t_large = timed(large)
+    # best of three each: a loaded machine (CI neighbours) only ever adds time, never removes it
+    t_small = min(timed(small) for _ in range(3))
+    t_large = min(timed(large) for _ in range(3))
     assert t_large / t_small < 10, (t_small, t_large)
 
 
