@@ -11,6 +11,7 @@ import random
 
 from tests.eval.formats import Doc
 from tests.eval.heldout_docs import COMPANY, Spec, amount, card_text, name, password
+from tests.helpers import luhn_complete
 from tests.unit.classify import fakes
 
 
@@ -597,7 +598,7 @@ def _negatives(rng: random.Random) -> list[Spec]:
                     + [
                         [
                             "Diensthandy",
-                            fakes.luhn_complete("35" + str(rng.randrange(10**11, 10**12))),
+                            luhn_complete("35" + str(rng.randrange(10**11, 10**12))),
                             "Team",
                         ]
                         for _ in range(3)

@@ -12,11 +12,12 @@ import random
 
 from tests.eval.formats import Doc
 from tests.eval.heldout_docs import Spec, amount, card_text, exp, iban_text, name, password
+from tests.helpers import luhn_complete
 from tests.unit.classify import fakes
 
 
 def _imei(rng: random.Random) -> str:
-    return fakes.luhn_complete("35" + "".join(rng.choice("0123456789") for _ in range(12)))
+    return luhn_complete("35" + "".join(rng.choice("0123456789") for _ in range(12)))
 
 
 def third_specs(rng: random.Random) -> list[Spec]:
