@@ -25,17 +25,10 @@ import threading
 import time
 from pathlib import Path
 
+from agent.demo import luhn_complete
+
 REPO = Path(__file__).resolve().parents[1]
 TICK = os.sysconf("SC_CLK_TCK")
-
-
-def fake_card(rng: random.Random) -> str:
-    body = "4" + "".join(rng.choice("0123456789") for _ in range(14))
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return body + str((10 - total % 10) % 10)
 
 
 def free_port() -> int:
@@ -195,7 +188,7 @@ def bench_latency(base: Path, rate: float, seconds: float, settle: float, worker
         p = a.zone / f"d{i % 50:02d}" / f"f{i:06d}.txt"
         p.parent.mkdir(exist_ok=True)
         with open(p, "w") as f:
-            f.write(f"Invoice {i}: charge card {fake_card(rng)} please.\n")
+            f.write(f"Invoice {i}: charge card {luhn_complete('4', 16, rng)} please.\n")
         closed[str(p)] = time.time()
     deadline = time.monotonic() + 30
     stop.set()

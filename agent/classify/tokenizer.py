@@ -89,11 +89,18 @@ class _Artifacts(NlpArtifacts):
         self._lemmas: list[str] | None = None
         self._doc: Doc | None = None
         self._ner: list[Any] | None = None
+        # None placeholders for Presidio's __init__: the properties below build the real values lazily
         super().__init__(
-            entities=[], tokens=None, tokens_indices=None, lemmas=None, nlp_engine=engine, language=language
+            entities=[],
+            tokens=None,  # type: ignore[arg-type]
+            tokens_indices=None,  # type: ignore[arg-type]
+            lemmas=None,  # type: ignore[arg-type]
+            nlp_engine=engine,
+            language=language,
         )
 
-    def set_keywords(self, nlp_engine: Any, lemmas: list[str], language: str) -> list[str]:
+    @staticmethod
+    def set_keywords(nlp_engine: Any, lemmas: list[str], language: str) -> list[str]:
         return []
 
     # Presidio's __init__ assigns these attributes; the setters accept (and ignore) its placeholders.

@@ -21,16 +21,16 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from tests.eval.formats import RENDER, TABLE_ONLY, eml, tar_gz_bytes, write, zip_bytes
+from tests.eval.heldout_account_roles import account_role_specs
+from tests.eval.heldout_bank_documents import bank_document_specs
 from tests.eval.heldout_credentials import credential_specs
 from tests.eval.heldout_docs import Spec, card_specs, iban_specs, marking_specs
-from tests.eval.heldout_eighth import eighth_specs
-from tests.eval.heldout_fifth import fifth_specs
-from tests.eval.heldout_fourth import fourth_specs
-from tests.eval.heldout_more import more_negative_specs, more_positive_specs
+from tests.eval.heldout_exports import export_specs
+from tests.eval.heldout_hidden_parts import hidden_part_specs
 from tests.eval.heldout_negatives import negative_specs
-from tests.eval.heldout_seventh import seventh_specs
-from tests.eval.heldout_sixth import sixth_specs
-from tests.eval.heldout_third import third_specs
+from tests.eval.heldout_placements import placement_negative_specs, placement_positive_specs
+from tests.eval.heldout_regional import regional_specs
+from tests.eval.heldout_roles_hashes import roles_hashes_specs
 
 SEED = 20250314
 ALERT_SEVERITIES = frozenset({"medium", "high", "critical"})
@@ -78,25 +78,26 @@ def _wrap(rng: random.Random, stem: str, ext: str, data: bytes, lang: str, i: in
 
 
 def specs(rng: random.Random, rounds: int = 2) -> list[tuple[str, Spec]]:
-    """Every template with its set: "first" (positives again in later rounds, every other one, with fresh
-    values and, by position, another format), then "second" to "eighth", each written blind after the earlier
-    sets were tuned."""
+    """Every template with the set it belongs to. "base": the first phrasings per category (positives
+    again in later rounds, every other one, with fresh values and, by position, another format) and the
+    hard negatives; then each later set, written blind after the earlier ones were tuned. The order of
+    the calls fixes the random stream: keep it."""
     out: list[Spec] = []
     for r in range(rounds):
         batch = card_specs(rng) + iban_specs(rng) + marking_specs(rng) + credential_specs(rng)
         out += batch if r == 0 else batch[1::2]  # ~250 files in all
     out += negative_specs(rng)
-    second = more_positive_specs(rng) + more_negative_specs(rng)
-    third, fourth, fifth = third_specs(rng), fourth_specs(rng), fifth_specs(rng)
+    placements = placement_positive_specs(rng) + placement_negative_specs(rng)
+    exports, regional, bank_documents = export_specs(rng), regional_specs(rng), bank_document_specs(rng)
     return (
-        [("first", s) for s in out]
-        + [("second", s) for s in second]
-        + [("third", s) for s in third]
-        + [("fourth", s) for s in fourth]
-        + [("fifth", s) for s in fifth]
-        + [("sixth", s) for s in sixth_specs(rng)]
-        + [("seventh", s) for s in seventh_specs(rng)]
-        + [("eighth", s) for s in eighth_specs(rng)]
+        [("base", s) for s in out]
+        + [("placements", s) for s in placements]
+        + [("exports", s) for s in exports]
+        + [("regional", s) for s in regional]
+        + [("bank_documents", s) for s in bank_documents]
+        + [("account_roles", s) for s in account_role_specs(rng)]
+        + [("hidden_parts", s) for s in hidden_part_specs(rng)]
+        + [("roles_hashes", s) for s in roles_hashes_specs(rng)]
     )
 
 

@@ -19,6 +19,9 @@ from tests.eval.heldout import MUST_FIND, alerted_files, generate, score
 
 REPO = Path(__file__).resolve().parents[2]
 
+# One CLI scan of ~400 generated files: minutes on two cores.
+pytestmark = pytest.mark.slow
+
 
 def _table(result: dict[str, dict[str, float]]) -> str:
     return "\n".join(

@@ -4,168 +4,16 @@ real Prometheus scrapes, the journal read from outside."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import random
 import signal
 import socket
-import sqlite3
-import subprocess
-import sys
 import time
-import urllib.request
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-
-CARD_POLICY = """\
-pack: test-cards
-version: 1
-desc: Minimal pack for daemon tests.
-rules:
-  - id: card-number
-    desc: Payment card number.
-    severity: high
-    entities: [CREDIT_CARD]
-    min_score: 0.3
-"""
-
-
-def fake_card(rng: random.Random | None = None) -> str:
-    """A random Luhn-valid 16-digit number with a 4 prefix (not a documented test number)."""
-    rng = rng or random.Random()
-    body = "4" + "".join(rng.choice("0123456789") for _ in range(14))
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch)
-        if i % 2 == 0:
-            d = d * 2 - 9 if d * 2 > 9 else d * 2
-        total += d
-    return body + str((10 - total % 10) % 10)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(cond: Callable[[], object], timeout: float, interval: float = 0.05) -> object:
-    end = time.monotonic() + timeout
-    while True:
-        v = cond()
-        if v or time.monotonic() > end:
-            return v
-        time.sleep(interval)
-
-
-class AgentProc:
-    """One agent subprocess with its own zone, state dir, alert log and metrics port."""
-
-    def __init__(
-        self, base: Path, policies: Path, *extra: str, settle: float = 0.3, workers: int = 2
-    ) -> None:
-        self.base = base
-        self.zone = base / "zone"
-        self.state = base / "state"
-        self.alerts = base / "alerts.jsonl"
-        self.log = base / "agent.log"
-        self.zone.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
-        self.argv = [
-            sys.executable, "-m", "agent", "run", "--watch", str(self.zone), "--state-dir", str(self.state),
-            "--alert-log", str(self.alerts), "--metrics-addr", f"127.0.0.1:{self.port}",
-            "--settle", str(settle),
-            "--workers", str(workers), "--policies", str(policies), "--log-format", "json", *extra,
-        ]  # fmt: skip
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 90.0, env: dict[str, str] | None = None) -> AgentProc:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(self.argv, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env)
-        ok = wait_for(
-            lambda: self.proc.poll() is not None or b'"agent_ready"' in self.log.read_bytes(), timeout, 0.1
-        )
-        if not ok or self.proc.poll() is not None:
-            raise RuntimeError(f"agent did not start:\n{self.log.read_text()[-3000:]}")
-        return self
-
-    def metrics_text(self) -> str:
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
-            return r.read().decode()
-
-    def metric(self, name: str, **labels: str) -> float:
-        """Sum of the samples of ``name`` whose labels include ``labels``."""
-        total = 0.0
-        for line in self.metrics_text().splitlines():
-            if not line.startswith(name) or line.startswith("#"):
-                continue
-            head, _, value = line.rpartition(" ")
-            if head.split("{")[0] != name:
-                continue
-            if all(f'{k}="{v}"' in head for k, v in labels.items()):
-                total += float(value)
-        return total
-
-    def alerts_for(self, path: Path) -> list[dict]:
-        if not self.alerts.exists():
-            return []
-        return [a for a in map(json.loads, self.alerts.read_text().splitlines()) if a["path"] == str(path)]
-
-    def rows(self, where: str = "1", args: tuple = ()) -> list[sqlite3.Row]:
-        db = sqlite3.connect(f"file:{self.state / 'journal.db'}?mode=ro", uri=True, timeout=10)
-        db.row_factory = sqlite3.Row
-        try:
-            # Safe: `where` is a literal written in this test module; values go through `args`
-            return db.execute(f"SELECT * FROM files WHERE {where}", args).fetchall()  # noqa: S608
-        finally:
-            db.close()
-
-    def row(self, path: Path) -> sqlite3.Row | None:
-        r = self.rows("path = ?", (str(path),))
-        return r[0] if r else None
-
-    def send(self, sig: int) -> None:
-        assert self.proc is not None
-        self.proc.send_signal(sig)
-
-    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> tuple[int, float]:
-        """Send ``sig`` and wait; return (exit code, seconds to exit)."""
-        assert self.proc is not None
-        t = time.monotonic()
-        self.proc.send_signal(sig)
-        try:
-            rc = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            rc = self.proc.wait()
-        return rc, time.monotonic() - t
-
-    def survivors(self) -> list[int]:
-        """Processes still running with this agent's state dir on their command line (forked workers)."""
-        out = []
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            try:
-                cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
-                state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-            except OSError:
-                continue
-            if str(self.state).encode() in cmd and state != "Z":
-                out.append(int(pid))
-        return out
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-
-# -- tests ------------------------------------------------------------------------------------------
-
+from tests.helpers import CARD_POLICY, AgentProc, fake_card, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -209,16 +57,17 @@ def test_card_dropped_alerts_within_two_seconds(agent: AgentProc) -> None:
 
 
 def test_slow_writer_scanned_once_at_final_content(agent: AgentProc) -> None:
-    """A file written over 5 s in 0.5 s steps is scanned exactly once, after the last write (the card)."""
+    """A file written over 5 s in 0.25 s steps (settle 0.8 s) is scanned exactly once, after the last
+    write (the card)."""
     path = agent.zone / "slow.txt"
     with open(path, "w") as f:
-        for i in range(10):
+        for i in range(20):
             f.write(f"harmless line {i}\n")
             f.flush()
-            time.sleep(0.5)
+            time.sleep(0.25)  # the writer's pace (well under the settle), not a wait for the agent
         f.write(f"card {fake_card()}\n")
-    assert wait_for(lambda: agent.alerts_for(path), 5.0)
-    time.sleep(1.0)
+    assert wait_for(lambda: agent.alerts_for(path), 10.0)
+    assert agent.quiesce()
     row = agent.row(path)
     assert row["scans"] == 1 and row["findings"] == 1 and row["state"] == "done"
 

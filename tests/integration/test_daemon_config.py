@@ -15,7 +15,7 @@ from typing import ClassVar
 import pytest
 
 from agent.security.keys import write_keypair
-from tests.integration.test_daemon import CARD_POLICY, AgentProc, fake_card, wait_for
+from tests.helpers import CARD_POLICY, AgentProc, fake_card, wait_for
 
 pytestmark = pytest.mark.integration
 

@@ -9,7 +9,6 @@ import re
 import shutil
 import signal
 import site
-import socket
 import subprocess
 import sys
 import time
@@ -17,26 +16,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import fake_card, free_port
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 
 pytestmark = pytest.mark.integration
-
-
-def fake_card(rng: random.Random) -> str:
-    """A generated Luhn-valid 16-digit number (not a real card)."""
-    body = "4" + "".join(rng.choice("0123456789") for _ in range(14))
-    total = 0
-    for i, ch in enumerate(reversed(body)):
-        d = int(ch) * (2 if i % 2 == 0 else 1)
-        total += d - 9 if d > 9 else d
-    return body + str((10 - total % 10) % 10)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _run(*cmd: str | Path, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
@@ -137,8 +122,8 @@ def test_guide_config_and_execstart_run_by_hand(venv: Path, tmp_path: Path) -> N
         ("/etc/dropwarden", str(etc)),
         ("/var/lib/dropwarden", str(tmp_path / "state")),
         ("/var/log/dropwarden", str(tmp_path / "log")),
-        ("127.0.0.1:9808", f"127.0.0.1:{_free_port()}"),
-        ("127.0.0.1:9093", f"127.0.0.1:{_free_port()}"),
+        ("127.0.0.1:9808", f"127.0.0.1:{free_port()}"),
+        ("127.0.0.1:9093", f"127.0.0.1:{free_port()}"),
     ):
         cfg = cfg.replace(old, new)
     (etc / "agent.yaml").write_text(cfg)

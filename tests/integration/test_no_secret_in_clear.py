@@ -25,7 +25,7 @@ import pytest
 import yaml
 
 from agent.models import FileRef, TextChunk
-from tests.integration.test_daemon import fake_card, free_port, wait_for
+from tests.helpers import fake_card, free_port, wait_for
 from tests.unit.extract.builders import pdf_bytes, zip_bytes
 
 pytestmark = pytest.mark.integration

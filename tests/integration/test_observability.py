@@ -14,7 +14,6 @@ import os
 import random
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.helpers import fake_card, free_port
 from tests.unit.deploy.promql import find_tool
 
 pytestmark = pytest.mark.integration
@@ -39,12 +39,6 @@ WAIT = 30.0  # seconds, the bound on every wait in this module
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _http(url: str, data: bytes | None = None, timeout: float = 5.0) -> tuple[int, bytes]:
     req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"} if data else {})
     try:
@@ -125,24 +119,6 @@ def agent_argv(zone: Path, state: Path, metrics_port: int, webhook_url: str) -> 
     return [sys.executable, "-m", "agent", "run", *(part for pair in flags.items() for part in pair)]
 
 
-def fake_card_number(rng: random.Random) -> str:
-    """A random 16-digit Visa-range number with a valid Luhn check digit (not a known test card)."""
-    body = [4, *(rng.randrange(10) for _ in range(14))]
-    total = 0
-    for i, d in enumerate(reversed(body)):  # the check digit will sit right of body[-1]
-        d = d * 2 if i % 2 == 0 else d
-        total += d - 9 if d > 9 else d
-    return "".join(map(str, body)) + str((10 - total % 10) % 10)
-
-
-def _luhn_ok(number: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(number)):
-        d = int(ch) * (2 if i % 2 else 1)
-        total += d - 9 if d > 9 else d
-    return total % 10 == 0
-
-
 def _prom_query(base: str, query: str) -> list[dict[str, Any]]:
     status, body = _http(f"{base}/api/v1/query?" + urllib.parse.urlencode({"query": query}))
     if status != 200:
@@ -178,7 +154,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
     started: list[Proc] = []
     try:
         # Alertmanager: one catch-all receiver, no clustering, storage in tmp.
-        am_port = _free_port()
+        am_port = free_port()
         (tmp / "am.yml").write_text(
             yaml.safe_dump(
                 {
@@ -208,7 +184,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         # The agent, with exactly the quick-start flags an operator would use.
         zone, state = tmp / "drop", tmp / "state"
         zone.mkdir()
-        agent_port = _free_port()
+        agent_port = free_port()
         agent = _start(
             "agent",
             agent_argv(zone, state, agent_port, f"{am.url}/api/v2/alerts"),
@@ -221,7 +197,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         started.append(agent)
 
         # Prometheus scraping the agent every second, with the shipped alerting rules loaded.
-        prom_port = _free_port()
+        prom_port = free_port()
         (tmp / "prometheus.yml").write_text(
             yaml.safe_dump(
                 {
@@ -262,8 +238,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         )
         baseline = _prom_value(prom.url, "sum(dropwarden_alerts_total)") or 0.0
 
-        card = fake_card_number(random.Random(os.urandom(8)))
-        assert _luhn_ok(card)
+        card = fake_card(random.Random(os.urandom(8)))
         spaced = " ".join(card[i : i + 4] for i in range(0, 16, 4))
         (zone / "renewal-invoice.txt").write_text(
             f"Invoice 2291 for ACME Widgets\nPlease charge the card {spaced} for the yearly renewal.\n",

@@ -17,11 +17,10 @@ import pytest
 import yaml
 
 from agent.extract.safeopen import OpenFailure, open_for_scan
-from tests.integration.test_daemon import fake_card, free_port, wait_for
+from tests.helpers import REPO, AgentProc, fake_card, wait_for
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 
 PACK = """\
 pack: test-secure
@@ -45,15 +44,12 @@ def cli(*args: str, timeout: float = 60.0) -> subprocess.CompletedProcess[str]:
     )
 
 
-class SecureAgent:
+class SecureAgent(AgentProc):
     """An agent started from a YAML config: quarantine zone, encrypted evidence, signed policies."""
 
     def __init__(self, base: Path, keys: Path, **overrides: object) -> None:
-        self.base, self.keys = base, keys
-        self.zone, self.state = base / "zone", base / "state"
-        self.pol, self.alerts, self.log = base / "policies", base / "alerts.jsonl", base / "agent.log"
-        self.zone.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self._layout(base)
+        self.keys, self.pol = keys, base / "policies"
         cfg = {
             "zones": [{"name": "drop", "path": str(self.zone), "quarantine": True}],
             "policies": [str(self.pol)],
@@ -72,58 +68,10 @@ class SecureAgent:
         }
         self.config = base / "agent.yaml"
         self.config.write_text(yaml.safe_dump(cfg))
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, wait: bool = True, env: dict[str, str] | None = None) -> SecureAgent:
-        env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-        with open(self.log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "agent", "run", "--config", str(self.config)],
-                cwd=REPO, stdout=out, stderr=subprocess.STDOUT, env=env,
-            )  # fmt: skip
-        if wait:
-            ok = wait_for(
-                lambda: self.proc.poll() is not None or b'"agent_ready"' in self.log.read_bytes(), 90
-            )
-            if not ok or self.proc.poll() is not None:
-                raise RuntimeError(f"agent did not start:\n{self.log.read_text()[-3000:]}")
-        return self
-
-    def metric(self, name: str, **labels: str) -> float:
-        import urllib.request
-
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
-            text = r.read().decode()
-        total = 0.0
-        for line in text.splitlines():
-            head, _, value = line.rpartition(" ")
-            if head.split("{")[0] == name and all(f'{k}="{v}"' in head for k, v in labels.items()):
-                total += float(value)
-        return total
-
-    def alerts_for(self, path: Path) -> list[dict]:
-        if not self.alerts.exists():
-            return []
-        return [a for a in map(json.loads, self.alerts.read_text().splitlines()) if a["path"] == str(path)]
-
-    def row(self, path: Path) -> dict | None:
-        import sqlite3
-
-        db = sqlite3.connect(f"file:{self.state / 'journal.db'}?mode=ro", uri=True, timeout=10)
-        db.row_factory = sqlite3.Row
-        try:
-            r = db.execute("SELECT * FROM files WHERE path = ?", (str(path),)).fetchone()
-            return dict(r) if r else None
-        finally:
-            db.close()
+        self.argv = [sys.executable, "-m", "agent", "run", "--config", str(self.config)]
 
     def audit_events(self) -> list[str]:
         return [json.loads(ln)["event"] for ln in (self.state / "audit.jsonl").read_text().splitlines()]
-
-    def kill(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
 
 
 def write_pack(pol: Path, keys: Path, sign: bool = True) -> None:
@@ -196,7 +144,7 @@ def test_quarantine_alert_evidence_list_restore_round_trip(
     assert card.encode() not in (agent.state / "evidence" / f"{alert['evidence_id']}.sealed").read_bytes()
 
     # the tombstone's create event is handled (cached), never quarantined again
-    time.sleep(1.5)
+    assert agent.quiesce(), agent.log.read_text()[-3000:]
     assert agent.metric("dropwarden_quarantined_files_total") == 1
     assert len(list((agent.state / "quarantine").glob("*.blob"))) == 1
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any
 import pytest
 
 from agent.models import Alert
+from tests.helpers import free_port
 
 #: A planted fake card number (Luhn-valid, random); alerts carry only its redacted form.
 PLANTED = "4929 3817 5520 6474"
@@ -119,13 +119,6 @@ class Receiver:
                 else:
                     ids += [a["labels"]["alert_id"] for a in r.body]
         return ids
-
-
-def free_port() -> int:
-    """A port nobody listens on right now (bound, then released)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture

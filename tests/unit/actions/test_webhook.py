@@ -13,6 +13,7 @@ import pytest
 from agent.actions.outbox import Outbox
 from agent.actions.webhook import WebhookSink
 from agent.metrics import Metrics
+from tests.helpers import wait_for
 from tests.unit.actions.conftest import PLANTED, Receiver, make_alert
 
 FAST = {"min_backoff": 0.02, "max_backoff": 0.2, "timeout": 2.0}
@@ -108,10 +109,9 @@ def test_receiver_down_then_up_delivers_all_exactly_once(down_receiver: Receiver
     try:
         for i in range(100):
             sink.send(make_alert(i))
-        time.sleep(0.3)  # several failed rounds against the closed port
+        assert wait_for(lambda: m.webhook_failures.labels(sink="hook")._value.get() >= 1, 10.0)
         assert outbox.size("hook") == 100
         assert m.outbox_size.labels(sink="hook")._value.get() == 100
-        assert m.webhook_failures.labels(sink="hook")._value.get() >= 1
         down_receiver.start()
         assert sink.flush(15)
     finally:
@@ -132,7 +132,8 @@ def test_outbox_survives_restart(down_receiver: Receiver, tmp_path: Path) -> Non
     sink.start()
     for i in range(100):
         sink.send(make_alert(i))
-    time.sleep(0.1)
+    # stop only once a delivery failed against the closed port: the restart must pick up tried alerts
+    assert wait_for(lambda: any(i.attempts for i in ob.due("hook", 100, now=time.time() + 3600)), 10.0)
     assert sink.stop(5)
     ob.close()
 
@@ -299,15 +300,12 @@ def test_recovery_drains_backed_off_alerts_promptly(down_receiver: Receiver, out
     sink.start()
     try:
         sink.send(make_alert(1))
-        deadline = time.monotonic() + 5
-        while outbox.due("hook", 10, now=time.time() + 5) and time.monotonic() < deadline:
-            time.sleep(0.02)  # wait for the first failed attempt: alert 1 now waits >= 10 s
+        # the first attempt failed: alert 1 now waits >= 10 s
+        assert wait_for(lambda: not outbox.due("hook", 10, now=time.time() + 5), 10.0)
         assert outbox.size("hook") == 1 and not outbox.due("hook", 10)
         down_receiver.start()
         sink.send(make_alert(2))  # due now: its success proves the receiver is back
-        deadline = time.monotonic() + 5
-        while outbox.size("hook") and time.monotonic() < deadline:
-            time.sleep(0.02)
+        wait_for(lambda: not outbox.size("hook"), 5.0)
     finally:
         sink.stop(5)
     assert sorted(down_receiver.alert_ids()) == [f"{1:032x}", f"{2:032x}"]

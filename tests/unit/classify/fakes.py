@@ -12,19 +12,7 @@ import string
 from agent.classify import Classifier
 from agent.classify.validators import IBAN_LENGTHS
 from agent.models import Detection, TextChunk
-
-
-def luhn_complete(partial: str) -> str:
-    """Append the Luhn check digit to ``partial``."""
-    for d in "0123456789":
-        candidate = partial + d
-        total = 0
-        for i, ch in enumerate(reversed(candidate)):
-            v = int(ch) * (2 if i % 2 else 1)
-            total += v - 9 if v > 9 else v
-        if total % 10 == 0:
-            return candidate
-    raise AssertionError("unreachable")
+from tests.helpers import luhn_complete
 
 
 def card(rng: random.Random, prefix: str = "4", length: int = 16) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import datetime
-import socket
 import ssl
 import urllib.error
 import urllib.request
@@ -19,12 +18,7 @@ from cryptography.x509.oid import NameOID
 from agent.daemon.app import start_metrics_server
 from agent.daemon.settings import parse_settings
 from agent.metrics import Metrics
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.helpers import free_port
 
 
 def _self_signed(tmp: Path) -> tuple[Path, Path]:
@@ -53,7 +47,7 @@ def test_tls_and_basic_auth(tmp_path: Path) -> None:
     cert, key = _self_signed(tmp_path)
     pw_file = tmp_path / "pw"
     pw_file.write_text("correct horse\n")
-    port = _port()
+    port = free_port()
     s = parse_settings(
         {
             "zones": [{"name": "z", "path": str(tmp_path)}],

@@ -13,6 +13,7 @@ import pytest
 from agent.journal import FileStat, Journal
 from agent.sources.reconcile import Reconciler, ZoneFilter, crawl, diff
 from agent.sources.watcher import OverflowDetector, Watcher
+from tests.helpers import wait_for
 
 
 @dataclass
@@ -31,13 +32,11 @@ def journal(tmp_path: Path) -> Journal:
     j.close()
 
 
-def _wait(cond, timeout: float = 5.0) -> bool:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if cond():
-            return True
-        time.sleep(0.02)
-    return cond()
+def _deadline(journal: Journal, path: Path) -> tuple[float, float]:
+    """(event_time, not_before) the journal holds for ``path`` ((0, 0) before its first event)."""
+    row = journal._conn().execute("SELECT event_time, not_before FROM files WHERE path = ?", (str(path),))
+    found = row.fetchone()
+    return (found[0], found[1]) if found else (0.0, 0.0)
 
 
 def test_zone_filter_globs() -> None:
@@ -100,7 +99,7 @@ def test_watcher_queues_closed_moved_and_new_dir_files(tmp_path: Path, journal: 
         os.rename(outside / "moved.txt", zone / "moved.txt")
         os.rename(outside / "d", zone / "d")
         want = {str(zone / "written.txt"), str(zone / "moved.txt"), str(zone / "d" / "inner.txt")}
-        assert _wait(lambda: {r.path for r in _pending(journal)} >= want)
+        assert wait_for(lambda: {r.path for r in _pending(journal)} >= want, 5.0)
     finally:
         w.stop()
         rec.stop()
@@ -111,26 +110,31 @@ def _pending(journal: Journal):
 
 
 def test_debounce_slow_writer_is_claimable_once_after_settle(tmp_path: Path, journal: Journal) -> None:
-    """A file written every 0.2 s stays unclaimable while writes continue (settle 0.5 s), then once."""
+    """Every write of a slow writer pushes the file's deadline to at least write + settle, so it is not
+    due while writes continue; after the close it is claimed once.
+
+    Each write is followed until its event reached the journal, and the deadline is read, not raced:
+    a slow machine stretching the pause between writes cannot make the test fail or pass wrongly.
+    """
+    settle = 0.5
     zone = tmp_path / "zone"
     zone.mkdir()
-    w = Watcher([Z("z", str(zone))], journal, settle=0.5)
+    slow = zone / "slow.txt"
+    w = Watcher([Z("z", str(zone))], journal, settle=settle)
     w.start()
-    claims = []
     try:
-        with open(zone / "slow.txt", "w") as f:
+        with open(slow, "w") as f:
             for i in range(8):
+                due = time.time() + settle  # the earliest deadline this write may leave
                 f.write(f"line {i}\n")
                 f.flush()
-                time.sleep(0.2)
-                claims += journal.claim(10)
-        end = time.monotonic() + 1.5
-        while time.monotonic() < end:
-            claims += journal.claim(10)
-            time.sleep(0.05)
+                assert wait_for(lambda due=due: _deadline(journal, slow)[1] >= due, 10.0)
+                assert journal.claim(10, now=due - 0.05) == []
+        claims = wait_for(lambda: journal.claim(10), 10.0)
+        assert [c.path for c in claims] == [str(slow)]
+        assert journal.claim(10, now=time.time() + 3600) == []  # nothing else queued: claimed once
     finally:
         w.stop()
-    assert [c.path for c in claims] == [str(zone / "slow.txt")]
 
 
 def test_overflow_detector_reacts_to_watchdog_warning() -> None:
@@ -172,9 +176,9 @@ def test_real_inotify_overflow_triggers_reconcile(tmp_path: Path, journal: Journ
             for i in range(n):
                 fd = os.open(zone / f"f{i:06d}", os.O_WRONLY | os.O_CREAT, 0o600)
                 os.close(fd)
-        assert _wait(lambda: overflows, 10)
-        assert _wait(lambda: rec.runs >= 1, 15)
-        assert _wait(lambda: journal.counts().get("pending", 0) == n, 10)
+        assert wait_for(lambda: overflows, 10)
+        assert wait_for(lambda: rec.runs >= 1, 15)
+        assert wait_for(lambda: journal.counts().get("pending", 0) == n, 10)
     finally:
         w.stop()
         rec.stop()
@@ -191,7 +195,7 @@ def test_periodic_reconcile_finds_files_without_events(tmp_path: Path, journal: 
     rec.start()
     try:
         (zone / "quiet.txt").write_text("x")
-        assert _wait(lambda: journal.get(str(zone / "quiet.txt")) is not None, 5.0)
+        assert wait_for(lambda: journal.get(str(zone / "quiet.txt")) is not None, 5.0)
     finally:
         rec.stop()
     assert (
@@ -206,33 +210,32 @@ def test_periodic_reconcile_finds_files_without_events(tmp_path: Path, journal: 
 def test_close_after_write_gets_the_short_settle_and_a_reopen_the_full_one(
     tmp_path: Path, journal: Journal
 ) -> None:
-    """A closed file is claimable after close_settle (0.2 s), long before settle (2 s); a reopen for
-    writing after the close brings the full settle back, so a writer still at work is not claimed."""
+    """A closed file gets close_settle (0.2 s), not settle (2 s); a reopen for writing right after the
+    close brings the full settle back, so a writer still at work is not claimed. The settle each file
+    got is read from the journal (not_before - event_time), not inferred from how fast it was claimed."""
     zone = tmp_path / "zone"
     zone.mkdir()
     w = Watcher([Z("z", str(zone))], journal, settle=2.0, close_settle=0.2)
     w.start()
     try:
-        t0 = time.monotonic()
         (zone / "done.txt").write_text("complete\n")
-        claimed = []
-        while not claimed and time.monotonic() - t0 < 1.5:
-            claimed = journal.claim(10)
-            time.sleep(0.02)
+        claimed = wait_for(lambda: journal.claim(10), 10.0)
         assert [c.path for c in claimed] == [str(zone / "done.txt")]
         assert 0 < claimed[0].not_before - claimed[0].event_time < 0.5  # the short settle was used
-        with open(zone / "busy.txt", "w") as f:
+        busy = zone / "busy.txt"
+        with open(busy, "w") as f:
             f.write("part 1\n")
             f.flush()
-            time.sleep(0.1)
             f.close()  # the close gives it the short settle ...
-            with open(zone / "busy.txt", "a") as g:  # ... a reopen right away takes it back
+            with open(busy, "a") as g:  # ... a reopen right away takes it back
                 g.write("part 2\n")
                 g.flush()
-                end = time.monotonic() + 1.0
-                while time.monotonic() < end:
-                    assert journal.claim(10) == []
-                    time.sleep(0.05)
+                # inotify reports one folder's events in order: once a file written after these
+                # events is journaled, the batcher has flushed them all
+                (zone / "marker.txt").write_text("later\n")
+                assert wait_for(lambda: _deadline(journal, zone / "marker.txt")[1] > 0, 10.0)
+                event_time, not_before = _deadline(journal, busy)
+                assert not_before - event_time > 1.5  # the full settle is back
     finally:
         w.stop()
 
@@ -254,12 +257,12 @@ def test_files_dropped_into_new_folders_get_the_short_settle(tmp_path: Path, jou
             d.mkdir()
             (d / "f.txt").write_text(f"file {i}\n")
             expected.add(str(d / "f.txt"))
-        t0 = time.monotonic()
-        claimed: set[str] = set()
-        while claimed != expected and time.monotonic() - t0 < 2.5:
-            claimed |= {c.path for c in journal.claim(100)}
-            time.sleep(0.02)
-        assert claimed == expected, f"{len(expected - claimed)} files still waiting for the full settle"
+
+        def settles() -> list[float]:
+            return [nb - et for et, nb in (_deadline(journal, Path(p)) for p in expected) if nb]
+
+        # every file journaled with the short settle (one still waiting for the full one fails here)
+        assert wait_for(lambda: len(s := settles()) == len(expected) and max(s) < 1.0, 10.0), settles()
     finally:
         w.stop()
         rec.stop()

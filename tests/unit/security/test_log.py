@@ -15,18 +15,10 @@ import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
 
-from agent.log import configure_logging, iban_ok, luhn_ok, reset_logging, scrub_secrets, scrub_text
+from agent.log import configure_logging, iban_ok, reset_logging, scrub_secrets, scrub_text
+from tests.helpers import fake_card
 
 RNG = random.Random(20261127)
-
-
-def fake_card(prefix: str = "4", length: int = 16) -> str:
-    """A random Luhn-valid number (not a real card)."""
-    body = prefix + "".join(RNG.choice(string.digits) for _ in range(length - len(prefix) - 1))
-    for check in string.digits:
-        if luhn_ok(body + check):
-            return body + check
-    raise AssertionError
 
 
 def fake_iban(country: str = "DE", bban_len: int = 18) -> str:
@@ -60,12 +52,12 @@ def fake_tokens() -> list[str]:
 
 
 def _positives() -> list[str]:
-    card, gb = fake_card(), fake_iban("GB", 18)
+    card, gb = fake_card(RNG), fake_iban("GB", 18)
     return [
         card,
         f"{card[:4]} {card[4:8]} {card[8:12]} {card[12:]}",
         "-".join([card[:4], card[4:8], card[8:12], card[12:]]),
-        fake_card("37", 15),
+        fake_card(RNG, "37", 15),
         fake_iban(),
         " ".join(gb[i : i + 4] for i in range(0, len(gb), 4)),
         fake_pem(),
@@ -104,7 +96,7 @@ def test_ordinary_text_is_left_alone(text: str) -> None:
 
 def test_card_inside_longer_digit_groups_is_found() -> None:
     """A card followed by another digit group is still masked (the valid sub-range is found)."""
-    card = fake_card()
+    card = fake_card(RNG)
     grouped = f"{card[:4]} {card[4:8]} {card[8:12]} {card[12:]}"
     out = scrub_text(f"pan {grouped} 12 exp")
     assert grouped not in out and out.endswith(" 12 exp")
@@ -112,7 +104,7 @@ def test_card_inside_longer_digit_groups_is_found() -> None:
 
 def test_processor_scrubs_nested_fields_not_keys() -> None:
     """The structlog processor walks dicts, lists and tuples and leaves non-strings alone."""
-    card, iban = fake_card(), fake_iban()
+    card, iban = fake_card(RNG), fake_iban()
     ed = {"event": f"saw {card}", "fields": {"list": [iban, 3], "t": (card,)}, "size": 4111111111111111}
     out = scrub_secrets(None, "info", ed)
     dumped = json.dumps(out)
@@ -166,7 +158,7 @@ def test_json_output_never_holds_raw_values(captured) -> None:
 def test_console_renderer_is_scrubbed_too() -> None:
     """The console (TTY) format goes through the same scrubber."""
     buf = io.StringIO()
-    card = fake_card()
+    card = fake_card(RNG)
     configure_logging(json=False, stream=buf)
     try:
         structlog.get_logger("t").info("card_seen", card=card)
@@ -182,7 +174,8 @@ def test_scrubber_is_fast_and_never_backtracks() -> None:
     import time
 
     text = (
-        "file_classified path=/srv/drop/contractor/q3/report-final.docx zone=drop rules=3 " * 2 + fake_card()
+        "file_classified path=/srv/drop/contractor/q3/report-final.docx zone=drop rules=3 " * 2
+        + fake_card(RNG)
     )
     start = time.perf_counter()
     for _ in range(1000):

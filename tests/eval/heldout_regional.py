@@ -1,4 +1,5 @@
-"""Fourth set, written blind after the first three were tuned (national markings, SAS URLs, table cells)."""
+"""Regional spellings ("regional" set): national markings, local card and IBAN notations, SAS URLs, table
+cells. Written blind after the base, placement and export sets were tuned."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from tests.eval.heldout_docs import Spec, amount, card_text, iban_text, name, pa
 from tests.unit.classify import fakes
 
 
-def fourth_specs(rng: random.Random) -> list[Spec]:
+def regional_specs(rng: random.Random) -> list[Spec]:
     out = []
     dotted = fakes.grouped(fakes.card(rng, "4", 16)).replace(" ", ".")
     out.append(

@@ -1,5 +1,6 @@
-"""Sixth set, written blind after the fifth was tuned (it measures the layout-based IBAN roles and the
-short password keys on documents they were not built from). Fake values only."""
+"""Whose account an IBAN is ("account_roles" set), written blind after the bank-documents set was tuned (it
+measures the layout-based IBAN roles and the short password keys on documents they were not built from).
+Fake values only."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ def _ib(rng: random.Random, country: str, grouped: bool = True) -> str:
     return fakes.grouped(value) if grouped else value
 
 
-def sixth_specs(rng: random.Random) -> list[Spec]:
+def account_role_specs(rng: random.Random) -> list[Spec]:
     """Positives then negatives, all in wordings of their own."""
     rows = [["Cognome e nome", "Codice fiscale", "IBAN accredito", "Importo rimborso"]] + [
         [name(rng, "it"), f"RSSMRA80A01H50{i}U", _ib(rng, "IT", False), amount(rng, "it")] for i in range(2)

@@ -1,4 +1,5 @@
-"""Third set of phrasings, written blind after the first two were tuned: its first score is the honest one.
+"""Exports and structured text ("exports" set), written blind after the base and placement sets were
+tuned: its first score is the honest one.
 
 More containers and wordings: SEPA XML, HTML mail, speaker notes, Purview-style labels, PuTTY keys,
 HTTP Basic headers, E.164 phone exports, IMEI inventories, example IBANs in developer notes.
@@ -12,14 +13,15 @@ import random
 
 from tests.eval.formats import Doc
 from tests.eval.heldout_docs import Spec, amount, card_text, exp, iban_text, name, password
+from tests.helpers import luhn_complete
 from tests.unit.classify import fakes
 
 
 def _imei(rng: random.Random) -> str:
-    return fakes.luhn_complete("35" + "".join(rng.choice("0123456789") for _ in range(12)))
+    return luhn_complete("35" + "".join(rng.choice("0123456789") for _ in range(12)))
 
 
-def third_specs(rng: random.Random) -> list[Spec]:
+def export_specs(rng: random.Random) -> list[Spec]:
     out = []
     maestro = fakes.card(rng, "6759", 19)
     out.append(

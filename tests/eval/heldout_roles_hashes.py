@@ -1,6 +1,7 @@
-"""Eighth set, written blind after the seventh was tuned: it measures the reader's-account IBAN role, the
-role-noun-before-a-name role, attribute-pair markings and crypt-hash lines on wordings they were not
-built from, plus more hard negatives (tutorials, masked values, prose). Fake values only."""
+"""Roles, attribute markings and hashes ("roles_hashes" set), written blind after the hidden-parts set was
+tuned: it measures the reader's-account IBAN role, the role-noun-before-a-name role, attribute-pair
+markings and crypt-hash lines on wordings they were not built from, plus more hard negatives (tutorials,
+masked values, prose). Fake values only."""
 
 from __future__ import annotations
 
@@ -350,6 +351,6 @@ def _negatives(rng: random.Random) -> list[Spec]:
     ]
 
 
-def eighth_specs(rng: random.Random) -> list[Spec]:
+def roles_hashes_specs(rng: random.Random) -> list[Spec]:
     """Positives then negatives."""
     return _positives(rng) + _negatives(rng)

@@ -1,7 +1,8 @@
-"""Seventh set, written blind after the sixth was tuned: the sensitive part only in a DOCX header/footer,
-PPTX speaker notes, a second XLSX sheet or a mail attachment; chargeback reports, call-centre notes,
-direct-debit mandates, collection letters, chat exports, htpasswd/shadow lines; and hard negatives
-(masked PANs, validator docs, hashes and UUIDs, data-URI images, minified JS, lorem ipsum, CVs).
+"""Hidden parts ("hidden_parts" set), written blind after the account-roles set was tuned: the sensitive part
+only in a DOCX header/footer, PPTX speaker notes, a second XLSX sheet or a mail attachment; chargeback
+reports, call-centre notes, direct-debit mandates, collection letters, chat exports, htpasswd/shadow
+lines; and hard negatives (masked PANs, validator docs, hashes and UUIDs, data-URI images, minified JS,
+lorem ipsum, CVs).
 
 Decision recorded here: a bcrypt/sha-crypt hash in an htpasswd or shadow line is credential material
 (it is crackable offline and grants the account once cracked; a bank treats it as a secret). Fake values
@@ -719,6 +720,6 @@ def _negatives(rng: random.Random) -> list[Spec]:
     ]
 
 
-def seventh_specs(rng: random.Random) -> list[Spec]:
+def hidden_part_specs(rng: random.Random) -> list[Spec]:
     """Positives then negatives, all in formats and wordings of their own."""
     return _positives(rng) + _negatives(rng)

@@ -1,4 +1,5 @@
-"""Second set of phrasings and containers for the held-out-style set (written after the first was tuned).
+"""Where the value sits ("placements" set): chat transcripts, mail bodies, third sheets, footers, front
+matter, XML elements, tool configs; written after the base set was tuned.
 
 Kept apart so the report can say how the tuned recognizers do on wordings they were not tuned on.
 """
@@ -14,7 +15,7 @@ from tests.eval.heldout_docs import COMPANY, LANGS, Spec, amount, card_text, exp
 from tests.unit.classify import fakes
 
 
-def more_positive_specs(rng: random.Random) -> list[Spec]:
+def placement_positive_specs(rng: random.Random) -> list[Spec]:
     out = []
     chat = [
         "[09:58] agent: how can I help?",
@@ -293,7 +294,7 @@ INVOICE2 = {
 }
 
 
-def more_negative_specs(rng: random.Random) -> list[Spec]:
+def placement_negative_specs(rng: random.Random) -> list[Spec]:
     out = []
     for lang in LANGS:
         body = [f"{name(rng, lang)}", "Tel. +41 44 555 12 12", "", "-- ", DISCLAIMER[lang]]

@@ -1,9 +1,9 @@
-"""Fifth set, written blind after the first four were tuned: document kinds, phrasings and languages none
-of the earlier sets or the packs' word lists use (loan servicing, wealth reports, MT940, payroll and CRM
-exports headed in other languages, ticket and chat pastes, OCR text; labels such as "Vertraulich – nur
-für den Dienstgebrauch"; tfvars, kubeconfig, .npmrc, .pypirc, .netrc, compose and CI files; remittance
-advice, supplier master data, IBAN documentation, marketing and job-ad prose). Fake values only.
-"""
+"""Bank documents and tool configs ("bank_documents" set), written blind after the earlier sets were tuned:
+document kinds, phrasings and languages none of the earlier sets or the packs' word lists use (loan
+servicing, wealth reports, MT940, payroll and CRM exports headed in other languages, ticket and chat
+pastes, OCR text; labels such as "Vertraulich – nur für den Dienstgebrauch"; tfvars, kubeconfig, .npmrc,
+.pypirc, .netrc, compose and CI files; remittance advice, supplier master data, IBAN documentation,
+marketing and job-ad prose). Fake values only."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import random
 
 from tests.eval.formats import Doc
 from tests.eval.heldout_docs import COMPANY, Spec, amount, card_text, name, password
+from tests.helpers import luhn_complete
 from tests.unit.classify import fakes
 
 
@@ -597,7 +598,7 @@ def _negatives(rng: random.Random) -> list[Spec]:
                     + [
                         [
                             "Diensthandy",
-                            fakes.luhn_complete("35" + str(rng.randrange(10**11, 10**12))),
+                            luhn_complete("35" + str(rng.randrange(10**11, 10**12))),
                             "Team",
                         ]
                         for _ in range(3)
@@ -628,7 +629,7 @@ def tok(rng: random.Random) -> str:
     return fakes.token(rng, 40)
 
 
-def fifth_specs(rng: random.Random) -> list[Spec]:
+def bank_document_specs(rng: random.Random) -> list[Spec]:
     """All fifth-set specs (positives then negatives)."""
     return (
         _iban_positives(rng)
