@@ -21,7 +21,7 @@ import yaml
 from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
-from tests.integration.test_daemon import CARD_POLICY, AgentProc, fake_card, free_port, wait_for
+from tests.helpers import CARD_POLICY, AgentProc, fake_card, free_port, wait_for
 from tests.unit.extract.builders import nested_zip
 
 pytestmark = pytest.mark.integration
