@@ -33,6 +33,7 @@ ERROR_REASONS: tuple[str, ...] = (
     "symlink_loop",
     "symlink_outside",  # a link leaving the scanned tree or zone: not followed
     "io_error",
+    "unsupported_format",  # content of a kind no reader handles (detected by content, not by name)
     "internal",  # a bug in Dropwarden: reported, counted, and the scan goes on
     "limit_memory",  # the worker's memory ceiling was reached while reading the file
 )
@@ -53,6 +54,7 @@ class Limits:
     max_ratio: float = 200.0  # uncompressed / compressed size of an archive member
     max_members: int = 10_000  # members per archive
     max_depth: int = 5  # archive nesting depth (outer.zip!a.zip!b.txt is depth 2)
+    max_unpacked_bytes: int = 4 * 1024**3  # decompressed bytes per top-level file, all nesting levels
     timeout_seconds: float = 120.0  # wall time per top-level file
     chunk_chars: int = 1_000_000  # large texts are classified in chunks of this size ...
     chunk_overlap: int = 4_096  # ... overlapping by this much so no value straddles a boundary unseen

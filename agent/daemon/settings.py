@@ -58,6 +58,7 @@ class LimitsModel(_Model):
     max_ratio: float = Field(default=Limits.max_ratio, gt=0)
     max_members: int = Field(default=Limits.max_members, gt=0)
     max_depth: int = Field(default=Limits.max_depth, ge=0)
+    max_unpacked_bytes: int = Field(default=Limits.max_unpacked_bytes, gt=0)
     timeout_seconds: float = Field(default=Limits.timeout_seconds, gt=0)
     chunk_chars: int = Field(default=Limits.chunk_chars, gt=0)
     chunk_overlap: int = Field(default=Limits.chunk_overlap, ge=0)

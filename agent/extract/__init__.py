@@ -16,10 +16,10 @@ from typing import IO
 
 import structlog
 
-from agent.extract import archive, mail, office, pdf, text
+from agent.extract import archive, legacy, mail, office, pdf, rtf, text, unpack
 from agent.extract.context import Abort, Context, Item
 from agent.extract.safeopen import OpenFailure, open_for_scan
-from agent.extract.sniff import EXPECTED_BY_EXTENSION, _ext, refine_zip, sniff_format
+from agent.extract.sniff import EXPECTED_BY_EXTENSION, NO_TEXT_FORMATS, _ext, refine, sniff_format
 from agent.models import ExtractError, FileRef, Limits, TextChunk
 
 __all__ = ["Extractor", "OpenFailure", "open_for_scan", "sniff_format"]
@@ -92,9 +92,7 @@ def _read(f: IO[bytes], ctx: Context, member: str | None, display: str, depth: i
     ctx.check()
     head = f.read(_HEAD)
     f.seek(0)
-    fmt = sniff_format(head, display)
-    if fmt == "zip":
-        fmt = refine_zip(fmt, f)
+    fmt = refine(sniff_format(head, display), f)
     expected = EXPECTED_BY_EXTENSION.get(_ext(display))
     if expected and fmt not in expected and fmt != "empty":
         yield ctx.error(member, "malformed", f"content is {fmt}, not {_ext(display)[1:]}")
@@ -118,7 +116,8 @@ def _read(f: IO[bytes], ctx: Context, member: str | None, display: str, depth: i
             yield from office.extract_odf(f, ctx, member, spreadsheet=fmt == "ods")
         elif fmt in ("gzip", "bz2", "xz"):
             yield from archive.extract_stream(f, fmt, ctx, member, display, depth, recurse)
-        # empty, image, ole, binary: no text layer to read; not an error
+        else:
+            yield from _other(f, fmt, ctx, member, display, depth, recurse)
     except (Abort, GeneratorExit):
         raise
     except RecursionError:
@@ -127,6 +126,28 @@ def _read(f: IO[bytes], ctx: Context, member: str | None, display: str, depth: i
         yield ctx.error(member, "malformed", _describe(e))
 
 
+def _other(
+    f: IO[bytes],
+    fmt: str,
+    ctx: Context,
+    member: str | None,
+    display: str,
+    depth: int,
+    recurse: archive.Recurse,
+) -> Iterator[Item]:
+    """Archives read through libarchive, and the formats that are not read: said so, never silent."""
+    if fmt in _LIBARCHIVE:
+        yield from unpack.extract_archive(f, fmt, ctx, member, depth, recurse)
+    elif fmt == "compress":
+        yield from unpack.extract_compress(f, ctx, member, display, depth, recurse)
+    elif fmt == "ooxml_encrypted":
+        yield ctx.error(member, "encrypted", "password-protected Office document")
+    elif fmt not in NO_TEXT_FORMATS and fmt not in ("empty", "image"):
+        # image: read by OCR when available; empty: no text and no failure
+        yield ctx.error(member, "unsupported_format", f"no reader for {fmt} content")
+
+
+_LIBARCHIVE = frozenset({"7z", "rar", "cab", "iso", "cpio"})
 _PACKAGES = frozenset({"docx", "xlsx", "pptx", "odt", "ods"})
 _READERS = {
     "pdf": pdf.extract_pdf,
@@ -137,6 +158,12 @@ _READERS = {
     "tar": archive.extract_tar,
     "eml": mail.extract_eml,
     "msg": mail.extract_msg,
+    "mbox": mail.extract_mbox,
+    "emlx": mail.extract_emlx,
+    "doc": legacy.extract_doc,
+    "xls": legacy.extract_xls,
+    "ppt": legacy.extract_ppt,
+    "rtf": rtf.extract_rtf,
 }
 
 

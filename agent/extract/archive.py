@@ -17,7 +17,7 @@ import zipfile
 from collections.abc import Callable, Iterator
 from typing import IO
 
-from agent.extract.context import Context, Item, MemberLimit
+from agent.extract.context import Abort, Context, Item, MemberLimit
 
 Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
 
@@ -45,6 +45,9 @@ def spool_copy(src: IO[bytes], ctx: Context, compressed_size: int | None) -> IO[
             if not block:
                 break
             total += len(block)
+            ctx.unpacked += len(block)
+            if ctx.unpacked > lim.max_unpacked_bytes:
+                raise Abort("limit_bytes", f"more than {lim.max_unpacked_bytes} bytes unpacked in all")
             if total > lim.max_member_bytes:
                 raise MemberLimit("limit_bytes", f"member larger than {lim.max_member_bytes} bytes")
             if compressed_size and total > RATIO_FLOOR and total / compressed_size > lim.max_ratio:
@@ -188,11 +191,11 @@ def extract_stream(
             break
     name = join_member(chain, base or "content")
     yield from read_member(
-        ctx, name, depth - 1, _tar_or_member(ctx, chain, recurse), lambda: _STREAMS[fmt](f), compressed
+        ctx, name, depth - 1, tar_or_member(ctx, chain, recurse), lambda: _STREAMS[fmt](f), compressed
     )
 
 
-def _tar_or_member(ctx: Context, chain: str | None, recurse: Recurse) -> Recurse:
+def tar_or_member(ctx: Context, chain: str | None, recurse: Recurse) -> Recurse:
     def inner(spool: IO[bytes], name: str, depth: int) -> Iterator[Item]:
         head = spool.read(512)
         spool.seek(0)

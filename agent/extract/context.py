@@ -48,6 +48,7 @@ class Context:
     deadline: float = 0.0
     text_chars: int = 0
     members: int = 0  # archive members read so far, across every nesting level of the file
+    unpacked: int = 0  # bytes decompressed out of archives, across all nesting levels
     _cursors: dict[str | None, _Cursor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

@@ -151,3 +151,66 @@ def extract_msg(
                 yield from _spooled(data, ctx, name, depth, recurse)
     finally:
         msg.close()
+
+
+def _spool() -> IO[bytes]:
+    return tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024)
+
+
+def extract_mbox(
+    f: IO[bytes], ctx: Context, member: str | None, depth: int, recurse: Recurse
+) -> Iterator[Item]:
+    """An mbox mailbox (mboxo/mboxrd/mboxcl): every message, as member ``message-N``, read as EML.
+
+    A message starts at a ``From `` line at the top of the file or after an empty line; one
+    message larger than the member limit is reported and skipped, the others are still read.
+    """
+    lim = ctx.limits
+    count, size, blank = 0, 0, True
+    spool: IO[bytes] | None = None
+    try:
+        for line in iter(lambda: f.readline(1024 * 1024), b""):
+            if blank and line.startswith(b"From "):
+                if spool is not None:
+                    yield from _mbox_message(spool, ctx, member, count, depth, recurse)
+                count += 1
+                if count > lim.max_members:
+                    yield ctx.error(member, "limit_members", f"more than {lim.max_members} messages")
+                    return
+                spool, size = _spool(), 0
+            elif spool is not None and size <= lim.max_member_bytes:
+                size += len(line)
+                spool.write(line[1:] if line.startswith(b">From ") else line)
+            blank = line in (b"\n", b"\r\n")
+        if spool is not None:
+            yield from _mbox_message(spool, ctx, member, count, depth, recurse)
+    finally:
+        if spool is not None:
+            spool.close()
+
+
+def _mbox_message(
+    spool: IO[bytes], ctx: Context, member: str | None, n: int, depth: int, recurse: Recurse
+) -> Iterator[Item]:
+    name = join_member(member, f"message-{n}")
+    with spool:
+        ctx.check()
+        if spool.tell() > ctx.limits.max_member_bytes:
+            yield ctx.error(name, "limit_bytes", f"message larger than {ctx.limits.max_member_bytes} bytes")
+            return
+        if (err := depth_error(ctx, name, depth + 1)) is not None:
+            yield err
+            return
+        spool.seek(0)
+        yield from extract_eml(spool, ctx, name, depth + 1, recurse)
+
+
+def extract_emlx(
+    f: IO[bytes], ctx: Context, member: str | None, depth: int, recurse: Recurse
+) -> Iterator[Item]:
+    """Apple Mail .emlx: a byte count line, the RFC 822 message, then a property list (skipped)."""
+    count = int(f.readline(32).strip() or b"0")
+    with _spool() as spool:
+        spool.write(f.read(min(count, ctx.limits.max_member_bytes)))
+        spool.seek(0)
+        yield from extract_eml(spool, ctx, member, depth, recurse)

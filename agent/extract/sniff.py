@@ -5,6 +5,8 @@ from __future__ import annotations
 import zipfile
 from typing import IO
 
+import olefile
+
 #: Formats whose content must match their extension: a ``.docx`` that is not a zip is "malformed".
 EXPECTED_BY_EXTENSION: dict[str, tuple[str, ...]] = {
     ".pdf": ("pdf",),
@@ -22,7 +24,78 @@ EXPECTED_BY_EXTENSION: dict[str, tuple[str, ...]] = {
     ".bz2": ("bz2",),
     ".xz": ("xz",),
     ".msg": ("msg",),
+    ".doc": ("doc", "rtf"),  # Word saves RTF under .doc ("Save as RTF" keeps the name)
+    ".xls": ("xls",),
+    ".ppt": ("ppt",),
+    ".rtf": ("rtf",),
+    ".7z": ("7z",),
+    ".rar": ("rar",),
+    ".cab": ("cab",),
+    ".iso": ("iso",),
+    ".cpio": ("cpio",),
+    ".z": ("compress",),
+    ".pst": ("pst",),
+    ".ost": ("pst",),
 }
+
+#: Formats that carry no text layer by design (a short explicit list): read as "no text expected".
+#: Images are not in it: their text is read by OCR. Anything else unreadable is ``unsupported_format``.
+NO_TEXT_FORMATS = frozenset({"audio", "video", "font", "executable"})
+
+#: Magic numbers at offset 0, tried in order (the first match wins).
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG", "image"),
+    (b"\xff\xd8\xff", "image"),
+    (b"GIF8", "image"),
+    (b"II*\x00", "image"),
+    (b"MM\x00*", "image"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+    (b"Rar!\x1a\x07", "rar"),
+    (b"MSCF\x00\x00\x00\x00", "cab"),
+    (b"\x1f\x9d", "compress"),
+    (b"070701", "cpio"),
+    (b"070702", "cpio"),
+    (b"070707", "cpio"),
+    (b"\xc7\x71", "cpio"),
+    (b"\x71\xc7", "cpio"),
+    (b"!BDN", "pst"),
+    (b"{\\rtf", "rtf"),
+    (b"\x7fELF", "executable"),
+    (b"MZ", "executable"),
+    (b"\xcf\xfa\xed\xfe", "executable"),
+    (b"\xce\xfa\xed\xfe", "executable"),
+    (b"\xca\xfe\xba\xbe", "executable"),
+    (b"\x00\x01\x00\x00\x00", "font"),
+    (b"OTTO", "font"),
+    (b"true\x00", "font"),
+    (b"wOFF", "font"),
+    (b"wOF2", "font"),
+    (b"ID3", "audio"),
+    (b"fLaC", "audio"),
+    (b"OggS", "audio"),
+    (b"\xff\xfb", "audio"),
+    (b"\xff\xf3", "audio"),
+    (b"\xff\xf2", "audio"),
+    (b"\x1aE\xdf\xa3", "video"),
+    (b"\x00\x00\x01\xba", "video"),
+    (b"\x00\x00\x01\xb3", "video"),
+    (b"FLV\x01", "video"),
+    (b"BM", "image"),
+    (b"RIFF", "riff"),
+)
+_RIFF = {b"WAVE": "audio", b"AVI ": "video", b"WEBP": "image"}
+_FTYP_AUDIO = (b"M4A ", b"M4B ", b"M4P ")
+_FTYP_IMAGE = (b"heic", b"heix", b"mif1", b"avif")
+_ISO_OFFSETS = (0x8001, 0x8801, 0x9001)
+#: OLE compound files: the stream that tells what the document is.
+_OLE_STREAMS: tuple[tuple[str, str], ...] = (
+    ("EncryptedPackage", "ooxml_encrypted"),
+    ("WordDocument", "doc"),
+    ("Workbook", "xls"),
+    ("Book", "xls"),
+    ("PowerPoint Document", "ppt"),
+    ("__properties_version1.0", "msg"),
+)
 
 _TEXTISH_CONTROL = set(range(0, 32)) - {9, 10, 12, 13, 27}
 
@@ -36,7 +109,8 @@ def sniff_format(head: bytes, name: str) -> str:
     """Name the format of a file from its first bytes (>= 512 recommended) and its name.
 
     Returns one of: text, csv, tsv, pdf, docx, xlsx, pptx, odt, ods, zip, tar, gzip, bz2, xz,
-    eml, msg, ole, image, empty, binary.
+    eml, emlx, mbox, msg, ole, rtf, 7z, rar, cab, cpio, compress, pst, image, audio, video, font,
+    executable, empty, binary. :func:`refine` then looks inside zip, OLE and binary files.
     """
     ext = _ext(name)
     if not head:
@@ -55,8 +129,8 @@ def sniff_format(head: bytes, name: str) -> str:
         return "tar"
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         return "msg" if ext == ".msg" else "ole"
-    if head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"II*\x00", b"MM\x00*")):
-        return "image"
+    if (magic := _magic(head)) is not None:
+        return magic
     if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")):
         return _text_kind(ext, head)
     if _looks_binary(head):
@@ -64,11 +138,46 @@ def sniff_format(head: bytes, name: str) -> str:
     return _text_kind(ext, head)
 
 
+#: Short magics that text may start with ("MZ Holding", "BMW"): only taken when the head is binary.
+_WEAK_MAGIC = frozenset({b"MZ", b"BM", b"070701", b"070702", b"070707"})
+
+
+def _magic(head: bytes) -> str | None:
+    if _is_biff(head):
+        return "xls"
+    for magic, fmt in _MAGIC:
+        if head.startswith(magic):
+            if magic in _WEAK_MAGIC and not _looks_binary(head):
+                return None
+            return _RIFF.get(head[8:12], "binary") if fmt == "riff" else fmt
+    if head[4:8] == b"ftyp":
+        brand = head[8:12]
+        return "audio" if brand in _FTYP_AUDIO else "image" if brand in _FTYP_IMAGE else "video"
+    return None
+
+
+def _is_biff(head: bytes) -> bool:
+    """A bare BIFF2-BIFF5 worksheet stream (Excel 2-5 saved outside an OLE file): BOF record first."""
+    return (
+        len(head) >= 8
+        and head[1] in (0, 2, 4, 8)
+        and head[0] == 9
+        and head[2:4] in (b"\x04\x00", b"\x06\x00", b"\x08\x00", b"\x10\x00")
+    )
+
+
 def _text_kind(ext: str, head: bytes) -> str:
     if ext == ".csv":
         return "csv"
     if ext == ".tsv":
         return "tsv"
+    if ext == ".eml":  # one message, perhaps with an mbox "From " envelope line (the parser skips it)
+        return "eml"
+    if head.startswith(b"From ") and _looks_like_mail(head.split(b"\n", 1)[-1]):
+        return "mbox"
+    first, _, rest = head.partition(b"\n")
+    if first.strip().isdigit() and _looks_like_mail(rest):
+        return "emlx"
     if ext == ".eml" or _looks_like_mail(head):
         return "eml"
     return "text"
@@ -86,8 +195,9 @@ def _looks_binary(head: bytes) -> bool:
     sample = head[:4096]
     if b"\x00" in sample:
         # UTF-16 text without a BOM has a NUL in every other byte; anything else is binary.
+        # Both halves NUL (a zero-filled header: ISO 9660, disk images) is binary too.
         even, odd = sample[0::2], sample[1::2]
-        return not (odd.count(0) > 0.9 * len(odd) or even.count(0) > 0.9 * len(even))
+        return (odd.count(0) > 0.9 * len(odd)) == (even.count(0) > 0.9 * len(even))
     bad = sum(1 for b in sample if b in _TEXTISH_CONTROL)
     return bad > max(2, len(sample) // 10)
 
@@ -106,6 +216,42 @@ def _zip_kind(head: bytes, ext: str) -> str:
         if ext in exts or marker in head:
             return fmt
     return "zip"
+
+
+def refine(fmt: str, f: IO[bytes]) -> str:
+    """Look past the first bytes: zip directories, OLE stream names, ISO 9660 volume descriptors."""
+    if fmt == "zip":
+        return refine_zip(fmt, f)
+    if fmt in ("ole", "msg"):
+        return refine_ole(f)
+    if fmt == "binary":
+        return _refine_iso(f)
+    return fmt
+
+
+def refine_ole(f: IO[bytes]) -> str:
+    """Word, Excel, PowerPoint, Outlook or another OLE compound file, by its directory's streams."""
+    try:
+        with olefile.OleFileIO(f) as ole:
+            names = {"/".join(e) for e in ole.listdir(streams=True, storages=False)}
+    except Exception:
+        return "ole"
+    finally:
+        f.seek(0)
+    for stream, fmt in _OLE_STREAMS:
+        if stream in names:
+            return fmt
+    return "ole"
+
+
+def _refine_iso(f: IO[bytes]) -> str:
+    for off in _ISO_OFFSETS:
+        f.seek(off)
+        if f.read(5) == b"CD001":
+            f.seek(0)
+            return "iso"
+    f.seek(0)
+    return "binary"
 
 
 def refine_zip(fmt: str, f: IO[bytes]) -> str:

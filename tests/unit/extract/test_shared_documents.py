@@ -11,7 +11,7 @@ import pytest
 from agent.extract import Extractor
 from agent.models import ERROR_REASONS, ExtractError, FileRef, Limits, TextChunk
 
-KINDS = ("pdf", "docx", "xlsx", "xlsm", "pptx", "eml")
+KINDS = ("pdf", "docx", "xlsx", "xlsm", "pptx", "eml", "xls", "doc", "7z")
 
 
 def _docs(shared_dir: Path) -> list[Path]:
@@ -57,6 +57,10 @@ def test_every_document_yields_chunks_or_errors(shared_dir: Path) -> None:
         ("openpyxl__contains_chartsheets.xlsx", "january\t18", "sheet:moredata"),
         ("mail__ks_c_5601-1987.eml", "스티해", "body"),
         ("pdfminer__AcroForm_TEST.pdf", "Combo Box0\t111", "body"),
+        ("olefile__test-ole-file.doc", "Test OLE file, saved as Word 97-2003 Document.", "body"),
+        ("xlrd__ragged.xls", "f\ng\th\tI\tj", "sheet:Sheet1"),
+        ("xlrd__biff4_no_format_no_window2.xls", "B\tBIRD PRODUCTS", "sheet:Sheet 1"),
+        ("py7zr__bugzilla_4.7z", "GNU LESSER GENERAL PUBLIC LICENSE", "body"),
     ],
 )
 def test_known_text_is_found(shared_dir: Path, name: str, needle: str, part: str) -> None:

@@ -1,0 +1,314 @@
+"""Legacy Office, RTF, libarchive archives and mailboxes, written by real tools, scanned for real.
+
+One session fixture builds DOCX/XLSX/PPTX with the Python libraries, converts them with Debian's
+LibreOffice to .doc/.xls/.ppt/.rtf, packs them with 7-Zip and bsdtar (7z, cpio, ISO 9660, .tar.Z),
+and scans the folder once with ``dropwarden scan``: every file must raise the planted card and
+marking. Hostile variants (truncated and cyclic OLE, 7z bombs, nesting, deep RTF) end as errors.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import struct
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.extract.legacy import ppt_texts
+from agent.extract.rtf import RtfText
+from agent.extract.sniff import refine, sniff_format
+from agent.models import Limits
+from tests.unit.extract.builders import errors, run, texts
+
+# A Luhn-valid generated card number (no issuer's test number: those are filtered as samples).
+CARD = "4532 0151 1283 0366"
+MARKING = "STRICTLY CONFIDENTIAL"
+CONVERSIONS = {"doc": "src.docx", "rtf": "src.docx", "xls": "src.xlsx", "ppt": "src.pptx"}
+
+
+def _need(*tools: str) -> None:
+    for t in tools:
+        if shutil.which(t) is None:
+            pytest.skip(f"{t} not installed")
+
+
+def _sources(d: Path) -> None:
+    """DOCX/XLSX/PPTX whose card and marking sit where legacy readers used to miss them."""
+    import docx
+    import openpyxl
+    import pptx
+    from openpyxl.comments import Comment
+
+    doc = docx.Document()
+    doc.sections[0].header.paragraphs[0].text = f"{MARKING} header"
+    doc.add_paragraph(f"Customer card {CARD}")
+    doc.save(d / "src.docx")
+    wb = openpyxl.Workbook()
+    wb.active["A1"] = "visible"
+    wb.active["A2"].comment = Comment(f"{MARKING} note", "x")
+    hidden = wb.create_sheet("Hidden")
+    hidden["A1"], hidden["B1"] = "card", CARD
+    hidden.sheet_state = "hidden"
+    wb.save(d / "src.xlsx")
+    prs = pptx.Presentation()
+    slide = prs.slides.add_slide(prs.slide_layouts[1])
+    slide.shapes.title.text = "Quarterly plan"
+    slide.placeholders[1].text = f"{MARKING}"
+    slide.notes_slide.notes_text_frame.text = f"speaker notes: card {CARD}"
+    prs.save(d / "src.pptx")
+
+
+def _convert(d: Path, out: Path) -> None:
+    for fmt, src in CONVERSIONS.items():
+        subprocess.run(
+            ["soffice", f"-env:UserInstallation=file://{d}/lo-profile", "--headless", "--convert-to", fmt,
+             "--outdir", str(out), str(d / src)],
+            check=True, capture_output=True, timeout=180,
+        )  # fmt: skip
+        (out / f"src.{fmt}").rename(out / f"legacy.{fmt}")
+
+
+def _mail(n: int) -> bytes:
+    return (
+        f"From: a@example.org\nTo: b@example.org\nSubject: m{n}\nMIME-Version: 1.0\n"
+        f"Content-Type: text/plain\n\nClassification: {MARKING}\nCard {CARD}\n"
+    ).encode()
+
+
+def _archives(out: Path, work: Path) -> None:
+    inner = work / "inner"
+    inner.mkdir()
+    (inner / "note.txt").write_text(f"{MARKING}\ncard {CARD}\n")
+    shutil.copy(out / "legacy.doc", inner / "legacy.doc")
+    subprocess.run(
+        ["7z", "a", "-bd", "-y", str(out / "pack.7z"), "."], cwd=inner, check=True, capture_output=True
+    )
+    for fmt, name in (("cpio", "pack.cpio"), ("iso9660", "pack.iso")):
+        subprocess.run(["bsdtar", "--format", fmt, "-cf", str(out / name), "."], cwd=inner, check=True)
+    subprocess.run(["bsdtar", "-cZf", str(out / "pack.tar.Z"), "."], cwd=inner, check=True)
+    mbox = b"".join(b"From a@example.org Mon Jan  1 00:00:00 2024\n" + _mail(i) + b"\n" for i in (1, 2))
+    (out / "box.mbox").write_bytes(mbox)
+    msg = _mail(3)
+    (out / "mail.emlx").write_bytes(str(len(msg)).encode() + b"\n" + msg + b"<?xml version='1.0'?><plist/>")
+
+
+@pytest.fixture(scope="session")
+def legacy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Files written by LibreOffice, 7-Zip and bsdtar (built once per session)."""
+    _need("soffice", "7z", "bsdtar", "catdoc", "prlimit")
+    work = tmp_path_factory.mktemp("legacy-src")
+    out = tmp_path_factory.mktemp("legacy")
+    _sources(work)
+    _convert(work, out)
+    _archives(out, work)
+    return out
+
+
+@pytest.fixture(scope="session")
+def scanned(legacy_dir: Path) -> list[dict[str, object]]:
+    """One real ``dropwarden scan --format jsonl`` of the whole folder."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "agent", "scan", "--format", "jsonl", str(legacy_dir)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
+
+
+FILES = ["legacy.doc", "legacy.xls", "legacy.ppt", "legacy.rtf", "pack.7z", "pack.cpio", "pack.iso",
+         "pack.tar.Z", "box.mbox", "mail.emlx"]  # fmt: skip
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FILES)
+def test_planted_card_and_marking_are_found(
+    legacy_dir: Path, scanned: list[dict[str, object]], name: str
+) -> None:
+    """Each format written by a real tool raises the card and the marking, with no read error."""
+    path = str(legacy_dir / name)
+    mine = [r for r in scanned if r.get("path") == path]
+    entities = {r.get("entity") for r in mine if r.get("kind") == "finding"}
+    assert {"CREDIT_CARD", "CONFIDENTIAL_MARKING"} <= entities, (name, mine)
+    assert not [r for r in mine if r.get("kind") == "error"], (name, mine)
+
+
+@pytest.mark.slow
+def test_hidden_sheet_comments_notes_and_headers_are_read(legacy_dir: Path) -> None:
+    """Text hidden in places plain readers skip: an .xls hidden sheet and note, .ppt notes, .doc header."""
+    xls = run(legacy_dir / "legacy.xls")
+    assert any(i.part == "sheet:Hidden" and CARD in i.text for i in xls if hasattr(i, "part"))
+    assert any(i.part == "comments" and MARKING in i.text for i in xls if hasattr(i, "part"))
+    assert f"speaker notes: card {CARD}" in texts(run(legacy_dir / "legacy.ppt"))
+    assert f"{MARKING} header" in texts(run(legacy_dir / "legacy.doc"))
+    assert f"{MARKING} header" in texts(run(legacy_dir / "legacy.rtf"))
+
+
+@pytest.mark.slow
+def test_members_of_each_archive_are_named(legacy_dir: Path) -> None:
+    """7z and ISO members come back under their names; the .doc inside a 7z is read as Word."""
+    items = run(legacy_dir / "pack.7z")
+    members = {i.member for i in items if hasattr(i, "text")}
+    assert {"note.txt", "legacy.doc"} <= members
+    assert CARD in texts([i for i in items if getattr(i, "member", None) == "legacy.doc"])
+    assert {"note.txt", "legacy.doc"} <= {
+        i.member for i in run(legacy_dir / "pack.iso") if hasattr(i, "text")
+    }
+
+
+# --- hostile variants -------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_truncated_ole_documents_are_error_records(legacy_dir: Path, tmp_path: Path) -> None:
+    """A .doc/.xls/.ppt cut in half ends as an error record, never as clean text-less output."""
+    for name in ("legacy.doc", "legacy.xls", "legacy.ppt"):
+        data = (legacy_dir / name).read_bytes()
+        cut = tmp_path / name
+        cut.write_bytes(data[: len(data) // 2])
+        items = run(cut, Limits(timeout_seconds=20))
+        assert errors(items), name
+        assert all(r in ("malformed", "unsupported_format") for _m, r in errors(items)), (name, errors(items))
+
+
+def _cyclic_fat(data: bytes) -> bytes:
+    """Point every end-of-chain FAT entry of an OLE file at itself: each stream's chain loops."""
+    buf = bytearray(data)
+    shift = struct.unpack_from("<H", buf, 0x1E)[0]
+    size = 1 << shift
+    nfat = struct.unpack_from("<I", buf, 0x2C)[0]
+    for k in range(min(nfat, 109)):
+        sect = struct.unpack_from("<I", buf, 0x4C + 4 * k)[0]
+        base = size * (sect + 1)
+        for i in range(size // 4):
+            if struct.unpack_from("<I", buf, base + 4 * i)[0] == 0xFFFFFFFE:
+                struct.pack_into("<I", buf, base + 4 * i, k * (size // 4) + i)
+    return bytes(buf)
+
+
+@pytest.mark.slow
+def test_cyclic_fat_chains_end_as_errors(legacy_dir: Path, tmp_path: Path) -> None:
+    """OLE files whose sector chains loop end: olefile reads no more than a stream's declared size,
+    catdoc and xlrd reject the loop; the outcome is text or an error record, never a hang or a bug."""
+    for name in ("legacy.doc", "legacy.xls", "legacy.ppt"):
+        bad = tmp_path / name
+        bad.write_bytes(_cyclic_fat((legacy_dir / name).read_bytes()))
+        items = run(bad, Limits(timeout_seconds=20))
+        assert errors(items) or CARD in texts(items), name
+        assert all(r in ("malformed", "unsupported_format") for _m, r in errors(items)), (name, errors(items))
+
+
+def _seven_zip(tmp_path: Path, name: str, files: dict[str, bytes]) -> Path:
+    src = tmp_path / (name + ".d")
+    src.mkdir()
+    for n, data in files.items():
+        (src / n).write_bytes(data)
+    out = tmp_path / name
+    subprocess.run(["7z", "a", "-bd", "-y", str(out), "."], cwd=src, check=True, capture_output=True)
+    return out
+
+
+def test_7z_bomb_stops_at_the_ratio_limit(tmp_path: Path) -> None:
+    """20 MB of zeros in a few kB of 7z: the member is reported as limit_ratio, not inflated."""
+    _need("7z")
+    bomb = _seven_zip(
+        tmp_path, "bomb.7z", {"zeros.txt": b"\0" * (20 * 1024 * 1024), "ok.txt": MARKING.encode()}
+    )
+    items = run(bomb, Limits(max_ratio=100))
+    assert ("zeros.txt", "limit_ratio") in errors(items)
+    assert MARKING in texts(items)
+
+
+def test_nested_7z_counts_unpacked_bytes_across_levels(tmp_path: Path) -> None:
+    """Archives inside archives: depth and the total unpacked size are limited across all levels."""
+    _need("7z")
+    inner = _seven_zip(tmp_path, "l0.7z", {"a.txt": b"x" * 300_000})
+    for level in range(1, 4):
+        inner = _seven_zip(
+            tmp_path, f"l{level}.7z", {inner.name: inner.read_bytes(), "b.txt": b"y" * 300_000}
+        )
+    assert ("l2.7z!l1.7z", "limit_depth") in errors(run(inner, Limits(max_depth=2)))
+    total = errors(run(inner, Limits(max_unpacked_bytes=700_000)))
+    assert total and total[-1][1] == "limit_bytes"
+
+
+def test_encrypted_7z_is_reported(tmp_path: Path) -> None:
+    """A password-protected 7z member (and an archive with encrypted names) is ``encrypted``."""
+    _need("7z")
+    src = tmp_path / "s"
+    src.mkdir()
+    (src / "secret.txt").write_text(MARKING)
+    for name, flags in (("enc.7z", []), ("hdr.7z", ["-mhe=on"])):
+        subprocess.run(["7z", "a", "-bd", "-pS3cret", *flags, str(tmp_path / name), "."], cwd=src, check=True,
+                       capture_output=True)  # fmt: skip
+        assert [r for _m, r in errors(run(tmp_path / name))] == ["encrypted"], name
+
+
+def test_rtf_grammar() -> None:
+    """Unicode escapes with fallbacks, code-page bytes, \\bin data and skipped destinations."""
+    from agent.extract.context import Context
+
+    rtf = (
+        rb"{\rtf1\ansi\ansicpg1252\uc1{\fonttbl{\f0 Arial;}}{\*\generator Secret-writer;}"
+        rb"STRICTLY \u67\'43ONFIDENTIAL\par {\info{\title Caf\'e9 plan}}\bin4 {}\\x end\par"
+        rb"{\header Head\~text}card 4532\-0151}"
+    )
+    out = RtfText(Context("x", Limits())).read(rtf)
+    assert "STRICTLY CONFIDENTIAL" in out
+    assert "Café plan" in out
+    assert "Secret-writer" not in out and "Arial" not in out
+    assert "{}\\x" not in out and " end" in out
+    assert "Head\u00a0text" in out and "card 45320151" in out
+
+
+def test_deeply_nested_rtf_is_an_error_record(tmp_path: Path) -> None:
+    """100k opening braces: an error record, not a stack overflow or a silent pass."""
+    p = tmp_path / "deep.rtf"
+    p.write_bytes(b"{\\rtf1 " + b"{" * 100_000 + b"x")
+    assert errors(run(p)) == [(None, "malformed")]
+
+
+def test_ppt_record_walk_ends_on_hostile_lengths() -> None:
+    """Atoms with huge or zero lengths and endless containers cannot make the walk loop."""
+    from agent.extract.context import Context
+
+    ctx = Context("x", Limits())
+    text = "card".encode("utf-16-le")
+    stream = (
+        struct.pack("<HHI", 0x000F, 0x03E8, 0xFFFFFFFF) + struct.pack("<HHI", 0, 0x0FA0, len(text)) + text
+    )
+    stream += struct.pack("<HHI", 0, 0x0FA8, 0xFFFFFFF0) + b"tail"
+    assert list(ppt_texts(stream, ctx)) == ["card", "tail"]
+
+
+@pytest.mark.parametrize(
+    ("head", "name", "fmt"),
+    [
+        (b"7z\xbc\xaf\x27\x1c\x00\x04", "x.bin", "7z"),
+        (b"Rar!\x1a\x07\x01\x00", "x", "rar"),
+        (b"MSCF\x00\x00\x00\x00", "x", "cab"),
+        (b"\x1f\x9d\x90", "x", "compress"),
+        (b"{\\rtf1\\ansi hello}", "x.doc", "rtf"),
+        (b"!BDN\x00\x00", "x.pst", "pst"),
+        (b"\x7fELF\x02\x01", "x", "executable"),
+        (b"ID3\x03\x00", "x.txt", "audio"),
+        (b"\x00\x00\x00\x18ftypmp42", "x", "video"),
+        (b"wOF2\x00\x01", "x", "font"),
+        (b"MZ Holding annual report\n", "x.txt", "text"),  # weak magic in text is text
+        (b"From a@b Mon Jan  1 00:00:00 2024\nFrom: a@b\nSubject: s\nReceived: x\n\nbody", "x", "mbox"),
+    ],
+)
+def test_sniffing_by_content(head: bytes, name: str, fmt: str) -> None:
+    """Formats are named from their bytes; a text file starting with a short magic stays text."""
+    assert sniff_format(head, name) == fmt
+
+
+def test_unknown_binary_is_unsupported_and_iso_is_found_past_the_head(tmp_path: Path) -> None:
+    """Random bytes are ``unsupported_format`` (never silent); an ISO is recognised at offset 32769."""
+    blob = tmp_path / "blob.dat"
+    blob.write_bytes(bytes(range(256)) * 64)
+    assert errors(run(blob)) == [(None, "unsupported_format")]
+    iso = io.BytesIO(b"\0" * 0x8001 + b"CD001" + b"\0" * 100)
+    assert refine(sniff_format(iso.read(4096), "x"), iso) == "iso"
