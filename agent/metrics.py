@@ -14,6 +14,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 from agent import __version__
+from agent.models import FORMATS
 
 SCAN_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0)
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -28,7 +29,16 @@ class Metrics:
         self.build_info.info({"version": __version__})
 
         self.files_scanned = Counter(
-            "dropwarden_files_scanned_total", "Top-level files scanned to a verdict.", ["zone"], registry=r
+            "dropwarden_files_scanned_total",
+            "Top-level files scanned to a verdict, by zone and sniffed format.",
+            ["zone", "format"],
+            registry=r,
+        )
+        self.extracted_chars = Counter(
+            "dropwarden_extracted_chars_total",
+            "Characters of text extracted, by sniffed format of the file or member that held them.",
+            ["format"],
+            registry=r,
         )
         self.bytes_scanned = Counter(
             "dropwarden_scanned_bytes_total", "Bytes of top-level files scanned.", ["zone"], registry=r
@@ -157,8 +167,11 @@ class Metrics:
         """
         reasons = tuple(reasons)
         rules = tuple(rules)
+        for fmt in FORMATS:
+            self.extracted_chars.labels(format=fmt)
         for zone, role in zones:
-            self.files_scanned.labels(zone=zone)
+            for fmt in FORMATS:
+                self.files_scanned.labels(zone=zone, format=fmt)
             self.bytes_scanned.labels(zone=zone)
             self.quarantined.labels(zone=zone)
             for reason in reasons:

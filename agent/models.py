@@ -100,6 +100,32 @@ class ExtractError:
     detail: str  # human-readable, must never contain file content
 
 
+#: Format names the content sniffer gives (a bounded set: metric label values). "unknown": never sniffed.
+FORMATS: tuple[str, ...] = (
+    "text", "csv", "tsv", "pdf", "docx", "xlsx", "pptx", "odt", "ods", "doc", "xls", "ppt", "rtf",
+    "ooxml_encrypted", "ole", "eml", "emlx", "mbox", "msg", "pst", "zip", "tar", "gzip", "bz2", "xz",
+    "7z", "rar", "cab", "iso", "cpio", "compress", "image", "audio", "video", "font", "executable",
+    "empty", "binary", "unknown",
+)  # fmt: skip
+
+FileStatus = Literal["read", "no_text_expected", "unscanned"]
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """Inventory line of one top-level file or member: what it was, how much text it gave.
+
+    ``format`` is a sniffed format name (a bounded set: a metric label value); ``unscanned`` means
+    at least one ExtractError names this file or member: it was not read completely.
+    """
+
+    path: str
+    member: str | None
+    format: str
+    chars: int
+    status: FileStatus
+
+
 @dataclass(frozen=True)
 class Detection:
     """A candidate value found by a recognizer, before any policy decides about it."""
@@ -161,6 +187,7 @@ class Verdict:
     bytes: int
     seconds: float
     content_hash: str = ""
+    files: tuple[FileRecord, ...] = ()  # inventory: the top-level file first, then every member
 
     @property
     def max_severity(self) -> Severity | None:

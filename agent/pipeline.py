@@ -21,6 +21,7 @@ from agent.extract import Extractor
 from agent.models import (
     Detection,
     ExtractError,
+    FileRecord,
     FileRef,
     Finding,
     Limits,
@@ -75,7 +76,8 @@ class Pipeline:
             size = os.lstat(ref.path).st_size
         except OSError:
             size = 0
-        for item in self.extractor.extract(ref):
+        files: list[FileRecord] = []
+        for item in self.extractor.extract(ref, files):
             if isinstance(item, ExtractError):
                 errors.append(item)
                 continue
@@ -93,6 +95,7 @@ class Pipeline:
             errors=tuple(errors),
             bytes=size,
             seconds=time.monotonic() - started,
+            files=tuple(files),
         )
 
     def explain(self, ref: FileRef) -> tuple[list[Evaluation], list[ExtractError]]:

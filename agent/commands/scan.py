@@ -58,6 +58,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--timeout", type=float, default=Limits.timeout_seconds, help="seconds per file")
     p.add_argument("--ner-model", help="installed spaCy package to use for PERSON/LOCATION (optional)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument(
+        "--inventory",
+        action="store_true",
+        help="jsonl: one record per file and member (format, characters of text, read/unscanned)",
+    )
     p.set_defaults(func=run_scan)
 
 
@@ -121,7 +126,7 @@ def run_scan(args: argparse.Namespace) -> int:
 
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     root = args.paths[0] if len(args.paths) == 1 and os.path.isdir(args.paths[0]) else None
-    reporter = make_reporter(args.format, out, color=out.isatty(), root=root)
+    reporter = make_reporter(args.format, out, color=out.isatty(), root=root, inventory=args.inventory)
     started = time.monotonic()
     stats = {"files": 0, "bytes": 0, "errors": 0}
     by_sev: Counter[str] = Counter()

@@ -201,7 +201,11 @@ class VerdictHandling:
             error=reasons[0] if reasons else None, stat=stat, content_hash=content_hash,
             policy_digest=self.digest,
         )  # fmt: skip
-        m.files_scanned.labels(zone=zone).inc()
+        files = getattr(v, "files", ())
+        m.files_scanned.labels(zone=zone, format=files[0].format if files else "unknown").inc()
+        for rec in files:
+            if rec.chars:
+                m.extracted_chars.labels(format=rec.format).inc(rec.chars)
         m.bytes_scanned.labels(zone=zone).inc(v.bytes)
         m.scan_duration.labels(zone=zone).observe(v.seconds)
         m.verdict_latency.labels(zone=zone).observe(max(0.0, time.time() - item.event_time))

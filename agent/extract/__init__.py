@@ -20,7 +20,7 @@ from agent.extract import archive, legacy, mail, office, pdf, rtf, text, unpack
 from agent.extract.context import Abort, Context, Item
 from agent.extract.safeopen import OpenFailure, open_for_scan
 from agent.extract.sniff import EXPECTED_BY_EXTENSION, NO_TEXT_FORMATS, _ext, refine, sniff_format
-from agent.models import ExtractError, FileRef, Limits, TextChunk
+from agent.models import FORMATS, ExtractError, FileRecord, FileRef, FileStatus, Limits, TextChunk
 
 __all__ = ["Extractor", "OpenFailure", "open_for_scan", "sniff_format"]
 
@@ -34,10 +34,26 @@ class Extractor:
     def __init__(self, limits: Limits = Limits()) -> None:  # noqa: B008 - Limits is frozen
         self.limits = limits
 
-    def extract(self, ref: FileRef) -> Iterator[TextChunk | ExtractError]:
+    def extract(
+        self, ref: FileRef, inventory: list[FileRecord] | None = None
+    ) -> Iterator[TextChunk | ExtractError]:
         """Yield text chunks of the file and of every archive member/attachment, and an ExtractError
-        for anything that could not be read (completely). Never raises for bad input."""
+        for anything that could not be read (completely). Never raises for bad input.
+
+        ``inventory``, when given, receives one :class:`FileRecord` per file and member once the
+        generator is exhausted (or closed)."""
         ctx = Context(path=ref.path, limits=self.limits)
+        failed: set[str | None] = set()
+        try:
+            for item in self._extract(ref, ctx):
+                if isinstance(item, ExtractError):
+                    failed.add(item.member)
+                yield item
+        finally:
+            if inventory is not None:
+                inventory.extend(file_records(ctx, failed))
+
+    def _extract(self, ref: FileRef, ctx: Context) -> Iterator[TextChunk | ExtractError]:
         try:
             fd, st = open_for_scan(ref.path, ref.root, self.limits.follow_symlinks)
         except OpenFailure as e:
@@ -61,6 +77,26 @@ class Extractor:
     def extract_file(self, f: IO[bytes], ctx: Context, display: str) -> Iterator[Item]:
         """Extract an open, seekable top-level file (also used for in-memory tests)."""
         yield from _dispatch(f, ctx, None, display, 0)
+
+
+def file_records(ctx: Context, failed: set[str | None]) -> list[FileRecord]:
+    """The inventory of one extraction: every file and member that was sniffed or named in an error."""
+    names = list(ctx.formats) + [m for m in failed if m not in ctx.formats]
+    if None not in names:
+        names.insert(0, None)
+    out = []
+    for member in names:
+        fmt = ctx.formats.get(member, "unknown")
+        fmt = fmt if fmt in FORMATS else "binary"  # a metric label: the set stays bounded
+        chars = ctx.chars.get(member, 0)
+        if member in failed:
+            status: FileStatus = "unscanned"
+        elif fmt in NO_TEXT_FORMATS or fmt == "empty":
+            status = "no_text_expected"
+        else:
+            status = "read"
+        out.append(FileRecord(ctx.path, member, fmt, chars, status))
+    return out
 
 
 def _dispatch(f: IO[bytes], ctx: Context, member: str | None, display: str, depth: int) -> Iterator[Item]:
@@ -93,6 +129,7 @@ def _read(f: IO[bytes], ctx: Context, member: str | None, display: str, depth: i
     head = f.read(_HEAD)
     f.seek(0)
     fmt = refine(sniff_format(head, display), f)
+    ctx.formats[member] = fmt
     expected = EXPECTED_BY_EXTENSION.get(_ext(display))
     if expected and fmt not in expected and fmt != "empty":
         yield ctx.error(member, "malformed", f"content is {fmt}, not {_ext(display)[1:]}")

@@ -49,6 +49,9 @@ class Context:
     text_chars: int = 0
     members: int = 0  # archive members read so far, across every nesting level of the file
     unpacked: int = 0  # bytes decompressed out of archives, across all nesting levels
+    #: inventory: format and characters of text of the file (None) and of every member, in order
+    formats: dict[str | None, str] = field(default_factory=dict)
+    chars: dict[str | None, int] = field(default_factory=dict)
     _cursors: dict[str | None, _Cursor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -117,6 +120,7 @@ class Chunker:
         if over:
             text = text[: max(0, room)]
         self.ctx.text_chars += len(text)
+        self.ctx.chars[self.member] = self.ctx.chars.get(self.member, 0) + len(text)
         self._buf.append(text)
         self._buflen += len(text)
         while self._buflen > self.size:

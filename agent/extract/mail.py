@@ -202,6 +202,7 @@ def _mbox_message(
             yield err
             return
         spool.seek(0)
+        ctx.formats[name] = "eml"
         yield from extract_eml(spool, ctx, name, depth + 1, recurse)
 
 

@@ -17,13 +17,15 @@ class Reporter(Protocol):
     def close(self, summary: dict[str, object]) -> None: ...
 
 
-def make_reporter(fmt: str, out: IO[str], color: bool = False, root: str | None = None) -> Reporter:
+def make_reporter(
+    fmt: str, out: IO[str], color: bool = False, root: str | None = None, inventory: bool = False
+) -> Reporter:
     from agent.report.jsonl import JsonlReporter
     from agent.report.sarif import SarifReporter
     from agent.report.text import TextReporter
 
     if fmt == "jsonl":
-        return JsonlReporter(out)
+        return JsonlReporter(out, inventory=inventory)
     if fmt == "sarif":
         return SarifReporter(out, root=root)
     return TextReporter(out, color=color)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import IO
 
-from agent.models import ExtractError, Finding, Verdict
+from agent.models import ExtractError, FileRecord, Finding, Verdict
 
 
 def finding_record(f: Finding) -> dict[str, object]:
@@ -41,13 +41,20 @@ def error_record(e: ExtractError) -> dict[str, object]:
     return {"kind": "error", "path": e.path, "member": e.member, "reason": e.reason, "detail": e.detail}
 
 
+def file_record(r: FileRecord) -> dict[str, object]:
+    """Inventory line (``scan --inventory``): proof that a file or member was read, or why not."""
+    return {"kind": "file", "path": r.path, "member": r.member, "format": r.format, "chars": r.chars,
+            "status": r.status}  # fmt: skip
+
+
 #: One encoder for every line: json.dumps with a keyword builds a new one per call.
 _ENCODE = json.JSONEncoder(ensure_ascii=False).encode
 
 
 class JsonlReporter:
-    def __init__(self, out: IO[str]) -> None:
+    def __init__(self, out: IO[str], inventory: bool = False) -> None:
         self.out = out
+        self.inventory = inventory
 
     def _write(self, record: dict[str, object]) -> None:
         self.out.write(_ENCODE(record) + "\n")
@@ -55,6 +62,8 @@ class JsonlReporter:
     def verdict(self, verdict: Verdict) -> None:
         lines = [_ENCODE(finding_record(f)) for f in verdict.findings]
         lines += [_ENCODE(error_record(e)) for e in verdict.errors]
+        if self.inventory:
+            lines += [_ENCODE(file_record(r)) for r in verdict.files]
         if lines:
             self.out.write("\n".join(lines) + "\n")
         self.out.flush()

@@ -54,6 +54,8 @@ def test_card_dropped_alerts_within_two_seconds(agent: AgentProc) -> None:
     assert alert["rule"] == "card-number" and alert["severity"] == "high"
     assert agent.metric("dropwarden_alerts_total", rule="card-number") >= 1
     assert agent.metric("dropwarden_files_scanned_total") == before + 1
+    assert agent.metric("dropwarden_files_scanned_total", format="text") >= 1
+    assert agent.metric("dropwarden_extracted_chars_total", format="text") >= len("Please charge card")
 
 
 def test_slow_writer_scanned_once_at_final_content(agent: AgentProc) -> None:

@@ -60,7 +60,7 @@ def test_tls_and_basic_auth(tmp_path: Path) -> None:
         }
     )
     m = Metrics()
-    m.files_scanned.labels(zone="z").inc()
+    m.files_scanned.labels(zone="z", format="pdf").inc()
     httpd = start_metrics_server(s, m)
     ctx = ssl.create_default_context(cafile=str(cert))
     url = f"https://localhost:{port}/metrics"
@@ -72,6 +72,6 @@ def test_tls_and_basic_auth(tmp_path: Path) -> None:
             assert e.value.code == 401
         good = {"Authorization": "Basic " + base64.b64encode(b"prom:correct horse").decode()}
         with urllib.request.urlopen(urllib.request.Request(url, headers=good), context=ctx, timeout=5) as r:
-            assert 'dropwarden_files_scanned_total{zone="z"} 1.0' in r.read().decode()
+            assert 'dropwarden_files_scanned_total{format="pdf",zone="z"} 1.0' in r.read().decode()
     finally:
         httpd.shutdown()

@@ -112,7 +112,7 @@ def legacy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def scanned(legacy_dir: Path) -> list[dict[str, object]]:
     """One real ``dropwarden scan --format jsonl`` of the whole folder."""
     proc = subprocess.run(
-        [sys.executable, "-m", "agent", "scan", "--format", "jsonl", str(legacy_dir)],
+        [sys.executable, "-m", "agent", "scan", "--format", "jsonl", "--inventory", str(legacy_dir)],
         capture_output=True, text=True, timeout=300, check=False,
     )  # fmt: skip
     return [json.loads(line) for line in proc.stdout.splitlines() if line.startswith("{")]
@@ -133,6 +133,21 @@ def test_planted_card_and_marking_are_found(
     entities = {r.get("entity") for r in mine if r.get("kind") == "finding"}
     assert {"CREDIT_CARD", "CONFIDENTIAL_MARKING"} <= entities, (name, mine)
     assert not [r for r in mine if r.get("kind") == "error"], (name, mine)
+
+
+@pytest.mark.slow
+def test_inventory_names_every_file_and_member(legacy_dir: Path, scanned: list[dict[str, object]]) -> None:
+    """``scan --inventory``: one record per file and member, with its sniffed format and its text."""
+    records = {(r["path"], r["member"]): r for r in scanned if r.get("kind") == "file"}
+    for name in FILES:
+        top = records[(str(legacy_dir / name), None)]
+        assert top["status"] == "read", top
+    fmt = {name: records[(str(legacy_dir / name), None)]["format"] for name in FILES}
+    assert fmt["legacy.doc"] == "doc" and fmt["legacy.xls"] == "xls" and fmt["legacy.ppt"] == "ppt"
+    assert fmt["pack.7z"] == "7z" and fmt["pack.iso"] == "iso" and fmt["box.mbox"] == "mbox"
+    inner = records[(str(legacy_dir / "pack.7z"), "legacy.doc")]
+    assert inner["format"] == "doc" and inner["chars"] > 0 and inner["status"] == "read"
+    assert records[(str(legacy_dir / "box.mbox"), "message-2")]["chars"] > 0
 
 
 @pytest.mark.slow
@@ -303,6 +318,29 @@ def test_ppt_record_walk_ends_on_hostile_lengths() -> None:
 def test_sniffing_by_content(head: bytes, name: str, fmt: str) -> None:
     """Formats are named from their bytes; a text file starting with a short magic stays text."""
     assert sniff_format(head, name) == fmt
+
+
+def test_inventory_of_unread_and_no_text_files(tmp_path: Path) -> None:
+    """Unknown bytes are ``unscanned``, an executable ``no_text_expected``, a text ``read`` with its size."""
+    from agent.extract import Extractor
+    from agent.models import FileRef
+
+    files = {
+        "blob.dat": bytes(range(256)) * 8,
+        "tool": b"\x7fELF\x02\x01\x01" + bytes(200),
+        "a.txt": b"hello",
+    }
+    got = {}
+    for name, data in files.items():
+        (tmp_path / name).write_bytes(data)
+        inv: list = []
+        list(Extractor().extract(FileRef(str(tmp_path / name)), inv))
+        got[name] = [(r.member, r.format, r.chars, r.status) for r in inv]
+    assert got == {
+        "blob.dat": [(None, "binary", 0, "unscanned")],
+        "tool": [(None, "executable", 0, "no_text_expected")],
+        "a.txt": [(None, "text", 5, "read")],
+    }
 
 
 def test_unknown_binary_is_unsupported_and_iso_is_found_past_the_head(tmp_path: Path) -> None:
