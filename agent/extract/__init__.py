@@ -201,6 +201,7 @@ _READERS = {
     "xls": legacy.extract_xls,
     "ppt": legacy.extract_ppt,
     "rtf": rtf.extract_rtf,
+    "ole": legacy.extract_ole,
 }
 
 

@@ -31,7 +31,9 @@ from typing import IO
 
 import olefile
 
+from agent.extract.archive import depth_error, join_member
 from agent.extract.context import Context, Item
+from agent.extract.mail import spooled
 
 Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
 
@@ -137,6 +139,7 @@ def extract_doc(
         return
     yield from ctx.chunk_text(member, out.decode("utf-8", "replace"), "body")
     yield from _ole_metadata(f, ctx, member)
+    yield from embedded_objects(f, ctx, member, depth, recurse, ("ObjectPool",))
 
 
 def extract_xls(
@@ -162,6 +165,7 @@ def extract_xls(
     finally:
         book.release_resources()
     yield from _ole_metadata(f, ctx, member)
+    yield from embedded_objects(f, ctx, member, depth, recurse, ("MBD",))
 
 
 def _sheet_text(sheet: object) -> str:
@@ -258,3 +262,66 @@ def _ole_metadata(f: IO[bytes], ctx: Context, member: str | None) -> Iterator[It
         if isinstance(v, str) and v.strip():
             lines.append(f"{name.replace('_', ' ').capitalize()}: {v.strip()}")
     yield from ctx.chunk_text(member, "\n".join(lines), "metadata")
+
+
+#: Streams of an OLE object storage that hold the embedded file: a packaged file (Packager,
+#: MS-OLEDS OLENativeStream), an OOXML/ODF document, Acrobat's PDF, an Excel 97 sheet (raw BIFF).
+_PAYLOADS = ("\x01Ole10Native", "Package", "EmbeddedOdf", "CONTENTS", "Workbook", "Book")
+
+
+def extract_ole(
+    f: IO[bytes], ctx: Context, member: str | None, depth: int, recurse: Recurse
+) -> Iterator[Item]:
+    """An OLE object on its own (``embeddings/oleObject1.bin`` in OOXML): the file it embeds."""
+    found = False
+    for item in embedded_objects(f, ctx, member, depth, recurse, ()):
+        found = True
+        yield item
+    if not found:
+        yield ctx.error(member, "unsupported_format", "OLE compound file of an unknown kind")
+
+
+def embedded_objects(
+    f: IO[bytes], ctx: Context, member: str | None, depth: int, recurse: Recurse, under: tuple[str, ...]
+) -> Iterator[Item]:
+    """Files embedded as OLE objects in storages whose name starts with one of ``under`` (root: ())."""
+    f.seek(0)
+    if f.read(8) != olefile.MAGIC:  # a bare BIFF stream (an Excel object taken out of its storage)
+        f.seek(0)
+        return
+    f.seek(0)
+    with olefile.OleFileIO(f) as ole:
+        found = [e for e in ole.listdir(streams=True, storages=False) if _is_payload(e, under)]
+        if found and (err := depth_error(ctx, member, depth + 1)) is not None:
+            yield err
+            return
+        for n, entry in enumerate(found[: ctx.limits.max_members], start=1):
+            ctx.check()
+            name = join_member(member, "/".join([*entry[:-1], f"object-{n}"]) if under else f"object-{n}")
+            if ole.get_size(entry) > ctx.limits.max_member_bytes:
+                yield ctx.error(name, "limit_bytes", f"object above {ctx.limits.max_member_bytes} bytes")
+                continue
+            data = _payload(entry[-1], ole.openstream(entry).read())
+            if data:
+                yield from spooled(data, ctx, name, depth, recurse)
+    f.seek(0)
+
+
+def _is_payload(entry: list[str], under: tuple[str, ...]) -> bool:
+    if entry[-1] not in _PAYLOADS:
+        return False
+    if not under:
+        return len(entry) == 1 and entry[0] not in ("Workbook", "Book")  # a root Workbook is an .xls
+    return len(entry) >= 2 and entry[0].startswith(under)  # ObjectPool/_123/x (Word), MBD0001/x (Excel)
+
+
+def _payload(stream: str, data: bytes) -> bytes:
+    if stream != "\x01Ole10Native":
+        return data
+    from oletools.oleobj import OleNativeStream
+
+    try:
+        native = OleNativeStream(data)
+    except Exception:  # not a Packager object: the native data is the object's own format
+        return data[4:]
+    return bytes(native.data or b"")

@@ -82,7 +82,7 @@ def _headers_text(msg: Any) -> str:
     return "\n".join(lines)
 
 
-def _spooled(data: bytes, ctx: Context, name: str, depth: int, recurse: Recurse) -> Iterator[Item]:
+def spooled(data: bytes, ctx: Context, name: str, depth: int, recurse: Recurse) -> Iterator[Item]:
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
         spool.write(data)
         spool.seek(0)
@@ -117,7 +117,7 @@ def extract_eml(
                 continue
             data = part.get_payload(decode=True)
             if isinstance(data, bytes) and data:
-                yield from _spooled(data, ctx, name, depth, recurse)
+                yield from spooled(data, ctx, name, depth, recurse)
             continue
         text = _decode_text_part(part)
         if ctype == "text/html":
@@ -148,7 +148,7 @@ def extract_msg(
                 continue
             data = att.data
             if isinstance(data, bytes) and data:
-                yield from _spooled(data, ctx, name, depth, recurse)
+                yield from spooled(data, ctx, name, depth, recurse)
     finally:
         msg.close()
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 import codecs
 import re
 import struct
-import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import IO
 
 from agent.extract.archive import depth_error, join_member
 from agent.extract.context import Context, Item
+from agent.extract.mail import spooled
 
 Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
 
@@ -220,7 +220,4 @@ def extract_rtf(
         if (err := depth_error(ctx, name, depth + 1)) is not None:
             yield err
             continue
-        with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
-            spool.write(native)
-            spool.seek(0)
-            yield from recurse(spool, name, depth + 1)
+        yield from spooled(native, ctx, name, depth, recurse)

@@ -62,6 +62,46 @@ def _sources(d: Path) -> None:
     prs.save(d / "src.pptx")
 
 
+_ODT_HOST = (
+    '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+    'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" '
+    'xmlns:draw="urn:oasis:names:tc:opendocument:xmlns:drawing:1.0" '
+    'xmlns:xlink="http://www.w3.org/1999/xlink" '
+    'office:version="1.2"><office:body><office:text><text:p>Host text</text:p><text:p><draw:frame>'
+    '<draw:object xlink:href="./Object 1" xlink:type="simple" xlink:show="embed"/></draw:frame></text:p>'
+    "</office:text></office:body></office:document-content>"
+)
+_ODS_OBJECT = (
+    '<office:document-content xmlns:office="urn:oasis:names:tc:opendocument:xmlns:office:1.0" '
+    'xmlns:table="urn:oasis:names:tc:opendocument:xmlns:table:1.0" '
+    'xmlns:text="urn:oasis:names:tc:opendocument:xmlns:text:1.0" office:version="1.2"><office:body>'
+    '<office:spreadsheet><table:table table:name="S"><table:table-row><table:table-cell>'
+    f"<text:p>{MARKING}</text:p></table:table-cell><table:table-cell><text:p>{CARD}</text:p>"
+    "</table:table-cell></table:table-row></table:table></office:spreadsheet></office:body></office:document-content>"
+)
+_MANIFEST = (
+    '<manifest:manifest xmlns:manifest="urn:oasis:names:tc:opendocument:xmlns:manifest:1.0" '
+    'manifest:version="1.2"><manifest:file-entry manifest:full-path="/" '
+    'manifest:media-type="application/vnd.oasis.opendocument.text"/>'
+    '<manifest:file-entry manifest:full-path="content.xml" manifest:media-type="text/xml"/>'
+    '<manifest:file-entry manifest:full-path="Object 1/" '
+    'manifest:media-type="application/vnd.oasis.opendocument.spreadsheet"/>'
+    '<manifest:file-entry manifest:full-path="Object 1/content.xml" manifest:media-type="text/xml"/>'
+    "</manifest:manifest>"
+)
+
+
+def _host_odt(d: Path) -> None:
+    """An ODT whose only card and marking sit in an embedded spreadsheet object."""
+    import zipfile
+
+    with zipfile.ZipFile(d / "host.odt", "w") as z:
+        z.writestr(zipfile.ZipInfo("mimetype"), "application/vnd.oasis.opendocument.text")
+        z.writestr("content.xml", _ODT_HOST)
+        z.writestr("Object 1/content.xml", _ODS_OBJECT)
+        z.writestr("META-INF/manifest.xml", _MANIFEST)
+
+
 def _convert(d: Path, out: Path) -> None:
     for fmt, src in CONVERSIONS.items():
         subprocess.run(
@@ -70,6 +110,13 @@ def _convert(d: Path, out: Path) -> None:
             check=True, capture_output=True, timeout=180,
         )  # fmt: skip
         (out / f"src.{fmt}").rename(out / f"legacy.{fmt}")
+    _host_odt(d)
+    subprocess.run(
+        ["soffice", f"-env:UserInstallation=file://{d}/lo-profile", "--headless", "--convert-to", "doc",
+         "--outdir", str(out), str(d / "host.odt")],
+        check=True, capture_output=True, timeout=180,
+    )  # fmt: skip
+    (out / "host.doc").rename(out / "embedded.doc")
 
 
 def _mail(n: int) -> bytes:
@@ -119,7 +166,7 @@ def scanned(legacy_dir: Path) -> list[dict[str, object]]:
 
 
 FILES = ["legacy.doc", "legacy.xls", "legacy.ppt", "legacy.rtf", "pack.7z", "pack.cpio", "pack.iso",
-         "pack.tar.Z", "box.mbox", "mail.emlx"]  # fmt: skip
+         "pack.tar.Z", "box.mbox", "mail.emlx", "embedded.doc"]  # fmt: skip
 
 
 @pytest.mark.slow
@@ -159,6 +206,15 @@ def test_hidden_sheet_comments_notes_and_headers_are_read(legacy_dir: Path) -> N
     assert f"speaker notes: card {CARD}" in texts(run(legacy_dir / "legacy.ppt"))
     assert f"{MARKING} header" in texts(run(legacy_dir / "legacy.doc"))
     assert f"{MARKING} header" in texts(run(legacy_dir / "legacy.rtf"))
+
+
+@pytest.mark.slow
+def test_object_embedded_in_a_doc_is_read_as_a_member(legacy_dir: Path) -> None:
+    """The spreadsheet object LibreOffice stores in a .doc's ObjectPool is read as a workbook member."""
+    items = run(legacy_dir / "embedded.doc")
+    assert not errors(items)
+    inner = [i for i in items if hasattr(i, "text") and i.member and i.member.startswith("ObjectPool/")]
+    assert inner and CARD in texts(inner) and inner[0].part == "sheet:S"
 
 
 @pytest.mark.slow
