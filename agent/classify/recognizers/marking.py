@@ -201,6 +201,21 @@ _SECTION_WORDS = _words(
 )
 
 
+#: A negated or cleared level is the opposite of a marking: "Non restreint", "NOT CONFIDENTIAL",
+#: "Classification: nicht vertraulich", "no confidencial", "niet vertrouwelijk", "non riservato",
+#: "Non-confidential" (folded text right before the phrase) ...
+_NEGATION_BEFORE = re.compile(
+    r"(?<![a-z0-9])(?:not|non|nicht|kein|keine|no|niet|geen|nessun|nessuna|nao|ni|sin|ohne|without|sans)"
+    r"[ \t]*-?[ \t]*$"
+)
+#: ... or a field whose value says no: "Confidential: no", "Vertraulich: nein", confidential="false",
+#: <confidential>false</confidential> (folded text right after the phrase).
+_NEGATION_AFTER = re.compile(
+    r"^[\"']?[ \t]*(?:[:=>]|=>)[ \t]*[\"']?[ \t]*(?:no|nein|non|nee|false|falsch|faux|falso|none|0|n)"
+    r"[ \t\"',;]*(?:<|$)"  # the whole value: "Confidential: Non-disclosure terms" stays a label
+)
+
+
 class ConfidentialMarkingRecognizer(DwPatternRecognizer):
     """Marking phrases that form a label line; prose mentions are dropped."""
 
@@ -230,6 +245,8 @@ class ConfidentialMarkingRecognizer(DwPatternRecognizer):
             return None
         before, after = text[ls : match.start()], text[match.end() : le]
         fb, fa = _fold(before)[-160:], _fold(after)
+        if _NEGATION_BEFORE.search(fb) or _NEGATION_AFTER.match(fa):
+            return None  # "Non restreint", "not confidential", "Confidential: no": the level is denied
         # the field key may be the enclosing tag, before the segment
         fk = fb if ls0 == ls else _fold(text[ls0 : match.start()])[-160:]
         keys = list(_KEY.finditer(fk)) if (":" in fk or "=" in fk or ">" in fk or "\t" in fk) else []

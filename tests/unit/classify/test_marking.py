@@ -199,3 +199,45 @@ def test_name_value_attribute_pairs_are_label_fields(
     """A marking as the value of a name/value attribute pair (HTML meta, XML property) or of a sheet row
     whose first cell is the field name is a label; prose in a description and a levels table are not."""
     assert (best(classifier, text, "CONFIDENTIAL_MARKING") >= 0.5) is labelled
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "Non restreint",
+        "NON RESTREINT",
+        "Classification: Non restreint",
+        "<dc:rights>Non restreint</dc:rights>",
+        "NOT CONFIDENTIAL",
+        "Non-confidential",
+        "Classification: nicht vertraulich",
+        "Niet vertrouwelijk",
+        "No confidencial",
+        "Non riservato",
+        "Confidential: no",
+        "Vertraulich: nein",
+        '<meta name="confidential" content="false">',
+        "UNCLASSIFIED",
+        "Classification: public",
+    ],
+)
+def test_negated_and_cleared_levels_are_not_markings(classifier: Classifier, line: str) -> None:
+    """A level that is denied ("Non restreint", "not confidential", "Confidential: no") is no label."""
+    assert (
+        detect(classifier, f"Quarterly report\n{line}\nThe figures below ...", "CONFIDENTIAL_MARKING") == []
+    )
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "<dc:rights>Restreint</dc:rights>",
+        "Confidential – not for distribution",
+        "CONFIDENTIAL - DO NOT FORWARD",
+        "Confidential: Non-disclosure terms apply",
+        "Nicht weitergeben – VERTRAULICH",
+    ],
+)
+def test_negation_words_elsewhere_on_a_label_line_keep_the_marking(classifier: Classifier, line: str) -> None:
+    """Only a negation that governs the level clears it: handling instructions with "not" stay labels."""
+    assert detect(classifier, f"Quarterly report\n{line}\nThe figures below ...", "CONFIDENTIAL_MARKING")
