@@ -11,6 +11,7 @@ import email
 import tempfile
 from collections.abc import Callable, Iterator
 from email import policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from html.parser import HTMLParser
 from typing import IO, Any
@@ -71,14 +72,20 @@ def _decode_text_part(part: EmailMessage) -> str:
 
 
 def _headers_text(msg: Any) -> str:
-    lines = []
-    for h in _HEADERS:
-        try:
-            v = msg.get(h)
-        except Exception:  # noqa: S112 - a malformed header is skipped; the body is still read
+    """The content headers, RFC 2047 words decoded. From the raw values: policy.default's structured
+    address parsing was 60 % of an mbox's extraction time, and the classifier needs only the text."""
+    wanted = {h.lower(): h for h in _HEADERS}
+    found: dict[str, str] = {}
+    for name, raw in msg.raw_items():
+        key = wanted.get(name.lower())
+        if key is None or key in found:
             continue
-        if v:
-            lines.append(f"{h}: {' '.join(str(v).split())}")
+        try:
+            value = str(make_header(decode_header(str(raw))))
+        except Exception:  # an undecodable encoded word: keep the raw value
+            value = str(raw)
+        found[key] = " ".join(value.split())
+    lines = [f"{h}: {found[h]}" for h in _HEADERS if found.get(h)]
     return "\n".join(lines)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import zipfile
 from typing import IO
 
@@ -166,6 +167,12 @@ def _is_biff(head: bytes) -> bool:
     )
 
 
+#: An mbox envelope line: "From sender@example.org Mon Jan  1 00:00:00 2024" (asctime date), then a header.
+_MBOX_FROM = re.compile(
+    rb"From \S+ +(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) [A-Z][a-z]{2} [ \d]\d [\d:]{8} [^\n]*\n[\w-]+:"
+)
+
+
 def _text_kind(ext: str, head: bytes) -> str:
     if ext == ".csv":
         return "csv"
@@ -173,7 +180,7 @@ def _text_kind(ext: str, head: bytes) -> str:
         return "tsv"
     if ext == ".eml":  # one message, perhaps with an mbox "From " envelope line (the parser skips it)
         return "eml"
-    if head.startswith(b"From ") and _looks_like_mail(head.split(b"\n", 1)[-1]):
+    if head.startswith(b"From ") and (_MBOX_FROM.match(head) or _looks_like_mail(head.split(b"\n", 1)[-1])):
         return "mbox"
     first, _, rest = head.partition(b"\n")
     if first.strip().isdigit() and _looks_like_mail(rest):
