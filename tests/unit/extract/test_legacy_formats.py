@@ -1,7 +1,7 @@
 """Legacy Office, RTF, libarchive archives and mailboxes, written by real tools, scanned for real.
 
 One session fixture builds DOCX/XLSX/PPTX with the Python libraries, converts them with Debian's
-LibreOffice to .doc/.xls/.ppt/.rtf, packs them with 7-Zip and bsdtar (7z, cpio, ISO 9660, .tar.Z),
+LibreOffice to .doc/.xls/.ppt/.rtf, packs them with 7-Zip, bsdtar and gcab (7z, cpio, ISO 9660, .tar.Z, CAB),
 and scans the folder once with ``dropwarden scan``: every file must raise the planted card and
 marking. Hostile variants (truncated and cyclic OLE, 7z bombs, nesting, deep RTF) end as errors.
 """
@@ -150,6 +150,9 @@ def _archives(out: Path, work: Path) -> None:
     for fmt, name in (("cpio", "pack.cpio"), ("iso9660", "pack.iso")):
         subprocess.run(["bsdtar", "--format", fmt, "-cf", str(out / name), "."], cwd=inner, check=True)
     subprocess.run(["bsdtar", "-cZf", str(out / "pack.tar.Z"), "."], cwd=inner, check=True)
+    subprocess.run(
+        ["gcab", "-c", "-z", str(out / "pack.cab"), "note.txt", "legacy.doc"], cwd=inner, check=True
+    )
     mbox = b"".join(b"From a@example.org Mon Jan  1 00:00:00 2024\n" + _mail(i) + b"\n" for i in (1, 2))
     (out / "box.mbox").write_bytes(mbox)
     msg = _mail(3)
@@ -159,7 +162,7 @@ def _archives(out: Path, work: Path) -> None:
 @pytest.fixture(scope="session")
 def legacy_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Files written by LibreOffice, 7-Zip and bsdtar (built once per session)."""
-    _need("soffice", "7z", "bsdtar", "catdoc", "prlimit")
+    _need("soffice", "7z", "bsdtar", "gcab", "catdoc", "prlimit")
     work = tmp_path_factory.mktemp("legacy-src")
     out = tmp_path_factory.mktemp("legacy")
     _sources(work)
@@ -179,7 +182,7 @@ def scanned(legacy_dir: Path) -> list[dict[str, object]]:
 
 
 FILES = ["legacy.doc", "legacy.xls", "legacy.ppt", "legacy.rtf", "pack.7z", "pack.cpio", "pack.iso",
-         "pack.tar.Z", "box.mbox", "mail.emlx", "embedded.doc"]  # fmt: skip
+         "pack.tar.Z", "box.mbox", "mail.emlx", "embedded.doc", "pack.cab"]  # fmt: skip
 
 
 @pytest.mark.slow
