@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import shutil
 import struct
 import subprocess  # nosec B404 - fixed argv, no shell, bounded by prlimit and a timeout
@@ -164,8 +165,51 @@ def extract_xls(
             book.unload_sheet(index)
     finally:
         book.release_resources()
+    yield from ctx.chunk_text(member, "\n".join(biff_headers(_workbook_stream(data))), "header")
     yield from _ole_metadata(f, ctx, member)
     yield from embedded_objects(f, ctx, member, depth, recurse, ("MBD",))
+
+
+def _workbook_stream(data: bytes) -> bytes:
+    """The BIFF record stream: the Workbook/Book stream of an OLE file, or the file itself."""
+    if not data.startswith(olefile.MAGIC):
+        return data
+    with olefile.OleFileIO(data) as ole:
+        for name in ("Workbook", "Book"):
+            if ole.exists(name):
+                return bytes(ole.openstream(name).read())
+    return b""
+
+
+#: Page header/footer codes (&L &C &R sections, &P page, &D date, &"font", &12 size): layout, not text.
+_HF_CODES = re.compile(r'&(?:"[^"]*"|\d+|[LCRPNDTFAZGSUEXYBIK&])')
+
+
+def biff_headers(stream: bytes) -> Iterator[str]:
+    """Page headers and footers of every sheet (BIFF HEADER/FOOTER records), which xlrd skips.
+
+    A linear walk over the record stream: each record moves the position forward by 4 + its length.
+    """
+    pos, end = 0, len(stream)
+    while pos + 4 <= end:
+        rtype, length = struct.unpack_from("<HH", stream, pos)
+        if pos + 4 + length > end:
+            return  # a record running past the stream: truncated file
+        if rtype in (0x0014, 0x0015) and length >= 3:
+            body = stream[pos + 4 : pos + 4 + length]
+            text = _biff_string(body)
+            if text.strip():
+                yield " ".join(_HF_CODES.sub(" ", text).split())
+        pos += 4 + length
+
+
+def _biff_string(body: bytes) -> str:
+    """BIFF8 XLUnicodeString (u16 count, flags, chars) or BIFF2-5 byte string (u8 count, cp1252)."""
+    cch, flags = struct.unpack_from("<HB", body, 0)
+    if flags in (0, 1) and 3 + cch * (flags + 1) <= len(body):
+        raw = body[3 : 3 + cch * (flags + 1)]
+        return raw.decode("utf-16-le" if flags else "latin-1", "replace")
+    return body[1 : 1 + body[0]].decode("cp1252", "replace")
 
 
 def _sheet_text(sheet: object) -> str:

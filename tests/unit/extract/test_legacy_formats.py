@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.extract.legacy import ppt_texts
+from agent.extract.legacy import biff_headers, ppt_texts
 from agent.extract.rtf import RtfText
 from agent.extract.sniff import refine, sniff_format
 from agent.models import Limits
@@ -50,6 +50,7 @@ def _sources(d: Path) -> None:
     wb = openpyxl.Workbook()
     wb.active["A1"] = "visible"
     wb.active["A2"].comment = Comment(f"{MARKING} note", "x")
+    wb.active.oddFooter.center.text = "Quarterly figures RESTRICTED footer"
     hidden = wb.create_sheet("Hidden")
     hidden["A1"], hidden["B1"] = "card", CARD
     hidden.sheet_state = "hidden"
@@ -216,10 +217,12 @@ def test_inventory_names_every_file_and_member(legacy_dir: Path, scanned: list[d
 
 @pytest.mark.slow
 def test_hidden_sheet_comments_notes_and_headers_are_read(legacy_dir: Path) -> None:
-    """Text hidden in places plain readers skip: an .xls hidden sheet and note, .ppt notes, .doc header."""
+    """Text hidden in places plain readers skip: an .xls hidden sheet, note and page footer, .ppt notes,
+    the .doc and .rtf page header."""
     xls = run(legacy_dir / "legacy.xls")
     assert any(i.part == "sheet:Hidden" and CARD in i.text for i in xls if hasattr(i, "part"))
     assert any(i.part == "comments" and MARKING in i.text for i in xls if hasattr(i, "part"))
+    assert any(i.part == "header" and "RESTRICTED footer" in i.text for i in xls if hasattr(i, "part"))
     assert f"speaker notes: card {CARD}" in texts(run(legacy_dir / "legacy.ppt"))
     assert f"{MARKING} header" in texts(run(legacy_dir / "legacy.doc"))
     assert f"{MARKING} header" in texts(run(legacy_dir / "legacy.rtf"))
@@ -379,6 +382,15 @@ def test_ppt_record_walk_ends_on_hostile_lengths() -> None:
     )
     stream += struct.pack("<HHI", 0, 0x0FA8, 0xFFFFFFF0) + b"tail"
     assert list(ppt_texts(stream, ctx)) == ["card", "tail"]
+
+
+def test_biff_header_walk_reads_codes_out_and_ends_on_hostile_lengths() -> None:
+    """HEADER/FOOTER records lose their layout codes; a record claiming 65535 bytes ends the walk."""
+    good = struct.pack("<HH", 0x0014, 3 + 14) + struct.pack("<HB", 14, 0) + b'&L&"Arial"&CHi'
+    footer = "&CSTRICTLY CONFIDENTIAL &P".encode("utf-16-le")
+    wide = struct.pack("<HH", 0x0015, 3 + len(footer)) + struct.pack("<HB", len(footer) // 2, 1) + footer
+    hostile = struct.pack("<HH", 0x0014, 0xFFFF) + b"\x05\x00\x00abc"
+    assert list(biff_headers(good + wide + hostile)) == ["Hi", "STRICTLY CONFIDENTIAL"]
 
 
 @pytest.mark.parametrize(
