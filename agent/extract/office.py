@@ -563,12 +563,37 @@ _NAME = f"{{{_ODF}table:1.0}}name"
 
 
 def extract_odf(f: IO[bytes], ctx: Context, member: str | None, spreadsheet: bool) -> Iterator[Item]:
-    """ODT paragraphs / ODS sheets from content.xml, parsed without entities or network."""
+    """ODT paragraphs / ODS sheets from content.xml, parsed without entities or network; then the
+    objects embedded in the package (``Object 1/content.xml``: a chart's table, a spreadsheet in a
+    text), each as a member named after its folder."""
     with zipfile.ZipFile(f) as zf:
-        if zf.getinfo("content.xml").file_size > ctx.limits.max_member_bytes:
-            yield ctx.error(member, "limit_bytes", "content.xml larger than the member limit")
+        objects = [n for n in zf.namelist() if n.count("/") == 1 and n.endswith("/content.xml")]
+        if (err := _odf_part_error(zf, "content.xml", ctx, member)) is not None:
+            yield err
             return
-        data = zf.read("content.xml")
+        yield from _odf_text(zf.read("content.xml"), ctx, member, spreadsheet)
+        for part in objects[: ctx.limits.max_members]:
+            ctx.check()
+            name = join_member(member, part.split("/", 1)[0])
+            if (err := _odf_part_error(zf, part, ctx, name)) is not None:
+                yield err
+                continue
+            data = zf.read(part)
+            tables = _TABLE_TAG in data
+            ctx.formats[name] = "ods" if tables else "odt"
+            yield from _odf_text(data, ctx, name, tables)
+
+
+_TABLE_TAG = b"<table:table "
+
+
+def _odf_part_error(zf: zipfile.ZipFile, part: str, ctx: Context, member: str | None) -> Item | None:
+    if zf.getinfo(part).file_size > ctx.limits.max_member_bytes:
+        return ctx.error(member, "limit_bytes", f"{part.rsplit('/', 1)[-1]} larger than the member limit")
+    return None
+
+
+def _odf_text(data: bytes, ctx: Context, member: str | None, spreadsheet: bool) -> Iterator[Item]:
     parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
     root = etree.fromstring(data, parser)
     if not spreadsheet:

@@ -118,6 +118,7 @@ def _convert(d: Path, out: Path) -> None:
         check=True, capture_output=True, timeout=180,
     )  # fmt: skip
     (out / "host.doc").rename(out / "embedded.doc")
+    shutil.copy(d / "host.odt", out / "embedded.odt")
 
 
 #: Headers of a real mailbox export: signatures and IDs look like secrets but are not content.
@@ -183,7 +184,7 @@ def scanned(legacy_dir: Path) -> list[dict[str, object]]:
 
 
 FILES = ["legacy.doc", "legacy.xls", "legacy.ppt", "legacy.rtf", "pack.7z", "pack.cpio", "pack.iso",
-         "pack.tar.Z", "box.mbox", "mail.emlx", "embedded.doc", "pack.cab"]  # fmt: skip
+         "pack.tar.Z", "box.mbox", "mail.emlx", "embedded.doc", "pack.cab", "embedded.odt"]  # fmt: skip
 
 
 @pytest.mark.slow
