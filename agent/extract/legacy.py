@@ -27,13 +27,14 @@ import struct
 import subprocess  # nosec B404 - fixed argv, no shell, bounded by prlimit and a timeout
 import tempfile
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from typing import IO
 
 import olefile
 
-from agent.extract.archive import depth_error, join_member
-from agent.extract.context import Context, Item
+from agent.extract.archive import RATIO_FLOOR, depth_error, join_member
+from agent.extract.context import Context, Item, MemberLimit
 from agent.extract.mail import spooled
 
 Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
@@ -258,29 +259,73 @@ def extract_ppt(
         yield from chunker.feed(text + "\n")
     yield from chunker.close()
     yield from _ole_metadata(f, ctx, member)
+    yield from _ppt_objects(stream, ctx, member, depth, recurse)
+
+
+_PPT_OBJECT = 0x1011  # ExOleObjStg: an embedded OLE object's storage, zlib-compressed when instance is 1
+
+
+def _ppt_objects(
+    stream: bytes, ctx: Context, member: str | None, depth: int, recurse: Recurse
+) -> Iterator[Item]:
+    """Embedded OLE objects (a workbook in a slide) as members ``object-N``, inflated within the limits."""
+    objects = ((inst, body) for inst, rtype, body in _ppt_atoms(stream) if rtype == _PPT_OBJECT)
+    for n, (instance, body) in enumerate(objects, start=1):
+        name = join_member(member, f"object-{n}")
+        if n > ctx.limits.max_members:
+            yield ctx.error(member, "limit_members", f"more than {ctx.limits.max_members} objects")
+            return
+        if (err := depth_error(ctx, name, depth + 1)) is not None:
+            yield err
+            return
+        try:
+            data = _inflate(body, ctx) if instance == 1 else body
+        except MemberLimit as e:
+            yield ctx.error(name, e.reason, e.detail)
+            continue
+        except zlib.error:
+            yield ctx.error(name, "malformed", "embedded object does not inflate")
+            continue
+        yield from spooled(data, ctx, name, depth, recurse)
+
+
+def _inflate(body: bytes, ctx: Context) -> bytes:
+    """u32 declared size + zlib data; never more than the member limit or the ratio allows."""
+    lim = ctx.limits
+    cap = min(lim.max_member_bytes, max(RATIO_FLOOR, int(len(body) * lim.max_ratio)))
+    out = zlib.decompressobj().decompress(body[4:], cap + 1)
+    if len(out) > cap:
+        reason = "limit_bytes" if cap == lim.max_member_bytes else "limit_ratio"
+        raise MemberLimit(reason, f"embedded object inflates beyond {cap} bytes")
+    return out
 
 
 def ppt_texts(stream: bytes, ctx: Context) -> Iterator[str]:
-    """Text atoms of a PowerPoint Document stream, in stream order.
+    """Text atoms of a PowerPoint Document stream, in stream order."""
+    for n, (_instance, rtype, body) in enumerate(_ppt_atoms(stream), start=1):
+        if n % 4096 == 0:
+            ctx.check()
+        codec = _PPT_TEXT.get(rtype)
+        if codec is not None:
+            text = body.decode(codec, "replace").replace("\r", "\n")
+            if text.strip() and not text.startswith("___PPT"):
+                yield text.replace("\x0b", "\n")
+
+
+def _ppt_atoms(stream: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """(instance, type, body) of every atom of a PowerPoint record stream.
 
     Containers (record version 0xF) are entered by stepping over their 8-byte header, atoms are
-    skipped by their length: every step moves forward, so the walk ends after at most len/8 steps.
+    skipped by their length: every step moves forward, so the walk ends after at most len/8 steps
+    (no recursion, no offsets followed: a hostile stream cannot loop or nest it).
     """
     pos, end = 0, len(stream)
-    steps = 0
     while pos + 8 <= end:
         ver_inst, rtype, length = struct.unpack_from("<HHI", stream, pos)
-        steps += 1
-        if steps % 4096 == 0:
-            ctx.check()
         if ver_inst & 0xF == 0xF:
             pos += 8
             continue
-        codec = _PPT_TEXT.get(rtype)
-        if codec is not None:
-            text = stream[pos + 8 : pos + 8 + length].decode(codec, "replace").replace("\r", "\n")
-            if text.strip() and not text.startswith("___PPT"):
-                yield text.replace("\x0b", "\n")
+        yield ver_inst >> 4, rtype, stream[pos + 8 : pos + 8 + length]
         pos += 8 + length
 
 

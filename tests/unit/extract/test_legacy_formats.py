@@ -239,6 +239,24 @@ def test_object_embedded_in_a_doc_is_read_as_a_member(legacy_dir: Path) -> None:
 
 
 @pytest.mark.slow
+def test_ole_object_in_a_ppt_is_inflated_and_dispatched(shared_dir: Path, tmp_path: Path) -> None:
+    """A slide's embedded workbook (python-pptx's sample, converted by LibreOffice to .ppt) is inflated
+    from its ExOleObjStg record and dispatched; LibreOffice keeps only the object's preview picture,
+    so it is reported as an OLE file of no known kind, never passed over."""
+    _need("soffice")
+    src = shared_dir / "external" / "documents" / "python-pptx__shp-access-ole-object.pptx"
+    if not src.exists():
+        pytest.skip("absent")
+    subprocess.run(
+        ["soffice", f"-env:UserInstallation=file://{tmp_path}/lo", "--headless", "--convert-to", "ppt",
+         "--outdir", str(tmp_path), str(src)],
+        check=True, capture_output=True, timeout=180,
+    )  # fmt: skip
+    items = run(tmp_path / src.with_suffix(".ppt").name)
+    assert ("object-1", "unsupported_format") in errors(items)
+
+
+@pytest.mark.slow
 def test_members_of_each_archive_are_named(legacy_dir: Path) -> None:
     """7z and ISO members come back under their names; the .doc inside a 7z is read as Word."""
     items = run(legacy_dir / "pack.7z")
