@@ -16,7 +16,7 @@ from typing import IO
 
 import structlog
 
-from agent.extract import archive, mail, office, pdf, text
+from agent.extract import archive, image, mail, office, pdf, text
 from agent.extract.context import Abort, Context, Item
 from agent.extract.safeopen import OpenFailure, open_for_scan
 from agent.extract.sniff import EXPECTED_BY_EXTENSION, _ext, refine_zip, sniff_format
@@ -118,7 +118,9 @@ def _read(f: IO[bytes], ctx: Context, member: str | None, display: str, depth: i
             yield from office.extract_odf(f, ctx, member, spreadsheet=fmt == "ods")
         elif fmt in ("gzip", "bz2", "xz"):
             yield from archive.extract_stream(f, fmt, ctx, member, display, depth, recurse)
-        # empty, image, ole, binary: no text layer to read; not an error
+        # empty, ole, binary: no text layer to read; not an error
+        if fmt in _PACKAGES:  # pictures pasted into documents (scans) are read by OCR
+            yield from image.package_images(f, ctx, member, depth, recurse)
     except (Abort, GeneratorExit):
         raise
     except RecursionError:
@@ -137,6 +139,7 @@ _READERS = {
     "tar": archive.extract_tar,
     "eml": mail.extract_eml,
     "msg": mail.extract_msg,
+    "image": image.extract_image,
 }
 
 

@@ -48,6 +48,7 @@ class Context:
     deadline: float = 0.0
     text_chars: int = 0
     members: int = 0  # archive members read so far, across every nesting level of the file
+    ocr_pages: int = 0  # page images sent to OCR so far (bounded by limits.max_ocr_pages)
     _cursors: dict[str | None, _Cursor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

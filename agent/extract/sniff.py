@@ -5,6 +5,8 @@ from __future__ import annotations
 import zipfile
 from typing import IO
 
+from agent.extract.image import is_image
+
 #: Formats whose content must match their extension: a ``.docx`` that is not a zip is "malformed".
 EXPECTED_BY_EXTENSION: dict[str, tuple[str, ...]] = {
     ".pdf": ("pdf",),
@@ -55,7 +57,7 @@ def sniff_format(head: bytes, name: str) -> str:
         return "tar"
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         return "msg" if ext == ".msg" else "ole"
-    if head.startswith((b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"II*\x00", b"MM\x00*")):
+    if is_image(head):
         return "image"
     if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")):
         return _text_kind(ext, head)
