@@ -161,7 +161,7 @@ def _needs_ocr(page: Any, text: str) -> bool:
     """A page without (much) text layer but with an image on it: a scan."""
     import pypdfium2.raw as c
 
-    if sum(1 for ch in text if not ch.isspace()) >= SCANNED_PAGE_CHARS:
+    if len(text) >= 8 * SCANNED_PAGE_CHARS or len("".join(text.split())) >= SCANNED_PAGE_CHARS:
         return False
     return any(True for _ in page.get_objects(filter=(c.FPDF_PAGEOBJ_IMAGE,), max_depth=2))
 
