@@ -21,7 +21,7 @@ from typing import IO, Any
 
 from agent.extract import ocr
 from agent.extract.archive import zip_members
-from agent.extract.context import Context, Item, MemberLimit
+from agent.extract.context import Abort, Chunker, Context, Item, MemberLimit
 
 Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
 
@@ -80,20 +80,28 @@ def extract_image(
         return
     with img:
         ch = ctx.chunker(member)
-        for page, frame in enumerate(_frames(img, ctx), 1):
-            try:
-                text = ocr_page(frame, ctx, f"page {page}")
-            except MemberLimit as e:
-                yield ctx.error(member, e.reason, e.detail)
-                if e.reason in STOP_REASONS:
-                    break
-                continue
-            except OSError as e:  # truncated or corrupt image data: this page is lost, not the rest
-                yield ctx.error(member, "malformed", f"page {page}: {type(e).__name__} decoding the image")
-                continue
-            if text.strip():
-                yield from ch.feed(text.rstrip("\n") + "\n")
+        try:
+            yield from _pages(img, ctx, member, ch)
+        except Abort:  # past the deadline: the pages read before it are still classified
+            yield from ch.close()
+            raise
         yield from ch.close()
+
+
+def _pages(img: Any, ctx: Context, member: str | None, ch: Chunker) -> Iterator[Item]:
+    for page, frame in enumerate(_frames(img, ctx), 1):
+        try:
+            text = ocr_page(frame, ctx, f"page {page}")
+        except MemberLimit as e:
+            yield ctx.error(member, e.reason, e.detail)
+            if e.reason in STOP_REASONS:
+                return
+            continue
+        except OSError as e:  # truncated or corrupt image data: this page is lost, not the rest
+            yield ctx.error(member, "malformed", f"page {page}: {type(e).__name__} decoding the image")
+            continue
+        if text.strip():
+            yield from ch.feed(text.rstrip("\n") + "\n")
 
 
 def _frames(img: Any, ctx: Context) -> Iterator[Any]:

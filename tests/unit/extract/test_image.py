@@ -115,6 +115,7 @@ def test_png_text_is_read(tmp_path: Path) -> None:
     assert errors(items) == [] and LINE in texts(items)
 
 
+@pytest.mark.slow
 @needs_tesseract
 def test_tiff_pages_past_the_limit_are_reported(tmp_path: Path) -> None:
     """A 3-page TIFF with a 2-page limit: pages 1 and 2 read, then limit_pages."""
@@ -127,6 +128,7 @@ def test_tiff_pages_past_the_limit_are_reported(tmp_path: Path) -> None:
     assert "Page number 1" in body and "Page number 2" in body and "Page number 3" not in body
 
 
+@pytest.mark.slow
 @needs_tesseract
 def test_image_in_zip_and_mail_is_read(tmp_path: Path) -> None:
     """The one image reader serves archive members and mail attachments alike."""
@@ -141,6 +143,22 @@ def test_image_in_zip_and_mail_is_read(tmp_path: Path) -> None:
     m = tmp_path / "mail.eml"
     m.write_bytes(msg.as_bytes())
     assert any(LINE in i.text for i in run(m) if hasattr(i, "text") and i.member and "scan.png" in i.member)
+
+
+@needs_tesseract
+def test_inline_image_in_mail_body_is_read(tmp_path: Path) -> None:
+    """A screenshot pasted into an HTML mail (inline, no file name) is read too."""
+    msg = EmailMessage()
+    msg["From"], msg["To"], msg["Subject"] = "a@example.org", "b@example.org", "see below"
+    msg.set_content("see below")
+    msg.add_alternative('<p>see below</p><img src="cid:shot">', subtype="html")
+    html = msg.get_payload()[1]
+    html.add_related(_png(render_text_image([LINE], dpi=150)), maintype="image", subtype="png", cid="<shot>")
+    m = tmp_path / "inline.eml"
+    m.write_bytes(msg.as_bytes())
+    items = run(m)
+    assert errors(items) == []
+    assert any(LINE in i.text for i in items if hasattr(i, "text") and i.member)
 
 
 @needs_tesseract
@@ -199,6 +217,7 @@ def test_scanned_pdf_page_above_the_pixel_limit(tmp_path: Path) -> None:
     assert "page 1" in items[0].detail
 
 
+@pytest.mark.slow
 @needs_tesseract
 def test_scanned_pdf_page_two_is_read(tmp_path: Path) -> None:
     """An image-only PDF with the data on page 2: rendered and read, in page order."""
