@@ -1,14 +1,14 @@
 """PDF through PDFium (pypdfium2): text layer page by page, form values, metadata, attachments, and
 OCR of the pages that have no text layer.
 
-Why PDFium: it is the PDF engine of Chromium, fuzzed continuously (OSS-Fuzz), and ~10x faster
-than pypdf at extracting text. Its guards against hostile structure are its own: page-tree loops
-and self-invoking XObjects end in a bounded recursion, a truncated file has its cross-reference
-table rebuilt. What it cannot bound is a single C call: the per-file deadline is checked before
-every page and every PDFium call that can be long (a page's text, a render), and a page
-rendered for OCR is drawn progressively with a pause callback that stops it at the deadline. A
-single page that takes longer than the whole per-file budget inside PDFium is stopped by the
-daemon's hard kill of the worker (agent.daemon.workers), like any other stuck parser.
+Why PDFium: it is the PDF engine of Chromium, fuzzed continuously (OSS-Fuzz), and ~3x faster
+than pypdf at extracting text (CPU time, bench/bench_pdf.py). Its guards against hostile structure
+are its own: page-tree loops and self-invoking XObjects end in a bounded recursion, a truncated
+file has its cross-reference table rebuilt. What it cannot bound is a single C call: the per-file
+deadline is checked before every page and every PDFium call that can be long (a page's text, a
+render), and a page rendered for OCR is drawn progressively with a pause callback that stops it
+at the deadline. A single page that takes longer than the whole per-file budget inside PDFium is
+stopped by the daemon's hard kill of the worker (agent.daemon.workers), like any other stuck parser.
 
 Each page is isolated: a page PDFium cannot load is one ``malformed`` error (the first few are
 reported), the next page is read. Files attached to the PDF are handed to the dispatcher as
