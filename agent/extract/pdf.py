@@ -18,6 +18,7 @@ members, like archive members (a DOCX attached to a PDF is read as a DOCX).
 from __future__ import annotations
 
 import ctypes
+import itertools
 import math
 import tempfile
 import time
@@ -34,6 +35,8 @@ Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
 MAX_PAGE_ERRORS = 3
 #: A page with fewer visible characters than this and an image on it is read by OCR as well.
 SCANNED_PAGE_CHARS = 20
+#: Page objects looked at for an image (a hostile page holds millions of paths and no text).
+MAX_OBJECTS_LOOKED_AT = 10_000
 #: Form field types whose value is an export name (check box, radio button, push button), not text.
 _CHOICE_FIELDS = frozenset({1, 2, 3})
 _PASSWORD_ERRORS = {
@@ -163,7 +166,8 @@ def _needs_ocr(page: Any, text: str) -> bool:
 
     if len(text) >= 8 * SCANNED_PAGE_CHARS or len("".join(text.split())) >= SCANNED_PAGE_CHARS:
         return False
-    return any(True for _ in page.get_objects(filter=(c.FPDF_PAGEOBJ_IMAGE,), max_depth=2))
+    objects = itertools.islice(page.get_objects(max_depth=2), MAX_OBJECTS_LOOKED_AT)
+    return any(obj.type == c.FPDF_PAGEOBJ_IMAGE for obj in objects)
 
 
 def _ocr(page: Any, ctx: Context, number: int) -> str:

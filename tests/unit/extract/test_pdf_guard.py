@@ -215,3 +215,23 @@ def test_render_stops_at_the_deadline() -> None:
         page.close()
     finally:
         doc.close()
+
+
+def test_looking_for_a_scan_image_is_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page without text: PDFium's objects are looked at up to a bound for an image (the sign of a
+    scan). An image behind 150 paths is seen with the default bound (and, without Tesseract, the
+    page is reported ocr_unavailable) and not behind a bound of 100."""
+    from agent.extract import ocr
+
+    monkeypatch.setattr(ocr, "tesseract_path", lambda: None)
+    ops = (
+        b"".join(b"%d 10 5 5 re f\n" % i for i in range(150))
+        + b"q 100 0 0 100 50 50 cm BI /W 1 /H 1 /CS /G /BPC 8 ID \x80 EI Q"
+    )
+    p = tmp_path / "paths.pdf"
+    p.write_bytes(
+        raw_pdf([CATALOG, b"<< /Type /Pages /Kids [5 0 R] /Count 1 >>", FONT, pdf_stream(ops), _page(4)])
+    )
+    assert errors(run(p)) == [(None, "ocr_unavailable")]
+    monkeypatch.setattr(pdf, "MAX_OBJECTS_LOOKED_AT", 100)
+    assert errors(run(p)) == []
