@@ -104,7 +104,10 @@ def main() -> int:
             if verdict.errors:
                 misses.append(f"page {i}: errors {[e.reason for e in verdict.errors]}")
     print(
-        f"{args.pages} pages, one worker: {args.pages / seconds:.2f} pages/s ({seconds / args.pages:.2f} s/page)"
+        f"{args.pages} pages, one worker: {args.pages / seconds:.2f} pages/s wall ({seconds / args.pages:.2f} s/page)"
+    )
+    print(
+        f"  CPU (this process + Tesseract): {cpu / args.pages:.2f} s/page = {args.pages / cpu:.2f} pages/s per idle core"
     )
     for entity in ENTITIES:
         print(
