@@ -247,3 +247,13 @@ def test_docx_picture_is_read(tmp_path: Path) -> None:
         for i in items
         if hasattr(i, "text")
     )
+
+
+@needs_tesseract
+def test_ocr_stops_at_the_file_deadline(tmp_path: Path) -> None:
+    """A dense 300 dpi page (seconds of Tesseract) and a 0.5 s per-file limit: the Tesseract child is
+    killed at the deadline and the file reported as timeout."""
+    p = tmp_path / "dense.png"
+    p.write_bytes(_png(render_text_image([f"{LINE} line {i}" for i in range(60)], dpi=300)))
+    items = run(p, Limits(timeout_seconds=0.5))
+    assert errors(items) == [(None, "timeout")]
