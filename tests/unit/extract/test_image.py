@@ -257,3 +257,21 @@ def test_ocr_stops_at_the_file_deadline(tmp_path: Path) -> None:
     p.write_bytes(_png(render_text_image([f"{LINE} line {i}" for i in range(60)], dpi=300)))
     items = run(p, Limits(timeout_seconds=0.5))
     assert errors(items) == [(None, "timeout")]
+
+
+@pytest.mark.slow
+@needs_tesseract
+def test_ocr_is_announced_once_per_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon's OCR lane hears of a file once, when its first page goes to Tesseract (not per page,
+    and never for a file that has no page to OCR)."""
+    calls: list[int] = []
+    monkeypatch.setattr(ocr, "on_heavy", lambda: calls.append(1))
+    pages = [render_text_image([f"Short page {n}"], dpi=72) for n in (1, 2)]
+    p = tmp_path / "two.tiff"
+    pages[0].save(p, "TIFF", save_all=True, append_images=pages[1:])
+    run(p)
+    assert calls == [1]
+    t = tmp_path / "plain.txt"
+    t.write_text(LINE)
+    run(t)
+    assert calls == [1]
