@@ -1,6 +1,6 @@
 """Logging setup (structlog over stdlib) and the secret scrubber, the last line of defence.
 
-Every event, ours or a library's (presidio, watchdog, pypdf go through stdlib logging), passes
+Every event, ours or a library's (presidio, watchdog go through stdlib logging), passes
 `scrub_secrets` just before rendering: any string that looks like a matched value (Luhn-valid card,
 mod-97-valid IBAN, PEM private key, cloud/API token, JWT, long high-entropy token) is replaced by its
 masked form (agent.redact.mask). Exceptions are formatted to text first, so their messages are

@@ -36,6 +36,10 @@ ERROR_REASONS: tuple[str, ...] = (
     "unsupported_format",  # content of a kind no reader handles (detected by content, not by name)
     "internal",  # a bug in Dropwarden: reported, counted, and the scan goes on
     "limit_memory",  # the worker's memory ceiling was reached while reading the file
+    "ocr_unavailable",  # image content but no Tesseract (or none of its language data) installed
+    "ocr_failed",  # Tesseract failed on a page image
+    "limit_pages",  # more page images to OCR than the limit: the rest was not read
+    "limit_pixels",  # a page image larger than the pixel limit (decompression bomb guard): not decoded
 )
 
 #: Entity of the finding raised for content that could not be read completely (any ExtractError of a
@@ -59,6 +63,10 @@ class Limits:
     chunk_chars: int = 1_000_000  # large texts are classified in chunks of this size ...
     chunk_overlap: int = 4_096  # ... overlapping by this much so no value straddles a boundary unseen
     follow_symlinks: bool = False
+    max_ocr_pages: int = 50  # page images OCRed per top-level file (image frames, scanned PDF pages, ...)
+    max_image_pixels: int = 25_000_000  # pixels of one page image, checked from its header before decoding
+    ocr_dpi: int = 200  # PDF pages without a text layer are rendered at this resolution for OCR
+    ocr_languages: str = "eng+deu+fra+ita"  # Tesseract languages; the installed ones are used
 
 
 @dataclass(frozen=True)

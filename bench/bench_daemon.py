@@ -155,7 +155,28 @@ class Agent:
             self.proc.kill()
 
 
-def bench_latency(base: Path, rate: float, seconds: float, settle: float, workers: int) -> dict[str, float]:
+def scanned_pdf(pages: int) -> bytes:
+    """An image-only PDF (a scanner's output) of ``pages`` statement pages at 200 dpi, cards on each."""
+    import io
+
+    sys.path.insert(0, str(REPO))
+    from tests.unit.extract.builders import render_text_image, statement_lines
+
+    imgs = [
+        render_text_image([*statement_lines(seed=i), f"Page {i + 1} of {pages}"], dpi=200)
+        for i in range(pages)
+    ]
+    buf = io.BytesIO()
+    imgs[0].save(buf, "PDF", save_all=True, append_images=imgs[1:], resolution=200)
+    return buf.getvalue()
+
+
+def bench_latency(
+    base: Path, rate: float, seconds: float, settle: float, workers: int, scan_pages: int = 0
+) -> dict[str, float]:
+    """close->alert of text files at ``rate``; with ``scan_pages``, a scanned PDF of that many pages
+    is dropped at the start and every 30 s, so OCR runs while the text files arrive."""
+    scan = scanned_pdf(scan_pages) if scan_pages else b""
     a = Agent(base, settle, workers)
     a.start()
     rng = random.Random(1)
@@ -182,9 +203,14 @@ def bench_latency(base: Path, rate: float, seconds: float, settle: float, worker
     t.start()
     n = int(rate * seconds)
     start = time.monotonic()
+    scans: dict[str, float] = {}
     for i in range(n):
         target = start + i / rate
         time.sleep(max(0.0, target - time.monotonic()))
+        if scan and i % int(30 * rate) == 0:
+            s = a.zone / f"scan{i:06d}.pdf"
+            s.write_bytes(scan)
+            scans[str(s)] = time.time()
         p = a.zone / f"d{i % 50:02d}" / f"f{i:06d}.txt"
         p.parent.mkdir(exist_ok=True)
         with open(p, "w") as f:
@@ -196,7 +222,11 @@ def bench_latency(base: Path, rate: float, seconds: float, settle: float, worker
     a.stop()
     lat = sorted(seen[p] - closed[p] for p in closed if p in seen)
     q = statistics.quantiles(lat, n=100) if len(lat) >= 2 else [float("nan")] * 99
+    scan_lat = [seen[p] - scans[p] for p in scans if p in seen]
     return {
+        "scans": len(scans),
+        "scans_alerted": len(scan_lat),
+        "scan_latency": max(scan_lat, default=float("nan")),
         "files": n,
         "alerted": len(lat),
         "p50": q[49],
@@ -262,11 +292,22 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--workers", type=int, default=os.cpu_count() or 1)
     ap.add_argument("--settle", type=float, default=1.0, help="agent settle seconds for the latency run")
+    ap.add_argument(
+        "--ocr-pages",
+        type=int,
+        default=20,
+        help="pages of the scanned PDF OCRed during a second latency run (0: none)",
+    )
     args = ap.parse_args()
     rate, secs, burst, dirs, idle = (50, 10, 5_000, 2_000, 10) if args.quick else (50, 60, 50_000, 10_000, 30)
     with tempfile.TemporaryDirectory(prefix="dw-bench-") as tmp:
         base = Path(tmp)
         lat = bench_latency(base / "lat", rate, secs, args.settle, args.workers)
+        ocr = (
+            bench_latency(base / "ocr", rate, secs, args.settle, args.workers, args.ocr_pages)
+            if args.ocr_pages
+            else None
+        )
         bur = bench_burst(base / "burst", burst, args.workers)
         idl = bench_idle(base / "idle", dirs, idle, args.workers)
     print(f"\nDropwarden daemon benchmark (workers={args.workers}, cores={os.cpu_count()})")
@@ -280,6 +321,17 @@ def main() -> None:
         ("alerts received / files written", f"{lat['alerted']}/{lat['files']}"),
         ("PSS max during latency run (agent + workers)", f"{lat['rss_max']:.0f} MiB"),
         ("RSS max during latency run (summed per process)", f"{lat['rss_sum_max']:.0f} MiB"),
+    ]
+    if ocr is not None:
+        rows += [
+            (f"with a {args.ocr_pages}-page scanned PDF being OCRed: p50", f"{ocr['p50'] * 1000:.0f} ms"),
+            ("  close->alert p99 of the text files", f"{ocr['p99'] * 1000:.0f} ms"),
+            ("  alerts received / text files written", f"{ocr['alerted']}/{ocr['files']}"),
+            ("  scanned PDFs alerted / dropped", f"{ocr['scans_alerted']}/{ocr['scans']}"),
+            ("  slowest scanned PDF close->alert", f"{ocr['scan_latency']:.1f} s"),
+            ("  RSS max (summed per process)", f"{ocr['rss_sum_max']:.0f} MiB"),
+        ]
+    rows += [
         (f"burst of {bur['files']}: write time", f"{bur['write_s']:.1f} s"),
         ("burst: time until every file has a verdict", f"{bur['drain_s']:.1f} s"),
         ("burst: drain rate", f"{bur['rate']:.0f} files/s"),

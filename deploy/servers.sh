@@ -3,7 +3,8 @@
 # logrotate, and whatever else a list in deploy/test-deps.d/ names: one `*.list` file per topic, so
 # features add their tools without touching this script). Each list line is
 #     COMMAND[|COMMAND...]   PACKAGE
-# and the package is installed when none of the commands is found (a command may be a path).
+# and the package is installed when none of the commands is found (a command may be a path: a file
+# that must exist, e.g. language data).
 #
 # `servers.sh --check` only reports (exit 1 when something is missing).
 # Idempotent: does nothing when everything is there. As root on Debian 12 it runs `apt-get update`
@@ -19,7 +20,7 @@ found() {
     local cmd
     local IFS='|'
     for cmd in $1; do
-        if [ "${cmd#/}" != "$cmd" ]; then [ -x "$cmd" ] && return 0; else command -v "$cmd" >/dev/null 2>&1 && return 0; fi
+        if [ "${cmd#/}" != "$cmd" ]; then [ -e "$cmd" ] && return 0; else command -v "$cmd" >/dev/null 2>&1 && return 0; fi
     done
     return 1
 }

@@ -62,6 +62,10 @@ class LimitsModel(_Model):
     timeout_seconds: float = Field(default=Limits.timeout_seconds, gt=0)
     chunk_chars: int = Field(default=Limits.chunk_chars, gt=0)
     chunk_overlap: int = Field(default=Limits.chunk_overlap, ge=0)
+    max_ocr_pages: int = Field(default=Limits.max_ocr_pages, ge=0)
+    max_image_pixels: int = Field(default=Limits.max_image_pixels, gt=0)
+    ocr_dpi: int = Field(default=Limits.ocr_dpi, ge=50, le=600)
+    ocr_languages: str = Field(default=Limits.ocr_languages, pattern=r"^[a-z_]{3,16}(\+[a-z_]{3,16})*$")
 
 
 class JsonlConfig(_Model):

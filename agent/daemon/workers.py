@@ -8,7 +8,9 @@ single-threaded interpreter started by fork+exec (safe with threads) that preloa
 modules. Each worker builds its pipeline once at start from a picklable spec (settings, key and the
 exact pack bytes the agent loaded, see agent.daemon.wiring.PipelineSpec) and reports ``ready``; only then
 is it given files, so its start-up time (about a second) never counts against a file's deadline.
-Each worker owns a duplex Pipe; the parent hands it one file at a time and watches a deadline. A worker that
+Each worker owns a duplex Pipe; the parent hands it one file at a time and watches a deadline.
+A worker whose file goes to OCR says so ("heavy"): while it OCRs, a spare worker is started so
+text files keep ``size`` workers (the OCR lane, see WorkerPool._wanted). A worker that
 overruns it is SIGKILLed and replaced (the file is recorded as ``timeout``); a worker that dies is
 replaced too (``internal``). ProcessPoolExecutor cannot kill one stuck task, hence this pool.
 
@@ -38,6 +40,7 @@ from typing import Any
 
 import structlog
 
+from agent.extract import ocr
 from agent.journal import FileStat, WorkItem
 from agent.models import Detection, FileRef, Finding, Verdict
 from agent.security.dirfd import PathRefused, open_regular
@@ -217,6 +220,16 @@ def _die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
 
 
+def _announcer(conn: mpc.Connection, seq: int) -> Any:
+    """The worker tells its parent that this job went to OCR (see WorkerPool's OCR lane)."""
+
+    def announce() -> None:
+        with contextlib.suppress(OSError):
+            conn.send((seq, "heavy", None))
+
+    return announce
+
+
 def _worker_main(conn: mpc.Connection, spec: Any, seal_to: Any = None, log_setup: Any = None) -> None:
     """``spec``: a pipeline (has ``scan``) or a picklable callable that builds one (built here, once).
     ``log_setup``: (json, level) for agent.log.configure_logging, so worker logs are scrubbed too."""
@@ -256,6 +269,7 @@ def _worker_main(conn: mpc.Connection, spec: Any, seal_to: Any = None, log_setup
             return
         if job is None:
             return
+        ocr.on_heavy = _announcer(conn, job.seq)
         try:
             kind, payload = run_job(pipeline, job, seal_to)
         except Exception as exc:
@@ -277,6 +291,7 @@ class _Slot:
     deadline: float = 0.0
     retire: bool = False  # replace after the current file (a reload brought a new pipeline)
     ready: bool = False  # the worker built its pipeline and said so: it may be given files
+    heavy: bool = False  # its current file went to OCR (seconds to minutes): it is in the OCR lane
 
 
 class WorkerPool:
@@ -290,8 +305,10 @@ class WorkerPool:
         metrics: Any = None,
         seal_to: Any = None,
         log_setup: tuple[bool | None, str] | None = None,
+        spare: int = 1,
     ) -> None:
         self.size = size
+        self.spare = spare  # extra workers while files are being OCRed (the OCR lane, see _fit)
         self.seal_to = seal_to  # X25519 public key: workers seal evidence (settings evidence: encrypted)
         self.timeout = timeout
         # the extractor enforces `timeout` cooperatively; the hard kill leaves it room to do so first
@@ -301,6 +318,7 @@ class WorkerPool:
         self.ctx = multiprocessing.get_context("forkserver")
         self.ctx.set_forkserver_preload(PRELOAD)
         self.slots = [_Slot(i) for i in range(size)]
+        self._next_index = size
         self._seq = 0
         self.pipeline: Any = None  # a pipeline or a picklable callable building one (see _worker_main)
         self.spawned = 0
@@ -332,7 +350,7 @@ class WorkerPool:
         p.daemon = True
         p.start()
         child.close()
-        s.proc, s.conn, s.item, s.job, s.retire, s.ready = p, parent, None, None, False, False
+        s.proc, s.conn, s.item, s.job, s.retire, s.ready, s.heavy = p, parent, None, None, False, False, False
         self.spawned += 1
 
     def _kill(self, s: _Slot) -> None:
@@ -461,7 +479,32 @@ class WorkerPool:
                 self._kill(s)
                 self._restart(s, "timeout")
                 out.append(Outcome(item, "timeout", reason="timeout", seconds=now - started))
+        if len(self.slots) > self.size:
+            self._shrink()
         return out
+
+    def _wanted(self) -> int:
+        """The OCR lane: OCR takes seconds a page, and text files must not queue behind a scan. While
+        files are being OCRed, up to ``spare`` extra workers run, so ``size`` workers stay free for
+        everything else; once those files are done, the idle extras are stopped."""
+        return self.size + min(self.spare, sum(1 for s in self.slots if s.heavy))
+
+    def _grow(self) -> None:
+        while len(self.slots) < self._wanted():
+            s = _Slot(self._next_index)
+            self._next_index += 1
+            self.slots.append(s)
+            self._spawn(s)
+
+    def _shrink(self) -> None:
+        """Stop idle extras (only between polls: a slot must not vanish while its events are handled)."""
+        surplus = [s for s in self.slots if s.item is None][: max(0, len(self.slots) - self._wanted())]
+        for s in surplus:
+            if s.ready:
+                self._stop_idle(s)
+            else:
+                self._kill(s)
+            self.slots.remove(s)
 
     def _restart(self, s: _Slot, reason: str) -> None:
         if self.metrics is not None:
@@ -493,8 +536,12 @@ class WorkerPool:
             raise RuntimeError("a worker answered while it had no job")
         if seq != s.job.seq:
             return None
+        if kind == "heavy":  # the file went to OCR: it moves to the OCR lane, a spare takes its place
+            s.heavy = True
+            self._grow()
+            return None
         secs = time.monotonic() - s.started
-        s.item, s.job = None, None
+        s.item, s.job, s.heavy = None, None, False
         if s.retire:
             self._stop_idle(s)
             self._spawn(s)

@@ -16,7 +16,7 @@ from typing import IO
 
 import structlog
 
-from agent.extract import archive, legacy, mail, office, pdf, rtf, text, unpack
+from agent.extract import archive, image, legacy, mail, office, pdf, rtf, text, unpack
 from agent.extract.context import Abort, Context, Item
 from agent.extract.safeopen import OpenFailure, open_for_scan
 from agent.extract.sniff import EXPECTED_BY_EXTENSION, NO_TEXT_FORMATS, _ext, refine, sniff_format
@@ -155,6 +155,8 @@ def _read(f: IO[bytes], ctx: Context, member: str | None, display: str, depth: i
             yield from archive.extract_stream(f, fmt, ctx, member, display, depth, recurse)
         else:
             yield from _other(f, fmt, ctx, member, display, depth, recurse)
+        if fmt in _PACKAGES:  # pictures pasted into documents (scans) are read by OCR
+            yield from image.package_images(f, ctx, member, depth, recurse)
     except (Abort, GeneratorExit):
         raise
     except RecursionError:
@@ -202,6 +204,7 @@ _READERS = {
     "ppt": legacy.extract_ppt,
     "rtf": rtf.extract_rtf,
     "ole": legacy.extract_ole,
+    "image": image.extract_image,
 }
 
 

@@ -142,6 +142,27 @@ def read_member(
         yield from recurse(spool, name, depth + 1)
 
 
+def zip_members(
+    zf: zipfile.ZipFile,
+    infos: list[zipfile.ZipInfo],
+    ctx: Context,
+    chain: str | None,
+    depth: int,
+    recurse: Recurse,
+) -> Iterator[Item]:
+    """Chosen members of an open zip (files embedded in a package), each size-checked, copied out and
+    handed to the dispatcher; past the nesting depth one limit_depth error instead."""
+    if infos and (err := depth_error(ctx, chain, depth + 1)) is not None:
+        yield err
+        return
+    for info in infos:
+        name = join_member(chain, info.filename)
+        if info.file_size > ctx.limits.max_member_bytes:
+            yield ctx.error(name, "limit_bytes", f"member larger than {ctx.limits.max_member_bytes} bytes")
+            continue
+        yield from read_member(ctx, name, depth, recurse, lambda i=info: zf.open(i), info.compress_size)
+
+
 def extract_tar(
     f: IO[bytes], ctx: Context, chain: str | None, depth: int, recurse: Recurse
 ) -> Iterator[Item]:

@@ -52,6 +52,7 @@ class Context:
     #: inventory: format and characters of text of the file (None) and of every member, in order
     formats: dict[str | None, str] = field(default_factory=dict)
     chars: dict[str | None, int] = field(default_factory=dict)
+    ocr_pages: int = 0  # page images sent to OCR so far (bounded by limits.max_ocr_pages)
     _cursors: dict[str | None, _Cursor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

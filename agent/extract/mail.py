@@ -112,8 +112,8 @@ def extract_eml(
             filename and not ctype.startswith("text/")
         )
         if is_att or not ctype.startswith("text/"):
-            if not filename and not is_att:
-                continue  # inline image or other non-text body part without a name
+            if not filename and not is_att and not ctype.startswith("image/"):
+                continue  # a non-text body part without a name; inline images (pasted scans) are read
             n_att += 1
             if n_att > ctx.limits.max_members:
                 yield ctx.error(member, "limit_members", f"more than {ctx.limits.max_members} attachments")

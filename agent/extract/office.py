@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from lxml import etree
 
-from agent.extract.archive import depth_error, join_member, read_member
+from agent.extract.archive import zip_members
 from agent.extract.context import Context, Item
 
 # openpyxl warns about workbook features it drops (extensions, data validation): noise, no content.
@@ -539,19 +539,9 @@ def embedded(f: IO[bytes], ctx: Context, member: str | None, depth: int, recurse
     f.seek(0)
     with zipfile.ZipFile(f) as zf:
         infos = [i for i in zf.infolist() if "/embeddings/" in i.filename and not i.is_dir()]
-        if infos and (err := depth_error(ctx, member, depth + 1)) is not None:
-            yield err
-            return
         if len(infos) > ctx.limits.max_members:
             yield ctx.error(member, "limit_members", f"more than {ctx.limits.max_members} embedded files")
-        for info in infos[: ctx.limits.max_members]:
-            name = join_member(member, info.filename)
-            if info.file_size > ctx.limits.max_member_bytes:
-                yield ctx.error(
-                    name, "limit_bytes", f"member larger than {ctx.limits.max_member_bytes} bytes"
-                )
-                continue
-            yield from read_member(ctx, name, depth, recurse, lambda i=info: zf.open(i), info.compress_size)
+        yield from zip_members(zf, infos[: ctx.limits.max_members], ctx, member, depth, recurse)
 
 
 _ODF = "urn:oasis:names:tc:opendocument:xmlns:"

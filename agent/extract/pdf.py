@@ -1,219 +1,293 @@
-"""PDF text layer (pypdf), page by page, with the per-file time limit enforced *inside* pypdf.
+"""PDF through PDFium (pypdfium2): text layer page by page, form values, metadata, attachments, and
+OCR of the pages that have no text layer.
 
-A hostile PDF (self-referencing XObjects, huge content streams) can keep one ``extract_text`` call
-busy for minutes, so checking the deadline between pages is not enough: while pypdf runs, a timer
-(one per file) raises :class:`Abort` asynchronously in the extracting thread once the deadline
-passes. Unlike a trace hook this costs nothing while the parse is on time (a trace hook doubled
-parse time).
+Why PDFium: it is the PDF engine of Chromium, fuzzed continuously (OSS-Fuzz), and ~3x faster
+than pypdf at extracting text (CPU time, bench/bench_pdf.py). Its guards against hostile structure
+are its own: page-tree loops and self-invoking XObjects end in a bounded recursion, a truncated
+file has its cross-reference table rebuilt. What it cannot bound is a single C call: the per-file
+deadline is checked before every page and every PDFium call that can be long (a page's text, a
+render), and a page rendered for OCR is drawn progressively with a pause callback that stops it
+at the deadline. A single page that takes longer than the whole per-file budget inside PDFium is
+stopped by the daemon's hard kill of the worker (agent.daemon.workers), like any other stuck parser.
+
+Each page is isolated: a page PDFium cannot load is one ``malformed`` error (the first few are
+reported), the next page is read. Files attached to the PDF are handed to the dispatcher as
+members, like archive members (a DOCX attached to a PDF is read as a DOCX).
 """
 
 from __future__ import annotations
 
 import ctypes
-import logging
-import threading
+import itertools
+import math
+import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from typing import IO, Any
 
-from agent.extract.archive import depth_error, join_member
-from agent.extract.context import Abort, Context, Item
+from agent.extract import image
+from agent.extract.archive import SPOOL_MEMORY, depth_error, join_member
+from agent.extract.context import Abort, Chunker, Context, Item, MemberLimit
 
 Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
-logging.getLogger("pypdf").setLevel(logging.ERROR)  # pypdf warns with font dicts on stderr otherwise
-# PyThreadState_SetAsyncExc(thread id, exception type) sets a pending exception; NULL clears it.
-_set_async_exc = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.py_object)(
-    ("PyThreadState_SetAsyncExc", ctypes.pythonapi)
-)
-_clear_async_exc = ctypes.PYFUNCTYPE(ctypes.c_int, ctypes.c_ulong, ctypes.c_void_p)(
-    ("PyThreadState_SetAsyncExc", ctypes.pythonapi)
-)
 
-
-class ParserTimeout(Abort):
-    """Raised asynchronously in a thread whose parser overran the deadline (must take no arguments)."""
-
-    def __init__(self) -> None:
-        super().__init__("timeout", "time limit exceeded inside the PDF parser")
-
-
-class DeadlineGuard:
-    """Abort (timeout) the code run inside ``with guard:`` once ctx's deadline passes, even deep
-    inside a parser. One guard serves a whole file, one block per pypdf call: its single timer is
-    started at the first block and sleeps through the gaps between blocks, raising only while a
-    block runs (a timer thread started per page cost about 1 ms a page, a quarter of the time of a
-    simple PDF). :meth:`close` stops it. Blocks must not nest.
-
-    Code inside a block must not yield to a consumer: the abort targets the thread in the block.
-    """
-
-    def __init__(self, ctx: Context) -> None:
-        self.deadline = ctx.deadline
-        self._lock = threading.Lock()
-        self._tid = 0  # thread of the running block; 0 while none runs
-        self._fired = False  # an abort was set for the running block
-        self._timer: threading.Timer | None = None
-        self._generation = 0  # a timer of an older generation (cancelled too late) does nothing
-
-    def __enter__(self) -> None:
-        with self._lock:  # the deadline is checked under the lock: the timer cannot slip in between
-            if time.monotonic() >= self.deadline:
-                raise ParserTimeout()
-            self._tid = threading.get_ident()
-            if self._timer is None:
-                self._arm(self.deadline - time.monotonic())
-
-    def __exit__(self, *exc: object) -> None:
-        with self._lock:
-            if self._fired:  # clear the abort if still pending (the block finished just in time)
-                _clear_async_exc(self._tid, None)
-                self._fired = False
-            self._tid = 0
-
-    def close(self) -> None:
-        """Stop the timer (a later block would start a new one)."""
-        with self._lock:
-            self._generation += 1
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-
-    def _arm(self, delay: float) -> None:
-        self._timer = threading.Timer(max(0.0, delay), self._fire, (self._generation,))
-        self._timer.daemon = True
-        self._timer.start()
-
-    def _fire(self, generation: int) -> None:
-        with self._lock:
-            if generation != self._generation:
-                return
-            if self._tid:
-                # The exception can land where it is swallowed (a gc callback, a broad `except` in
-                # the parser): raise it again every 50 ms until the block has really been left.
-                _set_async_exc(self._tid, ParserTimeout)
-                self._fired = True
-                self._arm(0.05)
-            elif time.monotonic() < self.deadline:  # woke up early: wait for the real deadline
-                self._arm(self.deadline - time.monotonic())
-            else:  # past the deadline between blocks: the next block refuses to start
-                self._timer = None
-
-
-@contextmanager
-def deadline_guard(ctx: Context) -> Iterator[None]:
-    """A one-block :class:`DeadlineGuard`."""
-    guard = DeadlineGuard(ctx)
-    try:
-        with guard:
-            yield
-    finally:
-        guard.close()
+#: Page errors reported per file; more are counted in the last one's detail.
+MAX_PAGE_ERRORS = 3
+#: A page with fewer visible characters than this and an image on it is read by OCR as well.
+SCANNED_PAGE_CHARS = 20
+#: Page objects looked at for an image (a hostile page holds millions of paths and no text).
+MAX_OBJECTS_LOOKED_AT = 10_000
+#: Form field types whose value is an export name (check box, radio button, push button), not text.
+_CHOICE_FIELDS = frozenset({1, 2, 3})
+_PASSWORD_ERRORS = {
+    4: "password-protected PDF (empty user password refused)",
+    6: "unsupported security handler",
+}
 
 
 def extract_pdf(
     f: IO[bytes], ctx: Context, member: str | None, depth: int, recurse: Recurse
 ) -> Iterator[Item]:
-    guard = DeadlineGuard(ctx)
-    try:
-        yield from _read_pdf(f, ctx, member, depth, recurse, guard)
-    finally:
-        guard.close()
+    import pypdfium2 as pdfium
 
-
-def _read_pdf(
-    f: IO[bytes], ctx: Context, member: str | None, depth: int, recurse: Recurse, guard: DeadlineGuard
-) -> Iterator[Item]:
-    from pypdf import PdfReader
-    from pypdf.errors import FileNotDecryptedError
-
-    refused = ""
-    with guard:
-        reader = PdfReader(f, strict=False)
-        if reader.is_encrypted:
-            try:
-                if not reader.decrypt(""):
-                    refused = "password-protected PDF (empty user password refused)"
-            except Exception as e:
-                refused = f"cannot decrypt ({type(e).__name__})"
-        if not refused:
-            meta = _metadata(reader)
-            form = _form_values(reader)
-            n_pages = len(reader.pages)
-    if refused:  # yield only outside the guard: the consumer's code must not be interrupted
-        yield ctx.error(member, "encrypted", refused)
+    ctx.check()
+    doc, hold, err = _open(f)
+    if doc is None:
+        yield ctx.error(member, *err)
         return
-    yield from ctx.chunk_text(member, meta, "metadata")
-    yield from ctx.chunk_text(member, form, "body", tabular=True)
-    ch = ctx.chunker(member)
-    failed = 0
-    for i in range(n_pages):
-        ctx.check()
-        try:
-            with guard:
-                text = reader.pages[i].extract_text()
-        except (FileNotDecryptedError, RecursionError, Exception) as e:
-            failed += 1
-            if failed <= 3:
-                yield ctx.error(member, "malformed", f"page {i + 1}: {type(e).__name__}")
-            continue
-        if text.strip():
-            yield from ch.feed(text.rstrip("\n") + "\n")
-    yield from ch.close()
-    yield from _attachments(reader, ctx, member, depth, recurse, guard)
-
-
-def _metadata(reader: Any) -> str:
     try:
-        info = reader.metadata
-    except Exception:
-        return ""
-    if not info:
-        return ""
+        yield from ctx.chunk_text(member, _metadata(doc), "metadata")
+        forms = _forms(doc)
+        fields: dict[str, list[str]] = {}
+        yield from _pages(doc, ctx, member, forms, fields)
+        yield from ctx.chunk_text(member, _form_rows(fields), "body", tabular=True)
+        yield from _attachments(doc, ctx, member, depth, recurse)
+        if len(doc) == 0 and not doc.count_attachments():
+            yield ctx.error(member, "malformed", "no page and no attached file")
+    except pdfium.PdfiumError as e:
+        yield ctx.error(member, "malformed", f"PDFium: {_reason(e)}")
+    finally:
+        doc.close()
+        del hold
+
+
+def _open(f: IO[bytes]) -> tuple[Any, Any, tuple[str, str]]:
+    """(document, references to keep alive while it is open, (reason, detail) when it cannot open).
+
+    The file is read on demand through a callback (a 2 GB PDF is never loaded into memory), and
+    a PDF with no page still opens (its attachments are content too).
+    """
+    import pypdfium2 as pdfium
+    import pypdfium2.internal as pdfium_i
+    import pypdfium2.raw as c
+
+    reader, hold = pdfium_i.get_bufreader(f)
+    raw = c.FPDF_LoadCustomDocument(reader, None)
+    if not raw:
+        code = c.FPDF_GetLastError()
+        if code in _PASSWORD_ERRORS:
+            return None, None, ("encrypted", _PASSWORD_ERRORS[code])
+        return None, None, ("malformed", f"PDFium: {pdfium_i.ErrorToStr.get(code)}")
+    return pdfium.PdfDocument(raw), (reader, hold), ("", "")
+
+
+def _reason(e: Exception) -> str:
+    return str(e).split("(PDFium:", 1)[-1].strip(" ).") or type(e).__name__
+
+
+def _metadata(doc: Any) -> str:
     out = []
-    for key, label in (("/Title", "Title"), ("/Subject", "Subject"), ("/Keywords", "Keywords")):
-        v = info.get(key)
-        if isinstance(v, str) and v.strip():
-            out.append(f"{label}: {v.strip()}")
+    for key in ("Title", "Subject", "Keywords"):
+        v = doc.get_metadata_value(key).strip()
+        if v:
+            out.append(f"{key}: {v}")
     return "\n".join(out)
 
 
-def _form_values(reader: Any) -> str:
-    """Filled-in AcroForm values (not part of the page text), one "name<TAB>value" row each."""
-    try:
-        fields = reader.get_fields() or {}
-    except Exception:
-        return ""
-    rows = []
-    for name, field in sorted(fields.items()):
-        value = field.get("/V") if hasattr(field, "get") else None
-        values = value if isinstance(value, list) else [value]
-        for v in values:
-            if isinstance(v, str) and v.strip() and not v.startswith("/"):
-                rows.append(f"{name}\t{' '.join(v.split())}")
-    return "\n".join(rows)
-
-
-def _attachments(
-    reader: Any, ctx: Context, member: str | None, depth: int, recurse: Recurse, guard: DeadlineGuard
+def _pages(
+    doc: Any, ctx: Context, member: str | None, forms: Any, fields: dict[str, list[str]]
 ) -> Iterator[Item]:
-    """Files attached to the PDF (embedded files), recursed as members."""
-    import tempfile
-
+    """Every page's text into one body, page after page; a page that fails costs that page only."""
+    ch = ctx.chunker(member)
     try:
-        with guard:
-            atts = dict(reader.attachments)
-    except Exception:
-        return
-    if not atts:
+        yield from _page_loop(doc, ctx, member, forms, fields, ch)
+    except Abort:  # past the deadline: what was read before still gets classified
+        yield from ch.close()
+        raise
+    yield from ch.close()
+
+
+def _page_loop(
+    doc: Any, ctx: Context, member: str | None, forms: Any, fields: dict[str, list[str]], ch: Chunker
+) -> Iterator[Item]:
+    import pypdfium2 as pdfium
+
+    failed = 0
+    ocr_stopped = False
+    for i in range(len(doc)):
+        ctx.check()
+        try:
+            page = doc[i]
+        except pdfium.PdfiumError:
+            failed += 1
+            if failed <= MAX_PAGE_ERRORS:
+                yield ctx.error(member, "malformed", f"page {i + 1}: PDFium could not load it")
+            continue
+        try:
+            if forms is not None:
+                _widget_values(page, forms, fields)
+            text = _page_text(page, ctx)
+            if not ocr_stopped and _needs_ocr(page, text):
+                try:
+                    text += _ocr(page, ctx, i + 1)
+                except MemberLimit as e:
+                    yield ctx.error(member, e.reason, e.detail)
+                    ocr_stopped = e.reason in image.STOP_REASONS
+        finally:
+            page.close()
+        if text.strip():
+            yield from ch.feed(text.rstrip("\n") + "\n")
+
+
+def _page_text(page: Any, ctx: Context) -> str:
+    ctx.check()
+    textpage = page.get_textpage()
+    try:
+        text: str = textpage.get_text_range()
+    finally:
+        textpage.close()
+    # PDFium ends lines with CRLF and marks a hyphen it broke a word at with U+0002
+    return text.replace("\r\n", "\n").replace("\r", "\n").replace("\x02", "-").replace("\ufffe", "")
+
+
+def _needs_ocr(page: Any, text: str) -> bool:
+    """A page without (much) text layer but with an image on it: a scan."""
+    import pypdfium2.raw as c
+
+    if len(text) >= 8 * SCANNED_PAGE_CHARS or len("".join(text.split())) >= SCANNED_PAGE_CHARS:
+        return False
+    objects = itertools.islice(page.get_objects(max_depth=2), MAX_OBJECTS_LOOKED_AT)
+    return any(obj.type == c.FPDF_PAGEOBJ_IMAGE for obj in objects)
+
+
+def _ocr(page: Any, ctx: Context, number: int) -> str:
+    """Render the page at ``ocr_dpi`` (refused above the pixel limit) and OCR it."""
+    width, height = page.get_size()  # points
+    scale = ctx.limits.ocr_dpi / 72
+    px_w, px_h = max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))
+    if px_w * px_h > ctx.limits.max_image_pixels:
+        raise MemberLimit(
+            "limit_pixels",
+            f"page {number}: {px_w}x{px_h} pixels at {ctx.limits.ocr_dpi} dpi,"
+            f" above {ctx.limits.max_image_pixels}",
+        )
+    image.admit(ctx)  # before rendering: a page that would not be read is not drawn
+    img = render_gray(page, ctx, scale)
+    return "\n" + image.ocr_page(img, ctx, f"page {number}")
+
+
+def render_gray(page: Any, ctx: Context, scale: float) -> Any:
+    """The page as an 8-bit grayscale Pillow image, drawn progressively: PDFium asks the pause
+    callback between steps, and the render is abandoned (timeout) once the deadline passes."""
+    import pypdfium2 as pdfium
+    import pypdfium2.raw as c
+    from PIL import Image
+
+    width, height = page.get_size()
+    px_w, px_h = max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))
+    bitmap = pdfium.PdfBitmap.new_native(px_w, px_h, c.FPDFBitmap_Gray, rev_byteorder=False)
+    try:
+        bitmap.fill_rect((255, 255, 255, 255), 0, 0, px_w, px_h)
+        deadline = ctx.deadline
+        pause = c.IFSDK_PAUSE(version=1)
+        need_pause = ctypes.CFUNCTYPE(ctypes.c_int, ctypes.POINTER(c.IFSDK_PAUSE))(
+            lambda _: int(time.monotonic() > deadline)
+        )
+        pause.NeedToPauseNow = need_pause
+        flags = c.FPDF_ANNOT
+        status = c.FPDF_RenderPageBitmap_Start(bitmap, page, 0, 0, px_w, px_h, 0, flags, pause)
+        while status == c.FPDF_RENDER_TOBECONTINUED and time.monotonic() <= deadline:
+            status = c.FPDF_RenderPage_Continue(page, pause)
+        c.FPDF_RenderPage_Close(page)
+        if status == c.FPDF_RENDER_TOBECONTINUED:
+            raise Abort(
+                "timeout", f"time limit of {ctx.limits.timeout_seconds:g} s exceeded rendering a page"
+            )
+        return Image.frombuffer("L", (px_w, px_h), bytes(bitmap.buffer), "raw", "L", bitmap.stride, 1)
+    finally:
+        bitmap.close()
+
+
+def _forms(doc: Any) -> Any:
+    """The form environment of a document with an AcroForm (None without one)."""
+    import pypdfium2.raw as c
+
+    if doc.get_formtype() == c.FORMTYPE_NONE:
+        return None
+    doc.init_forms()
+    return doc.formenv
+
+
+def _widget_values(page: Any, forms: Any, fields: dict[str, list[str]]) -> None:
+    """Filled-in values of the form fields on this page (not part of the page text)."""
+    import pypdfium2.raw as c
+
+    for i in range(c.FPDFPage_GetAnnotCount(page)):
+        annot = c.FPDFPage_GetAnnot(page, i)
+        if not annot:
+            continue
+        try:
+            if c.FPDFAnnot_GetSubtype(annot) != c.FPDF_ANNOT_WIDGET:
+                continue
+            if c.FPDFAnnot_GetFormFieldType(forms, annot) in _CHOICE_FIELDS:
+                continue
+            name = _utf16(c.FPDFAnnot_GetFormFieldName, forms, annot)
+            value = " ".join(_utf16(c.FPDFAnnot_GetFormFieldValue, forms, annot).split())
+            if value and value not in fields.setdefault(name, []):
+                fields[name].append(value)
+        finally:
+            c.FPDFPage_CloseAnnot(annot)
+
+
+def _utf16(fn: Any, *args: Any) -> str:
+    """A PDFium string getter: first call for the size, second to fill a UTF-16LE buffer."""
+    n = fn(*args, None, 0)
+    if n <= 2:
+        return ""
+    buf = ctypes.create_string_buffer(n)
+    fn(*args, ctypes.cast(buf, ctypes.POINTER(ctypes.c_ushort)), n)
+    return buf.raw[: n - 2].decode("utf-16-le", "replace")
+
+
+def _form_rows(fields: dict[str, list[str]]) -> str:
+    """One "name<TAB>value" row per filled-in value, by field name."""
+    return "\n".join(f"{name}\t{v}" for name, values in sorted(fields.items()) for v in values)
+
+
+def _attachments(doc: Any, ctx: Context, member: str | None, depth: int, recurse: Recurse) -> Iterator[Item]:
+    """Files attached to the PDF (embedded files), recursed as members."""
+    import pypdfium2.raw as c
+
+    count = doc.count_attachments()
+    if not count:
         return
     if (err := depth_error(ctx, member, depth + 1)) is not None:
         yield err
         return
-    for name, blobs in sorted(atts.items()):
-        for blob in blobs:
-            ctx.check()
-            with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
-                spool.write(blob)
-                spool.seek(0)
-                yield from recurse(spool, join_member(member, name), depth + 1)
+    if count > ctx.limits.max_members:
+        yield ctx.error(member, "limit_members", f"more than {ctx.limits.max_members} attached files")
+    for i in range(min(count, ctx.limits.max_members)):
+        ctx.check()
+        att = doc.get_attachment(i)
+        name = join_member(member, att.get_name() or f"attachment-{i + 1}")
+        size = ctypes.c_ulong(0)
+        if not c.FPDFAttachment_GetFile(att, None, 0, ctypes.byref(size)):
+            yield ctx.error(name, "malformed", "attached file could not be read")
+            continue
+        if size.value > ctx.limits.max_member_bytes:
+            yield ctx.error(name, "limit_bytes", f"member larger than {ctx.limits.max_member_bytes} bytes")
+            continue
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY) as spool:
+            spool.write(bytes(att.get_data()))
+            spool.seek(0)
+            yield from recurse(spool, name, depth + 1)

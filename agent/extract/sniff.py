@@ -7,6 +7,7 @@ import zipfile
 from typing import IO
 
 import olefile
+from agent.extract.image import is_image
 
 #: Formats whose content must match their extension: a ``.docx`` that is not a zip is "malformed".
 EXPECTED_BY_EXTENSION: dict[str, tuple[str, ...]] = {
@@ -81,7 +82,6 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\x00\x00\x01\xba", "video"),
     (b"\x00\x00\x01\xb3", "video"),
     (b"FLV\x01", "video"),
-    (b"BM", "image"),
     (b"RIFF", "riff"),
 )
 _RIFF = {b"WAVE": "audio", b"AVI ": "video", b"WEBP": "image"}
@@ -130,6 +130,8 @@ def sniff_format(head: bytes, name: str) -> str:
         return "tar"
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         return "msg" if ext == ".msg" else "ole"
+    if is_image(head):
+        return "image"
     if (magic := _magic(head)) is not None:
         return magic
     if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")):

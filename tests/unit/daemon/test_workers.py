@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from agent.daemon.workers import WorkerPool, hash_file
+from agent.extract import ocr
 from agent.journal import Journal
 from agent.models import FileRef, Verdict
 
@@ -22,6 +23,12 @@ class ScriptedPipeline:
             time.sleep(3600)
         if data.startswith(b"CRASH"):
             os._exit(3)
+        if data.startswith(b"OCR "):  # goes to OCR, as a scanned PDF would, until released
+            ocr.announce_heavy()
+            release = Path(data[4:].decode())
+            end = time.monotonic() + 20
+            while not release.exists() and time.monotonic() < end:
+                time.sleep(0.02)
         return Verdict(ref.path, ref.zone, (), (), len(data), 0.0)
 
 
@@ -97,3 +104,32 @@ def test_fifo_is_not_opened_by_the_hasher(tmp_path: Path) -> None:
     t = time.monotonic()
     assert hash_file(str(tmp_path / "fifo")) is None
     assert time.monotonic() - t < 1
+
+
+def test_ocr_lane_keeps_a_worker_for_text_files(tmp_path: Path) -> None:
+    """One worker, and its file goes to OCR: a spare worker starts, a text file submitted meanwhile
+    gets its verdict while the OCR still runs, and the spare is stopped once the OCR is done."""
+    pool = WorkerPool(1, timeout=30.0, spare=1)
+    pool.start(ScriptedPipeline())
+    j = Journal(tmp_path / "j.db")
+    try:
+        assert pool.wait_ready(30.0)
+        release = tmp_path / "release"
+        scan, text = _items(j, tmp_path, {"scan.pdf": b"OCR " + str(release).encode(), "a.txt": b"text"})
+        pool.submit(scan, "contractor-drop", None, "d")
+        end = time.monotonic() + 30
+        while len(pool.slots) < 2 and time.monotonic() < end:
+            pool.poll(0.05)
+        assert len(pool.slots) == 2 and pool.wait_ready(30.0) and pool.idle() == 1
+        pool.submit(text, "contractor-drop", None, "d")
+        (o,) = _collect(pool, 1)
+        assert o.item.path == text.path and o.kind == "verdict"
+        assert pool.busy() == 1  # the OCR is still running
+        release.touch()
+        (o,) = _collect(pool, 1)
+        assert o.item.path == scan.path and o.kind == "verdict"
+        pool.poll(0.0)
+        assert len(pool.slots) == 1 and pool.idle() == 1
+    finally:
+        pool.stop(1.0)
+        j.close()

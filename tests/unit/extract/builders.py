@@ -6,13 +6,34 @@ import io
 import zipfile
 from email.message import EmailMessage
 from pathlib import Path
+from typing import Any
 
 from agent.extract import Extractor
 from agent.models import ExtractError, FileRef, Limits, TextChunk
 
 
+def raw_pdf(objs: list[bytes], version: str = "1.4") -> bytes:
+    """A PDF of the given object bodies (object 1 is the catalog), xref offsets computed exactly."""
+    out = bytearray(f"%PDF-{version}\n%\xe2\xe3\xcf\xd3\n".encode("latin-1"))
+    offsets = []
+    for i, body in enumerate(objs, start=1):
+        offsets.append(len(out))
+        out += f"{i} 0 obj\n".encode() + body + b"\nendobj\n"
+    xref = len(out)
+    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
+    for off in offsets:
+        out += f"{off:010d} 00000 n \n".encode()
+    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def pdf_stream(data: bytes, extra: bytes = b"") -> bytes:
+    """A stream object body (``extra``: more dictionary entries, e.g. ``/Filter /FlateDecode``)."""
+    return b"<< /Length %d %s >>\nstream\n" % (len(data), extra) + data + b"\nendstream"
+
+
 def pdf_bytes(pages: list[str], encrypt_with: str | None = None) -> bytes:
-    """A minimal valid PDF with one Helvetica text line per page (xref offsets computed exactly)."""
+    """A minimal valid PDF with one Helvetica text line per page."""
     objs: list[bytes] = []
     n = len(pages)
     page_ids = [4 + 2 * i for i in range(n)]
@@ -27,18 +48,8 @@ def pdf_bytes(pages: list[str], encrypt_with: str | None = None) -> bytes:
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] "
             f"/Resources << /Font << /F1 3 0 R >> >> /Contents {page_ids[i] + 1} 0 R >>".encode()
         )
-        objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
-    out = bytearray(b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n")
-    offsets = []
-    for i, body in enumerate(objs, start=1):
-        offsets.append(len(out))
-        out += f"{i} 0 obj\n".encode() + body + b"\nendobj\n"
-    xref = len(out)
-    out += f"xref\n0 {len(objs) + 1}\n0000000000 65535 f \n".encode()
-    for off in offsets:
-        out += f"{off:010d} 00000 n \n".encode()
-    out += f"trailer\n<< /Size {len(objs) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
-    data = bytes(out)
+        objs.append(pdf_stream(stream))
+    data = raw_pdf(objs)
     if encrypt_with is not None:
         from pypdf import PdfReader, PdfWriter
 
@@ -173,3 +184,47 @@ def nested_zip(leaf: bytes, fanout: int = 16, levels: int = 3) -> bytes:
         data = zip_bytes({f"{i:02d}-{name}": data for i in range(fanout)}, compression=mode)
         name = f"level{level + 1}.zip"
     return data
+
+
+FONT_DIR = Path("/usr/share/fonts/truetype/dejavu")
+
+
+def render_text_image(
+    lines: list[str], dpi: int = 200, font: str = "DejaVuSans.ttf", points: float = 12, skew: float = 0.0
+) -> Any:
+    """A white page (8.27 in wide, as A4) with ``lines`` printed in black, as a scanner would give it.
+
+    ``skew``: degrees the sheet is rotated by. Needs Pillow and a DejaVu TTF (Debian fonts-dejavu-core).
+    """
+    from PIL import Image, ImageDraw, ImageFont
+
+    px = round(points * dpi / 72)
+    face = ImageFont.truetype(str(FONT_DIR / font), px)
+    width = round(8.27 * dpi)
+    height = round(px * 1.8 * (len(lines) + 4))
+    page = Image.new("L", (width, height), 255)
+    draw = ImageDraw.Draw(page)
+    for i, line in enumerate(lines):
+        draw.text((round(0.8 * dpi), round(px * 1.8 * (i + 2))), line, font=face, fill=0)
+    if skew:
+        page = page.rotate(skew, resample=Image.Resampling.BICUBIC, expand=True, fillcolor=255)
+    return page
+
+
+def statement_lines(seed: int = 7) -> list[str]:
+    """A fake customer statement: a marking, a Luhn-valid card, an IBAN with its holder (all generated)."""
+    import random
+
+    from agent.demo import group4, iban, luhn_complete
+
+    rng = random.Random(seed)
+    card = group4(luhn_complete("45", 16, rng))
+    account = group4(iban("DE", "".join(rng.choice("0123456789") for _ in range(18))))
+    return [
+        "STRICTLY CONFIDENTIAL",
+        "Customer statement, March 2026",
+        "Account holder: Lena Brunner",
+        f"IBAN: {account}",
+        f"Card number: {card}",
+        "Balance carried forward: 12,480.00 EUR",
+    ]

@@ -11,15 +11,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from agent.extract import Extractor
-from agent.extract.context import Abort, Context
-from agent.extract.pdf import deadline_guard
 from agent.models import FileRef, Limits, TextChunk
 from tests.unit.extract.builders import docx_bytes, errors, pdf_bytes, run, texts, zip_bytes
 
@@ -54,7 +51,7 @@ def test_garbage_pdf_is_malformed(tmp_path: Path) -> None:
 
 
 def test_truncated_pdf_never_raises(tmp_path: Path) -> None:
-    """A PDF cut in half yields malformed (or what pypdf could recover) but never raises."""
+    """A PDF cut in half yields malformed (or what PDFium could recover) but never raises."""
     data = pdf_bytes(["first page text", "second page text"])
     items = _one(tmp_path, "trunc.pdf", data[: len(data) // 2])
     assert errors(items) and {r for _, r in errors(items)} <= {"malformed"}
@@ -237,45 +234,14 @@ def test_oversized_file_not_read(tmp_path: Path) -> None:
     assert errors(items) == [(None, "limit_bytes")] and texts(items) == ""
 
 
-def test_deadline_guard_interrupts_code_that_never_returns() -> None:
-    """The PDF deadline guard aborts a busy pure-Python loop from inside (a hostile parse cannot hang us)."""
-    ctx = Context(path="x", limits=Limits(timeout_seconds=0.2))
-
-    def step(i: int) -> int:
-        return i + 1
-
-    started = time.monotonic()
-
-    def spin() -> None:
-        i = 0
-        while True:
-            i = step(i)
-
-    with pytest.raises(Abort) as exc, deadline_guard(ctx):
-        spin()
-    assert exc.value.reason == "timeout"
-    assert time.monotonic() - started < 2.0
-
-
-def test_deadline_guard_leaves_no_pending_abort() -> None:
-    """A block that ends on time is never interrupted later: the timer is cancelled on exit."""
-    ctx = Context(path="x", limits=Limits(timeout_seconds=0.1))
-    with deadline_guard(ctx):
-        pass
-    time.sleep(0.3)
-    total = sum(range(100_000))  # would raise here if an abort were still pending
-    assert total == 4_999_950_000
-
-
-def test_slow_pdf_page_times_out_inside_pypdf(tmp_path: Path) -> None:
-    """One PDF page whose text extraction would take seconds stops at the time limit with timeout."""
+def test_slow_pdf_pages_time_out_between_pages(tmp_path: Path) -> None:
+    """Pages that each take PDFium ~0.4 s to parse stop at the time limit with timeout, not at the end."""
     ops = "BT /F1 12 Tf 72 720 Td (word) Tj ET\n" * 150_000
-    data = pdf_bytes(["x"]).replace(b"BT /F1 12 Tf 72 720 Td (x) Tj ET", ops.encode())
+    data = pdf_bytes(["x"] * 20).replace(b"BT /F1 12 Tf 72 720 Td (x) Tj ET", ops.encode())
     data = data.replace(b"/Length 32", f"/Length {len(ops)}".encode())
-    started = time.monotonic()
     items = _one(tmp_path, "slow.pdf", data, Limits(timeout_seconds=0.5))
-    assert time.monotonic() - started < 5.0
     assert (None, "timeout") in errors(items)
+    assert texts(items).count("word") < 20  # stopped before the last page
 
 
 def test_docx_inside_zip_inside_mail_is_found(tmp_path: Path) -> None:

@@ -1,0 +1,126 @@
+"""Tesseract OCR of one decoded page image, as a bounded subprocess.
+
+Why a direct call rather than pytesseract: pytesseract writes every image to a temporary file and
+reads the result back from another, and gives no hold on the child process. Here the page goes to
+``tesseract stdin stdout`` as an uncompressed PGM through a pipe, and the child is bounded:
+
+- time: the file's remaining deadline (``timeout`` past it, the child is killed);
+- CPU share: one thread (``OMP_THREAD_LIMIT=1``) at a lower priority (``nice``), so a scan being
+  read does not starve the text files other workers are scanning;
+- lifetime: ``PR_SET_PDEATHSIG``, so a worker the daemon SIGKILLs for overrunning its file does not
+  leave its Tesseract running;
+- output: at most ``MAX_OUTPUT`` bytes are kept.
+
+Offline: Tesseract reads its language data from the Debian packages, nothing else.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+from agent.extract.context import Abort, Context, MemberLimit
+
+MAX_OUTPUT = 4 * 1024 * 1024  # bytes of recognised text per page (a dense A4 page is ~5 KB)
+NICE = 10
+#: Called once per file when its first page goes to Tesseract (the daemon's worker tells its parent
+#: that this file is OCR-heavy); None outside the daemon.
+on_heavy: Callable[[], None] | None = None
+
+
+class OcrUnavailable(Exception):
+    """Tesseract (or the requested language data) is not installed."""
+
+
+@cache
+def tesseract_path() -> str | None:
+    return shutil.which("tesseract")
+
+
+@cache
+def languages_installed() -> frozenset[str]:
+    exe = tesseract_path()
+    if exe is None:
+        return frozenset()
+    try:
+        out = subprocess.run(  # noqa: S603 - fixed argv, the tesseract on PATH, no shell
+            [exe, "--list-langs"], capture_output=True, timeout=10, check=False
+        ).stdout.decode("utf-8", "replace")
+    except (OSError, subprocess.SubprocessError):
+        return frozenset()
+    return frozenset(line.strip() for line in out.splitlines()[1:] if line.strip())
+
+
+def usable_languages(wanted: str) -> str:
+    """The requested ``eng+deu`` languages that are installed, joined by ``+``.
+
+    Raises :class:`OcrUnavailable` when Tesseract or every requested language is missing.
+    """
+    if tesseract_path() is None:
+        raise OcrUnavailable("tesseract is not installed")
+    have = languages_installed()
+    langs = [lang for lang in wanted.split("+") if lang in have]
+    if not langs:
+        raise OcrUnavailable(f"no Tesseract language data for {wanted}")
+    return "+".join(langs)
+
+
+def _child_setup() -> None:  # pragma: no cover - runs in the child between fork and exec
+    with contextlib.suppress(Exception):
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+    with contextlib.suppress(OSError):
+        os.nice(NICE)
+
+
+def pgm(width: int, height: int, gray: bytes) -> bytes:
+    """An 8-bit binary PGM (what Tesseract's Leptonica reads fastest from a pipe)."""
+    return b"P5\n%d %d\n255\n" % (width, height) + gray
+
+
+def recognize(image: Any, ctx: Context, languages: str) -> str:
+    """Text of one page image (a Pillow image, any mode), within the file's deadline.
+
+    Raises :class:`OcrUnavailable` without Tesseract, :class:`Abort` (timeout) past the deadline and
+    :class:`MemberLimit` (``ocr_failed``) when Tesseract fails on the page.
+    """
+    langs = usable_languages(languages)
+    exe = tesseract_path() or "tesseract"  # usable_languages found it
+    gray = image if image.mode == "L" else image.convert("L")
+    data = pgm(gray.width, gray.height, gray.tobytes())
+    del gray
+    ctx.check()
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OMP_THREAD_LIMIT": "1", "LC_ALL": "C"}
+    remaining = max(0.1, ctx.deadline - time.monotonic())
+    try:
+        # fixed argv, no shell; the languages are checked against the installed ones
+        done = subprocess.run(  # noqa: S603
+            [exe, "stdin", "stdout", "-l", langs, "--psm", "3", "quiet"],
+            input=data,
+            capture_output=True,
+            timeout=remaining,
+            env=env,
+            preexec_fn=_child_setup,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise Abort("timeout", f"time limit of {ctx.limits.timeout_seconds:g} s exceeded in OCR") from None
+    except OSError as e:
+        raise OcrUnavailable(f"cannot run tesseract ({type(e).__name__})") from None
+    if done.returncode != 0:
+        raise MemberLimit("ocr_failed", f"tesseract exited with status {done.returncode}")
+    return done.stdout[:MAX_OUTPUT].decode("utf-8", "replace")
+
+
+def announce_heavy() -> None:
+    """Tell the daemon's worker loop that this file is OCR-heavy (see :data:`on_heavy`)."""
+    if on_heavy is not None:
+        with contextlib.suppress(Exception):
+            on_heavy()
