@@ -18,7 +18,7 @@ from typing import IO, Any
 
 from lxml import etree
 
-from agent.extract.archive import zip_members
+from agent.extract.archive import join_member, zip_members
 from agent.extract.context import Context, Item
 
 # openpyxl warns about workbook features it drops (extensions, data validation): noise, no content.

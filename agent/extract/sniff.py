@@ -7,6 +7,7 @@ import zipfile
 from typing import IO
 
 import olefile
+
 from agent.extract.image import is_image
 
 #: Formats whose content must match their extension: a ``.docx`` that is not a zip is "malformed".
@@ -130,8 +131,6 @@ def sniff_format(head: bytes, name: str) -> str:
         return "tar"
     if head.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
         return "msg" if ext == ".msg" else "ole"
-    if is_image(head):
-        return "image"
     if (magic := _magic(head)) is not None:
         return magic
     if head.startswith((b"\xff\xfe", b"\xfe\xff", b"\xef\xbb\xbf")):
@@ -146,6 +145,8 @@ _WEAK_MAGIC = frozenset({b"MZ", b"BM", b"070701", b"070702", b"070707"})
 
 
 def _magic(head: bytes) -> str | None:
+    if is_image(head):  # first: its BMP check is strict, where a bare "BM" prefix is not
+        return "image"
     if _is_biff(head):
         return "xls"
     for magic, fmt in _MAGIC:
