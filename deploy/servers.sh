@@ -19,7 +19,7 @@ found() {
     local cmd
     local IFS='|'
     for cmd in $1; do
-        if [ "${cmd#/}" != "$cmd" ]; then [ -x "$cmd" ] && return 0; else command -v "$cmd" >/dev/null 2>&1 && return 0; fi
+        if [ "${cmd#/}" != "$cmd" ]; then [ -e "$cmd" ] && return 0; else command -v "$cmd" >/dev/null 2>&1 && return 0; fi
     done
     return 1
 }
