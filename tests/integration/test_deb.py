@@ -89,7 +89,7 @@ def test_installed_package_lays_out_every_asset(installed: Path) -> None:
     conffiles = _run(["dpkg-query", "--showformat=${Conffiles}", "--show", "dropwarden"]).stdout
     assert "/etc/dropwarden/agent.yaml" in conffiles
     sbom = json.loads(Path("/usr/share/doc/dropwarden/sbom.cdx.json").read_text(encoding="utf-8"))
-    names = {c["name"].lower() for c in sbom["components"]}
+    names = {c["name"].lower().replace("_", "-") for c in sbom["components"]}
     assert {"presidio-analyzer", "spacy", "google-re2"} <= names
     assert _run(["getent", "passwd", "dropwarden"]).returncode == 0
     state = Path("/var/lib/dropwarden")
