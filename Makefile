@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install run scan-demo test test-fast lint bench wheelhouse servers clean
+.PHONY: install run scan-demo test test-fast lint bench wheelhouse servers deb sbom clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -55,6 +55,16 @@ bench: $(STAMP)
 wheelhouse: $(STAMP)
 	rm -rf wheelhouse && mkdir -p wheelhouse
 	$(BIN)/python -m pip wheel --quiet --wheel-dir wheelhouse .
+
+## Debian package (Debian 12, amd64) in dist/: venv under /opt/dropwarden, unit, sysusers.d and
+## tmpfiles.d, policies, rules, dashboard, SBOM (dh-virtualenv; as root it installs the build tools).
+deb: $(STAMP)
+	CYCLONEDX=$(CURDIR)/$(BIN)/cyclonedx-py bash deploy/build-deb.sh dist
+
+## CycloneDX SBOM of a runtime-only venv (what ships, without the test tools) in dist/, with its
+## size and package count.
+sbom: $(STAMP)
+	bash deploy/sbom.sh dist
 
 clean:
 	rm -rf $(VENV) var build dist *.egg-info bench/out

@@ -20,9 +20,22 @@ class _Parser(argparse.ArgumentParser):
     """argparse that exits 2 with a one-line message (its default), never a traceback."""
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the release and the git revision it was built from (asked only when printed)."""
+
+    def __init__(self, option_strings: Sequence[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
+        from agent import build_revision
+
+        print(f"dropwarden {__version__} (revision {build_revision()})")
+        parser.exit(0)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dropwarden", description="Data-leak monitoring for shared folders.")
-    parser.add_argument("--version", action="version", version=f"dropwarden {__version__}")
+    parser.add_argument("--version", action=_VersionAction, help="print the version and git revision")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name in COMMAND_MODULES:
