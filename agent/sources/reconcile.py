@@ -25,6 +25,7 @@ from agent.journal import FileStat, Journal
 log = structlog.get_logger(__name__)
 
 BATCH = 500
+RETRY_SECONDS = 2.0
 
 
 class ZoneLike(Protocol):
@@ -154,8 +155,11 @@ class Reconciler:
         wake: Callable[[], None] = lambda: None,
         overflow_delay: float = 0.5,
         dir_settle: float | None = None,
+        on_write_failed: Callable[[], None] = lambda: None,
     ) -> None:
         self.journal = journal
+        self.on_write_failed = on_write_failed
+        self._retry_at: float | None = None  # a crawl failed (journal not writable): crawl again then
         self.zones = [(z.name, ZoneFilter.of(z)) for z in zones]
         self.settle = settle
         # a new directory is watched before it is crawled: its files get the short close settle
@@ -253,5 +257,14 @@ class Reconciler:
                 if time.monotonic() >= self._next_periodic:
                     self._next_periodic = time.monotonic() + self.interval
                     self.run_full("periodic")
-            except Exception as exc:  # a crawl failure must not kill the thread
+                self._retry_if_due()
+            except Exception as exc:  # a crawl failure must not kill the thread: retried in full
                 log.error("reconcile_request_failed", kind=kind, error=type(exc).__name__)
+                self._retry_at = time.monotonic() + RETRY_SECONDS
+                self.on_write_failed()
+
+    def _retry_if_due(self) -> None:
+        """A failed crawl (or directory crawl) left files unqueued: crawl everything until one succeeds."""
+        if self._retry_at is not None and time.monotonic() >= self._retry_at:
+            self._retry_at = None
+            self.run_full("retry")
