@@ -22,7 +22,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -254,7 +254,7 @@ class Journal:
             return self._enqueue_each(rows)  # one bad row must not drop the others
         return len(rows)
 
-    def _enqueue_each(self, rows: list[dict[str, object]]) -> int:
+    def _enqueue_each(self, rows: Sequence[Mapping[str, object]]) -> int:
         done = 0
         for row in rows:
             try:

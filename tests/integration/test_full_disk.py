@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import os
 import subprocess
 from pathlib import Path
 
@@ -33,13 +34,14 @@ def small_state(tmp_path: Path):
 def _fill(state: Path) -> Path:
     """Write a file until the volume is full (ENOSPC)."""
     filler = state / "filler"
-    with open(filler, "wb") as f:
-        try:
+    fd = os.open(filler, os.O_WRONLY | os.O_CREAT, 0o600)
+    try:
+        with pytest.raises(OSError, match="No space left") as exc:  # noqa: PT012 - written until full
             while True:
-                f.write(b"\0" * 65536)
-                f.flush()
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC, exc
+                os.write(fd, b"\0" * 65536)
+    finally:
+        os.close(fd)
+    assert exc.value.errno == errno.ENOSPC
     return filler
 
 
