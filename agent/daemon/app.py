@@ -36,6 +36,7 @@ from agent.daemon.wiring import (
 from agent.daemon.workers import WorkerPool
 from agent.journal import Journal
 from agent.metrics import Metrics
+from agent.security.dirfd import make_private_dir
 from agent.sources.reconcile import Reconciler
 from agent.sources.watcher import Watcher
 
@@ -92,7 +93,9 @@ class Agent(VerdictHandling):
         from agent.security.audit import AuditLog, audit_path
 
         st = self.settings
-        Path(st.state_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+        widened = make_private_dir(str(st.state_dir))
+        if widened is not None:
+            log.warning("state_dir_permissions_tightened", mode_before=oct(widened))
         self.key = load_or_create_key(st.key_path)
         self.audit = AuditLog(audit_path(st.state_dir), self.key)
         try:

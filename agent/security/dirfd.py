@@ -315,3 +315,29 @@ def resolve_link(path: str, root: str | None) -> tuple[str, str]:
     if root is None or not _below(target, os.path.realpath(root)):
         return "outside", target
     return "inside", target
+
+
+def make_private_dir(path: str) -> int | None:
+    """Create ``path`` (0700) or take an existing one private: the directory 0700, its files 0600.
+
+    The state directory holds the journal (every path in the zones), the agent key and the vault; an
+    operator who pre-created it 0755 (or a package that did) must not leave it readable. Returns the
+    mode it had when it had to be tightened, else None. Links inside are left alone (never chmod'ed).
+    """
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        before = stat.S_IMODE(os.fstat(fd).st_mode)
+        if before & 0o077:
+            os.fchmod(fd, 0o700)
+        for name in os.listdir(fd):
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077:
+                f = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd)
+                try:
+                    os.fchmod(f, stat.S_IMODE(st.st_mode) & 0o700)
+                finally:
+                    os.close(f)
+    finally:
+        os.close(fd)
+    return before if before & 0o077 else None

@@ -93,3 +93,48 @@ def test_scan_output_file_with_hostile_names_is_valid_and_escaped(tmp_path: Path
         else:
             assert "\\xff\\xfe.txt" in text and "esc-\\x1b[31mred" in text
             assert not any(line.startswith("lines FORGED") for line in text.splitlines())
+
+
+@pytest.mark.slow
+def test_parent_directory_swapped_for_a_link_never_makes_the_agent_read_outside(tmp_path: Path) -> None:
+    """A process exchanges a zone subdirectory with a symlink to a directory outside the zone holding
+    carded files of the same names (renameat2 RENAME_EXCHANGE, 200,000 swaps) while the writer keeps
+    rewriting the harmless inside files, so the real agent scans them again and again: no alert ever
+    comes from the outside content, and the inside files were scanned."""
+    from tests.unit.security.exchange import Swapper
+
+    pol = tmp_path / "policies"
+    pol.mkdir()
+    (pol / "cards.yaml").write_text(CARD_POLICY)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    a = AgentProc(tmp_path, pol, settle=0.05)
+    sub = a.zone / "sub"
+    sub.mkdir()
+    names = [f"doc{i:02d}.txt" for i in range(40)]
+    for n in names:
+        (outside / n).write_text(f"card {fake_card()}\n")
+        (sub / n).write_text("harmless 0\n")
+    (a.zone / ".alt").symlink_to(outside)
+    a.start()
+    real = os.open(sub, os.O_RDONLY | os.O_DIRECTORY)  # the writer's own hold on the real directory
+    try:
+        assert wait_for(lambda: b'"workers_ready"' in a.log.read_bytes(), 60), a.log.read_text()[-3000:]
+        swapper = Swapper(sub, a.zone / ".alt", 200_000)
+        rounds = 0
+        while swapper.running():
+            rounds += 1
+            for n in names:
+                fd = os.open(n, os.O_WRONLY | os.O_TRUNC, dir_fd=real)
+                os.write(fd, b"harmless %d\n" % rounds)
+                os.close(fd)
+        assert swapper.finish() == 200_000
+        marker = a.zone / "marker.txt"  # queued after everything the race produced: alerted last
+        marker.write_text(f"card {fake_card()}\n")
+        assert wait_for(lambda: a.alerts_for(marker), 120.0), a.log.read_text()[-3000:]
+        alerts = [json.loads(x) for x in a.alerts.read_text().splitlines()]
+        assert [x["path"] for x in alerts] == [str(marker)], alerts[:3]
+        assert a.metric("dropwarden_files_scanned_total") > len(names) and rounds > 1
+    finally:
+        os.close(real)
+        a.kill()
