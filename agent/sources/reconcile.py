@@ -175,6 +175,7 @@ class Reconciler:
         self._next_periodic = time.monotonic() + interval if interval > 0 else float("inf")
         self._overflow_at: float | None = None
         self._lock = threading.Lock()
+        self._dirs_queued: set[tuple[str, str]] = set()
         self.runs = 0
 
     # -- requests (any thread) ----------------------------------------------------------------
@@ -182,6 +183,12 @@ class Reconciler:
         self._q.put(("full", trigger, None))
 
     def request_dir(self, zone: str, path: str) -> None:
+        """Crawl one directory soon; a request already waiting for the same one is not queued twice
+        (a writer renaming a directory back and forth must not queue one crawl per rename)."""
+        with self._lock:
+            if (zone, path) in self._dirs_queued:
+                return
+            self._dirs_queued.add((zone, path))
         self._q.put(("dir", zone, path))
 
     def overflowed(self) -> None:
@@ -251,6 +258,8 @@ class Reconciler:
                 if kind == "full":
                     self.run_full(a or "manual")
                 elif kind == "dir" and a is not None and b is not None:
+                    with self._lock:
+                        self._dirs_queued.discard((a, b))  # events from now on ask for a new crawl
                     self.run_dir(a, b)
                 if self._due_overflow():
                     self.run_full("overflow")

@@ -266,3 +266,23 @@ def test_files_dropped_into_new_folders_get_the_short_settle(tmp_path: Path, jou
     finally:
         w.stop()
         rec.stop()
+
+
+def test_a_directory_renamed_back_and_forth_queues_one_crawl_until_it_runs(
+    tmp_path: Path, journal: Journal
+) -> None:
+    """A thousand crawl requests for the same directory while the first waits are one crawl; once it
+    ran, a new request queues again."""
+    zone = tmp_path / "zone"
+    (zone / "sub").mkdir(parents=True)
+    rec = Reconciler(journal, [Z("z", str(zone))], settle=0.0, interval=0)
+    for _ in range(1000):
+        rec.request_dir("z", str(zone / "sub"))
+    assert rec._q.qsize() == 1
+    rec.start()
+    try:
+        assert _wait(lambda: rec._q.qsize() == 0 and not rec._dirs_queued)
+        rec.request_dir("z", str(zone / "sub"))
+        assert _wait(lambda: not rec._dirs_queued)
+    finally:
+        rec.stop()
