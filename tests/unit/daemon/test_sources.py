@@ -281,8 +281,8 @@ def test_a_directory_renamed_back_and_forth_queues_one_crawl_until_it_runs(
     assert rec._q.qsize() == 1
     rec.start()
     try:
-        assert _wait(lambda: rec._q.qsize() == 0 and not rec._dirs_queued)
+        assert wait_for(lambda: rec._q.qsize() == 0 and not rec._dirs_queued, 5.0)
         rec.request_dir("z", str(zone / "sub"))
-        assert _wait(lambda: not rec._dirs_queued)
+        assert wait_for(lambda: not rec._dirs_queued, 5.0)
     finally:
         rec.stop()
