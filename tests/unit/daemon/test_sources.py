@@ -34,7 +34,9 @@ def journal(tmp_path: Path) -> Journal:
 
 def _deadline(journal: Journal, path: Path) -> tuple[float, float]:
     """(event_time, not_before) the journal holds for ``path`` ((0, 0) before its first event)."""
-    row = journal._conn().execute("SELECT event_time, not_before FROM files WHERE path = ?", (str(path),))
+    row = journal._conn().execute(
+        "SELECT event_time, not_before FROM files WHERE path = CAST(? AS BLOB)", (str(path),)
+    )
     found = row.fetchone()
     return (found[0], found[1]) if found else (0.0, 0.0)
 
