@@ -52,6 +52,11 @@ def errno_reason(e: OSError) -> str:
     return "io_error"
 
 
+def _readlink_reason(e: OSError) -> str:
+    """readlink on an entry that stopped being a link (EINVAL): it was swapped meanwhile."""
+    return "vanished" if e.errno == errno.EINVAL else errno_reason(e)
+
+
 def components(root: str, path: str) -> list[str]:
     """The names of ``path`` below ``root``, lexically; refused when the path is not below the root."""
     root_n, path_n = os.path.normpath(root), os.path.normpath(path)
@@ -104,7 +109,7 @@ class _Walk:
         try:
             target = os.readlink(name, dir_fd=self.cur)
         except OSError as e:
-            raise PathRefused(errno_reason(e), "symbolic link changed while it was read") from None
+            raise PathRefused(_readlink_reason(e), "symbolic link changed while it was read") from None
         if target.startswith("/"):  # absolute: restart from the root, the target must lie below it
             parts = components(self.real_root, target)
             while len(self.fds) > 1:
@@ -255,7 +260,7 @@ def _link_path(entry: Entry, root: str) -> str:
     try:
         target = os.readlink(entry.name, dir_fd=entry.dir_fd)
     except OSError as e:
-        raise PathRefused(errno_reason(e), "symbolic link changed while it was read") from None
+        raise PathRefused(_readlink_reason(e), "symbolic link changed while it was read") from None
     if target.startswith("/"):
         real_root = os.path.realpath(root)
         return os.path.join(root, os.path.relpath(target, real_root)) if _below(target, real_root) else target
