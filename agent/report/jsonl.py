@@ -49,8 +49,8 @@ def _member(member: str | None) -> str | None:
 
 def file_record(r: FileRecord) -> dict[str, object]:
     """Inventory line (``scan --inventory``): proof that a file or member was read, or why not."""
-    return {"kind": "file", "path": shown(r.path), "member": _member(r.member), "format": r.format, "chars": r.chars,
-            "status": r.status}  # fmt: skip
+    return {"kind": "file", "path": shown(r.path), "member": _member(r.member), "format": r.format,
+            "chars": r.chars, "status": r.status}  # fmt: skip
 
 
 #: One encoder for every line: json.dumps with a keyword builds a new one per call.
