@@ -8,6 +8,9 @@ after a close-after-write, full after a create/modify, so a close right after a 
 and a reopen after a close lengthens it again), an older one (a crawl's view) can only push it; an
 event for a file being scanned sets ``rerun`` so it is scanned again once the current scan is acked.
 
+Paths are stored as the file name's bytes (a BLOB): a name that is not UTF-8 is a valid Linux name
+and must not make a write fail (issue 14, item 3); the API takes and returns ``os.fsdecode`` strings.
+
 ``synchronous=NORMAL`` under WAL: a committed transaction survives a process crash; a power loss can
 drop the last few, which the start-up reconcile crawl recovers (it diffs the disk against this table).
 """
@@ -19,9 +22,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import structlog
+
+log = structlog.get_logger(__name__)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files (
@@ -47,6 +54,19 @@ CREATE INDEX IF NOT EXISTS files_queue ON files(state, not_before);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 """
 
+#: Errors that belong to one row (its values), not to the database (full, locked, I/O): retried one by one.
+_ROW_ERRORS = (
+    sqlite3.InterfaceError,
+    sqlite3.ProgrammingError,
+    sqlite3.DataError,
+    sqlite3.IntegrityError,
+    ValueError,
+    TypeError,
+)
+
+#: Bytes a checkpointed WAL is truncated to (without it, the WAL keeps its largest size for ever).
+WAL_LIMIT = 1 << 20
+
 #: Claimed this many times without an ack (the agent died each time): the file is given up on.
 MAX_ATTEMPTS = 3
 
@@ -65,6 +85,15 @@ ON CONFLICT(path) DO UPDATE SET
                       ELSE max(not_before, excluded.not_before) END,
     state = CASE WHEN state = 'claimed' THEN 'claimed' ELSE 'pending' END
 """
+
+
+def _key(path: str) -> bytes:
+    """The stored form of a path: its bytes (lossless for any Linux file name)."""
+    return os.fsencode(path)
+
+
+def _name(stored: bytes | str) -> str:
+    return os.fsdecode(stored)
 
 
 @dataclass(frozen=True)
@@ -122,6 +151,17 @@ class Journal:
         self._conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._conn().executescript(SCHEMA)
+        self._migrate_paths()
+
+    def _migrate_paths(self) -> None:
+        """Journals written before paths were bytes hold TEXT keys: convert them once."""
+        if self.get_meta("path_type") == "blob":
+            return
+        with self._tx() as c:
+            c.execute("DELETE FROM files WHERE typeof(path) = 'text' AND CAST(path AS BLOB) IN "
+                      "(SELECT path FROM files WHERE typeof(path) = 'blob')")  # fmt: skip
+            c.execute("UPDATE files SET path = CAST(path AS BLOB) WHERE typeof(path) = 'text'")
+            c.execute("INSERT OR REPLACE INTO meta(key, value) VALUES ('path_type', 'blob')")
 
     # -- connections --------------------------------------------------------------------------
     def _conn(self) -> sqlite3.Connection:
@@ -130,6 +170,11 @@ class Journal:
             c = sqlite3.connect(self.path, timeout=self._busy, isolation_level=None, check_same_thread=False)
             c.execute("PRAGMA journal_mode=WAL")
             c.execute("PRAGMA synchronous=NORMAL")
+            # checkpoint every 1 MB of WAL (default 4 MB) and shrink it back after: on a small or nearly
+            # full state volume the WAL is what fills it, and a WAL that holds all the free space
+            # cannot be checkpointed any more (the database would have to grow first)
+            c.execute(f"PRAGMA wal_autocheckpoint={WAL_LIMIT // 4096}")
+            c.execute(f"PRAGMA journal_size_limit={WAL_LIMIT}")
             c.row_factory = sqlite3.Row
             self._local.conn = c
             with self._lock:
@@ -144,8 +189,31 @@ class Journal:
             self.c.execute("BEGIN IMMEDIATE")
             return self.c
 
-        def __exit__(self, exc_type: object, *_: object) -> None:
-            self.c.execute("ROLLBACK" if exc_type else "COMMIT")
+        def __exit__(self, exc_type: object, exc: object, *_: object) -> None:
+            # A failed COMMIT (SQLITE_FULL) leaves the transaction open, holding the write lock: every
+            # other connection would then wait out its busy timeout, forever. Roll it back, always.
+            if exc_type is None:
+                try:
+                    self.c.execute("COMMIT")
+                    return
+                except sqlite3.Error as e:
+                    self._rollback()
+                    self._relieve(e)
+                    raise
+            self._rollback()
+            if isinstance(exc, sqlite3.Error):
+                self._relieve(exc)
+
+        def _relieve(self, e: BaseException) -> None:
+            """The volume is full: the WAL is usually what filled it (it grows until a checkpoint
+            can reset it). Copy it into the database and truncate it, so the space comes back."""
+            if getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+                with contextlib.suppress(sqlite3.Error):
+                    self.c.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+        def _rollback(self) -> None:
+            with contextlib.suppress(sqlite3.Error):  # SQLite may have rolled back already
+                self.c.execute("ROLLBACK")
 
     def _tx(self) -> Journal._Tx:
         return Journal._Tx(self._conn())
@@ -169,7 +237,7 @@ class Journal:
         now = time.time()
         rows = [
             {
-                "path": p,
+                "path": _key(p),
                 "zone": z,
                 "now": now,
                 "event_time": et if et is not None else now,
@@ -177,10 +245,25 @@ class Journal:
             }
             for p, z, et, nb in items
         ]
-        if rows:
+        if not rows:
+            return 0
+        try:
             with self._tx() as c:
                 c.executemany(_ENQUEUE, rows)
+        except _ROW_ERRORS:
+            return self._enqueue_each(rows)  # one bad row must not drop the others
         return len(rows)
+
+    def _enqueue_each(self, rows: Sequence[Mapping[str, object]]) -> int:
+        done = 0
+        for row in rows:
+            try:
+                with self._tx() as c:
+                    c.execute(_ENQUEUE, row)
+                done += 1
+            except _ROW_ERRORS as e:
+                log.error("journal_row_rejected", error=type(e).__name__)
+        return done
 
     def claim(self, n: int, worker_id: str = "", now: float | None = None) -> list[WorkItem]:
         """Take up to ``n`` pending items whose settle deadline has passed, oldest deadline first."""
@@ -200,7 +283,7 @@ class Journal:
             )
         return [
             WorkItem(
-                path=r["path"],
+                path=_name(r["path"]),
                 zone=r["zone"],
                 event_time=r["event_time"] or now,
                 enqueued_at=r["enqueued_at"] or now,
@@ -219,7 +302,7 @@ class Journal:
             c.execute(
                 "UPDATE files SET state = 'pending', rerun = 0, attempts = max(attempts - 1, 0), "
                 "not_before = max(not_before, ?) WHERE path = ? AND state = 'claimed'",
-                (not_before, item.path),
+                (not_before, _key(item.path)),
             )
 
     def ack(
@@ -246,14 +329,14 @@ class Journal:
                     "findings = ?, last_error = ?, policy_digest = ?, scanned_at = ?, scans = scans + 1, "
                     "attempts = 0, worker = NULL WHERE path = ?",
                     (now, st.dev, st.ino, st.size, st.mtime_ns, content_hash, max_severity, findings,
-                     error, policy_digest, now, item.path),
+                     error, policy_digest, now, _key(item.path)),
                 )  # fmt: skip
             else:
                 c.execute(
                     "UPDATE files SET state = CASE WHEN rerun = 1 THEN 'pending' ELSE 'done' END, "
                     "not_before = CASE WHEN rerun = 1 THEN ? ELSE not_before END, rerun = 0, "
                     "dev = ?, ino = ?, size = ?, mtime_ns = ?, attempts = 0, worker = NULL WHERE path = ?",
-                    (now, st.dev, st.ino, st.size, st.mtime_ns, item.path),
+                    (now, st.dev, st.ino, st.size, st.mtime_ns, _key(item.path)),
                 )
 
     def fail(
@@ -267,13 +350,13 @@ class Journal:
                 "UPDATE files SET state = CASE WHEN rerun = 1 THEN 'pending' ELSE 'error' END, rerun = 0, "
                 "last_error = ?, dev = ?, ino = ?, size = ?, mtime_ns = ?, content_hash = NULL, "
                 "policy_digest = ?, scanned_at = ?, worker = NULL WHERE path = ?",
-                (reason, st.dev, st.ino, st.size, st.mtime_ns, policy_digest, now, item.path),
+                (reason, st.dev, st.ino, st.size, st.mtime_ns, policy_digest, now, _key(item.path)),
             )
 
     def forget(self, path: str) -> None:
         """Drop the row of a file that is gone (unless a scan of it is in flight)."""
         with self._tx() as c:
-            c.execute("DELETE FROM files WHERE path = ? AND state != 'claimed'", (path,))
+            c.execute("DELETE FROM files WHERE path = ? AND state != 'claimed'", (_key(path),))
 
     def requeue_claimed(self) -> tuple[int, int]:
         """At start-up: put items claimed by a dead agent back; give up on ones that killed it thrice."""
@@ -311,12 +394,12 @@ class Journal:
         return not (content_hash and r.content_hash == content_hash and r.policy_digest == policy_digest)
 
     def get(self, path: str) -> Row | None:
-        r = self._conn().execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
+        r = self._conn().execute("SELECT * FROM files WHERE path = ?", (_key(path),)).fetchone()
         if r is None:
             return None
         st = FileStat(r["dev"], r["ino"], r["size"], r["mtime_ns"]) if r["dev"] is not None else None
         return Row(
-            path=r["path"],
+            path=_name(r["path"]),
             zone=r["zone"],
             state=r["state"],
             stat=st,
@@ -333,7 +416,7 @@ class Journal:
         """(state, stat) of a path for the reconcile diff; None when never seen."""
         r = (
             self._conn()
-            .execute("SELECT state, dev, ino, size, mtime_ns FROM files WHERE path = ?", (path,))
+            .execute("SELECT state, dev, ino, size, mtime_ns FROM files WHERE path = ?", (_key(path),))
             .fetchone()
         )
         if r is None:

@@ -19,7 +19,7 @@ from typing import IO, Any
 
 import structlog
 
-from agent.redact import mask
+from agent.redact import mask, printable
 
 _PEM = re.compile(
     r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----.*?"
@@ -173,6 +173,17 @@ _HANDLER_MARK = "_dropwarden_handler"
 _CHATTY_LIBRARIES = ("presidio-analyzer", "watchdog", "urllib3")
 
 
+def printable_values(
+    logger: Any, method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """Console lines: a file name with a newline or an escape sequence cannot forge a line or drive
+    the terminal (JSON lines escape them already)."""
+    for k, v in event_dict.items():
+        if isinstance(v, str) and k != "exception":  # a traceback keeps its lines
+            event_dict[k] = printable(v)
+    return event_dict
+
+
 def configure_logging(json: bool | None = None, level: str = "info", stream: IO[str] | None = None) -> None:
     """Route structlog and stdlib logging through one scrubbing pipeline to `stream`.
 
@@ -200,9 +211,10 @@ def configure_logging(json: bool | None = None, level: str = "info", stream: IO[
         if as_json
         else structlog.dev.ConsoleRenderer(colors=tty, exception_formatter=structlog.dev.plain_traceback)
     )
+    tail = [scrub_secrets, renderer] if as_json else [scrub_secrets, printable_values, renderer]
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
-        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, scrub_secrets, renderer],
+        processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
     )
     handler = logging.StreamHandler(stream)
     handler.setFormatter(formatter)

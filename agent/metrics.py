@@ -90,6 +90,12 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.journal_write_failures = Counter(
+            "dropwarden_journal_write_failures_total",
+            "Failed journal writes (state volume full?), by operation; the work is kept and retried.",
+            ["operation"],
+            registry=r,
+        )
         self.inotify_overflows = Counter(
             "dropwarden_inotify_overflows_total",
             "Kernel inotify queue overflows (each triggers a reconcile crawl).",

@@ -163,3 +163,39 @@ def _scrub(text: str) -> str:
     text = lead + " ".join(text.split()) + trail if text.strip() else (" " if text else "")
     text = _TOKEN_RUN.sub(lambda m: "*" * (m.end() - m.start()), text)
     return _DIGITS.sub("#", text)
+
+
+# -- names as they are shown ----------------------------------------------------------------------
+# File names are bytes on Linux. Inside the agent they travel as str decoded with surrogateescape
+# (os.fsdecode), which is lossless; the journal stores the bytes themselves. Whatever leaves for a
+# program (JSON alerts, reports, the audit chain) gets `shown()`: undecodable bytes as the four
+# characters \xNN, so the output is valid UTF-8 JSON. Whatever a person reads (text report, console
+# logs, `quarantine list`, the tombstone) gets `printable()`: control characters too, so a name with
+# a newline or an escape sequence cannot forge a line or drive the terminal.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def shown(name: str) -> str:
+    """``name`` as valid Unicode: bytes that were not UTF-8 (surrogate escapes) as ``\\xNN``."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # surrogates that did not come from a file name: \udXXX
+        return name.encode("utf-8", "backslashreplace").decode("utf-8")
+    return raw.decode("utf-8", "backslashreplace")
+
+
+def _escape_control(m: re.Match[str]) -> str:
+    c = m.group()
+    return _NAMED.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}")
+
+
+def printable(text: str) -> str:
+    """``text`` safe for a terminal or a line-based report: :func:`shown` plus control and
+    bidirectional-override characters escaped (``\\n``, ``\\x1b``, ``\\u202e``)."""
+    return _CONTROL.sub(_escape_control, shown(text))

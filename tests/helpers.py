@@ -149,7 +149,7 @@ class AgentProc:
             db.close()
 
     def row(self, path: Path) -> dict[str, Any] | None:
-        r = self.rows("path = ?", (str(path),))
+        r = self.rows("path = CAST(? AS BLOB)", (str(path),))  # the journal keeps names as bytes
         return dict(r[0]) if r else None
 
     def quiesce(self, timeout: float = 15.0) -> bool:

@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS alerts_seen (
 def alert_id(key: bytes, path: str, member: str | None, rule: str, fingerprint: str) -> str:
     """HMAC-SHA256 of the alert's identity, 128 bits in hex. JSON framing keeps fields unambiguous."""
     msg = json.dumps([path, member, rule, fingerprint], ensure_ascii=False, separators=(",", ":"))
-    return hmac.new(key, msg.encode("utf-8"), hashlib.sha256).hexdigest()[:32]
+    # surrogatepass: a name that is not UTF-8 keeps its own identity (issue 14, item 3)
+    return hmac.new(key, msg.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:32]
 
 
 class Deduplicator:

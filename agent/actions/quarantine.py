@@ -44,6 +44,7 @@ from typing import Any
 import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from agent.redact import printable
 from agent.security.audit import AuditLog
 from agent.security.dirfd import FILE_FLAGS, Entry, PathRefused, locate
 from agent.security.evidence import fsync_dir, seal_stream, write_atomic
@@ -381,7 +382,9 @@ class QuarantineStore:
         os.replace(tmp, blob)
         fsync_dir(self.dir)
         at = _now()
-        tombstone = self.tombstone_template.format(incident_id=iid, path=str(original), time=at).encode()
+        tombstone = self.tombstone_template.format(
+            incident_id=iid, path=printable(str(original)), time=at
+        ).encode()
         rec = QuarantineRecord(
             incident_id=iid,
             original_path=str(original),
@@ -429,7 +432,7 @@ class QuarantineStore:
         self._step("removed", rec)
         if tombstone is None:
             tombstone = self.tombstone_template.format(
-                incident_id=rec.incident_id, path=rec.original_path, time=rec.time
+                incident_id=rec.incident_id, path=printable(rec.original_path), time=rec.time
             ).encode()
         ttmp = f".dropwarden-{rec.incident_id}.tombstone.tmp"
         _write_synced(d, ttmp, tombstone, 0o644)

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 import structlog
 
 from agent.models import Alert
+from agent.redact import shown
 
 if TYPE_CHECKING:
     from agent.metrics import Metrics
@@ -62,8 +63,8 @@ def alert_to_dict(alert: Alert) -> dict[str, Any]:
         "host": alert.host,
         "zone": alert.zone,
         "role": alert.role,
-        "path": alert.path,
-        "member": alert.member,
+        "path": shown(alert.path),
+        "member": shown(alert.member) if alert.member is not None else None,
         "policy": alert.policy,
         "rule": alert.rule,
         "entity": alert.entity,

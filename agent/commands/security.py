@@ -22,6 +22,7 @@ import structlog
 
 from agent.actions.quarantine import QuarantineError, QuarantineStore
 from agent.log import configure_logging
+from agent.redact import printable
 from agent.security.audit import AuditError, AuditLog, audit_path, verify_chain
 from agent.security.evidence import EvidenceStore, SealError
 from agent.security.keys import (
@@ -131,7 +132,8 @@ def cmd_quarantine_list(args: argparse.Namespace) -> int:
     print(f"{'INCIDENT':30} {'STATE':8} {'SIZE':>10} {'ZONE':12} {'RULE':24} PATH")
     for r in records:
         state = "restored" if r.restored else r.state
-        print(f"{r.incident_id:30} {state:8} {r.size:>10} {r.zone or '-':12} {r.rule:24} {r.original_path}")
+        zone, rule, path = (printable(x) for x in (r.zone or "-", r.rule, r.original_path))
+        print(f"{r.incident_id:30} {state:8} {r.size:>10} {zone:12} {rule:24} {path}")
     return 0
 
 
@@ -144,7 +146,7 @@ def cmd_quarantine_restore(args: argparse.Namespace) -> int:
     audit.check_key()  # fail before restoring, not after
     store = QuarantineStore(state, hash_key=agent_key, audit=audit)
     target = store.restore(args.incident_id, private, to=args.to, force=args.force, in_place=args.in_place)
-    print(f"restored {args.incident_id} to {target}")
+    print(f"restored {args.incident_id} to {printable(str(target))}")
     return 0
 
 

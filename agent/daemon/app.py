@@ -20,6 +20,7 @@ from typing import Any
 
 import structlog
 
+from agent.daemon.backlog import JournalBacklog
 from agent.daemon.exporter import start_metrics_server
 from agent.daemon.notify import Notifier
 from agent.daemon.outcome import FAULT_ENV, VerdictHandling
@@ -35,6 +36,7 @@ from agent.daemon.wiring import (
 from agent.daemon.workers import WorkerPool
 from agent.journal import Journal
 from agent.metrics import Metrics
+from agent.security.dirfd import make_private_dir
 from agent.sources.reconcile import Reconciler
 from agent.sources.watcher import Watcher
 
@@ -91,7 +93,9 @@ class Agent(VerdictHandling):
         from agent.security.audit import AuditLog, audit_path
 
         st = self.settings
-        Path(st.state_dir).mkdir(parents=True, exist_ok=True, mode=0o700)
+        widened = make_private_dir(str(st.state_dir))
+        if widened is not None:
+            log.warning("state_dir_permissions_tightened", mode_before=oct(widened))
         self.key = load_or_create_key(st.key_path)
         self.audit = AuditLog(audit_path(st.state_dir), self.key)
         try:
@@ -129,11 +133,14 @@ class Agent(VerdictHandling):
         self._alert_unsent_quarantines()
         self.reconciler = Reconciler(
             self.journal, list(st.zones), st.settle_seconds, st.reconcile_interval, self.metrics, self.wake,
-            dir_settle=st.close_settle_seconds,
+            dir_settle=st.close_settle_seconds, on_write_failed=lambda: self.backlog.failed("reconcile"),
         )  # fmt: skip
+        recrawl = lambda: self.reconciler.request_full("journal_recovered")  # noqa: E731
+        self.backlog = JournalBacklog(self.journal, self.metrics, self.notifier.status, on_lost=recrawl)
         self.watcher = Watcher(
             st.zones, self.journal, st.settle_seconds, on_dir=self.reconciler.request_dir,
             on_overflow=self._overflowed, wake=self.wake, close_settle=st.close_settle_seconds,
+            on_write_failed=lambda: self.backlog.failed("events"), on_lost=recrawl,
         )  # fmt: skip
         self.watcher.start()
         self.reconciler.start()
@@ -203,7 +210,7 @@ class Agent(VerdictHandling):
             idle = self.pool.idle()
             claimed = 0
             if idle:
-                claimed = self._dispatch(idle)
+                claimed = self._dispatch_safely(idle)
             # claimed == idle: more work may be due right now, don't sleep. Otherwise sleep until the
             # next queued file is due (new events write the wake pipe), at most 1 s: an idle agent
             # does not query the journal ten times a second.
@@ -230,7 +237,16 @@ class Agent(VerdictHandling):
         except BlockingIOError:
             pass
 
+    def _dispatch_safely(self, n: int) -> int:
+        try:
+            return self._dispatch(n)
+        except Exception as exc:  # the journal is not writable: nothing was claimed, try again later
+            self.backlog.failed("dispatch")
+            log.debug("journal_write_failed", operation="dispatch", error=type(exc).__name__)
+            return 0
+
     def _gauges(self) -> None:
+        self.backlog.tick()
         self.metrics.queue_depth.set(self.journal.depth())
         self.metrics.oldest_pending.set(self.journal.oldest_pending_age())
         self.metrics.in_flight.set(self.pool.busy())

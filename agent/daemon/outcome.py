@@ -42,6 +42,7 @@ class VerdictHandling:
     audit: Any
     vault: Any
     evidence: Any
+    backlog: Any
 
     def _audit(self, event: str, **fields: Any) -> None:  # pragma: no cover - defined by Agent
         raise NotImplementedError
@@ -158,6 +159,7 @@ class VerdictHandling:
             self._handle(o)
         except Exception as exc:
             log.error("outcome_handling_failed", path=o.item.path, kind=o.kind, error=type(exc).__name__)
+            self.backlog.strand(o.item)  # requeued once the journal takes writes again
 
     def _handle(self, o: Outcome) -> None:
         item = o.item

@@ -43,6 +43,7 @@ import structlog
 from agent.extract import ocr
 from agent.journal import FileStat, WorkItem
 from agent.models import Detection, FileRef, Finding, Verdict
+from agent.redact import shown
 from agent.security.dirfd import PathRefused, open_regular
 
 log = structlog.get_logger(__name__)
@@ -118,7 +119,7 @@ class _Recorder:
         dets = dets[: max(1, min(f.count, MAX_VALUES_PER_FINDING))] if dets else []
         doc = {
             "version": 1,
-            "path": f.path,
+            "path": shown(f.path),
             "member": f.member,
             "policy": f.policy,
             "rule": f.rule,

@@ -6,13 +6,14 @@ import json
 from typing import IO
 
 from agent.models import ExtractError, FileRecord, Finding, Verdict
+from agent.redact import shown
 
 
 def finding_record(f: Finding) -> dict[str, object]:
     return {
         "kind": "finding",
-        "path": f.path,
-        "member": f.member,
+        "path": shown(f.path),
+        "member": _member(f.member),
         "zone": f.zone,
         "policy": f.policy,
         "rule": f.rule,
@@ -38,13 +39,18 @@ def _grouped(f: Finding) -> dict[str, object]:
 
 
 def error_record(e: ExtractError) -> dict[str, object]:
-    return {"kind": "error", "path": e.path, "member": e.member, "reason": e.reason, "detail": e.detail}
+    return {"kind": "error", "path": shown(e.path), "member": _member(e.member), "reason": e.reason,
+            "detail": shown(e.detail)}  # fmt: skip
+
+
+def _member(member: str | None) -> str | None:
+    return shown(member) if member is not None else None
 
 
 def file_record(r: FileRecord) -> dict[str, object]:
     """Inventory line (``scan --inventory``): proof that a file or member was read, or why not."""
-    return {"kind": "file", "path": r.path, "member": r.member, "format": r.format, "chars": r.chars,
-            "status": r.status}  # fmt: skip
+    return {"kind": "file", "path": shown(r.path), "member": _member(r.member), "format": r.format,
+            "chars": r.chars, "status": r.status}  # fmt: skip
 
 
 #: One encoder for every line: json.dumps with a keyword builds a new one per call.

@@ -6,9 +6,13 @@ import contextlib
 import json
 import os
 from typing import IO
+from urllib.parse import quote
 
 from agent import __version__
 from agent.models import ExtractError, Finding, Verdict
+from agent.redact import shown
+
+_URI_SAFE = "/!$&'()*+,;=:@"
 
 _LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
 
@@ -25,7 +29,10 @@ class SarifReporter:
         if self.root:
             with contextlib.suppress(ValueError):
                 path = os.path.relpath(path, self.root)
-        return f"{path}!{member}" if member else path
+        # a URI reference: the name's bytes percent-encoded (RFC 3986), lossless for any file name
+        return quote(os.fsencode(path), safe=_URI_SAFE) + (
+            f"!{quote(shown(member), safe=_URI_SAFE)}" if member else ""
+        )
 
     def verdict(self, verdict: Verdict) -> None:
         for f in verdict.findings:
@@ -47,7 +54,7 @@ class SarifReporter:
             {
                 "ruleId": rule_id,
                 "level": _LEVEL[f.severity],
-                "message": {"text": f"{f.entity} ({f.severity}): {f.excerpt}"},
+                "message": {"text": f"{f.entity} ({f.severity}): {shown(f.excerpt)}"},
                 "locations": [
                     {
                         "physicalLocation": {
@@ -65,7 +72,7 @@ class SarifReporter:
         self.notifications.append(
             {
                 "level": "warning",
-                "message": {"text": f"{error.reason}: {error.detail}"},
+                "message": {"text": f"{error.reason}: {shown(error.detail)}"},
                 "locations": [
                     {"physicalLocation": {"artifactLocation": {"uri": self._uri(error.path, error.member)}}}
                 ],

@@ -1,10 +1,12 @@
-"""Human-readable report, coloured by severity on a terminal."""
+"""Human-readable report, coloured by severity on a terminal; names and excerpts are escaped
+(:func:`agent.redact.printable`), so a file name cannot forge a line or send escape sequences."""
 
 from __future__ import annotations
 
 from typing import IO
 
 from agent.models import ExtractError, Verdict
+from agent.redact import printable
 
 _COLORS = {"critical": "\033[1;35m", "high": "\033[1;31m", "medium": "\033[33m", "low": "\033[36m"}
 _RESET = "\033[0m"
@@ -21,15 +23,15 @@ class TextReporter:
 
     def verdict(self, verdict: Verdict) -> None:
         for f in verdict.findings:
-            where = f"{f.path}!{f.member}" if f.member else f.path
+            where = printable(f"{f.path}!{f.member}" if f.member else f.path)
             self.out.write(f"{self._sev(f.severity)} {where}:{f.line}  {f.policy}/{f.rule}  {f.entity}\n")
-            self.out.write(f"         {f.excerpt}  ({f.fingerprint[:24]})\n")
+            self.out.write(f"         {printable(f.excerpt)}  ({f.fingerprint[:24]})\n")
         for e in verdict.errors:
             self.error(e)
 
     def error(self, error: ExtractError) -> None:
-        where = f"{error.path}!{error.member}" if error.member else error.path
-        self.out.write(f"{'ERROR'.ljust(8)} {where}  {error.reason}: {error.detail}\n")
+        where = printable(f"{error.path}!{error.member}" if error.member else error.path)
+        self.out.write(f"{'ERROR'.ljust(8)} {where}  {error.reason}: {printable(error.detail)}\n")
 
     def close(self, summary: dict[str, object]) -> None:
         by_sev = summary.get("findings", {})

@@ -28,6 +28,7 @@ from typing import Any
 import structlog
 
 from agent.log import scrub_value
+from agent.redact import shown
 from agent.security.keys import derive_subkey
 
 log = structlog.get_logger(__name__)
@@ -36,6 +37,17 @@ AUDIT_FILE = "audit.jsonl"
 GENESIS = "0" * 64
 _TAIL = 64 * 1024
 _REQUIRED = ("seq", "time", "event", "fields", "alg", "prev", "hash")
+
+
+def _shown(value: Any) -> Any:
+    """Names that are not UTF-8 in their documented escaped form (the chain is UTF-8 JSON)."""
+    if isinstance(value, str):
+        return shown(value)
+    if isinstance(value, dict):
+        return {k: _shown(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_shown(v) for v in value]
+    return value
 
 
 def _canonical(entry: dict[str, Any]) -> bytes:
@@ -109,7 +121,7 @@ class AuditLog:
                     "seq": seq + 1,
                     "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
                     "event": event,
-                    "fields": scrub_value(fields),
+                    "fields": scrub_value(_shown(fields)),
                     "alg": self._alg,
                     "prev": prev,
                 }

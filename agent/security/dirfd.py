@@ -52,6 +52,11 @@ def errno_reason(e: OSError) -> str:
     return "io_error"
 
 
+def _readlink_reason(e: OSError) -> str:
+    """readlink on an entry that stopped being a link (EINVAL): it was swapped meanwhile."""
+    return "vanished" if e.errno == errno.EINVAL else errno_reason(e)
+
+
 def components(root: str, path: str) -> list[str]:
     """The names of ``path`` below ``root``, lexically; refused when the path is not below the root."""
     root_n, path_n = os.path.normpath(root), os.path.normpath(path)
@@ -104,7 +109,7 @@ class _Walk:
         try:
             target = os.readlink(name, dir_fd=self.cur)
         except OSError as e:
-            raise PathRefused(errno_reason(e), "symbolic link changed while it was read") from None
+            raise PathRefused(_readlink_reason(e), "symbolic link changed while it was read") from None
         if target.startswith("/"):  # absolute: restart from the root, the target must lie below it
             parts = components(self.real_root, target)
             while len(self.fds) > 1:
@@ -255,7 +260,7 @@ def _link_path(entry: Entry, root: str) -> str:
     try:
         target = os.readlink(entry.name, dir_fd=entry.dir_fd)
     except OSError as e:
-        raise PathRefused(errno_reason(e), "symbolic link changed while it was read") from None
+        raise PathRefused(_readlink_reason(e), "symbolic link changed while it was read") from None
     if target.startswith("/"):
         real_root = os.path.realpath(root)
         return os.path.join(root, os.path.relpath(target, real_root)) if _below(target, real_root) else target
@@ -315,3 +320,29 @@ def resolve_link(path: str, root: str | None) -> tuple[str, str]:
     if root is None or not _below(target, os.path.realpath(root)):
         return "outside", target
     return "inside", target
+
+
+def make_private_dir(path: str) -> int | None:
+    """Create ``path`` (0700) or take an existing one private: the directory 0700, its files 0600.
+
+    The state directory holds the journal (every path in the zones), the agent key and the vault; an
+    operator who pre-created it 0755 (or a package that did) must not leave it readable. Returns the
+    mode it had when it had to be tightened, else None. Links inside are left alone (never chmod'ed).
+    """
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        before = stat.S_IMODE(os.fstat(fd).st_mode)
+        if before & 0o077:
+            os.fchmod(fd, 0o700)
+        for name in os.listdir(fd):
+            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
+            if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077:
+                f = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd)
+                try:
+                    os.fchmod(f, stat.S_IMODE(st.st_mode) & 0o700)
+                finally:
+                    os.close(f)
+    finally:
+        os.close(fd)
+    return before if before & 0o077 else None

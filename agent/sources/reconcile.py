@@ -25,6 +25,7 @@ from agent.journal import FileStat, Journal
 log = structlog.get_logger(__name__)
 
 BATCH = 500
+RETRY_SECONDS = 2.0
 
 
 class ZoneLike(Protocol):
@@ -154,8 +155,11 @@ class Reconciler:
         wake: Callable[[], None] = lambda: None,
         overflow_delay: float = 0.5,
         dir_settle: float | None = None,
+        on_write_failed: Callable[[], None] = lambda: None,
     ) -> None:
         self.journal = journal
+        self.on_write_failed = on_write_failed
+        self._retry_at: float | None = None  # a crawl failed (journal not writable): crawl again then
         self.zones = [(z.name, ZoneFilter.of(z)) for z in zones]
         self.settle = settle
         # a new directory is watched before it is crawled: its files get the short close settle
@@ -171,6 +175,7 @@ class Reconciler:
         self._next_periodic = time.monotonic() + interval if interval > 0 else float("inf")
         self._overflow_at: float | None = None
         self._lock = threading.Lock()
+        self._dirs_queued: set[tuple[str, str]] = set()
         self.runs = 0
 
     # -- requests (any thread) ----------------------------------------------------------------
@@ -178,6 +183,12 @@ class Reconciler:
         self._q.put(("full", trigger, None))
 
     def request_dir(self, zone: str, path: str) -> None:
+        """Crawl one directory soon; a request already waiting for the same one is not queued twice
+        (a writer renaming a directory back and forth must not queue one crawl per rename)."""
+        with self._lock:
+            if (zone, path) in self._dirs_queued:
+                return
+            self._dirs_queued.add((zone, path))
         self._q.put(("dir", zone, path))
 
     def overflowed(self) -> None:
@@ -247,11 +258,22 @@ class Reconciler:
                 if kind == "full":
                     self.run_full(a or "manual")
                 elif kind == "dir" and a is not None and b is not None:
+                    with self._lock:
+                        self._dirs_queued.discard((a, b))  # events from now on ask for a new crawl
                     self.run_dir(a, b)
                 if self._due_overflow():
                     self.run_full("overflow")
                 if time.monotonic() >= self._next_periodic:
                     self._next_periodic = time.monotonic() + self.interval
                     self.run_full("periodic")
-            except Exception as exc:  # a crawl failure must not kill the thread
+                self._retry_if_due()
+            except Exception as exc:  # a crawl failure must not kill the thread: retried in full
                 log.error("reconcile_request_failed", kind=kind, error=type(exc).__name__)
+                self._retry_at = time.monotonic() + RETRY_SECONDS
+                self.on_write_failed()
+
+    def _retry_if_due(self) -> None:
+        """A failed crawl (or directory crawl) left files unqueued: crawl everything until one succeeds."""
+        if self._retry_at is not None and time.monotonic() >= self._retry_at:
+            self._retry_at = None
+            self.run_full("retry")

@@ -7,6 +7,11 @@ the short wait coalesces a quick reopen, whose modify event brings the full sett
 Events are coalesced in memory for a few tens of milliseconds and written in one transaction (a
 20,000-file burst is ~60,000 events).
 
+A journal that cannot be written (the state volume is full, say) loses nothing it can keep: events
+stay in memory (at most ``MAX_BUFFERED`` paths) and the flush is retried every ``RETRY_SECONDS``;
+when the bound forced events to be dropped, ``on_lost`` is called once writes succeed again, and the
+daemon answers with a reconcile crawl (whoever can fill the volume must not be able to hide a drop).
+
 Overflow: watchdog 7 handles IN_Q_OVERFLOW itself (it rebuilds recursive watches) and only logs a
 warning ("Inotify queue overflowed ..."); older versions log similar text or nothing. We attach a
 logging handler to the ``watchdog`` logger that turns any overflow record into a reconcile crawl:
@@ -81,6 +86,12 @@ class OverflowDetector(logging.Handler):
         logging.getLogger(self.LOGGER).removeHandler(self)
 
 
+#: Paths kept in memory while the journal cannot be written; beyond it events are dropped (and a
+#: reconcile crawl finds their files once writes succeed again).
+MAX_BUFFERED = 100_000
+RETRY_SECONDS = 0.5
+
+
 class EventBatcher:
     """Coalesces events in memory and flushes them to the journal every ``interval`` seconds."""
 
@@ -91,8 +102,14 @@ class EventBatcher:
         interval: float = 0.05,
         wake: Callable[[], None] = lambda: None,
         close_settle: float | None = None,
+        on_write_failed: Callable[[], None] = lambda: None,
+        on_lost: Callable[[], None] = lambda: None,
     ) -> None:
         self.journal = journal
+        self.on_write_failed = on_write_failed
+        self.on_lost = on_lost
+        self.failing = False
+        self.dropped = 0  # events dropped since the last successful write (the buffer was full)
         self.settle = settle
         self.close_settle = min(settle, close_settle if close_settle is not None else settle)
         self.interval = interval
@@ -123,12 +140,45 @@ class EventBatcher:
         with self._lock:
             pending, self._pending = self._pending, {}
             gone, self._gone = self._gone, set()
-        for p in gone:
-            self.journal.forget(p)
-        n = self.journal.enqueue_many((p, z, t, t + d) for p, (z, t, d) in pending.items())
+        try:
+            for p in gone:
+                self.journal.forget(p)
+            n = self.journal.enqueue_many((p, z, t, t + d) for p, (z, t, d) in pending.items())
+        except Exception:
+            self._keep(pending, gone)
+            raise
+        if self.failing:
+            self._recovered()
         if n:
             self.wake()
         return n
+
+    def _keep(self, pending: dict[str, tuple[str, float, float]], gone: set[str]) -> None:
+        """Put what could not be written back (events that came meanwhile are newer and win), bounded."""
+        with self._lock:
+            for p, v in pending.items():
+                if p not in self._pending and p not in self._gone:
+                    self._pending[p] = v
+            self._gone |= {p for p in gone if p not in self._pending}
+            over = len(self._pending) + len(self._gone) - MAX_BUFFERED
+            if over > 0:
+                for p in list(self._pending)[:over]:
+                    del self._pending[p]
+                self.dropped += over
+        if not self.failing:
+            log.error("journal_write_failing", buffered=len(self._pending))
+        self.failing = True
+        self.on_write_failed()
+
+    def _recovered(self) -> None:
+        dropped, self.dropped, self.failing = self.dropped, 0, False
+        log.warning("journal_write_recovered", events_dropped=dropped)
+        if dropped:
+            self.on_lost()
+
+    def buffered(self) -> int:
+        with self._lock:
+            return len(self._pending) + len(self._gone)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._loop, name="event-batcher", daemon=True)
@@ -145,14 +195,14 @@ class EventBatcher:
         # Sleeps until an event arrives (an idle agent watching 10,000 folders does not wake 20 times
         # a second), then lets a burst coalesce for `interval` before writing it in one transaction.
         while not self._stop.is_set():
-            self._kick.wait()
+            self._kick.wait(RETRY_SECONDS if self.failing else None)
             if self._stop.wait(self.interval):
                 return
             self._kick.clear()
             try:
                 self.flush()
-            except Exception as exc:  # the journal may be busy for a moment: retry next tick
-                log.error("journal_write_failed", error=type(exc).__name__)
+            except Exception as exc:  # busy or full: the events are kept and retried (see _keep)
+                log.debug("journal_write_failed", error=type(exc).__name__)
 
 
 #: How long after its creation a directory counts as fresh (see _Handler).
@@ -227,9 +277,14 @@ class Watcher:
         on_overflow: Callable[[], None] = lambda: None,
         wake: Callable[[], None] = lambda: None,
         close_settle: float | None = None,
+        on_write_failed: Callable[[], None] = lambda: None,
+        on_lost: Callable[[], None] = lambda: None,
     ) -> None:
         self.zones = list(zones)
-        self.batcher = EventBatcher(journal, settle, wake=wake, close_settle=close_settle)
+        self.batcher = EventBatcher(
+            journal, settle, wake=wake, close_settle=close_settle, on_write_failed=on_write_failed,
+            on_lost=on_lost,
+        )  # fmt: skip
         self.on_dir = on_dir
         self.detector = OverflowDetector(on_overflow)
         self.observer: Observer | None = None  # type: ignore[valid-type]

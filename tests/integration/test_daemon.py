@@ -105,9 +105,9 @@ def test_burst_of_20000_files_each_scanned_once(agent: AgentProc) -> None:
             os.close(fd)
             n += 1
     prefix = f"{root}/%"
-    done = lambda: agent.rows("path LIKE ? AND state = 'done'", (prefix,))  # noqa: E731
+    done = lambda: agent.rows("CAST(path AS TEXT) LIKE ? AND state = 'done'", (prefix,))  # noqa: E731
     wait_for(lambda: len(done()) >= n, 120.0, 0.5)
-    rows = agent.rows("path LIKE ?", (prefix,))
+    rows = agent.rows("CAST(path AS TEXT) LIKE ?", (prefix,))
     assert len(rows) == n and all(r["state"] == "done" for r in rows)
     assert max(r["scans"] for r in rows) == 1
     assert wait_for(lambda: agent.metric("dropwarden_files_scanned_total") - before == n, 5.0)

@@ -34,7 +34,9 @@ def journal(tmp_path: Path) -> Journal:
 
 def _deadline(journal: Journal, path: Path) -> tuple[float, float]:
     """(event_time, not_before) the journal holds for ``path`` ((0, 0) before its first event)."""
-    row = journal._conn().execute("SELECT event_time, not_before FROM files WHERE path = ?", (str(path),))
+    row = journal._conn().execute(
+        "SELECT event_time, not_before FROM files WHERE path = CAST(? AS BLOB)", (str(path),)
+    )
     found = row.fetchone()
     return (found[0], found[1]) if found else (0.0, 0.0)
 
@@ -265,4 +267,24 @@ def test_files_dropped_into_new_folders_get_the_short_settle(tmp_path: Path, jou
         assert wait_for(lambda: len(s := settles()) == len(expected) and max(s) < 1.0, 10.0), settles()
     finally:
         w.stop()
+        rec.stop()
+
+
+def test_a_directory_renamed_back_and_forth_queues_one_crawl_until_it_runs(
+    tmp_path: Path, journal: Journal
+) -> None:
+    """A thousand crawl requests for the same directory while the first waits are one crawl; once it
+    ran, a new request queues again."""
+    zone = tmp_path / "zone"
+    (zone / "sub").mkdir(parents=True)
+    rec = Reconciler(journal, [Z("z", str(zone))], settle=0.0, interval=0)
+    for _ in range(1000):
+        rec.request_dir("z", str(zone / "sub"))
+    assert rec._q.qsize() == 1
+    rec.start()
+    try:
+        assert wait_for(lambda: rec._q.qsize() == 0 and not rec._dirs_queued, 5.0)
+        rec.request_dir("z", str(zone / "sub"))
+        assert wait_for(lambda: not rec._dirs_queued, 5.0)
+    finally:
         rec.stop()

@@ -125,3 +125,24 @@ def test_parent_exchanged_with_a_link_during_quarantine_never_touches_outside(ke
     assert own.stat().st_ino == own_ino and own.read_bytes() == b"the agent's own audit log\n"
     assert sorted(p.name for p in site["own"].iterdir()) == ["card.txt"]
     assert done + refused > 0, (done, refused)
+
+
+def test_hostile_name_is_quarantined_and_listed_on_one_escaped_line(keys, site, capsys) -> None:
+    """A file named with a non-UTF-8 byte, a newline and an escape sequence is quarantined (tombstone
+    naming it escaped), restored under its own bytes, and `quarantine list` shows it on one line."""
+    from agent.cli import main as run
+
+    raw = os.path.join(os.fsencode(site["sub"]), b"pay\xff\nroll\x1b[2J.csv")
+    with open(raw, "wb") as f:
+        f.write(b"iban list\n")
+    store = QuarantineStore(site["state"], keys.q_pub)
+    rec = store.quarantine(os.fsdecode(raw), "drop", "r", "why", root=str(site["zone"]))
+    with open(raw, "rb") as f:
+        tomb = f.read()
+    assert b"pay\\xff\\nroll\\x1b[2J.csv" in tomb and b"\x1b" not in tomb
+    out = store.restore(rec.incident_id, keys.q_priv)
+    assert os.fsencode(out).startswith(raw + b".restored-") and out.read_bytes() == b"iban list\n"
+    capsys.readouterr()
+    assert run(["quarantine", "list", "--state-dir", str(site["state"])]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and lines[1].endswith("pay\\xff\\nroll\\x1b[2J.csv") and "\x1b" not in lines[1]
