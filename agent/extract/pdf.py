@@ -209,7 +209,9 @@ def render_gray(page: Any, ctx: Context, scale: float) -> Any:
         while status == c.FPDF_RENDER_TOBECONTINUED and time.monotonic() <= deadline:
             status = c.FPDF_RenderPage_Continue(page, pause)
         c.FPDF_RenderPage_Close(page)
-        if status == c.FPDF_RENDER_TOBECONTINUED:
+        # PDFium does not offer a pause point everywhere: a render that finished past the deadline
+        # is over time all the same (the file's budget is spent; OCR of it would only add to it)
+        if status == c.FPDF_RENDER_TOBECONTINUED or time.monotonic() > deadline:
             raise Abort(
                 "timeout", f"time limit of {ctx.limits.timeout_seconds:g} s exceeded rendering a page"
             )
