@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import SimpleNamespace
@@ -22,7 +23,7 @@ from pypdf import PdfWriter
 from pypdf.generic import DecodedStreamObject, DictionaryObject, NameObject
 
 from tests.helpers import CARD_POLICY, AgentProc, fake_card, free_port, wait_for
-from tests.unit.extract.builders import nested_zip
+from tests.unit.extract.builders import nested_zip, zip_bytes
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[2]
@@ -236,3 +237,25 @@ def test_nested_zip_of_4096_carded_copies_raises_one_alert_per_sink(sinks_agent)
     alert = json.loads(line)
     assert alert["occurrences"] == 16**3 and alert["count"] == 1 and len(alert["members"]) == 10
     assert card not in json.dumps(sinks.outputs())
+
+
+def test_card_number_in_a_file_name_is_never_in_clear_in_any_sink(sinks_agent) -> None:
+    """A real (Luhn-valid, generated) card number as a file name and as an archive member name: each is
+    a finding, and neither the spaced nor the compact form reaches any sink, the log or /metrics."""
+    card = fake_card()
+    spaced = " ".join(card[i : i + 4] for i in range(0, 16, 4))
+    _drop(sinks_agent.zone, f"statement {spaced}.txt", b"quarterly planning notes, nothing else\n")
+    _drop(sinks_agent.zone, "export.zip", zip_bytes({f"client_{card}/notes.txt": b"plain notes\n"}))
+    sinks = sinks_agent.sinks
+
+    def both_everywhere() -> bool:
+        counts = [sinks.counts(needle) for needle in ("statement ", "export.zip")]
+        return all(n for c in counts for n in c.values())
+
+    assert wait_for(both_everywhere, 90, 0.2), sinks.outputs()
+    with urllib.request.urlopen(f"http://127.0.0.1:{sinks_agent.port}/metrics", timeout=5) as r:
+        metrics = r.read().decode()
+    outputs = {**sinks.outputs(), "log": sinks_agent.log.read_text(), "metrics": metrics}
+    leaked = [where for where, text in outputs.items() for v in (card, spaced) if v in text]
+    assert not leaked, leaked
+    assert f"statement {card[:4]} **** **** {card[-4:]}.txt" in outputs["jsonl"]
