@@ -128,7 +128,10 @@ def _read(f: IO[bytes], ctx: Context, member: str | None, display: str, depth: i
     ctx.check()
     head = f.read(_HEAD)
     f.seek(0)
-    fmt = refine(sniff_format(head, display), f)
+    sniffed = sniff_format(head, display)
+    if sniffed == "zip":
+        archive.check_entries(f, ctx)  # before any zipfile parse: the directory may be 600k entries
+    fmt = refine(sniffed, f)
     ctx.formats[member] = fmt
     expected = EXPECTED_BY_EXTENSION.get(_ext(display))
     if expected and fmt not in expected and fmt != "empty":
