@@ -46,6 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="files not read completely (UNSCANNED_CONTENT) do not count toward --fail-on",
     )
+    p.add_argument(
+        "--excerpts",
+        choices=("masked", "none"),
+        default="masked",
+        help="masked: context with values masked; none: rule, location and fingerprint only",
+    )
     p.add_argument("--zone-role", choices=ZONE_ROLES, default="contractor-drop", help="role the files are in")
     p.add_argument("--protect-data", metavar="CSV", help="protected customer table (exact data match)")
     p.add_argument("--protect-columns", metavar="COLS", help="comma-separated columns of --protect-data")
@@ -143,6 +149,9 @@ def run_scan(args: argparse.Namespace) -> int:
 
     for scanned in _verdicts(refs, args.jobs):
         verdict = _with_unscanned(scanned, args.zone_role)
+        if args.excerpts == "none":
+            blank = tuple(dataclasses.replace(f, excerpt="", excerpts=()) for f in verdict.findings)
+            verdict = dataclasses.replace(verdict, findings=blank)
         stats["files"] += 1
         stats["bytes"] += verdict.bytes
         stats["errors"] += len(verdict.errors)

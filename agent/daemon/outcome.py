@@ -251,6 +251,8 @@ class VerdictHandling:
             )  # fmt: skip
             if not self.dedup.is_new(alert):
                 continue
+            if self.settings.excerpts == "none":
+                alert = dataclasses.replace(alert, excerpt="", excerpts=())
             sealed = evidence[i] if i < len(evidence) else None
             if sealed and self.evidence is not None:
                 try:

@@ -191,6 +191,9 @@ class Settings(_Model):
     signing_public_keys: tuple[str, ...] = ()
     quarantine_public_key: str | None = None  # the security team's X25519 public key (PEM)
     evidence: Literal["none", "encrypted"] = "none"  # encrypted: match context sealed to that key
+    #: masked: excerpts with values, field values and record cells masked; none: rule, location and
+    #: fingerprint only (alerts often go to a third-party SOC; the context stays in sealed evidence)
+    excerpts: Literal["masked", "none"] = "masked"
     ner_model: str | None = None
     alert_min_severity: Literal["low", "medium", "high", "critical"] = "medium"
     log_format: Literal["json", "console", "auto"] = "auto"
