@@ -75,7 +75,7 @@ def package_error(f: IO[bytes], ctx: Context, member: str | None) -> Item | None
     """
     lim = ctx.limits
     declared = declared_entries(f)
-    if declared is not None and declared > lim.max_members:
+    if declared is not None and declared > max(lim.max_members, _PARSE_FREELY):
         return ctx.error(member, "limit_members", f"package with more than {lim.max_members} parts")
     with zipfile.ZipFile(f) as zf:
         infos = zf.infolist()
@@ -97,9 +97,12 @@ def package_error(f: IO[bytes], ctx: Context, member: str | None) -> Item | None
 _EOCD = struct.Struct("<4s4H2LH")  # end of central directory: signature .. total entries, cd size, offset
 _ZIP64_LOCATOR = struct.Struct("<4sLQL")
 _ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
-#: Central directory bytes allowed per entry the budget admits: real entries (46 bytes + name + extra
-#: fields) stay well below it, and a count that lies cannot hide a directory of 600,000 entries.
-_CD_BYTES_PER_ENTRY = 1024
+#: Central directory bytes per entry assumed when the declared size says more than the count: entries
+#: are 46 bytes + name + extra fields, so a count that lies cannot hide a directory of 600,000 entries.
+_CD_BYTES_PER_ENTRY = 128
+#: Directories up to this many entries are parsed (a few MB): the first members within the budget are
+#: then read, as ever; beyond it a zip over the budget is refused before zipfile builds one object each.
+_PARSE_FREELY = 50_000
 _EOCD_SEARCH = 65_535 + _EOCD.size  # the archive comment is at most 65,535 bytes
 
 
@@ -129,11 +132,12 @@ def declared_entries(f: IO[bytes]) -> int | None:
 
 
 def check_entries(f: IO[bytes], ctx: Context) -> None:
-    """Abort (limit_members) before zipfile parses a central directory larger than the member budget
-    left for this file: parsing 600,000 entries costs hundreds of MB before any count could stop it."""
+    """Abort (limit_members) before zipfile parses a central directory that is over the member budget left
+    for this file and too large to parse cheaply: 600,000 entries cost hundreds of MB before any count
+    could stop them. Smaller directories are parsed, and their first members within the budget read."""
     declared = declared_entries(f)
     room = ctx.limits.max_members - ctx.members
-    if declared is not None and declared > room:
+    if declared is not None and declared > max(room, _PARSE_FREELY):
         raise Abort("limit_members", f"zip declares {declared} entries; at most {room} more may be read")
 
 

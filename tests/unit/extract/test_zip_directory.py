@@ -1,5 +1,5 @@
 """Memory amplification through a zip's central directory: the entry count is read from the end records
-before zipfile parses the directory, so a zip of 100,000 empty members costs no memory to refuse.
+before zipfile parses the directory, so a zip of 200,000 empty members costs no memory to refuse.
 Real zips on disk, the real extractor; nothing mocked."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from tests.unit.extract.builders import errors, many_entry_zip, run
 @pytest.fixture(scope="module")
 def huge(tmp_path_factory: pytest.TempPathFactory):
     path = tmp_path_factory.mktemp("zipdir") / "entries.zip"
-    many_entry_zip(path, 100_000)
+    many_entry_zip(path, 200_000)
     return path
 
 
@@ -30,7 +30,7 @@ def test_the_builder_writes_a_zip_zipfile_reads(tmp_path) -> None:
         assert declared_entries(f) == 300
 
 
-def test_a_zip_of_100000_entries_is_refused_before_its_directory_is_parsed(huge) -> None:
+def test_a_zip_of_200000_entries_is_refused_before_its_directory_is_parsed(huge) -> None:
     """One limit_members error, and the extraction's peak of Python allocations stays small (parsing the
     directory into ZipInfo objects would take well over 50 MB)."""
     tracemalloc.start()
