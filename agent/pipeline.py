@@ -156,6 +156,9 @@ class Pipeline:
     def _classify_into(self, chunk: TextChunk, state: _DocState, errors: list[ExtractError]) -> None:
         try:
             detections = self.classifier.detect(chunk)
+        except MemoryError:
+            errors.append(ExtractError(chunk.path, chunk.member, "limit_memory", "memory ceiling reached"))
+            return
         except Exception as exc:  # a detector bug must not lose the rest of the file
             log.error("classify_failed", path=chunk.path, member=chunk.member, error=type(exc).__name__)
             errors.append(

@@ -66,6 +66,7 @@ class LimitsModel(_Model):
     max_image_pixels: int = Field(default=Limits.max_image_pixels, gt=0)
     ocr_dpi: int = Field(default=Limits.ocr_dpi, ge=50, le=600)
     ocr_languages: str = Field(default=Limits.ocr_languages, pattern=r"^[a-z_]{3,16}(\+[a-z_]{3,16})*$")
+    max_memory_bytes: int = Field(default=Limits.max_memory_bytes, ge=0)
 
 
 class JsonlConfig(_Model):
