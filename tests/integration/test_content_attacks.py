@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -259,3 +260,32 @@ def test_card_number_in_a_file_name_is_never_in_clear_in_any_sink(sinks_agent) -
     leaked = [where for where, text in outputs.items() for v in (card, spaced) if v in text]
     assert not leaked, leaked
     assert f"statement {card[:4]} **** **** {card[-4:]}.txt" in outputs["jsonl"]
+
+
+def test_sighup_with_a_tampered_pack_during_a_burst_loses_nothing(tmp_path: Path) -> None:
+    """300 carded files arrive while the signed pack is tampered (severity lowered) and SIGHUP is sent:
+    the reload is refused and counted, and every file is alerted under the signed rule."""
+    from tests.integration.test_security_daemon import SecureAgent, cli
+
+    keys = tmp_path / "keys"
+    assert cli("keys", "generate", "--out", str(keys)).returncode == 0
+    base = tmp_path / "a"
+    a = SecureAgent(base, keys, zones=[{"name": "drop", "path": str(base / "zone")}])
+    a.pol.mkdir()
+    pack = a.pol / "cards.yaml"
+    pack.write_text(CARD_POLICY)
+    assert cli("manifest", str(a.pol), "--key", str(keys / "signing.key"), "--version", "1").returncode == 0
+    a.start()
+    try:
+        files = [a.zone / f"burst-{i:03d}.txt" for i in range(300)]
+        for i, f in enumerate(files):
+            f.write_text(f"Card {fake_card()}\n")
+            if i == 100:
+                pack.write_text(CARD_POLICY.replace("severity: high", "severity: low"))
+                assert a.proc is not None
+                a.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: a.metric("dropwarden_signature_rejections_total", kind="policy") == 1, 60)
+        assert wait_for(lambda: all(a.alerts_for(f) for f in files), 180, 0.5), a.log.read_text()[-3000:]
+        assert {x["severity"] for f in files for x in a.alerts_for(f)} == {"high"}
+    finally:
+        a.kill()
