@@ -140,6 +140,12 @@ class Pipeline:
             return ()
         return evaluate(detections, self._doc(ref, None), self.policies, self.redactor).findings
 
+    def shown(self, ref: FileRef, findings: Sequence[Finding]) -> tuple[Finding, ...]:
+        """``findings`` made outside :meth:`scan` (a killed worker's unscanned alert) with the path as
+        every output must show it: values in the file's name masked."""
+        shown, _ = self._names(ref, [])
+        return tuple(redact_finding(f, shown.path, shown.masked) for f in findings)
+
     def _names(self, ref: FileRef, members: list[str]) -> tuple[_Shown, tuple[Finding, ...]]:
         """Detect values in the file's path (below its root) and member names: findings, and the names
         as every output must show them (agent.policy.names)."""

@@ -191,7 +191,7 @@ def _with_unscanned(verdict: Verdict, role: str) -> Verdict:
     if not verdict.errors or _PIPELINE is None or any(f.entity == UNSCANNED_ENTITY for f in verdict.findings):
         return verdict
     ref = FileRef(verdict.path, zone=verdict.zone, role=role)  # type: ignore[arg-type]
-    extra = _PIPELINE.unscanned(ref, verdict.errors)
+    extra = _PIPELINE.shown(ref, _PIPELINE.unscanned(ref, verdict.errors))
     return dataclasses.replace(verdict, findings=verdict.findings + extra) if extra else verdict
 
 

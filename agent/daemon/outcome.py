@@ -224,7 +224,7 @@ class VerdictHandling:
         zone = self.settings.zone(item.zone)
         ref = FileRef(item.path, item.zone, zone.role if zone else "contractor-drop")
         err = ExtractError(item.path, None, reason, "the worker scanning this file was stopped")
-        findings = self.pipeline.unscanned(ref, (err,))
+        findings = self.pipeline.shown(ref, self.pipeline.unscanned(ref, (err,)))
         if findings:
             self._alert(Verdict(item.path, item.zone, findings, (err,), 0, seconds), item.zone)
 

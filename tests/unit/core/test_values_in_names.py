@@ -51,3 +51,14 @@ def test_masking_keeps_the_rest_of_each_name() -> None:
     f = Finding("/p", None, "p", "r", "E", "high", 1.0, 2, 17, 25, "", "")  # type: ignore[arg-type]
     assert names.text.splitlines()[1] == "x 12345678 y"
     assert names.masked([f]) == {"x_12345678_y": "x_12****78_y"}
+
+
+def test_findings_made_outside_a_scan_show_the_masked_path(tmp_path) -> None:
+    """The unscanned alert of a killed worker (made from the journal's real path) masks the name too."""
+    from agent.models import ExtractError
+
+    p = build_pipeline(None, b"k" * 32)
+    ref = FileRef(str(tmp_path / f"slow {group4(CARD)}.pdf"), role="contractor-drop", root=str(tmp_path))
+    raw = p.unscanned(ref, [ExtractError(ref.path, None, "timeout", "worker killed")])
+    (f,) = p.shown(ref, raw)
+    assert f.path.endswith(f"slow {CARD[:4]} **** **** {CARD[-4:]}.pdf") and group4(CARD) not in f.path
