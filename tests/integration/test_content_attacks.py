@@ -188,6 +188,7 @@ def sinks_agent(tmp_path_factory: pytest.TempPathFactory):
     port = free_port()
     cfg = {
         "zones": [{"name": "drop", "path": str(zone), "quarantine": True}],
+        "policies": [str(REPO / "policies")],  # the shipped packs only, whatever /etc holds
         "state_dir": str(state),
         "workers": 2,
         "settle_seconds": 0.2,
