@@ -140,6 +140,10 @@ class Pipeline:
             return ()
         return evaluate(detections, self._doc(ref, None), self.policies, self.redactor).findings
 
+    def shown_path(self, ref: FileRef) -> str:
+        """The file's path as every output must show it: values in its name masked."""
+        return self._names(ref, [])[0].path
+
     def shown(self, ref: FileRef, findings: Sequence[Finding]) -> tuple[Finding, ...]:
         """``findings`` made outside :meth:`scan` (a killed worker's unscanned alert) with the path as
         every output must show it: values in the file's name masked."""

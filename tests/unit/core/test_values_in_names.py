@@ -62,3 +62,14 @@ def test_findings_made_outside_a_scan_show_the_masked_path(tmp_path) -> None:
     raw = p.unscanned(ref, [ExtractError(ref.path, None, "timeout", "worker killed")])
     (f,) = p.shown(ref, raw)
     assert f.path.endswith(f"slow {CARD[:4]} **** **** {CARD[-4:]}.pdf") and group4(CARD) not in f.path
+
+
+def test_shown_path_masks_the_name_and_leaves_a_clean_path_alone(tmp_path) -> None:
+    """What the crash-recovery alert of a quarantined file shows instead of the vault's real path."""
+    p = build_pipeline(None, b"k" * 32)
+    carded = FileRef(str(tmp_path / "in" / f"{CARD}.txt"), root=str(tmp_path))
+    assert CARD not in p.shown_path(carded) and p.shown_path(carded).endswith(
+        f"{CARD[:4]}********{CARD[-4:]}.txt"
+    )
+    clean = FileRef(str(tmp_path / "in" / "minutes.txt"), root=str(tmp_path))
+    assert p.shown_path(clean) == clean.path
