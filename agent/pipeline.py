@@ -30,7 +30,7 @@ from agent.models import (
 )
 from agent.policy import DocContext, Evaluation, PolicySet, evaluate, load_policies
 from agent.policy.group import FileFindings
-from agent.policy.names import MAX_NAMES, NameText, redact_error, redact_finding, rename
+from agent.policy.names import MAX_NAMES, NameText, redact_error, redact_finding, redact_record, rename
 from agent.policy.unscanned import unscanned_detections
 from agent.redact import Redactor
 
@@ -109,7 +109,7 @@ class Pipeline:
             errors=tuple(redact_error(e, shown.path, shown.masked) for e in errors),
             bytes=size,
             seconds=time.monotonic() - started,
-            files=tuple(files),
+            files=tuple(redact_record(r, shown.path, shown.masked) for r in files),
         )
 
     def explain(self, ref: FileRef) -> tuple[list[Evaluation], list[ExtractError]]:

@@ -14,7 +14,7 @@ import dataclasses
 from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 
-from agent.models import ExtractError, Finding
+from agent.models import ExtractError, FileRecord, Finding
 from agent.redact import mask
 
 MAX_NAMES = 1_000  # member names classified per file (the first ones; a bound on hostile archives)
@@ -75,6 +75,11 @@ def redact_finding(f: Finding, path: str, masked: dict[str, str]) -> Finding:
         member=member_shown(f.member, masked),
         members=tuple(masked.get(m, m) for m in f.members),
     )
+
+
+def redact_record(r: FileRecord, path: str, masked: dict[str, str]) -> FileRecord:
+    """An inventory line (scan --inventory) with the names as every output shows them."""
+    return dataclasses.replace(r, path=path, member=member_shown(r.member, masked))
 
 
 def redact_error(e: ExtractError, path: str, masked: dict[str, str]) -> ExtractError:
