@@ -67,6 +67,9 @@ class Limits:
     max_image_pixels: int = 25_000_000  # pixels of one page image, checked from its header before decoding
     ocr_dpi: int = 200  # PDF pages without a text layer are rendered at this resolution for OCR
     ocr_languages: str = "eng+deu+fra+ita"  # Tesseract languages; the installed ones are used
+    #: Address space of each scanning process (RLIMIT_AS); past it a file is reported limit_memory, and
+    #: the process lives on. 0: no ceiling.
+    max_memory_bytes: int = 3 * 1024**3
 
 
 @dataclass(frozen=True)

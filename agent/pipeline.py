@@ -30,6 +30,7 @@ from agent.models import (
 )
 from agent.policy import DocContext, Evaluation, PolicySet, evaluate, load_policies
 from agent.policy.group import FileFindings
+from agent.policy.names import MAX_NAMES, NameText, redact_error, redact_finding, redact_record, rename
 from agent.policy.unscanned import unscanned_detections
 from agent.redact import Redactor
 
@@ -58,6 +59,14 @@ class _DocState:
     per_entity: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
+@dataclass(frozen=True)
+class _Shown:
+    """How a file's path and member names are shown: detected values masked."""
+
+    path: str
+    masked: dict[str, str]
+
+
 @dataclass
 class Pipeline:
     """Extract, classify and evaluate one top-level file at a time. Built once per process."""
@@ -72,12 +81,15 @@ class Pipeline:
         findings = FileFindings()  # one finding per rule for the whole file (bounded)
         errors: list[ExtractError] = []
         docs: dict[str | None, _DocState] = {}
+        members: dict[str, None] = {}  # member names in order of appearance (bounded): names are text too
         try:
             size = os.lstat(ref.path).st_size
         except OSError:
             size = 0
         files: list[FileRecord] = []
         for item in self.extractor.extract(ref, files):
+            if item.member is not None and len(members) < MAX_NAMES:
+                members.setdefault(item.member)
             if isinstance(item, ExtractError):
                 errors.append(item)
                 continue
@@ -88,14 +100,16 @@ class Pipeline:
         for member, state in docs.items():  # an extractor that stopped early (limit, timeout)
             findings.add(self._evaluate(ref, member, state))
         findings.add(self.unscanned(ref, errors))
+        shown, in_names = self._names(ref, list(members))
+        findings.add(in_names)
         return Verdict(
             path=ref.path,
             zone=ref.zone,
-            findings=findings.findings(),
-            errors=tuple(errors),
+            findings=tuple(redact_finding(f, shown.path, shown.masked) for f in findings.findings()),
+            errors=tuple(redact_error(e, shown.path, shown.masked) for e in errors),
             bytes=size,
             seconds=time.monotonic() - started,
-            files=tuple(files),
+            files=tuple(redact_record(r, shown.path, shown.masked) for r in files),
         )
 
     def explain(self, ref: FileRef) -> tuple[list[Evaluation], list[ExtractError]]:
@@ -126,9 +140,35 @@ class Pipeline:
             return ()
         return evaluate(detections, self._doc(ref, None), self.policies, self.redactor).findings
 
+    def shown_path(self, ref: FileRef) -> str:
+        """The file's path as every output must show it: values in its name masked."""
+        return self._names(ref, [])[0].path
+
+    def shown(self, ref: FileRef, findings: Sequence[Finding]) -> tuple[Finding, ...]:
+        """``findings`` made outside :meth:`scan` (a killed worker's unscanned alert) with the path as
+        every output must show it: values in the file's name masked."""
+        shown, _ = self._names(ref, [])
+        return tuple(redact_finding(f, shown.path, shown.masked) for f in findings)
+
+    def _names(self, ref: FileRef, members: list[str]) -> tuple[_Shown, tuple[Finding, ...]]:
+        """Detect values in the file's path (below its root) and member names: findings, and the names
+        as every output must show them (agent.policy.names)."""
+        relative = os.path.relpath(ref.path, ref.root) if ref.root and ref.path != ref.root else ref.path
+        names = NameText.of([relative, *members])
+        state = _DocState()
+        self._classify_into(TextChunk(path=ref.path, member=None, text=names.text, part="name"), state, [])
+        if not state.detections:
+            return _Shown(ref.path, {}), ()
+        found = evaluate(state.detections, self._doc(ref, None), self.policies, self.redactor).findings
+        masked = names.masked(found)
+        return _Shown(rename(ref.path, relative, masked), masked), found
+
     def _classify_into(self, chunk: TextChunk, state: _DocState, errors: list[ExtractError]) -> None:
         try:
             detections = self.classifier.detect(chunk)
+        except MemoryError:
+            errors.append(ExtractError(chunk.path, chunk.member, "limit_memory", "memory ceiling reached"))
+            return
         except Exception as exc:  # a detector bug must not lose the rest of the file
             log.error("classify_failed", path=chunk.path, member=chunk.member, error=type(exc).__name__)
             errors.append(

@@ -136,6 +136,10 @@ class Redactor:
         masked = mask(value, entity)
         if not context or start_in_context < 0:
             return masked
+        # field values are masked over a wider window than shown, so a label just outside still counts
+        wide_lo = max(0, start_in_context - self.context_chars - _FIELD_REACH)
+        wide = context[wide_lo : start_in_context + len(value) + self.context_chars + _FIELD_REACH]
+        context = context[:wide_lo] + mask_fields(wide, start_in_context - wide_lo, len(value))
         # only the few characters shown on each side matter: blank neighbours there, not everywhere
         lo = max(0, start_in_context - self.context_chars)
         shown = context[lo : start_in_context + len(value) + self.context_chars]
@@ -149,6 +153,53 @@ class Redactor:
                         chars[i] = "*"
             shown = "".join(chars)
         return f"{_scrub(shown[:at])}[{masked}]{_scrub(shown[at + len(value) :])}"
+
+
+#: How far before the shown context a field label may stand and still mask the value it labels.
+_FIELD_REACH = 120
+#: A label's separator (``Holder:``, ``name=``), not a URL's ``://`` nor a ``::`` path.
+_FIELD_SEP = re.compile(r"(?<![:/])[:=](?![:/=])")
+#: Where a field's value ends: a line, a cell, or a list separator.
+_FIELD_END = re.compile(r"[\n\t;|]")
+
+
+def mask_fields(text: str, own_start: int, own_len: int) -> str:
+    """Mask the values of labelled fields and of the other cells of a record, keeping labels readable.
+
+    Under bank secrecy the name beside an account is itself the secret (``Holder: Noah Rossi IBAN: ...``).
+    Structure decides, not a list of words in some languages: whatever follows a label's ``:`` or ``=``
+    up to the end of the field (line, tab, ``;``, ``|``, or the next label: the last word before the
+    next separator) is a value, and so is every other cell of a tab-separated record (CSV and sheet
+    rows). Letters and digits there become ``*``; the matched value itself (own span) is left to
+    :func:`mask`.
+    """
+    own = range(own_start, own_start + own_len)
+    chars = list(text)
+
+    def blank(a: int, b: int) -> None:
+        for i in range(a, b):
+            if i not in own and chars[i].isalnum():
+                chars[i] = "*"
+
+    seps = [m.start() for m in _FIELD_SEP.finditer(text)]
+    for k, sep in enumerate(seps):
+        end_m = _FIELD_END.search(text, sep + 1)
+        end = end_m.start() if end_m else len(text)
+        if k + 1 < len(seps) and seps[k + 1] < end:  # the next label ends this value
+            words_end = seps[k + 1]
+            end = text.rfind(" ", sep + 1, words_end) if " " in text[sep + 1 : words_end].strip() else sep + 1
+            end = max(end, sep + 1)
+        blank(sep + 1, end)
+    if "\t" in text:  # a record: every cell but the one holding the value is a value too
+        line_start = text.rfind("\n", 0, own_start) + 1
+        line_end = text.find("\n", own_start)
+        line_end = len(text) if line_end < 0 else line_end
+        cell_start = text.rfind("\t", line_start, own_start) + 1 or line_start
+        cell_end = text.find("\t", own_start, line_end)
+        cell_end = line_end if cell_end < 0 else cell_end
+        blank(line_start, cell_start)
+        blank(cell_end, line_end)
+    return "".join(chars)
 
 
 #: A whole run of six or more token characters that is not all letters (a word stays readable).

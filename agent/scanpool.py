@@ -50,9 +50,9 @@ def chunksize(n: int, jobs: int) -> int:
     return max(1, min(16, n // (jobs * 32)))
 
 
-def error_verdict(ref: FileRef, detail: str) -> Verdict:
+def error_verdict(ref: FileRef, detail: str, reason: str = "internal") -> Verdict:
     """The verdict of a file that could not be scanned: an error, never "clean"."""
-    err = ExtractError(ref.path, None, "internal", detail)
+    err = ExtractError(ref.path, None, reason, detail)
     return Verdict(ref.path, ref.zone, (), (err,), 0, 0.0)
 
 
@@ -60,8 +60,23 @@ def guarded(scan: Scan, ref: FileRef) -> Verdict:
     """``scan(ref)``, where an exception costs this one file, not the whole scan."""
     try:
         return scan(ref)
+    except MemoryError:
+        return error_verdict(ref, "memory ceiling reached while scanning", "limit_memory")
     except Exception as exc:
         return error_verdict(ref, f"{type(exc).__name__} while scanning")
+
+
+def set_memory_ceiling(nbytes: int) -> bool:
+    """Cap this process's address space (RLIMIT_AS; inherited by the processes it forks), so a file that
+    inflates in memory raises MemoryError (reported limit_memory) instead of swapping the host or waking
+    the OOM killer. Never raises the hard limit; 0 or a ceiling above it: left as is. True when set."""
+    import resource
+
+    _soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    if nbytes <= 0 or (hard != resource.RLIM_INFINITY and nbytes > hard):
+        return False
+    resource.setrlimit(resource.RLIMIT_AS, (nbytes, hard))
+    return True
 
 
 def scan_in_order(refs: Sequence[FileRef], jobs: int, scan: Scan) -> Iterator[Verdict]:

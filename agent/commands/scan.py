@@ -27,7 +27,7 @@ from agent.models import (
     Verdict,
 )
 from agent.report import make_reporter
-from agent.scanpool import error_verdict, scan_in_order
+from agent.scanpool import error_verdict, scan_in_order, set_memory_ceiling
 
 _PIPELINE = None  # set before the workers are forked; read by _scan_one in the parent and the workers
 
@@ -46,6 +46,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         action="store_true",
         help="files not read completely (UNSCANNED_CONTENT) do not count toward --fail-on",
     )
+    p.add_argument(
+        "--excerpts",
+        choices=("masked", "none"),
+        default="masked",
+        help="masked: context with values masked; none: rule, location and fingerprint only",
+    )
     p.add_argument("--zone-role", choices=ZONE_ROLES, default="contractor-drop", help="role the files are in")
     p.add_argument("--protect-data", metavar="CSV", help="protected customer table (exact data match)")
     p.add_argument("--protect-columns", metavar="COLS", help="comma-separated columns of --protect-data")
@@ -55,6 +61,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--follow-symlinks", action="store_true", help="follow symlinks inside the scanned tree")
     p.add_argument("--max-depth", type=int, default=Limits.max_depth, help="archive nesting depth")
     p.add_argument("--max-text", type=int, default=Limits.max_text_chars, help="text chars per file")
+    p.add_argument(
+        "--max-memory",
+        type=int,
+        default=Limits.max_memory_bytes,
+        metavar="BYTES",
+        help="address space of each scanning process; past it a file is reported limit_memory (0: none)",
+    )
     p.add_argument("--timeout", type=float, default=Limits.timeout_seconds, help="seconds per file")
     p.add_argument("--ner-model", help="installed spaCy package to use for PERSON/LOCATION (optional)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
@@ -86,6 +99,7 @@ def _build(args: argparse.Namespace):
         max_text_chars=args.max_text,
         timeout_seconds=args.timeout,
         follow_symlinks=args.follow_symlinks,
+        max_memory_bytes=args.max_memory,
     )
     columns = [c.strip() for c in args.protect_columns.split(",")] if args.protect_columns else None
     extra = detectors_for_scan(args.protect_data, columns, args.protect_docs, key, limits)
@@ -123,6 +137,7 @@ def run_scan(args: argparse.Namespace) -> int:
     # The engine, the packs and any index live as long as the scan: keep the collector off them, so
     # forked workers do not copy the pages it would touch (and its full passes stay short).
     gc.freeze()
+    set_memory_ceiling(args.max_memory)  # the workers forked from here inherit it
 
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     root = args.paths[0] if len(args.paths) == 1 and os.path.isdir(args.paths[0]) else None
@@ -143,6 +158,9 @@ def run_scan(args: argparse.Namespace) -> int:
 
     for scanned in _verdicts(refs, args.jobs):
         verdict = _with_unscanned(scanned, args.zone_role)
+        if args.excerpts == "none":
+            blank = tuple(dataclasses.replace(f, excerpt="", excerpts=()) for f in verdict.findings)
+            verdict = dataclasses.replace(verdict, findings=blank)
         stats["files"] += 1
         stats["bytes"] += verdict.bytes
         stats["errors"] += len(verdict.errors)
@@ -173,7 +191,7 @@ def _with_unscanned(verdict: Verdict, role: str) -> Verdict:
     if not verdict.errors or _PIPELINE is None or any(f.entity == UNSCANNED_ENTITY for f in verdict.findings):
         return verdict
     ref = FileRef(verdict.path, zone=verdict.zone, role=role)  # type: ignore[arg-type]
-    extra = _PIPELINE.unscanned(ref, verdict.errors)
+    extra = _PIPELINE.shown(ref, _PIPELINE.unscanned(ref, verdict.errors))
     return dataclasses.replace(verdict, findings=verdict.findings + extra) if extra else verdict
 
 

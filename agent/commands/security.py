@@ -161,6 +161,18 @@ def cmd_sign(args: argparse.Namespace) -> int:
 
 
 @_guarded
+def cmd_manifest(args: argparse.Namespace) -> int:
+    from agent.security.manifest import write_manifest
+
+    key = load_signing_private(args.key, read_passphrase_file(args.passphrase_file))
+    if not Path(args.dir).is_dir():
+        raise _UsageError(f"{args.dir} is not a directory")
+    out = write_manifest(args.dir, key, args.version, args.name)
+    print(f"signed manifest {out} (version {args.version})")
+    return 0
+
+
+@_guarded
 def cmd_verify(args: argparse.Namespace) -> int:
     keys = [load_signing_public(p) for p in args.pub]
     status = 0
@@ -258,6 +270,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = _add(subparsers, "sign", cmd_sign, "write FILE.sig (Ed25519) for policy packs and indexes")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--key", required=True, metavar="SIGNING_KEY")
+    _passphrase(p)
+
+    p = _add(subparsers, "manifest", cmd_manifest, "sign the manifest of a whole policy directory")
+    p.add_argument("dir", metavar="DIR")
+    p.add_argument("--key", required=True, metavar="SIGNING_KEY")
+    p.add_argument("--version", required=True, type=int, help="must grow with each release of the set")
+    p.add_argument("--name", help="set name (default: the directory's name); rollback is checked per name")
     _passphrase(p)
 
     p = _add(subparsers, "verify", cmd_verify, "check FILE.sig against trusted signing keys")

@@ -106,7 +106,8 @@ class VerdictHandling:
             severity = dict(rule.severity_by_zone).get(role, rule.severity) if rule else "high"
             alert = Alert(
                 id=alert_id(self.key, rec.original_path, None, rec.rule, rec.content_hash), time=time.time(),
-                host=self.host, zone=rec.zone, role=role, path=rec.original_path, member=None,
+                host=self.host, zone=rec.zone, role=role, path=self._shown_path(rec.original_path, zone),
+                member=None,
                 policy=policy or "", rule=rec.rule, entity=entity or "", severity=severity,  # type: ignore[arg-type]
                 excerpt="[quarantined before its alert was sent]", fingerprint=rec.content_hash,
                 desc=rule.desc if rule else "", incident_id=rec.incident_id,
@@ -115,6 +116,13 @@ class VerdictHandling:
                 self.dispatcher.send(alert)
             self.vault.mark_alerted(rec.incident_id)
             log.warning("quarantine_alert_recovered", incident_id=rec.incident_id, rule=rec.rule)
+
+    def _shown_path(self, path: str, zone: Zone | None) -> str:
+        """The path as alerts show it: values in its name masked (agent.policy.names)."""
+        from agent.models import FileRef
+
+        root = zone.path if zone else None
+        return str(self.pipeline.shown_path(FileRef(path, zone.name if zone else None, root=root)))
 
     def _is_tombstone(self, path: str, root: str) -> bool:
         """Our own tombstone (rescanned after a restart, say) is never quarantined again."""
@@ -226,7 +234,7 @@ class VerdictHandling:
         zone = self.settings.zone(item.zone)
         ref = FileRef(item.path, item.zone, zone.role if zone else "contractor-drop")
         err = ExtractError(item.path, None, reason, "the worker scanning this file was stopped")
-        findings = self.pipeline.unscanned(ref, (err,))
+        findings = self.pipeline.shown(ref, self.pipeline.unscanned(ref, (err,)))
         if findings:
             self._alert(Verdict(item.path, item.zone, findings, (err,), 0, seconds), item.zone)
 
@@ -253,6 +261,8 @@ class VerdictHandling:
             )  # fmt: skip
             if not self.dedup.is_new(alert):
                 continue
+            if self.settings.excerpts == "none":
+                alert = dataclasses.replace(alert, excerpt="", excerpts=())
             sealed = evidence[i] if i < len(evidence) else None
             if sealed and self.evidence is not None:
                 try:

@@ -66,6 +66,7 @@ class LimitsModel(_Model):
     max_image_pixels: int = Field(default=Limits.max_image_pixels, gt=0)
     ocr_dpi: int = Field(default=Limits.ocr_dpi, ge=50, le=600)
     ocr_languages: str = Field(default=Limits.ocr_languages, pattern=r"^[a-z_]{3,16}(\+[a-z_]{3,16})*$")
+    max_memory_bytes: int = Field(default=Limits.max_memory_bytes, ge=0)
 
 
 class JsonlConfig(_Model):
@@ -191,6 +192,9 @@ class Settings(_Model):
     signing_public_keys: tuple[str, ...] = ()
     quarantine_public_key: str | None = None  # the security team's X25519 public key (PEM)
     evidence: Literal["none", "encrypted"] = "none"  # encrypted: match context sealed to that key
+    #: masked: excerpts with values, field values and record cells masked; none: rule, location and
+    #: fingerprint only (alerts often go to a third-party SOC; the context stays in sealed evidence)
+    excerpts: Literal["masked", "none"] = "masked"
     ner_model: str | None = None
     alert_min_severity: Literal["low", "medium", "high", "critical"] = "medium"
     log_format: Literal["json", "console", "auto"] = "auto"

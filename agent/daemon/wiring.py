@@ -119,8 +119,10 @@ def verified_sources(
     files, _ = pack_files(dirs)  # a missing dir is reported by the loader
     sources: dict[Path, bytes] = {}
     try:
+        if verify:  # a directory is trusted as a whole, through its signed manifest
+            sources.update(manifest_sources(settings, dirs, keys))
         for f in files:
-            if (b := read(Path(f))) is not None:
+            if Path(f) not in sources and (b := read(Path(f))) is not None:
                 sources[Path(f)] = b
         for f in list(sources):
             for vs in _value_sets(f, sources[f]):
@@ -129,6 +131,24 @@ def verified_sources(
                     sources[vs] = b
     except SignatureRejected as exc:
         raise _reject(exc, "policy", metrics) from None
+    return sources
+
+
+def manifest_sources(settings: Settings, dirs: list[Path], keys: list[Any]) -> dict[Path, bytes]:
+    """Every file of each policy directory, read once, when the directory is exactly its signed manifest
+    and that manifest is not older than the last one accepted (agent.security.manifest)."""
+    from agent.security.manifest import check_not_older, load_set, remember
+
+    sources: dict[Path, bytes] = {}
+    accepted = []
+    for d in dirs:
+        if not Path(d).is_dir():
+            continue  # a single pack file keeps its own .sig; a missing dir is the loader's to report
+        manifest, files = load_set(d, keys)
+        check_not_older(settings.state_dir, manifest, d)
+        sources.update(files)
+        accepted.append(manifest)
+    remember(settings.state_dir, accepted)
     return sources
 
 

@@ -259,6 +259,11 @@ def _worker_main(conn: mpc.Connection, spec: Any, seal_to: Any = None, log_setup
         with contextlib.suppress(OSError):
             conn.send((0, "failed", type(exc).__name__))
         return
+    limits = getattr(getattr(pipeline, "extractor", None), "limits", None)
+    if limits is not None:
+        from agent.scanpool import set_memory_ceiling
+
+        set_memory_ceiling(limits.max_memory_bytes)  # after the build: the file alone meets the ceiling
     try:
         conn.send((0, "ready", os.getpid()))
     except OSError:
@@ -273,6 +278,8 @@ def _worker_main(conn: mpc.Connection, spec: Any, seal_to: Any = None, log_setup
         ocr.on_heavy = _announcer(conn, job.seq)
         try:
             kind, payload = run_job(pipeline, job, seal_to)
+        except MemoryError:
+            kind, payload = "error", ("limit_memory", "MemoryError")
         except Exception as exc:
             kind, payload = "error", ("internal", type(exc).__name__)
         try:

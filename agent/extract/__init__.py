@@ -70,6 +70,8 @@ class Extractor:
                 yield ctx.error(None, e.reason, e.detail)
             except OSError as e:
                 yield ctx.error(None, "io_error", f"{type(e).__name__}: {os.strerror(e.errno or 0)}")
+            except MemoryError:
+                yield ctx.error(None, "limit_memory", "memory ceiling reached while reading")
             except Exception as e:  # a bug in Dropwarden: report, count, go on
                 log.error("extract_failed", path=ref.path, error=type(e).__name__)
                 yield ctx.error(None, "internal", f"{type(e).__name__} in extractor")
@@ -128,7 +130,10 @@ def _read(f: IO[bytes], ctx: Context, member: str | None, display: str, depth: i
     ctx.check()
     head = f.read(_HEAD)
     f.seek(0)
-    fmt = refine(sniff_format(head, display), f)
+    sniffed = sniff_format(head, display)
+    if sniffed == "zip":
+        archive.check_entries(f, ctx)  # before any zipfile parse: the directory may be 600k entries
+    fmt = refine(sniffed, f)
     ctx.formats[member] = fmt
     expected = EXPECTED_BY_EXTENSION.get(_ext(display))
     if expected and fmt not in expected and fmt != "empty":
@@ -161,6 +166,8 @@ def _read(f: IO[bytes], ctx: Context, member: str | None, display: str, depth: i
         raise
     except RecursionError:
         yield ctx.error(member, "malformed", "RecursionError: structure nested too deeply")
+    except MemoryError:
+        yield ctx.error(member, "limit_memory", "memory ceiling reached while reading")
     except Exception as e:
         yield ctx.error(member, "malformed", _describe(e))
 

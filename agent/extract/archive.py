@@ -11,6 +11,7 @@ import bz2
 import gzip
 import lzma
 import os
+import struct
 import tarfile
 import tempfile
 import zipfile
@@ -73,6 +74,9 @@ def package_error(f: IO[bytes], ctx: Context, member: str | None) -> Item | None
     checking declared sizes and ratios bounds what they can allocate.
     """
     lim = ctx.limits
+    declared = declared_entries(f)
+    if declared is not None and declared > max(lim.max_members, _PARSE_FREELY):
+        return ctx.error(member, "limit_members", f"package with more than {lim.max_members} parts")
     with zipfile.ZipFile(f) as zf:
         infos = zf.infolist()
     f.seek(0)
@@ -90,6 +94,53 @@ def package_error(f: IO[bytes], ctx: Context, member: str | None) -> Item | None
     return None
 
 
+_EOCD = struct.Struct("<4s4H2LH")  # end of central directory: signature .. total entries, cd size, offset
+_ZIP64_LOCATOR = struct.Struct("<4sLQL")
+_ZIP64_EOCD = struct.Struct("<4sQ2H2L4Q")
+#: Central directory bytes per entry assumed when the declared size says more than the count: entries
+#: are 46 bytes + name + extra fields, so a count that lies cannot hide a directory of 600,000 entries.
+_CD_BYTES_PER_ENTRY = 128
+#: Directories up to this many entries are parsed (a few MB): the first members within the budget are
+#: then read, as ever; beyond it a zip over the budget is refused before zipfile builds one object each.
+_PARSE_FREELY = 50_000
+_EOCD_SEARCH = 65_535 + _EOCD.size  # the archive comment is at most 65,535 bytes
+
+
+def declared_entries(f: IO[bytes]) -> int | None:
+    """How many entries a zip's central directory holds, from its end records alone: the declared count,
+    or more when the declared directory size is too large for it (a lying count does not help).
+    None when no end record is found (zipfile then reports the file as malformed)."""
+    f.seek(0, os.SEEK_END)
+    size = f.tell()
+    f.seek(max(0, size - _EOCD_SEARCH))
+    tail = f.read()
+    at = tail.rfind(b"PK\x05\x06")
+    if at < 0 or at + _EOCD.size > len(tail):
+        f.seek(0)
+        return None
+    *_, entries, cd_size, _offset, _comment = _EOCD.unpack_from(tail, at)
+    if at >= _ZIP64_LOCATOR.size:
+        sig, _disk, zip64_at, _disks = _ZIP64_LOCATOR.unpack_from(tail, at - _ZIP64_LOCATOR.size)
+        if sig == b"PK\x06\x07" and zip64_at + _ZIP64_EOCD.size <= size:
+            f.seek(zip64_at)
+            rec = f.read(_ZIP64_EOCD.size)
+            if len(rec) == _ZIP64_EOCD.size and rec[:4] == b"PK\x06\x06":
+                fields = _ZIP64_EOCD.unpack(rec)
+                entries, cd_size = max(entries, fields[-4]), max(cd_size, fields[-2])
+    f.seek(0)
+    return max(entries, cd_size // _CD_BYTES_PER_ENTRY)
+
+
+def check_entries(f: IO[bytes], ctx: Context) -> None:
+    """Abort (limit_members) before zipfile parses a central directory that is over the member budget left
+    for this file and too large to parse cheaply: 600,000 entries cost hundreds of MB before any count
+    could stop them. Smaller directories are parsed, and their first members within the budget read."""
+    declared = declared_entries(f)
+    room = ctx.limits.max_members - ctx.members
+    if declared is not None and declared > max(room, _PARSE_FREELY):
+        raise Abort("limit_members", f"zip declares {declared} entries; at most {room} more may be read")
+
+
 def extract_zip(
     f: IO[bytes], ctx: Context, chain: str | None, depth: int, recurse: Recurse
 ) -> Iterator[Item]:
@@ -98,6 +149,7 @@ def extract_zip(
         yield err
         return
     lim = ctx.limits
+    check_entries(f, ctx)
     with zipfile.ZipFile(f) as zf:
         for info in zf.infolist():
             ctx.check()

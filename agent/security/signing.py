@@ -29,7 +29,7 @@ from agent.security.keys import key_id
 HEADER = "dropwarden-signature v1"
 _DOMAIN = b"dropwarden-signature-v1\x00"
 #: Reasons of SignatureRejected: a bounded set (metric label values).
-REJECT_REASONS = ("unsigned", "tampered", "unknown_key")
+REJECT_REASONS = ("unsigned", "tampered", "unknown_key", "rollback")
 
 
 class SignatureRejected(Exception):

@@ -87,6 +87,8 @@ def write_pack(pol: Path, keys: Path, sign: bool = True) -> None:
             str(keys / "signing.key"),
         )
         assert r.returncode == 0, r.stderr
+        r = cli("manifest", str(pol), "--key", str(keys / "signing.key"), "--version", "1")
+        assert r.returncode == 0, r.stderr
 
 
 @pytest.fixture(scope="module")

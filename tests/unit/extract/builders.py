@@ -228,3 +228,25 @@ def statement_lines(seed: int = 7) -> list[str]:
         f"Card number: {card}",
         "Balance carried forward: 12,480.00 EUR",
     ]
+
+
+def many_entry_zip(path: Path, n: int) -> None:
+    """A valid zip of ``n`` empty stored members, written record by record (zipfile would hold n ZipInfo)."""
+    import struct
+    import zlib
+
+    crc = zlib.crc32(b"")
+    central = bytearray()
+    with open(path, "wb") as out:
+        for i in range(n):
+            name = f"{i:07d}".encode()
+            offset = out.tell()
+            out.write(struct.pack("<4s5H3L2H", b"PK\x03\x04", 20, 0, 0, 0, 0, crc, 0, 0, len(name), 0) + name)
+            central += struct.pack(
+                "<4s6H3L5H2L", b"PK\x01\x02", 20, 20, 0, 0, 0, 0, crc, 0, 0, len(name), 0, 0, 0, 0, 0, offset
+            )
+            central += name
+        cd_at = out.tell()
+        out.write(central)
+        count = min(n, 0xFFFF)  # a plain end record (no zip64): the count field is 16 bits
+        out.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, len(central), cd_at, 0))

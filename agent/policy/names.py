@@ -1,0 +1,86 @@
+"""Values in names: file paths and archive member names are text an attacker controls, so the same
+detection runs on them as on content, and every output shows them with the detected values masked.
+
+The pipeline classifies the names of a file (its path below the zone root, then each member name, one a
+line) as one text and evaluates the detections with the policies: an accepted detection is a finding
+like any other (its excerpt is scrubbed like a content excerpt), and its span is masked in the name
+(agent.redact.mask) wherever the name is shown: findings, errors, alerts, reports. Only the journal
+keeps the real path: the agent needs it to act on the file.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from bisect import bisect_right
+from collections.abc import Iterable, Sequence
+
+from agent.models import ExtractError, FileRecord, Finding
+from agent.redact import mask
+
+MAX_NAMES = 1_000  # member names classified per file (the first ones; a bound on hostile archives)
+
+
+@dataclasses.dataclass(frozen=True)
+class NameText:
+    """The names of one file joined one a line, and where each starts in that text."""
+
+    names: tuple[str, ...]
+    text: str
+    starts: tuple[int, ...]
+
+    @classmethod
+    def of(cls, names: Sequence[str]) -> NameText:
+        starts, at = [], 0
+        for n in names:
+            starts.append(at)
+            at += len(n) + 1
+        # "_" joins words in names (card_4539...): read as a space, so word boundaries hold (same length)
+        return cls(tuple(names), "\n".join(names).replace("_", " "), tuple(starts))
+
+    def masked(self, findings: Iterable[Finding]) -> dict[str, str]:
+        """raw name -> name with every finding's value masked, for the names holding one."""
+        spans: dict[int, list[tuple[int, int, str]]] = {}
+        for f in findings:
+            i = bisect_right(self.starts, f.start) - 1
+            if i < 0:
+                continue
+            lo = f.start - self.starts[i]
+            hi = min(f.end - self.starts[i], len(self.names[i]))
+            spans.setdefault(i, []).append((lo, hi, f.entity))
+        out: dict[str, str] = {}
+        for i, found in spans.items():
+            name = self.names[i]
+            for lo, hi, entity in sorted(found, reverse=True):  # from the end: offsets stay valid
+                name = name[:lo] + mask(name[lo:hi], entity) + name[hi:]
+            out[self.names[i]] = name
+        return out
+
+
+def rename(path: str, relative: str, masked: dict[str, str]) -> str:
+    """``path`` with its part below the root (``relative``) masked, when that part holds a value."""
+    shown = masked.get(relative)
+    if shown is None:
+        return path
+    return path[: len(path) - len(relative)] + shown if path.endswith(relative) else shown
+
+
+def member_shown(member: str | None, masked: dict[str, str]) -> str | None:
+    return None if member is None else masked.get(member, member)
+
+
+def redact_finding(f: Finding, path: str, masked: dict[str, str]) -> Finding:
+    return dataclasses.replace(
+        f,
+        path=path,
+        member=member_shown(f.member, masked),
+        members=tuple(masked.get(m, m) for m in f.members),
+    )
+
+
+def redact_record(r: FileRecord, path: str, masked: dict[str, str]) -> FileRecord:
+    """An inventory line (scan --inventory) with the names as every output shows them."""
+    return dataclasses.replace(r, path=path, member=member_shown(r.member, masked))
+
+
+def redact_error(e: ExtractError, path: str, masked: dict[str, str]) -> ExtractError:
+    return dataclasses.replace(e, path=path, member=member_shown(e.member, masked))

@@ -1,0 +1,77 @@
+"""Values in names: a card number in a file name or an archive member name is a finding, and no scan
+report (JSONL, text, SARIF) shows it in clear. Real files, real pipeline and reporters; nothing mocked."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+
+from agent.demo import group4, luhn_complete
+from agent.models import FileRef, Finding
+from agent.pipeline import build_pipeline
+from agent.policy.names import NameText
+from agent.report import make_reporter
+from tests.unit.extract.builders import zip_bytes
+
+CARD = luhn_complete("45", 16, random.Random(9))
+
+
+@pytest.fixture(scope="module")
+def scanned(tmp_path_factory: pytest.TempPathFactory):
+    root = tmp_path_factory.mktemp("names")
+    (root / f"statement {group4(CARD)}.txt").write_text("quarterly planning notes\n")
+    (root / "export.zip").write_bytes(zip_bytes({f"client_{CARD}/notes.txt": b"plain notes\n"}))
+    # a member holding a card too: its findings show the member name masked
+    (root / "bundle.zip").write_bytes(zip_bytes({f"{CARD}.txt": f"card {group4(CARD)}\n".encode()}))
+    p = build_pipeline(None, b"k" * 32)
+    return [p.scan(FileRef(str(f), role="contractor-drop", root=str(root))) for f in sorted(root.iterdir())]
+
+
+def test_values_in_file_and_member_names_are_findings(scanned) -> None:
+    for v in scanned:
+        assert [f.rule for f in v.findings] == ["payment-card-number"], v.path
+        # the inventory lines (scan --inventory) show the names masked as well
+        assert v.files and all(CARD not in f"{r.path}!{r.member}" for r in v.files)
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "text", "sarif"])
+def test_no_report_format_shows_a_value_from_a_name(scanned, fmt: str) -> None:
+    out = io.StringIO()
+    reporter = make_reporter(fmt, out)
+    for v in scanned:
+        reporter.verdict(v)
+    reporter.close({"files": len(scanned), "bytes": 0, "findings": {}, "errors": 0, "seconds": 0})
+    text = out.getvalue()
+    assert CARD not in text and group4(CARD) not in text
+    assert f"{CARD[:4]}********{CARD[-4:]}" in text  # the masked member name is still recognisable
+
+
+def test_masking_keeps_the_rest_of_each_name() -> None:
+    names = NameText.of(["dir/a 4111.txt", "x_12345678_y"])
+    f = Finding("/p", None, "p", "r", "E", "high", 1.0, 2, 17, 25, "", "")  # type: ignore[arg-type]
+    assert names.text.splitlines()[1] == "x 12345678 y"
+    assert names.masked([f]) == {"x_12345678_y": "x_12****78_y"}
+
+
+def test_findings_made_outside_a_scan_show_the_masked_path(tmp_path) -> None:
+    """The unscanned alert of a killed worker (made from the journal's real path) masks the name too."""
+    from agent.models import ExtractError
+
+    p = build_pipeline(None, b"k" * 32)
+    ref = FileRef(str(tmp_path / f"slow {group4(CARD)}.pdf"), role="contractor-drop", root=str(tmp_path))
+    raw = p.unscanned(ref, [ExtractError(ref.path, None, "timeout", "worker killed")])
+    (f,) = p.shown(ref, raw)
+    assert f.path.endswith(f"slow {CARD[:4]} **** **** {CARD[-4:]}.pdf") and group4(CARD) not in f.path
+
+
+def test_shown_path_masks_the_name_and_leaves_a_clean_path_alone(tmp_path) -> None:
+    """What the crash-recovery alert of a quarantined file shows instead of the vault's real path."""
+    p = build_pipeline(None, b"k" * 32)
+    carded = FileRef(str(tmp_path / "in" / f"{CARD}.txt"), root=str(tmp_path))
+    assert CARD not in p.shown_path(carded) and p.shown_path(carded).endswith(
+        f"{CARD[:4]}********{CARD[-4:]}.txt"
+    )
+    clean = FileRef(str(tmp_path / "in" / "minutes.txt"), root=str(tmp_path))
+    assert p.shown_path(clean) == clean.path
