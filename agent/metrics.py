@@ -84,6 +84,23 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
+        self.bundle_info = Gauge(
+            "dropwarden_bundle_info",
+            "The signed policy bundle in force (1 for its version and SHA-256).",
+            ["version", "sha256"],
+            registry=r,
+        )
+        self.bundle_last_success = Gauge(
+            "dropwarden_bundle_last_success_timestamp_seconds",
+            "Unix time of the last bundle fetch that verified (new or unchanged).",
+            registry=r,
+        )
+        self.bundle_failures = Counter(
+            "dropwarden_bundle_failures_total",
+            "Bundle fetches or verifications that failed; the bundle in force stays.",
+            ["reason"],
+            registry=r,
+        )
         self.worker_restarts = Counter(
             "dropwarden_worker_restarts_total",
             "Worker processes replaced after a timeout or crash.",
@@ -192,3 +209,8 @@ class Metrics:
                     self.alerts.labels(**labels)
         for reason in ("timeout", "crash"):
             self.worker_restarts.labels(reason=reason)
+
+    def set_bundle(self, version: str, sha256: str) -> None:
+        """Exactly one bundle_info series: the bundle in force."""
+        self.bundle_info.clear()
+        self.bundle_info.labels(version=version, sha256=sha256).set(1)

@@ -21,6 +21,7 @@ from typing import Any
 import structlog
 
 from agent.daemon.backlog import JournalBacklog
+from agent.daemon.bundles import BundlePoller
 from agent.daemon.exporter import start_metrics_server
 from agent.daemon.notify import Notifier
 from agent.daemon.outcome import FAULT_ENV, VerdictHandling
@@ -37,6 +38,7 @@ from agent.daemon.workers import WorkerPool
 from agent.journal import Journal
 from agent.metrics import Metrics
 from agent.security.dirfd import make_private_dir
+from agent.security.bundle import Installed
 from agent.sources.reconcile import Reconciler
 from agent.sources.watcher import Watcher
 
@@ -67,6 +69,7 @@ class Agent(VerdictHandling):
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.host = socket.gethostname()
         self._last_overflow = 0.0
+        self.bundles: BundlePoller | None = None
 
     # -- signals ------------------------------------------------------------------------------
     def wake(self) -> None:
@@ -98,6 +101,7 @@ class Agent(VerdictHandling):
             log.warning("state_dir_permissions_tightened", mode_before=oct(widened))
         self.key = load_or_create_key(st.key_path)
         self.audit = AuditLog(audit_path(st.state_dir), self.key)
+        self.bundles = self._first_bundle()
         try:
             self.pipeline, self.digest, spec = build_with_spec(st, self.key, self.metrics)
         except ReloadError as exc:
@@ -145,6 +149,8 @@ class Agent(VerdictHandling):
         self.watcher.start()
         self.reconciler.start()
         self.reconciler.request_full("startup")
+        if self.bundles is not None:  # after the SIGHUP handler: a new bundle reloads through it
+            self.bundles.start()
         self.notifier.ready()
         log.info(
             "agent_ready", zones=[z.name for z in st.zones], workers=st.workers,
@@ -155,6 +161,30 @@ class Agent(VerdictHandling):
         finally:
             self._shutdown()
         return 0
+
+    def _first_bundle(self) -> BundlePoller | None:
+        """With a bundle source: fetch it once before the first build, so a new server starts on it."""
+        st = self.settings
+        if st.bundle is None:
+            return None
+        from agent.security.keys import load_signing_public
+
+        poller = BundlePoller(
+            st.bundle,
+            st.state_dir,
+            [load_signing_public(p) for p in st.signing_public_keys],
+            self.metrics,
+            on_installed=self._bundle_installed,
+        )
+        if (first := poller.poll_once()) is not None and first.changed:
+            self._audit("bundle_installed", version=first.manifest.version, sha256=first.sha256, at="start")
+        return poller
+
+    def _bundle_installed(self, installed: Installed) -> None:
+        """A new bundle is in place: audit it and reload through the SIGHUP path."""
+        self._audit("bundle_installed", version=installed.manifest.version, sha256=installed.sha256)
+        if self.bundles is not None and self.bundles.started:
+            os.kill(os.getpid(), signal.SIGHUP)
 
     def _audit(self, event: str, **fields: Any) -> None:
         """Append to the audit chain; a failing audit log is logged, never stops the agent."""
@@ -357,6 +387,8 @@ class Agent(VerdictHandling):
                 self._handle_safely(o)
         for item in self.pool.stop(timeout=0.5):
             self.journal.defer(item, time.time())  # unfinished: back to pending for the next start
+        if self.bundles is not None:
+            self.bundles.stop()
         self.watcher.stop()
         self.reconciler.stop()
         self.dispatcher.close()

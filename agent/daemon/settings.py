@@ -174,6 +174,28 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+class BundleConfig(_Model):
+    """Where this agent pulls its signed policy bundle from (agent.daemon.bundles)."""
+
+    source: str = Field(min_length=1)  # https://... (CA-pinned) or a local bundle file or directory
+    ca_file: str | None = None  # the only CA trusted for an https source (required for https)
+    poll_seconds: float = Field(default=300.0, ge=5)
+    timeout: float = Field(default=30.0, gt=0)
+    max_bytes: int = Field(default=256 * 1024**2, gt=0)
+
+    @model_validator(mode="after")
+    def _pinned(self) -> BundleConfig:
+        if self.source.startswith("http://"):
+            raise ValueError("source: plain http is not accepted; use https with ca_file")
+        if self.source.startswith("https://") and not self.ca_file:
+            raise ValueError(
+                "an https source needs ca_file (the CA the bundle server's certificate is pinned to)"
+            )
+        if not self.source.startswith("https://") and not os.path.isabs(self.source):
+            raise ValueError("source must be an https URL or an absolute path")
+        return self
+
+
 class Settings(_Model):
     zones: tuple[Zone, ...] = Field(min_length=1)
     policies: tuple[str, ...] = ()  # empty: shipped packs + /etc/dropwarden/policies.d if it exists
@@ -199,9 +221,13 @@ class Settings(_Model):
     alert_min_severity: Literal["low", "medium", "high", "critical"] = "medium"
     log_format: Literal["json", "console", "auto"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    #: pull signed policy bundles from a fleet source; their packs layer after `policies`
+    bundle: BundleConfig | None = None
 
     @model_validator(mode="after")
     def _keys_present(self) -> Settings:
+        if self.bundle is not None and not self.signing_public_keys:
+            raise ValueError("bundle needs signing_public_keys (bundles are always verified)")
         if self.require_signed and not self.signing_public_keys:
             raise ValueError("require_signed needs signing_public_keys")
         if any(z.quarantine for z in self.zones) and not self.quarantine_public_key:
@@ -245,11 +271,38 @@ class Settings(_Model):
 
     def policy_dirs(self, shipped: Sequence[Path]) -> list[Path]:
         if self.policies:
-            return [Path(p) for p in self.policies]
-        dirs = list(shipped)
-        if EXTRA_POLICY_DIR.is_dir():
-            dirs.append(EXTRA_POLICY_DIR)
+            dirs = [Path(p) for p in self.policies]
+        else:
+            dirs = list(shipped)
+            if EXTRA_POLICY_DIR.is_dir():
+                dirs.append(EXTRA_POLICY_DIR)
+        bundle = self.bundle_dir()
+        if bundle is not None and bundle.is_dir():
+            dirs.append(bundle)
         return dirs
+
+    def bundle_dir(self) -> Path | None:
+        """The unpacked bundle in force (None without a bundle source)."""
+        if self.bundle is None:
+            return None
+        from agent.security.bundle import current_dir
+
+        return current_dir(self.state_dir)
+
+    def edm_files(self) -> tuple[str, ...]:
+        """EDM index files: the configured ones, then the current bundle's."""
+        return (*self.indexes.edm, *self._bundle_indexes((".edm",)))
+
+    def fingerprint_files(self) -> tuple[str, ...]:
+        """Fingerprint index files: the configured ones, then the current bundle's."""
+        return (*self.indexes.fingerprint, *self._bundle_indexes((".fp", ".fpi")))
+
+    def _bundle_indexes(self, suffixes: tuple[str, ...]) -> list[str]:
+        if self.bundle is None:
+            return []
+        from agent.security.bundle import index_files
+
+        return index_files(self.state_dir, suffixes)
 
     def zone(self, name: str | None) -> Zone | None:
         return next((z for z in self.zones if z.name == name), None)

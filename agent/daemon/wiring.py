@@ -224,14 +224,14 @@ def _index_detectors(
 
         trusted = [load_signing_public(p) for p in settings.signing_public_keys]
     loaders: list[tuple[str, Any, Any]] = []
-    if settings.indexes.edm:
+    if settings.edm_files():
         from agent.classify.indexes.edm import EdmDetector, EdmIndex
 
-        loaders += [(f, EdmIndex.load, EdmDetector) for f in settings.indexes.edm]
-    if settings.indexes.fingerprint:
+        loaders += [(f, EdmIndex.load, EdmDetector) for f in settings.edm_files()]
+    if settings.fingerprint_files():
         from agent.classify.indexes.fingerprint import FingerprintDetector, FingerprintIndex
 
-        loaders += [(f, FingerprintIndex.load, FingerprintDetector) for f in settings.indexes.fingerprint]
+        loaders += [(f, FingerprintIndex.load, FingerprintDetector) for f in settings.fingerprint_files()]
     extra: list[object] = []
     read: dict[str, bytes] = {}
     for f, load, detector in loaders:
@@ -274,7 +274,7 @@ def build_for(
     pipeline = build_pipeline(dirs, key, limits, extra, settings.ner_model, sources=sources)
     digest = policy_digest(
         dirs,
-        [*settings.indexes.edm, *settings.indexes.fingerprint],
+        [*settings.edm_files(), *settings.fingerprint_files()],
         extra=repr((limits, settings.ner_model)),
         sources=_with_indexes(signed, settings) if signed is not None else None,
     )
@@ -283,7 +283,7 @@ def build_for(
 
 def _with_indexes(sources: Mapping[Path, bytes], settings: Settings) -> dict[Path, bytes]:
     out = dict(sources)
-    for f in (*settings.indexes.edm, *settings.indexes.fingerprint):
+    for f in (*settings.edm_files(), *settings.fingerprint_files()):
         try:
             out[Path(f)] = hashlib.sha256(Path(f).read_bytes()).digest()
         except OSError:
