@@ -113,7 +113,7 @@ def test_dashboard_promql_parses(tmp_path: Path) -> None:
     promtool = find_tool("promtool")
     if promtool is None:
         pytest.skip("promtool not installed (bash deploy/servers.sh installs it)")
-    fill = {"$__rate_interval": "2m", "$__range": "6h", "$instance": ".*", "$zone": ".*"}
+    fill = {"$__rate_interval": "2m", "$__range": "6h", "$instance": ".*", "$zone": ".*", "$site": ".*"}
     rules = []
     for i, (_title, expr) in enumerate(_exprs(_dashboard())):
         for var, value in fill.items():
@@ -124,3 +124,17 @@ def test_dashboard_promql_parses(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump({"groups": [{"name": "dashboard", "rules": rules}]}), encoding="utf-8")
     proc = subprocess.run([promtool, "check", "rules", str(path)], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_dashboard_has_a_fleet_view_by_site() -> None:
+    """A `site` variable filters every query, and the fleet row shows agents up, bundles, alerts and
+    unscanned files per host."""
+    dash = _dashboard()
+    variables = [v["name"] for v in dash["templating"]["list"]]
+    assert variables.index("site") < variables.index("instance")
+    assert all('site=~"$site"' in e for _, e in _exprs(dash) if 'instance=~"$instance"' in e)
+    fleet = {t for t, e in _exprs(dash) if "by (site" in e}
+    wanted = {"Agents up by site", "Policy bundle per agent", "Alerts by host", "Unscanned files by host"}
+    assert wanted <= fleet
+    used = set().union(*(metric_names_in(e) for _, e in _exprs(dash)))
+    assert {"dropwarden_bundle_info", "dropwarden_bundle_last_success_timestamp_seconds"} <= used
