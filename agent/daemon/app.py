@@ -37,8 +37,8 @@ from agent.daemon.wiring import (
 from agent.daemon.workers import WorkerPool
 from agent.journal import Journal
 from agent.metrics import Metrics
-from agent.security.dirfd import make_private_dir
 from agent.security.bundle import Installed
+from agent.security.dirfd import make_private_dir
 from agent.sources.reconcile import Reconciler
 from agent.sources.watcher import Watcher
 
