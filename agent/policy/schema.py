@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Severity = Literal["low", "medium", "high", "critical"]
 ZoneRole = Literal["contractor-drop", "outbound", "internal"]
 Action = Literal["alert", "quarantine"]
-Validator = Literal["none", "luhn", "iban", "mod11", "mod97", "entropy"]
+Validator = Literal["none", "luhn", "iban", "mod11", "mod97", "entropy", "crc32_base62", "bech32"]
 #: Why a rule's examples cannot run on every machine: they need data only an operator has.
 ExamplesRequire = Literal["protected-index", "ner-model"]
 

@@ -79,8 +79,8 @@ def test_prefixed_tokens(classifier: Classifier) -> None:
     """GitHub, GitLab and Slack tokens with random bodies score >= 0.8; placeholder bodies low."""
     cases = {
         "GITHUB_TOKEN": [
-            "ghp_" + fakes.token(RNG, 36),
-            "gho_" + fakes.token(RNG, 36),
+            fakes.github_token(RNG),
+            fakes.github_token(RNG, "gho_"),
             "github_pat_" + fakes.token(RNG, 22) + "_" + fakes.token(RNG, 59),
         ],
         "GITLAB_TOKEN": ["glpat-" + fakes.token(RNG, 20)],
@@ -91,6 +91,9 @@ def test_prefixed_tokens(classifier: Classifier) -> None:
             assert best(classifier, f"token: {value}", entity) >= 0.8, entity
     assert best(classifier, "ghp_" + "x" * 36, "GITHUB_TOKEN") < 0.3
     assert best(classifier, "ghp_short", "GITHUB_TOKEN") == 0.0
+    good = fakes.github_token(RNG)
+    bad = good[:-1] + ("A" if good[-1] != "A" else "B")  # one checksum character off: made up
+    assert best(classifier, f"token: {bad}", "GITHUB_TOKEN") < 0.5
 
 
 def test_jwt(classifier: Classifier) -> None:
