@@ -104,6 +104,7 @@ SECRET_ENTITIES = frozenset(
         "CONNECTION_STRING",
         "SECRET",
         "API_KEY",
+        "API_TOKEN",
     }
 )
 

@@ -100,11 +100,18 @@ def _template_reference(c: Candidate) -> bool:
 
 
 def _placeholder(c: Candidate) -> bool:
-    """changeme, your-api-key-here, xxxx, ****, example, a run of one character, 0123456789."""
+    """changeme, your-api-key-here, xxxx, ****, example, 0123456789, one character repeated over
+    much of the value (a documented literal run such as Twitter's ``AAAA...`` prefix is shorter)."""
     v = c.value.strip().strip("'\"`").lower()
-    if is_placeholder(v) or any(w in v for w in _PLACEHOLDER_WORDS) or _REPEATED.search(v):
+    if not v or any(w in v for w in _PLACEHOLDER_WORDS) or any(seq in v for seq in _SEQUENTIAL):
         return True
-    return any(seq in v for seq in _SEQUENTIAL)
+    return any(len(m.group()) * 5 >= len(v) * 2 for m in _REPEATED.finditer(v))
+
+
+def _filler_word(c: Candidate) -> bool:
+    """Values built from filler words (password, secret, test, none, your...): for assigned values,
+    not for vendor tokens whose documented prefix may hold such a word (``AGE-SECRET-KEY-1``)."""
+    return is_placeholder(c.value)
 
 
 def _encrypted(c: Candidate) -> bool:
@@ -171,13 +178,14 @@ FILTERS: dict[str, Callable[[Candidate], bool]] = {
     "lock-file-hash": _lock_file_hash,
     "uuid": _uuid,
     "placeholder": _placeholder,
+    "filler-word": _filler_word,
     "weak-password": _weak_password,
     "low-entropy": _low_entropy,
 }
 #: What token-shaped candidates go through unless a recognizer names its own list.
 TOKEN_FILTERS = ("allowlist-pragma", "template-reference", "encrypted-value", "placeholder", "low-entropy")
 #: What assigned values (``password = ...``, quoted strings) go through.
-VALUE_FILTERS = ("allowlist-pragma", "template-reference", "encrypted-value", "placeholder")
+VALUE_FILTERS = ("allowlist-pragma", "template-reference", "encrypted-value", "placeholder", "filler-word")
 
 
 def first_match(names: Iterable[str], value: str, text: str, start: int, end: int) -> str | None:

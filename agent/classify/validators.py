@@ -148,7 +148,11 @@ def bech32_valid(value: str) -> bool:
     sep = v.rfind("1")
     if sep < 1 or len(v) - sep < 7 or any(c not in _BECH32 for c in v[sep + 1 :]):
         return False
-    hrp, data = v[:sep], [_BECH32.index(c) for c in v[sep + 1 :]]
+    return bech32_polymod(v[:sep], [_BECH32.index(c) for c in v[sep + 1 :]]) == 1
+
+
+def bech32_polymod(hrp: str, data: list[int]) -> int:
+    """BIP-173's checksum polynomial over the expanded HRP and the 5-bit data values."""
     values = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp] + data
     gen = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
     chk = 1
@@ -157,7 +161,7 @@ def bech32_valid(value: str) -> bool:
         chk = (chk & 0x1FFFFFF) << 5 ^ x
         for i in range(5):
             chk ^= gen[i] if (top >> i) & 1 else 0
-    return chk == 1
+    return chk
 
 
 def shannon_entropy(value: str) -> float:

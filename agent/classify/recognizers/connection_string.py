@@ -12,7 +12,7 @@ _SCHEMES = (
     r"db2|cockroachdb|clickhouse|couchdb|neo4j|ldaps?|smtps?|ftps?|sftp|https?)(?:\+[a-z0-9]+)?"
 )
 #: Filters a URL's password goes through (a placeholder, a reference or a dictionary default is a demo).
-_FILTERS = ("allowlist-pragma", "template-reference", "placeholder", "weak-password")
+_FILTERS = ("allowlist-pragma", "template-reference", "placeholder", "filler-word", "weak-password")
 
 
 class ConnectionStringRecognizer(DwPatternRecognizer):

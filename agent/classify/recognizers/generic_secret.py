@@ -18,22 +18,15 @@ import binascii
 import math
 import re
 
+from agent.classify.filters import FILTERS
 from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, filtered, start_of_line
 from agent.classify.validators import shannon_entropy
 
 _VALUE = r"[A-Za-z0-9+/=_-]{20,500}"
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _DIGIT_RUN = re.compile(r"\d+")
-#: Every named filter of classify/filters.py but low-entropy (entropy is judged here, per alphabet).
-_FILTERS = (
-    "allowlist-pragma",
-    "template-reference",
-    "encrypted-value",
-    "public-key",
-    "lock-file-hash",
-    "uuid",
-    "placeholder",
-)
+#: Every named filter of classify/filters.py but entropy (judged here, per alphabet) and weak-password.
+_FILTERS = tuple(n for n in FILTERS if n not in ("low-entropy", "weak-password"))
 _KEY_BEFORE = re.compile(r"([A-Za-z_][\w.-]{0,60})[\"']?\s*(?:=|:|=>)\s*(?:!!binary\s+)?[\"']?$")
 _NOT_SECRET_NAME = re.compile(
     r"(?i)(?:id|ids|uuid|guid|hash|digest|checksum|integrity|etag|sha\d*|md5|h\d|commit|rev|version)$"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import random
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
 from agent.classify.filters import FILTERS, first_match
 from agent.models import FileRef
 from agent.pipeline import build_pipeline, default_policy_dirs
+from agent.policy.schema import FilterName
 from tests.unit.classify import fakes
 
 RNG = random.Random(15)
@@ -79,6 +81,11 @@ def test_generated_secrets_pass_every_filter(n: int) -> None:
     """Random tokens as generators emit them are never taken for placeholders, hashes or ciphertext."""
     value = fakes.token(RNG, 24 + n)
     assert _why(f"api_key = {value}", value) is None
+
+
+def test_policy_schema_knows_every_filter() -> None:
+    """Packs name filters by a schema Literal (policy never imports classify): the two lists agree."""
+    assert set(get_args(FilterName)) == set(FILTERS)
 
 
 def test_explain_names_the_filter(tmp_path: Path) -> None:
