@@ -83,6 +83,17 @@ class Format:
         last = max(i for i, seg in enumerate(self.shape) if not isinstance(seg, str))
         return self.fake(rng, short=last)
 
+    def placeholder(self) -> str:
+        """The shape with its variable parts written as a filler (``sk_live_xxxx...``): documentation."""
+        parts = []
+        for seg in self.shape:
+            if isinstance(seg, str):
+                parts.append(seg)
+            else:
+                filler = "x" if "x" in ALPHABETS[seg[0]] else ("X" if "X" in ALPHABETS[seg[0]] else "0")
+                parts.append(filler * seg[2])
+        return "".join(parts)
+
     def regex(self) -> str:
         parts = []
         for seg in self.shape:
@@ -220,8 +231,6 @@ FORMATS: tuple[Format, ...] = (
     F("slack", "slack-webhook-url", "https://hooks.slack.com/services/T", ("upper", 8, 10), "/B", ("upper", 8, 10), "/", ("alnum", 24, 24)),
     F("slack", "slack-workflow-webhook", "https://hooks.slack.com/workflows/T", ("upper", 8, 10), "/A", ("upper", 8, 10), "/", ("digits", 18, 18), "/", ("alnum", 24, 24)),
     F("slack", "slack-app-token", "xapp-1-A", ("upper", 8, 10), "-", ("digits", 13, 13), "-", ("hex", 64, 64)),
-    F("slack", "slack-config-token", "xoxe.xoxp-1-", ("alnum", 160, 170)),
-    F("slack", "slack-config-refresh-token", "xoxe-1-", ("alnum", 140, 150)),
     F("teams", "teams-incoming-webhook", "https://acme.webhook.office.com/webhookb2/", ("hex", 8, 8), "-", ("hex", 4, 4), "-", ("hex", 4, 4), "-", ("hex", 4, 4), "-", ("hex", 12, 12), "@", ("hex", 8, 8), "-", ("hex", 4, 4), "-", ("hex", 4, 4), "-", ("hex", 4, 4), "-", ("hex", 12, 12), "/IncomingWebhook/", ("hex", 32, 32), "/", ("hex", 8, 8), "-", ("hex", 4, 4), "-", ("hex", 4, 4), "-", ("hex", 4, 4), "-", ("hex", 12, 12)),
     F("discord", "discord-webhook-url", "https://discord.com/api/webhooks/", ("digits", 18, 19), "/", ("b64url", 68, 68)),
     F("discord", "discord-bot-token", ("letters", 1, 1), ("b64url", 23, 25), ".", ("b64url", 6, 6), ".", ("b64url", 27, 38), keyword="discord"),
@@ -335,8 +344,12 @@ FORMATS: tuple[Format, ...] = (
 # --- the policy pack generated from the table (`python -m bench.credential_formats > policies/...`)
 
 _TOKEN_FILTERS = ["allowlist-pragma", "template-reference", "encrypted-value", "placeholder", "low-entropy"]
-_ASSIGN = r"""[\w.-]{0,20}["']?[ \t]{0,3}(?:=|:=|:|=>)[ \t]{0,3}["']?"""
-_ASSIGN_LEN = 20 + 1 + 3 + 2 + 3 + 1
+#: After the keyword: an assignment (=, :, =>, :=) or prose ("... for the staging job is", "lautet").
+_ASSIGN = (
+    r"""[\w.-]{0,20}["']?(?:[ \t]{0,3}(?:=|:=|:|=>)|[ \t][\w \t,-]{0,40}?[ \t](?:is|ist|lautet|est|è):?)"""
+    r"""[ \t]{0,3}["']?"""
+)
+_ASSIGN_LEN = 20 + 1 + 1 + 40 + 1 + 7 + 3 + 1
 
 
 def keyword_regex(keyword: str) -> str:
