@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import random
 
 import pytest
@@ -330,3 +331,33 @@ def test_password_xml_elements_and_userless_urls(classifier: Classifier) -> None
     assert best(classifier, "<password>${env.DB_PASSWORD}</password>", "PASSWORD") == 0.0
     url = f"REDIS_URL=redis://:{fakes.token(RNG, 18)}@cache01:6379/0"
     assert best(classifier, url, "CONNECTION_STRING") >= 0.8
+
+
+def test_private_key_protection_attribute(classifier: Classifier) -> None:
+    """Passphrase-protected keys say so (the pack reports them at medium); plain ones say none."""
+    body = fakes.pem_body(RNG)
+    plain_openssh = base64.b64encode(
+        b"openssh-key-v1\x00\x00\x00\x00\x04none\x00\x00\x00\x04none\x00\x00\x00\x00" + RNG.randbytes(200)
+    ).decode()
+    aes_openssh = base64.b64encode(
+        b"openssh-key-v1\x00\x00\x00\x00\x0aaes256-ctr\x00\x00\x00\x06bcrypt" + RNG.randbytes(200)
+    ).decode()
+    openssh = "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----"
+    putty = (
+        "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: {enc}\nComment: ops\nPublic-Lines: 1\n"
+        f"AAAAC3NzaC1lZDI1NTE5AAAAI{fakes.token(RNG, 40)}\nPrivate-Lines: 2\n{body.splitlines()[0]}\n"
+        f"{body.splitlines()[1]}\nPrivate-MAC: {fakes.token(RNG, 64, '0123456789abcdef')}\n"
+    )
+    cases = {
+        fakes.private_key(RNG, "ENCRYPTED "): "passphrase",
+        f"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,AB12\n\n{body}\n"
+        "-----END RSA PRIVATE KEY-----": "passphrase",
+        openssh.format(aes_openssh): "passphrase",
+        openssh.format(plain_openssh): "none",
+        fakes.private_key(RNG, "EC "): "none",
+        putty.format(enc="none"): "none",
+        putty.format(enc="aes256-cbc"): "passphrase",
+    }
+    for text, protection in cases.items():
+        found = fakes.detect(classifier, text, "PRIVATE_KEY")
+        assert [d.attribute("protection") for d in found] == [protection], text[:40]
