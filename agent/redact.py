@@ -105,6 +105,7 @@ SECRET_ENTITIES = frozenset(
         "SECRET",
         "API_KEY",
         "API_TOKEN",
+        "KUBERNETES_SECRET",
     }
 )
 

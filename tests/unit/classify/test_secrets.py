@@ -361,3 +361,21 @@ def test_private_key_protection_attribute(classifier: Classifier) -> None:
     for text, protection in cases.items():
         found = fakes.detect(classifier, text, "PRIVATE_KEY")
         assert [d.attribute("protection") for d in found] == [protection], text[:40]
+
+
+def test_kubernetes_secret_data_is_decoded(classifier: Classifier) -> None:
+    """Base64 data values of a Secret manifest are judged decoded: a password or key is found (span:
+    the base64 value), a username, a placeholder or a ConfigMap value is not."""
+    enc = lambda s: base64.b64encode(s.encode()).decode()  # noqa: E731
+    secret = fakes.token(RNG, 18) + "!"
+    manifest = (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ledger\ntype: Opaque\ndata:\n"
+        f"  username: {enc('deploy')}\n  password: {enc(secret)}\n  placeholder: {enc('changeme-please')}\n"
+        f"  tls.key: {enc(fakes.private_key(RNG))}\n"
+    )
+    found = fakes.detect(classifier, manifest, "KUBERNETES_SECRET")
+    assert sorted(base64.b64decode(d.value).decode()[:10] for d in found) == sorted(
+        [secret[:10], "-----BEGIN"]
+    )
+    configmap = manifest.replace("kind: Secret", "kind: ConfigMap")
+    assert fakes.detect(classifier, configmap, "KUBERNETES_SECRET") == []
