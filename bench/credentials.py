@@ -112,6 +112,24 @@ def _conn(scheme: str) -> Maker:
     )
 
 
+def _pw(rng: random.Random) -> str:
+    return _rand(rng, 6) + rng.choice("!#%*") + _rand(rng, 7)
+
+
+def _cli(template: str) -> tuple[Maker, Maker]:
+    """A command line holding a password, and the same with a variable in its place."""
+    return (lambda rng: template.format(pw=_pw(rng))), (lambda rng: template.format(pw="$DEPLOY_PASSWORD"))
+
+
+def _k8s(value: Maker) -> Maker:
+    def make(rng: random.Random) -> str:
+        enc = base64.b64encode(value(rng).encode()).decode()
+        user = base64.b64encode(b"deploy").decode()
+        return f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: app\ndata:\n  username: {user}\n  password: {enc}\n"
+
+    return make
+
+
 #: family -> [(name, fake maker, near-miss maker, whole document?)]
 PYTHON_FAMILIES: dict[str, list[tuple[str, Maker, Maker, bool]]] = {
     "github": [
@@ -185,6 +203,20 @@ PYTHON_FAMILIES: dict[str, list[tuple[str, Maker, Maker, bool]]] = {
             "PGP PRIVATE KEY BLOCK",
         )
     ],
+    "command-line": [
+        (f"cli-{n}", *_cli(t), True)
+        for n, t in (
+            ("curl", "curl -s -u deploy:{pw} https://api.corp.local/v1/items\n"),
+            ("mysql", "mysqldump -u root -p{pw} -h db01 ledger > ledger.sql\n"),
+            ("sshpass", "sshpass -p '{pw}' ssh ops@fs01.corp.local\n"),
+            ("net-use", "net use Z: \\\\fs01\\share /user:CORP\\svc {pw}\n"),
+            ("docker-login", "docker login -u deploy -p {pw} registry.corp.local\n"),
+            ("pgpassword", "PGPASSWORD={pw} psql -h db01 -U app ledger\n"),
+            ("securestring", "$p = ConvertTo-SecureString '{pw}' -AsPlainText -Force\n"),
+            ("openssl", "openssl pkcs12 -in c.p12 -passin pass:{pw} -out c.pem\n"),
+        )
+    ],
+    "kubernetes": [("k8s-secret-data", _k8s(_pw), _k8s(lambda r: "changeme"), True)],
     "connection-string": [
         (
             f"url-{s}",
