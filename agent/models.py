@@ -220,6 +220,9 @@ class RecognizerSpec:
     languages: tuple[str, ...] = ("en",)
     trigger: str | None = None  # prefilter contract: re2 regex every match contains (None: no prefilter)
     max_len: int | None = None  # longest match; None with a trigger: matches never contain whitespace
+    filters: tuple[str, ...] = ()  # named false-positive filters (classify/filters.py)
+    examples_match: tuple[str, ...] = ()  # `policy test`: a detection of this recognizer >= 0.5
+    examples_no_match: tuple[str, ...] = ()  # `policy test`: none of this recognizer >= 0.5
 
 
 @dataclass(frozen=True)

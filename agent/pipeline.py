@@ -116,11 +116,15 @@ class Pipeline:
         """Every candidate with the decision of every rule: the tuning tool behind `dropwarden explain`."""
         errors: list[ExtractError] = []
         docs: dict[str | None, _DocState] = {}
-        for item in self.extractor.extract(ref):
-            if isinstance(item, ExtractError):
-                errors.append(item)
-                continue
-            self._classify_into(item, docs.setdefault(item.member, _DocState()), errors)
+        self.classifier.keep_rejections(True)  # candidates a named filter dropped, with its name
+        try:
+            for item in self.extractor.extract(ref):
+                if isinstance(item, ExtractError):
+                    errors.append(item)
+                    continue
+                self._classify_into(item, docs.setdefault(item.member, _DocState()), errors)
+        finally:
+            self.classifier.keep_rejections(False)
         evaluations = [
             evaluate(state.detections, self._doc(ref, member), self.policies, self.redactor, explain=True)
             for member, state in docs.items()

@@ -104,6 +104,8 @@ SECRET_ENTITIES = frozenset(
         "CONNECTION_STRING",
         "SECRET",
         "API_KEY",
+        "API_TOKEN",
+        "KUBERNETES_SECRET",
     }
 )
 

@@ -27,7 +27,7 @@ from agent.classify import ChunkDetector, ClassifierSettings
 from agent.classify.context import LinearContextEnhancer
 from agent.classify.prefilter import EXTRA_TRIGGERS, Prefilter, Trigger, regex_reach
 from agent.classify.recognizers import OURS
-from agent.classify.recognizers.base import ATTRIBUTES_KEY, DwPatternRecognizer
+from agent.classify.recognizers.base import ATTRIBUTES_KEY, DwPatternRecognizer, Rejection
 from agent.classify.recognizers.builtin import BUILTIN, COVERING_TRIGGERS, IN_DIGIT_RUNS, TRIGGERS
 from agent.classify.recognizers.custom import SpecRecognizer
 from agent.classify.recognizers.ner import NerRecognizer
@@ -63,6 +63,10 @@ class Classifier:
         self._nlp.load()
         recognizers: list[EntityRecognizer] = []
         triggers: list[Trigger] = []
+        #: prefilter group key -> (entity, recognizer). Built-ins are keyed by their entity (one each);
+        #: pack recognizers each get their own group, so a hundred token formats sharing one entity
+        #: each run only around their own trigger's hits.
+        owners: dict[str, tuple[str, EntityRecognizer]] = {}
         for entity, cls in OURS.items():
             if _wants(wanted, {entity}):
                 recognizers.append(cls())
@@ -78,6 +82,7 @@ class Classifier:
                             in_digit_runs=cls.TRIGGER_IN_DIGIT_RUNS,
                         )
                     )
+                    owners[entity] = (entity, recognizers[-1])
         for entity, factory in BUILTIN.items():
             if _wants(wanted, {entity}):
                 builtin = factory()
@@ -89,13 +94,14 @@ class Classifier:
                     triggers.append(Trigger(entity, *COVERING_TRIGGERS[entity], covering=True))
                 elif entity in EXTRA_TRIGGERS:
                     triggers.append(Trigger(entity, *EXTRA_TRIGGERS[entity], in_digit_runs=nested))
-        untriggered = set()  # entities some pack recognizer without a trigger can produce
+                if triggers and triggers[-1].entity == entity:
+                    owners[entity] = (entity, builtin)
         for spec in settings.custom:
             recognizers.append(SpecRecognizer(spec))
             if spec.trigger:
-                triggers.append(Trigger(spec.entity, spec.trigger, spec.max_len))
-            else:
-                untriggered.add(spec.entity)
+                key = f"{spec.entity}/{spec.name}"
+                triggers.append(Trigger(key, spec.trigger, spec.max_len))
+                owners[key] = (spec.entity, recognizers[-1])
         ner = sorted(e for e in self._nlp.get_supported_entities() if _wants(wanted, {e}))
         if ner:
             recognizers.append(NerRecognizer(ner))
@@ -110,20 +116,16 @@ class Classifier:
                 context_aware_enhancer=self._enhancer,
             )
         self._entities = sorted({e for r in recognizers for e in r.supported_entities})
-        # An entity is prefiltered only if every recognizer producing it declares a trigger and is a
-        # pattern recognizer whose regex reach is bounded (the fast path below runs its regexes itself).
-        self._fast: dict[str, list[PatternRecognizer]] = {}
-        reach: dict[str, int] = {}
-        for entity in sorted({t.entity for t in triggers} - untriggered) if prefilter else ():
-            recs = [r for r in recognizers if entity in r.supported_entities]
-            reaches = [_regex_reach(r) for r in recs]
-            if all(isinstance(r, PatternRecognizer) for r in recs) and None not in reaches:
-                self._fast[entity] = recs  # type: ignore[assignment]
-                reach[entity] = max(x for x in reaches if x is not None)
+        self._ours = [r for r in recognizers if isinstance(r, DwPatternRecognizer)]
+        self._group_entity, reach = _fast_groups(recognizers, owners) if prefilter else ({}, {})
+        self._fast: dict[str, PatternRecognizer] = {
+            key: rec for key in self._group_entity if isinstance(rec := owners[key][1], PatternRecognizer)
+        }
         triggers = [replace(t, reach=reach[t.entity]) for t in triggers if t.entity in self._fast]
         self._prefilter = Prefilter(triggers, merge_gap=FAST_MERGE_GAP) if triggers else None
-        self._fast_recognizers = [r for recs in self._fast.values() for r in recs]
-        self._always = [e for e in self._entities if e not in self._fast]
+        self._fast_recognizers = list(self._fast.values())
+        fast_entities = set(self._group_entity.values())
+        self._always = [e for e in self._entities if e not in fast_entities]
         log.info(
             "classifier_built", recognizers=len(recognizers), entities=len(self._entities), ner=bool(ner)
         )
@@ -153,21 +155,21 @@ class Classifier:
         if self._prefilter is None:
             return self._run(text, 0, self._entities)
         results = self._run(text, 0, self._always) if self._always else []
-        per_entity: list[list[RecognizerResult]] = []
-        for entity, spans in self._prefilter.spans(text).items():
-            found: list[RecognizerResult] = []
-            for rec in self._fast[entity]:
-                if isinstance(rec, DwPatternRecognizer):
-                    found.extend(rec.analyze_regions(text, spans))
-                    continue
-                found.extend(_presidio_patterns_in_regions(rec, text, spans))
+        per_entity: dict[str, list[RecognizerResult]] = {}
+        for key, spans in self._prefilter.spans(text).items():
+            rec = self._fast[key]
+            if isinstance(rec, DwPatternRecognizer):
+                found = rec.analyze_regions(text, spans)
+            else:
+                found = _presidio_patterns_in_regions(rec, text, spans)
             if found:
-                per_entity.append(found)
+                per_entity.setdefault(self._group_entity[key], []).extend(found)
         if per_entity:
             artifacts = self._nlp.process_window(text, 0, LANGUAGE)
-            flat = [r for found in per_entity for r in found]
+            flat = [r for found in per_entity.values() for r in found]
             self._enhancer.enhance_using_context(text, flat, artifacts, self._fast_recognizers)  # in place
-            for found in per_entity:  # the engine de-duplicates each entity's results on their own
+            for found in per_entity.values():  # the engine de-duplicates each entity's results on their own
+                found.sort(key=_START)  # groups of one entity were appended one after the other
                 results.extend(found if _disjoint(found) else EntityRecognizer.remove_duplicates(found))
         return results
 
@@ -179,8 +181,22 @@ class Classifier:
             text=text, language=LANGUAGE, entities=entities, nlp_artifacts=artifacts, score_threshold=0.0
         )
 
+    def keep_rejections(self, keep: bool) -> None:
+        """While on, :meth:`detect` also returns the candidates a named filter dropped, at score 0 with
+        attribute ``filtered_by`` (`dropwarden explain` shows them; the scan path never turns it on)."""
+        for rec in self._ours:
+            rec.rejections = [] if keep else None
+
     def detect(self, chunk: TextChunk) -> list[Detection]:
         """Detections in ``chunk`` with absolute offsets and line numbers, sorted by position."""
+        out = self._detect(chunk)
+        for rec in self._ours:
+            if rec.rejections:
+                out.extend(_rejected_detection(chunk, r) for r in rec.rejections)
+                rec.rejections.clear()
+        return out
+
+    def _detect(self, chunk: TextChunk) -> list[Detection]:
         text = chunk.text
         results = sorted(self.analyze_text(text), key=lambda r: (r.start, r.end, r.entity_type))
         out: list[Detection] = []
@@ -216,6 +232,22 @@ class Classifier:
         for detector in self.extra:
             out.extend(detector.detect(chunk))
         return out
+
+
+def _rejected_detection(chunk: TextChunk, r: Rejection) -> Detection:
+    return Detection(
+        entity=r.entity,
+        start=chunk.offset + r.start,
+        end=chunk.offset + r.end,
+        score=0.0,
+        recognizer=r.recognizer,
+        path=chunk.path,
+        member=chunk.member,
+        line=chunk.line + chunk.text.count("\n", 0, r.start),
+        part=chunk.part,
+        value=chunk.text[r.start : r.end],
+        attributes=(("filtered_by", r.filter),),
+    )
 
 
 def _presidio_patterns_in_regions(
@@ -284,6 +316,31 @@ def _regex_reach(rec: EntityRecognizer) -> int | None:
         return None
     reaches = [regex_reach(p.regex) for p in patterns]
     return None if None in reaches else max(r for r in reaches if r is not None)
+
+
+def _fast_groups(
+    recognizers: Sequence[EntityRecognizer], owners: dict[str, tuple[str, EntityRecognizer]]
+) -> tuple[dict[str, str], dict[str, int]]:
+    """Prefilter groups whose entity can take the fast path, with each group's regex reach.
+
+    An entity is prefiltered only if every recognizer producing it owns a trigger and is a pattern
+    recognizer whose regex reach is bounded (the fast path runs its regexes itself); otherwise all of
+    its recognizers run through the engine over the whole text.
+    """
+    owned = {id(rec) for _, rec in owners.values()}
+    reaches = {id(r): _regex_reach(r) for r in recognizers}
+    fast = {
+        entity
+        for entity, _ in owners.values()
+        if all(
+            id(r) in owned and reaches[id(r)] is not None
+            for r in recognizers
+            if entity in r.supported_entities
+        )
+    }
+    groups = {key: entity for key, (entity, _) in sorted(owners.items()) if entity in fast}
+    reach = {key: reaches[id(owners[key][1])] or 0 for key in groups}
+    return groups, reach
 
 
 def _wants(wanted: frozenset[str] | None, entities: set[str] | frozenset[str]) -> bool:

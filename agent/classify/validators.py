@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 import re
+import zlib
 from collections import Counter
 from collections.abc import Callable
 
@@ -118,6 +119,51 @@ def mod11_valid(value: str) -> bool:
     return check == ("X" if expected == 10 else str(expected))
 
 
+BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def base62_crc32(data: str) -> str:
+    """CRC32 of ``data`` written in 6 base62 digits (GitHub and npm token checksums)."""
+    n = zlib.crc32(data.encode())
+    out = ""
+    while n:
+        n, r = divmod(n, 62)
+        out = BASE62[r] + out
+    return out.rjust(6, "0")
+
+
+def crc32_base62_valid(value: str) -> bool:
+    """GitHub (``ghp_``...) and npm (``npm_``) tokens: the last 6 characters are the base62 CRC32 of
+    the random part between the prefix's underscore and them."""
+    body = value.rsplit("_", 1)[-1]
+    return len(body) > 6 and body.isascii() and body.isalnum() and base62_crc32(body[:-6]) == body[-6:]
+
+
+_BECH32 = "qpzry9x8gf2tvdw0s3jn54khce6mua7l"
+
+
+def bech32_valid(value: str) -> bool:
+    """BIP-173 bech32 checksum (age secret keys ``AGE-SECRET-KEY-1...``): case-insensitive, HRP 1 data."""
+    v = value.strip().lower()
+    sep = v.rfind("1")
+    if sep < 1 or len(v) - sep < 7 or any(c not in _BECH32 for c in v[sep + 1 :]):
+        return False
+    return bech32_polymod(v[:sep], [_BECH32.index(c) for c in v[sep + 1 :]]) == 1
+
+
+def bech32_polymod(hrp: str, data: list[int]) -> int:
+    """BIP-173's checksum polynomial over the expanded HRP and the 5-bit data values."""
+    values = [ord(c) >> 5 for c in hrp] + [0] + [ord(c) & 31 for c in hrp] + data
+    gen = (0x3B6A57B2, 0x26508E6D, 0x1EA119FA, 0x3D4233DD, 0x2A1462B3)
+    chk = 1
+    for x in values:
+        top = chk >> 25
+        chk = (chk & 0x1FFFFFF) << 5 ^ x
+        for i in range(5):
+            chk ^= gen[i] if (top >> i) & 1 else 0
+    return chk
+
+
 def shannon_entropy(value: str) -> float:
     """Bits per character of the empirical character distribution."""
     if not value:
@@ -173,6 +219,8 @@ VALIDATORS: dict[str, Callable[[str], bool] | None] = {
     "iban": iban_valid,
     "mod11": mod11_valid,
     "mod97": mod97_valid,
+    "crc32_base62": crc32_base62_valid,
+    "bech32": bech32_valid,
 }
 
 
@@ -181,7 +229,5 @@ def get_validator(name: str, min_entropy: float = 0.0) -> Callable[[str], bool] 
     if name == "entropy":
         return entropy_validator(min_entropy)
     if name not in VALIDATORS:
-        raise ValueError(
-            f"unknown validator {name!r}; expected one of none, luhn, iban, mod11, mod97, entropy"
-        )
+        raise ValueError(f"unknown validator {name!r}; expected one of {', '.join([*VALIDATORS, 'entropy'])}")
     return VALIDATORS[name]

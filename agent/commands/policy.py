@@ -109,6 +109,7 @@ def cmd_test(args: argparse.Namespace) -> int:
                     "no finding of this rule" if kind == "match" else f"{len(hits)} finding(s) of this rule"
                 )
                 print(f"FAIL  {label}  ({what}; rules found: {', '.join(others)})")
+    _test_recognizers(pipeline, counts, args.verbose)
     print(f"{counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
     return 1 if counts["FAIL"] else 0
 
@@ -121,6 +122,24 @@ def _example_findings(pipeline: Any, rule: Any, text: str, role: str) -> tuple[A
         errors = [ExtractError(ref.path, None, text, "policy example")] if text else []
         return tuple(pipeline.unscanned(ref, errors))
     return pipeline.evaluate_text(text, ref).findings
+
+
+def _test_recognizers(pipeline: Any, counts: dict[str, int], verbose: bool) -> None:
+    """Pack recognizers' own examples: a match yields that recognizer's detection >= 0.5, a no_match none."""
+    from agent.models import TextChunk
+
+    for spec in pipeline.policies.recognizers:
+        cases = [("match", i, t) for i, t in enumerate(spec.examples_match, 1)]
+        cases += [("no_match", i, t) for i, t in enumerate(spec.examples_no_match, 1)]
+        for kind, i, text in cases:
+            found = pipeline.classifier.detect(TextChunk(path="<example>", member=None, text=text))
+            hits = [d for d in found if d.recognizer == spec.name and d.score >= 0.5]
+            ok = bool(hits) if kind == "match" else not hits
+            counts["PASS" if ok else "FAIL"] += 1
+            if ok and not verbose:
+                continue
+            label = f"recognizer {spec.name:<23} {kind:<8} #{i}"
+            print(f"PASS  {label}" if ok else f"FAIL  {label}  ({len(hits)} detection(s) >= 0.5)")
 
 
 def cmd_explain(args: argparse.Namespace) -> int:

@@ -167,6 +167,9 @@ def distinct_key(d: Detection) -> str:
 
 def rejection(rule: Rule, d: Detection, cache: dict[tuple[int, str, int], str] | None = None) -> str | None:
     """Why ``rule`` rejects ``d`` on its own (before path exceptions and min_count), or None."""
+    dropped = d.attribute("filtered_by")
+    if dropped:  # only while explaining: a candidate a named false-positive filter dropped
+        return f"dropped by filter '{dropped}'"
     if d.score < rule.min_score:
         return f"score {d.score:.2f} below min_score {rule.min_score:.2f}"
     for key, allowed in rule.attributes:

@@ -33,6 +33,7 @@ def lint(paths: Sequence[str | Path], known_entities: frozenset[str]) -> list[Is
 def trigger_issues(policies: PolicySet) -> list[Issue]:
     """Pack recognizers whose declared trigger or max_len a match in any rule example breaks."""
     texts = [t for r in policies.rules for t in (*r.examples_match, *r.examples_no_match)]
+    texts += [t for s in policies.recognizers for t in (*s.examples_match, *s.examples_no_match)]
     out = []
     for spec in policies.recognizers:
         if spec.trigger is None:

@@ -305,6 +305,9 @@ def _add_recognizer(
         languages=tuple(rec.languages),
         trigger=rec.trigger,
         max_len=rec.max_len,
+        filters=tuple(rec.filters),
+        examples_match=tuple(rec.examples.match),
+        examples_no_match=tuple(rec.examples.no_match),
     )
     out[rec.name] = (spec, name)
 

@@ -13,7 +13,20 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Severity = Literal["low", "medium", "high", "critical"]
 ZoneRole = Literal["contractor-drop", "outbound", "internal"]
 Action = Literal["alert", "quarantine"]
-Validator = Literal["none", "luhn", "iban", "mod11", "mod97", "entropy"]
+Validator = Literal["none", "luhn", "iban", "mod11", "mod97", "entropy", "crc32_base62", "bech32"]
+#: The named false-positive filters of agent/classify/filters.py (a test keeps the two lists equal).
+FilterName = Literal[
+    "allowlist-pragma",
+    "template-reference",
+    "encrypted-value",
+    "public-key",
+    "lock-file-hash",
+    "uuid",
+    "placeholder",
+    "filler-word",
+    "weak-password",
+    "low-entropy",
+]
 #: Why a rule's examples cannot run on every machine: they need data only an operator has.
 ExamplesRequire = Literal["protected-index", "ner-model"]
 
@@ -127,6 +140,11 @@ class RecognizerModel(_Strict):
     #: Without it the recognizer runs over the whole text of every file.
     trigger: str | None = Field(default=None, min_length=1)
     max_len: int | None = Field(default=None, ge=1, le=100_000)
+    #: Named false-positive filters a match (its ``secret`` group, if any) must pass.
+    filters: list[FilterName] = Field(default_factory=list)
+    #: Run by `policy test`: each match example yields a detection of this recognizer scoring >= 0.5,
+    #: each no_match example none.
+    examples: Examples = Field(default_factory=Examples)
 
 
 class PackModel(_Strict):

@@ -195,6 +195,11 @@ BUILD_NORMALISERS = {
 }
 
 
+#: A standalone word of three or more letters: "12 Hauptstrasse" and "Rue de Lyon 5" are addresses
+#: (words, matched by their letters), not codes like "C-123 456" or "AB 12 CD".
+_WORD = re.compile(r"(?:^|\s)[^\W\d_]{3,}(?=[\s,.]|$)")
+
+
 def profile_column(name: str, values: Sequence[str]) -> tuple[str, bool] | None:
     """(kind, supporting) of a column from a sample of its values; None when it identifies nothing.
 
@@ -218,7 +223,7 @@ def profile_column(name: str, values: Sequence[str]) -> tuple[str, bool] | None:
         _PHONE_HINT.search(name) or share(lambda v: v.lstrip().startswith(("+", "00", "("))) >= 0.5
     ):
         kind = "phone"
-    elif share(lambda v: norm_code(v) is not None) >= 0.8:
+    elif share(lambda v: norm_code(v) is not None and not _WORD.search(v)) >= 0.8:
         kind = "code"
     else:
         kind = "words"

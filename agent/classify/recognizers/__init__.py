@@ -15,6 +15,7 @@ from agent.classify.recognizers.github_token import GithubTokenRecognizer
 from agent.classify.recognizers.gitlab_token import GitlabTokenRecognizer
 from agent.classify.recognizers.iban import IbanRecognizer
 from agent.classify.recognizers.jwt import JwtRecognizer
+from agent.classify.recognizers.k8s_secret import KubernetesSecretRecognizer
 from agent.classify.recognizers.marking import ConfidentialMarkingRecognizer
 from agent.classify.recognizers.password import PasswordRecognizer
 from agent.classify.recognizers.private_key import PrivateKeyRecognizer
@@ -41,6 +42,7 @@ OURS: dict[str, type[DwPatternRecognizer]] = {
         PasswordRecognizer,
         ConnectionStringRecognizer,
         GenericSecretRecognizer,
+        KubernetesSecretRecognizer,
         ConfidentialMarkingRecognizer,
     )
 }

@@ -1,15 +1,15 @@
-"""AWS_ACCESS_KEY: access key ids (AKIA/ASIA...); AWS's documented EXAMPLE keys score low."""
+"""AWS_ACCESS_KEY: access key ids (AKIA/ASIA...); AWS's documented EXAMPLE keys are placeholders."""
 
 from __future__ import annotations
 
 import re
 
-from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, allowlisted
+from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, filtered
 from agent.classify.validators import shannon_entropy
 
 
 class AwsAccessKeyRecognizer(DwPatternRecognizer):
-    """Key ids: 0.85; repetitive test ids (AKIATESTTESTTESTTEST) 0.55; ...EXAMPLE ids 0.1."""
+    """Key ids: 0.85; repetitive test ids (AKIATESTTESTTESTTEST) 0.55; ...EXAMPLE ids dropped."""
 
     ENTITY = "AWS_ACCESS_KEY"
     PATTERNS = (
@@ -25,8 +25,9 @@ class AwsAccessKeyRecognizer(DwPatternRecognizer):
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
         value = match.group()
-        if value.endswith("EXAMPLE") or allowlisted(text, match.start(), match.end()):
-            return Assessment(0.1, final=True)
+        dropped = filtered(("allowlist-pragma", "placeholder"), value, text, match.start(), match.end())
+        if dropped:
+            return dropped
         if shannon_entropy(value[4:]) < 3.0:
             return Assessment(0.55)
         return Assessment(base_score)

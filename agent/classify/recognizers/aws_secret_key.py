@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, allowlisted
+from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, filtered
 from agent.classify.validators import shannon_entropy
 
 
@@ -30,8 +30,9 @@ class AwsSecretKeyRecognizer(DwPatternRecognizer):
         v = match.group()
         if not (any(c.islower() for c in v) and any(c.isupper() for c in v) and any(c.isdigit() for c in v)):
             return None
-        if "EXAMPLE" in v or allowlisted(text, match.start(), match.end()):
-            return Assessment(0.1, final=True)
+        dropped = filtered(("allowlist-pragma", "placeholder"), v, text, match.start(), match.end())
+        if dropped:
+            return dropped
         if shannon_entropy(v) < 4.0:
             return None
         return Assessment(base_score)

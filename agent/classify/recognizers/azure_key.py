@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, allowlisted, start_of_line
+from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, filtered, start_of_line
 from agent.classify.validators import shannon_entropy
 
 
@@ -28,10 +28,13 @@ class AzureKeyRecognizer(DwPatternRecognizer):
         value = match.group("v")
         if match.group().lstrip("?&").startswith("sig="):
             # a SAS token is a signature only next to its signed-version field ("sv=") in the same URL
-            if "sv=" not in start_of_line(text, match.start()) or allowlisted(text, s, e):
+            if "sv=" not in start_of_line(text, match.start()):
                 return None
             value = value.replace("%2B", "+").replace("%2F", "/").replace("%3D", "=")
-        if allowlisted(text, s, e) or shannon_entropy(value) < 4.0 or "EXAMPLE" in value.upper():
+        dropped = filtered(("allowlist-pragma", "placeholder"), value, text, s, e)
+        if dropped:
+            return dropped
+        if shannon_entropy(value) < 4.0:
             return Assessment(0.1, start=s, end=e, final=True)
         if "defaultendpointsprotocol" in start_of_line(text, match.start()).lower():
             base_score = 0.95

@@ -24,6 +24,8 @@ from typing import ClassVar
 from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
+from agent.classify.filters import first_match
+
 MAX_LOOK = 256
 ATTRIBUTES_KEY = "dw_attributes"
 
@@ -37,6 +39,23 @@ class Assessment:
     end: int | None = None
     attributes: tuple[tuple[str, str], ...] = ()
     final: bool = False  # True: context words must not raise this score (placeholders, examples)
+    rejected_by: str = ""  # the named false-positive filter (classify/filters.py) that dropped the match
+
+
+def rejected(filter_name: str) -> Assessment:
+    """Drop a match because of a named filter; `dropwarden explain` shows the name."""
+    return Assessment(0.0, rejected_by=filter_name)
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A candidate a filter dropped (kept only while explaining)."""
+
+    entity: str
+    recognizer: str
+    start: int
+    end: int
+    filter: str
 
 
 class DwPatternRecognizer(PatternRecognizer):
@@ -51,6 +70,8 @@ class DwPatternRecognizer(PatternRecognizer):
     COVER: ClassVar[int | None] = None
     #: Every TRIGGER hit is seven or more digits joined by single separators: locate it in digit runs.
     TRIGGER_IN_DIGIT_RUNS: ClassVar[bool] = False
+    #: Set to a list (by the classifier, while explaining) to collect the candidates filters drop.
+    rejections: list[Rejection] | None = None
 
     def __init__(self, supported_language: str = "en") -> None:
         super().__init__(
@@ -91,6 +112,10 @@ class DwPatternRecognizer(PatternRecognizer):
                     if m.end() == m.start():
                         continue
                     verdict = self.assess(text, m, pattern.score)
+                    if verdict is not None and verdict.rejected_by and self.rejections is not None:
+                        self.rejections.append(
+                            Rejection(self.ENTITY, self.name, m.start(), m.end(), verdict.rejected_by)
+                        )
                     if verdict is None or verdict.score <= 0:
                         continue
                     start = m.start() if verdict.start is None else verdict.start
@@ -144,12 +169,7 @@ def start_of_line(text: str, pos: int, limit: int = MAX_LOOK) -> str:
     return text[(ls + 1 if ls >= 0 else lo) : pos]
 
 
-ALLOWLIST_PRAGMA = re.compile(r"pragma:\s*allowlist[ -]secret", re.IGNORECASE)
-
-
-def allowlisted(text: str, start: int, end: int) -> bool:
-    """detect-secrets' inline allowlist comment on the same line."""
-    return bool(
-        ALLOWLIST_PRAGMA.search(rest_of_line(text, end))
-        or ALLOWLIST_PRAGMA.search(start_of_line(text, start))
-    )
+def filtered(names: Iterable[str], value: str, text: str, start: int, end: int) -> Assessment | None:
+    """``rejected(name)`` for the first named filter that drops the candidate, else None."""
+    name = first_match(names, value, text, start, end)
+    return rejected(name) if name else None

@@ -4,34 +4,15 @@ from __future__ import annotations
 
 import re
 
-from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, allowlisted
+from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, filtered
 from agent.classify.validators import shannon_entropy
 
 _SCHEMES = (
     r"(?:jdbc:)?(?:postgres(?:ql)?|mysql|mariadb|mongodb(?:\+srv)?|rediss?|amqps?|mssql|sqlserver|oracle|"
     r"db2|cockroachdb|clickhouse|couchdb|neo4j|ldaps?|smtps?|ftps?|sftp|https?)(?:\+[a-z0-9]+)?"
 )
-_WEAK = frozenset(
-    {
-        "pass",
-        "password",
-        "passwd",
-        "pwd",
-        "secret",
-        "changeme",
-        "user",
-        "admin",
-        "root",
-        "test",
-        "guest",
-        "example",
-        "dummy",
-        "xxx",
-        "pw",
-        "passw0rd",
-    }
-)
-_PLACEHOLDER_PARTS = ("xxx", "***", "changeme", "redacted", "your", "example", "placeholder", "<", "${")
+#: Filters a URL's password goes through (a placeholder, a reference or a dictionary default is a demo).
+_FILTERS = ("allowlist-pragma", "template-reference", "placeholder", "filler-word", "weak-password")
 
 
 class ConnectionStringRecognizer(DwPatternRecognizer):
@@ -52,16 +33,11 @@ class ConnectionStringRecognizer(DwPatternRecognizer):
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
         pw = match.group("v")
-        low = pw.lower()
-        if (
-            pw[0] in "$%{<*"
-            or any(t in low for t in _PLACEHOLDER_PARTS)
-            or re.sub(r"[\d_!.-]", "", low) in _WEAK
-            or len(set(pw)) == 1
-        ):
-            return None
-        if allowlisted(text, match.start(), match.end()):
-            return None
+        if pw[0] in "$%{<*" or "<" in pw or "${" in pw or "***" in pw:
+            return None  # a reference or a mask, not a value
+        dropped = filtered(_FILTERS, pw, text, match.start(), match.end())
+        if dropped:
+            return dropped
         if len(pw) < 8 or shannon_entropy(pw) < 3.0:
             return Assessment(0.35)
         return Assessment(base_score)

@@ -11,28 +11,84 @@ from agent.classify.validators import digits_only, gtin_valid, luhn_valid
 _IBAN_HEAD = re.compile(r"\b[A-Za-z]{2}\d{2}[ .-]$")
 
 
+#: Issuer identification ranges (ISO/IEC 7812, the schemes' published BIN ranges): scheme, first and
+#: last prefix of the range (same number of digits), and the PAN lengths the scheme issues there.
+#: The longest matching prefix wins, so co-branded ranges (Elo inside Visa's 4, RuPay inside Discover's
+#: 65) name their own scheme.
+# fmt: off
+BIN_RANGES: tuple[tuple[str, str, str, tuple[int, ...]], ...] = (
+    ("visa", "4", "4", (13, 16, 19)),
+    ("mastercard", "51", "55", (16,)),
+    ("mastercard", "2221", "2720", (16,)),
+    ("amex", "34", "34", (15,)),
+    ("amex", "37", "37", (15,)),
+    ("discover", "6011", "6011", (16, 17, 18, 19)),
+    ("discover", "644", "649", (16, 17, 18, 19)),
+    ("discover", "65", "65", (16, 17, 18, 19)),
+    ("discover", "622126", "622925", (16, 17, 18, 19)),
+    ("diners", "300", "305", (14, 15, 16, 17, 18, 19)),
+    ("diners", "3095", "3095", (14, 15, 16, 17, 18, 19)),
+    ("diners", "36", "36", (14, 15, 16, 17, 18, 19)),
+    ("diners", "38", "39", (14, 15, 16, 17, 18, 19)),
+    ("jcb", "3528", "3589", (16, 17, 18, 19)),
+    ("jcb", "1800", "1800", (15,)),
+    ("jcb", "2131", "2131", (15,)),
+    ("unionpay", "62", "62", (16, 17, 18, 19)),
+    ("unionpay", "81", "81", (16, 17, 18, 19)),
+    ("maestro", "50", "50", (12, 13, 14, 15, 16, 17, 18, 19)),
+    ("maestro", "56", "69", (12, 13, 14, 15, 16, 17, 18, 19)),
+    ("maestro", "6759", "6759", (12, 13, 14, 15, 16, 17, 18, 19)),
+    ("mir", "2200", "2204", (16, 17, 18, 19)),
+    ("rupay", "508", "508", (16,)),
+    ("rupay", "60", "60", (16,)),
+    ("rupay", "652", "653", (16,)),
+    ("rupay", "82", "82", (16,)),
+    ("rupay", "353", "353", (16,)),
+    ("rupay", "356", "356", (16,)),
+    ("troy", "9792", "9792", (16,)),
+    ("verve", "506099", "506198", (16, 18, 19)),
+    ("verve", "507865", "507964", (16, 18, 19)),
+    ("verve", "650002", "650027", (16, 18, 19)),
+    ("elo", "401178", "401179", (16,)),
+    ("elo", "431274", "431274", (16,)),
+    ("elo", "438935", "438935", (16,)),
+    ("elo", "451416", "451416", (16,)),
+    ("elo", "457393", "457393", (16,)),
+    ("elo", "457631", "457632", (16,)),
+    ("elo", "504175", "504175", (16,)),
+    ("elo", "506699", "506778", (16,)),
+    ("elo", "509000", "509999", (16,)),
+    ("elo", "627780", "627780", (16,)),
+    ("elo", "636297", "636297", (16,)),
+    ("elo", "636368", "636368", (16,)),
+    ("elo", "650031", "650033", (16,)),
+    ("elo", "650035", "650051", (16,)),
+    ("elo", "650405", "650439", (16,)),
+    ("elo", "650485", "650538", (16,)),
+    ("elo", "650541", "650598", (16,)),
+    ("elo", "650700", "650718", (16,)),
+    ("elo", "650720", "650727", (16,)),
+    ("elo", "650901", "650978", (16,)),
+    ("elo", "651652", "651679", (16,)),
+    ("elo", "655000", "655019", (16,)),
+    ("elo", "655021", "655058", (16,)),
+    ("hipercard", "606282", "606282", (16, 19)),
+    ("hipercard", "3841", "3841", (16, 19)),
+    ("uatp", "1", "1", (15,)),
+)
+# fmt: on
+#: The table by prefix length, longest first.
+_BY_LENGTH = sorted({len(lo) for _, lo, _, _ in BIN_RANGES}, reverse=True)
+
+
 def issuer(digits: str) -> str | None:
-    """The card scheme whose prefix and length fit ``digits``, or None."""
+    """The card scheme of the longest BIN range holding ``digits``'s prefix at its length, or None."""
     n = len(digits)
-    p2, p4, p6 = int(digits[:2]), int(digits[:4]), int(digits[:6])
-    if digits[0] == "4" and n in (13, 16, 19):
-        return "visa"
-    if (51 <= p2 <= 55 or 2221 <= p4 <= 2720) and n == 16:
-        return "mastercard"
-    if p2 in (34, 37) and n == 15:
-        return "amex"
-    if (p4 == 6011 or p2 == 65 or 644 <= p4 // 10 <= 649 or 622126 <= p6 <= 622925) and 16 <= n <= 19:
-        return "discover"
-    if (300 <= p4 // 10 <= 305 or p4 == 3095 or p2 in (36, 38, 39)) and 14 <= n <= 19:
-        return "diners"
-    if 3528 <= p4 <= 3589 and 16 <= n <= 19:
-        return "jcb"
-    if p2 == 62 and 16 <= n <= 19:
-        return "unionpay"
-    if (p2 == 50 or 56 <= p2 <= 69) and 12 <= n <= 19:
-        return "maestro"
-    if digits[0] == "1" and n == 15:
-        return "uatp"
+    for width in _BY_LENGTH:
+        head = digits[:width]
+        for scheme, lo, hi, lengths in BIN_RANGES:
+            if len(lo) == width and lo <= head <= hi and n in lengths:
+                return scheme
     return None
 
 
@@ -43,14 +99,14 @@ class CreditCardRecognizer(DwPatternRecognizer):
     PATTERNS = (
         (
             "grouped 4-4-4-4(-3)",
-            r"(?<![\w.-])\d{4}([ .-])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{3})?(?![\w-]|\.\d)",
+            r"(?<![\w.-])\d{4}([ .-])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?(?![\w-]|\.\d)",
             0.3,
         ),
-        ("grouped 4-6-4/5", r"(?<![\w.-])\d{4}([ -])\d{6}\1\d{4,5}(?![\w-]|\.\d)", 0.3),
-        ("contiguous", r"(?<![\w.-])\d{13,19}(?![\w-]|\.\d)", 0.3),
+        ("grouped 4-6-4/5", r"(?<![\w.-])\d{4}([ .-])\d{6}\1\d{4,5}(?![\w-]|\.\d)", 0.3),
+        ("contiguous", r"(?<![\w.-])\d{12,19}(?![\w-]|\.\d)", 0.3),
     )
     CONTEXT = ("credit", "card", "visa", "mastercard", "amex", "cc", "kreditkarte", "carte", "carta", "pan")
-    TRIGGER = r"\d{12}|\d{4}[ .-]\d{4}[ .-]\d{4}|\d{4}[ -]\d{6}[ -]\d{4}"
+    TRIGGER = r"\d{12}|\d{4}[ .-]\d{4}[ .-]\d{4}|\d{4}[ .-]\d{6}[ .-]\d{4}"
     MAX_LEN = 24
     TRIGGER_IN_DIGIT_RUNS = True
 
@@ -58,12 +114,13 @@ class CreditCardRecognizer(DwPatternRecognizer):
         if _IBAN_HEAD.search(text, max(0, match.start() - 8), match.start()):
             return None  # the body of a grouped IBAN ("DE46 3002 0900 1759 8965 11")
         digits = digits_only(match.group())
-        if not 13 <= len(digits) <= 19 or not luhn_valid(digits):
+        if not 12 <= len(digits) <= 19 or not luhn_valid(digits):
             return None
         scheme = issuer(digits)
         if scheme is None:
             return None
-        if len(digits) == 13 and gtin_valid(digits):
-            # as likely a product barcode (EAN-13) as a legacy 13-digit Visa: needs a card word nearby
+        if len(digits) == 12 or (len(digits) == 13 and gtin_valid(digits)):
+            # a 12-digit Maestro is as likely a reference number, a 13-digit Visa a product barcode
+            # (EAN-13): either needs a card word nearby
             return Assessment(0.4, attributes=(("scheme", scheme),))
         return Assessment(0.85, attributes=(("scheme", scheme),))

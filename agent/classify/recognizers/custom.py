@@ -1,9 +1,11 @@
 r"""Recognizers declared in YAML policy packs (models.RecognizerSpec), compiled to pattern recognizers.
 
 Semantics: a match scores the pattern's declared score; a validator (none, luhn, iban, mod11, mod97,
-entropy) only decides whether the match is kept. Flags are Presidio's defaults (multiline, dot-all,
-case-insensitive), so packs written for Presidio behave the same. Custom recognizers have no prefilter
-trigger: they always run on the whole text.
+entropy, crc32_base62, bech32) and the named false-positive filters (``filters``) only decide whether
+the match is kept. A pattern with a named group ``secret`` reports that group only (the keyword
+before a value is context, not the secret). Flags are Presidio's defaults (multiline, dot-all,
+case-insensitive), so packs written for Presidio behave the same; token formats wrap their regex in
+``(?-i:...)``. A recognizer with a ``trigger`` runs only around the trigger's hits (prefilter.py).
 
 Engine: a policy pattern is untrusted input run over untrusted files, so every pattern google-re2
 compiles runs on RE2 (linear time: ``(?:a?){40}a{40}`` or ``\w*\w*\w*!`` cannot pin a CPU). There
@@ -17,7 +19,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agent.classify.recognizers.base import Assessment, DwPatternRecognizer
+from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, filtered
 from agent.classify.validators import get_validator
 from agent.models import RecognizerSpec
 
@@ -32,6 +34,7 @@ class SpecRecognizer(DwPatternRecognizer):
         self.PATTERNS = list(spec.patterns)  # type: ignore[misc]
         self.CONTEXT = list(spec.context)  # type: ignore[misc]
         self._validator = get_validator(spec.validator, spec.min_entropy)
+        self._filters = spec.filters
         for _, regex, _ in spec.patterns:
             re.compile(regex)  # fail here, naming nothing secret, rather than at the first scan
         super().__init__()
@@ -39,9 +42,18 @@ class SpecRecognizer(DwPatternRecognizer):
         self._compiled = [(p, linear_engine(p.regex) or rx) for p, rx in self._compiled]
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
-        if self._validator is not None and not self._validator(match.group()):
+        # group numbers, not names: google-re2's match objects take only numbers
+        group = match.re.groupindex.get("secret", 0)
+        if group and match.group(group) is None:
+            group = 0
+        value, (s, e) = match.group(group), match.span(group)
+        if self._validator is not None and not self._validator(value):
             return None
-        return Assessment(base_score)
+        if self._filters:
+            dropped = filtered(self._filters, value, text, s, e)
+            if dropped:
+                return dropped
+        return Assessment(base_score, start=s, end=e) if group else Assessment(base_score)
 
 
 def linear_engine(pattern: str) -> Any:

@@ -18,19 +18,20 @@ import binascii
 import math
 import re
 
-from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, allowlisted, start_of_line
-from agent.classify.validators import is_placeholder, shannon_entropy
+from agent.classify.filters import FILTERS
+from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, filtered, start_of_line
+from agent.classify.validators import shannon_entropy
 
 _VALUE = r"[A-Za-z0-9+/=_-]{20,500}"
 _HEX = re.compile(r"[0-9a-fA-F]+")
 _DIGIT_RUN = re.compile(r"\d+")
-_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+#: Every named filter of classify/filters.py but entropy (judged here, per alphabet) and weak-password.
+_FILTERS = tuple(n for n in FILTERS if n not in ("low-entropy", "weak-password"))
 _KEY_BEFORE = re.compile(r"([A-Za-z_][\w.-]{0,60})[\"']?\s*(?:=|:|=>)\s*(?:!!binary\s+)?[\"']?$")
 _NOT_SECRET_NAME = re.compile(
     r"(?i)(?:id|ids|uuid|guid|hash|digest|checksum|integrity|etag|sha\d*|md5|h\d|commit|rev|version)$"
 )
 _SECRET_NAME = re.compile(r"(?i)secret|key|token|passw|pwd|credential|auth|private|signature|salt")
-_SRI = re.compile(r"(?i)^(?:sha(?:1|224|256|384|512)|md5)-")
 
 
 _USER_PASS = re.compile(r"[\x21-\x39\x3b-\x7e]{1,64}:[\x21-\x7e]{6,128}")
@@ -99,18 +100,17 @@ class GenericSecretRecognizer(DwPatternRecognizer):
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
         s, e = match.span("v")
         value = match.group("v")
-        if _UUID.search(value) or _SRI.match(value) or is_placeholder(value) or value.strip("=_-").isalpha():
+        if value.strip("=_-").isalpha():
             return None
+        dropped = filtered(_FILTERS, value, text, s, e)
+        if dropped:
+            return dropped
         if "basic" in match.re.groupindex:
-            return (
-                Assessment(0.8, start=s, end=e)
-                if _basic_auth(value) and not allowlisted(text, s, e)
-                else None
-            )
+            return Assessment(0.8, start=s, end=e) if _basic_auth(value) else None
         ok, is_hex = _entropy_ok(value.strip("="))
         if not ok and _basic_auth(value):
-            return None if allowlisted(text, s, e) else Assessment(0.75, start=s, end=e)
-        if not ok or allowlisted(text, s, e):
+            return Assessment(0.75, start=s, end=e)
+        if not ok:
             return None
         key_match = _KEY_BEFORE.search(start_of_line(text, s, 120))
         key = key_match.group(1) if key_match else ""

@@ -225,37 +225,49 @@ def role(text: str, start: int, end: int) -> str:
     return "unknown"
 
 
+#: A lower-case IBAN counts only after an "IBAN" label (lower-case hex ids and hashes have the shape).
+_LABEL = re.compile(r"(?i)\biban\b[^\n]{0,12}$")
+_GAP = re.compile(r"[^A-Za-z0-9]+")
+#: Between two groups: the group separator, or a line end (PDF and table cells wrap an IBAN).
+_BREAK = r"(?:\1|[ \t]{0,3}\r?\n[ \t]{0,3})"
+
+
 class IbanRecognizer(DwPatternRecognizer):
-    """IBANs of all registry countries: country code in any case, the rest upper case, grouped by 4 with
-    spaces or dashes; valid ones score 0.8, 1.0 with context."""
+    """IBANs of all registry countries: upper case (country code in any case) or, after an "IBAN"
+    label, lower case; plain or grouped by 4 with spaces or dashes, a group break allowed to fall on a
+    line end (PDF and table cells wrap). Valid ones score 0.8, 1.0 with context."""
 
     ENTITY = "IBAN_CODE"
     PATTERNS = (
         (
             "grouped",
-            r"(?<![A-Za-z0-9-])[A-Za-z]{2}\d{2}([ -])[A-Z0-9]{4}(?:\1[A-Z0-9]{4}){1,6}(?:\1[A-Z0-9]{1,3})?"
-            r"(?![A-Za-z0-9])",
+            rf"(?<![A-Za-z0-9-])[A-Za-z]{{2}}\d{{2}}([ -])[A-Z0-9]{{4}}(?:{_BREAK}[A-Z0-9]{{4}}){{1,6}}"
+            rf"(?:{_BREAK}[A-Z0-9]{{1,3}})?(?![A-Za-z0-9])",
             0.3,
         ),
         ("contiguous", r"(?<![A-Za-z0-9-])[A-Za-z]{2}\d{2}[A-Z0-9]{11,30}(?![A-Za-z0-9])", 0.3),
+        (
+            "lower case",
+            r"(?<![A-Za-z0-9-])[a-z]{2}\d{2}(?:([ -])[a-z0-9]{4}(?:\1[a-z0-9]{4}){1,6}(?:\1[a-z0-9]{1,3})?"
+            r"|[a-z0-9]{11,30})(?![A-Za-z0-9])",
+            0.3,
+        ),
     )
     CONTEXT = ("iban", "account", "konto", "compte", "conto", "bank", "bankverbindung", "rib", "coordonnees")
-    TRIGGER = r"[A-Za-z]{2}\d{2}[ -]?[A-Z0-9]{4}"
-    MAX_LEN = 44
+    TRIGGER = r"[A-Za-z]{2}\d{2}[ -]?[A-Z0-9]{4}|[a-z]{2}\d{2}[ -]?[a-z0-9]{4}"
+    MAX_LEN = 64
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
         value = match.group()
         if value[:2].upper() not in IBAN_LENGTHS:
             return None
+        if value[2:].islower() and not _LABEL.search(text, max(0, match.start() - 20), match.start()):
+            return None
         country = ("country", value[:2].upper())
-        if iban_valid(value):
-            return Assessment(0.8, attributes=(country, ("role", role(text, match.start(), match.end()))))
-        sep = value[4]
-        if sep in " -":  # a grouped run may have swallowed a following word: try fewer groups
-            cut = len(value)
-            while (cut := value.rfind(sep, 0, cut)) > 4:
-                if iban_valid(value[:cut]):
-                    s = match.start()
-                    r = role(text, s, s + cut)
-                    return Assessment(0.8, start=s, end=s + cut, attributes=(country, ("role", r)))
+        s = match.start()
+        # a grouped run may have swallowed a following word or the next line: try fewer groups
+        for cut in [len(value)] + [m.start() for m in reversed(list(_GAP.finditer(value, 5)))]:
+            if iban_valid(value[:cut]):
+                r = role(text, s, s + cut)
+                return Assessment(0.8, start=s, end=s + cut, attributes=(country, ("role", r)))
         return None

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import re
 
-from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, allowlisted
-from agent.classify.validators import is_placeholder, shannon_entropy
+from agent.classify.filters import VALUE_FILTERS
+from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, filtered
+from agent.classify.validators import shannon_entropy
 
 _KEYWORD = (
     r"(?:passw(?:or)?d|passwort|passphrase|pwd|secret|token|api[_-]?key|apikey|access[_-]?key|auth[_-]?key|"
@@ -92,13 +93,18 @@ class PasswordRecognizer(DwPatternRecognizer):
         value, quoted = match.group("v"), bool(match.group("q"))
         if match.groupdict().get("crypt"):
             # a crypt hash: salt and digest after the scheme; "$6$rounds=..." placeholders are too short
-            if len(value.rsplit("$", 1)[-1]) < 20 or allowlisted(text, match.start(), match.end()):
+            if len(value.rsplit("$", 1)[-1]) < 20:
                 return None
             s, e = match.span("v")
-            return Assessment(base_score, start=s, end=e)
+            dropped = filtered(("allowlist-pragma",), value, text, s, e)
+            return dropped or Assessment(base_score, start=s, end=e)
         key = match.group("k")
-        if _NOT_SECRET_NAME.search(key) or len(value) < 8 or is_placeholder(value):
+        if _NOT_SECRET_NAME.search(key) or len(value) < 8:
             return None
+        s, e = match.span("v")
+        dropped = filtered(VALUE_FILTERS, value, text, s, e)
+        if dropped:
+            return dropped
         head = _IDENT_TAIL.search(text, max(0, match.start() - 40), match.start())
         if head and _REFERENCE_PREFIX.search(head.group()):
             return None  # existingSecret: db-credentials names a secret, it is not one
@@ -110,8 +116,7 @@ class PasswordRecognizer(DwPatternRecognizer):
             return None  # "the password is case-sensitive": prose needs a password-shaped value
         entropy = shannon_entropy(value)
         # short random passwords repeat characters: three character classes count as much as entropy
-        if (entropy < 3.0 and _classes(value) < 3) or allowlisted(text, match.start(), match.end()):
+        if entropy < 3.0 and _classes(value) < 3:
             return None
         score = base_score + (0.1 if quoted else 0.0) + (0.1 if entropy >= 3.5 else 0.0)
-        s, e = match.span("v")
         return Assessment(score, start=s, end=e)

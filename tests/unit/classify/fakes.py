@@ -10,7 +10,7 @@ import random
 import string
 
 from agent.classify import Classifier
-from agent.classify.validators import IBAN_LENGTHS
+from agent.classify.validators import IBAN_LENGTHS, base62_crc32
 from agent.models import Detection, TextChunk
 from tests.helpers import luhn_complete
 
@@ -36,6 +36,12 @@ def grouped(value: str, sep: str = " ") -> str:
 
 def token(rng: random.Random, n: int, alphabet: str = string.ascii_letters + string.digits) -> str:
     return "".join(rng.choice(alphabet) for _ in range(n))
+
+
+def github_token(rng: random.Random, prefix: str = "ghp_") -> str:
+    """A classic GitHub (or npm) token: 30 random base62 characters and their base62 CRC32."""
+    body = token(rng, 30)
+    return prefix + body + base62_crc32(body)
 
 
 def aws_key_id(rng: random.Random) -> str:

@@ -387,7 +387,7 @@ def shipped_pair() -> tuple[Classifier, Classifier]:
 def test_shipped_pack_recognizer_is_prefiltered(shipped_pair: tuple[Classifier, Classifier]) -> None:
     """The pack's password-shaped recognizer declares a trigger, so it no longer scans whole texts."""
     on, _ = shipped_pair
-    assert "PASSWORD_CANDIDATE" in on._fast and "PASSWORD_CANDIDATE" not in on._always
+    assert "PASSWORD_CANDIDATE" in on._group_entity.values() and "PASSWORD_CANDIDATE" not in on._always
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

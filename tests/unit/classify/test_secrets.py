@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import random
 
 import pytest
@@ -79,8 +80,8 @@ def test_prefixed_tokens(classifier: Classifier) -> None:
     """GitHub, GitLab and Slack tokens with random bodies score >= 0.8; placeholder bodies low."""
     cases = {
         "GITHUB_TOKEN": [
-            "ghp_" + fakes.token(RNG, 36),
-            "gho_" + fakes.token(RNG, 36),
+            fakes.github_token(RNG),
+            fakes.github_token(RNG, "gho_"),
             "github_pat_" + fakes.token(RNG, 22) + "_" + fakes.token(RNG, 59),
         ],
         "GITLAB_TOKEN": ["glpat-" + fakes.token(RNG, 20)],
@@ -91,6 +92,9 @@ def test_prefixed_tokens(classifier: Classifier) -> None:
             assert best(classifier, f"token: {value}", entity) >= 0.8, entity
     assert best(classifier, "ghp_" + "x" * 36, "GITHUB_TOKEN") < 0.3
     assert best(classifier, "ghp_short", "GITHUB_TOKEN") == 0.0
+    good = fakes.github_token(RNG)
+    bad = good[:-1] + ("A" if good[-1] != "A" else "B")  # one checksum character off: made up
+    assert best(classifier, f"token: {bad}", "GITHUB_TOKEN") < 0.5
 
 
 def test_jwt(classifier: Classifier) -> None:
@@ -327,3 +331,51 @@ def test_password_xml_elements_and_userless_urls(classifier: Classifier) -> None
     assert best(classifier, "<password>${env.DB_PASSWORD}</password>", "PASSWORD") == 0.0
     url = f"REDIS_URL=redis://:{fakes.token(RNG, 18)}@cache01:6379/0"
     assert best(classifier, url, "CONNECTION_STRING") >= 0.8
+
+
+def test_private_key_protection_attribute(classifier: Classifier) -> None:
+    """Passphrase-protected keys say so (the pack reports them at medium); plain ones say none."""
+    body = fakes.pem_body(RNG)
+    plain_openssh = base64.b64encode(
+        b"openssh-key-v1\x00\x00\x00\x00\x04none\x00\x00\x00\x04none\x00\x00\x00\x00" + RNG.randbytes(200)
+    ).decode()
+    aes_openssh = base64.b64encode(
+        b"openssh-key-v1\x00\x00\x00\x00\x0aaes256-ctr\x00\x00\x00\x06bcrypt" + RNG.randbytes(200)
+    ).decode()
+    openssh = "-----BEGIN OPENSSH PRIVATE KEY-----\n{}\n-----END OPENSSH PRIVATE KEY-----"
+    putty = (
+        "PuTTY-User-Key-File-3: ssh-ed25519\nEncryption: {enc}\nComment: ops\nPublic-Lines: 1\n"
+        f"AAAAC3NzaC1lZDI1NTE5AAAAI{fakes.token(RNG, 40)}\nPrivate-Lines: 2\n{body.splitlines()[0]}\n"
+        f"{body.splitlines()[1]}\nPrivate-MAC: {fakes.token(RNG, 64, '0123456789abcdef')}\n"
+    )
+    cases = {
+        fakes.private_key(RNG, "ENCRYPTED "): "passphrase",
+        f"-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,AB12\n\n{body}\n"
+        "-----END RSA PRIVATE KEY-----": "passphrase",
+        openssh.format(aes_openssh): "passphrase",
+        openssh.format(plain_openssh): "none",
+        fakes.private_key(RNG, "EC "): "none",
+        putty.format(enc="none"): "none",
+        putty.format(enc="aes256-cbc"): "passphrase",
+    }
+    for text, protection in cases.items():
+        found = fakes.detect(classifier, text, "PRIVATE_KEY")
+        assert [d.attribute("protection") for d in found] == [protection], text[:40]
+
+
+def test_kubernetes_secret_data_is_decoded(classifier: Classifier) -> None:
+    """Base64 data values of a Secret manifest are judged decoded: a password or key is found (span:
+    the base64 value), a username, a placeholder or a ConfigMap value is not."""
+    enc = lambda s: base64.b64encode(s.encode()).decode()  # noqa: E731
+    secret = fakes.token(RNG, 18) + "!"
+    manifest = (
+        "apiVersion: v1\nkind: Secret\nmetadata:\n  name: ledger\ntype: Opaque\ndata:\n"
+        f"  username: {enc('deploy')}\n  password: {enc(secret)}\n  placeholder: {enc('changeme-please')}\n"
+        f"  tls.key: {enc(fakes.private_key(RNG))}\n"
+    )
+    found = fakes.detect(classifier, manifest, "KUBERNETES_SECRET")
+    assert sorted(base64.b64decode(d.value).decode()[:10] for d in found) == sorted(
+        [secret[:10], "-----BEGIN"]
+    )
+    configmap = manifest.replace("kind: Secret", "kind: ConfigMap")
+    assert fakes.detect(classifier, configmap, "KUBERNETES_SECRET") == []

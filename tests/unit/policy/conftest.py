@@ -25,6 +25,7 @@ KNOWN = frozenset(
         "AWS_SECRET_KEY",
         "GITHUB_TOKEN",
         "GITLAB_TOKEN",
+        "KUBERNETES_SECRET",
         "SLACK_TOKEN",
         "JWT",
         "AZURE_KEY",

@@ -145,3 +145,27 @@ def test_scan_findings_carry_policy_and_rule(tmp_path: Path, capsys: pytest.Capt
         ("iban-payment-instruction", "low")
     }
     json.dumps([f.__dict__ for f in p.evaluate_text(stmt, ref).findings])  # findings are serialisable
+
+
+@needs_pipeline
+def test_policy_test_runs_recognizer_examples(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A pack recognizer's own examples run too: its match must yield its detection, its no_match none;
+    a ``secret`` group narrows the reported span to the value, the keyword stays context."""
+    pack = tmp_path / "p.yaml"
+    pack.write_text(
+        "pack: t\nrecognizers:\n  - name: acme-key\n    entity: API_TOKEN\n"
+        "    patterns: [{name: k, regex: 'acme_key=(?P<secret>(?-i:AK[0-9]{6}))', score: 0.8}]\n"
+        "    trigger: '(?i)acme_key'\n    max_len: 16\n    filters: [placeholder]\n"
+        "    examples: {match: ['acme_key=AK123456', 'acme_key=AK000000'], no_match: ['acme_key=AK12']}\n",
+        encoding="utf-8",
+    )
+    assert main(["policy", "test", str(pack)]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  recognizer acme-key" in out and "match    #2" in out  # 000000: a placeholder run
+    assert "2 passed, 1 failed" in out and "AK000000" not in out
+    from agent.models import TextChunk
+    from agent.pipeline import build_pipeline
+
+    pipeline = build_pipeline([pack], key=b"k" * 32)
+    [found] = pipeline.classifier.detect(TextChunk(path="x", member=None, text="acme_key=AK123456"))
+    assert (found.value, found.score) == ("AK123456", 0.8)
