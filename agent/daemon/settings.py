@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agent.models import Limits
+from agent.policy.shipped import BUILTIN_POLICIES
 
 DEFAULT_CONFIG = "/etc/dropwarden/agent.yaml"
 EXTRA_POLICY_DIR = Path("/etc/dropwarden/policies.d")
@@ -270,8 +271,9 @@ class Settings(_Model):
         return Limits(**self.limits.model_dump(), follow_symlinks=False)
 
     def policy_dirs(self, shipped: Sequence[Path]) -> list[Path]:
+        """The packs in layering order; an entry ``builtin`` stands for the shipped packs."""
         if self.policies:
-            dirs = [Path(p) for p in self.policies]
+            dirs = [p for e in self.policies for p in (shipped if e == BUILTIN_POLICIES else [Path(e)])]
         else:
             dirs = list(shipped)
             if EXTRA_POLICY_DIR.is_dir():

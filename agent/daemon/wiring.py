@@ -250,6 +250,11 @@ def _index_detectors(
     return extra, read
 
 
+def index_detectors(settings: Settings, key: bytes, metrics: Metrics | None = None) -> list[object]:
+    """The EDM and fingerprint detectors of ``settings.indexes``, each checked as the daemon does."""
+    return _index_detectors(settings, key, metrics)[0]
+
+
 def build_for(
     settings: Settings,
     key: bytes,
