@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from agent import __version__
 
 #: Modules in agent/commands that add sub-commands; one per area of the product.
-COMMAND_MODULES = ("scan", "run", "config", "policy", "protect", "security", "bundle")
+COMMAND_MODULES = ("scan", "run", "config", "policy", "ack", "protect", "security", "bundle")
 
 
 class _Parser(argparse.ArgumentParser):

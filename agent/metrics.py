@@ -118,6 +118,12 @@ class Metrics:
             "Kernel inotify queue overflows (each triggers a reconcile crawl).",
             registry=r,
         )
+        self.zone_up = Gauge(
+            "dropwarden_zone_up",
+            "1 while the zone's folder is watched, 0 while it is missing or unreadable (retried).",
+            ["zone"],
+            registry=r,
+        )
         self.watched_directories = Gauge(
             "dropwarden_watched_directories", "Directories under an inotify watch.", ["zone"], registry=r
         )
@@ -163,6 +169,12 @@ class Metrics:
             "dropwarden_signature_rejections_total",
             "Policy packs or indexes refused for a missing or bad signature.",
             ["kind"],
+            registry=r,
+        )
+        self.acknowledged = Counter(
+            "dropwarden_acknowledged_findings_total",
+            "Findings matching an active acknowledgement (counted, not alerted).",
+            ["zone", "policy", "rule"],
             registry=r,
         )
         self.quarantined = Counter(

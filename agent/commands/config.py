@@ -36,9 +36,18 @@ class Report:
 
     config: str
     problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    zones_may_be_missing: bool = False
 
     def add(self, fld: str, message: str, file: str | None = None) -> None:
         self.problems.append(f"{file or self.config}: {fld}: {message}")
+
+    def zone(self, fld: str, message: str) -> None:
+        """A zone folder that is not usable now: a problem, or a warning when the daemon may wait for it."""
+        if self.zones_may_be_missing:
+            self.warnings.append(f"{self.config}: {fld}: warning: {message} (the agent retries it)")
+        else:
+            self.add(fld, message)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -53,6 +62,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     check.add_argument(
         "--config", "-c", default=DEFAULT_CONFIG, help=f"agent config (default {DEFAULT_CONFIG})"
     )
+    check.add_argument(
+        "--zones-may-be-missing",
+        action="store_true",
+        help="report missing or unreadable zone folders as warnings (the daemon retries them and sets "
+        "dropwarden_zone_up 0): the unit's ExecStartPre= uses it, so one unmounted share does not "
+        "stop the other zones from being watched",
+    )
     check.set_defaults(func=cmd_check)
 
 
@@ -60,8 +76,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     from agent.log import configure_logging
 
     configure_logging(json=True, level="critical", stream=sys.stderr)  # stdout: the problems alone
-    report = check_config(args.config)
-    for line in report.problems:
+    report = check_config(args.config, zones_may_be_missing=args.zones_may_be_missing)
+    for line in (*report.problems, *report.warnings):
         print(line)
     if report.problems:
         print(f"config {args.config}: {len(report.problems)} problem(s)", file=sys.stderr)
@@ -70,15 +86,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def check_config(path: str) -> Report:
+def check_config(path: str, zones_may_be_missing: bool = False) -> Report:
     """Every problem of the config at ``path`` and of what it names."""
-    report = Report(path)
+    report = Report(path, zones_may_be_missing=zones_may_be_missing)
     try:
         settings = load_settings(path)
     except ConfigError as exc:
         report.problems.append(str(exc))
         return report
-    for check in (_zones, _state, _keys, _metrics, _sinks, _policies, _indexes):
+    for check in (_zones, _state, _keys, _metrics, _sinks, _policies, _indexes, _acks):
         check(settings, report)
     return report
 
@@ -96,11 +112,11 @@ def _zones(settings: Settings, report: Report) -> None:
         fld = f"zones.{i}.path"
         st = _stat(z.path)
         if st is None:
-            report.add(fld, f"zone {z.name!r}: {z.path} does not exist")
+            report.zone(fld, f"zone {z.name!r}: {z.path} does not exist")
         elif not stat.S_ISDIR(st.st_mode):
-            report.add(fld, f"zone {z.name!r}: {z.path} is not a directory")
+            report.zone(fld, f"zone {z.name!r}: {z.path} is not a directory")
         elif not os.access(z.path, os.R_OK | os.X_OK):
-            report.add(fld, f"zone {z.name!r}: {z.path} is not readable by this user")
+            report.zone(fld, f"zone {z.name!r}: {z.path} is not readable by this user")
         elif z.quarantine and not os.access(z.path, os.W_OK | os.X_OK):
             report.add(f"zones.{i}.quarantine", f"zone {z.name!r}: {z.path} is not writable (quarantine)")
 
@@ -212,6 +228,15 @@ def _sinks(settings: Settings, report: Report) -> None:
         socket.getaddrinfo(host.strip("[]"), int(port))
     except OSError:
         report.add("sinks.syslog.address", f"host {host!r} does not resolve")
+
+
+def _acks(settings: Settings, report: Report) -> None:
+    from agent.policy.acks import AckError, load_acks
+
+    try:
+        load_acks(settings.acknowledged)
+    except AckError as exc:
+        report.problems.append(str(exc))
 
 
 # -- policies and indexes ---------------------------------------------------------------------

@@ -16,6 +16,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agent.models import Limits
+from agent.policy.acks import DEFAULT_ACK_FILE
 from agent.policy.shipped import BUILTIN_POLICIES
 
 DEFAULT_CONFIG = "/etc/dropwarden/agent.yaml"
@@ -219,6 +220,7 @@ class Settings(_Model):
     #: fingerprint only (alerts often go to a third-party SOC; the context stays in sealed evidence)
     excerpts: Literal["masked", "none"] = "masked"
     ner_model: str | None = None
+    acknowledged: str = DEFAULT_ACK_FILE  # acknowledged findings (`dropwarden ack`); missing = none
     alert_min_severity: Literal["low", "medium", "high", "critical"] = "medium"
     log_format: Literal["json", "console", "auto"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"

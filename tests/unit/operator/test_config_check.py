@@ -30,6 +30,16 @@ def test_missing_zone_is_named(tmp_path: Path, capsys) -> None:
     assert lines == [f"{cfg}: zones.0.path: zone 'sftp-in': {tmp_path / 'nope'} does not exist"]
 
 
+def test_missing_zone_may_be_a_warning_for_the_unit(tmp_path: Path, capsys) -> None:
+    cfg = write_config(tmp_path, zones=[{"name": "sftp-in", "path": str(tmp_path / "nope")}])
+    assert main(["config", "check", "--zones-may-be-missing", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    missing = tmp_path / "nope"
+    assert out == [
+        f"{cfg}: zones.0.path: warning: zone 'sftp-in': {missing} does not exist (the agent retries it)"
+    ]
+
+
 def test_zone_that_is_a_file(tmp_path: Path, capsys) -> None:
     (tmp_path / "f").write_text("x")
     cfg = write_config(tmp_path, zones=[{"name": "z", "path": str(tmp_path / "f")}])
@@ -188,17 +198,17 @@ def test_does_not_import_presidio(agent_config: Path) -> None:
     assert out.strip() == "0 []"
 
 
-def test_unit_file_runs_it_before_start_and_reload(repo_root: Path) -> None:
-    unit = (repo_root / "deploy" / "dropwarden.service").read_text()
-    check_cmd = "/opt/dropwarden/venv/bin/dropwarden config check --config /etc/dropwarden/agent.yaml"
-    assert f"ExecStartPre={check_cmd}" in unit.splitlines()
-    reload_lines = [line for line in unit.splitlines() if line.startswith("ExecReload=")]
-    assert reload_lines[0] == f"ExecReload={check_cmd}"
-    assert reload_lines[-1] == "ExecReload=/bin/kill -HUP $MAINPID"
-
-
 def test_yaml_of_this_suite_is_a_valid_agent_config(agent_config: Path) -> None:
     from agent.daemon.settings import load_settings
 
     assert load_settings(agent_config).policies[0] == "builtin"
     assert yaml.safe_load(agent_config.read_text())["policies"][0] == "builtin"
+
+
+def test_broken_acknowledgement_file(tmp_path: Path, capsys) -> None:
+    acks = tmp_path / "acknowledged.yaml"
+    acks.write_text("acknowledged:\n  - rule: iban-customer\n")
+    cfg = write_config(tmp_path, acknowledged=str(acks))
+    rc, lines = check(cfg, capsys)
+    assert rc == 1
+    assert lines == [f"{acks}: acknowledged.0.fingerprint: Field required"]
