@@ -202,30 +202,33 @@ def _sinks(settings: Settings, report: Report) -> None:
     for i, w in enumerate(settings.sinks.webhooks):
         parts = urlsplit(w.url)
         try:
-            port = parts.port
+            _ = parts.port  # raises on a port that is not a number in range
+            valid_port = True
         except ValueError:
-            port = -1
-        if not parts.hostname or port == -1:
+            valid_port = False
+        if not parts.hostname or not valid_port:
             report.add(f"sinks.webhooks.{i}.url", "not a valid URL (host, port)")
         if w.ca_file:
             try:
                 ssl.create_default_context(cafile=w.ca_file)
             except (OSError, ssl.SSLError) as exc:
                 report.add(f"sinks.webhooks.{i}.ca_file", f"{w.ca_file}: {_one_line(exc)}")
-    sl = settings.sinks.syslog
-    if sl is None:
-        return
-    if sl.transport == "unix":
-        st = _stat(sl.address)
+    if settings.sinks.syslog is not None:
+        _syslog(settings.sinks.syslog.transport, settings.sinks.syslog.address, report)
+
+
+def _syslog(transport: str, address: str, report: Report) -> None:
+    if transport == "unix":
+        st = _stat(address)
         if st is None or not stat.S_ISSOCK(st.st_mode):
-            report.add("sinks.syslog.address", f"{sl.address} is not a socket")
+            report.add("sinks.syslog.address", f"{address} is not a socket")
         return
-    host, sep, port = sl.address.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        report.add("sinks.syslog.address", f"{sl.address!r} is not HOST:PORT")
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        report.add("sinks.syslog.address", f"{address!r} is not HOST:PORT")
         return
     try:
-        socket.getaddrinfo(host.strip("[]"), int(port))
+        socket.getaddrinfo(host.strip("[]"), int(port_text))
     except OSError:
         report.add("sinks.syslog.address", f"host {host!r} does not resolve")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import html
 from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
 from typing import IO
 
 from agent.models import SEVERITIES, SEVERITY_RANK, ExtractError, Finding, Verdict
@@ -121,15 +122,15 @@ class HtmlReporter:
         )
 
     @staticmethod
-    def _count_table(title: str, key: str, counts: Counter[str], order: list[str]) -> str:
+    def _count_table(title: str, key: str, counts: Mapping[str, int], order: Sequence[str]) -> str:
         rows = "".join(
-            f'<tr><td class="{_e(k) if key == "severity" else ""}">{_e(k)}</td><td>{counts[k]}</td></tr>'
-            for k in order
+            f'<tr><td class="{_e(k) if key == "severity" else ""}">{_e(k)}</td><td>{n}</td></tr>'
+            for k, n in ((k, counts.get(k, 0)) for k in order)
         )
         return f'<table id="by-{key}"><tr><th>{title}</th><th>findings</th></tr>{rows}</table>'
 
     def _summary(self, every: list[Finding]) -> str:
-        sev = Counter(f.severity for f in every)
+        sev: Counter[str] = Counter(str(f.severity) for f in every)
         pol = Counter(f.policy for f in every)
         zone = Counter(f.zone or "(none)" for f in every)
         severities = sorted(SEVERITIES, key=SEVERITY_RANK.__getitem__, reverse=True)

@@ -321,8 +321,9 @@ class Watcher:
 
     def _arm(self, z: ZoneLike) -> bool:
         """Watch zone ``z`` when its folder is usable; else record why (``down``) and log it once."""
-        assert self.observer is not None
         problem = zone_problem(z.path)
+        if problem is None and self.observer is None:
+            problem = "watcher_stopped"
         if problem is None:
             try:
                 self._watches[z.name] = self.observer.schedule(
@@ -348,7 +349,7 @@ class Watcher:
 
         Returns the zones armed just now: their content must be crawled (events before the watch
         are lost). Cheap (a stat per zone): the agent calls it every second."""
-        armed = []
+        armed: list[ZoneLike] = []
         for z in self.zones:
             if z.name in self.down:
                 if self.observer is not None and self._arm(z):
