@@ -195,7 +195,7 @@ def _setup(args: argparse.Namespace) -> tuple[Baseline | None, int]:
 
 
 def run_scan(args: argparse.Namespace) -> int:
-    from agent.log import configure_logging
+    from agent.log import configure_logging, no_color
 
     configure_logging(json=True, level="warning", stream=sys.stderr)
     for p in args.paths:
@@ -212,7 +212,8 @@ def run_scan(args: argparse.Namespace) -> int:
 
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     root = args.paths[0] if len(args.paths) == 1 and os.path.isdir(args.paths[0]) else None
-    reporter = make_reporter(args.format, out, color=out.isatty(), root=root, inventory=args.inventory)
+    color = out.isatty() and not no_color()
+    reporter = make_reporter(args.format, out, color=color, root=root, inventory=args.inventory)
     started = time.monotonic()
     stats = {"files": 0, "bytes": 0, "errors": 0, "baselined": 0}
     by_sev: Counter[str] = Counter()

@@ -140,7 +140,10 @@ class Agent(VerdictHandling):
         self.metrics.reconcile_interval.set(st.reconcile_interval)
         self._set_rules_gauge()
         self._prime_metrics()
-        self.metrics.last_reload_success.set(1)  # the initial load is the first successful one
+        self.metrics.last_reload_success.set(1)
+        self.metrics.loaded(
+            str(getattr(getattr(self.pipeline, "policies", None), "digest", ""))
+        )  # the initial load is the first successful one
         self.http = start_metrics_server(st, self.metrics)
         self.dispatcher = build_dispatcher(st, self.metrics)
         self.dedup = Deduplicator(str(Path(st.state_dir) / "alerts.db"))
@@ -421,6 +424,7 @@ class Agent(VerdictHandling):
         self._prime_metrics()
         self.metrics.reloads.labels(outcome="success").inc()
         self.metrics.last_reload_success.set(1)
+        self.metrics.loaded(str(getattr(getattr(self.pipeline, "policies", None), "digest", "")))
         self.notifier.ready()
         log.info("reload_succeeded", rescan=n, needs_restart=restart_needed)
         self._audit("reload_succeeded", policy_digest=digest, rescan=n, needs_restart=restart_needed)
