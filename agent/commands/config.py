@@ -157,6 +157,17 @@ def _keys(settings: Settings, report: Report) -> None:
         report.add("key_file", f"{settings.key_file} is not a readable file")
 
 
+def _secret(ref: str, fld: str, report: Report) -> None:
+    """A secret file (or systemd credential) the agent must be able to read; its value is never shown."""
+    from agent.daemon.settings import read_secret
+
+    try:
+        if not read_secret(ref):
+            report.add(fld, f"{ref} is empty")
+    except ConfigError as exc:
+        report.add(fld, str(exc))
+
+
 def _readable_file(path: str) -> bool:
     return os.path.isfile(path) and os.access(path, os.R_OK)
 
@@ -191,8 +202,8 @@ def _metrics(settings: Settings, report: Report) -> None:
             report.add("metrics.tls_cert", f"{m.tls_cert} / {m.tls_key}: {_one_line(exc)}")
     if m.basic_auth is not None:
         pw = m.basic_auth.password_file
-        if pw is not None and not _readable_file(pw):
-            report.add("metrics.basic_auth.password_file", f"{pw} is not a readable file")
+        if pw is not None:
+            _secret(pw, "metrics.basic_auth.password_file", report)
         if not m.tls_cert and not _is_loopback(host):
             report.add("metrics.basic_auth", f"a password on {m.address} without tls_cert travels in clear")
 
@@ -208,6 +219,8 @@ def _sinks(settings: Settings, report: Report) -> None:
             valid_port = False
         if not parts.hostname or not valid_port:
             report.add(f"sinks.webhooks.{i}.url", "not a valid URL (host, port)")
+        for h, ref in w.header_files.items():
+            _secret(ref, f"sinks.webhooks.{i}.header_files.{h}", report)
         if w.ca_file:
             try:
                 ssl.create_default_context(cafile=w.ca_file)

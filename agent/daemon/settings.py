@@ -76,11 +76,39 @@ class JsonlConfig(_Model):
     fsync: bool = False
 
 
+#: A secret file reference of the form ``credential:NAME``: systemd's ``LoadCredential=NAME:...``,
+#: read from ``$CREDENTIALS_DIRECTORY/NAME`` (only the service can read it, never in the YAML).
+CREDENTIAL_PREFIX = "credential:"
+
+
+def secret_path(ref: str) -> Path:
+    """The file a secret reference names: a path, or ``credential:NAME`` under $CREDENTIALS_DIRECTORY."""
+    if not ref.startswith(CREDENTIAL_PREFIX):
+        return Path(ref)
+    name = ref[len(CREDENTIAL_PREFIX) :]
+    base = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not base:
+        raise ConfigError(f"{ref}: $CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit)")
+    if not name or "/" in name or name in (".", ".."):
+        raise ConfigError(f"{ref}: not a credential name")
+    return Path(base) / name
+
+
+def read_secret(ref: str) -> str:
+    """A secret's value from its file (trailing newline dropped); raises ConfigError naming the reference."""
+    try:
+        return secret_path(ref).read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{ref}: {getattr(exc, 'strerror', None) or type(exc).__name__}") from None
+
+
 class WebhookConfig(_Model):
     name: str = "webhook"
     url: str
     format: Literal["generic", "alertmanager"] = "generic"
     headers: dict[str, str] = Field(default_factory=dict)
+    # header name -> secret file or credential:NAME (e.g. Authorization: credential:siem-token)
+    header_files: dict[str, str] = Field(default_factory=dict)
     timeout: float = Field(default=5.0, gt=0)
     ca_file: str | None = None
 

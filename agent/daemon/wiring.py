@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 import yaml
 
-from agent.daemon.settings import Settings
+from agent.daemon.settings import Settings, read_secret
 from agent.metrics import Metrics
 from agent.policy import PolicyError
 
@@ -317,8 +317,9 @@ def build_dispatcher(settings: Settings, metrics: Metrics) -> Any:
 
         outbox = Outbox(str(Path(settings.state_dir) / "outbox.db"))
         for w in s.webhooks:
+            headers = {**w.headers, **{h: read_secret(ref) for h, ref in w.header_files.items()}}
             sink = WebhookSink(
-                w.name, w.url, outbox, fmt=w.format, headers=dict(w.headers), timeout=w.timeout,
+                w.name, w.url, outbox, fmt=w.format, headers=headers, timeout=w.timeout,
                 ca_file=w.ca_file, metrics=metrics,
             )  # fmt: skip
             start = getattr(sink, "start", None)
