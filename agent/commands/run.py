@@ -30,7 +30,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics-addr", metavar="HOST:PORT", help="Prometheus endpoint (default 127.0.0.1:9808)")
     p.add_argument("--alert-log", metavar="FILE", help="append alerts as JSON lines here")
     p.add_argument("--webhook-url", help="POST alerts here")
-    p.add_argument("--webhook-format", choices=("generic", "alertmanager"), default="generic")
+    p.add_argument(
+        "--webhook-format",
+        choices=("generic", "alertmanager", "ecs"),
+        default="generic",
+        help="payload: generic JSON, Alertmanager v2, or an array of ECS events (default generic)",
+    )
     p.add_argument("--policies", action="append", metavar="DIR", help="policy pack dir (repeatable)")
     p.add_argument("--workers", type=int, help="scanning processes (default: number of cores)")
     p.add_argument(

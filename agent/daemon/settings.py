@@ -74,6 +74,7 @@ class LimitsModel(_Model):
 class JsonlConfig(_Model):
     path: str
     fsync: bool = False
+    format: Literal["native", "ecs"] = "native"  # ecs: Elastic Common Schema events
 
 
 #: A secret file reference of the form ``credential:NAME``: systemd's ``LoadCredential=NAME:...``,
@@ -105,7 +106,7 @@ def read_secret(ref: str) -> str:
 class WebhookConfig(_Model):
     name: str = "webhook"
     url: str
-    format: Literal["generic", "alertmanager"] = "generic"
+    format: Literal["generic", "alertmanager", "ecs"] = "generic"
     headers: dict[str, str] = Field(default_factory=dict)
     # header name -> secret file or credential:NAME (e.g. Authorization: credential:siem-token)
     header_files: dict[str, str] = Field(default_factory=dict)

@@ -310,7 +310,7 @@ def build_dispatcher(settings: Settings, metrics: Metrics) -> Any:
         from agent.actions.jsonl import JsonlSink
 
         Path(s.jsonl.path).parent.mkdir(parents=True, exist_ok=True)
-        sinks.append(JsonlSink(s.jsonl.path, fsync=s.jsonl.fsync))
+        sinks.append(JsonlSink(s.jsonl.path, fsync=s.jsonl.fsync, fmt=s.jsonl.format))
     if s.webhooks:
         from agent.actions.outbox import Outbox
         from agent.actions.webhook import WebhookSink
