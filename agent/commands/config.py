@@ -226,8 +226,16 @@ def _sinks(settings: Settings, report: Report) -> None:
                 ssl.create_default_context(cafile=w.ca_file)
             except (OSError, ssl.SSLError) as exc:
                 report.add(f"sinks.webhooks.{i}.ca_file", f"{w.ca_file}: {_one_line(exc)}")
-    if settings.sinks.syslog is not None:
-        _syslog(settings.sinks.syslog.transport, settings.sinks.syslog.address, report)
+    sl = settings.sinks.syslog
+    if sl is not None:
+        _syslog(sl.transport, sl.address, report)
+        if sl.transport == "tls":
+            try:
+                ctx = ssl.create_default_context(cafile=sl.ca_file)
+                if sl.cert_file:
+                    ctx.load_cert_chain(sl.cert_file, sl.key_file)
+            except (OSError, ssl.SSLError) as exc:
+                report.add("sinks.syslog.ca_file", f"{sl.ca_file or 'system CAs'}: {_one_line(exc)}")
 
 
 def _syslog(transport: str, address: str, report: Report) -> None:

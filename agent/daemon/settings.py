@@ -123,8 +123,11 @@ class WebhookConfig(_Model):
 
 class SyslogConfig(_Model):
     address: str = "/dev/log"
-    transport: Literal["unix", "udp", "tcp"] = "unix"
+    transport: Literal["unix", "udp", "tcp", "tls"] = "unix"  # tls: RFC 5425 (port 6514 by default)
     facility: str = "auth"
+    ca_file: str | None = None  # tls: CA bundle the server certificate must chain to (default: system)
+    cert_file: str | None = None  # tls: client certificate (mutual TLS), with key_file
+    key_file: str | None = None
 
 
 class SinksConfig(_Model):

@@ -330,7 +330,17 @@ def build_dispatcher(settings: Settings, metrics: Metrics) -> Any:
         from agent.actions.syslog import SyslogSink
 
         fac = {"auth": 4, "authpriv": 10, "daemon": 3, "user": 1, "local0": 16, "local7": 23}
-        sinks.append(SyslogSink(s.syslog.address, s.syslog.transport, fac.get(s.syslog.facility, 10)))
+        sl = s.syslog
+        sinks.append(
+            SyslogSink(
+                sl.address,
+                sl.transport,
+                fac.get(sl.facility, 10),
+                ca_file=sl.ca_file,
+                cert_file=sl.cert_file,
+                key_file=sl.key_file,
+            )
+        )
     return Dispatcher(sinks, metrics=metrics)
 
 
