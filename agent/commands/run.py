@@ -22,7 +22,11 @@ from agent.daemon.settings import (
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="watch zones and alert on protected data (the agent daemon)")
+    p = sub.add_parser(
+        "run",
+        help="watch zones and alert on protected data (the agent daemon)",
+        epilog="exit codes: 0 stopped by SIGTERM/SIGINT, 2 configuration or policy error",
+    )
     p.add_argument("--config", "-c", help=f"agent config (YAML); default {DEFAULT_CONFIG} when no --watch")
     p.add_argument("--watch", action="append", metavar="PATH[:ROLE]", help="zone to watch (repeatable)")
     p.add_argument("--demo", action="store_true", help="watch ./var/drop with a built-in demo config")
