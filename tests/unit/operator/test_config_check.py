@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -49,13 +52,36 @@ def test_zone_that_is_a_file(tmp_path: Path, capsys) -> None:
     assert "is not a directory" in lines[0]
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any directory")
-def test_unreadable_zone_and_read_only_quarantine_zone(tmp_path: Path, capsys) -> None:
+def _as_nobody() -> list[str]:
+    """Run the check as an unprivileged user (root reads every directory, so the test drops it)."""
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip("running as root without setpriv: cannot test unreadable folders")
+    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+@pytest.fixture
+def world_path() -> Iterator[Path]:
+    """A scratch dir another user can reach (pytest's own tmp tree is private to root)."""
+    path = Path(tempfile.mkdtemp(prefix="dropwarden-check-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_unreadable_zone_and_read_only_quarantine_zone(world_path: Path) -> None:
     from agent.security.keys import write_keypair
 
+    tmp_path = world_path
     keys = write_keypair(tmp_path / "keys", "quarantine")
-    (tmp_path / "locked").mkdir(mode=0o000)
+    (tmp_path / "keys").chmod(0o755)
+    keys.public.chmod(0o644)
+    (tmp_path / "locked").mkdir(mode=0o700)
     (tmp_path / "ro").mkdir(mode=0o555)
+    (tmp_path / "state").mkdir()
+    (tmp_path / "state").chmod(0o777)
     cfg = write_config(
         tmp_path,
         zones=[
@@ -64,13 +90,17 @@ def test_unreadable_zone_and_read_only_quarantine_zone(tmp_path: Path, capsys) -
         ],
         quarantine_public_key=str(keys.public),
     )
-    try:
-        rc, lines = check(cfg, capsys)
-    finally:
-        (tmp_path / "locked").chmod(0o700)
-    assert rc == 1
-    assert any("zones.0.path" in line and "not readable" in line for line in lines)
-    assert any("zones.1.quarantine" in line and "not writable" in line for line in lines)
+    for p in (cfg, *(tmp_path / "policies.d").iterdir()):
+        p.chmod(0o644)
+    (tmp_path / "policies.d").chmod(0o755)
+    (tmp_path / "zone").chmod(0o755)
+    argv = [*_as_nobody(), sys.executable, "-m", "agent", "config", "check", "--config", str(cfg)]
+    done = subprocess.run(argv, capture_output=True, text=True, cwd="/", timeout=120)
+    assert done.returncode == 1, done.stdout + done.stderr
+    lines = done.stdout.splitlines()
+    assert f"{cfg}: zones.0.path: zone 'locked': {tmp_path / 'locked'} is not readable by this user" in lines
+    assert f"{cfg}: zones.1.quarantine: zone 'ro': {tmp_path / 'ro'} is not writable (quarantine)" in lines
+    assert len(lines) == 2
 
 
 def test_overlapping_zones(tmp_path: Path, capsys) -> None:
