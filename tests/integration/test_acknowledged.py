@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.integration.test_daemon import CARD_POLICY, REPO, AgentProc, fake_card, wait_for
+from tests.helpers import CARD_POLICY, REPO, AgentProc, fake_card, wait_for
 
 pytestmark = pytest.mark.integration
 

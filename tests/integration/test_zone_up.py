@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_daemon import CARD_POLICY, AgentProc, fake_card, wait_for
+from tests.helpers import CARD_POLICY, AgentProc, fake_card, wait_for
 
 pytestmark = pytest.mark.integration
 
