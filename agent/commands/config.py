@@ -349,7 +349,7 @@ def tool_key(settings: Settings) -> bytes:
     """The agent key when indexes need it (they are keyed), else this user's scan key."""
     from agent.redact import default_key_path, load_or_create_key
 
-    if settings.indexes.edm or settings.indexes.fingerprint:
+    if settings.edm_files() or settings.fingerprint_files():  # configured and bundled
         try:
             return settings.key_path.read_bytes()
         except OSError as exc:
