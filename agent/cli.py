@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
 from agent import __version__
 
 #: Modules in agent/commands that add sub-commands; one per area of the product.
-COMMAND_MODULES = ("scan", "run", "policy", "protect", "security", "bundle")
+COMMAND_MODULES = ("scan", "run", "config", "policy", "ack", "protect", "security", "bundle")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -57,3 +58,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `dropwarden scan ... | head`: the reader left; no traceback
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail again
+        return 141  # as a shell reports a command killed by SIGPIPE

@@ -385,6 +385,17 @@ class Journal:
                 (now, now, now, policy_digest),
             ).rowcount
 
+    def rescan_flagged(self) -> int:
+        """Queue every finished file whose last verdict had findings for a real re-evaluation (the
+        content cache is bypassed): the acknowledgements changed or one expired."""
+        now = time.time()
+        with self._tx() as c:
+            return c.execute(
+                "UPDATE files SET state = 'pending', policy_digest = NULL, not_before = ?, enqueued_at = ?, "
+                "event_time = ?, attempts = 0 WHERE state = 'done' AND findings > 0",
+                (now, now, now),
+            ).rowcount
+
     # -- queries ------------------------------------------------------------------------------
     def needs_scan(self, path: str, stat: FileStat | None, content_hash: str, policy_digest: str) -> bool:
         """False when the last scan saw this very content under these very policies."""

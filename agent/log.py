@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import sys
 from collections import Counter
@@ -184,10 +185,43 @@ def printable_values(
     return event_dict
 
 
+#: syslog priorities of the stdlib levels, for journald's ``<N>`` line prefix (sd-daemon(3)).
+JOURNAL_PRIORITY = {"DEBUG": 7, "INFO": 6, "WARNING": 4, "ERROR": 3, "CRITICAL": 2}
+
+
+def writes_to_journal(stream: IO[str]) -> bool:
+    """True when ``stream`` is the journal stream systemd gave us ($JOURNAL_STREAM is its dev:ino)."""
+    dev, sep, ino = os.environ.get("JOURNAL_STREAM", "").partition(":")
+    if not sep:
+        return False
+    try:
+        st = os.fstat(stream.fileno())
+        return (st.st_dev, st.st_ino) == (int(dev), int(ino))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def no_color() -> bool:
+    """The NO_COLOR convention (no-color.org): set and not empty turns colours off."""
+    return bool(os.environ.get("NO_COLOR"))
+
+
+class _JournalPriority(logging.Formatter):
+    """Prefixes each record with ``<N>`` so journald files it at its priority (`journalctl -p err`)."""
+
+    def __init__(self, inner: logging.Formatter) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def format(self, record: logging.LogRecord) -> str:
+        return f"<{JOURNAL_PRIORITY.get(record.levelname, 6)}>{self.inner.format(record)}"
+
+
 def configure_logging(json: bool | None = None, level: str = "info", stream: IO[str] | None = None) -> None:
     """Route structlog and stdlib logging through one scrubbing pipeline to `stream`.
 
     JSON lines (journald-friendly) when `json` or when the stream is not a TTY; console otherwise.
+    Under systemd (the stream is $JOURNAL_STREAM) each line starts with its ``<N>`` priority.
     Timestamps ISO 8601 UTC. Safe to call again (replaces its own handler).
     """
     stream = stream if stream is not None else sys.stdout
@@ -209,7 +243,9 @@ def configure_logging(json: bool | None = None, level: str = "info", stream: IO[
     renderer: Any = (
         structlog.processors.JSONRenderer()
         if as_json
-        else structlog.dev.ConsoleRenderer(colors=tty, exception_formatter=structlog.dev.plain_traceback)
+        else structlog.dev.ConsoleRenderer(
+            colors=tty and not no_color(), exception_formatter=structlog.dev.plain_traceback
+        )
     )
     tail = [scrub_secrets, renderer] if as_json else [scrub_secrets, printable_values, renderer]
     formatter = structlog.stdlib.ProcessorFormatter(
@@ -217,7 +253,7 @@ def configure_logging(json: bool | None = None, level: str = "info", stream: IO[
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
     )
     handler = logging.StreamHandler(stream)
-    handler.setFormatter(formatter)
+    handler.setFormatter(_JournalPriority(formatter) if writes_to_journal(stream) else formatter)
     setattr(handler, _HANDLER_MARK, True)
     root = logging.getLogger()
     for h in list(root.handlers):

@@ -8,10 +8,21 @@ A fresh :class:`Metrics` owns its own registry, so tests never share global stat
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    Info,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
 
 from agent import __version__
 from agent.models import FORMATS
@@ -24,7 +35,12 @@ class Metrics:
     """The agent's metric families on a private registry."""
 
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        disable_created_metrics()  # no *_created series: they double every counter for no use here
         r = self.registry = registry or CollectorRegistry()
+        # the standard process_* (memory against the unit's MemoryMax=, fds, CPU) and python_* series
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
         self.build_info = Info("dropwarden_build", "Version of the running agent.", registry=r)
         self.build_info.info({"version": __version__})
 
@@ -118,6 +134,12 @@ class Metrics:
             "Kernel inotify queue overflows (each triggers a reconcile crawl).",
             registry=r,
         )
+        self.zone_up = Gauge(
+            "dropwarden_zone_up",
+            "1 while the zone's folder is watched, 0 while it is missing or unreadable (retried).",
+            ["zone"],
+            registry=r,
+        )
         self.watched_directories = Gauge(
             "dropwarden_watched_directories", "Directories under an inotify watch.", ["zone"], registry=r
         )
@@ -165,14 +187,37 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.acknowledged = Counter(
+            "dropwarden_acknowledged_findings_total",
+            "Findings matching an active acknowledgement (counted, not alerted).",
+            ["zone", "policy", "rule"],
+            registry=r,
+        )
         self.quarantined = Counter(
             "dropwarden_quarantined_files_total", "Files moved to the encrypted vault.", ["zone"], registry=r
+        )
+        self.config_reload_timestamp = Gauge(
+            "dropwarden_config_reload_timestamp_seconds",
+            "Unix time of the last successful load of config, policies and indexes (start or reload).",
+            registry=r,
+        )
+        self.policy_info = Gauge(
+            "dropwarden_policy_info",
+            "Always 1: sha256 of the effective policy set in use, and the agent version that compiled it.",
+            ["sha256", "version"],
+            registry=r,
         )
         self.policy_rules = Gauge(
             "dropwarden_policy_rules", "Active policy rules after layering.", registry=r
         )
         for outcome in ("success", "failure"):
             self.reloads.labels(outcome=outcome)
+
+    def loaded(self, policy_sha256: str) -> None:
+        """A successful start or reload: its time, and the one policy set now in use."""
+        self.config_reload_timestamp.set(time.time())
+        self.policy_info.clear()
+        self.policy_info.labels(sha256=policy_sha256, version=__version__).set(1)
 
     def prime(
         self,

@@ -7,7 +7,6 @@ before it and the actions after it. Stages never call each other; they only see 
 from __future__ import annotations
 
 import os
-import sys
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,25 +30,17 @@ from agent.models import (
 from agent.policy import DocContext, Evaluation, PolicySet, evaluate, load_policies
 from agent.policy.group import FileFindings
 from agent.policy.names import MAX_NAMES, NameText, redact_error, redact_finding, redact_record, rename
+from agent.policy.shipped import SHIPPED_POLICIES, default_policy_dirs, expand_policy_paths
 from agent.policy.unscanned import unscanned_detections
 from agent.redact import Redactor
 
 log = structlog.get_logger(__name__)
 
+__all__ = ["SHIPPED_POLICIES", "Pipeline", "build_pipeline", "default_policy_dirs", "expand_policy_paths"]
+
 #: Detections kept per (member, entity) before evaluation; beyond it a file is plainly a bulk leak,
 #: and keeping every one would let a hostile 1 GB file exhaust memory.
 MAX_DETECTIONS_PER_ENTITY = 5_000
-
-SHIPPED_POLICIES = Path(__file__).resolve().parent.parent / "policies"
-
-
-def default_policy_dirs() -> list[Path]:
-    """The shipped packs: next to the source tree, or installed under sys.prefix/share."""
-    candidates = [SHIPPED_POLICIES, Path(sys.prefix) / "share" / "dropwarden" / "policies"]
-    for c in candidates:
-        if c.is_dir():
-            return [c]
-    return [SHIPPED_POLICIES]
 
 
 @dataclass
@@ -215,7 +206,7 @@ def build_pipeline(
     """
     extra = tuple(extra_detectors)
     known = Classifier.known_entities() | frozenset(e for d in extra for e in getattr(d, "entities", ()))
-    paths = list(policy_paths) if policy_paths else default_policy_dirs()
+    paths = expand_policy_paths(policy_paths) if policy_paths else default_policy_dirs()
     policies = load_policies(paths, known_entities=known, sources=sources)
     settings = ClassifierSettings(
         entities=policies.entities(), custom=policies.recognizers, ner_model=ner_model

@@ -12,6 +12,7 @@ import json
 import os
 import threading
 
+from agent.actions.ecs import ecs_document
 from agent.actions.sinks import alert_to_dict
 from agent.models import Alert
 
@@ -19,8 +20,13 @@ from agent.models import Alert
 class JsonlSink:
     """One JSON object per alert and per line, appended to ``path``."""
 
-    def __init__(self, path: str, fsync: bool = False, name: str = "jsonl", mode: int = 0o600) -> None:
+    def __init__(
+        self, path: str, fsync: bool = False, name: str = "jsonl", mode: int = 0o600, fmt: str = "native"
+    ) -> None:
+        if fmt not in ("native", "ecs"):
+            raise ValueError(f"jsonl: unknown format {fmt!r}")
         self.name = name
+        self.fmt = fmt
         self.path = path
         self._fsync = fsync
         self._mode = mode
@@ -37,7 +43,10 @@ class JsonlSink:
         return os.open(self.path, flags, self._mode)
 
     def send(self, alert: Alert) -> None:
-        line = json.dumps(alert_to_dict(alert), ensure_ascii=False, separators=(",", ":")) + "\n"
+        record = alert_to_dict(alert)
+        if self.fmt == "ecs":
+            record = ecs_document(record)
+        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
         data = line.encode("utf-8")
         with self._lock:
             if self._fd is None:  # a failed reopen: try again, raise if the path is still unusable

@@ -1,4 +1,6 @@
-"""RFC 5424 syslog sink over a unix socket (/dev/log), UDP (RFC 5426) or TCP (RFC 6587 framing).
+"""RFC 5424 syslog sink over a unix socket (/dev/log), UDP (RFC 5426), TCP (RFC 6587 framing) or
+TLS (RFC 5425: octet counting over TLS, the server certificate checked against ``ca_file`` or the
+system CAs, host name included; an optional client certificate for mutual TLS).
 
 The structured-data element ``[dropwarden@32473 ...]`` carries the bounded facts a SIEM filters on
 (rule, severity, zone, ...) so nobody has to parse the free-text MSG. 32473 is the enterprise
@@ -9,6 +11,7 @@ from __future__ import annotations
 
 import os
 import socket
+import ssl
 import threading
 from typing import Literal
 
@@ -81,16 +84,19 @@ class SyslogSink:
     def __init__(
         self,
         address: str = "/dev/log",
-        transport: Literal["unix", "udp", "tcp"] = "unix",
+        transport: Literal["unix", "udp", "tcp", "tls"] = "unix",
         facility: int = FACILITY_AUTHPRIV,
         hostname: str | None = None,
         *,
         name: str = "syslog",
         timeout: float = 2.0,
         sd_id: str = "dropwarden@32473",
+        ca_file: str | None = None,
+        cert_file: str | None = None,
+        key_file: str | None = None,
     ) -> None:
-        if transport not in ("unix", "udp", "tcp"):
-            raise ValueError(f"syslog transport must be unix, udp or tcp, not {transport!r}")
+        if transport not in ("unix", "udp", "tcp", "tls"):
+            raise ValueError(f"syslog transport must be unix, udp, tcp or tls, not {transport!r}")
         if not 0 <= facility <= 23:
             raise ValueError(f"syslog facility must be 0..23, not {facility}")
         self.name = name
@@ -103,6 +109,12 @@ class SyslogSink:
         self._lock = threading.Lock()
         self._sock: socket.socket | None = None
         self._stream = False
+        self._tls: ssl.SSLContext | None = None
+        if transport == "tls":
+            self._tls = ssl.create_default_context(cafile=ca_file)  # verifies chain and host name
+            self._tls.minimum_version = ssl.TLSVersion.TLSv1_2
+            if cert_file:
+                self._tls.load_cert_chain(cert_file, key_file)
 
     def _connect(self) -> socket.socket:
         if self.transport == "unix":
@@ -118,17 +130,19 @@ class SyslogSink:
                 sock.connect(self.address)
                 self._stream = True
             return sock
-        host, port = _parse_hostport(self.address, 514)
+        host, port = _parse_hostport(self.address, 6514 if self._tls is not None else 514)
         kind = socket.SOCK_DGRAM if self.transport == "udp" else socket.SOCK_STREAM
         info = socket.getaddrinfo(host, port, type=kind)[0]
         sock = socket.socket(info[0], kind)
         sock.settimeout(self._timeout)
         try:
             sock.connect(info[4])
+            if self._tls is not None:
+                sock = self._tls.wrap_socket(sock, server_hostname=host)
         except OSError:
             sock.close()
             raise
-        self._stream = self.transport == "tcp"
+        self._stream = self.transport in ("tcp", "tls")
         return sock
 
     def send(self, alert: Alert) -> None:
@@ -136,8 +150,8 @@ class SyslogSink:
         with self._lock:
             if self._sock is None:
                 self._sock = self._connect()
-            if self.transport == "tcp":
-                frame = str(len(data)).encode() + b" " + data  # RFC 6587 octet counting
+            if self.transport in ("tcp", "tls"):
+                frame = str(len(data)).encode() + b" " + data  # RFC 6587 / 5425 octet counting
             elif self._stream:
                 frame = data + b"\n"  # unix stream sockets (rsyslog imuxsock) split on newlines
             else:

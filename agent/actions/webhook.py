@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 import structlog
 
 from agent import __version__
+from agent.actions.ecs import ecs_document
 from agent.actions.outbox import Outbox, OutboxItem
 from agent.actions.sinks import alert_to_dict, iso_utc
 from agent.models import Alert
@@ -107,7 +108,7 @@ class WebhookSink:
         name: str,
         url: str,
         outbox: Outbox,
-        fmt: Literal["generic", "alertmanager"] = "generic",
+        fmt: Literal["generic", "alertmanager", "ecs"] = "generic",
         headers: dict[str, str] | None = None,
         timeout: float = 5.0,
         batch_size: int = 50,
@@ -121,7 +122,7 @@ class WebhookSink:
         generator_url: str | None = None,
         host: str | None = None,
     ) -> None:
-        if fmt not in ("generic", "alertmanager"):
+        if fmt not in ("generic", "alertmanager", "ecs"):
             raise ValueError(f"webhook {name}: unknown format {fmt!r}")
         if urlsplit(url).scheme not in ("http", "https"):
             raise ValueError(f"webhook {name}: url must be http or https")
@@ -264,6 +265,8 @@ class WebhookSink:
         if self.fmt == "alertmanager":
             now = time.time()
             doc = [alertmanager_alert(a, now, self.resolve_after, self.generator_url) for a in alerts]
+        elif self.fmt == "ecs":  # a JSON array of ECS events
+            doc = [ecs_document(a) for a in alerts]
         else:
             doc = {"alerts": alerts, "source": "dropwarden", "host": self.host}
         return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")

@@ -16,9 +16,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from agent.commands.config import add_config_option, tool_pipeline, tool_settings, zone_role_of
+from agent.daemon.settings import ConfigError, Settings
 from agent.models import UNSCANNED_ENTITY, ZONE_ROLES, ExtractError, FileRef
 from agent.policy import PolicyError
 from agent.policy.lint import format_issue, lint
+from agent.policy.shipped import default_policy_dirs, expand_policy_paths
 
 #: Entities the exact-data-match and fingerprint detectors add when indexes are configured.
 INDEX_ENTITIES = frozenset({"EDM_MATCH", "DOC_FINGERPRINT"})
@@ -28,26 +31,65 @@ def register(sub: Any) -> None:
     policy = sub.add_parser("policy", help="test and lint policy packs")
     psub = policy.add_subparsers(dest="policy_command", metavar="SUBCOMMAND")
     psub.required = True
-    test = psub.add_parser("test", help="run every rule's examples through the real pipeline")
-    test.add_argument("paths", nargs="*", metavar="PATH", help="pack files or dirs (default: shipped packs)")
+    test = psub.add_parser(
+        "test", help="run every rule's examples through the real pipeline", epilog=TEST_EXIT_CODES
+    )
+    test.add_argument("paths", nargs="*", metavar="PATH", help=PATHS_HELP)
     test.add_argument("-v", "--verbose", action="store_true", help="list passing examples too")
+    add_config_option(test)
     test.set_defaults(func=cmd_test)
-    lnt = psub.add_parser("lint", help="schema and semantic checks of policy packs")
-    lnt.add_argument("paths", nargs="*", metavar="PATH", help="pack files or dirs (default: shipped packs)")
+    lnt = psub.add_parser("lint", help="schema and semantic checks of policy packs", epilog=LINT_EXIT_CODES)
+    lnt.add_argument("paths", nargs="*", metavar="PATH", help=PATHS_HELP)
+    add_config_option(lnt)
     lnt.set_defaults(func=cmd_lint)
-    exp = sub.add_parser("explain", help="show every candidate in a file and what each rule decided")
-    exp.add_argument("file", metavar="FILE")
-    exp.add_argument("--policies", action="append", metavar="DIR", help="pack file or dir (repeatable)")
-    exp.add_argument("--zone-role", choices=ZONE_ROLES, default="contractor-drop")
+    exp = sub.add_parser(
+        "explain", help="show every candidate in a file and what each rule decided", epilog=EXPLAIN_EXIT_CODES
+    )
+    exp.add_argument("file", metavar="FILE", help="the file to explain (archives and mail: every member)")
+    exp.add_argument(
+        "--policies", action="append", metavar="DIR", help="pack file or dir, or 'builtin' (repeatable)"
+    )
+    exp.add_argument(
+        "--zone-role",
+        choices=ZONE_ROLES,
+        help="role of the zone the file is in (default: its zone's with --config, else contractor-drop)",
+    )
+    add_config_option(exp)
     exp.set_defaults(func=cmd_explain)
 
 
-def _paths(given: list[str] | None) -> list[Path]:
-    if given:
-        return [Path(p) for p in given]
-    from agent.pipeline import default_policy_dirs
+PATHS_HELP = (
+    "pack files or dirs, 'builtin' for the shipped packs (default: shipped packs; "
+    "with --config: layered on top of the daemon's packs)"
+)
+LINT_EXIT_CODES = "exit codes: 0 no error (warnings allowed), 1 errors found, 2 usage or config error"
+TEST_EXIT_CODES = "exit codes: 0 every example passed, 1 an example failed, 2 policy or config error"
+EXPLAIN_EXIT_CODES = "exit codes: 0 explained, 2 no such file, policy or config error"
 
-    return default_policy_dirs()
+
+def _quiet_logs() -> None:
+    """Library log events go to stderr (warnings and worse): stdout is the tool's report alone."""
+    from agent.log import configure_logging
+
+    configure_logging(json=True, level="warning", stream=sys.stderr)
+
+
+def _settings(args: argparse.Namespace, extra: list[str] | None) -> Settings | None:
+    return tool_settings(args.config, extra) if args.config else None
+
+
+def _pipeline(args: argparse.Namespace, extra: list[str] | None) -> Any:
+    """The daemon's pipeline with --config, else one from the given packs; raises PolicyError/ConfigError."""
+    settings = _settings(args, extra)
+    if settings is not None:
+        return tool_pipeline(settings)
+    from agent.pipeline import build_pipeline
+
+    return build_pipeline(_paths(extra), key=secrets.token_bytes(32))
+
+
+def _paths(given: list[str] | None) -> list[Path]:
+    return expand_policy_paths(given) if given else default_policy_dirs()
 
 
 def known_entities() -> frozenset[str]:
@@ -58,7 +100,14 @@ def known_entities() -> frozenset[str]:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    issues = lint(_paths(args.paths), known_entities())
+    _quiet_logs()
+    try:
+        settings = _settings(args, args.paths)
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return 2
+    paths = settings.policy_dirs(default_policy_dirs()) if settings is not None else _paths(args.paths)
+    issues = lint(paths, known_entities())
     for issue in issues:
         print(format_issue(issue))
     errors = sum(i.level == "error" for i in issues)
@@ -68,11 +117,10 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
-    from agent.pipeline import build_pipeline
-
+    _quiet_logs()
     try:
-        pipeline = build_pipeline(_paths(args.paths), key=secrets.token_bytes(32))
-    except PolicyError as exc:
+        pipeline = _pipeline(args, args.paths)
+    except (PolicyError, ConfigError) as exc:
         print(str(exc), file=sys.stderr)
         return 2
     known = known_entities() | {UNSCANNED_ENTITY} | {spec.entity for spec in pipeline.policies.recognizers}
@@ -143,18 +191,18 @@ def _test_recognizers(pipeline: Any, counts: dict[str, int], verbose: bool) -> N
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
-    from agent.pipeline import build_pipeline
-
-    try:
-        pipeline = build_pipeline(_paths(args.policies), key=secrets.token_bytes(32))
-    except PolicyError as exc:
-        print(str(exc), file=sys.stderr)
-        return 2
+    _quiet_logs()
     path = Path(args.file)
     if not path.exists():
         print(f"{path}: no such file", file=sys.stderr)
         return 2
-    evaluations, errors = pipeline.explain(FileRef(path=str(path), role=args.zone_role))
+    try:
+        pipeline = _pipeline(args, args.policies)
+        role = args.zone_role or zone_role_of(_settings(args, None), str(path)) or "contractor-drop"
+    except (PolicyError, ConfigError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    evaluations, errors = pipeline.explain(FileRef(path=str(path), role=role))  # type: ignore[arg-type]
     for err in errors:
         print(
             f"{err.path}{'!' + err.member if err.member else ''}: not fully read: {err.reason}: {err.detail}"

@@ -14,20 +14,24 @@ from pathlib import Path
 
 from agent.models import ExtractError, Limits
 
+EXIT_CODES = "exit codes: 0 index written, 2 usage error (missing input, bad columns)"
+
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("protect", help="build indexes of protected data (exact data match, fingerprints)")
     psub = p.add_subparsers(dest="protect_command", metavar="KIND")
     psub.required = True
-    d = psub.add_parser("data", help="index a protected table (CSV) as keyed hashes")
-    d.add_argument("table", metavar="TABLE.csv")
-    d.add_argument("--out", required=True, metavar="INDEX")
+    d = psub.add_parser("data", help="index a protected table (CSV) as keyed hashes", epilog=EXIT_CODES)
+    d.add_argument("table", metavar="TABLE.csv", help="the protected table (header row names the columns)")
+    d.add_argument("--out", required=True, metavar="INDEX", help="index file to write")
     d.add_argument("--columns", help="comma-separated columns to index (default: all)")
     d.add_argument("--key", dest="key_file", help="secret key file (created 0600 if absent)")
     d.set_defaults(func=_protect_data)
-    f = psub.add_parser("docs", help="fingerprint protected documents (winnowed keyed word k-grams)")
-    f.add_argument("directory", metavar="DIR")
-    f.add_argument("--out", required=True, metavar="INDEX")
+    f = psub.add_parser(
+        "docs", help="fingerprint protected documents (winnowed keyed word k-grams)", epilog=EXIT_CODES
+    )
+    f.add_argument("directory", metavar="DIR", help="folder of protected documents (any readable format)")
+    f.add_argument("--out", required=True, metavar="INDEX", help="index file to write")
     f.add_argument("--key", dest="key_file", help="secret key file (created 0600 if absent)")
     f.set_defaults(func=_protect_docs)
 

@@ -22,7 +22,11 @@ from agent.daemon.settings import (
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="watch zones and alert on protected data (the agent daemon)")
+    p = sub.add_parser(
+        "run",
+        help="watch zones and alert on protected data (the agent daemon)",
+        epilog="exit codes: 0 stopped by SIGTERM/SIGINT, 2 configuration or policy error",
+    )
     p.add_argument("--config", "-c", help=f"agent config (YAML); default {DEFAULT_CONFIG} when no --watch")
     p.add_argument("--watch", action="append", metavar="PATH[:ROLE]", help="zone to watch (repeatable)")
     p.add_argument("--demo", action="store_true", help="watch ./var/drop with a built-in demo config")
@@ -30,7 +34,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--metrics-addr", metavar="HOST:PORT", help="Prometheus endpoint (default 127.0.0.1:9808)")
     p.add_argument("--alert-log", metavar="FILE", help="append alerts as JSON lines here")
     p.add_argument("--webhook-url", help="POST alerts here")
-    p.add_argument("--webhook-format", choices=("generic", "alertmanager"), default="generic")
+    p.add_argument(
+        "--webhook-format",
+        choices=("generic", "alertmanager", "ecs"),
+        default="generic",
+        help="payload: generic JSON, Alertmanager v2, or an array of ECS events (default generic)",
+    )
     p.add_argument("--policies", action="append", metavar="DIR", help="policy pack dir (repeatable)")
     p.add_argument("--workers", type=int, help="scanning processes (default: number of cores)")
     p.add_argument(

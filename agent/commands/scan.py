@@ -16,6 +16,8 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 
+from agent.commands.config import add_config_option, tool_key, tool_pipeline, tool_settings, zone_of
+from agent.daemon.settings import ConfigError
 from agent.models import (
     SEVERITIES,
     SEVERITY_RANK,
@@ -27,17 +29,38 @@ from agent.models import (
     Verdict,
 )
 from agent.report import make_reporter
+from agent.report.baseline import Baseline
 from agent.scanpool import error_verdict, scan_in_order, set_memory_ceiling
 
 _PIPELINE = None  # set before the workers are forked; read by _scan_one in the parent and the workers
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("scan", help="scan files and folders once and report findings")
-    p.add_argument("paths", nargs="+", metavar="PATH")
-    p.add_argument("--format", choices=("jsonl", "text", "sarif"), default="text")
+    p = sub.add_parser(
+        "scan",
+        help="scan files and folders once and report findings",
+        epilog="exit codes: 0 no (new) finding at or above --fail-on, 1 such findings, 2 usage/config error",
+    )
+    p.add_argument("paths", nargs="+", metavar="PATH", help="files and folders to scan")
+    p.add_argument(
+        "--format",
+        choices=("jsonl", "text", "sarif", "html"),
+        default="text",
+        help="report format (default text)",
+    )
     p.add_argument("--output", "-o", help="write the report here instead of stdout")
-    p.add_argument("--policies", action="append", metavar="DIR", help="policy pack dir or file (repeatable)")
+    p.add_argument(
+        "--policies",
+        action="append",
+        metavar="DIR",
+        help="policy pack dir or file, or 'builtin' (repeatable; with --config: layered on the daemon's)",
+    )
+    add_config_option(p)
+    p.add_argument(
+        "--baseline",
+        metavar="PREVIOUS.jsonl",
+        help="previous --format jsonl report: its findings (same rule, fingerprint, path, member) are old",
+    )
     p.add_argument(
         "--fail-on", choices=SEVERITIES, default="medium", help="exit 1 at or above (default medium)"
     )
@@ -52,15 +75,19 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="masked",
         help="masked: context with values masked; none: rule, location and fingerprint only",
     )
-    p.add_argument("--zone-role", choices=ZONE_ROLES, default="contractor-drop", help="role the files are in")
+    p.add_argument(
+        "--zone-role",
+        choices=ZONE_ROLES,
+        help="role the files are in (default: their zone's with --config, else contractor-drop)",
+    )
     p.add_argument("--protect-data", metavar="CSV", help="protected customer table (exact data match)")
     p.add_argument("--protect-columns", metavar="COLS", help="comma-separated columns of --protect-data")
     p.add_argument("--protect-docs", metavar="DIR", help="protected confidential documents (fingerprints)")
     p.add_argument("--key-file", help="secret key for fingerprints (default: created under ~/.local/state)")
     p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="scanning processes in all")
     p.add_argument("--follow-symlinks", action="store_true", help="follow symlinks inside the scanned tree")
-    p.add_argument("--max-depth", type=int, default=Limits.max_depth, help="archive nesting depth")
-    p.add_argument("--max-text", type=int, default=Limits.max_text_chars, help="text chars per file")
+    p.add_argument("--max-depth", type=int, help=f"archive nesting depth (default {Limits.max_depth})")
+    p.add_argument("--max-text", type=int, help=f"text chars per file (default {Limits.max_text_chars})")
     p.add_argument(
         "--max-memory",
         type=int,
@@ -68,7 +95,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="BYTES",
         help="address space of each scanning process; past it a file is reported limit_memory (0: none)",
     )
-    p.add_argument("--timeout", type=float, default=Limits.timeout_seconds, help="seconds per file")
+    p.add_argument("--timeout", type=float, help=f"seconds per file (default {Limits.timeout_seconds})")
     p.add_argument("--ner-model", help="installed spaCy package to use for PERSON/LOCATION (optional)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument(
@@ -88,52 +115,96 @@ def _scan_one(ref: FileRef) -> Verdict:
         return error_verdict(ref, f"{type(exc).__name__} while scanning")
 
 
+def _limits(args: argparse.Namespace, base: Limits) -> Limits:
+    """``base`` (the defaults, or the daemon's with --config) with the limits given on the command line."""
+    given = {
+        "max_depth": args.max_depth, "max_text_chars": args.max_text, "timeout_seconds": args.timeout,
+        "max_memory_bytes": args.max_memory,
+    }  # fmt: skip
+    return dataclasses.replace(
+        base, **{k: v for k, v in given.items() if v is not None}, follow_symlinks=args.follow_symlinks
+    )
+
+
 def _build(args: argparse.Namespace):
     from agent.commands.protect import detectors_for_scan
     from agent.pipeline import build_pipeline
     from agent.redact import default_key_path, load_or_create_key
 
+    if args.config:
+        return _build_from_config(args)
     key = load_or_create_key(args.key_file or default_key_path())
-    limits = Limits(
-        max_depth=args.max_depth,
-        max_text_chars=args.max_text,
-        timeout_seconds=args.timeout,
-        follow_symlinks=args.follow_symlinks,
-        max_memory_bytes=args.max_memory,
-    )
+    limits = _limits(args, Limits())
     columns = [c.strip() for c in args.protect_columns.split(",")] if args.protect_columns else None
     extra = detectors_for_scan(args.protect_data, columns, args.protect_docs, key, limits)
     return build_pipeline(args.policies, key, limits, extra_detectors=extra, ner_model=args.ner_model)
 
 
+def _build_from_config(args: argparse.Namespace):
+    """The daemon's pipeline (policy layering, indexes, limits, NER setting), scan flags on top."""
+    from agent.redact import load_or_create_key
+
+    settings = tool_settings(args.config, args.policies)
+    limits = _limits(args, dataclasses.replace(settings.limits_obj(), timeout_seconds=settings.timeout))
+    settings = settings.model_copy(
+        update={"limits": settings.limits.model_copy(update=_limit_fields(limits)), "file_timeout": None}
+    )
+    if args.ner_model:
+        settings = settings.model_copy(update={"ner_model": args.ner_model})
+    key = load_or_create_key(args.key_file) if args.key_file else tool_key(settings)
+    if args.protect_data or args.protect_docs:
+        raise ValueError("--protect-data/--protect-docs: with --config, the config's indexes are used")
+    return tool_pipeline(settings, key)
+
+
+def _limit_fields(limits: Limits) -> dict[str, object]:
+    return {k: v for k, v in dataclasses.asdict(limits).items() if k != "follow_symlinks"}
+
+
 def _walk(args: argparse.Namespace) -> Iterator[FileRef | ExtractError]:
     from agent.sources.walk import walk
 
+    settings = tool_settings(args.config) if args.config else None
     for item in walk(args.paths, follow_symlinks=args.follow_symlinks):
         if isinstance(item, FileRef):
-            yield FileRef(item.path, zone=None, role=args.zone_role, root=item.root)
+            zone = zone_of(settings, item.path)
+            role = args.zone_role or (zone.role if zone else "contractor-drop")
+            yield FileRef(item.path, zone=zone.name if zone else None, role=role, root=item.root)
         else:
             yield item
 
 
-def run_scan(args: argparse.Namespace) -> int:
+def _setup(args: argparse.Namespace) -> tuple[Baseline | None, int]:
+    """Load the baseline and build the pipeline: (baseline, 0), or (None, 2) after one stderr line."""
     global _PIPELINE
-    from agent.log import configure_logging
     from agent.policy import PolicyError
+
+    try:
+        baseline = Baseline.load(args.baseline) if args.baseline else None
+        _PIPELINE = _build(args)
+    except PolicyError as exc:
+        print(f"policy error: {exc}", file=sys.stderr)
+        return None, 2
+    except ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        return None, 2
+    except (OSError, ValueError) as exc:
+        print(f"dropwarden scan: {exc}", file=sys.stderr)
+        return None, 2
+    return baseline, 0
+
+
+def run_scan(args: argparse.Namespace) -> int:
+    from agent.log import configure_logging, no_color
 
     configure_logging(json=True, level="warning", stream=sys.stderr)
     for p in args.paths:
         if not os.path.lexists(p):
             print(f"dropwarden scan: no such file or directory: {p}", file=sys.stderr)
             return 2
-    try:
-        _PIPELINE = _build(args)
-    except PolicyError as exc:
-        print(f"policy error: {exc}", file=sys.stderr)
-        return 2
-    except (OSError, ValueError) as exc:
-        print(f"dropwarden scan: {exc}", file=sys.stderr)
-        return 2
+    baseline, failed = _setup(args)
+    if failed:
+        return failed
     # The engine, the packs and any index live as long as the scan: keep the collector off them, so
     # forked workers do not copy the pages it would touch (and its full passes stay short).
     gc.freeze()
@@ -141,9 +212,10 @@ def run_scan(args: argparse.Namespace) -> int:
 
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115
     root = args.paths[0] if len(args.paths) == 1 and os.path.isdir(args.paths[0]) else None
-    reporter = make_reporter(args.format, out, color=out.isatty(), root=root, inventory=args.inventory)
+    color = out.isatty() and not no_color()
+    reporter = make_reporter(args.format, out, color=color, root=root, inventory=args.inventory)
     started = time.monotonic()
-    stats = {"files": 0, "bytes": 0, "errors": 0}
+    stats = {"files": 0, "bytes": 0, "errors": 0, "baselined": 0}
     by_sev: Counter[str] = Counter()
     worst = 0
     progress = _Progress(enabled=sys.stderr.isatty() and not args.no_progress)
@@ -156,11 +228,15 @@ def run_scan(args: argparse.Namespace) -> int:
         else:
             refs.append(item)
 
+    roles = {r.path: r.role for r in refs}
     for scanned in _verdicts(refs, args.jobs):
-        verdict = _with_unscanned(scanned, args.zone_role)
+        verdict = _with_unscanned(scanned, roles.get(scanned.path, "contractor-drop"))
         if args.excerpts == "none":
             blank = tuple(dataclasses.replace(f, excerpt="", excerpts=()) for f in verdict.findings)
             verdict = dataclasses.replace(verdict, findings=blank)
+        if baseline is not None:
+            verdict, known = baseline.new_only(verdict)
+            stats["baselined"] += known
         stats["files"] += 1
         stats["bytes"] += verdict.bytes
         stats["errors"] += len(verdict.errors)
@@ -178,6 +254,7 @@ def run_scan(args: argparse.Namespace) -> int:
         "findings": {s: by_sev.get(s, 0) for s in SEVERITIES},
         "errors": stats["errors"],
         "seconds": round(time.monotonic() - started, 3),
+        **({"baselined": stats["baselined"]} if baseline is not None else {}),
     }
     reporter.close(summary)
     if out is not sys.stdout:

@@ -220,8 +220,13 @@ def cmd_evidence_show(args: argparse.Namespace) -> int:
 
 
 # -- parser -------------------------------------------------------------------------------------
+#: Shown in every security sub-command's --help (see the module docstring).
+EXIT_CODES = "exit codes: 0 success, 1 a verification failed (tampered, unsigned), 2 usage or config error"
+STATE_DIR_HELP = "the agent's state directory (vault, audit log, evidence), e.g. /var/lib/dropwarden"
+
+
 def _add(sub: Any, name: str, handler: Handler, help_: str) -> argparse.ArgumentParser:
-    p: argparse.ArgumentParser = sub.add_parser(name, help=help_, description=help_)
+    p: argparse.ArgumentParser = sub.add_parser(name, help=help_, description=help_, epilog=EXIT_CODES)
     p.set_defaults(func=handler)
     return p
 
@@ -238,7 +243,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         keys_sub, "generate", cmd_keys_generate, "generate quarantine (X25519) and signing (Ed25519) pairs"
     )
     p.add_argument("--out", required=True, metavar="DIR", help="directory for <kind>.key and <kind>.pub")
-    p.add_argument("--kind", choices=(*KEY_KINDS, "all"), default="all")
+    p.add_argument("--kind", choices=(*KEY_KINDS, "all"), default="all", help="which pair (default: all)")
     p.add_argument("--force", action="store_true", help="overwrite existing key files")
     p.add_argument("--state-dir", metavar="DIR", help="also record the new key ids in this agent's audit log")
     p.add_argument(
@@ -249,10 +254,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     q = subparsers.add_parser("quarantine", help="inspect and restore the quarantine vault")
     q_sub = q.add_subparsers(dest="quarantine_command", metavar="ACTION", required=True)
     p = _add(q_sub, "list", cmd_quarantine_list, "list vault items (metadata only)")
-    p.add_argument("--state-dir", required=True, metavar="DIR")
+    p.add_argument("--state-dir", required=True, metavar="DIR", help=STATE_DIR_HELP)
     p.add_argument("--json", action="store_true", help="one JSON object per line")
     p = _add(q_sub, "restore", cmd_quarantine_restore, "decrypt a vault item beside its tombstone")
-    p.add_argument("incident_id", metavar="ID")
+    p.add_argument("incident_id", metavar="ID", help="incident id (from the alert or `quarantine list`)")
     p.add_argument("--key", required=True, metavar="PRIVATE_KEY", help="quarantine.key of the security team")
     p.add_argument("--to", metavar="PATH", help="restore here instead of beside the tombstone")
     p.add_argument(
@@ -260,7 +265,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="replace the tombstone at the original path (default: a new name)",
     )
-    p.add_argument("--state-dir", required=True, metavar="DIR")
+    p.add_argument("--state-dir", required=True, metavar="DIR", help=STATE_DIR_HELP)
     p.add_argument("--force", action="store_true", help="overwrite a file that is not the tombstone")
     p.add_argument(
         "--agent-key", metavar="F", help="the agent key (default: <state-dir>/agent.key if present)"
@@ -268,8 +273,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _passphrase(p)
 
     p = _add(subparsers, "sign", cmd_sign, "write FILE.sig (Ed25519) for policy packs and indexes")
-    p.add_argument("files", nargs="+", metavar="FILE")
-    p.add_argument("--key", required=True, metavar="SIGNING_KEY")
+    p.add_argument("files", nargs="+", metavar="FILE", help="policy packs, value sets or indexes to sign")
+    p.add_argument("--key", required=True, metavar="SIGNING_KEY", help="signing.key of the security team")
     _passphrase(p)
 
     p = _add(subparsers, "manifest", cmd_manifest, "sign the manifest of a whole policy directory")
@@ -280,13 +285,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _passphrase(p)
 
     p = _add(subparsers, "verify", cmd_verify, "check FILE.sig against trusted signing keys")
-    p.add_argument("files", nargs="+", metavar="FILE")
+    p.add_argument("files", nargs="+", metavar="FILE", help="signed files (FILE.sig next to each)")
     p.add_argument("--pub", required=True, action="append", metavar="SIGNING_PUB", help="repeatable")
 
     a = subparsers.add_parser("audit", help="the tamper-evident audit log")
     a_sub = a.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     p = _add(a_sub, "verify", cmd_audit_verify, "check the audit hash chain; exit 1 on tampering")
-    p.add_argument("--state-dir", metavar="DIR")
+    p.add_argument("--state-dir", metavar="DIR", help=STATE_DIR_HELP)
     p.add_argument("--file", metavar="FILE", help="an audit.jsonl outside a state directory")
     p.add_argument(
         "--agent-key", metavar="F", help="the agent key (default: <state-dir>/agent.key if present)"
@@ -295,7 +300,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     e = subparsers.add_parser("evidence", help="sealed match context")
     e_sub = e.add_subparsers(dest="evidence_command", metavar="ACTION", required=True)
     p = _add(e_sub, "show", cmd_evidence_show, "decrypt and print one evidence blob")
-    p.add_argument("evidence_id", metavar="ID")
-    p.add_argument("--key", required=True, metavar="PRIVATE_KEY")
-    p.add_argument("--state-dir", required=True, metavar="DIR")
+    p.add_argument("evidence_id", metavar="ID", help="evidence id (from the alert)")
+    p.add_argument("--key", required=True, metavar="PRIVATE_KEY", help="quarantine.key of the security team")
+    p.add_argument("--state-dir", required=True, metavar="DIR", help=STATE_DIR_HELP)
     _passphrase(p)

@@ -49,6 +49,17 @@ __all__ = [
 
 log = structlog.get_logger(__name__)
 
+#: Settings a SIGHUP applies (the others need a restart).
+RELOADABLE = (
+    "policies",
+    "indexes",
+    "limits",
+    "alert_min_severity",
+    "file_timeout",
+    "ner_model",
+    "acknowledged",
+)
+
 DRAIN_SECONDS = 6.0  # SIGTERM: finish in-flight files for this long (systemd's default stop timeout is 90 s)
 
 
@@ -108,6 +119,7 @@ class Agent(VerdictHandling):
             self._audit("signature_rejected", kind=exc.kind, reason=exc.reason, file=exc.file, at="start")
             raise
         self.journal = Journal(st.journal_path)
+        self._set_acks(self._load_acks(st))
         self._audit_keys()
         back, gave_up = self.journal.requeue_claimed()
         if back or gave_up:
@@ -128,7 +140,10 @@ class Agent(VerdictHandling):
         self.metrics.reconcile_interval.set(st.reconcile_interval)
         self._set_rules_gauge()
         self._prime_metrics()
-        self.metrics.last_reload_success.set(1)  # the initial load is the first successful one
+        self.metrics.last_reload_success.set(1)
+        self.metrics.loaded(
+            str(getattr(getattr(self.pipeline, "policies", None), "digest", ""))
+        )  # the initial load is the first successful one
         self.http = start_metrics_server(st, self.metrics)
         self.dispatcher = build_dispatcher(st, self.metrics)
         self.dedup = Deduplicator(str(Path(st.state_dir) / "alerts.db"))
@@ -147,6 +162,7 @@ class Agent(VerdictHandling):
             on_write_failed=lambda: self.backlog.failed("events"), on_lost=recrawl,
         )  # fmt: skip
         self.watcher.start()
+        self._zones_up()
         self.reconciler.start()
         self.reconciler.request_full("startup")
         if self.bundles is not None:  # after the SIGHUP handler: a new bundle reloads through it
@@ -192,6 +208,35 @@ class Agent(VerdictHandling):
             self.audit.append(event, **fields)
         except Exception as exc:
             log.error("audit_append_failed", audit_event=event, error=type(exc).__name__)
+
+    @staticmethod
+    def _load_acks(settings: Settings) -> Any:
+        """The acknowledgement file; a broken one is refused like a broken pack (ReloadError)."""
+        from agent.policy.acks import AckError, load_acks
+
+        try:
+            return load_acks(settings.acknowledged)
+        except AckError as exc:
+            raise ReloadError(
+                settings.acknowledged, str(exc).split(": ", 1)[-1], kind="acknowledged"
+            ) from None
+
+    def _set_acks(self, acks: Any) -> None:
+        """Use ``acks``; when they differ from the ones in use, re-evaluate every file with findings."""
+        old = getattr(self, "acks", None)
+        self.acks = acks
+        self._acks_expired = acks.expired_ids()
+        if old is not None and old.digest != acks.digest:
+            n = self.journal.rescan_flagged()
+            log.info("acknowledgements_changed", entries=len(acks.entries), rescan=n)
+
+    def _check_ack_expiry(self) -> None:
+        """An entry that expired since the last check: its findings alert again (files re-evaluated)."""
+        expired = self.acks.expired_ids()
+        if expired - self._acks_expired:
+            self._acks_expired = expired
+            n = self.journal.rescan_flagged()
+            log.info("acknowledgements_expired", rescan=n)
 
     def _audit_keys(self) -> None:
         """Record the agent's start and, when they differ from the last run, its trusted key ids."""
@@ -275,8 +320,17 @@ class Agent(VerdictHandling):
             log.debug("journal_write_failed", operation="dispatch", error=type(exc).__name__)
             return 0
 
+    def _zones_up(self) -> None:
+        """Re-arm zones whose folder appeared (and crawl them), and publish dropwarden_zone_up."""
+        for z in self.watcher.check_zones():
+            self.reconciler.request_dir(z.name, z.path)
+        for z in self.settings.zones:
+            self.metrics.zone_up.labels(zone=z.name).set(1 if self.watcher.is_up(z.name) else 0)
+
     def _gauges(self) -> None:
         self.backlog.tick()
+        self._zones_up()
+        self._check_ack_expiry()
         self.metrics.queue_depth.set(self.journal.depth())
         self.metrics.oldest_pending.set(self.journal.oldest_pending_age())
         self.metrics.in_flight.set(self.pool.busy())
@@ -329,6 +383,7 @@ class Agent(VerdictHandling):
         try:
             settings = load_settings(self.config_path) if self.config_path else self.settings
             pipeline, digest, spec = build_with_spec(settings, self.key, self.metrics)
+            self._next_acks = self._load_acks(settings)
         except Exception as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.error("reload_failed", reason=reason)
@@ -354,13 +409,9 @@ class Agent(VerdictHandling):
             for f in ("zones", "sinks", "metrics", "state_dir", "workers")
             if getattr(settings, f) != getattr(self.settings, f)
         ]
-        self.settings = self.settings.model_copy(
-            update={
-                k: getattr(settings, k)
-                for k in ("policies", "indexes", "limits", "alert_min_severity", "file_timeout", "ner_model")
-            }
-        )
+        self.settings = self.settings.model_copy(update={k: getattr(settings, k) for k in RELOADABLE})
         self.pipeline = pipeline
+        self._set_acks(self._next_acks)
         self.pool.timeout = self.settings.timeout
         self.pool.replace_pipeline(spec)
         if digest != self.digest:
@@ -373,6 +424,7 @@ class Agent(VerdictHandling):
         self._prime_metrics()
         self.metrics.reloads.labels(outcome="success").inc()
         self.metrics.last_reload_success.set(1)
+        self.metrics.loaded(str(getattr(getattr(self.pipeline, "policies", None), "digest", "")))
         self.notifier.ready()
         log.info("reload_succeeded", rescan=n, needs_restart=restart_needed)
         self._audit("reload_succeeded", policy_digest=digest, rescan=n, needs_restart=restart_needed)

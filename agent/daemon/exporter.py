@@ -10,10 +10,9 @@ import socket
 import ssl
 import threading
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from agent.daemon.settings import Settings
+from agent.daemon.settings import Settings, read_secret
 from agent.metrics import Metrics
 
 
@@ -54,7 +53,7 @@ def start_metrics_server(settings: Settings, metrics: Metrics) -> Any:
         if digest is None:
             if cfg.basic_auth.password_file is None:  # settings validation requires one of the two
                 raise ValueError("metrics basic_auth needs password_sha256 or password_file")
-            pw = Path(cfg.basic_auth.password_file).read_bytes().rstrip(b"\r\n")
+            pw = read_secret(cfg.basic_auth.password_file).encode()
             digest = hashlib.sha256(pw).hexdigest()
         app = _basic_auth(app, cfg.basic_auth.username, digest)
 

@@ -43,6 +43,7 @@ class VerdictHandling:
     vault: Any
     evidence: Any
     backlog: Any
+    acks: Any
 
     def _audit(self, event: str, **fields: Any) -> None:  # pragma: no cover - defined by Agent
         raise NotImplementedError
@@ -238,6 +239,15 @@ class VerdictHandling:
         if findings:
             self._alert(Verdict(item.path, item.zone, findings, (err,), 0, seconds), item.zone)
 
+    def _acknowledged(self, f: Any, zone_name: str | None) -> bool:
+        """True (counted and logged, not alerted) when an active acknowledgement covers the finding."""
+        ack = self.acks.match(f)
+        if ack is None:
+            return False
+        self.metrics.acknowledged.labels(zone=zone_name or "", policy=f.policy, rule=f.rule).inc()
+        log.info("finding_acknowledged", path=f.path, rule=f.rule, ack_id=ack.id, author=ack.author)
+        return True
+
     def _alert(
         self, v: Any, zone_name: str | None, incident: str | None = None, evidence: tuple[Any, ...] = ()
     ) -> None:
@@ -250,7 +260,7 @@ class VerdictHandling:
             self.metrics.findings.labels(
                 zone=zone_name or "", policy=f.policy, rule=f.rule, severity=f.severity
             ).inc()
-            if SEVERITY_RANK[f.severity] < floor:
+            if SEVERITY_RANK[f.severity] < floor or self._acknowledged(f, zone_name):
                 continue
             alert = Alert(
                 id=alert_id(self.key, f.path, f.member, f.rule, f.fingerprint), time=now, host=self.host,

@@ -16,6 +16,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from agent.models import Limits
+from agent.policy.acks import DEFAULT_ACK_FILE
+from agent.policy.shipped import BUILTIN_POLICIES
 
 DEFAULT_CONFIG = "/etc/dropwarden/agent.yaml"
 EXTRA_POLICY_DIR = Path("/etc/dropwarden/policies.d")
@@ -72,13 +74,42 @@ class LimitsModel(_Model):
 class JsonlConfig(_Model):
     path: str
     fsync: bool = False
+    format: Literal["native", "ecs"] = "native"  # ecs: Elastic Common Schema events
+
+
+#: A secret file reference of the form ``credential:NAME``: systemd's ``LoadCredential=NAME:...``,
+#: read from ``$CREDENTIALS_DIRECTORY/NAME`` (only the service can read it, never in the YAML).
+CREDENTIAL_PREFIX = "credential:"
+
+
+def secret_path(ref: str) -> Path:
+    """The file a secret reference names: a path, or ``credential:NAME`` under $CREDENTIALS_DIRECTORY."""
+    if not ref.startswith(CREDENTIAL_PREFIX):
+        return Path(ref)
+    name = ref[len(CREDENTIAL_PREFIX) :]
+    base = os.environ.get("CREDENTIALS_DIRECTORY")
+    if not base:
+        raise ConfigError(f"{ref}: $CREDENTIALS_DIRECTORY is not set (LoadCredential= in the unit)")
+    if not name or "/" in name or name in (".", ".."):
+        raise ConfigError(f"{ref}: not a credential name")
+    return Path(base) / name
+
+
+def read_secret(ref: str) -> str:
+    """A secret's value from its file (trailing newline dropped); raises ConfigError naming the reference."""
+    try:
+        return secret_path(ref).read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{ref}: {getattr(exc, 'strerror', None) or type(exc).__name__}") from None
 
 
 class WebhookConfig(_Model):
     name: str = "webhook"
     url: str
-    format: Literal["generic", "alertmanager"] = "generic"
+    format: Literal["generic", "alertmanager", "ecs"] = "generic"
     headers: dict[str, str] = Field(default_factory=dict)
+    # header name -> secret file or credential:NAME (e.g. Authorization: credential:siem-token)
+    header_files: dict[str, str] = Field(default_factory=dict)
     timeout: float = Field(default=5.0, gt=0)
     ca_file: str | None = None
 
@@ -92,8 +123,11 @@ class WebhookConfig(_Model):
 
 class SyslogConfig(_Model):
     address: str = "/dev/log"
-    transport: Literal["unix", "udp", "tcp"] = "unix"
+    transport: Literal["unix", "udp", "tcp", "tls"] = "unix"  # tls: RFC 5425 (port 6514 by default)
     facility: str = "auth"
+    ca_file: str | None = None  # tls: CA bundle the server certificate must chain to (default: system)
+    cert_file: str | None = None  # tls: client certificate (mutual TLS), with key_file
+    key_file: str | None = None
 
 
 class SinksConfig(_Model):
@@ -218,6 +252,7 @@ class Settings(_Model):
     #: fingerprint only (alerts often go to a third-party SOC; the context stays in sealed evidence)
     excerpts: Literal["masked", "none"] = "masked"
     ner_model: str | None = None
+    acknowledged: str = DEFAULT_ACK_FILE  # acknowledged findings (`dropwarden ack`); missing = none
     alert_min_severity: Literal["low", "medium", "high", "critical"] = "medium"
     log_format: Literal["json", "console", "auto"] = "auto"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
@@ -270,8 +305,9 @@ class Settings(_Model):
         return Limits(**self.limits.model_dump(), follow_symlinks=False)
 
     def policy_dirs(self, shipped: Sequence[Path]) -> list[Path]:
+        """The packs in layering order; an entry ``builtin`` stands for the shipped packs."""
         if self.policies:
-            dirs = [Path(p) for p in self.policies]
+            dirs = [p for e in self.policies for p in (shipped if e == BUILTIN_POLICIES else [Path(e)])]
         else:
             dirs = list(shipped)
             if EXTRA_POLICY_DIR.is_dir():

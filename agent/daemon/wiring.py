@@ -20,7 +20,7 @@ from typing import Any
 import structlog
 import yaml
 
-from agent.daemon.settings import Settings
+from agent.daemon.settings import Settings, read_secret
 from agent.metrics import Metrics
 from agent.policy import PolicyError
 
@@ -250,6 +250,11 @@ def _index_detectors(
     return extra, read
 
 
+def index_detectors(settings: Settings, key: bytes, metrics: Metrics | None = None) -> list[object]:
+    """The EDM and fingerprint detectors of ``settings.indexes``, each checked as the daemon does."""
+    return _index_detectors(settings, key, metrics)[0]
+
+
 def build_for(
     settings: Settings,
     key: bytes,
@@ -305,15 +310,16 @@ def build_dispatcher(settings: Settings, metrics: Metrics) -> Any:
         from agent.actions.jsonl import JsonlSink
 
         Path(s.jsonl.path).parent.mkdir(parents=True, exist_ok=True)
-        sinks.append(JsonlSink(s.jsonl.path, fsync=s.jsonl.fsync))
+        sinks.append(JsonlSink(s.jsonl.path, fsync=s.jsonl.fsync, fmt=s.jsonl.format))
     if s.webhooks:
         from agent.actions.outbox import Outbox
         from agent.actions.webhook import WebhookSink
 
         outbox = Outbox(str(Path(settings.state_dir) / "outbox.db"))
         for w in s.webhooks:
+            headers = {**w.headers, **{h: read_secret(ref) for h, ref in w.header_files.items()}}
             sink = WebhookSink(
-                w.name, w.url, outbox, fmt=w.format, headers=dict(w.headers), timeout=w.timeout,
+                w.name, w.url, outbox, fmt=w.format, headers=headers, timeout=w.timeout,
                 ca_file=w.ca_file, metrics=metrics,
             )  # fmt: skip
             start = getattr(sink, "start", None)
@@ -324,7 +330,17 @@ def build_dispatcher(settings: Settings, metrics: Metrics) -> Any:
         from agent.actions.syslog import SyslogSink
 
         fac = {"auth": 4, "authpriv": 10, "daemon": 3, "user": 1, "local0": 16, "local7": 23}
-        sinks.append(SyslogSink(s.syslog.address, s.syslog.transport, fac.get(s.syslog.facility, 10)))
+        sl = s.syslog
+        sinks.append(
+            SyslogSink(
+                sl.address,
+                sl.transport,
+                fac.get(sl.facility, 10),
+                ca_file=sl.ca_file,
+                cert_file=sl.cert_file,
+                key_file=sl.key_file,
+            )
+        )
     return Dispatcher(sinks, metrics=metrics)
 
 

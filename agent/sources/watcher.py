@@ -21,11 +21,14 @@ runs after watchdog's own watch rebuild (which happens in the same call, right a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import stat
 import threading
 import time
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import structlog
 from watchdog.events import (
@@ -265,6 +268,21 @@ class _Handler(FileSystemEventHandler):
                 self.w.on_dir(self.zone, target)
 
 
+def zone_problem(path: str) -> str | None:
+    """Why a zone folder cannot be watched now (``missing``, ``not_directory``, ``unreadable``), or None."""
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        return "missing"
+    except OSError as exc:
+        return f"unreadable: {exc.strerror or type(exc).__name__}"
+    if not stat.S_ISDIR(st.st_mode):
+        return "not_directory"
+    if not os.access(path, os.R_OK | os.X_OK):
+        return "unreadable"
+    return None
+
+
 class Watcher:
     """One watchdog Observer over every zone, recursive, feeding the journal through the batcher."""
 
@@ -288,23 +306,65 @@ class Watcher:
         self.on_dir = on_dir
         self.detector = OverflowDetector(on_overflow)
         self.observer: Observer | None = None  # type: ignore[valid-type]
+        self.down: dict[str, str] = {}  # zone name -> why it is not watched (missing, unreadable, ...)
+        self._watches: dict[str, Any] = {}
 
     def start(self) -> None:
         self.detector.install()
         self.batcher.start()
         obs = Observer()
-        for z in self.zones:
-            os.makedirs(z.path, exist_ok=True)
-            obs.schedule(
-                _Handler(self, z.name, ZoneFilter.of(z)),
-                z.path,
-                recursive=True,
-                follow_symlink=bool(getattr(z, "follow_symlinks", False)),
-                event_filter=EVENT_FILTER,
-            )
         obs.start()
         self.observer = obs
-        log.info("watches_set", zones=[z.name for z in self.zones])
+        for z in self.zones:
+            self._arm(z)
+        log.info("watches_set", zones=[z.name for z in self.zones if z.name not in self.down])
+
+    def _arm(self, z: ZoneLike) -> bool:
+        """Watch zone ``z`` when its folder is usable; else record why (``down``) and log it once."""
+        problem = zone_problem(z.path)
+        if problem is None and self.observer is None:
+            problem = "watcher_stopped"
+        if problem is None:
+            try:
+                self._watches[z.name] = self.observer.schedule(
+                    _Handler(self, z.name, ZoneFilter.of(z)),
+                    z.path,
+                    recursive=True,
+                    follow_symlink=bool(getattr(z, "follow_symlinks", False)),
+                    event_filter=EVENT_FILTER,
+                )
+            except OSError as exc:
+                problem = f"watch_failed: {exc.strerror or type(exc).__name__}"
+        if problem is not None:
+            if self.down.get(z.name) != problem:
+                log.warning("zone_unavailable", zone=z.name, reason=problem, retry_seconds=1)
+            self.down[z.name] = problem
+            return False
+        if self.down.pop(z.name, None) is not None:
+            log.info("zone_available", zone=z.name)
+        return True
+
+    def check_zones(self) -> list[ZoneLike]:
+        """Re-arm zones whose folder came (back), drop the watch of zones whose folder went away.
+
+        Returns the zones armed just now: their content must be crawled (events before the watch
+        are lost). Cheap (a stat per zone): the agent calls it every second."""
+        armed: list[ZoneLike] = []
+        for z in self.zones:
+            if z.name in self.down:
+                if self.observer is not None and self._arm(z):
+                    armed.append(z)
+            elif (problem := zone_problem(z.path)) is not None:
+                watch = self._watches.pop(z.name, None)
+                if watch is not None and self.observer is not None:
+                    with contextlib.suppress(KeyError, OSError):
+                        self.observer.unschedule(watch)
+                log.warning("zone_unavailable", zone=z.name, reason=problem, retry_seconds=1)
+                self.down[z.name] = problem
+        return armed
+
+    def is_up(self, zone: str) -> bool:
+        return zone not in self.down
 
     def stop(self) -> None:
         if self.observer is not None:

@@ -43,6 +43,7 @@ def test_config_file_quarantine_and_basic_auth(tmp_path: Path) -> None:
     (pol / "cards.yaml").write_text(CARD_POLICY + "    actions: [alert, quarantine]\n")
     keys = write_keypair(tmp_path / "keys", "quarantine")
     a = AgentProc(tmp_path, pol)
+    (tmp_path / "internal").mkdir()  # the agent watches zones, it does not create them
     cfg = tmp_path / "agent.yaml"
     cfg.write_text(
         f"""

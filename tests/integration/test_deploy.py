@@ -44,7 +44,9 @@ def _with_runnable_execstart(tmp_path: Path, text: str) -> Path:
         lines[starts[0]]
         == "ExecStart=/opt/dropwarden/venv/bin/dropwarden run --config /etc/dropwarden/agent.yaml"
     )
-    lines[starts[0]] = f"ExecStart={sys.executable} -m agent run --config /etc/dropwarden/agent.yaml"
+    lines = [
+        line.replace("/opt/dropwarden/venv/bin/dropwarden", f"{sys.executable} -m agent") for line in lines
+    ]
     copy = tmp_path / "dropwarden.service"
     copy.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return copy

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 from tests.helpers import fake_card, free_port
 
@@ -128,15 +129,19 @@ def test_guide_config_and_execstart_run_by_hand(venv: Path, tmp_path: Path) -> N
         cfg = cfg.replace(old, new)
     (etc / "agent.yaml").write_text(cfg)
     validate = re.search(
-        r"^(/opt/dropwarden/venv/bin/python -c .*)$", (DEPLOY / "install.md").read_text(), re.M
+        r"^sudo -u dropwarden (/opt/dropwarden/venv/bin/dropwarden config check .*)$",
+        (DEPLOY / "install.md").read_text(),
+        re.M,
     )
     assert validate is not None
-    r = _run(
-        venv / "bin" / "python",
-        "-c",
-        f"import agent.daemon.settings as s; s.load_settings({str(etc / 'agent.yaml')!r})",
-    )
-    assert r.returncode == 0, r.stderr
+    check = validate[1].replace("/opt/dropwarden/venv", str(venv)).replace("/etc/dropwarden", str(etc))
+    r = subprocess.run(check.split(), capture_output=True, text=True, cwd="/")
+    assert r.returncode == 1  # the shares do not exist yet: named, one line each
+    assert "zones.0.path: zone 'contractor-drop'" in r.stdout
+    for zone in yaml.safe_load((etc / "agent.yaml").read_text())["zones"]:
+        Path(zone["path"]).mkdir(parents=True, exist_ok=True)
+    r = subprocess.run(check.split(), capture_output=True, text=True, cwd="/")
+    assert r.returncode == 0, r.stdout + r.stderr
     unit = (DEPLOY / "dropwarden.service").read_text()
     m = re.search(r"^ExecStart=(.*)$", unit, re.M)
     assert m is not None

@@ -23,7 +23,12 @@ def test_service_lifecycle_directives() -> None:
     assert d["Type"] == ["notify"]
     assert d["WatchdogSec"] and d["Restart"] == ["on-failure"]
     assert d["ExecStart"] == ["/opt/dropwarden/venv/bin/dropwarden run --config /etc/dropwarden/agent.yaml"]
-    assert d["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
+    check = (
+        "/opt/dropwarden/venv/bin/dropwarden config check --zones-may-be-missing"
+        " --config /etc/dropwarden/agent.yaml"
+    )
+    assert d["ExecStartPre"] == [check]
+    assert d["ExecReload"] == [check, "/bin/kill -HUP $MAINPID"]
 
 
 def test_sandbox_directives() -> None:

@@ -1,0 +1,382 @@
+"""`dropwarden config check [--config FILE]`: validate everything the daemon would load (as `nginx -t`).
+
+One line per problem on stdout, ``<file>: <field>: <message>``; exit 0 when the configuration is
+usable, 1 on any problem, 2 on a usage error. The systemd unit runs it in ``ExecStartPre=`` and
+before a reload, as the agent's own user, so "readable" means readable by the agent.
+
+It never imports Presidio (a check must be quick): pack rules are layered, schema-checked and
+signature-checked exactly as the daemon does, but rule entity names are checked by ``policy lint``,
+which needs the recognizer engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import socket
+import ssl
+import stat
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import yaml
+
+from agent.daemon.settings import DEFAULT_CONFIG, ConfigError, Settings, Zone, load_settings
+
+EXIT_CODES = "exit codes: 0 configuration usable, 1 problems found (one line each), 2 usage error"
+
+
+@dataclass
+class Report:
+    """Problems found, each naming the file and the dotted field."""
+
+    config: str
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    zones_may_be_missing: bool = False
+
+    def add(self, fld: str, message: str, file: str | None = None) -> None:
+        self.problems.append(f"{file or self.config}: {fld}: {message}")
+
+    def zone(self, fld: str, message: str) -> None:
+        """A zone folder that is not usable now: a problem, or a warning when the daemon may wait for it."""
+        if self.zones_may_be_missing:
+            self.warnings.append(f"{self.config}: {fld}: warning: {message} (the agent retries it)")
+        else:
+            self.add(fld, message)
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    cfg = sub.add_parser("config", help="check the agent configuration", epilog=EXIT_CODES)
+    csub = cfg.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    check = csub.add_parser(
+        "check",
+        help="validate everything the daemon would load (zones, keys, policies, indexes, sinks)",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        epilog=EXIT_CODES,
+    )
+    check.add_argument(
+        "--config", "-c", default=DEFAULT_CONFIG, help=f"agent config (default {DEFAULT_CONFIG})"
+    )
+    check.add_argument(
+        "--zones-may-be-missing",
+        action="store_true",
+        help="report missing or unreadable zone folders as warnings (the daemon retries them and sets "
+        "dropwarden_zone_up 0): the unit's ExecStartPre= uses it, so one unmounted share does not "
+        "stop the other zones from being watched",
+    )
+    check.set_defaults(func=cmd_check)
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from agent.log import configure_logging
+
+    configure_logging(json=True, level="critical", stream=sys.stderr)  # stdout: the problems alone
+    report = check_config(args.config, zones_may_be_missing=args.zones_may_be_missing)
+    for line in (*report.problems, *report.warnings):
+        print(line)
+    if report.problems:
+        print(f"config {args.config}: {len(report.problems)} problem(s)", file=sys.stderr)
+        return 1
+    print(f"config {args.config}: ok", file=sys.stderr)
+    return 0
+
+
+def check_config(path: str, zones_may_be_missing: bool = False) -> Report:
+    """Every problem of the config at ``path`` and of what it names."""
+    report = Report(path, zones_may_be_missing=zones_may_be_missing)
+    try:
+        settings = load_settings(path)
+    except ConfigError as exc:
+        report.problems.append(str(exc))
+        return report
+    for check in (_zones, _state, _keys, _metrics, _sinks, _policies, _indexes, _acks):
+        check(settings, report)
+    return report
+
+
+# -- file system ------------------------------------------------------------------------------
+def _stat(path: str) -> os.stat_result | None:
+    try:
+        return os.stat(path)
+    except OSError:
+        return None
+
+
+def _zones(settings: Settings, report: Report) -> None:
+    for i, z in enumerate(settings.zones):
+        fld = f"zones.{i}.path"
+        st = _stat(z.path)
+        if st is None:
+            report.zone(fld, f"zone {z.name!r}: {z.path} does not exist")
+        elif not stat.S_ISDIR(st.st_mode):
+            report.zone(fld, f"zone {z.name!r}: {z.path} is not a directory")
+        elif not os.access(z.path, os.R_OK | os.X_OK):
+            report.zone(fld, f"zone {z.name!r}: {z.path} is not readable by this user")
+        elif z.quarantine and not os.access(z.path, os.W_OK | os.X_OK):
+            report.add(f"zones.{i}.quarantine", f"zone {z.name!r}: {z.path} is not writable (quarantine)")
+
+
+def _writable_dir_or_creatable(path: str) -> bool:
+    p = Path(path)
+    while not p.exists() and p != p.parent:
+        p = p.parent
+    return p.is_dir() and os.access(p, os.W_OK | os.X_OK)
+
+
+def _state(settings: Settings, report: Report) -> None:
+    if not _writable_dir_or_creatable(settings.state_dir):
+        report.add("state_dir", f"{settings.state_dir} is not writable by this user")
+    if settings.sinks.jsonl is not None:
+        jsonl = settings.sinks.jsonl.path
+        if os.path.isdir(jsonl):
+            report.add("sinks.jsonl.path", f"{jsonl} is a directory")
+        elif not (os.access(jsonl, os.W_OK) if os.path.exists(jsonl) else _writable_dir_or_creatable(jsonl)):
+            report.add("sinks.jsonl.path", f"{jsonl} is not writable by this user")
+
+
+# -- keys and certificates --------------------------------------------------------------------
+def _keys(settings: Settings, report: Report) -> None:
+    from agent.security.keys import KeyFileError, load_quarantine_public, load_signing_public
+
+    loads: list[tuple[str, str, Any]] = []
+    if settings.quarantine_public_key:
+        loads.append(("quarantine_public_key", settings.quarantine_public_key, load_quarantine_public))
+    for i, p in enumerate(settings.signing_public_keys):
+        loads.append((f"signing_public_keys.{i}", p, load_signing_public))
+    for fld, p, load in loads:
+        try:
+            load(p)
+        except (KeyFileError, OSError, ValueError) as exc:
+            report.add(fld, f"{p}: {_one_line(exc)}")
+    if settings.key_file and not _readable_file(settings.key_file):
+        report.add("key_file", f"{settings.key_file} is not a readable file")
+
+
+def _secret(ref: str, fld: str, report: Report) -> None:
+    """A secret file (or systemd credential) the agent must be able to read; its value is never shown."""
+    from agent.daemon.settings import read_secret
+
+    try:
+        if not read_secret(ref):
+            report.add(fld, f"{ref} is empty")
+    except ConfigError as exc:
+        report.add(fld, str(exc))
+
+
+def _readable_file(path: str) -> bool:
+    return os.path.isfile(path) and os.access(path, os.R_OK)
+
+
+def _one_line(exc: BaseException) -> str:
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return (str(exc).splitlines() or [type(exc).__name__])[0]
+
+
+def _without(message: str, file: str) -> str:
+    """The message without a leading ``file: `` (the line names the file already)."""
+    return message.removeprefix(f"{file}: ")
+
+
+def _is_loopback(host: str) -> bool:
+    if host in ("localhost", ""):
+        return host == "localhost"
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _metrics(settings: Settings, report: Report) -> None:
+    m = settings.metrics
+    host, _port = m.host_port
+    if m.tls_cert and m.tls_key:
+        try:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(m.tls_cert, m.tls_key)
+        except (OSError, ssl.SSLError) as exc:
+            report.add("metrics.tls_cert", f"{m.tls_cert} / {m.tls_key}: {_one_line(exc)}")
+    if m.basic_auth is not None:
+        pw = m.basic_auth.password_file
+        if pw is not None:
+            _secret(pw, "metrics.basic_auth.password_file", report)
+        if not m.tls_cert and not _is_loopback(host):
+            report.add("metrics.basic_auth", f"a password on {m.address} without tls_cert travels in clear")
+
+
+# -- sinks ------------------------------------------------------------------------------------
+def _sinks(settings: Settings, report: Report) -> None:
+    for i, w in enumerate(settings.sinks.webhooks):
+        parts = urlsplit(w.url)
+        try:
+            _ = parts.port  # raises on a port that is not a number in range
+            valid_port = True
+        except ValueError:
+            valid_port = False
+        if not parts.hostname or not valid_port:
+            report.add(f"sinks.webhooks.{i}.url", "not a valid URL (host, port)")
+        for h, ref in w.header_files.items():
+            _secret(ref, f"sinks.webhooks.{i}.header_files.{h}", report)
+        if w.ca_file:
+            try:
+                ssl.create_default_context(cafile=w.ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                report.add(f"sinks.webhooks.{i}.ca_file", f"{w.ca_file}: {_one_line(exc)}")
+    sl = settings.sinks.syslog
+    if sl is not None:
+        _syslog(sl.transport, sl.address, report)
+        if sl.transport == "tls":
+            try:
+                ctx = ssl.create_default_context(cafile=sl.ca_file)
+                if sl.cert_file:
+                    ctx.load_cert_chain(sl.cert_file, sl.key_file)
+            except (OSError, ssl.SSLError) as exc:
+                report.add("sinks.syslog.ca_file", f"{sl.ca_file or 'system CAs'}: {_one_line(exc)}")
+
+
+def _syslog(transport: str, address: str, report: Report) -> None:
+    if transport == "unix":
+        st = _stat(address)
+        if st is None or not stat.S_ISSOCK(st.st_mode):
+            report.add("sinks.syslog.address", f"{address} is not a socket")
+        return
+    host, sep, port_text = address.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        report.add("sinks.syslog.address", f"{address!r} is not HOST:PORT")
+        return
+    try:
+        socket.getaddrinfo(host.strip("[]"), int(port_text))
+    except OSError:
+        report.add("sinks.syslog.address", f"host {host!r} does not resolve")
+
+
+def _acks(settings: Settings, report: Report) -> None:
+    from agent.policy.acks import AckError, load_acks
+
+    try:
+        load_acks(settings.acknowledged)
+    except AckError as exc:
+        report.problems.append(str(exc))
+
+
+# -- policies and indexes ---------------------------------------------------------------------
+def _named_entities(sources: dict[Path, bytes]) -> frozenset[str]:
+    """Entity names the packs use (entity names are `policy lint`'s job: it needs the engine)."""
+    names: set[str] = set()
+    for data in sources.values():
+        try:
+            raw = yaml.safe_load(data)
+        except yaml.YAMLError:
+            continue
+        for key in ("rules", "override", "recognizers"):
+            entries = raw.get(key) if isinstance(raw, dict) else None
+            for entry in entries if isinstance(entries, list) else ():
+                ents = entry.get("entities") if isinstance(entry, dict) else None
+                names.update(e for e in ents or () if isinstance(e, str))
+    return frozenset(names)
+
+
+def _policies(settings: Settings, report: Report) -> None:
+    from agent.daemon.wiring import ReloadError, verified_sources
+    from agent.policy.loader import compile_policies
+    from agent.policy.shipped import default_policy_dirs
+
+    dirs = settings.policy_dirs(default_policy_dirs())
+    try:
+        sources = verified_sources(settings, dirs, verify=settings.require_signed)
+    except ReloadError as exc:
+        report.add("policies", _without(_one_line(exc), exc.file), file=exc.file)
+        return
+    except (OSError, ValueError) as exc:
+        report.add("signing_public_keys", _one_line(exc))
+        return
+    known = _named_entities(sources)
+    _, issues = compile_policies(dirs, known, sources=sources if settings.require_signed else None)
+    for issue in issues:
+        if issue.level == "error":
+            fld = ".".join(x for x in (issue.rule, issue.field) if x) or "<pack>"
+            hint = f" (did you mean {issue.suggestion}?)" if issue.suggestion else ""
+            report.add(fld, issue.message + hint, file=issue.file)
+
+
+def _indexes(settings: Settings, report: Report) -> None:
+    files = [("indexes.edm", f) for f in settings.indexes.edm]
+    files += [("indexes.fingerprint", f) for f in settings.indexes.fingerprint]
+    if not files:
+        return
+    try:
+        key = settings.key_path.read_bytes()
+    except OSError as exc:
+        report.add(
+            "key_file", f"indexes are keyed: cannot read the agent key {settings.key_path}: {_one_line(exc)}"
+        )
+        return
+    from agent.daemon.settings import IndexFiles
+    from agent.daemon.wiring import ReloadError, index_detectors
+
+    for fld, f in files:
+        kind = fld.split(".")[1]
+        one = settings.model_copy(update={"indexes": IndexFiles(**{kind: (f,)})})
+        try:
+            index_detectors(one, key)
+        except (ReloadError, OSError, ValueError) as exc:
+            report.add(fld, f"{f}: {_without(_one_line(exc), f)}")
+
+
+# -- the daemon's view for the tuning tools (scan, explain, policy test|lint) -----------------------
+CONFIG_HELP = "load the daemon's policies, indexes, limits and NER setting from this agent config"
+
+
+def add_config_option(parser: argparse.ArgumentParser) -> None:
+    """``--config FILE`` for a tuning tool: then it sees exactly what the daemon runs."""
+    parser.add_argument("--config", "-c", metavar="FILE", help=CONFIG_HELP)
+
+
+def tool_settings(path: str, extra_policies: list[str] | None = None) -> Settings:
+    """The daemon's settings, with ``extra_policies`` layered on top of its packs (raises ConfigError)."""
+    from agent.policy.shipped import default_policy_dirs
+
+    settings = load_settings(path)
+    dirs = [str(p) for p in settings.policy_dirs(default_policy_dirs())]
+    return settings.model_copy(update={"policies": (*dirs, *(extra_policies or ()))})
+
+
+def tool_key(settings: Settings) -> bytes:
+    """The agent key when indexes need it (they are keyed), else this user's scan key."""
+    from agent.redact import default_key_path, load_or_create_key
+
+    if settings.edm_files() or settings.fingerprint_files():  # configured and bundled
+        try:
+            return settings.key_path.read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                f"{settings.key_path}: key_file: indexes are keyed with the agent key: {_one_line(exc)}"
+            ) from None
+    return load_or_create_key(default_key_path())
+
+
+def tool_pipeline(settings: Settings, key: bytes | None = None) -> Any:
+    """The pipeline the daemon would build from ``settings`` (signatures checked when it requires them)."""
+    from agent.daemon.wiring import build_for
+
+    return build_for(settings, key if key is not None else tool_key(settings))[0]
+
+
+def zone_of(settings: Settings | None, path: str) -> Zone | None:
+    """The configured zone ``path`` lies in (None without settings or outside every zone)."""
+    if settings is None:
+        return None
+    full = os.path.abspath(path)
+    for z in settings.zones:
+        if full == z.path or full.startswith(z.path.rstrip("/") + "/"):
+            return z
+    return None
+
+
+def zone_role_of(settings: Settings | None, path: str) -> str | None:
+    zone = zone_of(settings, path)
+    return zone.role if zone is not None else None
