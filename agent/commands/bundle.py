@@ -35,8 +35,12 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 def cmd_verify(args: argparse.Namespace) -> int:
     """Check a bundle as an agent would (signature, exact file set), without installing it."""
-    keys = [load_signing_public(p) for p in args.pub]
-    data = Path(args.bundle).read_bytes()
+    try:
+        keys = [load_signing_public(p) for p in args.pub]
+        data = Path(args.bundle).read_bytes()
+    except (KeyFileError, OSError) as exc:
+        print(f"dropwarden: {exc}", file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(prefix="dropwarden-bundle-") as tmp:
         try:
             unpack(data, Path(tmp) / "b", len(data) * 64 + 1024**2)
@@ -48,10 +52,16 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return 0
 
 
+BUILD_EXIT_CODES = "exit codes: 0 bundle written, 2 usage or key error"
+VERIFY_EXIT_CODES = "exit codes: 0 the bundle verifies, 1 refused (reason printed), 2 usage or key error"
+
+
 def register(subparsers: Any) -> None:
     b = subparsers.add_parser("bundle", help="signed policy bundles for a fleet of agents")
     sub = b.add_subparsers(dest="bundle_command", metavar="ACTION", required=True)
-    p = sub.add_parser("build", help="pack policy directories and index files into a signed bundle")
+    p = sub.add_parser(
+        "build", help="pack policy directories and index files into a signed bundle", epilog=BUILD_EXIT_CODES
+    )
     p.set_defaults(func=cmd_build)
     p.add_argument(
         "--policies", action="append", default=[], metavar="DIR", help="repeatable, in layer order"
@@ -64,7 +74,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--version", required=True, type=int, help="must grow with each release (rollback guard)")
     p.add_argument("--name", default="policies", help="set name; agents refuse an older version of it")
     p.add_argument("--out", required=True, metavar="FILE", help="where to write the bundle (.tar)")
-    p = sub.add_parser("verify", help="check a bundle's signature and file set as an agent would")
+    p = sub.add_parser(
+        "verify", help="check a bundle's signature and file set as an agent would", epilog=VERIFY_EXIT_CODES
+    )
     p.set_defaults(func=cmd_verify)
-    p.add_argument("bundle", metavar="BUNDLE")
+    p.add_argument("bundle", metavar="BUNDLE", help="the bundle file (.tar) to check")
     p.add_argument("--pub", required=True, action="append", metavar="SIGNING_PUB", help="repeatable")

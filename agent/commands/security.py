@@ -278,8 +278,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     _passphrase(p)
 
     p = _add(subparsers, "manifest", cmd_manifest, "sign the manifest of a whole policy directory")
-    p.add_argument("dir", metavar="DIR")
-    p.add_argument("--key", required=True, metavar="SIGNING_KEY")
+    p.add_argument("dir", metavar="DIR", help="the policy directory whose every file the manifest lists")
+    p.add_argument("--key", required=True, metavar="SIGNING_KEY", help="Ed25519 signing key (PEM)")
     p.add_argument("--version", required=True, type=int, help="must grow with each release of the set")
     p.add_argument("--name", help="set name (default: the directory's name); rollback is checked per name")
     _passphrase(p)

@@ -152,7 +152,8 @@ def test_unsigned_pack_when_signatures_are_required(tmp_path: Path, capsys) -> N
     shipped = lines[0].split(": ")[0]
     assert len(lines) == 1
     assert (
-        lines[0] == f"{shipped}: policies: signature rejected (unsigned): {Path(shipped).name}.sig not found"
+        # a policy directory is trusted through its signed manifest (agent.security.manifest)
+        lines[0] == f"{shipped}: policies: signature rejected (unsigned): policy-manifest.json not found"
     )
 
 
