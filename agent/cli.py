@@ -51,6 +51,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words == ["--version"]:  # answered before the command modules (and their imports) load
+        from agent import build_revision
+
+        print(f"dropwarden {__version__} (revision {build_revision()})")
+        return 0
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
