@@ -43,7 +43,7 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
     base = tmp_path_factory.mktemp("install")
     src = base / "src"  # build from a copy: never write build/ into the checkout others work in
     src.mkdir()
-    for name in ("agent", "policies"):
+    for name in ("agent", "policies", "deploy"):  # the wheel carries deploy/ assets as data
         shutil.copytree(REPO / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md", "LICENSE"):
         if (REPO / name).exists():
