@@ -94,9 +94,26 @@ def check_config(path: str, zones_may_be_missing: bool = False) -> Report:
     except ConfigError as exc:
         report.problems.append(str(exc))
         return report
-    for check in (_zones, _state, _keys, _metrics, _sinks, _policies, _indexes, _acks):
+    for check in (_zones, _state, _keys, _metrics, _sinks, _policies, _indexes, _acks, _ocr):
         check(settings, report)
     return report
+
+
+def _ocr(settings: Settings, report: Report) -> None:
+    """Images are in scope whenever OCR is on (limits.max_ocr_pages > 0): Tesseract and at least one
+    requested language must be there, or every scan and photo would alert as unscanned."""
+    if settings.limits.max_ocr_pages == 0:
+        return
+    from agent.extract.ocr import OcrUnavailable, usable_languages
+
+    try:
+        usable_languages(settings.limits.ocr_languages)
+    except OcrUnavailable as exc:
+        report.add(
+            "limits.ocr_languages",
+            f"{exc}: install tesseract-ocr and its language packs, or set limits.max_ocr_pages: 0 to "
+            "report images as unscanned",
+        )
 
 
 # -- file system ------------------------------------------------------------------------------

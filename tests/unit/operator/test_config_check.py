@@ -243,3 +243,16 @@ def test_broken_acknowledgement_file(tmp_path: Path, capsys) -> None:
     rc, lines = check(cfg, capsys)
     assert rc == 1
     assert lines == [f"{acks}: acknowledged.0.fingerprint: Field required"]
+
+
+def test_ocr_engine_is_checked_when_ocr_is_on(tmp_path: Path, capsys) -> None:
+    """A language Tesseract has no data for (or no Tesseract at all) is a problem while OCR is on,
+    and no problem with limits.max_ocr_pages: 0 (images then report unscanned by design)."""
+    cfg = write_config(tmp_path, limits={"ocr_languages": "qqq"})
+    rc, lines = check(cfg, capsys)
+    assert rc == 1
+    assert [line for line in lines if ": limits.ocr_languages: " in line], lines
+    (tmp_path / "off").mkdir()
+    off = write_config(tmp_path / "off", limits={"ocr_languages": "qqq", "max_ocr_pages": 0})
+    rc, lines = check(off, capsys)
+    assert rc == 0, lines
