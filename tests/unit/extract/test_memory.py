@@ -13,10 +13,13 @@ import pytest
 REPO = Path(__file__).resolve().parents[3]
 
 _MEASURE = """
-import json, resource, sys, time
+import json, sys, time
 from agent.extract import Extractor
 from agent.models import FileRef, Limits, TextChunk
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def hwm():  # VmHWM: ru_maxrss would carry over exec the peak of the (large) pytest that spawned us
+    status = open("/proc/self/status").read()
+    return int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:")))
+before = hwm()
 t0 = time.monotonic()
 n = chars = 0
 last = None
@@ -25,7 +28,7 @@ for item in Extractor(Limits(timeout_seconds=60)).extract(FileRef(sys.argv[1])):
     n += 1
     chars += len(item.text)
     last = item
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+after = hwm()
 print(json.dumps({"chunks": n, "chars": chars, "last_offset": last.offset, "last_len": len(last.text),
                   "rss_before_kb": before, "rss_peak_kb": after, "seconds": time.monotonic() - t0}))
 """
