@@ -16,6 +16,7 @@ import re
 
 from agent.classify.filters import VALUE_FILTERS
 from agent.classify.recognizers.base import MAX_LOOK, Assessment, DwPatternRecognizer, filtered
+from agent.classify.recognizers.password import character_classes
 from agent.classify.validators import shannon_entropy
 
 _KIND = re.compile(r"(?m)^kind:[ \t]*[\"']?Secret[\"']?[ \t]*$")
@@ -24,15 +25,6 @@ _NOT_SECRET_KEY = re.compile(
     r"region|namespace|email|ca\.crt|tls\.crt|.*\.pub)$"
 )
 _PRINTABLE = re.compile(r"[\x20-\x7e\t\r\n]+")
-
-
-def _classes(value: str) -> int:
-    return (
-        any(c.islower() for c in value)
-        + any(c.isupper() for c in value)
-        + any(c.isdigit() for c in value)
-        + any(not c.isalnum() for c in value)
-    )
 
 
 def _decoded(value: str) -> str | None:
@@ -73,7 +65,7 @@ class KubernetesSecretRecognizer(DwPatternRecognizer):
         if "PRIVATE KEY-----" in decoded:
             return Assessment(0.85, start=s, end=e)
         plain = decoded.strip()
-        if len(plain) < 8 or (_classes(plain) < 3 and shannon_entropy(plain) < 3.0):
+        if len(plain) < 8 or (character_classes(plain) < 3 and shannon_entropy(plain) < 3.0):
             return None
         dropped = filtered(VALUE_FILTERS, plain, text, s, e)
         return dropped or Assessment(base_score, start=s, end=e)

@@ -38,7 +38,7 @@ _CODE = re.compile(
 )
 
 
-def _classes(value: str) -> int:
+def character_classes(value: str) -> int:
     """How many of lower case, upper case, digits and other symbols ``value`` mixes."""
     return (
         any(c.islower() for c in value)
@@ -108,15 +108,15 @@ class PasswordRecognizer(DwPatternRecognizer):
         head = _IDENT_TAIL.search(text, max(0, match.start() - 40), match.start())
         if head and _REFERENCE_PREFIX.search(head.group()):
             return None  # existingSecret: db-credentials names a secret, it is not one
-        if _SHORT_KEY.match(key) and _classes(value) < 3:
+        if _SHORT_KEY.match(key) and character_classes(value) < 3:
             return None
         if not quoted and _CODE.search(value):
             return None
-        if match.groupdict().get("cop") and _classes(value) < 3:
+        if match.groupdict().get("cop") and character_classes(value) < 3:
             return None  # "the password is case-sensitive": prose needs a password-shaped value
         entropy = shannon_entropy(value)
         # short random passwords repeat characters: three character classes count as much as entropy
-        if entropy < 3.0 and _classes(value) < 3:
+        if entropy < 3.0 and character_classes(value) < 3:
             return None
         score = base_score + (0.1 if quoted else 0.0) + (0.1 if entropy >= 3.5 else 0.0)
         return Assessment(score, start=s, end=e)
