@@ -24,14 +24,12 @@ from agent.daemon.backlog import JournalBacklog
 from agent.daemon.bundles import BundlePoller
 from agent.daemon.exporter import start_metrics_server
 from agent.daemon.notify import Notifier
-from agent.daemon.outcome import FAULT_ENV, VerdictHandling
+from agent.daemon.outcome import VerdictHandling
 from agent.daemon.settings import Settings
 from agent.daemon.wiring import (
-    ReloadError,
+    InputRejected,
     build_dispatcher,
-    build_for,
     build_with_spec,
-    policy_digest,
     signing_key_ids,
 )
 from agent.daemon.workers import WorkerPool
@@ -41,11 +39,6 @@ from agent.security.bundle import Installed
 from agent.security.dirfd import make_private_dir
 from agent.sources.reconcile import Reconciler
 from agent.sources.watcher import Watcher
-
-__all__ = [
-    "FAULT_ENV", "Agent", "ReloadError", "build_dispatcher", "build_for", "policy_digest",
-    "start_metrics_server",
-]  # fmt: skip
 
 log = structlog.get_logger(__name__)
 
@@ -104,7 +97,7 @@ class Agent(VerdictHandling):
         self.bundles = self._first_bundle()
         try:
             self.pipeline, self.digest, spec = build_with_spec(st, self.key, self.metrics)
-        except ReloadError as exc:
+        except InputRejected as exc:
             self._audit("signature_rejected", kind=exc.kind, reason=exc.reason, file=exc.file, at="start")
             raise
         self.journal = Journal(st.journal_path)
@@ -332,7 +325,7 @@ class Agent(VerdictHandling):
         except Exception as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.error("reload_failed", reason=reason)
-            if isinstance(exc, ReloadError):
+            if isinstance(exc, InputRejected):
                 self._audit(
                     "signature_rejected", kind=exc.kind, reason=exc.reason, file=exc.file, at="reload"
                 )
