@@ -29,6 +29,8 @@ class ScriptedPipeline:
             end = time.monotonic() + 20
             while not release.exists() and time.monotonic() < end:
                 time.sleep(0.02)
+        if data.startswith(b"RAISE"):
+            raise RuntimeError("a bug in a stage")
         return Verdict(ref.path, ref.zone, (), (), len(data), 0.0)
 
 
@@ -77,6 +79,21 @@ def test_crash_reported_as_internal(tmp_path: Path, pool: WorkerPool) -> None:
     (o,) = _collect(pool, 1)
     assert o.kind == "crashed" and o.reason == "internal" and pool.wait_ready(30.0) and pool.idle() == 2
     j.close()
+
+
+def test_a_scan_that_raises_is_an_internal_error_and_the_worker_goes_on(
+    tmp_path: Path, pool: WorkerPool
+) -> None:
+    """JobFailed crosses the pipe as a typed message: outcome 'error' / 'internal', same worker next."""
+    j = Journal(tmp_path / "j.db")
+    bad, ok = _items(j, tmp_path, {"bad": b"RAISE", "ok": b"fine"})
+    pids = set(pool.pids())
+    pool.submit(bad, "contractor-drop", str(tmp_path), "d")
+    (o,) = _collect(pool, 1)
+    assert o.kind == "error" and o.reason == "internal" and o.verdict is None
+    pool.submit(ok, "contractor-drop", str(tmp_path), "d")
+    assert _collect(pool, 1)[0].kind == "verdict"
+    assert set(pool.pids()) == pids
 
 
 def test_hash_cache_skips_unchanged_content(tmp_path: Path, pool: WorkerPool) -> None:
