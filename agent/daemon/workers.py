@@ -150,22 +150,16 @@ class Outcome:
 
 
 class _Recorder:
-    """Wraps the pipeline's classifier in the worker to keep each detection's context for sealing."""
+    """Keeps each detection of one scan (the pipeline's ``on_detections`` hook) for sealing."""
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
+    def __init__(self) -> None:
         self.seen: dict[tuple[str | None, str, int, int], Detection] = {}
 
-    def detect(self, chunk: Any) -> Any:
-        found = self.inner.detect(chunk)
+    def __call__(self, found: Sequence[Detection]) -> None:
         for d in found:
             if len(self.seen) >= MAX_RECORDED_DETECTIONS:
                 break
             self.seen.setdefault((d.member, d.entity, d.start, d.end), d)
-        return found
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     def evidence_for(self, f: Finding) -> bytes:
         """The plaintext evidence document of one finding (JSON); sealed by the caller right away."""
@@ -242,15 +236,8 @@ def run_job(pipeline: Any, job: Job, seal_to: Any = None) -> Cached | Scanned:
         if job.prev_hash == h and job.prev_digest == job.digest:
             return Cached(job.seq, h, st)
     ref = FileRef(path=job.path, zone=job.zone, role=job.role, root=job.root)  # type: ignore[arg-type]
-    recorder = None
-    if seal_to is not None and hasattr(pipeline, "classifier"):
-        recorder = _Recorder(pipeline.classifier)
-        pipeline.classifier = recorder
-    try:
-        verdict = pipeline.scan(ref)
-    finally:
-        if recorder is not None:
-            pipeline.classifier = recorder.inner
+    recorder = _Recorder() if seal_to is not None else None
+    verdict = pipeline.scan(ref, on_detections=recorder)
     evidence = seal_evidence(recorder, verdict, seal_to) if recorder is not None and verdict.findings else ()
     if recorder is not None:
         recorder.seen.clear()  # plaintext contexts: drop them as soon as they are sealed
