@@ -33,7 +33,7 @@ from agent.daemon.wiring import (
     signing_key_ids,
 )
 from agent.daemon.workers import WorkerPool
-from agent.journal import Journal
+from agent.journal import Journal, WorkItem
 from agent.metrics import Metrics
 from agent.security.bundle import Installed
 from agent.security.dirfd import make_private_dir
@@ -298,13 +298,11 @@ class Agent(VerdictHandling):
             self.pool.submit(item, zone.role, zone.path, self.digest)
         return len(items)
 
-    def _quiet_needed(self, item: Any) -> float:
-        """The mtime age a claimed file needs: the short settle when its last event was a
-        close-after-write (its deadline was set that way), the full one otherwise."""
-        st = self.settings
-        short = min(st.close_settle_seconds, st.settle_seconds)
-        used = item.not_before - item.event_time
-        return short if 0 <= used < st.settle_seconds - 1e-3 and item.not_before else st.settle_seconds
+    def _quiet_needed(self, item: WorkItem) -> float:
+        """The mtime age a claimed file needs: the settle its deadline was set with (the short one
+        after a close-after-write, as the journal recorded it), the full one when no event said."""
+        full = self.settings.settle_seconds
+        return full if item.settle is None else min(max(0.0, item.settle), full)
 
     # -- reload -------------------------------------------------------------------------------
     def _start_reload(self) -> None:
