@@ -17,10 +17,6 @@ from agent import __version__
 COMMAND_MODULES = ("scan", "run", "config", "policy", "ack", "protect", "security", "bundle")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that exits 2 with a one-line message (its default), never a traceback."""
-
-
 class _VersionAction(argparse.Action):
     """``--version``: the release and the git revision it was built from (asked only when printed)."""
 
@@ -35,7 +31,9 @@ class _VersionAction(argparse.Action):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="dropwarden", description="Data-leak monitoring for shared folders.")
+    parser = argparse.ArgumentParser(
+        prog="dropwarden", description="Data-leak monitoring for shared folders."
+    )
     parser.add_argument("--version", action=_VersionAction, help="print the version and git revision")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True

@@ -48,7 +48,8 @@ CREATE TABLE IF NOT EXISTS files (
     event_time REAL,
     not_before REAL NOT NULL DEFAULT 0,
     worker TEXT,
-    rerun INTEGER NOT NULL DEFAULT 0
+    rerun INTEGER NOT NULL DEFAULT 0,
+    settle REAL
 );
 CREATE INDEX IF NOT EXISTS files_queue ON files(state, not_before);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -67,12 +68,16 @@ _ROW_ERRORS = (
 #: Bytes a checkpointed WAL is truncated to (without it, the WAL keeps its largest size for ever).
 WAL_LIMIT = 1 << 20
 
+#: Columns added since the first release: (name, SQL type). A journal written by an older agent gets
+#: them (NULL) when it is opened; NULL means what the older agent meant (see ``WorkItem.settle``).
+_ADDED_COLUMNS = (("settle", "REAL"),)
+
 #: Claimed this many times without an ack (the agent died each time): the file is given up on.
 MAX_ATTEMPTS = 3
 
 _ENQUEUE = """
-INSERT INTO files(path, zone, state, enqueued_at, event_time, not_before, attempts)
-VALUES (:path, :zone, 'pending', :now, :event_time, :not_before, 0)
+INSERT INTO files(path, zone, state, enqueued_at, event_time, not_before, settle, attempts)
+VALUES (:path, :zone, 'pending', :now, :event_time, :not_before, :settle, 0)
 ON CONFLICT(path) DO UPDATE SET
     zone = excluded.zone,
     rerun = CASE WHEN state = 'claimed' THEN 1 ELSE rerun END,
@@ -83,6 +88,9 @@ ON CONFLICT(path) DO UPDATE SET
     not_before = CASE WHEN state IN ('done', 'error') THEN excluded.not_before
                       WHEN excluded.event_time >= coalesce(event_time, 0) THEN excluded.not_before
                       ELSE max(not_before, excluded.not_before) END,
+    settle = CASE WHEN state IN ('done', 'error') OR excluded.event_time >= coalesce(event_time, 0)
+                       OR excluded.not_before > not_before THEN excluded.settle
+                  ELSE settle END,
     state = CASE WHEN state = 'claimed' THEN 'claimed' ELSE 'pending' END
 """
 
@@ -94,6 +102,25 @@ def _key(path: str) -> bytes:
 
 def _name(stored: bytes | str) -> str:
     return os.fsdecode(stored)
+
+
+#: (path, zone, event time, settle deadline) or the same with the settle seconds the event asked for.
+QueueEntry = (
+    tuple[str, str | None, float | None, float | None]
+    | tuple[str, str | None, float | None, float | None, float | None]
+)
+
+
+def _entry_row(entry: QueueEntry, now: float) -> dict[str, object]:
+    path, zone, event_time, not_before = entry[:4]
+    return {
+        "path": _key(path),
+        "zone": zone,
+        "now": now,
+        "event_time": event_time if event_time is not None else now,
+        "not_before": not_before if not_before is not None else now,
+        "settle": entry[4] if len(entry) > 4 else None,
+    }
 
 
 @dataclass(frozen=True)
@@ -122,7 +149,10 @@ class WorkItem:
     prev_hash: str | None
     prev_digest: str | None
     prev_state_done: bool
-    not_before: float = 0.0  # the settle deadline it was claimed at (not_before - event_time = settle used)
+    not_before: float = 0.0  # the settle deadline it was claimed at
+    #: The settle time of the event that set ``not_before`` (close-after-write: the short one);
+    #: None when no event said (a crawl, a rescan, a journal from an older agent): the full settle.
+    settle: float | None = None
 
 
 @dataclass(frozen=True)
@@ -151,7 +181,16 @@ class Journal:
         self._conns: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._conn().executescript(SCHEMA)
+        self._migrate()
         self._migrate_paths()
+
+    def _migrate(self) -> None:
+        """Add the columns an older agent's journal lacks (idempotent, safe against a concurrent open)."""
+        with self._tx() as c:
+            have = {r["name"] for r in c.execute("PRAGMA table_info(files)")}
+            for name, sql_type in _ADDED_COLUMNS:
+                if name not in have:
+                    c.execute(f"ALTER TABLE files ADD COLUMN {name} {sql_type}")
 
     def _migrate_paths(self) -> None:
         """Journals written before paths were bytes hold TEXT keys: convert them once."""
@@ -228,23 +267,21 @@ class Journal:
 
     # -- the queue ----------------------------------------------------------------------------
     def enqueue(
-        self, path: str, zone: str | None, event_time: float | None = None, not_before: float | None = None
+        self,
+        path: str,
+        zone: str | None,
+        event_time: float | None = None,
+        not_before: float | None = None,
+        settle: float | None = None,
     ) -> None:
         """Queue a path (idempotent: a pending row is coalesced; a claimed one is marked for a rerun)."""
-        self.enqueue_many([(path, zone, event_time, not_before)])
+        self.enqueue_many([(path, zone, event_time, not_before, settle)])
 
-    def enqueue_many(self, items: Iterable[tuple[str, str | None, float | None, float | None]]) -> int:
+    def enqueue_many(self, items: Iterable[QueueEntry]) -> int:
+        """Queue many paths in one transaction; each entry is (path, zone, event time, settle
+        deadline[, settle seconds the event asked for])."""
         now = time.time()
-        rows = [
-            {
-                "path": _key(p),
-                "zone": z,
-                "now": now,
-                "event_time": et if et is not None else now,
-                "not_before": nb if nb is not None else now,
-            }
-            for p, z, et, nb in items
-        ]
+        rows = [_entry_row(entry, now) for entry in items]
         if not rows:
             return 0
         try:
@@ -273,8 +310,8 @@ class Journal:
         with self._tx() as c:
             rows = c.execute(
                 "SELECT path, zone, event_time, enqueued_at, attempts, content_hash, policy_digest, "
-                "scanned_at, last_error, not_before FROM files WHERE state = 'pending' AND not_before <= ? "
-                "ORDER BY not_before LIMIT ?",
+                "scanned_at, last_error, not_before, settle FROM files "
+                "WHERE state = 'pending' AND not_before <= ? ORDER BY not_before LIMIT ?",
                 (now, n),
             ).fetchall()
             c.executemany(
@@ -292,6 +329,7 @@ class Journal:
                 prev_digest=r["policy_digest"],
                 prev_state_done=r["scanned_at"] is not None and r["last_error"] is None,
                 not_before=r["not_before"] or 0.0,
+                settle=r["settle"],
             )
             for r in rows
         ]
@@ -380,7 +418,7 @@ class Journal:
         with self._tx() as c:
             return c.execute(
                 "UPDATE files SET state = 'pending', not_before = ?, enqueued_at = ?, event_time = ?, "
-                "attempts = 0 WHERE state IN ('done', 'error') AND "
+                "settle = NULL, attempts = 0 WHERE state IN ('done', 'error') AND "
                 "(policy_digest IS NULL OR policy_digest != ?)",
                 (now, now, now, policy_digest),
             ).rowcount

@@ -14,12 +14,12 @@ import math
 import os
 import re
 import sys
-from collections import Counter
 from collections.abc import Callable, MutableMapping
 from typing import IO, Any
 
 import structlog
 
+from agent.checksums import iban_valid, luhn_valid, shannon_entropy
 from agent.redact import mask, printable
 
 _PEM = re.compile(
@@ -43,33 +43,11 @@ _MIN_LEN = 13  # shortest thing we mask (a 13-digit card); shorter strings skip 
 _SKIP_KEYS = frozenset({"timestamp", "level", "logger", "logger_name"})
 
 
-def luhn_ok(digits: str) -> bool:
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2:
-            d = d * 2 - 9 if d > 4 else d * 2
-        total += d
-    return total % 10 == 0
-
-
-def iban_ok(compact: str) -> bool:
-    if not 15 <= len(compact) <= 34:
-        return False
-    moved = compact[4:] + compact[:4]
-    return int("".join(str(int(c, 36)) for c in moved)) % 97 == 1
-
-
-def shannon_entropy(s: str) -> float:
-    n = len(s)
-    return -sum(c / n * math.log2(c / n) for c in Counter(s).values())
-
-
 def _card(m: re.Match[str]) -> str:
     """Mask every Luhn-valid 13–19 digit run made of whole separator groups within the match."""
     text = m.group(0)
     digits = _SEP.sub("", text)
-    if 13 <= len(digits) <= 19 and luhn_ok(digits):
+    if 13 <= len(digits) <= 19 and luhn_valid(digits):
         return mask(text, "CREDIT_CARD")
     # "4111 1111 1111 1111 12": the card is a sub-range of the groups
     parts = re.split(r"([ -])", text)
@@ -77,7 +55,7 @@ def _card(m: re.Match[str]) -> str:
     for i in range(len(groups)):
         for j in range(min(len(groups), i + 6), i, -1):  # a card has at most 5 groups (4-4-4-4-3)
             cand = "".join(groups[i:j])
-            if 13 <= len(cand) <= 19 and luhn_ok(cand):
+            if 13 <= len(cand) <= 19 and luhn_valid(cand):
                 left = "".join(parts[: 2 * i])
                 right = "".join(parts[2 * j - 1 :])
                 mid = "".join(parts[2 * i : 2 * j - 1])
@@ -90,7 +68,7 @@ def _iban(m: re.Match[str]) -> str:
     cut = len(text)
     while cut > 0:  # "DE89 3704 0044 0532 0130 00 AB": try without trailing groups
         cand = text[:cut]
-        if iban_ok(cand.replace(" ", "")):
+        if iban_valid(cand):
             return mask(cand, "IBAN_CODE") + text[cut:]
         cut = cand.rfind(" ")
     return text

@@ -2,8 +2,12 @@
 
 Names follow ``dropwarden_<noun>_<unit>`` (``_total`` for counters). Label values come from bounded
 sets only — zone names from the config, policy and rule ids, severities, error reasons — never file
-paths or matched values. Stages never touch these: ``pipeline.py`` and ``app.py`` record them.
-A fresh :class:`Metrics` owns its own registry, so tests never share global state.
+paths or matched values. The daemon records them (agent.daemon: outcome for files, findings,
+alerts, errors and quarantines; app for the queue, reloads, rules and inotify overflows; workers
+for restarts). Two stages that run inside the daemon are handed the object for what only they
+see: the reconciler (crawls and watched directories) and the alert sinks (deliveries, failures,
+outbox size). Extraction, classification and policy evaluation never see it. A fresh
+:class:`Metrics` owns its own registry, so tests never share global state.
 """
 
 from __future__ import annotations

@@ -1,8 +1,10 @@
-"""Plain frozen dataclasses that the pipeline stages pass to each other.
+"""Plain frozen dataclasses that the pipeline stages pass to each other: the contract between them.
 
-Every stage (sources, journal, extract, classify, policy, actions) may import this module and
-nothing of the others: this file is the contract between them. Fields marked ``repr=False``
-hold raw matched text; they live in memory only and must never be serialised, logged or sent.
+The stages (sources, extract, classify, policy, actions) import this module and the shared helpers
+(journal, redact, log, checksums, metrics), never each other: the import contracts in pyproject.toml
+check it. Fields marked ``repr=False`` hold raw matched text: in memory only, never logged, reported
+or sent in clear; the one way they leave a worker is sealed evidence (agent.security.evidence),
+encrypted to the security team's key.
 """
 
 from __future__ import annotations
@@ -197,7 +199,6 @@ class Verdict:
     errors: tuple[ExtractError, ...]
     bytes: int
     seconds: float
-    content_hash: str = ""
     files: tuple[FileRecord, ...] = ()  # inventory: the top-level file first, then every member
 
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +42,10 @@ __all__ = ["SHIPPED_POLICIES", "Pipeline", "build_pipeline", "default_policy_dir
 #: and keeping every one would let a hostile 1 GB file exhaust memory.
 MAX_DETECTIONS_PER_ENTITY = 5_000
 
+#: Called with every chunk's detections as the classifier returned them (before de-duplication and
+#: evaluation): the daemon's workers keep their context to seal it as evidence (agent.daemon.workers).
+DetectionHook = Callable[[Sequence[Detection]], None]
+
 
 @dataclass
 class _DocState:
@@ -67,7 +71,8 @@ class Pipeline:
     policies: PolicySet
     redactor: Redactor
 
-    def scan(self, ref: FileRef) -> Verdict:
+    def scan(self, ref: FileRef, on_detections: DetectionHook | None = None) -> Verdict:
+        """The verdict on one top-level file; ``on_detections`` sees every chunk's raw detections."""
         started = time.monotonic()
         findings = FileFindings()  # one finding per rule for the whole file (bounded)
         errors: list[ExtractError] = []
@@ -85,13 +90,13 @@ class Pipeline:
                 errors.append(item)
                 continue
             state = docs.setdefault(item.member, _DocState())
-            self._classify_into(item, state, errors)
+            self._classify_into(item, state, errors, on_detections)
             if item.final:
                 findings.add(self._evaluate(ref, item.member, docs.pop(item.member)))
         for member, state in docs.items():  # an extractor that stopped early (limit, timeout)
             findings.add(self._evaluate(ref, member, state))
         findings.add(self.unscanned(ref, errors))
-        shown, in_names = self._names(ref, list(members))
+        shown, in_names = self._names(ref, list(members), on_detections)
         findings.add(in_names)
         return Verdict(
             path=ref.path,
@@ -145,20 +150,29 @@ class Pipeline:
         shown, _ = self._names(ref, [])
         return tuple(redact_finding(f, shown.path, shown.masked) for f in findings)
 
-    def _names(self, ref: FileRef, members: list[str]) -> tuple[_Shown, tuple[Finding, ...]]:
+    def _names(
+        self, ref: FileRef, members: list[str], on_detections: DetectionHook | None = None
+    ) -> tuple[_Shown, tuple[Finding, ...]]:
         """Detect values in the file's path (below its root) and member names: findings, and the names
         as every output must show them (agent.policy.names)."""
         relative = os.path.relpath(ref.path, ref.root) if ref.root and ref.path != ref.root else ref.path
         names = NameText.of([relative, *members])
         state = _DocState()
-        self._classify_into(TextChunk(path=ref.path, member=None, text=names.text, part="name"), state, [])
+        chunk = TextChunk(path=ref.path, member=None, text=names.text, part="name")
+        self._classify_into(chunk, state, [], on_detections)
         if not state.detections:
             return _Shown(ref.path, {}), ()
         found = evaluate(state.detections, self._doc(ref, None), self.policies, self.redactor).findings
         masked = names.masked(found)
         return _Shown(rename(ref.path, relative, masked), masked), found
 
-    def _classify_into(self, chunk: TextChunk, state: _DocState, errors: list[ExtractError]) -> None:
+    def _classify_into(
+        self,
+        chunk: TextChunk,
+        state: _DocState,
+        errors: list[ExtractError],
+        on_detections: DetectionHook | None = None,
+    ) -> None:
         try:
             detections = self.classifier.detect(chunk)
         except MemoryError:
@@ -170,6 +184,8 @@ class Pipeline:
                 ExtractError(chunk.path, chunk.member, "internal", f"classifier: {type(exc).__name__}")
             )
             return
+        if on_detections is not None:
+            on_detections(detections)
         per_entity, seen = state.per_entity, state.seen
         for d in detections:
             if per_entity[d.entity] >= MAX_DETECTIONS_PER_ENTITY:  # before `seen`: memory stays bounded

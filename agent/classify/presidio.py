@@ -32,7 +32,7 @@ from agent.classify.recognizers.builtin import BUILTIN, COVERING_TRIGGERS, IN_DI
 from agent.classify.recognizers.custom import SpecRecognizer
 from agent.classify.recognizers.ner import NerRecognizer
 from agent.classify.tokenizer import OfflineNlpEngine
-from agent.models import Detection, TextChunk
+from agent.models import Detection, RecognizerSpec, TextChunk
 
 log = structlog.get_logger(__name__)
 
@@ -61,47 +61,7 @@ class Classifier:
         wanted = settings.entities
         self._nlp = OfflineNlpEngine(settings.ner_model if _wants(wanted, NER_ENTITIES) else None)
         self._nlp.load()
-        recognizers: list[EntityRecognizer] = []
-        triggers: list[Trigger] = []
-        #: prefilter group key -> (entity, recognizer). Built-ins are keyed by their entity (one each);
-        #: pack recognizers each get their own group, so a hundred token formats sharing one entity
-        #: each run only around their own trigger's hits.
-        owners: dict[str, tuple[str, EntityRecognizer]] = {}
-        for entity, cls in OURS.items():
-            if _wants(wanted, {entity}):
-                recognizers.append(cls())
-                if cls.TRIGGER:
-                    covering = cls.COVER is not None
-                    extent = cls.COVER if covering else cls.MAX_LEN
-                    triggers.append(
-                        Trigger(
-                            entity,
-                            cls.TRIGGER,
-                            extent,
-                            covering=covering,
-                            in_digit_runs=cls.TRIGGER_IN_DIGIT_RUNS,
-                        )
-                    )
-                    owners[entity] = (entity, recognizers[-1])
-        for entity, factory in BUILTIN.items():
-            if _wants(wanted, {entity}):
-                builtin = factory()
-                recognizers.append(builtin)
-                nested = entity in IN_DIGIT_RUNS
-                if entity in TRIGGERS:
-                    triggers.append(Trigger(entity, *TRIGGERS[entity], in_digit_runs=nested))
-                elif entity in COVERING_TRIGGERS:
-                    triggers.append(Trigger(entity, *COVERING_TRIGGERS[entity], covering=True))
-                elif entity in EXTRA_TRIGGERS:
-                    triggers.append(Trigger(entity, *EXTRA_TRIGGERS[entity], in_digit_runs=nested))
-                if triggers and triggers[-1].entity == entity:
-                    owners[entity] = (entity, builtin)
-        for spec in settings.custom:
-            recognizers.append(SpecRecognizer(spec))
-            if spec.trigger:
-                key = f"{spec.entity}/{spec.name}"
-                triggers.append(Trigger(key, spec.trigger, spec.max_len))
-                owners[key] = (spec.entity, recognizers[-1])
+        recognizers, triggers, owners = _registry(wanted, settings.custom)
         ner = sorted(e for e in self._nlp.get_supported_entities() if _wants(wanted, {e}))
         if ner:
             recognizers.append(NerRecognizer(ner))
@@ -248,6 +208,61 @@ def _rejected_detection(chunk: TextChunk, r: Rejection) -> Detection:
         value=chunk.text[r.start : r.end],
         attributes=(("filtered_by", r.filter),),
     )
+
+
+def _registry(
+    wanted: frozenset[str] | None, custom: Sequence[RecognizerSpec]
+) -> tuple[list[EntityRecognizer], list[Trigger], dict[str, tuple[str, EntityRecognizer]]]:
+    """The recognizers for the wanted entities (ours, Presidio's built-ins, the packs' own), their
+    prefilter triggers, and each trigger's owner: prefilter group key -> (entity, recognizer).
+
+    Built-ins are keyed by their entity (one each); pack recognizers each get their own group, so a
+    hundred token formats sharing one entity each run only around their own trigger's hits.
+    """
+    recognizers: list[EntityRecognizer] = []
+    triggers: list[Trigger] = []
+    owners: dict[str, tuple[str, EntityRecognizer]] = {}
+    for entity, cls in OURS.items():
+        if _wants(wanted, {entity}):
+            recognizers.append(cls())
+            if cls.TRIGGER:
+                covering = cls.COVER is not None
+                extent = cls.COVER if covering else cls.MAX_LEN
+                triggers.append(
+                    Trigger(
+                        entity,
+                        cls.TRIGGER,
+                        extent,
+                        covering=covering,
+                        in_digit_runs=cls.TRIGGER_IN_DIGIT_RUNS,
+                    )
+                )
+                owners[entity] = (entity, recognizers[-1])
+    for entity, factory in BUILTIN.items():
+        if _wants(wanted, {entity}):
+            recognizers.append(factory())
+            if builtin_triggers := _builtin_trigger(entity):
+                triggers.extend(builtin_triggers)
+                owners[entity] = (entity, recognizers[-1])
+    for spec in custom:
+        recognizers.append(SpecRecognizer(spec))
+        if spec.trigger:
+            key = f"{spec.entity}/{spec.name}"
+            triggers.append(Trigger(key, spec.trigger, spec.max_len))
+            owners[key] = (spec.entity, recognizers[-1])
+    return recognizers, triggers, owners
+
+
+def _builtin_trigger(entity: str) -> list[Trigger]:
+    """The prefilter trigger of a built-in (Presidio) recognizer's entity, if it has one."""
+    nested = entity in IN_DIGIT_RUNS
+    if entity in TRIGGERS:
+        return [Trigger(entity, *TRIGGERS[entity], in_digit_runs=nested)]
+    if entity in COVERING_TRIGGERS:
+        return [Trigger(entity, *COVERING_TRIGGERS[entity], covering=True)]
+    if entity in EXTRA_TRIGGERS:
+        return [Trigger(entity, *EXTRA_TRIGGERS[entity], in_digit_runs=nested)]
+    return []
 
 
 def _presidio_patterns_in_regions(

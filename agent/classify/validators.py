@@ -5,26 +5,21 @@ Every function is pure and cheap: validators run once per regex match, never per
 
 from __future__ import annotations
 
-import math
 import re
 import zlib
-from collections import Counter
 from collections.abc import Callable
 
-#: IBAN length per country (ISO 13616 registry): SEPA members, CH, GB and the other registry countries.
-# fmt: off
-IBAN_LENGTHS: dict[str, int] = {
-    "AD": 24, "AE": 23, "AL": 28, "AT": 20, "AZ": 28, "BA": 20, "BE": 16, "BG": 22, "BH": 22, "BI": 27,
-    "BR": 29, "BY": 28, "CH": 21, "CR": 22, "CY": 28, "CZ": 24, "DE": 22, "DJ": 27, "DK": 18, "DO": 28,
-    "EE": 20, "EG": 29, "ES": 24, "FI": 18, "FK": 18, "FO": 18, "FR": 27, "GB": 22, "GE": 22, "GI": 23,
-    "GL": 18, "GR": 27, "GT": 28, "HR": 21, "HU": 28, "IE": 22, "IL": 23, "IQ": 23, "IS": 26, "IT": 27,
-    "JO": 30, "KW": 30, "KZ": 20, "LB": 28, "LC": 32, "LI": 21, "LT": 20, "LU": 20, "LV": 21, "LY": 25,
-    "MC": 27, "MD": 24, "ME": 22, "MK": 19, "MN": 20, "MR": 27, "MT": 31, "MU": 30, "NI": 28, "NL": 18,
-    "NO": 15, "OM": 23, "PK": 24, "PL": 28, "PS": 29, "PT": 25, "QA": 29, "RO": 24, "RS": 22, "RU": 33,
-    "SA": 24, "SC": 31, "SD": 18, "SE": 24, "SI": 19, "SK": 24, "SM": 27, "SO": 23, "ST": 25, "SV": 28,
-    "TL": 23, "TN": 24, "TR": 26, "UA": 29, "VA": 22, "VG": 24, "XK": 20, "YE": 30,
-}
-# fmt: on
+# Luhn, IBAN and entropy are shared with the log scrubber (agent.log): one implementation, in a module
+# both may import (see agent.checksums). Recognizers keep importing them from here.
+from agent.checksums import (
+    IBAN_LENGTHS,
+    NON_ALNUM,
+    digits_only,
+    iban_valid,
+    luhn_valid,
+    mod97_of_alnum,
+    shannon_entropy,
+)
 
 #: ISO 3166 alpha-2 codes (for SWIFT/BIC positions 5-6).
 # fmt: off
@@ -47,28 +42,6 @@ COUNTRY_CODES = frozenset((
 ))
 # fmt: on
 
-_NON_ALNUM = re.compile(r"[^0-9A-Za-z]")
-
-
-def digits_only(value: str) -> str:
-    return "".join(c for c in value if c.isdigit())
-
-
-def luhn_valid(value: str) -> bool:
-    """Luhn (mod 10) check over the digits of ``value``; separators are ignored."""
-    digits = digits_only(value)
-    if len(digits) < 2:
-        return False
-    total = 0
-    for i, ch in enumerate(reversed(digits)):
-        d = ord(ch) - 48
-        if i % 2 == 1:
-            d *= 2
-            if d > 9:
-                d -= 9
-        total += d
-    return total % 10 == 0
-
 
 def gtin_valid(value: str) -> bool:
     """GS1 check digit (EAN-13, GTIN-14, ISBN-13): weights 3,1,3,... from the right over the body."""
@@ -80,29 +53,10 @@ def gtin_valid(value: str) -> bool:
     return (10 - total % 10) % 10 == check
 
 
-def _mod97_of_alnum(s: str) -> int:
-    rem = 0
-    for ch in s:
-        rem = (rem * (100 if ch.isalpha() else 10) + (ord(ch) - 55 if ch.isalpha() else ord(ch) - 48)) % 97
-    return rem
-
-
-def iban_valid(value: str) -> bool:
-    """ISO 13616: known country, the registry length for it, and check digits passing mod 97."""
-    compact = _NON_ALNUM.sub("", value).upper()
-    if len(compact) < 15 or not compact[:2].isalpha() or not compact[2:4].isdigit():
-        return False
-    if IBAN_LENGTHS.get(compact[:2]) != len(compact):
-        return False
-    if not compact.isascii() or not compact.isalnum():
-        return False
-    return _mod97_of_alnum(compact[4:] + compact[:4]) == 1
-
-
 def mod97_valid(value: str) -> bool:
     """ISO 7064 MOD 97-10 over the alphanumerics (letters A=10..Z=35): remainder 1 is valid."""
-    compact = _NON_ALNUM.sub("", value).upper()
-    return bool(compact) and compact.isascii() and _mod97_of_alnum(compact) == 1
+    compact = NON_ALNUM.sub("", value).upper()
+    return bool(compact) and compact.isascii() and mod97_of_alnum(compact) == 1
 
 
 def mod11_valid(value: str) -> bool:
@@ -164,14 +118,6 @@ def bech32_polymod(hrp: str, data: list[int]) -> int:
     return chk
 
 
-def shannon_entropy(value: str) -> float:
-    """Bits per character of the empirical character distribution."""
-    if not value:
-        return 0.0
-    n = len(value)
-    return -sum(c / n * math.log2(c / n) for c in Counter(value).values())
-
-
 # fmt: off
 _PLACEHOLDER_WORDS = (
     "changeme", "change_me", "changeit", "password", "passwd", "secret", "example", "dummy", "sample",
@@ -231,3 +177,24 @@ def get_validator(name: str, min_entropy: float = 0.0) -> Callable[[str], bool] 
     if name not in VALIDATORS:
         raise ValueError(f"unknown validator {name!r}; expected one of {', '.join([*VALIDATORS, 'entropy'])}")
     return VALIDATORS[name]
+
+
+__all__ = [
+    "COUNTRY_CODES",
+    "IBAN_LENGTHS",
+    "VALIDATORS",
+    "base62_crc32",
+    "bech32_polymod",
+    "bech32_valid",
+    "crc32_base62_valid",
+    "digits_only",
+    "entropy_validator",
+    "get_validator",
+    "gtin_valid",
+    "iban_valid",
+    "is_placeholder",
+    "luhn_valid",
+    "mod11_valid",
+    "mod97_valid",
+    "shannon_entropy",
+]

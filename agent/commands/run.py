@@ -122,13 +122,10 @@ def run_agent(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"config error: {e}", file=sys.stderr)
         return 2
-    try:
-        from agent.log import configure_logging
+    from agent.log import configure_logging
 
-        fmt = settings.log_format
-        configure_logging(json=None if fmt == "auto" else fmt == "json", level=settings.log_level)
-    except ImportError:
-        pass
+    fmt = settings.log_format
+    configure_logging(json=None if fmt == "auto" else fmt == "json", level=settings.log_level)
     from agent.daemon.app import Agent
     from agent.policy import PolicyError
 

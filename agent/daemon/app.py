@@ -24,28 +24,21 @@ from agent.daemon.backlog import JournalBacklog
 from agent.daemon.bundles import BundlePoller
 from agent.daemon.exporter import start_metrics_server
 from agent.daemon.notify import Notifier
-from agent.daemon.outcome import FAULT_ENV, VerdictHandling
+from agent.daemon.outcome import VerdictHandling
 from agent.daemon.settings import Settings
 from agent.daemon.wiring import (
-    ReloadError,
+    InputRejected,
     build_dispatcher,
-    build_for,
     build_with_spec,
-    policy_digest,
     signing_key_ids,
 )
 from agent.daemon.workers import WorkerPool
-from agent.journal import Journal
+from agent.journal import Journal, WorkItem
 from agent.metrics import Metrics
 from agent.security.bundle import Installed
 from agent.security.dirfd import make_private_dir
 from agent.sources.reconcile import Reconciler
 from agent.sources.watcher import Watcher
-
-__all__ = [
-    "FAULT_ENV", "Agent", "ReloadError", "build_dispatcher", "build_for", "policy_digest",
-    "start_metrics_server",
-]  # fmt: skip
 
 log = structlog.get_logger(__name__)
 
@@ -115,7 +108,7 @@ class Agent(VerdictHandling):
         self.bundles = self._first_bundle()
         try:
             self.pipeline, self.digest, spec = build_with_spec(st, self.key, self.metrics)
-        except ReloadError as exc:
+        except InputRejected as exc:
             self._audit("signature_rejected", kind=exc.kind, reason=exc.reason, file=exc.file, at="start")
             raise
         self.journal = Journal(st.journal_path)
@@ -359,13 +352,11 @@ class Agent(VerdictHandling):
             self.pool.submit(item, zone.role, zone.path, self.digest)
         return len(items)
 
-    def _quiet_needed(self, item: Any) -> float:
-        """The mtime age a claimed file needs: the short settle when its last event was a
-        close-after-write (its deadline was set that way), the full one otherwise."""
-        st = self.settings
-        short = min(st.close_settle_seconds, st.settle_seconds)
-        used = item.not_before - item.event_time
-        return short if 0 <= used < st.settle_seconds - 1e-3 and item.not_before else st.settle_seconds
+    def _quiet_needed(self, item: WorkItem) -> float:
+        """The mtime age a claimed file needs: the settle its deadline was set with (the short one
+        after a close-after-write, as the journal recorded it), the full one when no event said."""
+        full = self.settings.settle_seconds
+        return full if item.settle is None else min(max(0.0, item.settle), full)
 
     # -- reload -------------------------------------------------------------------------------
     def _start_reload(self) -> None:
@@ -387,7 +378,7 @@ class Agent(VerdictHandling):
         except Exception as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             log.error("reload_failed", reason=reason)
-            if isinstance(exc, ReloadError):
+            if isinstance(exc, InputRejected):
                 self._audit(
                     "signature_rejected", kind=exc.kind, reason=exc.reason, file=exc.file, at="reload"
                 )

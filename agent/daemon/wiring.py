@@ -2,8 +2,8 @@
 
 With ``require_signed`` every input a verdict depends on (policy packs, the value-set files they
 name, EDM and fingerprint indexes) is read exactly once, checked against its detached Ed25519
-signature (agent.security.signing) and loaded from those very bytes: no file can be swapped between the check
-and the load. A refusal raises :class:`ReloadError` (one safe line); it is counted in
+signature (agent.security.signing) and loaded from those very bytes: no file can be swapped
+between the check and the load. A refusal raises :class:`InputRejected` (one safe line); it is counted in
 ``dropwarden_signature_rejections_total{kind}`` and written to the audit log by the caller.
 """
 
@@ -27,9 +27,10 @@ from agent.policy import PolicyError
 log = structlog.get_logger(__name__)
 
 
-class ReloadError(PolicyError):
-    """Inputs refused before building a pipeline (unsigned or tampered pack/index); ``str()`` is one
-    safe line. A PolicyError, so ``dropwarden run`` reports it as a policy error and exits 2."""
+class InputRejected(PolicyError):
+    """A policy pack, value set or index refused (unsigned, tampered, unreadable index), at start-up
+    or on a reload; ``str()`` is one safe line. A PolicyError, so ``dropwarden run`` reports it as a
+    policy error and exits 2. (It was ReloadError, though start-up raises it too.)"""
 
     def __init__(self, file: str, message: str, kind: str = "policy", reason: str = "") -> None:
         super().__init__(file, "", "", message)
@@ -81,7 +82,7 @@ def _value_sets(pack: Path, data: bytes) -> list[Path]:
     return out
 
 
-def _reject(exc: Exception, kind: str, metrics: Metrics | None) -> ReloadError:
+def _reject(exc: Exception, kind: str, metrics: Metrics | None) -> InputRejected:
     from agent.security.signing import SignatureRejected
 
     if metrics is not None:
@@ -92,13 +93,13 @@ def _reject(exc: Exception, kind: str, metrics: Metrics | None) -> ReloadError:
     if path and msg.startswith(f"{path}: "):
         msg = msg[len(path) + 2 :]
     log.error("signature_rejected", kind=kind, reason=reason, file=path)
-    return ReloadError(path or kind, msg, kind=kind, reason=reason)
+    return InputRejected(path or kind, msg, kind=kind, reason=reason)
 
 
 def verified_sources(
     settings: Settings, dirs: list[Path], metrics: Metrics | None = None, verify: bool = True
 ) -> dict[Path, bytes]:
-    """Read every pack and value-set file once and return its bytes, signature checked; raise ReloadError.
+    """Read every pack and value-set file once and return its bytes, signature checked; raise InputRejected.
 
     ``verify=False``: the same snapshot without signature checks (unreadable files are left out, the
     loader reports them)."""
@@ -243,10 +244,12 @@ def _index_detectors(
                 if metrics is not None:
                     metrics.signature_rejections.labels(kind="index").inc()
                 log.error("signature_rejected", kind="index", reason=exc.reason, file=f)
-                raise ReloadError(
+                raise InputRejected(
                     f, f"index signature rejected ({exc.reason})", "index", exc.reason
                 ) from None
-            raise ReloadError(f, f"index rejected ({exc.reason})", kind="index", reason=exc.reason) from None
+            raise InputRejected(
+                f, f"index rejected ({exc.reason})", kind="index", reason=exc.reason
+            ) from None
     return extra, read
 
 
@@ -262,7 +265,7 @@ def build_for(
     sources: Mapping[Path, bytes] | None = None,
     extra: tuple[object, ...] | None = None,
 ) -> tuple[Any, str]:
-    """(pipeline, digest) from settings; raises ReloadError / PolicyError / OSError on bad input.
+    """(pipeline, digest) from settings; raises InputRejected / PolicyError / OSError on bad input.
 
     ``sources``: pack bytes already read (and, with require_signed, verified) by verified_sources;
     ``extra``: index detectors already loaded (and checked) by _index_detectors."""

@@ -79,6 +79,62 @@ class Job:
     prev_digest: str | None
 
 
+# -- the messages on a worker's pipe (pickled by multiprocessing) ----------------------------------
+@dataclass(frozen=True)
+class Ready:
+    """Worker -> parent, once: the pipeline is built, give me files."""
+
+    pid: int
+
+
+@dataclass(frozen=True)
+class StartFailed:
+    """Worker -> parent, once: the pipeline could not be built (the worker exits and is respawned)."""
+
+    error: str  # exception class name only: never a message that could carry content
+
+
+@dataclass(frozen=True)
+class Cached:
+    """Worker -> parent: the file's hash and the policy digest equal the last scan's; no scan."""
+
+    seq: int
+    content_hash: str
+    stat: FileStat
+
+
+@dataclass(frozen=True)
+class Scanned:
+    """Worker -> parent: a verdict, with the hash and stat of what was read (empty hash: not hashable)."""
+
+    seq: int
+    verdict: Verdict
+    content_hash: str
+    stat: FileStat | None
+    evidence: tuple[bytes | None, ...] = ()  # sealed match context per finding (aligned with findings)
+
+
+@dataclass(frozen=True)
+class JobFailed:
+    """Worker -> parent: the scan raised (a bug, or the memory ceiling); the file gets ``reason``."""
+
+    seq: int
+    reason: str
+    error: str  # exception class name
+
+
+@dataclass(frozen=True)
+class Heavy:
+    """Worker -> parent, during a job: this file went to OCR (the job moves to the OCR lane)."""
+
+    seq: int
+
+
+#: What a worker sends: one of Ready | StartFailed first, then per Job maybe Heavy, then one result.
+WorkerMessage = Ready | StartFailed | Heavy | Cached | Scanned | JobFailed
+JobResult = Cached | Scanned | JobFailed
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What came of one work item: kind is verdict | cached | timeout | crashed | error."""
@@ -94,22 +150,16 @@ class Outcome:
 
 
 class _Recorder:
-    """Wraps the pipeline's classifier in the worker to keep each detection's context for sealing."""
+    """Keeps each detection of one scan (the pipeline's ``on_detections`` hook) for sealing."""
 
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
+    def __init__(self) -> None:
         self.seen: dict[tuple[str | None, str, int, int], Detection] = {}
 
-    def detect(self, chunk: Any) -> Any:
-        found = self.inner.detect(chunk)
+    def __call__(self, found: Sequence[Detection]) -> None:
         for d in found:
             if len(self.seen) >= MAX_RECORDED_DETECTIONS:
                 break
             self.seen.setdefault((d.member, d.entity, d.start, d.end), d)
-        return found
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
     def evidence_for(self, f: Finding) -> bytes:
         """The plaintext evidence document of one finding (JSON); sealed by the caller right away."""
@@ -174,7 +224,7 @@ def hash_file(path: str, root: str | None = None) -> tuple[str, FileStat] | None
         os.close(fd)
 
 
-def run_job(pipeline: Any, job: Job, seal_to: Any = None) -> tuple[str, Any]:
+def run_job(pipeline: Any, job: Job, seal_to: Any = None) -> Cached | Scanned:
     """The worker's unit of work (also callable in-process by tests).
 
     ``seal_to``: the security team's X25519 public key; the verdict then travels with one sealed
@@ -184,17 +234,10 @@ def run_job(pipeline: Any, job: Job, seal_to: Any = None) -> tuple[str, Any]:
     if hashed is not None:
         h, st = hashed
         if job.prev_hash == h and job.prev_digest == job.digest:
-            return "cached", (h, st)
+            return Cached(job.seq, h, st)
     ref = FileRef(path=job.path, zone=job.zone, role=job.role, root=job.root)  # type: ignore[arg-type]
-    recorder = None
-    if seal_to is not None and hasattr(pipeline, "classifier"):
-        recorder = _Recorder(pipeline.classifier)
-        pipeline.classifier = recorder
-    try:
-        verdict = pipeline.scan(ref)
-    finally:
-        if recorder is not None:
-            pipeline.classifier = recorder.inner
+    recorder = _Recorder() if seal_to is not None else None
+    verdict = pipeline.scan(ref, on_detections=recorder)
     evidence = seal_evidence(recorder, verdict, seal_to) if recorder is not None and verdict.findings else ()
     if recorder is not None:
         recorder.seen.clear()  # plaintext contexts: drop them as soon as they are sealed
@@ -203,8 +246,8 @@ def run_job(pipeline: Any, job: Job, seal_to: Any = None) -> tuple[str, Any]:
             st2: FileStat | None = FileStat.of(os.lstat(job.path))
         except OSError:
             st2 = None
-        return "verdict", (verdict, "", st2, evidence)
-    return "verdict", (verdict, hashed[0], hashed[1], evidence)
+        return Scanned(job.seq, verdict, "", st2, evidence)
+    return Scanned(job.seq, verdict, hashed[0], hashed[1], evidence)
 
 
 def _raw_key(key: Any) -> Any:
@@ -226,7 +269,7 @@ def _announcer(conn: mpc.Connection, seq: int) -> Any:
 
     def announce() -> None:
         with contextlib.suppress(OSError):
-            conn.send((seq, "heavy", None))
+            conn.send(Heavy(seq))
 
     return announce
 
@@ -257,7 +300,7 @@ def _worker_main(conn: mpc.Connection, spec: Any, seal_to: Any = None, log_setup
         log.error("worker_start_failed", error=type(exc).__name__)
         time.sleep(START_FAILURE_PAUSE)  # the parent respawns us: at most one failing build per pause
         with contextlib.suppress(OSError):
-            conn.send((0, "failed", type(exc).__name__))
+            conn.send(StartFailed(type(exc).__name__))
         return
     limits = getattr(getattr(pipeline, "extractor", None), "limits", None)
     if limits is not None:
@@ -265,7 +308,7 @@ def _worker_main(conn: mpc.Connection, spec: Any, seal_to: Any = None, log_setup
 
         set_memory_ceiling(limits.max_memory_bytes)  # after the build: the file alone meets the ceiling
     try:
-        conn.send((0, "ready", os.getpid()))
+        conn.send(Ready(os.getpid()))
     except OSError:
         return
     while True:
@@ -276,14 +319,15 @@ def _worker_main(conn: mpc.Connection, spec: Any, seal_to: Any = None, log_setup
         if job is None:
             return
         ocr.on_heavy = _announcer(conn, job.seq)
+        result: JobResult
         try:
-            kind, payload = run_job(pipeline, job, seal_to)
-        except MemoryError:
-            kind, payload = "error", ("limit_memory", "MemoryError")
+            result = run_job(pipeline, job, seal_to)
+        except MemoryError:  # the worker's memory ceiling (scanpool.set_memory_ceiling) was reached
+            result = JobFailed(job.seq, "limit_memory", "MemoryError")
         except Exception as exc:
-            kind, payload = "error", ("internal", type(exc).__name__)
+            result = JobFailed(job.seq, "internal", type(exc).__name__)
         try:
-            conn.send((job.seq, kind, payload))
+            conn.send(result)
         except (BrokenPipeError, OSError):
             return
 
@@ -522,29 +566,31 @@ class WorkerPool:
     def _started(self, s: _Slot) -> bool:
         """A starting worker's first message: True when it is ready (False: it failed or died)."""
         try:
-            _, kind, payload = s.conn.recv()
+            msg: WorkerMessage = s.conn.recv()
         except (EOFError, OSError):
             return False
-        if kind == "ready":
+        if isinstance(msg, Ready):
             s.ready = True
             if not self._announced and all(o.ready for o in self.slots):
                 self._announced = True  # once: the agent is now scanning (benchmarks wait for it)
                 log.info("workers_ready", workers=self.size)
             return True
-        log.error("worker_start_failed", error=str(payload))
+        log.error(
+            "worker_start_failed", error=msg.error if isinstance(msg, StartFailed) else type(msg).__name__
+        )
         return False
 
     def _receive(self, s: _Slot) -> Outcome | None:
         try:
-            seq, kind, payload = s.conn.recv()
+            msg: WorkerMessage = s.conn.recv()
         except (EOFError, OSError):
             return None  # died: handled as a crash by the caller
-        item = s.item
-        if item is None or s.job is None:
+        item, job = s.item, s.job
+        if item is None or job is None:
             raise RuntimeError("a worker answered while it had no job")
-        if seq != s.job.seq:
+        if not isinstance(msg, Heavy | Cached | Scanned | JobFailed) or msg.seq != job.seq:
             return None
-        if kind == "heavy":  # the file went to OCR: it moves to the OCR lane, a spare takes its place
+        if isinstance(msg, Heavy):  # the file went to OCR: it moves to the OCR lane, a spare takes its place
             s.heavy = True
             self._grow()
             return None
@@ -553,10 +599,11 @@ class WorkerPool:
         if s.retire:
             self._stop_idle(s)
             self._spawn(s)
-        if kind == "cached":
-            h, st = payload
-            return Outcome(item, "cached", content_hash=h, stat=st, seconds=secs)
-        if kind == "verdict":
-            v, h, st, ev = payload
-            return Outcome(item, "verdict", verdict=v, content_hash=h, stat=st, seconds=secs, evidence=ev)
-        return Outcome(item, "error", reason=payload[0], seconds=secs)
+        if isinstance(msg, Cached):
+            return Outcome(item, "cached", content_hash=msg.content_hash, stat=msg.stat, seconds=secs)
+        if isinstance(msg, Scanned):
+            return Outcome(
+                item, "verdict", verdict=msg.verdict, content_hash=msg.content_hash, stat=msg.stat,
+                seconds=secs, evidence=msg.evidence,
+            )  # fmt: skip
+        return Outcome(item, "error", reason=msg.reason, seconds=secs)

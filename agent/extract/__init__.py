@@ -16,7 +16,7 @@ from typing import IO
 
 import structlog
 
-from agent.extract import archive, image, legacy, mail, office, pdf, rtf, text, unpack
+from agent.extract import archive, image, legacy, mail, office, pdf, rtf, text, unpack, xlsx
 from agent.extract.context import Abort, Context, Item
 from agent.extract.safeopen import OpenFailure, open_for_scan
 from agent.extract.sniff import EXPECTED_BY_EXTENSION, NO_TEXT_FORMATS, _ext, refine, sniff_format
@@ -198,7 +198,7 @@ _PACKAGES = frozenset({"docx", "xlsx", "pptx", "odt", "ods"})
 _READERS = {
     "pdf": pdf.extract_pdf,
     "docx": office.extract_docx,
-    "xlsx": office.extract_xlsx,
+    "xlsx": xlsx.extract_xlsx,
     "pptx": office.extract_pptx,
     "zip": archive.extract_zip,
     "tar": archive.extract_tar,

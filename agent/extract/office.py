@@ -1,17 +1,16 @@
-"""DOCX, XLSX/XLSM, PPTX (python-docx, openpyxl, python-pptx) and ODT/ODS (content.xml).
+"""DOCX, PPTX (python-docx, python-pptx) and ODT/ODS (content.xml); XLSX lives in agent.extract.xlsx.
 
 Each document part becomes its own chunk stream (body, header, footer, notes, comments,
 sheet:<name>, metadata); tables become tabular text. Files embedded in the package
 (``*/embeddings/*``, e.g. an Excel sheet in a slide) are handed back to the dispatcher as members.
 
-For DOCX and XLSX the libraries open the package and define what the text is, but the text itself
+For DOCX the library opens the package and define what the text is, but the text itself
 is read from the XML with lxml: their per-paragraph and per-cell object models were most of the
 extraction time. The output is the libraries' own (see the comments at each reader).
 """
 
 from __future__ import annotations
 
-import warnings
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
@@ -20,9 +19,6 @@ from lxml import etree
 
 from agent.extract.archive import join_member, zip_members
 from agent.extract.context import Context, Item
-
-# openpyxl warns about workbook features it drops (extensions, data validation): noise, no content.
-warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")
 
 Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
 
@@ -42,7 +38,8 @@ def _rows_text(rows: Iterable[Iterable[Any]]) -> str:
     return "\n".join(out)
 
 
-def _metadata(props: Any) -> str:
+def metadata_text(props: Any) -> str:
+    """The document properties that hold free text (title, subject, keywords...), one line each."""
     lines = []
     for attr in ("title", "subject", "keywords", "comments", "description", "category"):
         v = getattr(props, attr, None)
@@ -208,7 +205,7 @@ def extract_docx(
     from docx.opc.constants import RELATIONSHIP_TYPE
 
     doc = _open_docx(f)
-    yield from ctx.chunk_text(member, _metadata(doc.core_properties), "metadata")
+    yield from ctx.chunk_text(member, metadata_text(doc.core_properties), "metadata")
     body = doc.element.body
     if body is None:
         raise ValueError("document.xml has no w:body")
@@ -244,261 +241,6 @@ def _docx_notes(doc: Any, ctx: Context, member: str | None) -> Iterator[Item]:
         yield from ctx.chunk_text(member, "\n".join(t for t in texts if t), "notes")
 
 
-# SpreadsheetML. openpyxl still reads the workbook skeleton (sheet list, properties, the styles that
-# mark date cells, the 1900/1904 epoch) and converts values with its own helpers, but the shared
-# strings and the sheets are streamed here with lxml: openpyxl's read-only worksheets spend most of
-# the time in per-cell Python (a dict and, for inline strings, a Serialisable object per cell), and
-# parse every sheet without a <dimension> once more just to size it. The rows and values are exactly
-# those of openpyxl's ``iter_rows(values_only=True)`` after ``reset_dimensions()`` (the declared
-# <dimension> can hide data), batched as before (a feed per 1000 rows).
-_S = "{http://schemas.openxmlformats.org/spreadsheetml/2006/main}"
-_S_ROW, _S_V, _S_IS, _S_SI = (_S + t for t in ("row", "v", "is", "si"))
-_S_T, _S_SST, _S_SHEET_DATA = _S + "t", _S + "sst", _S + "sheetData"
-_TC = "{http://schemas.microsoft.com/office/spreadsheetml/2018/threadedcomments}"
-_ROWS_PER_FEED = 1000
-_DIGITS = "0123456789"
-
-
-def _xml_ends(src: IO[bytes], *tags: str) -> Iterator[Any]:
-    """Elements with these tags as they end. Entities are expanded as openpyxl's expat parser does
-    (internal ones only, within libxml2's amplification limits); nothing is fetched."""
-    for _, el in etree.iterparse(
-        src,
-        events=("end",),
-        tag=tags,
-        resolve_entities="internal",
-        no_network=True,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    ):
-        yield el
-
-
-def _release(el: Any, container: str) -> None:
-    """Free an element that has been read, and its read siblings when it sits in ``container``."""
-    el.clear()
-    parent = el.getparent()
-    if parent is not None and parent.tag == container:
-        while el.getprevious() is not None:
-            del parent[0]
-
-
-def _local(el: Any) -> str:
-    return str(el.tag).rpartition("}")[2]
-
-
-def _string_item(node: Any) -> str:
-    """openpyxl's ``Text.from_tree(node).content`` of an <si>/<is>: the text of its (last) <t>, then
-    that of each rich-text run <r> (the run's last <t>); phonetic guides (<rPh>) are not the value."""
-    if len(node) == 1 and (t := node[0]).tag == _S_T:  # the usual <si><t>..</t></si>
-        return t.text or ""
-    plain = None
-    runs = []
-    for el in node.iterchildren(etree.Element):
-        name = _local(el)
-        if name == "t":
-            plain = el.text
-        elif name == "r":
-            t = None
-            for sub in el.iterchildren(etree.Element):
-                if _local(sub) == "t":
-                    t = sub.text
-            if t is not None:
-                runs.append(t)
-    return "".join(runs) if plain is None else plain + "".join(runs)
-
-
-def _shared_strings(archive: zipfile.ZipFile, path: str | None, ctx: Context) -> list[str]:
-    """The shared-string table, as openpyxl's ``read_string_table``."""
-    strings: list[str] = []
-    if path is None:
-        return strings
-    with archive.open(path) as src:
-        for si in _xml_ends(src, _S_SI):
-            strings.append(_string_item(si).replace("x005F_", ""))
-            _release(si, _S_SST)
-            if len(strings) % 10_000 == 0:
-                ctx.check()
-    return strings
-
-
-def _row_number(r: str) -> int:
-    """openpyxl's reading of <row r="...">."""
-    try:
-        return int(r)
-    except ValueError:
-        val = float(r)
-        if val.is_integer():
-            return int(val)
-        raise ValueError(f"{r} is not a valid row number") from None
-
-
-def _sheet_feeds(src: IO[bytes], shared: list[str], wb: Any, ctx: Context) -> Iterator[str]:
-    """A worksheet's text as the openpyxl loop fed it: after every 1000 rows of
-    ``iter_rows(values_only=True)`` (empty rows count) their non-empty lines and a newline, then
-    the rest without one. Mirrors WorkSheetParser.parse_row/parse_cell (data_only) and
-    ReadOnlyWorksheet._cells_by_row/_get_row, except that a malformed style id or coordinate that
-    openpyxl would reject (failing the whole workbook) is not checked where it changes no text."""
-    from openpyxl.utils.cell import coordinate_to_tuple
-    from openpyxl.utils.datetime import from_excel, from_ISO8601
-
-    date_formats, timedelta_formats, epoch = wb._date_formats, wb._timedelta_formats, wb.epoch
-    # The sheet's <dimension> is ignored (openpyxl's read-only sheets trust it unless
-    # ``reset_dimensions`` is called): writers that always declare "A1", or a crafted file, would
-    # otherwise hide every cell beyond it.
-    lines: list[str] = []  # non-empty rows of the current feed
-    n = 0  # rows of the current feed, empty ones included
-    counter = 1  # next row number iter_rows yields
-    row_counter = idx = 0
-    columns: dict[str, int] = {}
-
-    def feed() -> str:
-        nonlocal lines, n
-        text = "\n".join(lines) + "\n"
-        lines, n = [], 0
-        ctx.check()
-        return text
-
-    for el in _xml_ends(src, _S_ROW):
-        row_counter = _row_number(r) if (r := el.get("r")) is not None else row_counter + 1
-        texts: list[str] = []  # cell texts in document order ...
-        cols: list[int] = []  # ... and their columns, while they are not simply 1, 2, 3...
-        col = 0
-        for c in el.iterchildren(etree.Element):
-            if coordinate := c.get("r"):  # the column of "AB12" (coordinate_to_tuple), cached
-                if (column := columns.get(coordinate.rstrip(_DIGITS))) is None:
-                    column = coordinate_to_tuple(coordinate)[1]
-                    columns[coordinate.rstrip(_DIGITS)] = column
-                col = column
-            else:
-                col += 1
-            value: Any = None
-            data_type = c.get("t", "n")
-            if data_type == "inlineStr":
-                for child in c:  # c.find(<is>)
-                    if child.tag == _S_IS:
-                        value = _string_item(child)
-                        break
-            else:
-                if len(c) == 1 and (sub := c[0]).tag == _S_V:  # the usual <c><v>..</v></c>
-                    value = sub.text or None
-                else:
-                    for sub in c:  # findtext(<v>) or None
-                        if sub.tag == _S_V:
-                            value = sub.text or None
-                            break
-                if value is not None:
-                    if data_type == "n":  # openpyxl's _cast_number, inlined
-                        value = float(value) if "." in value or "E" in value or "e" in value else int(value)
-                        style_id: Any = c.get("s", 0)
-                        if style_id:
-                            style_id = int(style_id)
-                        if style_id in date_formats:
-                            try:
-                                value = from_excel(value, epoch, timedelta=style_id in timedelta_formats)
-                            except (OverflowError, ValueError):
-                                value = "#VALUE!"
-                    elif data_type == "s":
-                        value = shared[int(value)]
-                    elif data_type == "b":
-                        value = bool(int(value))
-                    elif data_type == "d":
-                        value = from_ISO8601(value)
-            if value is None:
-                text = ""
-            else:  # _cell(value), inlined: this loop runs once per cell
-                text = value if value.__class__ is str else str(value)
-                if "\t" in text or "\r" in text or "\n" in text:
-                    text = text.replace("\t", " ").replace("\r", " ").replace("\n", " ")
-            if cols or col != len(texts) + 1:
-                if not cols:
-                    cols = list(range(1, len(texts) + 1))
-                cols.append(col)
-            texts.append(text)
-        idx = row_counter
-        _release(el, _S_SHEET_DATA)
-        if idx > counter:  # rows missing from the XML: iter_rows yields them empty
-            gap = idx - counter
-            while n + gap >= _ROWS_PER_FEED:
-                gap -= _ROWS_PER_FEED - n
-                yield feed()
-            n += gap
-            counter = idx
-        elif idx < counter:  # a row number that goes backwards is skipped
-            continue
-        counter += 1
-        width = col  # _get_row: a cell placed right of the row's last cell drops (as in openpyxl)
-        if cols:  # columns out of order, repeated or skipped: place each cell (the last one wins)
-            row = {k: text for k, text in zip(cols, texts, strict=True) if k <= width}
-            filled = [k for k, text in row.items() if text]
-            texts = [""] * max(filled, default=0)
-            for k in filled:
-                texts[k - 1] = row[k]
-        elif len(texts) > width:
-            del texts[width:]
-        while texts and not texts[-1]:
-            texts.pop()
-        if texts:
-            lines.append("\t".join(texts))
-        n += 1
-        if n >= _ROWS_PER_FEED:
-            yield feed()
-    yield "\n".join(lines)
-
-
-def extract_xlsx(
-    f: IO[bytes], ctx: Context, member: str | None, depth: int, recurse: Recurse
-) -> Iterator[Item]:
-    from openpyxl.reader.excel import ExcelReader
-    from openpyxl.styles.stylesheet import apply_stylesheet
-    from openpyxl.xml.constants import SHARED_STRINGS
-
-    # load_workbook(read_only=True, data_only=True, keep_links=False) up to its worksheets
-    reader = ExcelReader(f, read_only=True, data_only=True, keep_links=False)
-    try:
-        reader.read_manifest()
-        sst = reader.package.find(SHARED_STRINGS)
-        shared = _shared_strings(reader.archive, None if sst is None else sst.PartName[1:], ctx)
-        reader.read_workbook()
-        reader.read_properties()
-        wb = reader.wb
-        apply_stylesheet(reader.archive, wb)
-        yield from ctx.chunk_text(member, _metadata(wb.properties), "metadata")
-        for sheet, rel in reader.parser.find_sheets():
-            if rel.target not in reader.valid_files or "chartsheet" in rel.Type:
-                continue
-            ch = ctx.chunker(member, f"sheet:{sheet.name}", tabular=True)
-            with reader.archive.open(rel.target) as src:
-                for text in _sheet_feeds(src, shared, wb, ctx):
-                    yield from ch.feed(text)
-            yield from ch.close()
-        yield from _xlsx_comments(reader.archive, ctx, member)
-    finally:
-        reader.archive.close()
-    yield from embedded(f, ctx, member, depth, recurse)
-
-
-def _xlsx_comments(archive: zipfile.ZipFile, ctx: Context, member: str | None) -> Iterator[Item]:
-    """Cell comments and threaded comments (openpyxl's read-only mode loads neither): each note's
-    text, one line each, in a "comments" chunk. Read with the same streaming, entity-safe parser."""
-    names = sorted(
-        n
-        for n in archive.namelist()
-        if n.startswith(("xl/comments", "xl/threadedComments/")) and n.endswith(".xml")
-    )
-    lines: list[str] = []
-    for name in names:
-        with archive.open(name) as src:
-            for el in _xml_ends(src, _S + "comment", _TC + "threadedComment"):
-                text = "".join(t.text or "" for t in el.iter(_S + "t", _TC + "text"))
-                if text.strip():
-                    lines.append(" ".join(text.split()))
-                el.clear()
-        ctx.check()
-    yield from ctx.chunk_text(member, "\n".join(lines), "comments")
-
-
 def _shape_texts(shapes: Iterable[Any], ctx: Context, member: str | None) -> Iterator[Item | str]:
     for shape in shapes:
         if getattr(shape, "shape_type", None) == 6 or hasattr(shape, "shapes"):  # group
@@ -517,7 +259,7 @@ def extract_pptx(
     import pptx
 
     prs = pptx.Presentation(f)
-    yield from ctx.chunk_text(member, _metadata(prs.core_properties), "metadata")
+    yield from ctx.chunk_text(member, metadata_text(prs.core_properties), "metadata")
     for slide in prs.slides:
         ctx.check()
         texts: list[str] = []

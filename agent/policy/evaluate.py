@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from agent.models import Detection, Finding
@@ -57,107 +57,130 @@ def evaluate(
     explain: bool = False,
 ) -> Evaluation:
     """Apply every enabled rule to the detections of one document."""
-    ordered = sorted(detections, key=lambda d: (d.start, d.end, d.entity, d.recognizer))
-    excerpts: dict[int, str] = {}
-    starts = [d.start for d in ordered]
-    longest = max((d.end - d.start for d in ordered), default=0)
-
-    def excerpt(d: Detection) -> str:
-        key = id(d)
-        if key not in excerpts:
-            rel = d.start - d.context_start if d.context else -1
-            excerpts[key] = redactor.excerpt(d.value, d.entity, d.context, rel, neighbours(d))
-        return excerpts[key]
-
-    def neighbours(d: Detection) -> list[tuple[int, int]]:
-        """Other detected values inside d's context window, relative to it (they get blanked)."""
-        if not d.context:
-            return []
-        lo = bisect_left(starts, d.context_start - longest)
-        hi = bisect_left(starts, d.context_start + len(d.context))
-        return [
-            (o.start - d.context_start, o.end - d.context_start)
-            for o in ordered[lo:hi]
-            if o is not d and o.end > d.context_start
-        ]
-
-    findings: list[Finding] = []
-    decisions: list[Decision] = []
-
-    def decide(rule: str, d: Detection, accepted: bool, reason: str) -> None:
-        if explain:
-            decisions.append(Decision(rule, d.entity, accepted, reason, d.score, excerpt(d), d.line, d.start))
-
-    covered: set[str] = set()
-    windows: dict[tuple[int, str, int], str] = {}  # normalised text around a detection, per window
-    by_entity: dict[str, list[Detection]] = {}
-    for d in ordered:
-        by_entity.setdefault(d.entity, []).append(d)
+    ev = _Evaluation(detections, doc, redactor, explain)
     for rule in policies.rules:
-        present = [e for e in rule.entities if e in by_entity]
-        if len(present) > 1:
-            candidates = [d for d in ordered if d.entity in rule.entities]
-        else:
-            candidates = by_entity[present[0]] if present else []
+        ev.apply(rule)
+    if explain:
+        for d in ev.ordered:
+            if d.entity not in ev.covered:
+                ev.decide("", d, False, "no enabled rule uses this entity")
+    return Evaluation(findings=tuple(ev.findings), decisions=tuple(ev.decisions), member=doc.member)
+
+
+class _Evaluation:
+    """The state of one evaluate() call: detections in order, excerpts, windows, what was decided."""
+
+    def __init__(self, detections: Sequence[Detection], doc: DocContext, redactor: Redactor, explain: bool):
+        self.doc, self.redactor, self.explain = doc, redactor, explain
+        self.ordered = sorted(detections, key=lambda d: (d.start, d.end, d.entity, d.recognizer))
+        self.starts = [d.start for d in self.ordered]
+        self.longest = max((d.end - d.start for d in self.ordered), default=0)
+        self.by_entity: dict[str, list[Detection]] = {}
+        for d in self.ordered:
+            self.by_entity.setdefault(d.entity, []).append(d)
+        self.excerpts: dict[int, str] = {}
+        self.windows: dict[tuple[int, str, int], str] = {}  # normalised text around a detection, per window
+        self.covered: set[str] = set()
+        self.findings: list[Finding] = []
+        self.decisions: list[Decision] = []
+
+    # -- one rule -------------------------------------------------------------------------------
+    def apply(self, rule: Rule) -> None:
+        candidates = self.candidates(rule)
         if not candidates:
-            continue
+            return
         if not rule.enabled:
-            for d in candidates:
-                decide(rule.id, d, False, "rule disabled")
-            continue
-        covered.update(rule.entities)
-        if doc.role not in rule.zones:
-            for d in candidates:
-                decide(rule.id, d, False, f"zone role '{doc.role}' not applicable")
-            continue
-        accepted: list[Detection] = []
-        path_hit = rule.path_excepted(doc.path, doc.member)
-        for d in candidates:
-            reason = "path exception" if path_hit else rejection(rule, d, windows)
-            if reason:
-                decide(rule.id, d, False, reason)
-            else:
-                accepted.append(d)
+            self.decide_all(rule, candidates, "rule disabled")
+            return
+        self.covered.update(rule.entities)
+        if self.doc.role not in rule.zones:
+            self.decide_all(rule, candidates, f"zone role '{self.doc.role}' not applicable")
+            return
+        accepted = self.screen(rule, candidates)
         distinct: dict[str, Detection] = {}
         for d in accepted:
             distinct.setdefault(distinct_key(d), d)
         n = len(distinct)
         if n < rule.min_count:
-            for d in accepted:
-                decide(rule.id, d, False, f"min_count not reached ({n} of {rule.min_count} distinct values)")
-            continue
+            self.decide_all(
+                rule, accepted, f"min_count not reached ({n} of {rule.min_count} distinct values)"
+            )
+            return
         firsts = set(map(id, distinct.values()))
         for d in accepted:
-            decide(rule.id, d, True, "accepted" if id(d) in firsts else "accepted (repeat of a value)")
+            self.decide(rule.id, d, True, "accepted" if id(d) in firsts else "accepted (repeat of a value)")
         chosen = list(distinct.values())[:1] if rule.min_count > 1 else list(distinct.values())
-        severity = rule.severity_for(doc.role)
-        for d in chosen:
-            findings.append(
-                Finding(
-                    path=doc.path,
-                    member=doc.member,
-                    policy=rule.pack,
-                    rule=rule.id,
-                    entity=d.entity,
-                    severity=severity,  # type: ignore[arg-type]
-                    score=d.score,
-                    line=d.line,
-                    start=d.start,
-                    end=d.end,
-                    excerpt=excerpt(d),
-                    fingerprint=redactor.fingerprint(d.entity, d.value),
-                    desc=rule.desc,
-                    zone=doc.zone,
-                    count=n if rule.min_count > 1 else 1,
-                    tags=rule.tags,
-                    actions=rule.actions,
-                )
+        self.findings.extend(self.finding(rule, d, n if rule.min_count > 1 else 1) for d in chosen)
+
+    def candidates(self, rule: Rule) -> list[Detection]:
+        """The detections of the rule's entities, in document order."""
+        present = [e for e in rule.entities if e in self.by_entity]
+        if len(present) > 1:
+            return [d for d in self.ordered if d.entity in rule.entities]
+        return self.by_entity[present[0]] if present else []
+
+    def screen(self, rule: Rule, candidates: list[Detection]) -> list[Detection]:
+        """The candidates no check rejects (a path exception rejects them all); rejections decided."""
+        accepted: list[Detection] = []
+        path_hit = rule.path_excepted(self.doc.path, self.doc.member)
+        for d in candidates:
+            reason = "path exception" if path_hit else rejection(rule, d, self.windows)
+            if reason:
+                self.decide(rule.id, d, False, reason)
+            else:
+                accepted.append(d)
+        return accepted
+
+    def finding(self, rule: Rule, d: Detection, count: int) -> Finding:
+        return Finding(
+            path=self.doc.path,
+            member=self.doc.member,
+            policy=rule.pack,
+            rule=rule.id,
+            entity=d.entity,
+            severity=rule.severity_for(self.doc.role),  # type: ignore[arg-type]
+            score=d.score,
+            line=d.line,
+            start=d.start,
+            end=d.end,
+            excerpt=self.excerpt(d),
+            fingerprint=self.redactor.fingerprint(d.entity, d.value),
+            desc=rule.desc,
+            zone=self.doc.zone,
+            count=count,
+            tags=rule.tags,
+            actions=rule.actions,
+        )
+
+    # -- decisions and excerpts -------------------------------------------------------------------
+    def decide(self, rule: str, d: Detection, accepted: bool, reason: str) -> None:
+        if self.explain:
+            self.decisions.append(
+                Decision(rule, d.entity, accepted, reason, d.score, self.excerpt(d), d.line, d.start)
             )
-    if explain:
-        for d in ordered:
-            if d.entity not in covered:
-                decide("", d, False, "no enabled rule uses this entity")
-    return Evaluation(findings=tuple(findings), decisions=tuple(decisions), member=doc.member)
+
+    def decide_all(self, rule: Rule, detections: list[Detection], reason: str) -> None:
+        for d in detections:
+            self.decide(rule.id, d, False, reason)
+
+    def excerpt(self, d: Detection) -> str:
+        key = id(d)
+        if key not in self.excerpts:
+            rel = d.start - d.context_start if d.context else -1
+            self.excerpts[key] = self.redactor.excerpt(d.value, d.entity, d.context, rel, self.neighbours(d))
+        return self.excerpts[key]
+
+    def neighbours(self, d: Detection) -> list[tuple[int, int]]:
+        """Other detected values inside d's context window, relative to it (they get blanked)."""
+        if not d.context:
+            return []
+        lo = bisect_left(self.starts, d.context_start - self.longest)
+        hi = bisect_left(self.starts, d.context_start + len(d.context))
+        return [
+            (o.start - d.context_start, o.end - d.context_start)
+            for o in self.ordered[lo:hi]
+            if o is not d and o.end > d.context_start
+        ]
 
 
 def distinct_key(d: Detection) -> str:
@@ -165,17 +188,40 @@ def distinct_key(d: Detection) -> str:
     return f"{d.entity}\x00{normalise_value(d.value)}" if d.value else f"{d.entity}\x00@{d.start}"
 
 
-def rejection(rule: Rule, d: Detection, cache: dict[tuple[int, str, int], str] | None = None) -> str | None:
-    """Why ``rule`` rejects ``d`` on its own (before path exceptions and min_count), or None."""
+Windows = dict[tuple[int, str, int], str]
+
+
+def rejection(rule: Rule, d: Detection, cache: Windows | None = None) -> str | None:
+    """Why ``rule`` rejects ``d`` on its own (before path exceptions and min_count), or None: the
+    first check, in this order, that says no."""
+    for check in _CHECKS:
+        if (reason := check(rule, d, cache)) is not None:
+            return reason
+    return None
+
+
+def _filtered(rule: Rule, d: Detection, _: Windows | None) -> str | None:
     dropped = d.attribute("filtered_by")
     if dropped:  # only while explaining: a candidate a named false-positive filter dropped
         return f"dropped by filter '{dropped}'"
+    return None
+
+
+def _score(rule: Rule, d: Detection, _: Windows | None) -> str | None:
     if d.score < rule.min_score:
         return f"score {d.score:.2f} below min_score {rule.min_score:.2f}"
+    return None
+
+
+def _attributes(rule: Rule, d: Detection, _: Windows | None) -> str | None:
     for key, allowed in rule.attributes:
         value = d.attribute(key)
         if value is None or normalise_text(value).strip() not in allowed:
             return f"attribute {key}={value or '-'} not in {sorted(allowed)}"
+    return None
+
+
+def _min_attributes(rule: Rule, d: Detection, _: Windows | None) -> str | None:
     for key, minimum in rule.min_attributes:
         try:
             number = float(d.attribute(key) or "nan")
@@ -183,22 +229,46 @@ def rejection(rule: Rule, d: Detection, cache: dict[tuple[int, str, int], str] |
             number = float("nan")
         if not number >= minimum:
             return f"attribute {key}={d.attribute(key) or '-'} below {minimum:g}"
+    return None
+
+
+def _allow_listed(rule: Rule, d: Detection, _: Windows | None) -> str | None:
     if rule.allow_values and normalise_value(d.value) in rule.allow_values:
         return "allow-listed value"
     if any(p.search(d.value) for p in rule.allow_patterns):
         return "allow-listed value pattern"
+    return None
+
+
+def _context(rule: Rule, d: Detection, cache: Windows | None) -> str | None:
     if rule.context_re is not None and not near(d, rule.context_re, rule.window, cache):
         return f"no context word within {rule.window[1]} {rule.window[0]}"
+    return None
+
+
+def _not_context(rule: Rule, d: Detection, cache: Windows | None) -> str | None:
     if rule.not_context_re is not None and near(d, rule.not_context_re, rule.not_context_window, cache):
         return f"not_context word within {rule.not_context_window[1]} {rule.not_context_window[0]}"
     return None
+
+
+#: The checks of one candidate against one rule, in the order `explain` reports the first failing one.
+_CHECKS: tuple[Callable[[Rule, Detection, Windows | None], str | None], ...] = (
+    _filtered,
+    _score,
+    _attributes,
+    _min_attributes,
+    _allow_listed,
+    _context,
+    _not_context,
+)
 
 
 def near(
     d: Detection,
     regex: re.Pattern[str],
     window: tuple[str, int],
-    cache: dict[tuple[int, str, int], str] | None = None,
+    cache: Windows | None = None,
 ) -> bool:
     """Whether a phrase of ``regex`` occurs within the window on either side of the value."""
     if not d.context:

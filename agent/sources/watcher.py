@@ -146,7 +146,7 @@ class EventBatcher:
         try:
             for p in gone:
                 self.journal.forget(p)
-            n = self.journal.enqueue_many((p, z, t, t + d) for p, (z, t, d) in pending.items())
+            n = self.journal.enqueue_many((p, z, t, t + d, d) for p, (z, t, d) in pending.items())
         except Exception:
             self._keep(pending, gone)
             raise

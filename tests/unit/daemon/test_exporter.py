@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from agent.daemon.app import start_metrics_server
+from agent.daemon.exporter import start_metrics_server
 from agent.daemon.settings import parse_settings
 from agent.metrics import Metrics
 from tests.helpers import free_port

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from pathlib import Path
 
@@ -154,3 +155,73 @@ def test_journal_is_shared_across_threads(journal: Journal) -> None:
         t.join()
     assert journal.depth() == 800
     assert os.path.exists(journal.path)
+
+
+def test_the_settle_an_event_asked_for_travels_with_its_deadline(journal: Journal) -> None:
+    """The newest event decides the settle (close-after-write: short); an older crawl view that only
+    pushes the deadline brings its own (unknown: None); a defer keeps what the event said."""
+    now = time.time()
+    journal.enqueue("/z/a", "z", now, now + 1.0, settle=1.0)  # modify: full settle
+    journal.enqueue("/z/a", "z", now + 0.5, now + 0.75, settle=0.25)  # close-after-write: short
+    (item,) = journal.claim(1, now=now + 1.0)
+    assert item.settle == 0.25 and item.not_before == pytest.approx(now + 0.75)
+    journal.defer(item, now + 5.0)
+    (item,) = journal.claim(1, now=now + 5.0)
+    assert item.settle == 0.25
+    _ack(journal, item)
+    journal.enqueue("/z/a", "z", now + 6, now + 6.25, settle=0.25)
+    journal.enqueue("/z/a", "z", now + 1, now + 9.0)  # an older crawl view pushing the deadline
+    (item,) = journal.claim(1, now=now + 9.0)
+    assert item.settle is None
+
+
+def test_rescan_after_a_policy_change_asks_for_the_full_settle(journal: Journal) -> None:
+    """A rescan is no event: nothing says the writer is done, so the full settle applies."""
+    journal.enqueue("/z/a", "z", settle=0.25)
+    (item,) = journal.claim(1)
+    _ack(journal, item, digest="d1")
+    assert journal.rescan_all("d2") == 1
+    (item,) = journal.claim(1)
+    assert item.settle is None
+
+
+#: The files table as the first release wrote it (before the settle column).
+_OLD_SCHEMA = """
+CREATE TABLE files (
+    path TEXT PRIMARY KEY, zone TEXT, dev INTEGER, ino INTEGER, size INTEGER, mtime_ns INTEGER,
+    content_hash TEXT, max_severity TEXT, findings INTEGER NOT NULL DEFAULT 0, last_error TEXT,
+    policy_digest TEXT, scanned_at REAL, scans INTEGER NOT NULL DEFAULT 0,
+    state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0, enqueued_at REAL,
+    event_time REAL, not_before REAL NOT NULL DEFAULT 0, worker TEXT, rerun INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX files_queue ON files(state, not_before);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT);
+INSERT INTO files(path, zone, state, event_time, not_before, enqueued_at)
+    VALUES ('/z/old', 'z', 'pending', 1, 1.25, 1);
+INSERT INTO files(path, zone, state, content_hash, policy_digest, scanned_at, scans, dev, ino, size, mtime_ns)
+    VALUES ('/z/done', 'z', 'done', 'h0', 'd0', 5, 3, 1, 2, 3, 4);
+INSERT INTO meta VALUES ('policy_digest', 'd0');
+"""
+
+
+def test_a_journal_from_an_older_agent_is_upgraded_in_place(tmp_path: Path) -> None:
+    """An old-schema journal file opens: the settle column is added, rows and meta survive, a pending
+    row from before asks for the full settle, and opening it again changes nothing."""
+    path = tmp_path / "journal.db"
+    with sqlite3.connect(path) as c:
+        c.executescript(_OLD_SCHEMA)
+    j = Journal(path)
+    assert j.get_meta("policy_digest") == "d0"
+    done = j.get("/z/done")
+    assert done is not None and done.scans == 3 and done.content_hash == "h0" and done.stat == ST
+    (old,) = j.claim(5, now=10.0)
+    assert old.path == "/z/old" and old.settle is None and old.not_before == 1.25
+    j.enqueue("/z/new", "z", 20.0, 20.25, settle=0.25)
+    j.close()
+    again = Journal(path)
+    (new,) = again.claim(5, now=30.0)
+    assert new.settle == 0.25
+    with sqlite3.connect(path) as c:
+        cols = [r[1] for r in c.execute("PRAGMA table_info(files)")]
+    assert cols.count("settle") == 1
+    again.close()

@@ -224,6 +224,7 @@ def test_close_after_write_gets_the_short_settle_and_a_reopen_the_full_one(
         claimed = wait_for(lambda: journal.claim(10), 10.0)
         assert [c.path for c in claimed] == [str(zone / "done.txt")]
         assert 0 < claimed[0].not_before - claimed[0].event_time < 0.5  # the short settle was used
+        assert claimed[0].settle == 0.2  # and the journal says so (the agent's mtime check uses it)
         busy = zone / "busy.txt"
         with open(busy, "w") as f:
             f.write("part 1\n")

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from agent.daemon.workers import WorkerPool, hash_file
+from agent.daemon.workers import Job, Scanned, WorkerPool, hash_file, run_job
 from agent.extract import ocr
 from agent.journal import Journal
 from agent.models import FileRef, Verdict
+from agent.pipeline import build_pipeline
+from agent.security.evidence import open_sealed
 
 
 class ScriptedPipeline:
     """Stands in for the real Pipeline to drive the pool's failure paths: HANG sleeps, CRASH exits."""
 
-    def scan(self, ref: FileRef) -> Verdict:
+    def scan(self, ref: FileRef, on_detections: object = None) -> Verdict:
         data = Path(ref.path).read_bytes() if os.path.isfile(ref.path) else b""
         if data.startswith(b"HANG"):
             time.sleep(3600)
@@ -29,6 +33,8 @@ class ScriptedPipeline:
             end = time.monotonic() + 20
             while not release.exists() and time.monotonic() < end:
                 time.sleep(0.02)
+        if data.startswith(b"RAISE"):
+            raise RuntimeError("a bug in a stage")
         return Verdict(ref.path, ref.zone, (), (), len(data), 0.0)
 
 
@@ -77,6 +83,21 @@ def test_crash_reported_as_internal(tmp_path: Path, pool: WorkerPool) -> None:
     (o,) = _collect(pool, 1)
     assert o.kind == "crashed" and o.reason == "internal" and pool.wait_ready(30.0) and pool.idle() == 2
     j.close()
+
+
+def test_a_scan_that_raises_is_an_internal_error_and_the_worker_goes_on(
+    tmp_path: Path, pool: WorkerPool
+) -> None:
+    """JobFailed crosses the pipe as a typed message: outcome 'error' / 'internal', same worker next."""
+    j = Journal(tmp_path / "j.db")
+    bad, ok = _items(j, tmp_path, {"bad": b"RAISE", "ok": b"fine"})
+    pids = set(pool.pids())
+    pool.submit(bad, "contractor-drop", str(tmp_path), "d")
+    (o,) = _collect(pool, 1)
+    assert o.kind == "error" and o.reason == "internal" and o.verdict is None
+    pool.submit(ok, "contractor-drop", str(tmp_path), "d")
+    assert _collect(pool, 1)[0].kind == "verdict"
+    assert set(pool.pids()) == pids
 
 
 def test_hash_cache_skips_unchanged_content(tmp_path: Path, pool: WorkerPool) -> None:
@@ -133,3 +154,22 @@ def test_ocr_lane_keeps_a_worker_for_text_files(tmp_path: Path) -> None:
     finally:
         pool.stop(1.0)
         j.close()
+
+
+def test_run_job_seals_what_the_pipeline_hook_saw_and_leaves_the_pipeline_alone(tmp_path: Path) -> None:
+    """Evidence comes from the pipeline's on_detections hook: the sealed blob holds the matched
+    marking, only the private key opens it, and the pipeline's classifier is never swapped."""
+    pipeline = build_pipeline(None, b"k" * 32)
+    classifier = pipeline.classifier
+    team = X25519PrivateKey.generate()
+    f = tmp_path / "minutes.txt"
+    f.write_text("STRICTLY CONFIDENTIAL\nBoard minutes of the merger talks.\n")
+    job = Job(1, str(f), "z", "contractor-drop", str(tmp_path), "d", None, None)
+    result = run_job(pipeline, job, team.public_key())
+    assert isinstance(result, Scanned) and result.seq == 1
+    assert result.verdict.findings and len(result.evidence) == len(result.verdict.findings)
+    doc = json.loads(open_sealed(team, result.evidence[0]))
+    assert "STRICTLY CONFIDENTIAL" in doc["matches"][0]["value"].upper()
+    assert pipeline.classifier is classifier
+    unsealed = run_job(pipeline, job)
+    assert isinstance(unsealed, Scanned) and unsealed.evidence == ()  # no key: nothing recorded or sealed

@@ -18,7 +18,7 @@ from typing import IO, Any
 
 import pytest
 
-from agent.extract import office
+from agent.extract import office, xlsx
 from agent.extract.context import Context, Item
 from agent.models import ExtractError, Limits, TextChunk
 
@@ -46,7 +46,7 @@ def _ref_docx(f: IO[bytes], ctx: Context, member: str | None, depth: int, recurs
     import docx
 
     doc = docx.Document(f)
-    yield from ctx.chunk_text(member, office._metadata(doc.core_properties), "metadata")
+    yield from ctx.chunk_text(member, office.metadata_text(doc.core_properties), "metadata")
     yield from _ref_docx_blocks(doc, ctx, member, "body")
     for part, hf in office._headers_footers(doc):  # which parts: python-docx's answer, shared
         yield from _ref_docx_blocks(hf, ctx, member, part)
@@ -59,7 +59,7 @@ def _ref_xlsx(f: IO[bytes], ctx: Context, member: str | None, depth: int, recurs
 
     wb = openpyxl.load_workbook(f, read_only=True, data_only=True, keep_links=False)
     try:
-        yield from ctx.chunk_text(member, office._metadata(wb.properties), "metadata")
+        yield from ctx.chunk_text(member, office.metadata_text(wb.properties), "metadata")
         for ws in wb.worksheets:
             ws.reset_dimensions()  # office.py ignores <dimension>: it can hide cells
             ch = ctx.chunker(member, f"sheet:{ws.title}", tabular=True)
@@ -422,7 +422,7 @@ def _xlsx(rnd: random.Random) -> bytes:
 def test_xlsx_text_equals_openpyxl(seed: int) -> None:
     """Cell values, row layout (gaps, repeats, <dimension> cut-off) and 1000-row feeds are openpyxl's."""
     data = _xlsx(random.Random(seed))
-    assert _items(office.extract_xlsx, data, "x.xlsx") == _items(_ref_xlsx, data, "x.xlsx")
+    assert _items(xlsx.extract_xlsx, data, "x.xlsx") == _items(_ref_xlsx, data, "x.xlsx")
 
 
 def _one_sheet_xlsx(sheet_xml: str) -> bytes:
@@ -458,7 +458,7 @@ def _one_sheet_xlsx(sheet_xml: str) -> bytes:
 )
 def test_xlsx_row_layout_equals_openpyxl(sheet: str) -> None:
     data = _one_sheet_xlsx(sheet)
-    assert _items(office.extract_xlsx, data, "x.xlsx") == _items(_ref_xlsx, data, "x.xlsx")
+    assert _items(xlsx.extract_xlsx, data, "x.xlsx") == _items(_ref_xlsx, data, "x.xlsx")
 
 
 def test_xlsx_cells_beyond_a_wrong_dimension_are_read() -> None:
@@ -481,7 +481,7 @@ def test_xlsx_cells_beyond_a_wrong_dimension_are_read() -> None:
             if info.filename.startswith("xl/worksheets/sheet"):
                 raw = re.sub(rb'<dimension ref="[^"]*"/>', b'<dimension ref="A1"/>', raw)
             z.writestr(info, raw)
-    text = "\n".join(str(i[-1]) for i in _items(office.extract_xlsx, out.getvalue(), "x.xlsx"))
+    text = "\n".join(str(i[-1]) for i in _items(xlsx.extract_xlsx, out.getvalue(), "x.xlsx"))
     for r in range(1, 6):
         assert f"name{r}\tCH93 0076 2011 6238 5295 {r}\t{r * 10}" in text
 
@@ -530,7 +530,7 @@ def test_xlsx_cell_comments_are_extracted() -> None:
     ws["A1"].comment = Comment("account holder Anna Muster\nIBAN CH93 0076 2011 6238 5295 7", "reviewer")
     buf = io.BytesIO()
     wb.save(buf)
-    items = _items(office.extract_xlsx, buf.getvalue(), "x.xlsx")
+    items = _items(xlsx.extract_xlsx, buf.getvalue(), "x.xlsx")
     assert [i[-1] for i in items if i[0] == "comments"] == [
         "account holder Anna Muster IBAN CH93 0076 2011 6238 5295 7"
     ]

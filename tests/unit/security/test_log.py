@@ -8,6 +8,8 @@ import logging
 import random
 import secrets
 import string
+import subprocess
+import sys
 import warnings
 
 import pytest
@@ -15,7 +17,8 @@ import structlog
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ec import SECP256R1, generate_private_key
 
-from agent.log import configure_logging, iban_ok, reset_logging, scrub_secrets, scrub_text
+from agent.checksums import IBAN_LENGTHS, iban_valid
+from agent.log import configure_logging, reset_logging, scrub_secrets, scrub_text
 from tests.helpers import fake_card
 
 RNG = random.Random(20261127)
@@ -27,7 +30,7 @@ def fake_iban(country: str = "DE", bban_len: int = 18) -> str:
     moved = bban + country + "00"
     check = 98 - int("".join(str(int(c, 36)) for c in moved)) % 97
     iban = f"{country}{check:02d}{bban}"
-    assert iban_ok(iban)
+    assert iban_valid(iban)
     return iban
 
 
@@ -192,3 +195,26 @@ def test_scrubber_is_fast_and_never_backtracks() -> None:
     for h in hostile:
         scrub_text(h)
     assert time.perf_counter() - start < 5.0
+
+
+@pytest.mark.parametrize("country", sorted(IBAN_LENGTHS))
+def test_the_scrubber_masks_an_iban_of_every_registry_country(country: str) -> None:
+    """Log and recognizer share one IBAN check (agent.checksums): every country the detector knows
+    is masked in logs, spaced in groups of four or not."""
+    iban = fake_iban(country, IBAN_LENGTHS[country] - 4)
+    spaced = " ".join(iban[i : i + 4] for i in range(0, len(iban), 4))
+    for shown in (iban, spaced):
+        out = scrub_text(f"moved to {shown} today")
+        assert shown not in out and out.startswith(f"moved to {iban[:4]}") and out.endswith(" today")
+
+
+def test_the_log_imports_no_stage() -> None:
+    """agent.log is shared infrastructure (the audit chain, hence quarantine, use it): importing it
+    loads no stage module, so no stage depends on another through it."""
+    code = (
+        "import json, sys, agent.log; print(json.dumps([m for m in sys.modules if m.startswith('agent.')]))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert not any(
+        m.split(".")[1] in {"classify", "extract", "policy", "sources", "actions"} for m in json.loads(out)
+    )

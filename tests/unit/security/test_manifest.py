@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from agent.daemon.settings import parse_settings
-from agent.daemon.wiring import ReloadError, verified_sources
+from agent.daemon.wiring import InputRejected, verified_sources
 from agent.pipeline import build_pipeline
 from agent.security.keys import load_signing_private, write_keypair
 from agent.security.manifest import MANIFEST, load_set, write_manifest
@@ -69,7 +69,7 @@ def test_deleting_an_override_pack_with_its_sig_is_refused(team) -> None:
     )
     (pol / "50-local.yaml").unlink()
     (pol / "50-local.yaml.sig").unlink()
-    with pytest.raises(ReloadError, match=r"tampered.*missing: 50-local\.yaml"):
+    with pytest.raises(InputRejected, match=r"tampered.*missing: 50-local\.yaml"):
         verified_sources(settings, [pol])
 
 
@@ -85,7 +85,7 @@ def test_a_validly_signed_older_set_is_refused(team, tmp_path: Path) -> None:
     for name, data in old.items():
         (pol / name).write_bytes(data)
     assert load_set(pol, [key.public_key()])[0].version == 1  # a good signature: only the age is wrong
-    with pytest.raises(ReloadError, match="rollback"):
+    with pytest.raises(InputRejected, match="rollback"):
         verified_sources(settings, [pol])
     assert (
         json.loads((tmp_path / "state" / "accepted-manifests.json").read_text())["bank-policies"]["version"]
