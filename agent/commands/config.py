@@ -298,14 +298,14 @@ def _named_entities(sources: dict[Path, bytes]) -> frozenset[str]:
 
 
 def _policies(settings: Settings, report: Report) -> None:
-    from agent.daemon.wiring import ReloadError, verified_sources
+    from agent.daemon.wiring import InputRejected, verified_sources
     from agent.policy.loader import compile_policies
     from agent.policy.shipped import default_policy_dirs
 
     dirs = settings.policy_dirs(default_policy_dirs())
     try:
         sources = verified_sources(settings, dirs, verify=settings.require_signed)
-    except ReloadError as exc:
+    except InputRejected as exc:
         report.add("policies", _without(_one_line(exc), exc.file), file=exc.file)
         return
     except (OSError, ValueError) as exc:
@@ -333,14 +333,14 @@ def _indexes(settings: Settings, report: Report) -> None:
         )
         return
     from agent.daemon.settings import IndexFiles
-    from agent.daemon.wiring import ReloadError, index_detectors
+    from agent.daemon.wiring import InputRejected, index_detectors
 
     for fld, f in files:
         kind = fld.split(".")[1]
         one = settings.model_copy(update={"indexes": IndexFiles(**{kind: (f,)})})
         try:
             index_detectors(one, key)
-        except (ReloadError, OSError, ValueError) as exc:
+        except (InputRejected, OSError, ValueError) as exc:
             report.add(fld, f"{f}: {_without(_one_line(exc), f)}")
 
 

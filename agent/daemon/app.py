@@ -204,13 +204,13 @@ class Agent(VerdictHandling):
 
     @staticmethod
     def _load_acks(settings: Settings) -> Any:
-        """The acknowledgement file; a broken one is refused like a broken pack (ReloadError)."""
+        """The acknowledgement file; a broken one is refused like a broken pack (InputRejected)."""
         from agent.policy.acks import AckError, load_acks
 
         try:
             return load_acks(settings.acknowledged)
         except AckError as exc:
-            raise ReloadError(
+            raise InputRejected(
                 settings.acknowledged, str(exc).split(": ", 1)[-1], kind="acknowledged"
             ) from None
 
