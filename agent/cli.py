@@ -17,6 +17,13 @@ from agent import __version__
 COMMAND_MODULES = ("scan", "run", "config", "policy", "ack", "protect", "security", "bundle")
 
 
+def version_line() -> str:
+    """``dropwarden <release> (revision <git revision>)``: the revision is asked for only here."""
+    from agent import build_revision
+
+    return f"dropwarden {__version__} (revision {build_revision()})"
+
+
 class _VersionAction(argparse.Action):
     """``--version``: the release and the git revision it was built from (asked only when printed)."""
 
@@ -24,9 +31,7 @@ class _VersionAction(argparse.Action):
         super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
 
     def __call__(self, parser: argparse.ArgumentParser, *_: object) -> None:
-        from agent import build_revision
-
-        print(f"dropwarden {__version__} (revision {build_revision()})")
+        print(version_line())
         parser.exit(0)
 
 
@@ -51,9 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     words = list(sys.argv[1:] if argv is None else argv)
     if words == ["--version"]:  # answered before the command modules (and their imports) load
-        from agent import build_revision
-
-        print(f"dropwarden {__version__} (revision {build_revision()})")
+        print(version_line())
         return 0
     parser = build_parser()
     args = parser.parse_args(argv)

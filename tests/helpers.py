@@ -204,3 +204,23 @@ class AgentProc:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def rewrite_tar(data: bytes, edit: Callable[[str, bytes], bytes | None]) -> bytes:
+    """A tar (a policy bundle) rewritten: ``edit(name, body)`` gives each regular member's new body, or
+    None to drop it; directories are copied as they are. For tampering with signed bundles in tests."""
+    import io
+    import tarfile
+
+    out = io.BytesIO()
+    with tarfile.open(fileobj=io.BytesIO(data)) as src, tarfile.open(fileobj=out, mode="w") as dst:
+        for m in src.getmembers():
+            f = src.extractfile(m) if m.isfile() else None
+            if f is None:
+                dst.addfile(m)
+                continue
+            body = edit(m.name, f.read())
+            if body is not None:
+                m.size = len(body)
+                dst.addfile(m, io.BytesIO(body))
+    return out.getvalue()

@@ -189,12 +189,7 @@ class EvidenceStore:
         """Seal and store; returns the evidence id (idempotent per blob, not per plaintext)."""
         if self.public_key is None:
             raise ValueError("EvidenceStore needs the quarantine public key to store evidence")
-        blob = seal(self.public_key, plaintext)
-        eid = evidence_id(blob)
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        os.chmod(self.dir, 0o700)
-        write_atomic(self.dir / f"{eid}.sealed", blob)
-        return eid
+        return self.put_sealed(seal(self.public_key, plaintext))
 
     def put_sealed(self, blob: bytes) -> str:
         """Store a blob a worker already sealed (the parent never sees the plaintext); returns its id."""

@@ -7,12 +7,10 @@ from __future__ import annotations
 
 import datetime
 import http.server
-import io
 import ipaddress
 import ssl
 import subprocess
 import sys
-import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,7 +23,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from agent.security.keys import write_keypair
-from tests.helpers import CARD_POLICY, AgentProc, free_port, wait_for
+from tests.helpers import CARD_POLICY, AgentProc, free_port, rewrite_tar, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -140,25 +138,17 @@ def _build(tmp: Path, signing_key: Path, version: int) -> bytes:
 
 def _tampered(data: bytes) -> bytes:
     """The same bundle with its pack edited after signing (the rule's severity lowered)."""
-    out = io.BytesIO()
-    with tarfile.open(fileobj=io.BytesIO(data)) as src, tarfile.open(fileobj=out, mode="w") as dst:
-        for m in src.getmembers():
-            body = src.extractfile(m).read() if m.isfile() else None  # type: ignore[union-attr]
-            if body is not None and m.name.endswith("fleet.yaml"):
-                body = body.replace(b"severity: high", b"severity: low ")
-            if body is not None:
-                m.size = len(body)
-            dst.addfile(m, io.BytesIO(body) if body is not None else None)
-    return out.getvalue()
+    return rewrite_tar(
+        data,
+        lambda name, body: (
+            body.replace(b"severity: high", b"severity: low ") if name.endswith("fleet.yaml") else body
+        ),
+    )
 
 
 def _unsigned(data: bytes) -> bytes:
-    out = io.BytesIO()
-    with tarfile.open(fileobj=io.BytesIO(data)) as src, tarfile.open(fileobj=out, mode="w") as dst:
-        for m in src.getmembers():
-            if not m.name.endswith(".sig"):
-                dst.addfile(m, src.extractfile(m) if m.isfile() else None)
-    return out.getvalue()
+    """The same bundle without its signature file."""
+    return rewrite_tar(data, lambda name, body: None if name.endswith(".sig") else body)
 
 
 def test_agent_ends_on_the_valid_bundle_and_its_metrics_say_so(

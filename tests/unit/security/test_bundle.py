@@ -12,6 +12,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from agent.security.bundle import BundleRejected, build_bundle, current_dir, index_files, install
+from tests.helpers import rewrite_tar
 
 PACK = "pack: fleet\nversion: 1\ndesc: fleet pack\nrules: []\n"
 
@@ -33,21 +34,7 @@ def _bundle(tmp: Path, key: Ed25519PrivateKey, version: int, pack: str = PACK, n
 
 def _retar(data: bytes, change: dict[str, bytes | None]) -> bytes:
     """The bundle's members with some replaced (bytes) or dropped (None), written as a new tar."""
-    out = io.BytesIO()
-    with tarfile.open(fileobj=io.BytesIO(data)) as src, tarfile.open(fileobj=out, mode="w") as dst:
-        for m in src.getmembers():
-            if m.name in change and change[m.name] is None:
-                continue
-            body = change.get(m.name)
-            if body is None:
-                f = src.extractfile(m) if m.isfile() else None
-                body = f.read() if f else None
-            if body is not None:
-                m.size = len(body)
-                dst.addfile(m, io.BytesIO(body))
-            else:
-                dst.addfile(m)
-    return out.getvalue()
+    return rewrite_tar(data, lambda name, body: change.get(name, body))
 
 
 def test_a_signed_bundle_installs_and_exposes_its_packs_and_indexes(
