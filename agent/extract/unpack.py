@@ -24,7 +24,7 @@ from libarchive import ffi
 from libarchive.exception import ArchiveError
 
 from agent.extract.archive import COPY_BLOCK, Recurse, depth_error, join_member, read_member, tar_or_member
-from agent.extract.context import Context, Item
+from agent.extract.context import Context, Item, MemberLimit
 
 #: sniffed format -> libarchive read format(s)
 _FORMATS: dict[str, tuple[str, ...]] = {
@@ -38,6 +38,31 @@ _FORMATS: dict[str, tuple[str, ...]] = {
 _is_encrypted = ffi.libarchive.archive_entry_is_encrypted
 _is_encrypted.argtypes = [ctypes.c_void_p]
 _is_encrypted.restype = ctypes.c_int
+#: ``archive_read_data`` without the binding's errcheck: libarchive-c logs ARCHIVE_WARN (a 7-Zip or RAR
+#: "bad CRC", a truncated member) and hands the negative return code on as a length, so
+#: ``ArchiveEntry.get_blocks`` yields a slice of the buffer and the member reads as clean garbage.
+_read_data = ffi.libarchive["archive_read_data"]  # a fresh function object: the binding's keeps its errcheck
+_read_data.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
+_read_data.restype = ctypes.c_ssize_t
+_error_string = ffi.libarchive["archive_error_string"]
+_error_string.argtypes = [ctypes.c_void_p]
+_error_string.restype = ctypes.c_char_p
+
+
+def _data_blocks(entry: Any) -> Iterator[bytes]:
+    """The entry's data, block by block; any negative return (warning or failure) ends the member as
+    ``malformed`` with libarchive's message (a CRC mismatch, a truncated stream), never as clean text."""
+    archive_p = entry._archive_p
+    buf = ctypes.create_string_buffer(COPY_BLOCK)
+    while True:
+        n = _read_data(archive_p, buf, COPY_BLOCK)
+        if n == 0:
+            return
+        if n < 0:
+            raw = _error_string(archive_p) or b"read error"
+            msg = "".join(c for c in raw.decode("ascii", "replace")[:80] if c.isprintable())
+            raise MemberLimit("malformed", f"libarchive: {msg}")
+        yield buf.raw[:n]
 
 
 class _Blocks(io.RawIOBase):
@@ -63,7 +88,7 @@ class _Blocks(io.RawIOBase):
 
 
 def _entry_stream(entry: Any) -> IO[bytes]:
-    return io.BufferedReader(_Blocks(entry.get_blocks()), buffer_size=COPY_BLOCK)
+    return io.BufferedReader(_Blocks(_data_blocks(entry)), buffer_size=COPY_BLOCK)
 
 
 def _describe(e: ArchiveError) -> tuple[str, str]:

@@ -21,7 +21,7 @@ import pytest
 from agent.extract.legacy import biff_headers, ppt_texts
 from agent.extract.rtf import RtfText
 from agent.extract.sniff import refine, sniff_format
-from agent.models import Limits
+from agent.models import ExtractError, Limits
 from tests.unit.extract.builders import errors, run, texts
 
 # A Luhn-valid generated card number (no issuer's test number: those are filtered as samples).
@@ -354,6 +354,43 @@ def test_encrypted_7z_is_reported(tmp_path: Path) -> None:
         subprocess.run(["7z", "a", "-bd", "-pS3cret", *flags, str(tmp_path / name), "."], cwd=src, check=True,
                        capture_output=True)  # fmt: skip
         assert [r for _m, r in errors(run(tmp_path / name))] == ["encrypted"], name
+
+
+def test_corrupt_7z_member_is_malformed_not_clean(tmp_path: Path) -> None:
+    """A stored 7z member with one flipped byte (bad CRC) and a 7z cut short each end as a ``malformed``
+    error naming the member and libarchive's reason; the intact member beside it is still read."""
+    _need("7z")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_bytes((MARKING + " " + CARD + "\n").encode() * 40)
+    (src / "b.txt").write_bytes(b"Quarterly plan, " + MARKING.encode())
+    stored = tmp_path / "stored.7z"
+    subprocess.run(["7z", "a", "-bd", "-y", "-mx0", str(stored), "a.txt", "b.txt"], cwd=src, check=True,
+                   capture_output=True)  # fmt: skip
+    data = stored.read_bytes()
+    at = data.index(CARD.encode())
+    flipped = tmp_path / "crc.7z"
+    flipped.write_bytes(data[:at] + b"5" + data[at + 1 :])
+    items = run(flipped)
+    bad = [(i.member, i.reason, i.detail) for i in items if isinstance(i, ExtractError)]
+    assert ("a.txt", "malformed") in [(m, r) for m, r, _d in bad], bad
+    assert any("CRC" in d for _m, _r, d in bad), bad
+    assert "Quarterly plan" in texts(items)  # the intact member is read
+    cut = tmp_path / "cut.7z"
+    cut.write_bytes(data[: len(data) // 2])
+    errs = errors(run(cut))
+    assert errs and all(r == "malformed" for _m, r in errs), errs
+
+
+def test_corrupt_7z_from_py7zr_suite(shared_dir: Path) -> None:
+    """py7zr's own corrupted test archives: every damaged member is an error, never a silent binary."""
+    d = shared_dir / "external" / "documents"
+    if not (d / "py7zr__crc_corrupted.7z").exists():
+        pytest.skip("external documents absent")
+    for name in ("py7zr__crc_corrupted.7z", "py7zr__data_corrupted.7z"):
+        errs = errors(run(d / name))
+        assert errs and all(r == "malformed" for _m, r in errs), (name, errs)
+        assert any(m is not None for m, _r in errs), name
 
 
 def test_mail_transport_headers_are_not_extracted(tmp_path: Path) -> None:
