@@ -73,7 +73,7 @@ def run_tool(argv: list[str], f: IO[bytes], ctx: Context) -> bytes:
         exe,
         *argv[1:],
     ]
-    with _as_fd(f) as fd:
+    with as_fd(f) as fd:
         try:
             proc = subprocess.run(  # noqa: S603 - fixed argv, no shell
                 bounded, stdin=fd, capture_output=True, timeout=remaining, check=False, env={"LANG": "C"}
@@ -85,7 +85,7 @@ def run_tool(argv: list[str], f: IO[bytes], ctx: Context) -> bytes:
     return proc.stdout
 
 
-class _as_fd:
+class as_fd:
     """A real file descriptor positioned at 0 for ``f`` (a temp copy when ``f`` lives in memory)."""
 
     def __init__(self, f: IO[bytes]) -> None:

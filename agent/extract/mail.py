@@ -89,6 +89,11 @@ def _headers_text(msg: Any) -> str:
     return "\n".join(lines)
 
 
+def content_headers(msg: Any) -> str:
+    """The content headers of a parsed header block (a PST item's Internet headers), no transport noise."""
+    return _headers_text(msg)
+
+
 def spooled(data: bytes, ctx: Context, name: str, depth: int, recurse: Recurse) -> Iterator[Item]:
     with tempfile.SpooledTemporaryFile(max_size=8 * 1024 * 1024) as spool:
         spool.write(data)
