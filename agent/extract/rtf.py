@@ -4,8 +4,10 @@ A reader of its own rather than ``striprtf`` (the maintained PyPI option): strip
 footers, footnotes, annotations and the info group as "destinations", which is where markings
 live, treats ``\\bin`` only inside pictures, and decodes embedded objects not at all. The
 grammar read here is the RTF 1.9 one: control words with an optional numeric argument, ``\\'xx``
-bytes in the document code page, ``\\uN`` with ``\\ucN`` fallback skipping, ``\\binN`` raw bytes
-skipped by count, and ``{\\*\\dest ...}`` groups skipped unless they are known to hold text.
+bytes in the code page of the current font (``\\fcharsetN``/``\\cpgN`` in the font table, else the
+document's ``\\ansicpgN``: a Cyrillic font's bytes are cp1251 in a cp1252 document), ``\\uN``
+with ``\\ucN`` fallback skipping, ``\\binN`` raw bytes skipped by count, and ``{\\*\\dest ...}``
+groups skipped unless they are known to hold text.
 ``\\objdata`` (an OLE1 object in hex) is decoded and its native data handed back to the
 dispatcher as a member, so a workbook embedded in an RTF is read as a workbook.
 """
@@ -30,7 +32,7 @@ _TOKEN = re.compile(
 )
 #: Groups that never hold document text (tables of fonts, colours, styles, pictures, field code...).
 _SKIP = frozenset(
-    b"fonttbl colortbl stylesheet listtable listoverridetable revtbl rsidtbl xmlnstbl themedata "
+    b"colortbl stylesheet listtable listoverridetable revtbl rsidtbl xmlnstbl themedata "
     b"colorschememapping datastore latentstyles pict fldinst generator bkmkstart bkmkend pgdsctbl "
     b"filetbl mmathPr shppict nonshppict blipuid panose fontemb fontfile falt listpicture protusertbl "
     b"wgrffmtfilter defchp defpap xmlopen xmlclose pntext pntxta pntxtb atnid atndate atnicn "
@@ -54,11 +56,41 @@ _SYMBOLS = {b"\\": "\\", b"{": "{", b"}": "}", b"~": "\u00a0", b"_": "-", b"-": 
 _INFO_TEXT = frozenset(b"title subject author keywords comment operator category".split())
 
 
+#: ``\fcharsetN`` (RTF 1.9 font table) -> code page; 0 (ANSI), 1 (default) and 2 (symbol) keep the
+#: document's code page.
+_CHARSETS = {
+    77: 10000, 78: 10001, 79: 10003, 80: 10008, 81: 10002, 83: 10005, 84: 10004, 85: 10006, 86: 10081,
+    87: 10021, 88: 10029, 89: 10007, 128: 932, 129: 949, 130: 1361, 134: 936, 136: 950, 161: 1253,
+    162: 1254, 163: 1258, 177: 1255, 178: 1256, 186: 1257, 204: 1251, 222: 874, 238: 1250, 254: 437,
+    255: 850,
+}  # fmt: skip
+#: Code page numbers Python names otherwise (Mac, KOI8, ISO 8859, UTF-8)
+_CODEPAGES = {
+    10000: "mac_roman", 10006: "mac_greek", 10007: "mac_cyrillic", 10029: "mac_latin2", 10079: "mac_iceland",
+    10081: "mac_turkish", 10001: "shift_jis", 10003: "euc_kr", 10008: "gb2312", 10002: "big5",
+    20866: "koi8_r", 21866: "koi8_u", 65001: "utf-8", 1361: "johab",
+}  # fmt: skip
+
+
+def codec_of(codepage: int) -> str | None:
+    """The Python codec of a Windows/Mac code page number, or None when Python has none."""
+    if 28591 <= codepage <= 28606:
+        name = f"iso8859_{codepage - 28590}"
+    else:
+        name = _CODEPAGES.get(codepage, f"cp{codepage}")
+    try:
+        return codecs.lookup(name).name
+    except LookupError:
+        return None
+
+
 @dataclass(frozen=True)
 class _State:
     skip: bool = False
     uc: int = 1
     objdata: bool = False
+    fonttbl: bool = False  # inside {\fonttbl ...}: \fN defines a font, \fcharsetN/\cpgN its code page
+    codec: str | None = None  # the current font's code page; None: the document's
 
 
 class RtfText:
@@ -67,6 +99,10 @@ class RtfText:
     def __init__(self, ctx: Context, codepage: str = "cp1252") -> None:
         self.ctx = ctx
         self.codec = codepage
+        self.fonts: dict[int, str] = {}  # font number -> codec, for fonts not in the document code page
+        self._defining = -1  # the font being defined in the font table
+        self._deff = 0
+        self._hex_codec = codepage
         self.out: list[str] = []
         self.objects: list[bytes] = []
         self._hex = bytearray()
@@ -130,6 +166,11 @@ class RtfText:
             self._star = False
             return replace(state, skip=True), pos
         self._star = False
+        if word == b"fonttbl" or state.fonttbl:
+            self._font_table(word, arg)
+            return replace(state, skip=True, fonttbl=True), pos
+        if word in (b"f", b"plain", b"deff"):
+            return self._font(word, arg, state), pos
         if word == b"ansicpg" and arg:
             self._set_codepage(arg.decode())
         elif word == b"uc":
@@ -142,6 +183,28 @@ class RtfText:
         elif word in _CHARS and not state.skip:
             self._emit(_CHARS[word])
         return state, pos
+
+    def _font_table(self, word: bytes, arg: bytes | None) -> None:
+        """A font table entry: ``{\\f1\\fswiss\\fcharset204 Arial;}`` (``\\cpgN`` wins over the charset)."""
+        if word == b"f" and arg:
+            self._defining = int(arg)
+        elif word == b"fcharset" and arg and self._defining >= 0:
+            cp = _CHARSETS.get(int(arg))
+            codec = codec_of(cp) if cp is not None else None
+            if codec is not None:
+                self.fonts[self._defining] = codec
+        elif word == b"cpg" and arg and self._defining >= 0:
+            codec = codec_of(int(arg))
+            if codec is not None:
+                self.fonts[self._defining] = codec
+
+    def _font(self, word: bytes, arg: bytes | None, state: _State) -> _State:
+        """``\\fN`` selects a font (its code page, for the group), ``\\plain`` the default font."""
+        if word == b"deff":
+            self._deff = int(arg or 0)
+            return state
+        number = self._deff if word == b"plain" else int(arg or 0)
+        return replace(state, codec=self.fonts.get(number))
 
     def _symbol(self, sym: bytes, state: _State) -> _State:
         if sym == b"*":
@@ -156,6 +219,10 @@ class RtfText:
         if self._pending_skip:
             self._pending_skip -= 1
         elif not state.skip:
+            codec = state.codec or self.codec
+            if self._hex and codec != self._hex_codec:
+                self._flush_hex()
+            self._hex_codec = codec
             self._hex.append(b)
 
     def _text(self, run: bytes, state: _State) -> None:
@@ -167,21 +234,18 @@ class RtfText:
             run = run[cut:]
             self._pending_skip -= cut
         if run and not state.skip:
-            self._emit(run.decode(self.codec, "replace"))
+            self._emit(run.decode(state.codec or self.codec, "replace"))
 
     def _flush_hex(self) -> None:
         if self._hex:
-            self._emit(bytes(self._hex).decode(self.codec, "replace"))
+            self._emit(bytes(self._hex).decode(self._hex_codec, "replace"))
             self._hex.clear()
 
     def _emit(self, s: str) -> None:
         self.out.append(s)
 
     def _set_codepage(self, cp: str) -> None:
-        try:
-            self.codec = codecs.lookup(f"cp{cp}").name
-        except LookupError:
-            self.codec = "cp1252"
+        self.codec = codec_of(int(cp)) or "cp1252"
 
 
 def ole1_native(blob: bytes) -> bytes | None:

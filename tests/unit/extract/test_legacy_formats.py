@@ -420,6 +420,50 @@ def test_rtf_grammar() -> None:
     assert "Head\u00a0text" in out and "card 45320151" in out
 
 
+#: A WordPad/Word 97-style RTF (RTF 1.9 font table): no \\u escapes, every letter a \\'xx byte in its
+#: font's code page; the document code page is cp1252 throughout.
+_RTF_FONTS = (
+    rb"{\rtf1\ansi\ansicpg1252\deff0{\fonttbl{\f0\fswiss\fcharset0 Arial;}"
+    rb"{\f1\froman\fcharset204{\*\panose 02020603050405020304}Times New Roman CYR;}"
+    rb"{\f2\fswiss\fcharset161 Arial Greek;}{\f3\fswiss\fcharset238 Arial CE;}{\f4\fnil\cpg1251 X;}"
+    rb"{\f5\fnil\fcharset128 MS Mincho;}}"
+    rb"\f0 Caf\'e9 {\f1 \'d1\'d2\'d0\'ce\'c3\'ce "
+    rb"\'ca\'ce\'cd\'d4\'c8\'c4\'c5\'cd\'d6\'c8\'c0\'cb\'dc\'cd\'ce} \'e9\par"
+    rb"\f2 \'c1\'d1\'d7\'c5\'c9\'cf\plain\'e9\par\f3 P\'f8\'edsn\'ec d\'f9v\'ecrn\'e9\par"
+    rb"\f4 \'c4\'e0\par\f5 \'8b\'40\'96\'a7}"
+)
+
+
+def test_rtf_bytes_decode_in_their_fonts_code_page() -> None:
+    """\\'xx bytes in a Cyrillic, Greek, Central European (\\fcharset), \\cpg and Shift-JIS font decode
+    in that font's code page; a group ending or \\plain returns to the document's cp1252."""
+    from agent.extract.context import Context
+
+    out = RtfText(Context("x", Limits())).read(_RTF_FONTS)
+    assert "Café СТРОГО КОНФИДЕНЦИАЛЬНО é" in out
+    assert "ΑΡΧΕΙΟé" in out
+    assert "Přísně důvěrné" in out
+    assert "Да" in out and "機密" in out
+
+
+@pytest.mark.slow
+def test_libreoffice_rtf_with_cyrillic_and_greek(tmp_path: Path) -> None:
+    """An RTF LibreOffice writes from a DOCX in Russian, Greek and Czech reads back as the same words."""
+    _need("soffice")
+    import docx
+
+    words = "СТРОГО КОНФИДЕНЦИАЛЬНО ΑΠΟΡΡΗΤΟ Přísně důvěrné"
+    d = docx.Document()
+    d.add_paragraph(words)
+    d.save(tmp_path / "w.docx")
+    subprocess.run(
+        ["soffice", f"-env:UserInstallation=file://{tmp_path}/lo", "--headless", "--convert-to", "rtf",
+         "--outdir", str(tmp_path), str(tmp_path / "w.docx")],
+        check=True, capture_output=True, timeout=180,
+    )  # fmt: skip
+    assert words in texts(run(tmp_path / "w.rtf"))
+
+
 def test_deeply_nested_rtf_is_an_error_record(tmp_path: Path) -> None:
     """100k opening braces: an error record, not a stack overflow or a silent pass."""
     p = tmp_path / "deep.rtf"
