@@ -2,7 +2,8 @@
 
 Inline CSS and JS only, and a Content-Security-Policy that forbids loading anything else, so the file
 works offline and from a mail attachment. Like every reporter it sees only Finding fields (redacted
-excerpts, keyed fingerprints); every string is HTML-escaped. The page filters by severity and
+excerpts, keyed fingerprints) and the inventory (every file and member: its format, how many characters
+of text it gave, and why it was not read); every string is HTML-escaped. The page filters by severity and
 policy in the browser; the initial filter can come from the URL fragment
 (``report.html#severity=high,critical&policy=bank-secrecy``), so a filtered view can be shared.
 """
@@ -14,7 +15,7 @@ from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 from typing import IO
 
-from agent.models import SEVERITIES, SEVERITY_RANK, ExtractError, Finding, Verdict
+from agent.models import SEVERITIES, SEVERITY_RANK, ExtractError, FileRecord, Finding, Verdict
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 
@@ -26,6 +27,7 @@ th{background:#f3f3f3}.file{margin:1em 0;border-left:4px solid #999;padding-left
 .file h3{font-size:1em;margin:.3em 0;word-break:break-all}code{font-size:12px;word-break:break-all}
 .sev{font-weight:bold;text-transform:uppercase}.critical{color:#8e0a8e}.high{color:#c00}
 .medium{color:#a60}.low{color:#077}.hidden{display:none}#filters label{margin-right:1em}
+tr.unscanned td:nth-child(3),tr.no-text td:nth-child(3){font-weight:bold;color:#c00}
 """
 
 _JS = """
@@ -84,11 +86,13 @@ class HtmlReporter:
         self.out = out
         self.findings: dict[str, list[Finding]] = defaultdict(list)
         self.errors: list[ExtractError] = []
+        self.records: list[FileRecord] = []
 
     def verdict(self, verdict: Verdict) -> None:
         for f in verdict.findings:
             self.findings[verdict.path].append(f)
         self.errors.extend(verdict.errors)
+        self.records.extend(verdict.files)
 
     def error(self, error: ExtractError) -> None:
         self.errors.append(error)
@@ -108,6 +112,7 @@ class HtmlReporter:
             self._filters(every),
             self._files(),
             self._unscanned(),
+            self._inventory(),
             f"<script>{_JS}</script></body></html>",
         ]
         self.out.write("\n".join(parts) + "\n")
@@ -190,3 +195,64 @@ class HtmlReporter:
             "they are <strong>not</strong> known to be clean.</p>"
             f'<table id="unscanned"><tr><th>file</th><th>reason</th><th>detail</th></tr>{rows}</table>'
         )
+
+    def _inventory(self) -> str:
+        """Every file and member: read (with its characters of text), no text expected, or not read and why.
+
+        "no text" is a file or member that was read without error, holds no members and gave nothing (a
+        blank page, a picture OCR found no words in): not an error, but listed apart so a reader sees
+        what yielded nothing."""
+        reasons: dict[tuple[str, str | None], list[str]] = defaultdict(list)
+        for e in self.errors:
+            if e.reason not in reasons[(e.path, e.member)]:
+                reasons[(e.path, e.member)].append(e.reason)
+        known = {(r.path, r.member) for r in self.records}
+        records = self.records + [  # errors on files with no record (one that could not be opened)
+            FileRecord(path, member, "unknown", 0, "unscanned")
+            for path, member in reasons
+            if (path, member) not in known
+        ]
+        status = _statuses(records)
+        order = sorted(
+            range(len(records)),
+            key=lambda i: (_STATUS_ORDER[status[i]], records[i].path, records[i].member or ""),
+        )
+        rows = "".join(
+            _inventory_row(records[i], status[i], reasons.get((records[i].path, records[i].member), []))
+            for i in order
+        )
+        counts = Counter(status)
+        totals = "".join(f"<tr><td>{s}</td><td>{counts.get(s, 0)}</td></tr>" for s in _STATUS_ORDER)
+        return (
+            "<h2>Inventory</h2><p>Every file and archive member, and what was read from it.</p>"
+            f'<table id="inventory-totals"><tr><th>status</th><th>files and members</th></tr>{totals}</table>'
+            '<table id="inventory"><tr><th>file</th><th>format</th><th>status</th><th>characters</th>'
+            f"<th>reason</th></tr>{rows}</table>"
+        )
+
+
+#: Inventory statuses, unread first: what a reader of the report must look at comes on top.
+_STATUS_ORDER = {"unscanned": 0, "no-text": 1, "read": 2, "no-text-expected": 3}
+
+
+def _inventory_row(r: FileRecord, status: str, reasons: list[str]) -> str:
+    return (
+        f'<tr class="{status}" data-status="{status}" data-format="{_e(r.format)}">'
+        f"<td><code>{_e(_where(r.path, r.member))}</code></td><td>{_e(r.format)}</td><td>{status}</td>"
+        f"<td>{r.chars}</td><td>{_e(', '.join(reasons))}</td></tr>"
+    )
+
+
+def _statuses(records: list[FileRecord]) -> list[str]:
+    """Each record's status as shown; a container (an archive, a mailbox) reads as its members do."""
+    parents: set[tuple[str, str | None]] = {(r.path, None) for r in records if r.member is not None}
+    for r in records:
+        chain = (r.member or "").split("!")
+        parents.update((r.path, "!".join(chain[:n])) for n in range(1, len(chain)))
+    out = []
+    for r in records:
+        if r.status == "read" and r.chars == 0 and (r.path, r.member) not in parents:
+            out.append("no-text")
+        else:
+            out.append(r.status.replace("_", "-"))
+    return out

@@ -39,6 +39,19 @@ FLAGS = (
 HOSTILE_NAME = "<img src=x onerror=alert(1)>.txt"
 
 
+def _blank_pdf() -> bytes:
+    """A one-page PDF with no text on its page: read without error, yields nothing."""
+    from tests.unit.extract.builders import raw_pdf
+
+    return raw_pdf(
+        [
+            b"<< /Type /Catalog /Pages 2 0 R >>",
+            b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] >>",
+        ]
+    )
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], list[str], str]:
     """(report.html, flagged paths from the JSONL run, raw values, report text)."""
@@ -55,6 +68,8 @@ def report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str], l
     (root / "bundle.zip").write_bytes(buf.getvalue())
     (root / "broken.zip").write_bytes(b"PK\x03\x04" + b"\x00" * 40)
     (root / "clean.txt").write_text("Lunch menu for Tuesday: soup, bread, apples.\n")
+    (root / "blank.pdf").write_bytes(_blank_pdf())
+    (root / "tune.mp3").write_bytes(b"ID3\x04\x00\x00\x00\x00\x00\x00" + bytes(200))
     env = {**os.environ, "XDG_STATE_HOME": str(root.parent / "xdg")}
     base = [sys.executable, "-m", "agent", "scan", str(root), "--jobs", "1"]
     jsonl = subprocess.run([*base, "--format", "jsonl"], capture_output=True, text=True, env=env, timeout=300)
@@ -134,6 +149,43 @@ def test_unscanned_files_with_their_reason(report, browser) -> None:
     assert any(c[0].endswith("broken.zip") and c[1] for c in cells)
     files = [d.get_attribute("data-path") for d in browser.find_elements(By.CSS_SELECTOR, "div.file")]
     assert not any(f.endswith("clean.txt") for f in files)
+
+
+def test_inventory_lists_every_file_and_member_with_its_status(report, browser) -> None:
+    """The inventory names every file and member: unread ones first with their reason, files that gave
+    no text apart from those that were read, and no-text types (audio) as such."""
+    from selenium.webdriver.common.by import By
+
+    path, *_ = report
+    _open(browser, path.as_uri())
+    rows = {}
+    for r in browser.find_elements(By.CSS_SELECTOR, "#inventory tr[data-status]"):
+        cells = [td.text for td in r.find_elements(By.TAG_NAME, "td")]
+        top, bang, member = cells[0].partition("!")
+        rows[top.rsplit("/", 1)[-1] + bang + member] = (
+            r.get_attribute("data-status"),
+            cells[1],
+            int(cells[3]),
+            cells[4],
+        )
+    assert rows["broken.zip"][0] == "unscanned" and rows["broken.zip"][3] == "malformed"
+    assert rows["blank.pdf"][:3] == ("no-text", "pdf", 0)
+    assert rows["tune.mp3"][0] == "no-text-expected" and rows["tune.mp3"][1] == "audio"
+    assert rows["bundle.zip"][0] == "read"  # a container reads as its members do
+    assert (
+        rows["bundle.zip!inner/customers.txt"][0] == "read" and rows["bundle.zip!inner/customers.txt"][2] > 0
+    )
+    assert rows["clean.txt"][0] == "read" and HOSTILE_NAME in rows
+    order = [
+        r.get_attribute("data-status")
+        for r in browser.find_elements(By.CSS_SELECTOR, "#inventory tr[data-status]")
+    ]
+    assert order.index("unscanned") < order.index("no-text") < order.index("read")
+    totals = {
+        r.find_elements(By.TAG_NAME, "td")[0].text: int(r.find_elements(By.TAG_NAME, "td")[1].text)
+        for r in browser.find_elements(By.CSS_SELECTOR, "#inventory-totals tr")[1:]
+    }
+    assert sum(totals.values()) == len(rows) and totals["unscanned"] >= 1
 
 
 def test_no_external_resources(report) -> None:
