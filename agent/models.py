@@ -118,7 +118,7 @@ FORMATS: tuple[str, ...] = (
     "text", "csv", "tsv", "pdf", "docx", "xlsx", "pptx", "odt", "ods", "doc", "xls", "ppt", "rtf",
     "ooxml_encrypted", "ole", "eml", "emlx", "mbox", "msg", "pst", "zip", "tar", "gzip", "bz2", "xz",
     "7z", "rar", "cab", "iso", "cpio", "compress", "image", "audio", "video", "font", "executable",
-    "empty", "binary", "unknown",
+    "empty", "binary", "unknown", "epub", "xps", "vsdx", "iwork",
 )  # fmt: skip
 
 FileStatus = Literal["read", "no_text_expected", "unscanned"]

@@ -16,7 +16,7 @@ from typing import IO
 
 import structlog
 
-from agent.extract import archive, image, legacy, mail, office, pdf, pst, rtf, text, unpack, xlsx
+from agent.extract import archive, image, legacy, mail, office, pdf, pst, rtf, text, unpack, xlsx, zipdocs
 from agent.extract.context import Abort, Context, Item
 from agent.extract.safeopen import OpenFailure, open_for_scan
 from agent.extract.sniff import EXPECTED_BY_EXTENSION, NO_TEXT_FORMATS, _ext, refine, sniff_format
@@ -194,7 +194,7 @@ def _other(
 
 
 _LIBARCHIVE = frozenset({"7z", "rar", "cab", "iso", "cpio"})
-_PACKAGES = frozenset({"docx", "xlsx", "pptx", "odt", "ods"})
+_PACKAGES = frozenset({"docx", "xlsx", "pptx", "odt", "ods", "epub", "xps", "vsdx", "iwork"})
 _READERS = {
     "pdf": pdf.extract_pdf,
     "docx": office.extract_docx,
@@ -213,6 +213,10 @@ _READERS = {
     "ole": legacy.extract_ole,
     "image": image.extract_image,
     "pst": pst.extract_pst,
+    "epub": zipdocs.extract_epub,
+    "xps": zipdocs.extract_xps,
+    "vsdx": zipdocs.extract_vsdx,
+    "iwork": zipdocs.extract_iwork,
 }
 
 

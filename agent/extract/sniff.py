@@ -37,6 +37,10 @@ EXPECTED_BY_EXTENSION: dict[str, tuple[str, ...]] = {
     ".iso": ("iso",),
     ".cpio": ("cpio",),
     ".z": ("compress",),
+    ".epub": ("epub", "zip"),
+    ".xps": ("xps", "zip"),
+    ".oxps": ("xps", "zip"),
+    ".vsdx": ("vsdx", "zip"),
     ".pst": ("pst",),
     ".ost": ("pst",),
 }
@@ -111,8 +115,9 @@ def sniff_format(head: bytes, name: str) -> str:
     """Name the format of a file from its first bytes (>= 512 recommended) and its name.
 
     Returns one of: text, csv, tsv, pdf, docx, xlsx, pptx, odt, ods, zip, tar, gzip, bz2, xz,
-    eml, emlx, mbox, msg, ole, rtf, 7z, rar, cab, cpio, compress, pst, image, audio, video, font,
-    executable, empty, binary. :func:`refine` then looks inside zip, OLE and binary files.
+    eml, emlx, mbox, msg, ole, rtf, 7z, rar, cab, cpio, compress, pst, epub, image, audio, video, font,
+    executable, empty, binary; from the zip directory: xps, vsdx, iwork. :func:`refine` then looks
+    inside zip, OLE and binary files.
     """
     ext = _ext(name)
     if not head:
@@ -218,6 +223,8 @@ def _zip_kind(head: bytes, ext: str) -> str:
         return "odt"
     if b"mimetypeapplication/vnd.oasis.opendocument.spreadsheet" in head[:200]:
         return "ods"
+    if b"mimetypeapplication/epub+zip" in head[:200]:
+        return "epub"
     for fmt, exts, marker in (
         ("docx", (".docx", ".docm", ".dotx"), b"word/"),
         ("xlsx", (".xlsx", ".xlsm", ".xltx"), b"xl/"),
@@ -282,4 +289,22 @@ def refine_zip(fmt: str, f: IO[bytes]) -> str:
             return "xlsx"
         if "ppt/presentation.xml" in names:
             return "pptx"
-    return fmt
+        if "visio/document.xml" in names:
+            return "vsdx"
+    return _zip_document(names) or fmt
+
+
+def _zip_document(names: set[str]) -> str | None:
+    """XPS/OpenXPS (a FixedDocumentSequence), EPUB without its mimetype first, iWork packages."""
+    if any(n.lower().endswith((".fdseq", ".fpage")) for n in names):
+        return "xps"
+    if "META-INF/container.xml" in names and any(n.endswith(".opf") for n in names):
+        return "epub"
+    if ("buildVersionHistory.plist" in names and "index.xml" in names) or any(
+        n == "Index.zip"
+        or (n.startswith("Index/") and n.endswith(".iwa"))
+        or n in ("index.apxl", "index.xml.gz")
+        for n in names
+    ):
+        return "iwork"  # Pages/Numbers/Keynote '13+ (.iwa parts) or '09 (XML)
+    return None
