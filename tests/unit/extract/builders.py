@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import subprocess
 import zipfile
 from email.message import EmailMessage
 from pathlib import Path
@@ -250,3 +251,13 @@ def many_entry_zip(path: Path, n: int) -> None:
         out.write(central)
         count = min(n, 0xFFFF)  # a plain end record (no zip64): the count field is 16 bits
         out.write(struct.pack("<4s4H2LH", b"PK\x05\x06", 0, 0, count, count, len(central), cd_at, 0))
+
+
+def soffice_convert(src: Path, fmt: str, profile: Path) -> Path:
+    """``src`` converted by Debian's LibreOffice to ``fmt`` beside it (private profile under ``profile``)."""
+    subprocess.run(
+        ["soffice", f"-env:UserInstallation=file://{profile}/lo", "--headless", "--convert-to", fmt,
+         "--outdir", str(src.parent), str(src)],
+        check=True, capture_output=True, timeout=180,
+    )  # fmt: skip
+    return src.with_suffix("." + fmt)

@@ -22,7 +22,7 @@ from agent.extract.legacy import biff_headers, ppt_texts
 from agent.extract.rtf import RtfText
 from agent.extract.sniff import refine, sniff_format
 from agent.models import ExtractError, Limits
-from tests.unit.extract.builders import errors, run, texts
+from tests.unit.extract.builders import errors, run, soffice_convert, texts
 
 # A Luhn-valid generated card number (no issuer's test number: those are filtered as samples).
 CARD = "4532 0151 1283 0366"
@@ -456,12 +456,7 @@ def test_libreoffice_rtf_with_cyrillic_and_greek(tmp_path: Path) -> None:
     d = docx.Document()
     d.add_paragraph(words)
     d.save(tmp_path / "w.docx")
-    subprocess.run(
-        ["soffice", f"-env:UserInstallation=file://{tmp_path}/lo", "--headless", "--convert-to", "rtf",
-         "--outdir", str(tmp_path), str(tmp_path / "w.docx")],
-        check=True, capture_output=True, timeout=180,
-    )  # fmt: skip
-    assert words in texts(run(tmp_path / "w.rtf"))
+    assert words in texts(run(soffice_convert(tmp_path / "w.docx", "rtf", tmp_path)))
 
 
 def test_deeply_nested_rtf_is_an_error_record(tmp_path: Path) -> None:

@@ -20,7 +20,7 @@ import pytest
 
 from agent.extract.sniff import refine, sniff_format
 from agent.models import ExtractError, Limits, TextChunk
-from tests.unit.extract.builders import errors, pdf_bytes, run, texts
+from tests.unit.extract.builders import errors, pdf_bytes, run, soffice_convert, texts
 
 CARD = "4532 0151 1283 0366"
 MARKING = "STRICTLY CONFIDENTIAL"
@@ -52,12 +52,7 @@ def test_libreoffice_epub_text_in_spine_order(tmp_path: Path) -> None:
         d.add_paragraph(body)
         d.add_page_break()
     d.save(tmp_path / "book.docx")
-    subprocess.run(
-        ["soffice", f"-env:UserInstallation=file://{tmp_path}/lo", "--headless", "--convert-to", "epub",
-         "--outdir", str(tmp_path), str(tmp_path / "book.docx")],
-        check=True, capture_output=True, timeout=180,
-    )  # fmt: skip
-    epub = tmp_path / "book.epub"
+    epub = soffice_convert(tmp_path / "book.docx", "epub", tmp_path)
     assert _fmt(epub) == "epub"
     items = run(epub)
     assert not errors(items)
