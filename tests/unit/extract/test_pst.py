@@ -11,7 +11,6 @@ including a link planted in it that must not be followed.
 from __future__ import annotations
 
 import io
-import os
 import shutil
 import subprocess
 import sys
@@ -21,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from agent.extract import pst
+from agent.extract import pst, toolexport
 from agent.extract.context import Context
 from agent.models import Limits
 from tests.unit.extract.builders import errors, run, texts
@@ -66,11 +65,7 @@ def _walk(root: Path, limits: Limits | None = None) -> list[object]:
 
         return _dispatch(f, ctx, name, name, depth)  # type: ignore[arg-type]
 
-    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        return list(pst.walk_export(fd, ctx, None, 0, recurse))  # type: ignore[arg-type]
-    finally:
-        os.close(fd)
+    return list(pst.walk_export(str(root), ctx, None, 0, recurse))  # type: ignore[arg-type]
 
 
 def test_export_tree_items_and_attachments_are_members(tmp_path: Path) -> None:
@@ -149,8 +144,8 @@ def _watched(tmp_path: Path, limits: Limits, code: str) -> tuple[str, int]:
     ctx = Context(path="x.pst", limits=limits)
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=tmp_path, start_new_session=True)
     try:
-        with pytest.raises(pst._Bounded) as e:
-            pst._watch(proc, ctx, str(tmp_path), time.monotonic() + 60)
+        with pytest.raises(toolexport.Bounded) as e:
+            toolexport.watch(proc, ctx, str(tmp_path), time.monotonic() + 60)
     finally:
         proc.kill()
         proc.wait()
@@ -158,8 +153,8 @@ def _watched(tmp_path: Path, limits: Limits, code: str) -> tuple[str, int]:
 
 
 def test_watchdog_kills_a_writer_past_the_output_budget(tmp_path: Path) -> None:
-    """The watchdog that bounds pffexport, on a real process that keeps writing: stopped once the tree
-    it writes exceeds the unpacked budget left for the file (and not before)."""
+    """The watchdog that bounds pffexport and extract_chmLib, on a real process that keeps writing:
+    stopped once the tree it writes exceeds the unpacked budget left for the file (and not before)."""
     code = "import itertools\nfor i in itertools.count():\n    open(f'f{i}','wb').write(b'x'*100000)\n"
     reason, written = _watched(tmp_path, Limits(max_unpacked_bytes=2_000_000), code)
     assert reason == "limit_bytes" and written > 2_000_000
