@@ -24,7 +24,7 @@ from agent.daemon.backlog import JournalBacklog
 from agent.daemon.bundles import BundlePoller
 from agent.daemon.exporter import start_metrics_server
 from agent.daemon.notify import Notifier
-from agent.daemon.outcome import VerdictHandling
+from agent.daemon.outcome import OutcomeHandler, open_evidence, open_vault
 from agent.daemon.settings import Settings
 from agent.daemon.wiring import (
     InputRejected,
@@ -35,6 +35,7 @@ from agent.daemon.wiring import (
 from agent.daemon.workers import WorkerPool
 from agent.journal import Journal, WorkItem
 from agent.metrics import Metrics
+from agent.models import ERROR_REASONS, SEVERITY_RANK
 from agent.security.bundle import Installed
 from agent.security.dirfd import make_private_dir
 from agent.sources.reconcile import Reconciler
@@ -56,7 +57,7 @@ RELOADABLE = (
 DRAIN_SECONDS = 6.0  # SIGTERM: finish in-flight files for this long (systemd's default stop timeout is 90 s)
 
 
-class Agent(VerdictHandling):
+class Agent:
     """The daemon. ``run()`` blocks until SIGTERM/SIGINT (or ``request_stop()``) and returns an exit code."""
 
     def __init__(
@@ -134,21 +135,22 @@ class Agent(VerdictHandling):
         self._set_rules_gauge()
         self._prime_metrics()
         self.metrics.last_reload_success.set(1)
-        self.metrics.loaded(
-            str(getattr(getattr(self.pipeline, "policies", None), "digest", ""))
-        )  # the initial load is the first successful one
+        self.metrics.loaded(self.pipeline.policies.digest)  # the initial load is the first successful one
         self.http = start_metrics_server(st, self.metrics)
         self.dispatcher = build_dispatcher(st, self.metrics)
-        self.dedup = Deduplicator(str(Path(st.state_dir) / "alerts.db"))
-        self.vault = self._open_vault()
-        self.evidence = self._open_evidence()
-        self._alert_unsent_quarantines()
         self.reconciler = Reconciler(
             self.journal, list(st.zones), st.settle_seconds, st.reconcile_interval, self.metrics, self.wake,
             dir_settle=st.close_settle_seconds, on_write_failed=lambda: self.backlog.failed("reconcile"),
         )  # fmt: skip
         recrawl = lambda: self.reconciler.request_full("journal_recovered")  # noqa: E731
         self.backlog = JournalBacklog(self.journal, self.metrics, self.notifier.status, on_lost=recrawl)
+        self.outcomes = OutcomeHandler(
+            settings=st, digest=self.digest, policies=self.pipeline, acks=self.acks, journal=self.journal,
+            backlog=self.backlog, alerts=self.dispatcher, metrics=self.metrics, key=self.key, host=self.host,
+            dedup=Deduplicator(str(Path(st.state_dir) / "alerts.db")), audit=self._audit,
+            vault=open_vault(st, self.key, self.audit), evidence=open_evidence(st),
+        )  # fmt: skip
+        self.outcomes.alert_unsent_quarantines()
         self.watcher = Watcher(
             st.zones, self.journal, st.settle_seconds, on_dir=self.reconciler.request_dir,
             on_overflow=self._overflowed, wake=self.wake, close_settle=st.close_settle_seconds,
@@ -252,10 +254,17 @@ class Agent(VerdictHandling):
         return load_quarantine_public(self.settings.quarantine_public_key)
 
     def _set_rules_gauge(self) -> None:
-        rules = getattr(getattr(self.pipeline, "policies", None), "rules", None)
-        if rules is not None:
-            with contextlib.suppress(TypeError):
-                self.metrics.policy_rules.set(len(rules))
+        self.metrics.policy_rules.set(len(self.pipeline.policies.rules))
+
+    def _prime_metrics(self) -> None:
+        """Every series the active zones and rules can produce, at 0 (again after a reload)."""
+        self.metrics.prime(
+            [(z.name, z.role) for z in self.settings.zones],
+            self.pipeline.policies.rules,
+            ERROR_REASONS,
+            alert_floor=SEVERITY_RANK[self.settings.alert_min_severity],
+            ranks=SEVERITY_RANK,
+        )
 
     def _overflowed(self) -> None:
         # watchdog logs one record per overflow and one per recursive watch group: count them once
@@ -290,7 +299,7 @@ class Agent(VerdictHandling):
             else:
                 timeout = 0.1
             for o in self.pool.poll(timeout, extra=[self._wake_r]):
-                self._handle_safely(o)
+                self.outcomes.handle_safely(o)
             self._drain_wake()
             now = time.monotonic()
             if now >= next_gauges:
@@ -403,6 +412,7 @@ class Agent(VerdictHandling):
         self.settings = self.settings.model_copy(update={k: getattr(settings, k) for k in RELOADABLE})
         self.pipeline = pipeline
         self._set_acks(self._next_acks)
+        self.outcomes.reconfigure(self.settings, digest, pipeline, self.acks)
         self.pool.timeout = self.settings.timeout
         self.pool.replace_pipeline(spec)
         if digest != self.digest:
@@ -415,7 +425,7 @@ class Agent(VerdictHandling):
         self._prime_metrics()
         self.metrics.reloads.labels(outcome="success").inc()
         self.metrics.last_reload_success.set(1)
-        self.metrics.loaded(str(getattr(getattr(self.pipeline, "policies", None), "digest", "")))
+        self.metrics.loaded(self.pipeline.policies.digest)
         self.notifier.ready()
         log.info("reload_succeeded", rescan=n, needs_restart=restart_needed)
         self._audit("reload_succeeded", policy_digest=digest, rescan=n, needs_restart=restart_needed)
@@ -427,7 +437,7 @@ class Agent(VerdictHandling):
         deadline = time.monotonic() + DRAIN_SECONDS
         while self.pool.busy() and time.monotonic() < deadline:
             for o in self.pool.poll(min(0.1, deadline - time.monotonic())):
-                self._handle_safely(o)
+                self.outcomes.handle_safely(o)
         for item in self.pool.stop(timeout=0.5):
             self.journal.defer(item, time.time())  # unfinished: back to pending for the next start
         if self.bundles is not None:

@@ -11,6 +11,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -102,82 +103,119 @@ def compile_policies(
     ``lint`` adds the checks that must not stop a pack from loading (examples present, ...).
     """
     files, issues = pack_files(paths)
-    layers: dict[str, dict[str, Any]] = {}  # rule id -> {"model", "pack", "file"}
-    recognizers: dict[str, tuple[RecognizerSpec, str]] = {}
-    disabled: dict[str, str] = {}
-    value_set_digest = hashlib.sha256()
+    layering = _Layering(issues)
     for f in files:
         pack = _read_pack(f, issues, sources)
-        if pack is None:
-            continue
-        name = str(f)
-        for rec in pack.recognizers:
-            _add_recognizer(name, rec, recognizers, issues)
-        seen_here: set[str] = set()
-        for rule in pack.rules:
-            if rule.id in seen_here:
-                issues.append(Issue(name, rule.id, "id", "duplicate rule id in this pack"))
-                continue
-            seen_here.add(rule.id)
-            if rule.id in layers:
-                prior = layers[rule.id]["file"]
-                issues.append(Issue(name, rule.id, "id", f"rule already defined in {prior}; use 'override'"))
-                continue
-            layers[rule.id] = {"model": _anchor(rule, f), "pack": pack.pack, "file": name, "changed_in": name}
-        for ov in pack.override:
-            if ov.id not in layers:
-                issues.append(_unknown_rule(name, ov.id, "override", layers))
-                continue
-            base = layers[ov.id]["model"].model_dump()
-            changes = ov.model_dump(exclude_unset=True)
-            if changes.get("exceptions"):  # value_sets are relative to the file that names them
-                changes["exceptions"]["value_sets"] = [
-                    str(f.parent / v) for v in changes["exceptions"].get("value_sets") or []
-                ]
-            base.update(changes)
-            try:
-                layers[ov.id]["model"] = RuleModel.model_validate(base)
-                layers[ov.id]["changed_in"] = name
-            except ValidationError as exc:
-                issues.extend(_validation_issues(name, exc, [base], "override"))
-                continue
-            if ov.enabled is False:
-                disabled[ov.id] = name
-            elif ov.enabled:
-                disabled.pop(ov.id, None)
-        for rid in pack.disable:
-            if rid not in layers:
-                issues.append(_unknown_rule(name, rid, "disable", layers))
-                continue
-            layers[rid]["model"] = layers[rid]["model"].model_copy(update={"enabled": False})
-            disabled[rid] = name
+        if pack is not None:
+            layering.add(f, pack)
     # UNSCANNED_CONTENT is made by the pipeline itself from extraction errors (agent.policy.unscanned)
-    known = known_entities | {UNSCANNED_ENTITY} | {spec.entity for spec, _ in recognizers.values()}
+    known = known_entities | {UNSCANNED_ENTITY} | {spec.entity for spec, _ in layering.recognizers.values()}
+    value_set_digest = hashlib.sha256()
     compiled: list[Rule] = []
-    for entry in layers.values():
-        _check_rule(entry["changed_in"], entry["model"], known, issues)
+    for layer in layering.layers.values():
+        _check_rule(layer.changed_in, layer.model, known, issues)
         if lint:
-            _lint_rule(entry["changed_in"], entry["model"], disabled.get(entry["model"].id), issues)
-        rule = _compile_rule(entry["model"], entry["pack"], entry["file"], issues, value_set_digest, sources)
+            _lint_rule(layer.changed_in, layer.model, layering.disabled.get(layer.model.id), issues)
+        rule = _compile_rule(layer.model, layer.pack, layer.file, issues, value_set_digest, sources)
         if rule is not None:
             compiled.append(rule)
     if any(i.level == "error" for i in issues):
         return None, issues
-    effective = [
-        {"pack": entry["pack"], **entry["model"].model_dump(mode="json")} for entry in layers.values()
-    ]
-    recs = [spec.__dict__ for spec, _ in recognizers.values()]
-    blob = json.dumps({"rules": effective, "recognizers": recs}, sort_keys=True, default=list)
-    digest = hashlib.sha256(blob.encode() + value_set_digest.digest()).hexdigest()
-    return (
-        PolicySet(
+    return layering.policy_set(compiled, value_set_digest.digest()), issues
+
+
+@dataclass
+class _Layer:
+    """One rule as the packs read so far define it: its model after overrides, the pack and file that
+    defined it, and the file that changed it last (issues about the effective rule name that one)."""
+
+    model: RuleModel
+    pack: str
+    file: str
+    changed_in: str
+
+
+@dataclass
+class _Layering:
+    """The packs layered in order: each defines rules and recognizers, overrides or disables earlier ones."""
+
+    issues: list[Issue]
+    layers: dict[str, _Layer] = field(default_factory=dict)  # rule id -> layer, in definition order
+    recognizers: dict[str, tuple[RecognizerSpec, str]] = field(default_factory=dict)  # name -> (spec, file)
+    disabled: dict[str, str] = field(default_factory=dict)  # rule id -> file that disabled it
+
+    def add(self, f: Path, pack: PackModel) -> None:
+        name = str(f)
+        for rec in pack.recognizers:
+            _add_recognizer(name, rec, self.recognizers, self.issues)
+        seen_here: set[str] = set()
+        for rule in pack.rules:
+            if rule.id in seen_here:
+                self.issues.append(Issue(name, rule.id, "id", "duplicate rule id in this pack"))
+                continue
+            seen_here.add(rule.id)
+            self._define(f, pack.pack, rule)
+        for ov in pack.override:
+            self._override(f, ov)
+        for rid in pack.disable:
+            self._disable(name, rid)
+
+    def _define(self, f: Path, pack: str, rule: RuleModel) -> None:
+        name = str(f)
+        prior = self.layers.get(rule.id)
+        if prior is not None:
+            self.issues.append(
+                Issue(name, rule.id, "id", f"rule already defined in {prior.file}; use 'override'")
+            )
+            return
+        self.layers[rule.id] = _Layer(_anchor(rule, f), pack, name, name)
+
+    def _override(self, f: Path, ov: OverrideModel) -> None:
+        name = str(f)
+        layer = self.layers.get(ov.id)
+        if layer is None:
+            self.issues.append(_unknown_rule(name, ov.id, "override", self.layers))
+            return
+        base = layer.model.model_dump()
+        changes = ov.model_dump(exclude_unset=True)
+        if changes.get("exceptions"):  # value_sets are relative to the file that names them
+            changes["exceptions"]["value_sets"] = [
+                str(f.parent / v) for v in changes["exceptions"].get("value_sets") or []
+            ]
+        base.update(changes)
+        try:
+            layer.model = RuleModel.model_validate(base)
+        except ValidationError as exc:
+            self.issues.extend(_validation_issues(name, exc, [base], "override"))
+            return
+        layer.changed_in = name
+        if ov.enabled is False:
+            self.disabled[ov.id] = name
+        elif ov.enabled:
+            self.disabled.pop(ov.id, None)
+
+    def _disable(self, name: str, rid: str) -> None:
+        layer = self.layers.get(rid)
+        if layer is None:
+            self.issues.append(_unknown_rule(name, rid, "disable", self.layers))
+            return
+        layer.model = layer.model.model_copy(update={"enabled": False})
+        self.disabled[rid] = name
+
+    def policy_set(self, compiled: list[Rule], value_sets: bytes) -> PolicySet:
+        """The PolicySet of these layers; its digest covers the effective rules, the recognizers and
+        the value-set contents (``value_sets``: their digest)."""
+        effective = [
+            {"pack": layer.pack, **layer.model.model_dump(mode="json")} for layer in self.layers.values()
+        ]
+        recs = [spec.__dict__ for spec, _ in self.recognizers.values()]
+        blob = json.dumps({"rules": effective, "recognizers": recs}, sort_keys=True, default=list)
+        return PolicySet(
             rules=tuple(compiled),
-            recognizers=tuple(spec for spec, _ in recognizers.values()),
-            digest=digest,
-            disabled_by=tuple(sorted(disabled.items())),
-        ),
-        issues,
-    )
+            recognizers=tuple(spec for spec, _ in self.recognizers.values()),
+            digest=hashlib.sha256(blob.encode() + value_sets).hexdigest(),
+            disabled_by=tuple(sorted(self.disabled.items())),
+        )
 
 
 def _anchor(rule: RuleModel, f: Path) -> RuleModel:
@@ -272,7 +310,7 @@ def _close(word: str, choices: Sequence[str]) -> str:
     return " or ".join(f"'{m}'" for m in matches)
 
 
-def _unknown_rule(name: str, rid: str, fld: str, layers: dict[str, Any]) -> Issue:
+def _unknown_rule(name: str, rid: str, fld: str, layers: Mapping[str, object]) -> Issue:
     return Issue(name, rid, fld, "no earlier pack defines this rule", _close(rid, list(layers)))
 
 
@@ -370,7 +408,12 @@ def _lint_rule(name: str, rule: RuleModel, disabled_in: str | None, issues: list
 
 
 def _compile_rule(
-    model: RuleModel, pack: str, name: str, issues: list[Issue], digest: Any, sources: Sources | None = None
+    model: RuleModel,
+    pack: str,
+    name: str,
+    issues: list[Issue],
+    digest: hashlib._Hash,
+    sources: Sources | None = None,
 ) -> Rule | None:
     allow = {normalise_value(v) for v in model.exceptions.values}
     for i, rel in enumerate(model.exceptions.value_sets):

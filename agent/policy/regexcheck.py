@@ -55,62 +55,87 @@ def backtracking_risk(pattern: str) -> str | None:
     return _walk(list(tree), inside_unbounded=False)
 
 
-def _walk(items: list[tuple[object, object]], inside_unbounded: bool) -> str | None:
+#: One node of ``re._parser``'s tree: (opcode, argument); the argument's shape depends on the opcode
+#: (a repeat's (min, max, items), a group's (..., items), a branch's (None, [items, ...]), a literal's
+#: code point), which is why it is Any here and read through the helpers below.
+Node = tuple[Any, Any]
+
+
+def _repeat(av: Any) -> tuple[int, int, list[Node]]:
+    """A repeat's (min, max, items)."""
+    lo, hi, sub = av
+    return int(lo), int(hi), list(sub)
+
+
+def _unbounded(hi: int) -> bool:
+    return hi == C.MAXREPEAT or hi > 64
+
+
+def _inner(op: object, av: Any) -> list[list[Node]]:
+    """The sequences nested directly in a group, branch or lookaround node (none for other nodes)."""
+    if op is C.SUBPATTERN:
+        return [list(av[-1])]
+    if op is C.BRANCH:
+        return [list(b) for b in av[1]]
+    if op in (C.ASSERT, C.ASSERT_NOT):
+        return [list(av[1])]
+    return []
+
+
+def _walk(items: list[Node], inside_unbounded: bool) -> str | None:
     if _adjacent_overlap(items):
         return "adjacent quantifiers over the same characters (e.g. \\w*\\w*) backtrack polynomially"
     for op, av in items:
         if op in _REPEATS:
-            _lo, hi, sub = av  # type: ignore[misc]
-            unbounded = hi == C.MAXREPEAT or hi > 64
-            if unbounded and inside_unbounded:
-                return "nested quantifiers (e.g. (a+)+) can backtrack catastrophically"
-            if unbounded and _overlapping_branch(list(sub)):
-                return "overlapping alternation under a quantifier can backtrack catastrophically"
-            found = _walk(list(sub), inside_unbounded or unbounded)
-            if found:
-                return found
-            if hi > 1 and _nullable(list(sub)):
-                return "a repeated group that can match nothing (e.g. (?:a?){40}) backtracks exponentially"
-        elif op is C.SUBPATTERN:
-            found = _walk(list(av[-1]), inside_unbounded)  # type: ignore[index]
-            if found:
-                return found
-        elif op is C.BRANCH:
-            for branch in av[1]:  # type: ignore[index]
-                found = _walk(list(branch), inside_unbounded)
-                if found:
-                    return found
-        elif op in (C.ASSERT, C.ASSERT_NOT):
-            found = _walk(list(av[1]), inside_unbounded)  # type: ignore[index]
-            if found:
-                return found
+            found = _repeat_risk(av, inside_unbounded)
+        else:
+            found = next((f for seq in _inner(op, av) if (f := _walk(seq, inside_unbounded))), None)
+        if found:
+            return found
     return None
 
 
-def _nullable(items: list[tuple[object, object]]) -> bool:
+def _repeat_risk(av: Any, inside_unbounded: bool) -> str | None:
+    """What makes one quantifier (and what it repeats) backtrack catastrophically, if anything."""
+    _lo, hi, sub = _repeat(av)
+    unbounded = _unbounded(hi)
+    if unbounded and inside_unbounded:
+        return "nested quantifiers (e.g. (a+)+) can backtrack catastrophically"
+    if unbounded and _overlapping_branch(sub):
+        return "overlapping alternation under a quantifier can backtrack catastrophically"
+    found = _walk(sub, inside_unbounded or unbounded)
+    if found:
+        return found
+    if hi > 1 and _nullable(sub):
+        return "a repeated group that can match nothing (e.g. (?:a?){40}) backtracks exponentially"
+    return None
+
+
+def _nullable(items: list[Node]) -> bool:
     """Whether the sequence can match the empty string (conservative: unknown constructs are not)."""
     for op, av in items:
         if op in _REPEATS:
-            if av[0] > 0 and not _nullable(list(av[2])):  # type: ignore[index]
+            lo, _hi, sub = _repeat(av)
+            if lo > 0 and not _nullable(sub):
                 return False
         elif op is C.SUBPATTERN:
-            if not _nullable(list(av[-1])):  # type: ignore[index]
+            if not _nullable(list(av[-1])):
                 return False
         elif op is C.BRANCH:
-            if not any(_nullable(list(b)) for b in av[1]):  # type: ignore[index]
+            if not any(_nullable(list(b)) for b in av[1]):
                 return False
         elif op not in (C.AT, C.ASSERT, C.ASSERT_NOT):
             return False
     return True
 
 
-def _adjacent_overlap(items: list[tuple[object, object]]) -> bool:
+def _adjacent_overlap(items: list[Node]) -> bool:
     """Two unbounded quantifiers in one sequence over overlapping characters, with nothing but optional
     items between them: each split of a run between them is a path to try (O(n^k) for k of them)."""
     previous: frozenset[int] | None = None
     for op, av in items:
-        if op in _REPEATS and (av[1] == C.MAXREPEAT or av[1] > 64):  # type: ignore[index]
-            first = _first(list(av[2])) or _ANY  # type: ignore[index]
+        if op in _REPEATS and _unbounded(_repeat(av)[1]):
+            first = _first(_repeat(av)[2]) or _ANY
             if previous is not None and (first is _ANY or previous is _ANY or first & previous):
                 return True
             previous = first
@@ -119,54 +144,57 @@ def _adjacent_overlap(items: list[tuple[object, object]]) -> bool:
     return False
 
 
-def _overlapping_branch(items: list[tuple[object, object]]) -> bool:
+def _overlapping_branch(items: list[Node]) -> bool:
     for op, av in items:
         if op is C.BRANCH:
-            firsts = [_first(list(b)) for b in av[1]]  # type: ignore[index]
+            firsts = [_first(list(b)) for b in av[1]]
             for i, a in enumerate(firsts):
                 for b in firsts[i + 1 :]:
                     if not a or not b or a is _ANY or b is _ANY or a & b:
                         return True
-        elif op is C.SUBPATTERN and _overlapping_branch(list(av[-1])):  # type: ignore[index]
+        elif op is C.SUBPATTERN and _overlapping_branch(list(av[-1])):
             return True
     return False
 
 
-def _first(items: list[tuple[object, object]]) -> frozenset[int]:
+def _first(items: list[Node]) -> frozenset[int]:
     """Characters a sequence can start with (ASCII approximation); empty set: may match empty."""
     for op, av in items:
         if op is C.LITERAL:
-            return frozenset({av}) if av < 128 else _ANY  # type: ignore[operator]
+            return frozenset({int(av)}) if av < 128 else _ANY
         if op is C.IN:
-            chars: set[int] = set()
-            negate = any(iop is C.NEGATE for iop, _ in av)  # type: ignore[attr-defined]
-            for iop, iav in av:  # type: ignore[attr-defined]
-                if iop is C.NEGATE:
-                    continue
-                if iop is C.LITERAL:
-                    chars.add(iav if iav < 128 else -1)
-                elif iop is C.RANGE:
-                    chars.update(range(iav[0], min(iav[1], 127) + 1))
-                elif iop is C.CATEGORY:
-                    chars.update(_CATEGORY_CHARS.get(iav, {-1}))
-            if negate:  # the rest of ASCII, plus anything beyond it
-                return _ANY if -1 in chars or not chars else frozenset(set(_ASCII) - chars)
-            return _ANY if -1 in chars else frozenset(chars)
+            return _first_in(list(av))
         if op is C.SUBPATTERN:
-            inner = _first(list(av[-1]))  # type: ignore[index]
+            inner = _first(list(av[-1]))
             if inner:
                 return inner
             continue
         if op in _REPEATS:
-            lo, _hi, sub = av  # type: ignore[misc]
-            inner = _first(list(sub))
+            lo, _hi, sub = _repeat(av)
+            inner = _first(sub)
             if lo == 0:
                 return _ANY if inner is _ANY else inner  # optional: conservatively its first set
             return inner
-        if op in (C.AT,):
+        if op is C.AT:
             continue
         return _ANY  # ANY, NOT_LITERAL, CATEGORY, BRANCH...: be conservative
     return frozenset()
+
+
+def _first_in(members: list[Node]) -> frozenset[int]:
+    """The characters of a character class ``[...]`` (ASCII approximation, -1: beyond ASCII)."""
+    chars: set[int] = set()
+    negate = any(op is C.NEGATE for op, _ in members)
+    for op, av in members:
+        if op is C.LITERAL:
+            chars.add(int(av) if av < 128 else -1)
+        elif op is C.RANGE:
+            chars.update(range(int(av[0]), min(int(av[1]), 127) + 1))
+        elif op is C.CATEGORY:
+            chars.update(_CATEGORY_CHARS.get(av, {-1}))
+    if negate:  # the rest of ASCII, plus anything beyond it
+        return _ANY if -1 in chars or not chars else frozenset(set(_ASCII) - chars)
+    return _ANY if -1 in chars else frozenset(chars)
 
 
 def linear(pattern: str, flags: str = "") -> Any:

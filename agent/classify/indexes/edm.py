@@ -14,6 +14,7 @@ fields (one of them strong) appear on one table row or within ``proximity_tokens
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -82,88 +83,15 @@ class EdmIndex:
     ) -> EdmIndex:
         """Index ``rows`` (cells in ``header`` order); kinds and strength are inferred from a sample."""
         hasher = KeyedHasher(key, DOMAIN)
-        wanted = list(header) if not columns else list(columns)
-        missing = [c for c in wanted if c not in header]
-        if missing:
-            raise ValueError(f"columns not in the table header: {', '.join(missing)}")
-        fields: list[tuple[str, tuple[int, ...]]] = [(c, (list(header).index(c),)) for c in wanted]
-        given = next((i for i, h in enumerate(header) if _GIVEN_NAME.search(h)), None)
-        family = next((i for i, h in enumerate(header) if _FAMILY_NAME.search(h)), None)
-        if given is not None and family is not None and header[given] in wanted and header[family] in wanted:
-            fields.append((f"{header[given]}+{header[family]}", (given, family)))  # the full name, one field
         it = iter(rows)
-        sample: list[Sequence[str]] = []
-        for row in it:
-            sample.append(row)
-            if len(sample) >= _SAMPLE_ROWS:
-                break
-        cols: list[Column] = []
-        col_pos: list[tuple[int, ...]] = []
-        for name, pos in fields:
-            values = [v for v in (_cell(r, pos) for r in sample) if v]
-            profile = profile_column(name, values)
-            if profile is None:
-                log.info("edm_column_skipped", column=name, reason="too few distinct values")
-                continue
-            kind, weak = profile
-            cols.append(Column(name, kind, weak or name in supporting))
-            col_pos.append(pos)
-        if not cols:
-            raise ValueError("no usable column to index")
-        if len(cols) > 255:
-            raise ValueError("too many columns (max 255)")
-        normalisers = [BUILD_NORMALISERS[c.kind] for c in cols]
-        date_orders = [date_order([_cell(r, p) for r in sample]) for p in col_pos]
-        parts_h: list[np.ndarray] = []
-        parts_r: list[np.ndarray] = []
-        parts_c: list[np.ndarray] = []
-        word_tokens: set[str] = set()
-        word_sizes: set[int] = set()
-        code_shapes: set[tuple[int, int]] = set()
-        msgs: list[str] = []
-        recs: list[int] = []
-        cids: list[int] = []
-        n = 0
-
-        def flush() -> None:
-            if msgs:
-                parts_h.append(hasher.hash_many(msgs))
-                parts_r.append(np.asarray(recs, dtype="<u4"))
-                parts_c.append(np.asarray(cids, dtype="|u1"))
-                msgs.clear()
-                recs.clear()
-                cids.clear()
-
+        sample = list(itertools.islice(it, _SAMPLE_ROWS))
+        cols, col_pos = _profile(_fields(header, columns), sample, supporting)
+        entries = _Entries(hasher, cols, [date_order([_cell(r, p) for r in sample]) for p in col_pos])
         for row in _chain(sample, it):
-            for ci, pos in enumerate(col_pos):
-                norm = normalisers[ci](_cell(row, pos), date_orders[ci])
-                if norm is None:
-                    continue
-                if cols[ci].kind == "words":
-                    toks = norm.split(" ")
-                    word_tokens.update(toks)
-                    word_sizes.add(len(toks))
-                elif cols[ci].kind == "code":
-                    code_shapes.add(code_shape(norm))
-                msgs.append(f"{PREFIX[cols[ci].kind]}:{norm}")
-                recs.append(n)
-                cids.append(ci)
-            n += 1
-            if len(msgs) >= _BATCH:
-                flush()
-        flush()
-        hashes = np.concatenate(parts_h) if parts_h else np.zeros(0, dtype="<u8")
-        records = np.concatenate(parts_r) if parts_r else np.zeros(0, dtype="<u4")
-        col_ids = np.concatenate(parts_c) if parts_c else np.zeros(0, dtype="|u1")
-        for parts in (parts_h, parts_r, parts_c):  # free the batches before sorting
-            parts.clear()
-        order = np.argsort(hashes, kind="stable")
-        hashes = hashes[order]  # one array at a time: peak memory stays near twice the index
-        records = records[order]
-        col_ids = col_ids[order]
-        del order
-        hashes, records, col_ids = _cap_common(hashes, records, col_ids, MAX_RECORDS_PER_VALUE)
-        tok = np.unique(hasher.hash_many([f"t:{t}" for t in sorted(word_tokens)]))
+            entries.add_row([_cell(row, p) for p in col_pos])
+        hashes, records, col_ids = entries.sorted()
+        tok = np.unique(hasher.hash_many([f"t:{t}" for t in sorted(entries.word_tokens)]))
+        n = entries.n_records
         log.info("edm_index_built", records=n, entries=int(hashes.size), columns=[c.name for c in cols])
         return cls(
             hashes=hashes,
@@ -173,8 +101,8 @@ class EdmIndex:
             key_id=hasher.key_id,
             n_records=n,
             word_tokens=tok,
-            word_sizes=tuple(sorted(s for s in word_sizes if 1 <= s <= MAX_NAME_TOKENS)),
-            code_shapes=frozenset(code_shapes),
+            word_sizes=tuple(sorted(s for s in entries.word_sizes if 1 <= s <= MAX_NAME_TOKENS)),
+            code_shapes=frozenset(entries.code_shapes),
             hasher=hasher,
         )
 
@@ -271,6 +199,107 @@ def _code_shapes(raw: object) -> frozenset[tuple[int, int]] | None:
     if not isinstance(raw, list):
         return None  # an index written before code shapes were recorded: every shape is a candidate
     return frozenset((int(letters), int(n)) for letters, n in raw)
+
+
+def _fields(header: Sequence[str], columns: Sequence[str] | None) -> list[tuple[str, tuple[int, ...]]]:
+    """(name, cell positions) of each field to index: the chosen columns, plus given + family name as
+    one field (the full name) when both are chosen."""
+    wanted = list(header) if not columns else list(columns)
+    missing = [c for c in wanted if c not in header]
+    if missing:
+        raise ValueError(f"columns not in the table header: {', '.join(missing)}")
+    fields: list[tuple[str, tuple[int, ...]]] = [(c, (list(header).index(c),)) for c in wanted]
+    given = next((i for i, h in enumerate(header) if _GIVEN_NAME.search(h)), None)
+    family = next((i for i, h in enumerate(header) if _FAMILY_NAME.search(h)), None)
+    if given is not None and family is not None and header[given] in wanted and header[family] in wanted:
+        fields.append((f"{header[given]}+{header[family]}", (given, family)))  # the full name, one field
+    return fields
+
+
+def _profile(
+    fields: list[tuple[str, tuple[int, ...]]], sample: list[Sequence[str]], supporting: Sequence[str]
+) -> tuple[list[Column], list[tuple[int, ...]]]:
+    """The columns worth indexing (kind and strength inferred from the sample) and their cell positions."""
+    cols: list[Column] = []
+    col_pos: list[tuple[int, ...]] = []
+    for name, pos in fields:
+        values = [v for v in (_cell(r, pos) for r in sample) if v]
+        profile = profile_column(name, values)
+        if profile is None:
+            log.info("edm_column_skipped", column=name, reason="too few distinct values")
+            continue
+        kind, weak = profile
+        cols.append(Column(name, kind, weak or name in supporting))
+        col_pos.append(pos)
+    if not cols:
+        raise ValueError("no usable column to index")
+    if len(cols) > 255:
+        raise ValueError("too many columns (max 255)")
+    return cols, col_pos
+
+
+class _Entries:
+    """The (hash, record, column) entries of a table, hashed in batches of ``_BATCH`` values, and the
+    shapes of what was indexed (name tokens and sizes, code shapes) for the matcher's candidates."""
+
+    def __init__(self, hasher: KeyedHasher, cols: list[Column], date_orders: list[str]) -> None:
+        self.hasher, self.cols, self.date_orders = hasher, cols, date_orders
+        self.normalisers = [BUILD_NORMALISERS[c.kind] for c in cols]
+        self.parts: tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]] = ([], [], [])
+        self.word_tokens: set[str] = set()
+        self.word_sizes: set[int] = set()
+        self.code_shapes: set[tuple[int, int]] = set()
+        self.n_records = 0
+        self._msgs: list[str] = []
+        self._recs: list[int] = []
+        self._cids: list[int] = []
+
+    def add_row(self, cells: list[str]) -> None:
+        """One record: its cells in column order."""
+        for ci, cell in enumerate(cells):
+            norm = self.normalisers[ci](cell, self.date_orders[ci])
+            if norm is not None:
+                self._add(ci, norm)
+        self.n_records += 1
+        if len(self._msgs) >= _BATCH:
+            self._flush()
+
+    def _add(self, ci: int, norm: str) -> None:
+        kind = self.cols[ci].kind
+        if kind == "words":
+            toks = norm.split(" ")
+            self.word_tokens.update(toks)
+            self.word_sizes.add(len(toks))
+        elif kind == "code":
+            self.code_shapes.add(code_shape(norm))
+        self._msgs.append(f"{PREFIX[kind]}:{norm}")
+        self._recs.append(self.n_records)
+        self._cids.append(ci)
+
+    def _flush(self) -> None:
+        if self._msgs:
+            self.parts[0].append(self.hasher.hash_many(self._msgs))
+            self.parts[1].append(np.asarray(self._recs, dtype="<u4"))
+            self.parts[2].append(np.asarray(self._cids, dtype="|u1"))
+            self._msgs.clear()
+            self._recs.clear()
+            self._cids.clear()
+
+    def sorted(self) -> tuple[np.ndarray, ...]:
+        """(hashes, records, columns), sorted by hash, values shared by too many records dropped."""
+        self._flush()
+        parts_h, parts_r, parts_c = self.parts
+        hashes = np.concatenate(parts_h) if parts_h else np.zeros(0, dtype="<u8")
+        records = np.concatenate(parts_r) if parts_r else np.zeros(0, dtype="<u4")
+        col_ids = np.concatenate(parts_c) if parts_c else np.zeros(0, dtype="|u1")
+        for parts in self.parts:  # free the batches before sorting
+            parts.clear()
+        order = np.argsort(hashes, kind="stable")
+        hashes = hashes[order]  # one array at a time: peak memory stays near twice the index
+        records = records[order]
+        col_ids = col_ids[order]
+        del order
+        return _cap_common(hashes, records, col_ids, MAX_RECORDS_PER_VALUE)
 
 
 def _cell(row: Sequence[str], pos: tuple[int, ...]) -> str:
