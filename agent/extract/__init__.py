@@ -16,7 +16,7 @@ from typing import IO
 
 import structlog
 
-from agent.extract import archive, image, legacy, mail, office, pdf, rtf, text, unpack, xlsx
+from agent.extract import archive, image, legacy, mail, office, pdf, rtf, sniff, text, unpack, xlsx
 from agent.extract.context import Abort, Context, Item
 from agent.extract.safeopen import OpenFailure, open_for_scan
 from agent.extract.sniff import EXPECTED_BY_EXTENSION, NO_TEXT_FORMATS, _ext, refine, sniff_format
@@ -212,6 +212,7 @@ _READERS = {
     "rtf": rtf.extract_rtf,
     "ole": legacy.extract_ole,
     "image": image.extract_image,
+    "keystore": sniff.extract_keystore,
 }
 
 
