@@ -98,7 +98,8 @@ class TextChunk:
     text: str
     offset: int = 0
     line: int = 1
-    part: str = "body"  # body | header | footer | notes | comments | sheet:<name> | metadata | attachment
+    # body | header | footer | notes | comments | sheet:<name> | metadata | attachment | keystore:<kind>
+    part: str = "body"
     tabular: bool = False  # one record per line, cells separated by "\t" (CSV, XLSX rows)
     final: bool = True  # False while more chunks of the same (path, member) follow
 
@@ -118,8 +119,12 @@ FORMATS: tuple[str, ...] = (
     "text", "csv", "tsv", "pdf", "docx", "xlsx", "pptx", "odt", "ods", "doc", "xls", "ppt", "rtf",
     "ooxml_encrypted", "ole", "eml", "emlx", "mbox", "msg", "pst", "zip", "tar", "gzip", "bz2", "xz",
     "7z", "rar", "cab", "iso", "cpio", "compress", "image", "audio", "video", "font", "executable",
-    "empty", "binary", "unknown", "epub", "xps", "vsdx", "iwork",
+    "empty", "binary", "unknown", "epub", "xps", "vsdx", "iwork", "keystore",
 )  # fmt: skip
+
+#: Part name prefix of the marker chunk extract yields for a binary keystore (``keystore:pkcs12``): its
+#: text is the file's bytes as latin-1, for the classifier to parse (agent/classify/keystore.py).
+KEYSTORE_PART = "keystore:"
 
 FileStatus = Literal["read", "no_text_expected", "unscanned"]
 

@@ -13,10 +13,14 @@ agent/classify/validators.py that the last segment satisfies.
 
 from __future__ import annotations
 
+import base64
 import random
 import re
+import uuid
+import zlib
 from dataclasses import dataclass
 
+from agent.classify.tokensums import base36, grafana_checksum
 from agent.classify.validators import base62_crc32, bech32_polymod
 
 ALPHABETS = {
@@ -31,6 +35,8 @@ ALPHABETS = {
     "digits": "0123456789",
     "bech32": "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L",
     "base32l": "abcdefghijklmnopqrstuvwxyz234567",
+    "b64any": "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-",
+    "slug": "abcdefghijklmnopqrstuvwxyz0123456789-_",
 }
 CLASSES = {
     "alnum": "A-Za-z0-9",
@@ -44,6 +50,8 @@ CLASSES = {
     "digits": "0-9",
     "bech32": "QPZRY9X8GF2TVDW0S3JN54KHCE6MUA7L",
     "base32l": "a-z2-7",
+    "b64any": "A-Za-z0-9+/_-",
+    "slug": "a-z0-9_-",
 }
 Segment = str | tuple[str, int, int]
 
@@ -54,7 +62,7 @@ class Format:
     name: str
     shape: tuple[Segment, ...]
     keyword: str | None = None  # a word the vendor's variable names hold: required before the value
-    checksum: str | None = None  # crc32_base62 | bech32
+    checksum: str | None = None  # a validator name: crc32_base62 | bech32 | grafana_crc32 | pypi_macaroon
 
     def fake(self, rng: random.Random, short: int | None = None) -> str:
         """A valid-shaped value (checksum included) with random content; ``short``: the index of a
@@ -73,10 +81,16 @@ class Format:
             value = f"{head}_{body}{base62_crc32(body)}"
         elif self.checksum == "bech32":
             value = bech32_complete(value[:-6])
+        elif self.checksum == "grafana_crc32":
+            value = value[:-8] + grafana_checksum(value[:-9])
+        elif self.checksum == "pypi_macaroon":
+            value = pypi_token(rng, "test.pypi.org" if "AgENdGVzdC5weXBpLm9yZw" in value else "pypi.org")
         return value
 
     def near_miss(self, rng: random.Random) -> str:
         """The same shape with its last variable part one character short, or a broken checksum."""
+        if self.checksum == "pypi_macaroon":  # the signature cut short: no longer a macaroon
+            return self.fake(rng)[:-8]
         if self.checksum:
             value = self.fake(rng)
             return value[:-1] + ("Q" if value[-1] != "Q" else "P")
@@ -127,6 +141,29 @@ def bech32_complete(head: str) -> str:
     return head + (tail.upper() if head.isupper() else tail)
 
 
+def gitlab_routable(rng: random.Random, prefix: str = "glpat-") -> str:
+    """A routable GitLab token as GitLab generates it (random bytes, routing lines, length, CRC)."""
+    routing = "\n".join(f"{k}:{base36(rng.randrange(1, 10**7), 1)}" for k in ("c", "o", "u"))
+    raw = rng.randbytes(16) + routing.encode() + bytes([len(routing)])
+    payload = base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    head = f"{prefix}{payload}.01.{base36(len(payload), 2)}"
+    return head + base36(zlib.crc32(head.encode()), 7)
+
+
+def _field(kind: int, data: bytes) -> bytes:
+    return bytes([kind, len(data)]) + data  # every field here is shorter than 128 bytes: one-byte varints
+
+
+def pypi_token(rng: random.Random, location: str = "pypi.org") -> str:
+    """A PyPI API token: ``pypi-`` + a V2 binary macaroon (location, UUID identifier, JSON caveats,
+    32-byte signature) as Warehouse issues them; random identifier and signature."""
+    ident = str(uuid.UUID(bytes=rng.randbytes(16), version=4)).encode()
+    caveats = [b'{"version":1,"permissions":"user"}', f'{{"nbf":{rng.randrange(10**9, 2 * 10**9)}}}'.encode()]
+    raw = b"\x02" + _field(1, location.encode()) + _field(2, ident) + b"\x00"
+    raw += b"".join(_field(2, c) + b"\x00" for c in caveats) + b"\x00" + _field(6, rng.randbytes(32))
+    return "pypi-" + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 def F(
     family: str, name: str, *shape: Segment, keyword: str | None = None, checksum: str | None = None
 ) -> Format:
@@ -151,8 +188,8 @@ FORMATS: tuple[Format, ...] = (
     F("jfrog", "jfrog-api-key", "AKCp", ("alnum", 69, 69)),
     F("jfrog", "jfrog-identity-token", "cmVmdGtuOjAxOj", ("alnum", 50, 50)),
     F("npm", "npm-access-token", "npm_", ("alnum", 36, 36), checksum="crc32_base62"),
-    F("pypi", "pypi-upload-token", "pypi-AgEIcHlwaS5vcmc", ("b64url", 70, 200)),
-    F("pypi", "testpypi-upload-token", "pypi-AgENdGVzdC5weXBpLm9yZw", ("b64url", 70, 200)),
+    F("pypi", "pypi-upload-token", "pypi-AgEIcHlwaS5vcmc", ("b64url", 60, 1200), checksum="pypi_macaroon"),
+    F("pypi", "testpypi-upload-token", "pypi-AgENdGVzdC5weXBpLm9yZw", ("b64url", 60, 1200), checksum="pypi_macaroon"),
     F("nuget", "nuget-api-key", "oy2", ("lower", 43, 43)),
     F("dockerhub", "docker-hub-pat", "dckr_pat_", ("b64url", 27, 27)),
     F("dockerhub", "docker-hub-oat", "dckr_oat_", ("b64url", 32, 32)),
@@ -220,7 +257,7 @@ FORMATS: tuple[Format, ...] = (
     F("newrelic", "newrelic-browser-key", "NRJS-", ("hex", 19, 19)),
     F("newrelic", "newrelic-license-key", ("hex", 36, 36), "NRAL"),
     F("grafana", "grafana-cloud-token", "glc_", ("b64", 32, 400)),
-    F("grafana", "grafana-service-account-token", "glsa_", ("alnum", 32, 32), "_", ("hex", 8, 8)),
+    F("grafana", "grafana-service-account-token", "glsa_", ("alnum", 32, 32), "_", ("hex", 8, 8), checksum="grafana_crc32"),
     F("sentry", "sentry-org-token", "sntrys_", "eyJ", ("b64", 60, 300)),
     F("sentry", "sentry-user-token", "sntryu_", ("hex", 64, 64)),
     F("dynatrace", "dynatrace-api-token", "dt0c01.", ("upper", 24, 24), ".", ("upper", 64, 64)),
@@ -298,14 +335,20 @@ FORMATS: tuple[Format, ...] = (
     F("linear", "linear-oauth-token", "lin_oauth_", ("hex", 64, 64)),
     F("figma", "figma-pat", "figd_", ("b64url", 40, 40)),
     F("postman", "postman-api-key", "PMAK-", ("hex", 24, 24), "-", ("hex", 34, 34)),
-    F("doppler", "doppler-personal-token", "dp.pt.", ("alnum", 43, 43)),
-    F("doppler", "doppler-service-token", "dp.st.", ("alnum", 40, 40)),
-    F("doppler", "doppler-service-account-token", "dp.sa.", ("alnum", 40, 40)),
-    F("doppler", "doppler-cli-token", "dp.ct.", ("alnum", 40, 40)),
-    F("doppler", "doppler-scim-token", "dp.scim.", ("alnum", 40, 40)),
-    F("doppler", "doppler-audit-token", "dp.audit.", ("alnum", 40, 40)),
-    F("onepassword", "onepassword-service-token", "ops_eyJ", ("b64url", 250, 400)),
+    # Doppler's "Auth Token Formats" page: 40-44 alphanumerics; a service token may name its config
+    F("doppler", "doppler-personal-token", "dp.pt.", ("alnum", 40, 44)),
+    F("doppler", "doppler-service-token", "dp.st.", ("alnum", 40, 44)),
+    F("doppler", "doppler-service-token-config", "dp.st.", ("slug", 2, 35), ".", ("alnum", 40, 44)),
+    F("doppler", "doppler-service-account-token", "dp.sa.", ("alnum", 40, 44)),
+    F("doppler", "doppler-service-account-identity-token", "dp.said.", ("alnum", 40, 44)),
+    F("doppler", "doppler-cli-token", "dp.ct.", ("alnum", 40, 44)),
+    F("doppler", "doppler-scim-token", "dp.scim.", ("alnum", 40, 44)),
+    F("doppler", "doppler-audit-token", "dp.audit.", ("alnum", 40, 44)),
+    # 1Password: service-account tokens are base64 JSON (often 800+ characters); secret keys come
+    # grouped 6-6-5-5-5-5 (emergency kits) or 6-11-5-5-5 (the security white paper)
+    F("onepassword", "onepassword-service-token", "ops_eyJ", ("b64any", 250, 4000)),
     F("onepassword", "onepassword-secret-key", "A3-", ("upper", 6, 6), "-", ("upper", 6, 6), "-", ("upper", 5, 5), "-", ("upper", 5, 5), "-", ("upper", 5, 5), "-", ("upper", 5, 5)),
+    F("onepassword", "onepassword-secret-key-paper", "A3-", ("upper", 6, 6), "-", ("upper", 11, 11), "-", ("upper", 5, 5), "-", ("upper", 5, 5), "-", ("upper", 5, 5)),
     F("age", "age-secret-key", "AGE-SECRET-KEY-1", ("bech32", 58, 58), checksum="bech32"),
     F("asana", "asana-pat", "2/", ("digits", 16, 16), "/", ("digits", 16, 16), ":", ("hex", 32, 32)),
     F("airtable", "airtable-pat", "pat", ("alnum", 14, 14), ".", ("hex", 64, 64)),

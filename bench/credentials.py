@@ -32,13 +32,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from agent.classify.validators import base62_crc32
 from agent.models import FileRef
 from agent.pipeline import build_pipeline, default_policy_dirs
-from bench.credential_formats import FORMATS, Format
+from bench.credential_formats import FORMATS, Format, gitlab_routable
+from bench.credentials_keystores import jks_bytes, keytab_bytes, pkcs12_bytes
 
 ALNUM = string.ascii_letters + string.digits
 ALERTING = frozenset({"medium", "high", "critical"})
 #: Rules that report the format itself (a near miss alerting through them is a false positive).
 FORMAT_RULES = frozenset(
-    {"vendor-api-token", "code-platform-token", "cloud-access-key", "private-key", "signed-jwt"}
+    {"vendor-api-token", "code-platform-token", "cloud-access-key", "private-key", "signed-jwt", "keystore"}
 )
 
 Maker = Callable[[random.Random], str]
@@ -121,6 +122,27 @@ def _cli(template: str) -> tuple[Maker, Maker]:
     return (lambda rng: template.format(pw=_pw(rng))), (lambda rng: template.format(pw="$DEPLOY_PASSWORD"))
 
 
+def _routable(prefix: str) -> tuple[Maker, Maker]:
+    """A routable GitLab token, and the same with its CRC32 broken."""
+
+    def bad(rng: random.Random) -> str:
+        value = gitlab_routable(rng, prefix)
+        return value[:-1] + ("a" if value[-1] != "a" else "b")
+
+    return (lambda rng: gitlab_routable(rng, prefix)), bad
+
+
+def _keystore_secret(make: Callable[[random.Random], bytes]) -> Maker:
+    """A keystore base64-encoded into a Kubernetes Secret (how they travel in config repositories);
+    the near misses are truststores (certificates only) or an empty keytab."""
+
+    def doc(rng: random.Random) -> str:
+        blob = base64.b64encode(make(rng)).decode()
+        return f"apiVersion: v1\nkind: Secret\nmetadata:\n  name: tls\ndata:\n  store: {blob}\n"
+
+    return doc
+
+
 def _k8s(value: Maker) -> Maker:
     def make(rng: random.Random) -> str:
         enc = base64.b64encode(value(rng).encode()).decode()
@@ -146,6 +168,16 @@ PYTHON_FAMILIES: dict[str, list[tuple[str, Maker, Maker, bool]]] = {
     "gitlab": [
         (f"gitlab-{p.rstrip('-')}", *_prefixed(p, 20, ALNUM + "_-"), False)
         for p in ("glpat-", "gldt-", "glrt-", "glptt-")
+    ]
+    + [(f"gitlab-routable-{p.rstrip('-')}", *_routable(p), False) for p in ("glpat-", "glrt-", "glagent-")],
+    "keystore": [
+        (f"keystore-{name}", _keystore_secret(make), _keystore_secret(trust), True)
+        for name, make, trust in (
+            ("pkcs12", lambda r: pkcs12_bytes(_rand(r, 12).encode()), lambda r: pkcs12_bytes(None, False)),
+            ("jks", lambda r: jks_bytes(r, (2, 1)), lambda r: jks_bytes(r, (2, 2))),
+            ("jceks", lambda r: jks_bytes(r, (3,), 0xCECECECE), lambda r: jks_bytes(r, (2,), 0xCECECECE)),
+            ("keytab", keytab_bytes, lambda r: base64.b64decode("BQIAAAAA")),
+        )
     ],
     "slack": [
         (
@@ -160,6 +192,14 @@ PYTHON_FAMILIES: dict[str, list[tuple[str, Maker, Maker, bool]]] = {
                 f"xoxp-{_rand(r, 12, string.digits)}-{_rand(r, 12, string.digits)}-{_rand(r, 13, string.digits)}-{_rand(r, 32, '0123456789abcdef')}"
             ),
             lambda r: "xoxp-" + _rand(r, 6, string.digits),
+            False,
+        ),
+        (
+            "slack-legacy-token",
+            lambda r: (
+                f"xoxo-{_rand(r, 10, string.digits)}-{_rand(r, 10, string.digits)}-{_rand(r, 10, string.digits)}-{_rand(r, 10, '0123456789abcdef')}"
+            ),
+            lambda r: "xoxo-" + _rand(r, 6, string.digits),
             False,
         ),
     ],

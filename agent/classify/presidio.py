@@ -23,7 +23,7 @@ from presidio_analyzer import (
 )
 from presidio_analyzer import pattern_recognizer as _presidio_patterns
 
-from agent.classify import ChunkDetector, ClassifierSettings
+from agent.classify import ChunkDetector, ClassifierSettings, keystore
 from agent.classify.context import LinearContextEnhancer
 from agent.classify.prefilter import EXTRA_TRIGGERS, Prefilter, Trigger, regex_reach
 from agent.classify.recognizers import OURS
@@ -32,7 +32,7 @@ from agent.classify.recognizers.builtin import BUILTIN, COVERING_TRIGGERS, IN_DI
 from agent.classify.recognizers.custom import SpecRecognizer
 from agent.classify.recognizers.ner import NerRecognizer
 from agent.classify.tokenizer import OfflineNlpEngine
-from agent.models import Detection, RecognizerSpec, TextChunk
+from agent.models import KEYSTORE_PART, Detection, RecognizerSpec, TextChunk
 
 log = structlog.get_logger(__name__)
 
@@ -157,6 +157,8 @@ class Classifier:
         return out
 
     def _detect(self, chunk: TextChunk) -> list[Detection]:
+        if chunk.part.startswith(KEYSTORE_PART):  # a binary keystore's bytes: judged by structure only
+            return keystore.detect_marker(chunk) if keystore.ENTITY in self._entities else []
         text = chunk.text
         results = sorted(self.analyze_text(text), key=lambda r: (r.start, r.end, r.entity_type))
         out: list[Detection] = []

@@ -20,6 +20,7 @@ from agent.checksums import (
     mod97_of_alnum,
     shannon_entropy,
 )
+from agent.classify.tokensums import gitlab_routable_valid, grafana_sa_valid, pypi_macaroon_valid
 
 #: ISO 3166 alpha-2 codes (for SWIFT/BIC positions 5-6).
 # fmt: off
@@ -167,6 +168,9 @@ VALIDATORS: dict[str, Callable[[str], bool] | None] = {
     "mod97": mod97_valid,
     "crc32_base62": crc32_base62_valid,
     "bech32": bech32_valid,
+    "gitlab_routable": gitlab_routable_valid,
+    "grafana_crc32": grafana_sa_valid,
+    "pypi_macaroon": pypi_macaroon_valid,
 }
 
 

@@ -16,7 +16,21 @@ from typing import IO
 
 import structlog
 
-from agent.extract import archive, image, legacy, mail, office, pdf, pst, rtf, text, unpack, xlsx, zipdocs
+from agent.extract import (
+    archive,
+    image,
+    legacy,
+    mail,
+    office,
+    pdf,
+    pst,
+    rtf,
+    sniff,
+    text,
+    unpack,
+    xlsx,
+    zipdocs,
+)
 from agent.extract.context import Abort, Context, Item
 from agent.extract.safeopen import OpenFailure, open_for_scan
 from agent.extract.sniff import EXPECTED_BY_EXTENSION, NO_TEXT_FORMATS, _ext, refine, sniff_format
@@ -217,6 +231,7 @@ _READERS = {
     "xps": zipdocs.extract_xps,
     "vsdx": zipdocs.extract_vsdx,
     "iwork": zipdocs.extract_iwork,
+    "keystore": sniff.extract_keystore,
 }
 
 

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import re
 import zipfile
-from typing import IO
+from collections.abc import Iterator
+from typing import IO, TYPE_CHECKING
 
 import olefile
 
 from agent.extract.image import is_image
+from agent.models import KEYSTORE_PART, TextChunk
+
+if TYPE_CHECKING:
+    from agent.extract.context import Context
 
 #: Formats whose content must match their extension: a ``.docx`` that is not a zip is "malformed".
 EXPECTED_BY_EXTENSION: dict[str, tuple[str, ...]] = {
@@ -116,8 +121,8 @@ def sniff_format(head: bytes, name: str) -> str:
 
     Returns one of: text, csv, tsv, pdf, docx, xlsx, pptx, odt, ods, zip, tar, gzip, bz2, xz,
     eml, emlx, mbox, msg, ole, rtf, 7z, rar, cab, cpio, compress, pst, epub, image, audio, video, font,
-    executable, empty, binary; from the zip directory: xps, vsdx, iwork. :func:`refine` then looks
-    inside zip, OLE and binary files.
+    executable, keystore, empty, binary; from the zip directory: xps, vsdx, iwork. :func:`refine` then
+    looks inside zip, OLE and binary files.
     """
     ext = _ext(name)
     if not head:
@@ -152,6 +157,8 @@ _WEAK_MAGIC = frozenset({b"MZ", b"BM", b"070701", b"070702", b"070707"})
 def _magic(head: bytes) -> str | None:
     if is_image(head):  # first: its BMP check is strict, where a bare "BM" prefix is not
         return "image"
+    if keystore_kind(head) is not None:
+        return "keystore"
     if _is_biff(head):
         return "xls"
     for magic, fmt in _MAGIC:
@@ -308,3 +315,81 @@ def _zip_document(names: set[str]) -> str | None:
     ):
         return "iwork"  # Pages/Numbers/Keynote '13+ (.iwa parts) or '09 (XML)
     return None
+
+
+# -- binary keystores: recognised here by their header, judged in agent/classify/keystore.py ---------
+
+#: How much of a keystore the marker carries (keystores are a few KB; the JDK's cacerts ~200 KB).
+KEYSTORE_MAX_BYTES = 1 << 20
+#: ContentInfo OID of a PFX's authSafe: PKCS#7 data (1.2.840.113549.1.7.1) or signedData (.7.2).
+_PFX_AUTHSAFE_OID = b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x07"
+
+
+def keystore_kind(head: bytes) -> str | None:
+    """``pkcs12``, ``jks``, ``jceks`` or ``keytab`` when the head has that format's header, else None.
+
+    Strict enough that other binaries are not taken for keystores: JKS/JCEKS magic and version,
+    the PFX outer SEQUENCE with version 3 and a PKCS#7 authSafe (RFC 7292), a keytab's version 0x0502
+    and a plausible first entry (MIT krb5 keytab format).
+    """
+    if head[:4] == b"\xfe\xed\xfe\xed" and head[4:8] in (b"\x00\x00\x00\x01", b"\x00\x00\x00\x02"):
+        return "jks"
+    if head[:8] == b"\xce\xce\xce\xce\x00\x00\x00\x02":
+        return "jceks"
+    if _is_pfx(head):
+        return "pkcs12"
+    if _is_keytab(head):
+        return "keytab"
+    return None
+
+
+def _der_header(buf: bytes, pos: int) -> int | None:
+    """Length of the one-byte tag and the length octets at ``pos`` (definite or BER indefinite)."""
+    if pos + 2 > len(buf):
+        return None
+    first = buf[pos + 1]
+    if first <= 0x80:
+        return 2
+    n = first & 0x7F
+    return 2 + n if n <= 4 and pos + 2 + n <= len(buf) else None
+
+
+def _is_pfx(head: bytes) -> bool:
+    if (
+        head[:1] != b"\x30"
+        or (pos := _der_header(head, 0)) is None
+        or head[pos : pos + 4] != b"\x02\x01\x03\x30"
+    ):
+        return False
+    if (inner := _der_header(head, pos + 3)) is None:
+        return False
+    oid_at = pos + 3 + inner
+    oid_end = oid_at + len(_PFX_AUTHSAFE_OID)
+    return head[oid_at:oid_end] == _PFX_AUTHSAFE_OID and head[oid_end : oid_end + 1] in (b"\x01", b"\x02")
+
+
+def _is_keytab(head: bytes) -> bool:
+    """Version 0x0502, then the first entry: size, component count, realm (printable ASCII)."""
+    if head[:2] != b"\x05\x02" or len(head) < 12:
+        return False
+    size = int.from_bytes(head[2:6], "big", signed=True)
+    components = int.from_bytes(head[6:8], "big")
+    realm_len = int.from_bytes(head[8:10], "big")
+    realm = head[10 : 10 + realm_len]
+    return (
+        12 < size < 1 << 16
+        and 1 <= components <= 32
+        and 0 < realm_len <= 255
+        and len(realm) == realm_len
+        and all(0x21 <= b < 0x7F for b in realm)
+    )
+
+
+def extract_keystore(
+    f: IO[bytes], ctx: Context, member: str | None, depth: int, recurse: object
+) -> Iterator[TextChunk]:
+    """One typed marker chunk: part ``keystore:<kind>``, the raw bytes as latin-1 (lossless), so the
+    classifier can parse the entries (a private key, or certificates only) without extract judging."""
+    data = f.read(KEYSTORE_MAX_BYTES)
+    kind = keystore_kind(data) or "unknown"
+    yield TextChunk(ctx.path, member, data.decode("latin-1"), part=KEYSTORE_PART + kind)

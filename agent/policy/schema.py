@@ -13,7 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Severity = Literal["low", "medium", "high", "critical"]
 ZoneRole = Literal["contractor-drop", "outbound", "internal"]
 Action = Literal["alert", "quarantine"]
-Validator = Literal["none", "luhn", "iban", "mod11", "mod97", "entropy", "crc32_base62", "bech32"]
+Validator = Literal[
+    "none", "luhn", "iban", "mod11", "mod97", "entropy", "crc32_base62", "bech32",
+    "gitlab_routable", "grafana_crc32", "pypi_macaroon",
+]  # fmt: skip
 #: The named false-positive filters of agent/classify/filters.py (a test keeps the two lists equal).
 FilterName = Literal[
     "allowlist-pragma",

@@ -16,6 +16,7 @@ from agent.classify.recognizers.gitlab_token import GitlabTokenRecognizer
 from agent.classify.recognizers.iban import IbanRecognizer
 from agent.classify.recognizers.jwt import JwtRecognizer
 from agent.classify.recognizers.k8s_secret import KubernetesSecretRecognizer
+from agent.classify.recognizers.keystore import KeystoreRecognizer
 from agent.classify.recognizers.marking import ConfidentialMarkingRecognizer
 from agent.classify.recognizers.password import PasswordRecognizer
 from agent.classify.recognizers.private_key import PrivateKeyRecognizer
@@ -43,6 +44,7 @@ OURS: dict[str, type[DwPatternRecognizer]] = {
         ConnectionStringRecognizer,
         GenericSecretRecognizer,
         KubernetesSecretRecognizer,
+        KeystoreRecognizer,
         ConfidentialMarkingRecognizer,
     )
 }

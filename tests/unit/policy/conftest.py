@@ -26,6 +26,7 @@ KNOWN = frozenset(
         "GITHUB_TOKEN",
         "GITLAB_TOKEN",
         "KUBERNETES_SECRET",
+        "KEYSTORE",
         "SLACK_TOKEN",
         "JWT",
         "AZURE_KEY",
