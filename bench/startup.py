@@ -20,6 +20,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.figures import add_json_option, write_json
+
 #: (label, arguments after ``dropwarden``, target seconds); {cfg} and {file} are filled in.
 COMMANDS: tuple[tuple[str, tuple[str, ...], float], ...] = (
     ("--help", ("--help",), 0.3),
@@ -105,8 +109,11 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeat", type=int, default=7, help="launches per command (median reported)")
     ap.add_argument("--only", help="only the commands whose label contains this")
+    add_json_option(ap)
     args = ap.parse_args()
-    report(measure(args.repeat, args.only))
+    results = measure(args.repeat, args.only)
+    report(results)
+    write_json(args.json, {r.label: {"wall": r.wall, "cpu": r.cpu, "target": r.target} for r in results})
     return 0
 
 
