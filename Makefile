@@ -47,9 +47,12 @@ lint: $(STAMP)
 servers:
 	bash deploy/servers.sh
 
-## Throughput, latency and memory against plain Presidio on the same input (see bench/README.md).
+## Every issue-19 figure with its target and the launches behind it: throughput against plain
+## Presidio, start-up, office formats, OCR latency, memory (see bench/README.md; 15-25 minutes).
+## `make bench BENCH_ARGS=--quick` runs each part on smaller inputs.
+BENCH_ARGS ?=
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/all.py $(BENCH_ARGS)
 
 ## Wheels of Dropwarden and every dependency, for offline (air-gapped) installs: see deploy/install.md.
 wheelhouse: $(STAMP)

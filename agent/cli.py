@@ -9,12 +9,31 @@ import argparse
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 from agent import __version__
 
-#: Modules in agent/commands that add sub-commands; one per area of the product.
-COMMAND_MODULES = ("scan", "run", "config", "policy", "ack", "protect", "security", "bundle")
+#: Every top-level command in ``--help`` order: (name, its module in agent/commands, one-line help).
+#: A module's ``register(subparsers)`` adds all of its commands; only the chosen command's module is
+#: imported, so ``--help`` and light commands never load Presidio or spaCy (tests/unit/operator/
+#: test_cli_help.py checks this table against what the modules register).
+COMMANDS: tuple[tuple[str, str, str], ...] = (
+    ("scan", "scan", "scan files and folders once and report findings"),
+    ("run", "run", "watch zones and alert on protected data (the agent daemon)"),
+    ("config", "config", "check the agent configuration"),
+    ("policy", "policy", "test and lint policy packs"),
+    ("explain", "policy", "show every candidate in a file and what each rule decided"),
+    ("ack", "ack", "acknowledge findings without editing policy"),
+    ("protect", "protect", "build indexes of protected data (exact data match, fingerprints)"),
+    ("keys", "security", "manage the security team's key pairs"),
+    ("quarantine", "security", "inspect and restore the quarantine vault"),
+    ("sign", "security", "write FILE.sig (Ed25519) for policy packs and indexes"),
+    ("manifest", "security", "sign the manifest of a whole policy directory"),
+    ("verify", "security", "check FILE.sig against trusted signing keys"),
+    ("audit", "security", "the tamper-evident audit log"),
+    ("evidence", "security", "sealed match context"),
+    ("bundle", "bundle", "signed policy bundles for a fleet of agents"),
+)
 
 
 def version_line() -> str:
@@ -35,22 +54,46 @@ class _VersionAction(argparse.Action):
         parser.exit(0)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The whole command line; only the modules of ``commands`` are imported (all when None).
+
+    The other commands get a parser from :data:`COMMANDS` alone: enough for the top-level ``--help``
+    and for argparse to pick the command, without loading what they import (Presidio, pydantic, ...).
+    """
     parser = argparse.ArgumentParser(
         prog="dropwarden", description="Data-leak monitoring for shared folders."
     )
     parser.add_argument("--version", action=_VersionAction, help="print the version and git revision")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
-    for name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"agent.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name != f"agent.commands.{name}":
-                raise
-            continue
-        module.register(sub)
+    chosen = {module for name, module, _ in COMMANDS if commands is None or name in commands}
+    registered: set[str] = set()
+    for name, module, help_ in COMMANDS:
+        if module in chosen and module not in registered:
+            importlib.import_module(f"agent.commands.{module}").register(sub)
+            registered.add(module)
+        elif module not in chosen:
+            sub.add_parser(name, help=help_)
     return parser
+
+
+def import_structlog_without_rich() -> None:
+    """Import structlog with rich hidden from it. When rich is installed (spaCy's CLI brings it)
+    structlog imports it, ~70 modules, only for pretty tracebacks agent.log never renders (it renders
+    plain ones). The hiding ends here: a later ``import rich`` (spaCy) works as usual."""
+    if "structlog" in sys.modules or "rich" in sys.modules:
+        return
+    sys.modules["rich"] = None  # type: ignore[assignment]  # import rich -> ImportError (importlib docs)
+    try:
+        import structlog  # noqa: F401
+    finally:
+        del sys.modules["rich"]
+
+
+def command_word(words: Sequence[str]) -> str | None:
+    """The sub-command named on the command line: its first word that is not an option (the top-level
+    options, -h and --version, take no value)."""
+    return next((w for w in words if not w.startswith("-")), None)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -58,8 +101,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if words == ["--version"]:  # answered before the command modules (and their imports) load
         print(version_line())
         return 0
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    word = command_word(words)
+    if word:
+        import_structlog_without_rich()
+    parser = build_parser([word] if word else [])
+    args = parser.parse_args(words)
     try:
         return int(args.func(args) or 0)
     except KeyboardInterrupt:

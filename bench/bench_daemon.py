@@ -298,52 +298,71 @@ def main() -> None:
         default=20,
         help="pages of the scanned PDF OCRed during a second latency run (0: none)",
     )
+    ap.add_argument("--parts", default="latency,ocr,burst,idle", help="comma-separated subset to run")
+    ap.add_argument("--seconds", type=float, help="length of each latency run (default 60, --quick 10)")
+    ap.add_argument("--json", metavar="FILE", help="also write the figures here as JSON (bench/all.py)")
     args = ap.parse_args()
     rate, secs, burst, dirs, idle = (50, 10, 5_000, 2_000, 10) if args.quick else (50, 60, 50_000, 10_000, 30)
+    secs = args.seconds or secs
+    parts = set(args.parts.split(","))
+    if not args.ocr_pages:
+        parts.discard("ocr")
+    res: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="dw-bench-") as tmp:
         base = Path(tmp)
-        lat = bench_latency(base / "lat", rate, secs, args.settle, args.workers)
-        ocr = (
-            bench_latency(base / "ocr", rate, secs, args.settle, args.workers, args.ocr_pages)
-            if args.ocr_pages
-            else None
-        )
-        bur = bench_burst(base / "burst", burst, args.workers)
-        idl = bench_idle(base / "idle", dirs, idle, args.workers)
+        if "latency" in parts:
+            res["latency"] = bench_latency(base / "lat", rate, secs, args.settle, args.workers)
+        if "ocr" in parts:
+            res["ocr"] = bench_latency(base / "ocr", rate, secs, args.settle, args.workers, args.ocr_pages)
+        if "burst" in parts:
+            res["burst"] = bench_burst(base / "burst", burst, args.workers)
+        if "idle" in parts:
+            res["idle"] = bench_idle(base / "idle", dirs, idle, args.workers)
     print(f"\nDropwarden daemon benchmark (workers={args.workers}, cores={os.cpu_count()})")
     print(f"{'measure':<48} {'value':>14}")
-    rows = [
-        (
-            f"close->alert p50 at {rate}/s for {secs}s (settle {args.settle}s, close 0.25s)",
-            f"{lat['p50'] * 1000:.0f} ms",
-        ),
-        ("close->alert p99", f"{lat['p99'] * 1000:.0f} ms"),
-        ("alerts received / files written", f"{lat['alerted']}/{lat['files']}"),
-        ("PSS max during latency run (agent + workers)", f"{lat['rss_max']:.0f} MiB"),
-        ("RSS max during latency run (summed per process)", f"{lat['rss_sum_max']:.0f} MiB"),
-    ]
-    if ocr is not None:
+    for k, v in _rows(res, rate, secs, args.settle, args.ocr_pages, idle):
+        print(f"{k:<48} {v:>14}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=1), encoding="utf-8")
+
+
+def _rows(
+    res: dict[str, dict[str, float]], rate: float, secs: float, settle: float, pages: int, idle: float
+) -> list[tuple[str, str]]:
+    rows = []
+    if (lat := res.get("latency")) is not None:
         rows += [
-            (f"with a {args.ocr_pages}-page scanned PDF being OCRed: p50", f"{ocr['p50'] * 1000:.0f} ms"),
+            (f"close->alert p50 at {rate}/s for {secs:g}s (settle {settle}s, close 0.25s)", f"{lat['p50'] * 1000:.0f} ms"),
+            ("close->alert p99", f"{lat['p99'] * 1000:.0f} ms"),
+            ("alerts received / files written", f"{lat['alerted']}/{lat['files']}"),
+            ("PSS max during latency run (agent + workers)", f"{lat['rss_max']:.0f} MiB"),
+            ("RSS max during latency run (summed per process)", f"{lat['rss_sum_max']:.0f} MiB"),
+        ]  # fmt: skip
+    if (ocr := res.get("ocr")) is not None:
+        rows += [
+            (f"with a {pages}-page scanned PDF being OCRed: p50", f"{ocr['p50'] * 1000:.0f} ms"),
             ("  close->alert p99 of the text files", f"{ocr['p99'] * 1000:.0f} ms"),
             ("  alerts received / text files written", f"{ocr['alerted']}/{ocr['files']}"),
             ("  scanned PDFs alerted / dropped", f"{ocr['scans_alerted']}/{ocr['scans']}"),
             ("  slowest scanned PDF close->alert", f"{ocr['scan_latency']:.1f} s"),
             ("  RSS max (summed per process)", f"{ocr['rss_sum_max']:.0f} MiB"),
         ]
-    rows += [
-        (f"burst of {bur['files']}: write time", f"{bur['write_s']:.1f} s"),
-        ("burst: time until every file has a verdict", f"{bur['drain_s']:.1f} s"),
-        ("burst: drain rate", f"{bur['rate']:.0f} files/s"),
-        ("burst: files with a verdict", f"{bur['done']}/{bur['files']}"),
-        ("burst: inotify overflows (each -> reconcile)", f"{bur['overflows']:.0f}"),
-        ("PSS max / end during burst (agent + workers)", f"{bur['rss_max']:.0f} / {bur['rss_end']:.0f} MiB"),
-        ("RSS max during burst (summed per process)", f"{bur['rss_sum_max']:.0f} MiB"),
-        (f"idle CPU watching {idl['dirs']} dirs over {idle}s", f"{idl['cpu_pct']:.2f} %"),
-        ("PSS idle (agent + workers)", f"{idl['rss']:.0f} MiB"),
-    ]
-    for k, v in rows:
-        print(f"{k:<48} {v:>14}")
+    if (bur := res.get("burst")) is not None:
+        rows += [
+            (f"burst of {bur['files']}: write time", f"{bur['write_s']:.1f} s"),
+            ("burst: time until every file has a verdict", f"{bur['drain_s']:.1f} s"),
+            ("burst: drain rate", f"{bur['rate']:.0f} files/s"),
+            ("burst: files with a verdict", f"{bur['done']}/{bur['files']}"),
+            ("burst: inotify overflows (each -> reconcile)", f"{bur['overflows']:.0f}"),
+            ("PSS max / end during burst (agent + workers)", f"{bur['rss_max']:.0f} / {bur['rss_end']:.0f} MiB"),
+            ("RSS max during burst (summed per process)", f"{bur['rss_sum_max']:.0f} MiB"),
+        ]  # fmt: skip
+    if (idl := res.get("idle")) is not None:
+        rows += [
+            (f"idle CPU watching {idl['dirs']} dirs over {idle:g}s", f"{idl['cpu_pct']:.2f} %"),
+            ("PSS idle (agent + workers)", f"{idl['rss']:.0f} MiB"),
+        ]
+    return rows
 
 
 if __name__ == "__main__":

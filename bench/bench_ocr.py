@@ -33,6 +33,7 @@ from agent.demo import group4, iban, luhn_complete  # noqa: E402
 from agent.models import FileRef  # noqa: E402
 from agent.pipeline import build_pipeline  # noqa: E402
 from bench.corpus import FIRST, LAST, sentence  # noqa: E402
+from bench.figures import add_json_option, write_json  # noqa: E402
 from tests.unit.extract.builders import render_text_image  # noqa: E402
 
 FONTS = ("DejaVuSans.ttf", "DejaVuSerif.ttf", "DejaVuSansMono.ttf", "DejaVuSansCondensed.ttf")
@@ -79,6 +80,7 @@ def cpu_seconds() -> float:
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--pages", type=int, default=24)
+    add_json_option(ap)
     args = ap.parse_args()
     rng = random.Random(20261204)
     pipeline = build_pipeline(None, b"k" * 32)
@@ -117,6 +119,8 @@ def main() -> int:
     print(f"  recall overall {total:.2f}")
     for m in misses:
         print(f"  missed: {m}")
+    write_json(args.json, {"pages": args.pages, "pages_per_s_wall": args.pages / seconds,
+                           "pages_per_cpu_s": args.pages / cpu, "recall": total})  # fmt: skip
     return 0
 
 

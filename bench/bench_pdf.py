@@ -1,7 +1,9 @@
-"""PDF text throughput against the same words as .txt (issue 19 target 3: >= 0.3), start-up excluded.
+"""DOCX, XLSX and PDF text throughput against the same words as .txt (issue 19: each >= 0.3),
+start-up excluded.
 
-The same business prose (bench/corpus.py, ~1 % planted values) is written as .txt and as a
-multi-page PDF (50 lines a page, Flate-compressed). One pipeline is built once; each file is then
+The same business prose (bench/corpus.py, ~1 % planted values) is written as .txt, as a DOCX (a
+paragraph a line), an XLSX (a row a line) and a multi-page PDF (50 lines a page, Flate-compressed).
+One pipeline is built once; each file is then
 scanned (extract + classify + policy, as `dropwarden scan` does per file) ``--repeat`` times and
 the median CPU time is reported, in MB of text per CPU second. The PDF's extraction alone is timed too, with
 PDFium (the reader) and with pypdf (the reader before, a test dependency now) for the before/after.
@@ -29,7 +31,17 @@ sys.path.insert(0, str(REPO))
 from agent.extract import Extractor  # noqa: E402
 from agent.models import FileRef, TextChunk  # noqa: E402
 from agent.pipeline import build_pipeline  # noqa: E402
-from bench.corpus import text_body, write_pdf  # noqa: E402
+from bench.corpus import text_body, write_docx, write_pdf, write_xlsx  # noqa: E402
+from bench.figures import add_json_option, write_json  # noqa: E402
+
+#: Each format's writer (bench/corpus.py); txt is the reference.
+WRITERS: dict[str, Callable[[Path, str], None]] = {
+    "txt": lambda p, t: p.write_text(t, encoding="utf-8"),
+    "docx": write_docx,
+    "xlsx": write_xlsx,
+    "pdf": write_pdf,
+}
+TARGET = 0.3
 
 
 def median_seconds(fn: Callable[[], object], repeat: int) -> float:
@@ -59,32 +71,43 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=8.0, help="MB of text (default 8)")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--formats", default="txt,docx,xlsx,pdf", help="txt is always measured (the reference)")
+    add_json_option(ap)
     args = ap.parse_args()
+    formats = ["txt", *(f for f in args.formats.split(",") if f in WRITERS and f != "txt")]
     text, _ = text_body(random.Random(20261204), int(args.mb * 1e6), plant=True, fmt="txt")
     mb = len(text.encode()) / 1e6
+    figures: dict[str, float] = {"mb": mb}
     with tempfile.TemporaryDirectory(prefix="bench-pdf-") as d:
-        txt, pdf = Path(d) / "words.txt", Path(d) / "words.pdf"
-        txt.write_text(text)
-        write_pdf(pdf, text)
+        paths = {fmt: Path(d) / f"words.{fmt}" for fmt in formats}
+        for fmt, path in paths.items():
+            WRITERS[fmt](path, text)
         pipeline = build_pipeline(None, b"k" * 32)
-        rows = []
-        for label, path in (("txt", txt), ("pdf", pdf)):
-            secs = median_seconds(lambda p=path: pipeline.scan(FileRef(str(p))), args.repeat)
-            rows.append((label, secs))
-        found = len(pipeline.scan(FileRef(str(pdf))).findings), len(pipeline.scan(FileRef(str(txt))).findings)
-        ext_pdfium = median_seconds(lambda: extracted_chars(pdf), args.repeat)
-        ext_pypdf = median_seconds(lambda: pypdf_extract(pdf), max(1, args.repeat // 2))
-        print(
-            f"{mb:.1f} MB of text; PDF file {pdf.stat().st_size / 1e6:.1f} MB, {len(text.splitlines()) // 50 + 1} pages"
-        )
-        for label, secs in rows:
+        secs = {
+            fmt: median_seconds(lambda p=path: pipeline.scan(FileRef(str(p))), args.repeat)
+            for fmt, path in paths.items()
+        }
+        found = {fmt: len(pipeline.scan(FileRef(str(p))).findings) for fmt, p in paths.items()}
+        print(f"{mb:.1f} MB of text, the same words in each format; CPU seconds, median of {args.repeat}")
+        for fmt, path in paths.items():
+            ratio = secs["txt"] / secs[fmt]
+            figures[f"{fmt}_mbs"], figures[f"{fmt}_ratio"] = mb / secs[fmt], ratio
+            verdict = "" if fmt == "txt" else f"  {fmt}/txt {ratio:.2f} (target >= {TARGET})"
+            verdict += "" if fmt == "txt" else ("  OK" if ratio >= TARGET else "  BELOW TARGET")
+            same = "same findings" if found[fmt] == found["txt"] else f"FINDINGS DIFFER ({found[fmt]})"
             print(
-                f"  scan {label}: {mb / secs:6.1f} MB/s of text ({secs:.2f} CPU s, median of {args.repeat})"
+                f"  scan {fmt:<4} {mb / secs[fmt]:6.1f} MB/s of text ({secs[fmt]:.2f} s; file "
+                f"{path.stat().st_size / 1e6:.1f} MB; {same}){verdict}"
             )
-        ratio = rows[0][1] / rows[1][1]
-        print(f"  pdf / txt: {ratio:.2f}  (target >= 0.3)  {'OK' if ratio >= 0.3 else 'BELOW TARGET'}")
-        print(f"  findings pdf {found[0]} / txt {found[1]}  {'OK' if found[0] == found[1] else 'DIFFER'}")
-        print(f"  extraction only: PDFium {mb / ext_pdfium:.1f} MB/s, pypdf {mb / ext_pypdf:.1f} MB/s")
+        if "pdf" in paths:
+            pdf = paths["pdf"]
+            ext_pdfium = median_seconds(lambda: extracted_chars(pdf), args.repeat)
+            ext_pypdf = median_seconds(lambda: pypdf_extract(pdf), max(1, args.repeat // 2))
+            figures["pdf_extract_mbs"] = mb / ext_pdfium
+            print(
+                f"  PDF extraction only: PDFium {mb / ext_pdfium:.1f} MB/s, pypdf {mb / ext_pypdf:.1f} MB/s"
+            )
+    write_json(args.json, figures)
     return 0
 
 

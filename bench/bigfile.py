@@ -21,6 +21,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
 from agent.demo import group4, luhn_complete  # noqa: E402
+from bench.figures import add_json_option, write_json  # noqa: E402
 from bench.run import run_scan  # noqa: E402
 
 _TRACE = (
@@ -74,6 +75,7 @@ def main() -> int:
     ap.add_argument("--max-rss-mb", type=float, default=400)
     ap.add_argument("--jobs", type=int, default=2)
     ap.add_argument("--dir", default=str(HERE / "corpus" / "bigfile"))
+    add_json_option(ap)
     a = ap.parse_args()
     folder = Path(a.dir)
     folder.mkdir(parents=True, exist_ok=True)
@@ -98,6 +100,8 @@ def main() -> int:
     )
     ok = rss_mb <= a.max_rss_mb and not errors
     print("bigfile check:", "OK" if ok else "FAILED")
+    write_json(a.json, {"mb": nbytes / 1e6, "mbs": nbytes / 1e6 / res["seconds"], "peak_rss_mb": rss_mb,
+                        "errors": len(errors), "card_findings": len(findings), "planted": cards})  # fmt: skip
     return 0 if ok else 1
 
 

@@ -237,6 +237,24 @@ def generate(out: Path, size_mb: float, seed: int = 20261127, office_share: floa
     return manifest
 
 
+def generate_prose(out: Path, size_mb: float, seed: int = 20261204, file_mb: float = 0.25) -> dict:
+    """Business prose only (issue 19's 100x figure): .txt files of ~``file_mb`` MB, ~1 % of the lines
+    planted cards, IBANs and SSNs with their customer context; the manifest as ``generate``'s."""
+    rng = random.Random(seed)
+    out.mkdir(parents=True, exist_ok=True)
+    manifest: dict[str, dict] = {"files": {}}
+    written, i = 0, 0
+    while written < size_mb * 1e6:
+        i += 1
+        body, counts = text_body(rng, int(file_mb * 1e6 * rng.uniform(0.5, 1.5)), True, "txt")
+        path = out / f"prose_{i:04d}.txt"
+        path.write_text(body, encoding="utf-8")
+        written += path.stat().st_size
+        manifest["files"][path.name] = {"bytes": path.stat().st_size, "planted": counts}
+    (out.parent / f"{out.name}.manifest.json").write_text(json.dumps(manifest, indent=1))
+    return manifest
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("out")

@@ -5,8 +5,8 @@ usable, 1 on any problem, 2 on a usage error. The systemd unit runs it in ``Exec
 before a reload, as the agent's own user, so "readable" means readable by the agent.
 
 It never imports Presidio (a check must be quick): pack rules are layered, schema-checked and
-signature-checked exactly as the daemon does, but rule entity names are checked by ``policy lint``,
-which needs the recognizer engine.
+signature-checked exactly as the daemon does, and their entity names are checked against the built-in
+recognizers' (agent.classify.entities, a constant kept equal to the engine's registry by a test).
 """
 
 from __future__ import annotations
@@ -22,8 +22,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
-
-import yaml
 
 from agent.daemon.settings import DEFAULT_CONFIG, ConfigError, Settings, Zone, load_settings
 
@@ -281,25 +279,10 @@ def _acks(settings: Settings, report: Report) -> None:
 
 
 # -- policies and indexes ---------------------------------------------------------------------
-def _named_entities(sources: dict[Path, bytes]) -> frozenset[str]:
-    """Entity names the packs use (entity names are `policy lint`'s job: it needs the engine)."""
-    names: set[str] = set()
-    for data in sources.values():
-        try:
-            raw = yaml.safe_load(data)
-        except yaml.YAMLError:
-            continue
-        for key in ("rules", "override", "recognizers"):
-            entries = raw.get(key) if isinstance(raw, dict) else None
-            for entry in entries if isinstance(entries, list) else ():
-                ents = entry.get("entities") if isinstance(entry, dict) else None
-                names.update(e for e in ents or () if isinstance(e, str))
-    return frozenset(names)
-
-
 def _policies(settings: Settings, report: Report) -> None:
+    from agent.classify.entities import KNOWN_ENTITIES
     from agent.daemon.wiring import InputRejected, verified_sources
-    from agent.policy.loader import compile_policies
+    from agent.policy.loader import INDEX_ENTITIES, compile_policies
     from agent.policy.shipped import default_policy_dirs
 
     dirs = settings.policy_dirs(default_policy_dirs())
@@ -311,7 +294,7 @@ def _policies(settings: Settings, report: Report) -> None:
     except (OSError, ValueError) as exc:
         report.add("signing_public_keys", _one_line(exc))
         return
-    known = _named_entities(sources)
+    known = KNOWN_ENTITIES | INDEX_ENTITIES
     _, issues = compile_policies(dirs, known, sources=sources if settings.require_signed else None)
     for issue in issues:
         if issue.level == "error":

@@ -332,6 +332,10 @@ def _worker_main(conn: mpc.Connection, spec: Any, seal_to: Any = None, log_setup
             return
 
 
+#: Seconds the OCR lane's extra workers stay after the last OCR ended (WorkerPool._wanted).
+LANE_LINGER = 120.0
+
+
 @dataclass
 class _Slot:
     index: int
@@ -358,9 +362,12 @@ class WorkerPool:
         seal_to: Any = None,
         log_setup: tuple[bool | None, str] | None = None,
         spare: int = 1,
+        linger: float = LANE_LINGER,
     ) -> None:
         self.size = size
-        self.spare = spare  # extra workers while files are being OCRed (the OCR lane, see _fit)
+        self.spare = spare  # extra workers while files are being OCRed (the OCR lane, see _wanted)
+        self.linger = linger  # seconds an idle extra is kept after the last OCR ended (see _wanted)
+        self._lane_until = 0.0
         self.seal_to = seal_to  # X25519 public key: workers seal evidence (settings evidence: encrypted)
         self.timeout = timeout
         # the extractor enforces `timeout` cooperatively; the hard kill leaves it room to do so first
@@ -487,10 +494,9 @@ class WorkerPool:
 
     def poll(self, timeout: float, extra: Sequence[Any] = ()) -> list[Outcome]:
         """Wait up to ``timeout`` for results, deaths or deadlines; respawn as needed."""
-        now = time.monotonic()
         dl = self.next_deadline()
         if dl is not None:
-            timeout = max(0.0, min(timeout, dl - now))
+            timeout = max(0.0, min(timeout, dl - time.monotonic()))
         waitables: list[Any] = list(extra)
         by_obj: dict[Any, _Slot] = {}
         for s in self.slots:
@@ -499,31 +505,42 @@ class WorkerPool:
                 by_obj[s.conn] = s
             waitables.append(s.proc.sentinel)
             by_obj[s.proc.sentinel] = s
-        ready = mpc.wait(waitables, timeout)
         out: list[Outcome] = []
         handled: set[int] = set()
-        for r in ready:
+        for r in mpc.wait(waitables, timeout):
             s = by_obj.get(r)
             if s is None or s.index in handled:
                 continue
             handled.add(s.index)
-            if not s.ready and s.item is None and r is s.conn and self._started(s):
-                continue
-            if s.item is not None and r is s.conn:
-                o = self._receive(s)
-                if o is not None:
-                    out.append(o)
-                    continue
-            if not s.proc.is_alive() or r is s.proc.sentinel:
-                s.proc.join(0.1)
-                if s.proc.is_alive():
-                    continue
-                item = s.item
-                self._kill(s)
-                self._restart(s, "crash")
-                if item is not None:
-                    out.append(Outcome(item, "crashed", reason="internal"))
+            if (o := self._handle(s, r)) is not None:
+                out.append(o)
+        out += self._expire()
+        if len(self.slots) > self.size:
+            self._shrink()
+        return out
+
+    def _handle(self, s: _Slot, r: Any) -> Outcome | None:
+        """One ready waitable of slot ``s``: a start-up message, a job's answer, or the worker's death."""
+        if not s.ready and s.item is None and r is s.conn and self._started(s):
+            return None
+        if s.item is not None and r is s.conn:
+            o = self._receive(s)
+            if o is not None:
+                return o
+        if s.proc.is_alive() and r is not s.proc.sentinel:
+            return None
+        s.proc.join(0.1)
+        if s.proc.is_alive():
+            return None
+        item = s.item
+        self._kill(s)
+        self._restart(s, "crash")
+        return Outcome(item, "crashed", reason="internal") if item is not None else None
+
+    def _expire(self) -> list[Outcome]:
+        """Workers past their file's deadline: killed and replaced, the file recorded as ``timeout``."""
         now = time.monotonic()
+        out = []
         for s in self.slots:
             if s.item is not None and now >= s.deadline:
                 item, started = s.item, s.started
@@ -531,15 +548,17 @@ class WorkerPool:
                 self._kill(s)
                 self._restart(s, "timeout")
                 out.append(Outcome(item, "timeout", reason="timeout", seconds=now - started))
-        if len(self.slots) > self.size:
-            self._shrink()
         return out
 
     def _wanted(self) -> int:
         """The OCR lane: OCR takes seconds a page, and text files must not queue behind a scan. While
         files are being OCRed, up to ``spare`` extra workers run, so ``size`` workers stay free for
-        everything else; once those files are done, the idle extras are stopped."""
-        return self.size + min(self.spare, sum(1 for s in self.slots if s.heavy))
+        everything else. Once those files are done the extras stay ``linger`` seconds: scans come in
+        batches, and a new extra costs its pipeline build (a core for a second or more) just when
+        the next scan arrives; after that the idle extras are stopped."""
+        heavy = sum(1 for s in self.slots if s.heavy)
+        kept = len(self.slots) - self.size if time.monotonic() < self._lane_until else 0
+        return self.size + min(self.spare, max(heavy, kept))
 
     def _grow(self) -> None:
         while len(self.slots) < self._wanted():
@@ -595,6 +614,8 @@ class WorkerPool:
             self._grow()
             return None
         secs = time.monotonic() - s.started
+        if s.heavy:  # an OCR ended: the lane's extras stay a while for the next one
+            self._lane_until = time.monotonic() + self.linger
         s.item, s.job, s.heavy = None, None, False
         if s.retire:
             self._stop_idle(s)

@@ -129,8 +129,9 @@ def test_fifo_is_not_opened_by_the_hasher(tmp_path: Path) -> None:
 
 def test_ocr_lane_keeps_a_worker_for_text_files(tmp_path: Path) -> None:
     """One worker, and its file goes to OCR: a spare worker starts, a text file submitted meanwhile
-    gets its verdict while the OCR still runs, and the spare is stopped once the OCR is done."""
-    pool = WorkerPool(1, timeout=30.0, spare=1)
+    gets its verdict while the OCR still runs; once the OCR is done the spare stays ``linger``
+    seconds (the next scan finds it ready), then it is stopped."""
+    pool = WorkerPool(1, timeout=30.0, spare=1, linger=1.0)
     pool.start(ScriptedPipeline())
     j = Journal(tmp_path / "j.db")
     try:
@@ -150,6 +151,10 @@ def test_ocr_lane_keeps_a_worker_for_text_files(tmp_path: Path) -> None:
         (o,) = _collect(pool, 1)
         assert o.item.path == scan.path and o.kind == "verdict"
         pool.poll(0.0)
+        assert len(pool.slots) == 2 and pool.idle() == 2  # the lane lingers
+        end = time.monotonic() + 10
+        while len(pool.slots) > 1 and time.monotonic() < end:
+            pool.poll(0.1)
         assert len(pool.slots) == 1 and pool.idle() == 1
     finally:
         pool.stop(1.0)

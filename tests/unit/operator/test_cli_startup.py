@@ -1,0 +1,95 @@
+"""Commands that need no classifier start without loading it: a probe writes ``sys.modules`` at the
+end of a launch, so these tests see what `--help`, `config check` and `policy lint` pull in (how fast
+they start is measured by bench/startup.py, never here)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agent.cli import COMMANDS, build_parser, command_word
+from tests.helpers import REPO
+
+#: Never imported by a command that does not classify: Presidio and spaCy (~0.5 s), and rich, which
+#: spaCy's CLI brings and structlog would import for pretty tracebacks we never render.
+HEAVY = ("presidio_analyzer", "spacy", "rich")
+
+
+#: Runs the command line as `python -m agent` does and writes, at exit, the modules it loaded.
+_PROBE = """
+import atexit, runpy, sys
+out, sys.argv = sys.argv[1], ["dropwarden", *sys.argv[2:]]
+atexit.register(lambda: open(out, "w").write("\\n".join(k for k, v in sys.modules.items() if v)))
+runpy.run_module("agent", run_name="__main__", alter_sys=True)
+"""
+
+
+def imported(tmp_path: Path, *args: str) -> set[str]:
+    """Names of the modules one `python -m agent ARGS` launch loaded (its exit code is not checked)."""
+    out = tmp_path / "modules.txt"
+    subprocess.run(
+        [sys.executable, "-c", _PROBE, str(out), *args],
+        capture_output=True,
+        timeout=120,
+        cwd=REPO,
+        check=False,
+    )
+    return set(out.read_text().split())
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("cfg")
+    (tmp / "zone").mkdir()
+    cfg = tmp / "agent.yaml"
+    zone = f"  - name: drop\n    path: {tmp / 'zone'}\n    role: contractor-drop\n"
+    cfg.write_text(f"zones:\n{zone}state_dir: {tmp / 's'}\n")
+    return cfg
+
+
+@pytest.mark.parametrize(
+    ("args", "module"),
+    [(("--help",), None), (("config", "check"), "config"), (("policy", "lint"), "policy")],
+    ids=["help", "config-check", "policy-lint"],
+)
+def test_light_commands_never_load_the_classifier(
+    args: tuple[str, ...], module: str | None, config_file: Path, tmp_path: Path
+) -> None:
+    full = (*args, "--config", str(config_file)) if module == "config" else args
+    names = imported(tmp_path, *full)
+    assert "agent.cli" in names  # the probe sees the launch's imports
+    assert sorted(n for n in names if n.split(".")[0] in HEAVY) == []
+    commands = {n for n in names if n.startswith("agent.commands.")}
+    # only the chosen command's module (config's helpers are shared by policy)
+    allowed = {f"agent.commands.{module}", "agent.commands.config"} if module else set()
+    assert commands <= allowed
+    if module:
+        assert f"agent.commands.{module}" in commands
+
+
+def test_structlog_loads_without_rich(config_file: Path, tmp_path: Path) -> None:
+    names = imported(tmp_path, "config", "check", "--config", str(config_file))
+    assert "structlog" in names
+    assert "rich" not in names
+
+
+def test_the_table_is_what_the_modules_register() -> None:
+    """Names, order and help lines of COMMANDS are those the modules' register() add (a command added
+    to a module but not to the table could not be chosen)."""
+    parser = build_parser()  # every module loaded
+    sub = next(a for a in parser._actions if a.choices and a.dest == "command")
+    registered = [(a.dest, a.help) for a in sub._choices_actions]
+    assert registered == [(name, help_) for name, _, help_ in COMMANDS]
+    for name, module, _ in COMMANDS:  # each name is registered by the module the table names
+        one = build_parser([name])
+        chosen = next(a for a in one._actions if a.choices and a.dest == "command").choices[name]
+        assert chosen._defaults or chosen._subparsers is not None, (name, module)
+
+
+def test_command_word_skips_top_level_options() -> None:
+    assert command_word(["--help"]) is None
+    assert command_word(["-h", "scan", "x"]) == "scan"
+    assert command_word(["policy", "lint"]) == "policy"
