@@ -1,35 +1,40 @@
-"""Scan a file list over N processes, the parent plus N-1 forked workers, verdicts in input order.
+"""Scan a file list in N forked worker processes the parent can kill one by one; verdicts in input order.
 
-Why the parent scans too: it already holds the pipeline. A parent that only hands out work and
-unpickles verdicts is a whole process of RSS and a share of the CPU spent on IPC; one that scans
-between hand-outs saves both for its share of the files. The parent takes ONE file at a time and
-tops up the workers after each (every worker keeps ``CHUNKS_PER_WORKER`` chunks of 1..16 files
-outstanding), so workers rarely idle and the parent never waits for them while unclaimed files
-remain. Verdicts that arrive early are buffered and everything is yielded in input order, so the
-output does not depend on who scanned what.
+Why the parent scans nothing itself: a file can hang whatever reads it in code that never returns to
+check the cooperative deadline (agent.extract.context): a backtracking policy regex inside ``re``, a
+decompressor, PDFium. Only another process can stop that. So the parent only schedules: it hands each
+worker chunks of 1..16 file indices (``CHUNKS_PER_WORKER`` chunks outstanding, so workers rarely idle),
+collects each file's verdict as soon as it is done, and yields them in input order (early ones are
+buffered), so the output does not depend on who scanned what.
 
-Workers are forked (copy-on-write pipeline). The scan callable, the refs and one shared state byte
-per file are registered in ``_JOBS`` before the fork, so a task is a tuple of indices and only
-verdicts cross the pipe.
+The hard per-file kill: each worker marks in shared memory which file it is on and since when
+(CLOCK_MONOTONIC is system-wide). A file still running ``budget`` seconds after it started (the
+per-file timeout plus a grace that lets the cooperative deadline fire first) gets its worker SIGKILLed:
+the file's verdict is a ``timeout`` error (reported as UNSCANNED_CONTENT), a fresh worker is forked in
+its place, and the killed worker's other files are handed out again.
 
-A worker can die (SIGKILL, OOM killer, segfault in a parser). ``Pool.imap`` would then wait
-forever; ``ProcessPoolExecutor`` fails every outstanding future with ``BrokenProcessPool``
-instead. The state bytes say which of the lost files were being scanned at that moment: those are
-suspects, retried one at a time in a fresh pool with nothing else outstanding, so a second death
-is theirs alone and earns an "internal" error verdict. The other lost files are resubmitted one
-per task. A lost file is never rescanned in the parent: a file that kills a worker would kill the
-scan.
+A worker can also die on its own (OOM killer, a segfault in a parser): the file it was on is retried
+once on a fresh worker, a second death is an "internal" error verdict; its other files are handed out
+again. Blame is exact because every worker has its own pipe and its own queue.
+
+Workers are forked from the parent (copy-on-write pipeline, no pickling of the scan callable); the
+parent runs no thread while scanning, so forking a replacement mid-scan is safe. A worker leaves with
+``os._exit``: it never flushes the stdio buffers it inherited (report lines the parent had not written
+yet would be written twice).
 """
 
 from __future__ import annotations
 
-import itertools
+import contextlib
 import multiprocessing as mp
+import multiprocessing.connection as mpc
+import os
 import signal
+import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from multiprocessing.process import BaseProcess
 from typing import Any
 
 from agent.models import ExtractError, FileRef, Verdict
@@ -41,13 +46,17 @@ WORKER_DIED = "worker process died while scanning this file"
 
 _IDLE, _RUNNING, _FINISHED = 0, 1, 2  # per-file state byte, written by the worker scanning it
 _FORK = mp.get_context("fork")
-_JOBS: dict[int, tuple[Scan, Sequence[FileRef], Any]] = {}  # set before forking, read in the workers
-_tokens = itertools.count()
 
 
 def chunksize(n: int, jobs: int) -> int:
-    """Files per IPC round trip: 1 for small trees (balance), up to 16 for many (tiny files' overhead)."""
+    """Files per hand-out: 1 for small trees (balance), up to 16 for many (tiny files' overhead)."""
     return max(1, min(16, n // (jobs * 32)))
+
+
+def kill_after(timeout: float) -> float:
+    """The hard per-file budget for a cooperative ``timeout``: the daemon's grace (half the timeout,
+    1 to 30 s) lets the extractor's own deadline fire first, so a kill is the exception."""
+    return timeout + min(max(1.0, timeout * 0.5), 30.0)
 
 
 def error_verdict(ref: FileRef, detail: str, reason: str = "internal") -> Verdict:
@@ -79,56 +88,88 @@ def set_memory_ceiling(nbytes: int) -> bool:
     return True
 
 
-def scan_in_order(refs: Sequence[FileRef], jobs: int, scan: Scan) -> Iterator[Verdict]:
-    """Yield ``scan(ref)`` for every ref in order, using ``jobs`` processes, this one included.
+def scan_in_order(refs: Sequence[FileRef], jobs: int, scan: Scan, budget: float) -> Iterator[Verdict]:
+    """Yield ``scan(ref)`` for every ref in order, from ``jobs`` forked workers (at least one).
 
-    Anything ``scan`` needs must be in place before the first ``next()``: workers are forked then.
+    ``budget``: wall seconds one file may take before its worker is killed and the file reported
+    ``timeout`` (see :func:`kill_after`). Anything ``scan`` needs must be in place before the first
+    ``next()``: workers are forked then (and again whenever one is replaced).
     """
-    if jobs <= 1 or len(refs) < 4:
-        for ref in refs:
-            yield guarded(scan, ref)
+    if not refs:
         return
-    yield from _Scheduler(refs, min(jobs, len(refs)) - 1, chunksize(len(refs), jobs), scan).run()
+    workers = max(1, min(jobs, len(refs)))
+    yield from _Scheduler(refs, workers, chunksize(len(refs), workers), scan, budget).run()
 
 
-def _init_worker() -> None:
-    # Ctrl-C reaches the whole process group: the parent handles it and kills the workers.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # A SIGTERM handler inherited from the parent would make the pool's terminate() a no-op.
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+@dataclass
+class _Shared:
+    """What a worker needs, inherited through fork (never pickled)."""
+
+    scan: Scan
+    refs: Sequence[FileRef]
+    state: Any  # RawArray('B'): _IDLE / _RUNNING / _FINISHED per file
+    started: Any  # RawArray('d'): time.monotonic() when the file was started
 
 
-def _run(token: int, idxs: tuple[int, ...]) -> list[Verdict]:
-    """A worker's task: scan refs[i] for each index, marking which file is in progress."""
-    scan, refs, state = _JOBS[token]
-    out = []
-    for i in idxs:
-        state[i] = _RUNNING
-        out.append(guarded(scan, refs[i]))
-        state[i] = _FINISHED
-    return out
+def _die_with_parent() -> None:
+    """PR_SET_PDEATHSIG: a worker stuck in a hostile file must not outlive a kill -9'd scan."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
+
+
+def _work(conn: mpc.Connection, shared: _Shared) -> None:
+    """A worker's life: scan the files of each chunk it is sent, in order, one verdict message each."""
+    code = 0
+    try:
+        _die_with_parent()
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C: the parent handles it and kills us
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        while (task := conn.recv()) is not None:
+            for i in task:
+                shared.started[i] = time.monotonic()
+                shared.state[i] = _RUNNING
+                verdict = guarded(shared.scan, shared.refs[i])
+                shared.state[i] = _FINISHED
+                _send(conn, i, verdict, shared.refs[i])
+    except EOFError:  # the parent went away
+        pass
+    except BaseException:
+        code = 1
+    finally:
+        os._exit(code)  # never run the parent's atexit handlers or flush its inherited buffers
+
+
+def _send(conn: mpc.Connection, i: int, verdict: Verdict, ref: FileRef) -> None:
+    try:
+        conn.send((i, verdict))
+    except (OSError, EOFError):
+        raise
+    except Exception as exc:  # e.g. a verdict that does not pickle: it costs this file, not the scan
+        conn.send((i, error_verdict(ref, f"{type(exc).__name__} in a worker process")))
+
+
+@dataclass
+class _Worker:
+    proc: BaseProcess
+    conn: mpc.Connection  # the parent's end of the worker's pipe
+    queue: deque[int] = field(default_factory=deque)  # handed out, not yet answered, in scan order
 
 
 class _Scheduler:
-    """One run of :func:`scan_in_order` with at least one worker."""
+    """One run of :func:`scan_in_order`."""
 
-    def __init__(self, refs: Sequence[FileRef], workers: int, chunk: int, scan: Scan) -> None:
-        self.refs, self.workers, self.chunk, self.scan = refs, workers, chunk, scan
-        self.token = next(_tokens)
-        self.state = _FORK.RawArray("B", len(refs))
-        self.todo: deque[int] = deque(range(len(refs)))  # unclaimed: the parent's or a worker chunk's
-        self.retry: deque[int] = deque()  # lost with a pool, not in progress then: one per task
-        self.suspects: deque[int] = deque()  # in progress when a pool broke: retried alone
-        self.struck: set[int] = set()  # files that were ever suspects
-        self.pending: dict[Future[list[Verdict]], tuple[int, ...]] = {}
-        self.alone: Future[list[Verdict]] | None = None  # a suspect's task, the only one outstanding
-        self.done: dict[int, Verdict] = {}  # scanned, waiting for their turn to be yielded
-        self.pool: ProcessPoolExecutor | None = None
+    def __init__(self, refs: Sequence[FileRef], workers: int, chunk: int, scan: Scan, budget: float) -> None:
+        self.refs, self.size, self.chunk, self.budget = refs, workers, chunk, budget
+        self.shared = _Shared(scan, refs, _FORK.RawArray("B", len(refs)), _FORK.RawArray("d", len(refs)))
+        self.todo: deque[int] = deque(range(len(refs)))  # not handed out (again) yet, front first
+        self.struck: set[int] = set()  # files whose worker died under them once
+        self.done: dict[int, Verdict] = {}  # answered, waiting for their turn to be yielded
+        self.workers: list[_Worker] = []
 
     def run(self) -> Iterator[Verdict]:
-        _JOBS[self.token] = (self.scan, self.refs, self.state)
         try:
-            self._feed()  # fork before the parent scans anything (and starts any thread)
             nxt = 0
             while True:
                 while nxt in self.done:
@@ -136,103 +177,112 @@ class _Scheduler:
                     nxt += 1
                 if nxt == len(self.refs):
                     return
-                if self.todo:
-                    i = self.todo.popleft()
-                    self.done[i] = guarded(self.scan, self.refs[i])
-                    self._collect([f for f in self.pending if f.done()])
-                else:
-                    if not self.pending:
-                        raise RuntimeError("a file is neither scanned, claimed nor outstanding")
-                    ready, _ = wait(list(self.pending), return_when=FIRST_COMPLETED)
-                    self._collect(ready)
                 self._feed()
+                self._wait()
         finally:
-            del _JOBS[self.token]
             self._close()
 
+    # -- hand-outs ---------------------------------------------------------------------------
     def _feed(self) -> None:
-        """Top up the workers: a suspect alone once the pool is drained, else retries, then chunks."""
-        idxs: tuple[int, ...]
-        while self.alone is None:
-            if self.suspects:
-                if self.pending:
-                    return  # let the pool drain so the suspect runs alone
-                idxs, origin = (self.suspects[0],), self.suspects
-            elif len(self.pending) >= CHUNKS_PER_WORKER * self.workers:
-                return
-            elif self.retry:
-                idxs, origin = (self.retry[0],), self.retry
-            elif self.todo:
-                idxs, origin = tuple(itertools.islice(self.todo, self.chunk)), self.todo
-            else:
-                return
-            if self.pool is None:
-                self.pool = ProcessPoolExecutor(self.workers, mp_context=_FORK, initializer=_init_worker)
+        """Fork missing workers while there is work, and keep each one's queue topped up."""
+        while self.todo and len(self.workers) < self.size:
+            self.workers.append(self._spawn())
+        for w in self.workers:
+            while self.todo and len(w.queue) < CHUNKS_PER_WORKER * self.chunk:
+                task = tuple(self.todo.popleft() for _ in range(min(self.chunk, len(self.todo))))
+                w.queue.extend(task)
+                with contextlib.suppress(OSError):  # died: _wait sees its sentinel, requeues the task
+                    w.conn.send(task)
+
+    def _spawn(self) -> _Worker:
+        ours, theirs = _FORK.Pipe(duplex=True)
+        proc = _FORK.Process(target=_work, args=(theirs, self.shared), name="dropwarden-scan", daemon=True)
+        proc.start()
+        theirs.close()  # so a dead worker's pipe reads EOF here
+        return _Worker(proc, ours)
+
+    # -- collection ----------------------------------------------------------------------------
+    def _wait(self) -> None:
+        """Wait for verdicts, a death or the next file's budget running out, and handle them."""
+        busy = [w for w in self.workers if w.queue]
+        now = time.monotonic()
+        wake = min((self._deadline(w, now) for w in busy), default=now + 1.0)
+        waitables: list[Any] = [w.conn for w in busy] + [w.proc.sentinel for w in self.workers]
+        ready = set(mpc.wait(waitables, timeout=max(0.0, wake - now)))
+        for w in list(self.workers):
+            if w.conn in ready:
+                self._receive(w)
+            if w.proc.sentinel in ready:
+                self._lost(w, None)
+        now = time.monotonic()
+        for w in list(self.workers):
+            if w.queue and now >= self._deadline(w, now):
+                self._lost(w, w.queue[0])
+
+    def _deadline(self, w: _Worker, now: float) -> float:
+        """When the file at the head of ``w``'s queue runs out of budget (not started: a budget from now)."""
+        i = w.queue[0]
+        if self.shared.state[i] == _RUNNING:
+            return float(self.shared.started[i]) + self.budget
+        return now + self.budget
+
+    def _receive(self, w: _Worker) -> None:
+        """Every complete verdict waiting in ``w``'s pipe (a dead worker's last ones included)."""
+        while w.queue:
             try:
-                fut = self.pool.submit(_run, self.token, idxs)
-            except BrokenProcessPool:  # a worker died since the last collect
-                self._recover()
-                continue
-            for _ in idxs:
-                origin.popleft()
-            self.pending[fut] = idxs
-            if origin is self.suspects:
-                self.alone = fut
+                if not w.conn.poll():
+                    return
+                i, verdict = w.conn.recv()
+            except (EOFError, OSError):  # dead, possibly mid-message: the rest is lost
+                return
+            if i != w.queue[0]:
+                raise RuntimeError("a worker answered out of order")
+            w.queue.popleft()
+            self.done[i] = verdict
 
-    def _collect(self, futures: Iterable[Future[list[Verdict]]]) -> None:
-        for fut in futures:
-            if fut not in self.pending:  # settled by a _recover() earlier in this loop
-                continue
-            if not self._settle(fut, self.pending[fut]):
-                self._recover()
-                continue
-            del self.pending[fut]
-            if fut is self.alone:
-                self.alone = None
-
-    def _settle(self, fut: Future[list[Verdict]], idxs: tuple[int, ...]) -> bool:
-        """Store a finished task's verdicts; False if they were lost with the pool."""
-        if fut.cancelled() or isinstance(fut.exception(), BrokenProcessPool):
-            return False
-        exc = fut.exception()
-        if exc is None:
-            self.done.update(zip(idxs, fut.result(), strict=True))
-        else:  # e.g. a verdict that does not pickle: it costs the chunk's files, not the scan
-            for i in idxs:
-                self.done[i] = error_verdict(self.refs[i], f"{type(exc).__name__} in a worker process")
-        return True
-
-    def _recover(self) -> None:
-        """After a worker died: settle every task, blame the files in progress, requeue the rest."""
-        if self.pool is None:
-            raise RuntimeError("recovering a pool that is not running")
-        pool, self.pool, self.alone = self.pool, None, None
-        pool.shutdown(wait=True, cancel_futures=True)  # joins the pool's thread: all futures settled
-        lost = sorted(i for fut, idxs in self.pending.items() if not self._settle(fut, idxs) for i in idxs)
-        self.pending.clear()
-        # Nobody in progress (a worker died between files): blame them all, so each death brings
-        # some file closer to its verdict and a pool that keeps dying cannot loop forever.
-        blamed = {i for i in lost if self.state[i] == _RUNNING} or set(lost)
+    def _lost(self, w: _Worker, overdue: int | None) -> None:
+        """``w`` died (``overdue`` None) or ran out of time on file ``overdue``: kill it, keep what it
+        answered, settle the file it was on, hand out its other files again."""
+        w.proc.kill()
+        w.proc.join()
+        self._receive(w)  # a verdict sent just before the kill still counts
+        w.conn.close()
+        self.workers.remove(w)
+        lost = list(w.queue)
         for i in lost:
-            self.state[i] = _IDLE
-            if i in blamed and i in self.struck:
-                self.done[i] = error_verdict(self.refs[i], WORKER_DIED)
-            elif i in blamed or i in self.struck:
-                self.struck.add(i)
-                self.suspects.append(i)
-            else:
-                self.retry.append(i)
+            self.shared.state[i] = _IDLE
+        died = lost.pop(0) if overdue is None and lost else None
+        if overdue in lost:
+            lost.remove(overdue)
+            self._timed_out(overdue)
+        self.todo.extendleft(reversed(lost))
+        if died is not None:
+            self._died(died)
+
+    def _timed_out(self, i: int) -> None:
+        detail = f"hard time limit of {self.budget:g} s per file exceeded: the worker was killed"
+        self.done[i] = error_verdict(self.refs[i], detail, "timeout")
+
+    def _died(self, i: int) -> None:
+        """Retried once on a fresh worker (the OOM killer may have picked it at random), then an error."""
+        if i in self.struck:
+            self.done[i] = error_verdict(self.refs[i], WORKER_DIED)
+        else:
+            self.struck.add(i)
+            self.todo.appendleft(i)
 
     def _close(self) -> None:
-        """Stop the workers on every exit: killed if their work is still outstanding (error, close)."""
-        pool, self.pool = self.pool, None
-        if pool is None:
-            return
-        if any(not f.done() for f in self.pending):
-            # No public API before Python 3.14 (kill_workers) reaches the processes themselves. Kill
-            # them before shutdown(): the pool then sees them die, as after a crash, and its thread
-            # reaps them; shutdown(wait=False) first would drop the thread that shutdown(wait=True) joins.
-            for p in list((getattr(pool, "_processes", None) or {}).values()):
-                p.kill()
-        pool.shutdown(wait=True, cancel_futures=True)
-        self.pending.clear()
+        """Stop the workers on every exit: idle ones are told to leave, busy ones killed (error, close)."""
+        for w in self.workers:
+            if w.queue:
+                w.proc.kill()
+            else:
+                with contextlib.suppress(OSError):
+                    w.conn.send(None)
+        for w in self.workers:
+            w.proc.join(5.0)
+            if w.proc.is_alive():
+                w.proc.kill()
+                w.proc.join()
+            w.conn.close()
+        self.workers.clear()

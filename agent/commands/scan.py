@@ -1,8 +1,9 @@
 """`dropwarden scan PATH...`: the one-shot scanner for audits and CI (gitleaks-style contract).
 
 The pipeline is built once in the parent and the worker processes are forked from it, so the
-Presidio engine and any exact-data-match index are loaded once and shared copy-on-write. The parent
-scans too: ``--jobs N`` is N scanning processes in all (see :mod:`agent.scanpool`).
+Presidio engine and any exact-data-match index are loaded once and shared copy-on-write. ``--jobs N``
+is N scanning workers; the parent only schedules them and kills one whose file overruns the per-file
+timeout (see :mod:`agent.scanpool`), so no file can hang the scan.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from agent.models import (
 )
 from agent.report import make_reporter
 from agent.report.baseline import Baseline
-from agent.scanpool import error_verdict, scan_in_order, set_memory_ceiling
+from agent.scanpool import error_verdict, kill_after, scan_in_order, set_memory_ceiling
 
 _PIPELINE = None  # set before the workers are forked; read by _scan_one in the parent and the workers
 
@@ -84,7 +85,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--protect-columns", metavar="COLS", help="comma-separated columns of --protect-data")
     p.add_argument("--protect-docs", metavar="DIR", help="protected confidential documents (fingerprints)")
     p.add_argument("--key-file", help="secret key for fingerprints (default: created under ~/.local/state)")
-    p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="scanning processes in all")
+    p.add_argument("--jobs", "-j", type=int, default=os.cpu_count() or 1, help="scanning worker processes")
     p.add_argument("--follow-symlinks", action="store_true", help="follow symlinks inside the scanned tree")
     p.add_argument("--max-depth", type=int, help=f"archive nesting depth (default {Limits.max_depth})")
     p.add_argument("--max-text", type=int, help=f"text chars per file (default {Limits.max_text_chars})")
@@ -95,7 +96,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="BYTES",
         help="address space of each scanning process; past it a file is reported limit_memory (0: none)",
     )
-    p.add_argument("--timeout", type=float, help=f"seconds per file (default {Limits.timeout_seconds})")
+    p.add_argument(
+        "--timeout",
+        type=float,
+        help=f"seconds per file (default {Limits.timeout_seconds}); a file still running after a grace "
+        "(half as long, 1-30 s) has its worker killed and is reported timeout",
+    )
     p.add_argument("--ner-model", help="installed spaCy package to use for PERSON/LOCATION (optional)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     p.add_argument(
@@ -228,9 +234,9 @@ def run_scan(args: argparse.Namespace) -> int:
         else:
             refs.append(item)
 
-    roles = {r.path: r.role for r in refs}
+    by_path = {r.path: r for r in refs}
     for scanned in _verdicts(refs, args.jobs):
-        verdict = _with_unscanned(scanned, roles.get(scanned.path, "contractor-drop"))
+        verdict = _with_unscanned(scanned, by_path.get(scanned.path) or FileRef(scanned.path))
         if args.excerpts == "none":
             blank = tuple(dataclasses.replace(f, excerpt="", excerpts=()) for f in verdict.findings)
             verdict = dataclasses.replace(verdict, findings=blank)
@@ -262,19 +268,22 @@ def run_scan(args: argparse.Namespace) -> int:
     return 1 if worst >= SEVERITY_RANK[args.fail_on] else 0
 
 
-def _with_unscanned(verdict: Verdict, role: str) -> Verdict:
-    """A verdict made without the pipeline (a worker that died, a crash) still reports its errors as
-    UNSCANNED_CONTENT findings: unscanned is never clean."""
+def _with_unscanned(verdict: Verdict, ref: FileRef) -> Verdict:
+    """A verdict made without the pipeline (a worker killed or dead, a crash) still reports its errors
+    as UNSCANNED_CONTENT findings, unscanned is never clean, and shows the path masked like any other."""
     if not verdict.errors or _PIPELINE is None or any(f.entity == UNSCANNED_ENTITY for f in verdict.findings):
         return verdict
-    ref = FileRef(verdict.path, zone=verdict.zone, role=role)  # type: ignore[arg-type]
+    path = _PIPELINE.shown_path(ref)
+    errors = tuple(dataclasses.replace(e, path=path) for e in verdict.errors)
     extra = _PIPELINE.shown(ref, _PIPELINE.unscanned(ref, verdict.errors))
-    return dataclasses.replace(verdict, findings=verdict.findings + extra) if extra else verdict
+    return dataclasses.replace(verdict, findings=verdict.findings + extra, errors=errors)
 
 
 def _verdicts(refs: list[FileRef], jobs: int) -> Iterator[Verdict]:
-    """Scan in input order, in this process plus jobs-1 forked workers (in-process alone for a few files)."""
-    return scan_in_order(refs, jobs, _scan_one)
+    """Scan in input order in ``jobs`` forked workers, each file killed past its hard time budget."""
+    if _PIPELINE is None:
+        raise RuntimeError("scan started before its pipeline was built")
+    return scan_in_order(refs, jobs, _scan_one, kill_after(_PIPELINE.extractor.limits.timeout_seconds))
 
 
 class _Progress:

@@ -1,4 +1,4 @@
-"""`scan --jobs N`: N scanning processes (the parent one of them), input order, worker deaths survived.
+"""`scan --jobs N`: N scanning workers the parent schedules, input order, hangs killed, deaths survived.
 
 Real forked processes throughout: the point is how the pool behaves, so nothing of it is mocked.
 """
@@ -8,6 +8,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import random
+import re
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -114,32 +115,71 @@ def _whoami(ref: FileRef) -> Verdict:
     return Verdict(ref.path, str(os.getpid()), (), (), 1, 0.0)
 
 
+#: Budget for the pool tests whose files never hang: long enough never to fire on a loaded machine.
+NO_KILL = 600.0
+
+
 @pytest.mark.parametrize(("n", "jobs"), [(40, 2), (40, 3), (3000, 2)])
-def test_parent_and_every_worker_scan(n: int, jobs: int, no_leftover_children: None) -> None:
-    """jobs=N means N distinct processes scanned, this one among them, and order is kept."""
+def test_every_worker_scans_and_the_parent_only_schedules(
+    n: int, jobs: int, no_leftover_children: None
+) -> None:
+    """jobs=N means N distinct worker processes scanned, never this one, and order is kept."""
     refs = _virtual(n)
     scan_one = _whoami if n < 100 else lambda ref: Verdict(ref.path, str(os.getpid()), (), (), 1, 0.0)
-    verdicts = list(scan_in_order(refs, jobs, scan_one))
+    verdicts = list(scan_in_order(refs, jobs, scan_one, NO_KILL))
     assert [v.path for v in verdicts] == [r.path for r in refs]
     pids = {v.zone for v in verdicts}
-    assert str(os.getpid()) in pids
+    assert str(os.getpid()) not in pids
     assert len(pids) == jobs
 
 
-def test_few_files_or_one_job_stay_in_process() -> None:
-    """Fewer than 4 files, or jobs=1, are scanned here without forking."""
-    for refs, jobs in ((_virtual(3), 4), (_virtual(10), 1)):
-        verdicts = list(scan_in_order(refs, jobs, _whoami))
-        assert {v.zone for v in verdicts} == {str(os.getpid())}
+def test_one_file_or_one_job_still_runs_in_a_killable_worker(no_leftover_children: None) -> None:
+    """No file is scanned in the parent, where nothing could stop it: not for one file, nor for jobs=1."""
+    for refs, jobs in ((_virtual(1), 4), (_virtual(10), 1)):
+        verdicts = list(scan_in_order(refs, jobs, _whoami, NO_KILL))
+        assert [v.path for v in verdicts] == [r.path for r in refs]
+        pids = {v.zone for v in verdicts}
+        assert len(pids) == 1
+        assert str(os.getpid()) not in pids
 
 
-@pytest.mark.parametrize(("jobs", "at"), [(2, 0), (2, 1), (3, 0), (3, 2)])
+def _hang_in_c() -> None:
+    """Catastrophic backtracking inside ``re`` (C code): no Python-level deadline check can run."""
+    re.match(r"(a+)+$", "a" * 60 + "!")
+
+
+def _hang_in_python() -> None:
+    """A loop that never looks at a deadline (a parser stuck on a hostile structure)."""
+    while True:
+        pass
+
+
+@pytest.mark.parametrize("jobs", [1, 2, 3])
+@pytest.mark.parametrize("hang", [_hang_in_c, _hang_in_python])
+def test_a_file_that_hangs_is_killed_reported_timeout_and_the_scan_goes_on(
+    jobs: int, hang: Callable[[], None], no_leftover_children: None
+) -> None:
+    """Each hanging file's worker is killed after the budget; the file gets a timeout error verdict, a
+    fresh worker takes over, and every other file (those queued behind it too) gets its own verdict."""
+    refs = _virtual(12, {0: "hang", 5: "hang", 6: "hang", 11: "hang"})
+    verdicts = list(scan_in_order(refs, jobs, _only_in_a_worker(hang, "hang"), 0.5))
+    assert [v.path for v in verdicts] == [r.path for r in refs]
+    for v, r in zip(verdicts, refs, strict=True):
+        if r.path.endswith("hang"):
+            assert [(e.path, e.reason) for e in v.errors] == [(r.path, "timeout")]
+            assert "worker was killed" in v.errors[0].detail
+            assert not v.findings
+        else:
+            assert v == _ok(r)
+
+
+@pytest.mark.parametrize(("jobs", "at"), [(2, 0), (2, 1), (3, 0), (3, 2), (1, 4)])
 def test_a_file_that_kills_its_worker_twice_gets_an_error_and_the_scan_goes_on(
     jobs: int, at: int, no_leftover_children: None
 ) -> None:
     """The poison file gets the 'worker died' error; every other file its own verdict, in order."""
     refs = _virtual(30, {at: "poison"})
-    verdicts = list(scan_in_order(refs, jobs, _only_in_a_worker(lambda: os._exit(1), "poison")))
+    verdicts = list(scan_in_order(refs, jobs, _only_in_a_worker(lambda: os._exit(1), "poison"), NO_KILL))
     assert [v.path for v in verdicts] == [r.path for r in refs]
     poison = refs[at].path
     assert verdicts[at].errors == (ExtractError(poison, None, "internal", WORKER_DIED),)
@@ -156,7 +196,7 @@ def test_a_worker_killed_once_costs_nothing(tmp_path: Path, no_leftover_children
             os.kill(os.getpid(), signal.SIGKILL)
 
     refs = _virtual(30, {1: "victim"})
-    verdicts = list(scan_in_order(refs, 2, _only_in_a_worker(die_once, "victim")))
+    verdicts = list(scan_in_order(refs, 2, _only_in_a_worker(die_once, "victim"), NO_KILL))
     assert marker.exists()
     assert verdicts == [_ok(r) for r in refs]
 
@@ -169,10 +209,10 @@ class _RaisingPipeline:
 
 
 def test_an_exception_costs_one_file(monkeypatch: pytest.MonkeyPatch, no_leftover_children: None) -> None:
-    """A scan that raises, in a worker or in the parent, yields an error verdict for that file only."""
+    """A scan that raises yields an error verdict for that file only."""
     monkeypatch.setattr(scan, "_PIPELINE", _RaisingPipeline())
     refs = _virtual(20, {0: "bad", 19: "bad"})
-    verdicts = list(scan._verdicts(refs, 2))
+    verdicts = list(scan_in_order(refs, 2, scan._scan_one, NO_KILL))
     assert [v.path for v in verdicts] == [r.path for r in refs]
     for i in (0, 19):
         error = ExtractError(refs[i].path, None, "internal", "ValueError while scanning")
@@ -187,21 +227,21 @@ def test_closing_early_stops_the_workers(no_leftover_children: None) -> None:
         time.sleep(0.05)
         return _ok(ref)
 
-    verdicts = scan_in_order(_virtual(40), 3, slow)
+    verdicts = scan_in_order(_virtual(40), 3, slow, NO_KILL)
     assert next(verdicts).path.endswith("0000-plain")
     assert len(_children()) >= 2
     verdicts.close()
 
 
-def test_an_interrupt_in_the_parent_stops_the_workers(no_leftover_children: None) -> None:
-    """KeyboardInterrupt while the parent scans propagates, and the workers are gone afterwards."""
+def test_ctrl_c_while_the_parent_waits_stops_the_workers(no_leftover_children: None) -> None:
+    """A real SIGINT reaching the parent while it waits for workers propagates, and no worker is left."""
     parent = os.getpid()
 
-    def interrupted(ref: FileRef) -> Verdict:
-        if os.getpid() == parent:
-            raise KeyboardInterrupt
+    def interrupting(ref: FileRef) -> Verdict:
+        if ref.path.endswith("0020-plain"):
+            os.kill(parent, signal.SIGINT)
         time.sleep(0.05)
         return _ok(ref)
 
     with pytest.raises(KeyboardInterrupt):
-        list(scan_in_order(_virtual(40), 3, interrupted))
+        list(scan_in_order(_virtual(40), 3, interrupting, NO_KILL))
