@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import fake_card, wait_for
-from tests.integration.test_security_daemon import SecureAgent, keys, write_pack
+from tests.integration.test_security_daemon import SecureAgent, cli, keys, write_pack
 
 __all__ = ["keys"]  # the module-scoped key pair fixture, shared
 
@@ -89,3 +89,37 @@ def test_a_link_planted_as_a_state_file_is_refused_with_a_clear_error(tmp_path: 
     out = a.log.read_text()
     assert "journal.db" in out and "symbolic link" in out, out[-2000:]
     assert stat.S_IMODE(target.stat().st_mode) == 0o644 and target.read_bytes() == b""
+
+
+def test_a_card_in_a_quarantined_name_stays_out_of_the_vault_records(tmp_path: Path, keys: Path) -> None:
+    """A carded file whose name is a card number, quarantined by the real agent: the vault's records,
+    the audit chain and `quarantine list` show the name masked; `quarantine restore` (with the team's
+    private key) still brings the file back under its real name."""
+    a = SecureAgent(tmp_path, keys)
+    write_pack(a.pol, keys)
+    a.start()
+    try:
+        card = fake_card()
+        f = a.zone / f"refund {card}.txt"
+        f.write_text(f"card {fake_card()}\n")
+        assert wait_for(lambda: f.exists() and "Incident" in f.read_text(), 30.0), a.log.read_text()[-2000:]
+        assert wait_for(lambda: a.alerts_for(f) or list(a.alerts.read_text().splitlines()), 10.0)
+    finally:
+        a.kill()
+    vault = a.state / "quarantine"
+    records = list(vault.glob("*.json"))
+    assert len(records) == 1
+    kept = b"".join(p.read_bytes() for p in [*records, a.state / "audit.jsonl", f])
+    assert card.encode() not in kept
+    listed = cli("quarantine", "list", "--state-dir", str(a.state))
+    assert listed.returncode == 0 and "refund " in listed.stdout and card not in listed.stdout
+    incident = records[0].stem
+    r = cli(
+        "quarantine", "restore", incident, "--key", str(keys / "quarantine.key"), "--state-dir", str(a.state)
+    )
+    assert r.returncode == 0, r.stderr
+    (back,) = [p for p in a.zone.iterdir() if p.name.startswith(f.name + ".restored-")]
+    assert back.read_text().startswith("card ")
+    assert card.encode() not in b"".join(
+        p.read_bytes() for p in [*vault.glob("*.json"), a.state / "audit.jsonl"]
+    )
