@@ -28,6 +28,8 @@ from pathlib import Path
 
 import structlog
 
+from agent.security.dirfd import private_sqlite
+
 log = structlog.get_logger(__name__)
 
 SCHEMA = """
@@ -176,6 +178,7 @@ class Journal:
     def __init__(self, path: str | os.PathLike[str], busy_timeout: float = 30.0) -> None:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        private_sqlite(self.path)  # 0600 before SQLite creates it (its -wal/-shm copy that mode)
         self._busy = busy_timeout
         self._local = threading.local()
         self._conns: list[sqlite3.Connection] = []

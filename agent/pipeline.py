@@ -228,7 +228,12 @@ def build_pipeline(
         entities=policies.entities(), custom=policies.recognizers, ner_model=ner_model
     )
     classifier = Classifier(settings, extra=extra)  # type: ignore[arg-type]
-    pipeline = Pipeline(Extractor(limits or Limits()), classifier, policies, Redactor(key))
+    # values the EDM indexes know (a customer's name in free text) are blanked in every excerpt
+    finders = (getattr(d, "known_spans", None) for d in extra)
+    protected = tuple(f for f in finders if callable(f))
+    pipeline = Pipeline(
+        Extractor(limits or Limits()), classifier, policies, Redactor(key, protected=protected)
+    )
     # Load what recognizers load lazily (phone metadata, regex caches, the suffix list) now, before
     # `scan` forks its workers: once, shared, instead of on the first file of every worker.
     pipeline.evaluate_text(_WARM_UP, FileRef("<warm-up>"))

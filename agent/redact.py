@@ -11,8 +11,8 @@ import hmac
 import os
 import re
 import secrets
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from agent.models import UNSCANNED_ENTITY
@@ -116,6 +116,9 @@ class Redactor:
 
     key: bytes
     context_chars: int = 24
+    #: Finders of values the agent knows are protected (the EDM indexes' customer fields), as spans
+    #: of a text: blanked in every excerpt, labelled or not (a client's name in free text).
+    protected: tuple[Callable[[str], Sequence[tuple[int, int]]], ...] = field(default=(), compare=False)
 
     def fingerprint(self, entity: str, value: str) -> str:
         digest = hmac.digest(self.key, f"{entity}\x00{normalise_value(value)}".encode(), "sha256")
@@ -141,7 +144,8 @@ class Redactor:
         # field values are masked over a wider window than shown, so a label just outside still counts
         wide_lo = max(0, start_in_context - self.context_chars - _FIELD_REACH)
         wide = context[wide_lo : start_in_context + len(value) + self.context_chars + _FIELD_REACH]
-        context = context[:wide_lo] + mask_fields(wide, start_in_context - wide_lo, len(value))
+        at_wide = (start_in_context - wide_lo, len(value))
+        context = context[:wide_lo] + self._blank_known(wide, mask_fields(wide, *at_wide), *at_wide)
         # only the few characters shown on each side matter: blank neighbours there, not everywhere
         lo = max(0, start_in_context - self.context_chars)
         shown = context[lo : start_in_context + len(value) + self.context_chars]
@@ -155,6 +159,23 @@ class Redactor:
                         chars[i] = "*"
             shown = "".join(chars)
         return f"{_scrub(shown[:at])}[{masked}]{_scrub(shown[at + len(value) :])}"
+
+    def _blank_known(self, text: str, masked: str, own_start: int, own_len: int) -> str:
+        """``masked`` with every protected value found in ``text`` (same length) blanked but the own span."""
+        spans = [span for find in self.protected for span in find(text)]
+        if not spans:
+            return masked
+        return _blank(masked, spans, range(own_start, own_start + own_len))
+
+
+def _blank(text: str, spans: Iterable[tuple[int, int]], keep: range) -> str:
+    """Letters and digits inside ``spans`` as ``*``, except at offsets in ``keep``."""
+    chars = list(text)
+    for a, b in spans:
+        for i in range(max(0, a), min(len(chars), b)):
+            if i not in keep and chars[i].isalnum():
+                chars[i] = "*"
+    return "".join(chars)
 
 
 #: How far before the shown context a field label may stand and still mask the value it labels.
@@ -175,14 +196,7 @@ def mask_fields(text: str, own_start: int, own_len: int) -> str:
     rows). Letters and digits there become ``*``; the matched value itself (own span) is left to
     :func:`mask`.
     """
-    own = range(own_start, own_start + own_len)
-    chars = list(text)
-
-    def blank(a: int, b: int) -> None:
-        for i in range(a, b):
-            if i not in own and chars[i].isalnum():
-                chars[i] = "*"
-
+    spans: list[tuple[int, int]] = []
     seps = [m.start() for m in _FIELD_SEP.finditer(text)]
     for k, sep in enumerate(seps):
         end_m = _FIELD_END.search(text, sep + 1)
@@ -191,7 +205,7 @@ def mask_fields(text: str, own_start: int, own_len: int) -> str:
             words_end = seps[k + 1]
             end = text.rfind(" ", sep + 1, words_end) if " " in text[sep + 1 : words_end].strip() else sep + 1
             end = max(end, sep + 1)
-        blank(sep + 1, end)
+        spans.append((sep + 1, end))
     if "\t" in text:  # a record: every cell but the one holding the value is a value too
         line_start = text.rfind("\n", 0, own_start) + 1
         line_end = text.find("\n", own_start)
@@ -199,9 +213,8 @@ def mask_fields(text: str, own_start: int, own_len: int) -> str:
         cell_start = text.rfind("\t", line_start, own_start) + 1 or line_start
         cell_end = text.find("\t", own_start, line_end)
         cell_end = line_end if cell_end < 0 else cell_end
-        blank(line_start, cell_start)
-        blank(cell_end, line_end)
-    return "".join(chars)
+        spans += [(line_start, cell_start), (cell_end, line_end)]
+    return _blank(text, spans, range(own_start, own_start + own_len))
 
 
 #: A whole run of six or more token characters that is not all letters (a word stays readable).

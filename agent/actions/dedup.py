@@ -15,6 +15,7 @@ import threading
 import time
 
 from agent.models import Alert
+from agent.security.dirfd import private_sqlite
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS alerts_seen (
@@ -38,6 +39,7 @@ class Deduplicator:
     def __init__(self, db_path: str, busy_timeout: float = 10.0) -> None:
         self.db_path = db_path
         self._lock = threading.Lock()
+        private_sqlite(db_path)  # 0600 before SQLite creates it (its -wal/-shm copy that mode)
         self._db = sqlite3.connect(
             db_path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )

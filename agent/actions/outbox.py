@@ -16,6 +16,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+from agent.security.dirfd import private_sqlite
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS outbox (
     id INTEGER PRIMARY KEY,
@@ -53,6 +55,7 @@ class Outbox:
         self.db_path = db_path
         self._lock = threading.Lock()
         # Own connection, autocommit: each statement below is its own durable transaction.
+        private_sqlite(db_path)  # 0600 before SQLite creates it (its -wal/-shm copy that mode)
         self._db = sqlite3.connect(
             db_path, timeout=busy_timeout, isolation_level=None, check_same_thread=False
         )

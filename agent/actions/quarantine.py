@@ -1,8 +1,9 @@
 """Quarantine: move an offending file into an encrypted vault and leave a tombstone in its place.
 
 The vault (`<state_dir>/quarantine/`, 0700) holds per incident `<id>.blob` (sealed to the security
-team's X25519 public key, see agent.security.evidence) and `<id>.json` (metadata, no content). The agent
-needs only the public key, so a compromised server cannot read what it quarantined.
+team's X25519 public key, see agent.security.evidence) and `<id>.json` (metadata, no content; the path
+as alerts show it, the real one only sealed: agent.actions.vaultpath). The agent needs only the public
+key, so a compromised server cannot read what it quarantined, nor the names it quarantined it under.
 
 Crash-safe order, each step durable before the next (the `fault` hook fires after each named step):
 
@@ -44,6 +45,13 @@ from typing import Any
 import structlog
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+from agent.actions.vaultpath import (
+    PathSealError,
+    decrypt_for_agent,
+    encrypt_for_agent,
+    seal_path,
+    unseal_path,
+)
 from agent.redact import printable
 from agent.security.audit import AuditLog
 from agent.security.dirfd import FILE_FLAGS, Entry, PathRefused, locate
@@ -76,7 +84,13 @@ class QuarantineError(Exception):
 
 @dataclass(frozen=True)
 class QuarantineRecord:
-    """Metadata of one vault item. Holds no content: the hash is keyed when the agent has a key."""
+    """Metadata of one vault item. Holds no content: the hash is keyed when the agent has a key.
+
+    ``original_path`` is the path as alerts show it (values in its name masked); the real path is only
+    in ``sealed_path`` (sealed to the security team's key) and, while the agent still has to act on it,
+    ``agent_path`` (:mod:`agent.actions.vaultpath`). Records from before hold the real path in
+    ``original_path`` and no ``sealed_path``: they stay readable and restorable.
+    """
 
     incident_id: str
     original_path: str
@@ -98,6 +112,8 @@ class QuarantineRecord:
     restored: tuple[str, ...] = field(default=())  # "time target" of each restore
     alerted: bool = False  # the agent sent the alert naming this incident (a crash may come first)
     root: str | None = None  # the zone (or directory) the path was walked from; None: records before it
+    sealed_path: str | None = None  # the real path sealed to key_id; None: a record from before
+    agent_path: str | None = None  # the real path under the agent key, only while quarantine/restore runs
 
     def to_json(self) -> bytes:
         return json.dumps(asdict(self), sort_keys=True, indent=1).encode()
@@ -225,14 +241,29 @@ def is_tombstone_at(d: Entry, name: str, rec: QuarantineRecord) -> bool:
     return small_file_sha256(d, name) == rec.tombstone_sha256
 
 
-def locate_original(rec: QuarantineRecord) -> Entry:
+def locate_original(rec: QuarantineRecord, real_path: str) -> Entry:
     """The original's directory walked from its recorded zone root (from / for older records)."""
     try:
-        return locate(rec.root or "/", rec.original_path)
+        return locate(rec.root or "/", real_path)
     except PathRefused as exc:
         raise QuarantineError(
             "outside_zone", f"{rec.original_path}: the path no longer leads inside its zone ({exc.reason})"
         ) from None
+
+
+def real_path(rec: QuarantineRecord, private_key: X25519PrivateKey) -> str:
+    """The real path of the original, unsealed with the security team's private key."""
+    if rec.sealed_path is None:
+        return rec.original_path  # a record from before paths were sealed
+    try:
+        return unseal_path(private_key, rec.incident_id, rec.sealed_path)
+    except PathSealError as exc:
+        raise QuarantineError("tampered", str(exc)) from None
+
+
+def _sealed_fallback(root: str) -> str:
+    """How a record shows a path nobody said how to mask: its zone only, never a name."""
+    return os.path.join(root, "[name sealed]")
 
 
 class QuarantineStore:
@@ -312,12 +343,14 @@ class QuarantineStore:
         *,
         root: str | None = None,
         expect: tuple[int, int, int, int] | None = None,
+        shown: str | None = None,
     ) -> QuarantineRecord:
         """Move `path` into the vault and leave a tombstone; returns the finished record.
 
         ``root``: the zone directory the path lies in (default: the file's own directory); no link
         below it is followed. ``expect``: (dev, ino, size, mtime_ns) of the file that was scanned; a
-        different file at the path is left alone (``changed``).
+        different file at the path is left alone (``changed``). ``shown``: the path as alerts show it
+        (values in the name masked), the only form the record, tombstone and audit line keep in clear.
         """
         public_key = self.public_key
         if public_key is None:
@@ -329,7 +362,8 @@ class QuarantineStore:
         except PathRefused as exc:
             raise QuarantineError(exc.reason, f"{original}: {exc.detail}") from None
         try:
-            return self._quarantine_at(d, original, root, expect, (zone, rule, reason), public_key)
+            why = (zone, rule, reason, shown or _sealed_fallback(root))
+            return self._quarantine_at(d, original, root, expect, why, public_key)
         finally:
             d.close()
 
@@ -339,10 +373,10 @@ class QuarantineStore:
         original: Path,
         root: str,
         expect: tuple[int, int, int, int] | None,
-        why: tuple[str | None, str, str],
+        why: tuple[str | None, str, str, str],
         public_key: X25519PublicKey,
     ) -> QuarantineRecord:
-        zone, rule, reason = why
+        zone, rule, reason, shown = why
         self._ensure_dir()
         iid = new_incident_id()
         blob = self.blob_path(iid)
@@ -382,12 +416,10 @@ class QuarantineStore:
         os.replace(tmp, blob)
         fsync_dir(self.dir)
         at = _now()
-        tombstone = self.tombstone_template.format(
-            incident_id=iid, path=printable(str(original)), time=at
-        ).encode()
+        tombstone = self.tombstone_template.format(incident_id=iid, path=printable(shown), time=at).encode()
         rec = QuarantineRecord(
             incident_id=iid,
-            original_path=str(original),
+            original_path=shown,
             size=before.st_size,
             mtime_ns=before.st_mtime_ns,
             mode=stat.S_IMODE(before.st_mode),
@@ -403,6 +435,8 @@ class QuarantineStore:
             key_id=key_id(public_key),
             tombstone_sha256=hashlib.sha256(tombstone).hexdigest(),
             root=root,
+            sealed_path=seal_path(public_key, iid, str(original)),
+            agent_path=encrypt_for_agent(self.hash_key, iid, str(original)) if self.hash_key else None,
         )
         self._step("encrypted", rec)
         self._save(rec)
@@ -447,7 +481,7 @@ class QuarantineStore:
         return self._done(rec, "tombstoned")
 
     def _done(self, rec: QuarantineRecord, how: str) -> QuarantineRecord:
-        rec = replace(rec, state="done")
+        rec = replace(rec, state="done", agent_path=None)  # nothing left to do on the path: sealed only
         self._audit(
             "file_quarantined",
             incident_id=rec.incident_id,
@@ -506,16 +540,43 @@ class QuarantineStore:
             log.info("quarantine_recovered", action=line)
         return done
 
+    def agent_real_path(self, rec: QuarantineRecord) -> str | None:
+        """The real path when the agent may still act on it (older record, unfinished work), else None."""
+        if rec.sealed_path is None:
+            return rec.original_path
+        if rec.agent_path is None or not self.hash_key:
+            return None
+        try:
+            return decrypt_for_agent(self.hash_key, rec.incident_id, rec.agent_path)
+        except PathSealError as exc:
+            log.error("quarantine_record_unreadable", incident_id=rec.incident_id, error=str(exc))
+            return None
+
+    def note_restoring(self, incident_id: str, path: str | None) -> None:
+        """Keep the restore target's directory for the agent (``path``) or drop it again (None), so a
+        restore killed mid-way is cleaned up by :meth:`recover` without the path ever in clear."""
+        if not self.hash_key:
+            return
+        with self._lock:
+            rec = self.get(incident_id)
+            token = encrypt_for_agent(self.hash_key, incident_id, path) if path is not None else None
+            self._save(replace(rec, agent_path=token))
+
     def _recover_one(self, rec: QuarantineRecord) -> list[str]:
         done = []
+        path = self.agent_real_path(rec)
+        if path is None:
+            return [f"{rec.incident_id}: left as it is (path sealed)"] if rec.state == "pending" else []
         try:
-            d = locate_original(rec)
+            d = locate_original(rec, path)
         except QuarantineError as exc:
             return [f"{rec.incident_id}: left as it is ({exc.reason})"] if rec.state == "pending" else []
         try:
             if remove_restore_leftovers(d, rec.incident_id):  # a restore killed before its rename
                 done.append(f"{rec.incident_id}: removed interrupted restore")
             if rec.state != "pending":
+                if rec.agent_path is not None:  # the interrupted restore is cleaned up: seal the path again
+                    self._save(replace(rec, agent_path=None))
                 return done
             if not self.blob_path(rec.incident_id).exists():
                 self.meta_path(rec.incident_id).unlink()
@@ -539,9 +600,10 @@ class QuarantineStore:
 
         return restore(self, incident_id, private_key, **options)
 
-    def record_restore(self, rec: QuarantineRecord, target: Path, forced: bool) -> None:
-        """Note a finished restore in the record and the audit chain."""
+    def record_restore(self, rec: QuarantineRecord, target: str, forced: bool) -> None:
+        """Note a finished restore in the record and the audit chain (``target`` as shown: masked)."""
         with self._lock:
-            self._save(replace(self.get(rec.incident_id), restored=(*rec.restored, f"{_now()} {target}")))
-        self._audit("file_restored", incident_id=rec.incident_id, path=str(target), forced=forced)
+            now = self.get(rec.incident_id)
+            self._save(replace(now, restored=(*now.restored, f"{_now()} {target}"), agent_path=None))
+        self._audit("file_restored", incident_id=rec.incident_id, path=target, forced=forced)
         log.info("file_restored", incident_id=rec.incident_id)

@@ -31,6 +31,8 @@ from agent.actions.quarantine import (
     create_new,
     is_tombstone_at,
     locate_original,
+    real_path,
+    remove_restore_leftovers,
 )
 from agent.security.dirfd import Entry, PathRefused, open_root
 from agent.security.evidence import SealError, open_stream
@@ -46,35 +48,40 @@ RESTORED_MODE = 0o600
 @dataclass
 class _Target:
     dir: Entry  # the directory written in (``dir.name``: the name to publish under)
-    shown: Path  # what to print
+    shown: Path  # what to print (to the holder of the private key)
     replace: bool  # publish with rename (over an existing entry) rather than link
+    recorded: str  # what the record and the audit line keep: the name masked as in the record
 
 
-def _operator_target(to: str | os.PathLike[str], original: str, force: bool) -> _Target:
+def _operator_target(
+    to: str | os.PathLike[str], rec: QuarantineRecord, original: str, force: bool
+) -> _Target:
     """``--to``: the operator's own path (links in it are the operator's choice); the name is new."""
     path = Path(os.path.abspath(to))
+    recorded = str(path)
     if path.is_dir():
-        path = path / os.path.basename(original)
+        path, recorded = path / os.path.basename(original), str(path / os.path.basename(rec.original_path))
     try:
         d = Entry(open_root(str(path.parent)), path.name)
     except PathRefused:
         raise QuarantineError("no_dir", f"directory {path.parent} does not exist") from None
-    return _Target(d, path, replace=force)
+    return _Target(d, path, replace=force, recorded=recorded)
 
 
-def _zone_target(rec: QuarantineRecord, in_place: bool, force: bool) -> _Target:
-    d = locate_original(rec)
-    folder = Path(rec.original_path).parent
+def _zone_target(rec: QuarantineRecord, original: str, in_place: bool, force: bool) -> _Target:
+    d = locate_original(rec, original)
+    remove_restore_leftovers(d, rec.incident_id)  # of an earlier restore killed mid-way
     if in_place:
         if not force and _exists(d, d.name) and not is_tombstone_at(d, d.name, rec):
             d.close()
             why = f"{rec.original_path} exists and is not the tombstone; use --force"
             raise QuarantineError("exists", why)
-        return _Target(d, Path(rec.original_path), replace=True)
+        return _Target(d, Path(original), replace=True, recorded=rec.original_path)
     for _ in range(8):
-        name = f"{d.name}.restored-{secrets.token_hex(4)}"
-        if not _exists(d, name):
-            return _Target(Entry(d.dir_fd, name), folder / name, replace=False)
+        suffix = f".restored-{secrets.token_hex(4)}"
+        if not _exists(d, d.name + suffix):
+            shown = Path(original).parent / (d.name + suffix)
+            return _Target(Entry(d.dir_fd, d.name + suffix), shown, False, rec.original_path + suffix)
     d.close()
     raise QuarantineError("exists", "no free name beside the tombstone")
 
@@ -99,15 +106,21 @@ def restore(
     """Decrypt ``incident_id`` (authenticated, hash-checked) and publish it; returns where it went."""
     rec = store.get(incident_id)
     blob = store.blob_path(incident_id)
+    original = real_path(rec, private_key)
     if to is not None:
-        target = _operator_target(to, rec.original_path, force)
+        target = _operator_target(to, rec, original, force)
     else:
-        target = _zone_target(rec, in_place, force)
+        target = _zone_target(rec, original, in_place, force)
+    # until published, the agent may have to clean up after us (recover): it gets the path, encrypted
+    store.note_restoring(incident_id, original if to is None else None)
     try:
         _decrypt_and_publish(store, rec, blob, private_key, target)
+    except BaseException:
+        store.note_restoring(incident_id, None)
+        raise
     finally:
         target.dir.close()
-    store.record_restore(rec, target.shown, forced=force)
+    store.record_restore(rec, target.recorded, forced=force)
     return target.shown
 
 

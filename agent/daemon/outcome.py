@@ -280,8 +280,9 @@ class OutcomeHandler:
         expect = (scanned.dev, scanned.ino, scanned.size, scanned.mtime_ns) if scanned else None
         try:
             rec = self.vault.quarantine(
-                v.path, zone.name, f.rule, f"{f.policy}/{f.rule}: {f.entity}", root=zone.path, expect=expect
-            )
+                v.path, zone.name, f.rule, f"{f.policy}/{f.rule}: {f.entity}", root=zone.path, expect=expect,
+                shown=f.path,  # as alerts show it: the record keeps the real path only sealed
+            )  # fmt: skip
         except Exception as exc:
             reason = str(getattr(exc, "reason", type(exc).__name__))
             log.error("quarantine_failed", path=v.path, rule=f.rule, error=type(exc).__name__, reason=reason)

@@ -322,27 +322,105 @@ def resolve_link(path: str, root: str | None) -> tuple[str, str]:
     return "inside", target
 
 
-def make_private_dir(path: str) -> int | None:
-    """Create ``path`` (0700) or take an existing one private: the directory 0700, its files 0600.
+class StateFileError(OSError):
+    """A state file or directory the agent cannot make private (a link, not ours, not a regular file).
 
-    The state directory holds the journal (every path in the zones), the agent key and the vault; an
-    operator who pre-created it 0755 (or a package that did) must not leave it readable. Returns the
-    mode it had when it had to be tightened, else None. Links inside are left alone (never chmod'ed).
-    """
-    os.makedirs(path, mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    An OSError, so ``dropwarden run`` reports it like any other start-up I/O error (exit 2); the
+    message (``strerror``) says which file and why."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(errno.EPERM, message)
+
+
+#: SQLite's companions of a database file: created by SQLite with the database file's own mode.
+SQLITE_SIDE_FILES = ("-wal", "-shm", "-journal")
+
+
+def _tighten(fd: int, st: os.stat_result, want: int, shown: str) -> bool:
+    """chmod an open state file or directory down to ``want``; True when it was wider."""
+    mode = stat.S_IMODE(st.st_mode)
+    if mode & want == mode:
+        return False
     try:
-        before = stat.S_IMODE(os.fstat(fd).st_mode)
-        if before & 0o077:
-            os.fchmod(fd, 0o700)
-        for name in os.listdir(fd):
-            st = os.stat(name, dir_fd=fd, follow_symlinks=False)
-            if stat.S_ISREG(st.st_mode) and st.st_mode & 0o077:
-                f = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=fd)
-                try:
-                    os.fchmod(f, stat.S_IMODE(st.st_mode) & 0o700)
-                finally:
-                    os.close(f)
+        os.fchmod(fd, mode & want)
+    except OSError as exc:
+        why = f"{shown} is {oct(mode)} and cannot be made private: {exc.strerror}"
+        raise StateFileError(why) from None
+    return True
+
+
+def private_file(path: str | os.PathLike[str]) -> bool:
+    """Create the state file ``path`` 0600, or take an existing one down to 0600; True when it was wider.
+
+    Opened without following a link (a link planted in the state directory is refused, never chmod'ed
+    through), so whatever opens the path next (SQLite, which creates its -wal/-shm files with the
+    database file's mode) starts from a private file. Raises :class:`StateFileError` with a clear message.
+    """
+    shown = os.fspath(path)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o600)
+    except OSError as exc:
+        why = "is a symbolic link" if exc.errno == errno.ELOOP else f"cannot be opened: {exc.strerror}"
+        raise StateFileError(f"state file {shown} {why}; refusing to use it") from None
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise StateFileError(f"state file {shown} is a {kind(st.st_mode)}, not a regular file")
+        return _tighten(fd, st, 0o600, shown)
     finally:
         os.close(fd)
-    return before if before & 0o077 else None
+
+
+def private_sqlite(path: str | os.PathLike[str]) -> bool:
+    """:func:`private_file` for a SQLite database and whichever of its side files already exist."""
+    widened = private_file(path)
+    for suffix in SQLITE_SIDE_FILES:
+        if os.path.lexists(f"{os.fspath(path)}{suffix}"):
+            widened = private_file(f"{os.fspath(path)}{suffix}") or widened
+    return widened
+
+
+def make_private_dir(path: str) -> int | None:
+    """Create ``path`` (0700) or take an existing one private: every directory in it 0700, every file 0600.
+
+    The state directory holds the journal (every path in the zones), the agent key and the vault; an
+    operator who pre-created it 0755 or 0777 (or a package that did, or an earlier run under another
+    umask) must not leave it, its subdirectories (vault, evidence, bundles) or any file in them readable.
+    Returns the directory's mode when anything had to be tightened, else None. Links inside are left
+    alone (never chmod'ed, never followed); what cannot be tightened raises :class:`StateFileError`.
+    """
+    os.makedirs(path, mode=0o700, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as exc:
+        raise StateFileError(f"state directory {path} cannot be opened: {exc.strerror}") from None
+    try:
+        before = stat.S_IMODE(os.fstat(fd).st_mode)
+        widened = _tighten(fd, os.fstat(fd), 0o700, path)
+        widened = _tighten_below(fd, path) or widened
+    finally:
+        os.close(fd)
+    return before if widened else None
+
+
+def _tighten_below(dir_fd: int, shown: str) -> bool:
+    """Depth-first over the tree below ``dir_fd`` without following links: dirs 0700, files 0600."""
+    widened = False
+    for name in os.listdir(dir_fd):
+        st = os.stat(name, dir_fd=dir_fd, follow_symlinks=False)
+        is_dir = stat.S_ISDIR(st.st_mode)
+        if not (is_dir or stat.S_ISREG(st.st_mode)):
+            continue
+        flags = DIR_FLAGS if is_dir else FILE_FLAGS
+        fd = os.open(name, flags, dir_fd=dir_fd)
+        try:
+            here = os.fstat(fd)
+            if (here.st_dev, here.st_ino) != (st.st_dev, st.st_ino):
+                continue  # swapped since the stat: not ours to touch
+            where = f"{shown}/{name}"
+            widened = _tighten(fd, here, 0o700 if is_dir else 0o600, where) or widened
+            if is_dir:
+                widened = _tighten_below(fd, where) or widened
+        finally:
+            os.close(fd)
+    return widened

@@ -35,6 +35,7 @@ from agent.security.keys import key_id
 MAGIC = b"DWS1"
 KIND_VAULT = b"Q"
 KIND_EVIDENCE = b"E"
+KIND_PATH = b"P"  # a quarantined file's real path, kept only sealed in the vault record
 SEGMENT_BYTES = 1024 * 1024
 TAG_BYTES = 16
 HEADER_BYTES = len(MAGIC) + 1 + 8 + 32
@@ -156,17 +157,17 @@ def open_stream(
         current = nxt
 
 
-def seal(public_key: X25519PublicKey, plaintext: bytes) -> bytes:
-    """Seal a small evidence blob (match context) so that only the private key holder can read it."""
+def seal(public_key: X25519PublicKey, plaintext: bytes, kind: bytes = KIND_EVIDENCE) -> bytes:
+    """Seal a small blob (match context, a path) so that only the private key holder can read it."""
     out = io.BytesIO()
-    seal_stream(public_key, io.BytesIO(plaintext), out, kind=KIND_EVIDENCE)
+    seal_stream(public_key, io.BytesIO(plaintext), out, kind=kind)
     return out.getvalue()
 
 
-def open_sealed(private_key: X25519PrivateKey, blob: bytes) -> bytes:
+def open_sealed(private_key: X25519PrivateKey, blob: bytes, kind: bytes = KIND_EVIDENCE) -> bytes:
     """Open a blob made by `seal`; raises SealError when it was altered or sealed to another key."""
     out = io.BytesIO()
-    open_stream(private_key, io.BytesIO(blob), out, kind=KIND_EVIDENCE)
+    open_stream(private_key, io.BytesIO(blob), out, kind=kind)
     return out.getvalue()
 
 

@@ -263,9 +263,12 @@ def test_card_number_in_a_file_name_is_never_in_clear_in_any_sink(sinks_agent) -
     assert f"statement {card[:4]} **** **** {card[-4:]}.txt" in outputs["jsonl"]
 
 
+@pytest.mark.slow
 def test_sighup_with_a_tampered_pack_during_a_burst_loses_nothing(tmp_path: Path) -> None:
     """300 carded files arrive while the signed pack is tampered (severity lowered) and SIGHUP is sent:
-    the reload is refused and counted, and every file is alerted under the signed rule."""
+    the reload is refused, counted and logged, and every file is alerted under the signed rule. Then a
+    validly signed new version of the set, with SIGHUP during a second burst: it loads, and every file
+    of that burst is alerted too, the ones after the reload under the new rule."""
     from tests.integration.test_security_daemon import SecureAgent, cli
 
     keys = tmp_path / "keys"
@@ -288,5 +291,24 @@ def test_sighup_with_a_tampered_pack_during_a_burst_loses_nothing(tmp_path: Path
         assert wait_for(lambda: a.metric("dropwarden_signature_rejections_total", kind="policy") == 1, 60)
         assert wait_for(lambda: all(a.alerts_for(f) for f in files), 180, 0.5), a.log.read_text()[-3000:]
         assert {x["severity"] for f in files for x in a.alerts_for(f)} == {"high"}
+        assert a.metric("dropwarden_policy_reloads_total", outcome="failure") == 1
+        assert a.metric("dropwarden_policy_last_reload_success") == 0
+        assert '"reload_failed"' in a.log.read_text()
+        # the security team signs the change properly: version 2 of the set, SIGHUP mid-burst
+        pack.write_text(CARD_POLICY.replace("severity: high", "severity: medium"))
+        signed = cli("manifest", str(a.pol), "--key", str(keys / "signing.key"), "--version", "2")
+        assert signed.returncode == 0, signed.stderr
+        second = [a.zone / f"second-{i:03d}.txt" for i in range(100)]
+        for i, f in enumerate(second):
+            f.write_text(f"Card {fake_card()}\n")
+            if i == 30:
+                a.proc.send_signal(signal.SIGHUP)
+        assert wait_for(lambda: a.metric("dropwarden_policy_reloads_total", outcome="success") == 1, 60)
+        assert a.metric("dropwarden_policy_last_reload_success") == 1
+        assert wait_for(lambda: all(a.alerts_for(f) for f in second), 180, 0.5), a.log.read_text()[-3000:]
+        after = a.zone / "after-reload.txt"
+        after.write_text(f"Card {fake_card()}\n")
+        assert wait_for(lambda: a.alerts_for(after), 60, 0.2)
+        assert {x["severity"] for x in a.alerts_for(after)} == {"medium"}
     finally:
         a.kill()

@@ -370,11 +370,14 @@ def test_recover_removes_an_interrupted_restore(tmp_path: Path, keys: Path) -> N
     zone = tmp_path / "zone"
     zone.mkdir()
     (zone / "doc.txt").write_text("secret stuff\n")
-    store = QuarantineStore(tmp_path / "state", load_quarantine_public(keys / "quarantine.pub"))
-    rec = store.quarantine(zone / "doc.txt", "drop", "r", "p/r: X")
+    pub = load_quarantine_public(keys / "quarantine.pub")
+    store = QuarantineStore(tmp_path / "state", pub, hash_key=b"k" * 32)
+    rec = store.quarantine(zone / "doc.txt", "drop", "r", "p/r: X", shown=str(zone / "doc.txt"))
+    store.note_restoring(rec.incident_id, str(zone / "doc.txt"))  # what restore does before writing
     leftover = zone / f".dropwarden-{rec.incident_id}.restore.tmp"
     leftover.write_text("secret stuff\n")
     other = zone / ".dropwarden-20260101T000000Z-000000000000.restore.tmp"  # not one of ours
     other.write_text("x")
     assert any("interrupted restore" in line for line in store.recover())
     assert not leftover.exists() and other.exists() and (zone / "doc.txt").exists()
+    assert store.get(rec.incident_id).agent_path is None  # cleaned up: the path is sealed only again

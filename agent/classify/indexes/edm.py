@@ -390,6 +390,16 @@ class EdmDetector:
             )
         ]
 
+    def known_spans(self, text: str) -> list[tuple[int, int]]:
+        """Where ``text`` holds a value of some protected record, any field, even alone (a customer's
+        name in free text): excerpts blank these (agent.redact.Redactor), so no third party reads them."""
+        cands = self._candidates(text)
+        if not cands:
+            return []
+        msgs = list(cands)
+        q, _, _ = self.index.lookup(self._hash(msgs))
+        return sorted({span for qi in set(q.tolist()) for span in cands[msgs[qi]]})
+
     def _hash(self, msgs: list[str]) -> np.ndarray:
         """Keyed hashes of ``msgs``, computed only for those not seen recently."""
         cache = self._hashes

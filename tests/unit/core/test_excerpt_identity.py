@@ -72,3 +72,31 @@ def test_scan_with_excerpts_none_reports_rule_location_and_fingerprint_only(tmp_
     )  # fmt: skip
     assert proc.returncode == 1, proc.stderr[-2000:]
     assert '"excerpt": ""' in proc.stdout and "hmac-sha256:" in proc.stdout and "holder" not in proc.stdout
+
+
+def test_a_customer_name_the_edm_index_knows_is_masked_in_free_text(tmp_path: Path) -> None:
+    """No label, no table: "please refund <customer> on card <n>". The EDM index (keyed, built from
+    generated fake customers) knows the name is a protected field, so the card finding's excerpt
+    blanks it; without the index the same excerpt shows it (the test can fail)."""
+    from agent.classify.indexes.edm import EdmDetector, EdmIndex
+    from tests.helpers import fake_card
+    from tests.unit.classify.test_edm import HEADER, fake_table
+
+    table = fake_table(300, seed=14)
+    detector = EdmDetector(EdmIndex.build(HEADER, table, b"E" * 32))
+    names = [row[1] for row in table[::37]]
+    f = tmp_path / "note.txt"
+    f.write_text("".join(f"Please refund {n} on card {fake_card()} today.\nThanks\n" for n in names))
+    ref = FileRef(str(f), role="contractor-drop", root=str(tmp_path))
+
+    def excerpts(extra: tuple[object, ...]) -> str:
+        v = build_pipeline(None, b"k" * 32, extra_detectors=extra).scan(ref)
+        cards = [x for x in v.findings if x.entity == "CREDIT_CARD"]
+        assert cards
+        return " ".join(e for x in cards for e in (x.excerpt, *x.excerpts))
+
+    shown = excerpts(())
+    assert any(part in shown for n in names for part in n.split()), shown  # the attack works without it
+    masked = excerpts((detector,))
+    assert not [part for n in names for part in n.split() if part in masked], masked
+    assert "on card" in masked and "today" in masked  # plain words stay readable

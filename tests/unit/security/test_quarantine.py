@@ -87,7 +87,7 @@ def test_keyed_content_hash_and_custom_tombstone(keys, drop, state) -> None:
     store = QuarantineStore(
         state, keys.q_pub, hash_key=b"k" * 32, tombstone_template="gone {incident_id} {path} {time}\n"
     )
-    rec = store.quarantine(f, "z", "r", "why")
+    rec = store.quarantine(f, "z", "r", "why", shown=str(f))
     assert rec.content_hash.startswith("hmac-sha256:")
     assert f.read_text() == f"gone {rec.incident_id} {f} {rec.time}\n"
     QuarantineStore(state, hash_key=b"k" * 32).restore(rec.incident_id, keys.q_priv, in_place=True)
@@ -197,8 +197,8 @@ _CRASHER = textwrap.dedent(
     def fault(name):
         if name == step:
             os._exit(137)
-    store = QuarantineStore(sys.argv[1], load_quarantine_public(sys.argv[2]), fault=fault)
-    store.quarantine(sys.argv[3], "drop", "rule", "crash test")
+    store = QuarantineStore(sys.argv[1], load_quarantine_public(sys.argv[2]), hash_key=b"k" * 32, fault=fault)
+    store.quarantine(sys.argv[3], "drop", "rule", "crash test", shown=sys.argv[3])
     """
 )
 
@@ -216,7 +216,7 @@ def test_crash_at_each_step_loses_nothing(keys, drop, state, step: str) -> None:
         timeout=60,
     )
     assert proc.returncode == (0 if step == "none" else 137), proc.stderr.decode()[-2000:]
-    store = QuarantineStore(state)
+    store = QuarantineStore(state, hash_key=b"k" * 32)  # the agent's key opens its copy of the path
     store.recover()
     assert store.recover() == []  # idempotent
     records = store.list()
@@ -267,9 +267,9 @@ def test_recover_rolls_back_when_original_changed(keys, drop, state) -> None:
             raise Crash
 
     with pytest.raises(Crash):
-        QuarantineStore(state, keys.q_pub, fault=fault).quarantine(f, "z", "r", "why")
+        QuarantineStore(state, keys.q_pub, hash_key=b"k" * 32, fault=fault).quarantine(f, "z", "r", "why")
     f.write_bytes(b"second version")
-    done = QuarantineStore(state).recover()
+    done = QuarantineStore(state, hash_key=b"k" * 32).recover()
     assert done and "rolled back" in done[0]
     assert f.read_bytes() == b"second version"
     assert list((state / "quarantine").iterdir()) == []

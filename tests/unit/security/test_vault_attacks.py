@@ -136,7 +136,9 @@ def test_hostile_name_is_quarantined_and_listed_on_one_escaped_line(keys, site, 
     with open(raw, "wb") as f:
         f.write(b"iban list\n")
     store = QuarantineStore(site["state"], keys.q_pub)
-    rec = store.quarantine(os.fsdecode(raw), "drop", "r", "why", root=str(site["zone"]))
+    rec = store.quarantine(
+        os.fsdecode(raw), "drop", "r", "why", root=str(site["zone"]), shown=os.fsdecode(raw)
+    )
     with open(raw, "rb") as f:
         tomb = f.read()
     assert b"pay\\xff\\nroll\\x1b[2J.csv" in tomb and b"\x1b" not in tomb
