@@ -26,6 +26,7 @@ KNOWN_ENTITIES = frozenset(
         "IBAN_CODE",
         "IP_ADDRESS",
         "JWT",
+        "KEYSTORE",
         "KUBERNETES_SECRET",
         "LOCATION",
         "MAC_ADDRESS",

@@ -25,7 +25,7 @@ from agent.daemon.settings import Settings
 from agent.daemon.workers import Outcome, hash_file
 from agent.journal import Journal, WorkItem
 from agent.metrics import Metrics
-from agent.models import ExtractError, Finding, Verdict
+from agent.models import ExtractError, FileRef, Finding, Verdict
 from agent.pipeline import build_pipeline, default_policy_dirs
 from agent.policy.acks import AckSet, parse_acks
 from agent.security.audit import AuditLog
@@ -272,9 +272,12 @@ def test_crash_between_quarantine_and_alert_is_alerted_at_start_up(
     w = World(tmp_path, policies, role="internal")
     path = w.drop(f"card {CARD}.csv")
     assert w.handler.vault is not None
+    shown = w.policies.shown_path(FileRef(str(path), "drop", "internal", root=str(w.zone)))  # as the daemon does
     rec = w.handler.vault.quarantine(
-        path, "drop", "payment-card-number", "bank-secrecy/payment-card-number: CREDIT_CARD", root=str(w.zone)
-    )
+        path, "drop", "payment-card-number", "bank-secrecy/payment-card-number: CREDIT_CARD", root=str(w.zone),
+        shown=shown,
+    )  # fmt: skip
+    assert CARD not in rec.original_path  # the record keeps the real path only sealed
     w.new_handler().alert_unsent_quarantines()
     (alert,) = w.alerts()
     assert alert["incident_id"] == rec.incident_id and alert["severity"] == "medium"  # the rule's internal
