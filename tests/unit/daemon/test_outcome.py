@@ -272,11 +272,9 @@ def test_crash_between_quarantine_and_alert_is_alerted_at_start_up(
     w = World(tmp_path, policies, role="internal")
     path = w.drop(f"card {CARD}.csv")
     assert w.handler.vault is not None
-    shown = w.policies.shown_path(FileRef(str(path), "drop", "internal", root=str(w.zone)))  # as the daemon does
-    rec = w.handler.vault.quarantine(
-        path, "drop", "payment-card-number", "bank-secrecy/payment-card-number: CREDIT_CARD", root=str(w.zone),
-        shown=shown,
-    )  # fmt: skip
+    shown = w.policies.shown_path(FileRef(str(path), "drop", "internal", root=str(w.zone)))  # as the daemon
+    reason, rule = "bank-secrecy/payment-card-number: CREDIT_CARD", "payment-card-number"
+    rec = w.handler.vault.quarantine(path, "drop", rule, reason, root=str(w.zone), shown=shown)
     assert CARD not in rec.original_path  # the record keeps the real path only sealed
     w.new_handler().alert_unsent_quarantines()
     (alert,) = w.alerts()
