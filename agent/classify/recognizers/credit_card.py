@@ -92,6 +92,13 @@ def issuer(digits: str) -> str | None:
     return None
 
 
+#: Groups of four as OCR and PDFs leave them: glued into 8 or 12 (a lost space) or wrapped onto the
+#: next line between groups (see classify/spread.py for the IBAN side, which also reads look-alikes).
+_BREAK = r"(?:[ ]|[ \t]{0,2}\r?\n[ \t]{0,3})"
+_SPREAD = rf"(?<![\w.-])\d{{4}}(?:{_BREAK}?\d{{4}}){{2,3}}(?:{_BREAK}\d{{3}})?(?![\w-]|\.\d)"
+_GAP = re.compile(r"\s+")
+
+
 class CreditCardRecognizer(DwPatternRecognizer):
     """Card numbers; a Luhn-valid number with a known issuer scores 0.85 without any context word."""
 
@@ -104,15 +111,19 @@ class CreditCardRecognizer(DwPatternRecognizer):
         ),
         ("grouped 4-6-4/5", r"(?<![\w.-])\d{4}([ .-])\d{6}\1\d{4,5}(?![\w-]|\.\d)", 0.3),
         ("contiguous", r"(?<![\w.-])\d{12,19}(?![\w-]|\.\d)", 0.3),
+        ("spread", _SPREAD, 0.3),
     )
     CONTEXT = ("credit", "card", "visa", "mastercard", "amex", "cc", "kreditkarte", "carte", "carta", "pan")
-    TRIGGER = r"\d{12}|\d{4}[ .-]\d{4}[ .-]\d{4}|\d{4}[ .-]\d{6}[ .-]\d{4}"
-    MAX_LEN = 24
+    #: every match holds 12 digits in a row or two groups of four: either lies inside one digit run
+    TRIGGER = r"\d{12}|\d{4}[ .-]\d{4}"
+    MAX_LEN = 4 + 4 * (4 + 7)  # the spread pattern: four more groups, each after a gap of up to 7
     TRIGGER_IN_DIGIT_RUNS = True
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
         if _IBAN_HEAD.search(text, max(0, match.start() - 8), match.start()):
             return None  # the body of a grouped IBAN ("DE46 3002 0900 1759 8965 11")
+        if match.re.pattern == _SPREAD:
+            return _spread(match.group())
         digits = digits_only(match.group())
         if not 12 <= len(digits) <= 19 or not luhn_valid(digits):
             return None
@@ -124,3 +135,17 @@ class CreditCardRecognizer(DwPatternRecognizer):
             # (EAN-13): either needs a card word nearby
             return Assessment(0.4, attributes=(("scheme", scheme),))
         return Assessment(0.85, attributes=(("scheme", scheme),))
+
+
+def _spread(value: str) -> Assessment | None:
+    """Groups of four glued (8, 12) or wrapped: every group but the last a multiple of four, 15-19
+    digits, wrapped once at most (a column of four-digit codes is not a card), then Luhn and a known
+    issuer."""
+    groups = _GAP.split(value.strip())
+    if value.count("\n") > 1 or any(len(g) % 4 for g in groups[:-1]):
+        return None
+    digits = "".join(groups)
+    if not 15 <= len(digits) <= 19 or not luhn_valid(digits):
+        return None
+    scheme = issuer(digits)
+    return None if scheme is None else Assessment(0.85, attributes=(("scheme", scheme),))

@@ -22,6 +22,7 @@ import re
 import unicodedata
 
 from agent.classify.recognizers.base import Assessment, DwPatternRecognizer
+from agent.classify.spread import OCR_LOOKALIKES, SPREAD_GAP, digit_share, ocr_digits, take, to_digits
 from agent.classify.validators import IBAN_LENGTHS, iban_valid
 
 _BEFORE, _AFTER = 300, 200
@@ -230,6 +231,11 @@ _LABEL = re.compile(r"(?i)\biban\b[^\n]{0,12}$")
 _GAP = re.compile(r"[^A-Za-z0-9]+")
 #: Between two groups: the group separator, or a line end (PDF and table cells wrap an IBAN).
 _BREAK = r"(?:\1|[ \t]{0,3}\r?\n[ \t]{0,3})"
+#: What a spread IBAN's characters may be: upper case, digits, and what OCR writes for a digit.
+_SPREAD_CHARS = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789" + OCR_LOOKALIKES
+#: Check digits as OCR reads them: one of the two may be a look-alike letter ("ATO8").
+_CHECK = r"(?:\d{2}|\d[OIlSB]|[OIlSB]\d)"
+_SPREAD = rf"(?<![A-Za-z0-9-])[A-Z]{{2}}{_CHECK}(?:{SPREAD_GAP}[A-Z0-9{re.escape(OCR_LOOKALIKES)}]){{11,30}}"
 
 
 class IbanRecognizer(DwPatternRecognizer):
@@ -246,6 +252,8 @@ class IbanRecognizer(DwPatternRecognizer):
             0.3,
         ),
         ("contiguous", r"(?<![A-Za-z0-9-])[A-Za-z]{2}\d{2}[A-Z0-9]{11,30}(?![A-Za-z0-9])", 0.3),
+        # groups glued or split by OCR, a line break anywhere, digits read as letters: see spread.py
+        ("spread", _SPREAD, 0.3),
         (
             "lower case",
             r"(?<![A-Za-z0-9-])[a-z]{2}\d{2}(?:([ -])[a-z0-9]{4}(?:\1[a-z0-9]{4}){1,6}(?:\1[a-z0-9]{1,3})?"
@@ -254,13 +262,18 @@ class IbanRecognizer(DwPatternRecognizer):
         ),
     )
     CONTEXT = ("iban", "account", "konto", "compte", "conto", "bank", "bankverbindung", "rib", "coordonnees")
-    TRIGGER = r"[A-Za-z]{2}\d{2}[ -]?[A-Z0-9]{4}|[a-z]{2}\d{2}[ -]?[a-z0-9]{4}"
-    MAX_LEN = 64
+    TRIGGER = (
+        r"[A-Za-z]{2}\d{2}[ -]?[A-Z0-9]{4}|[a-z]{2}\d{2}[ -]?[a-z0-9]{4}|"
+        r"[A-Z]{2}\d[\dOIlSB]|[A-Z]{2}[OIlSB]\d"
+    )
+    MAX_LEN = 4 + 30 * 8  # the spread pattern: 30 characters, each after a gap of up to 7
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
         value = match.group()
         if value[:2].upper() not in IBAN_LENGTHS:
             return None
+        if match.re.pattern == _SPREAD:
+            return _spread(text, match)
         if value[2:].islower() and not _LABEL.search(text, max(0, match.start() - 20), match.start()):
             return None
         country = ("country", value[:2].upper())
@@ -271,3 +284,25 @@ class IbanRecognizer(DwPatternRecognizer):
                 r = role(text, s, s + cut)
                 return Assessment(0.8, start=s, end=s + cut, attributes=(country, ("role", r)))
         return None
+
+
+def _spread(text: str, match: re.Match[str]) -> Assessment | None:
+    """The registry length of characters from the match start, ending at a separator, with OCR
+    look-alikes beside digits (check digits included) read as digits, valid by mod 97; a BBAN of mostly
+    letters is words, not an IBAN."""
+    country = match.group()[:2]
+    got = take(text, match.start(), match.end(), IBAN_LENGTHS[country], _SPREAD_CHARS)
+    if got is None:
+        return None
+    raw, end = got
+    if text.count("\n", match.start(), end) > 2:  # wrapped twice at most (a narrow table cell)
+        return None
+    # a digit look-alike between digits is a misreading: then only the corrected reading may validate
+    # (letters pass mod 97 by chance one time in 97); bank codes (NWBK) have no digit beside them
+    candidate = raw[:2] + to_digits(raw[2:4]) + ocr_digits(raw[4:])  # check digits are digits only
+    if digit_share(candidate[4:]) < 0.5 or not iban_valid(candidate):
+        return None
+    attributes = [("country", country), ("role", role(text, match.start(), end))]
+    if candidate != raw:
+        attributes.append(("read", "ocr-corrected"))
+    return Assessment(0.8, start=match.start(), end=end, attributes=tuple(attributes))
