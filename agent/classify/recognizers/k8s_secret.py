@@ -1,11 +1,15 @@
 """KUBERNETES_SECRET: base64 ``data:`` values of a Kubernetes ``Secret`` manifest, decoded and judged.
 
 A ``kind: Secret`` manifest stores its values base64-encoded, which hides them from every other
-recognizer. A ``key: value`` line counts when ``kind: Secret`` appears within reach of it and the
-value decodes to printable text that looks like a credential: a PEM private key, a password-shaped
-or high-entropy string (>= 8 characters, three character classes or >= 3.0 bits per character). Keys
-that name non-secret settings (username, host, port, database, ...) and placeholders are skipped.
-The span is the base64 value.
+recognizer. A ``key: value`` line counts when it sits in the ``data:`` (or ``stringData:``) mapping of
+a YAML document whose same mapping says ``kind: Secret`` -- however far apart the two are (long
+annotations, ``metadata`` with managed fields, a ``List`` of Secrets from ``kubectl get -o yaml``).
+The structure is read from indentation (``classify/yamlpath.py``), within the document (``---``) and
+at most :data:`~agent.classify.yamlpath.DOC_REACH` characters either way, so Helm templates that are
+not YAML yet are read too. The value must decode to printable text that looks like a credential: a
+PEM private key, a password-shaped or high-entropy string (>= 8 characters, three character classes
+or >= 3.0 bits per character). Keys that name non-secret settings (username, host, port, database,
+...) and placeholders are skipped. The span is the base64 value.
 """
 
 from __future__ import annotations
@@ -15,11 +19,11 @@ import binascii
 import re
 
 from agent.classify.filters import VALUE_FILTERS
-from agent.classify.recognizers.base import MAX_LOOK, Assessment, DwPatternRecognizer, filtered
+from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, filtered
 from agent.classify.recognizers.password import character_classes
 from agent.classify.validators import shannon_entropy
+from agent.classify.yamlpath import in_secret_data
 
-_KIND = re.compile(r"(?m)^kind:[ \t]*[\"']?Secret[\"']?[ \t]*$")
 _NOT_SECRET_KEY = re.compile(
     r"(?i)^(?:user(?:name)?|login|host(?:name)?|server|port|database|db(?:name)?|schema|url|endpoint|"
     r"region|namespace|email|ca\.crt|tls\.crt|.*\.pub)$"
@@ -54,8 +58,7 @@ class KubernetesSecretRecognizer(DwPatternRecognizer):
     MAX_LEN = 4100
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
-        around = text[max(0, match.start() - MAX_LOOK) : match.end() + MAX_LOOK]
-        if not _KIND.search(around) or _NOT_SECRET_KEY.match(match.group("k")):
+        if _NOT_SECRET_KEY.match(match.group("k")) or not in_secret_data(text, match.start("k")):
             return None
         value = match.group("v")
         decoded = _decoded(value)
