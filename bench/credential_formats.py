@@ -315,6 +315,9 @@ FORMATS: tuple[Format, ...] = (
     F("openai", "openai-legacy-key", "sk-", ("alnum", 20, 20), "T3BlbkFJ", ("alnum", 20, 20)),
     F("anthropic", "anthropic-api-key", "sk-ant-api03-", ("b64url", 93, 93), "AA"),
     F("anthropic", "anthropic-admin-key", "sk-ant-admin01-", ("b64url", 93, 93), "AA"),
+    # Claude.ai OAuth access and refresh tokens: no documented length, at least 40 characters
+    F("anthropic", "anthropic-oauth-token", "sk-ant-oat01-", ("b64url", 40, 400)),
+    F("anthropic", "anthropic-oauth-refresh-token", "sk-ant-ort01-", ("b64url", 40, 400)),
     F("huggingface", "huggingface-access-token", "hf_", ("letters", 34, 34)),
     F("huggingface", "huggingface-org-token", "api_org_", ("letters", 34, 34)),
     F("groq", "groq-api-key", "gsk_", ("alnum", 52, 52)),
