@@ -119,7 +119,8 @@ FORMATS: tuple[str, ...] = (
     "text", "csv", "tsv", "pdf", "docx", "xlsx", "pptx", "odt", "ods", "doc", "xls", "ppt", "rtf",
     "ooxml_encrypted", "ole", "eml", "emlx", "mbox", "msg", "pst", "zip", "tar", "gzip", "bz2", "xz",
     "7z", "rar", "cab", "iso", "cpio", "compress", "image", "audio", "video", "font", "executable",
-    "empty", "binary", "unknown", "epub", "xps", "vsdx", "iwork", "keystore",
+    "empty", "binary", "unknown", "epub", "xps", "vsdx", "iwork", "keystore", "wpd", "vsd", "pub", "chm",
+    "onenote",
 )  # fmt: skip
 
 #: Part name prefix of the marker chunk extract yields for a binary keystore (``keystore:pkcs12``): its

@@ -20,6 +20,7 @@ from agent.extract import (
     archive,
     image,
     legacy,
+    liberation,
     mail,
     office,
     pdf,
@@ -232,6 +233,11 @@ _READERS = {
     "vsdx": zipdocs.extract_vsdx,
     "iwork": zipdocs.extract_iwork,
     "keystore": sniff.extract_keystore,
+    "wpd": liberation.extract_converted("wpd"),
+    "vsd": liberation.extract_converted("vsd"),
+    "pub": liberation.extract_converted("pub"),
+    "chm": liberation.extract_chm,
+    "onenote": liberation.extract_onenote,
 }
 
 

@@ -46,6 +46,10 @@ EXPECTED_BY_EXTENSION: dict[str, tuple[str, ...]] = {
     ".xps": ("xps", "zip"),
     ".oxps": ("xps", "zip"),
     ".vsdx": ("vsdx", "zip"),
+    ".wpd": ("wpd",),
+    ".vsd": ("vsd",),
+    ".chm": ("chm",),
+    ".one": ("onenote",),
     ".pst": ("pst",),
     ".ost": ("pst",),
 }
@@ -71,6 +75,9 @@ _MAGIC: tuple[tuple[bytes, str], ...] = (
     (b"\xc7\x71", "cpio"),
     (b"\x71\xc7", "cpio"),
     (b"!BDN", "pst"),
+    (b"\xffWPC", "wpd"),  # WordPerfect 5.x-X9 (and its templates, graphics)
+    (b"ITSF\x03\x00\x00\x00", "chm"),
+    (b"\xe4\x52\x5c\x7b\x8c\xd8\xa7\x4d\xae\xb1\x53\x78\xd0\x29\x96\xd3", "onenote"),
     (b"{\\rtf", "rtf"),
     (b"\x7fELF", "executable"),
     (b"MZ", "executable"),
@@ -105,6 +112,8 @@ _OLE_STREAMS: tuple[tuple[str, str], ...] = (
     ("Workbook", "xls"),
     ("Book", "xls"),
     ("PowerPoint Document", "ppt"),
+    ("VisioDocument", "vsd"),
+    ("Quill/QuillSub/CONTENTS", "pub"),
     ("__properties_version1.0", "msg"),
 )
 

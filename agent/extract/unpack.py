@@ -24,7 +24,7 @@ from libarchive import ffi
 from libarchive.exception import ArchiveError
 
 from agent.extract.archive import COPY_BLOCK, Recurse, depth_error, join_member, read_member, tar_or_member
-from agent.extract.context import Context, Item, MemberLimit
+from agent.extract.context import Context, Item
 
 #: sniffed format -> libarchive read format(s)
 _FORMATS: dict[str, tuple[str, ...]] = {
@@ -38,31 +38,57 @@ _FORMATS: dict[str, tuple[str, ...]] = {
 _is_encrypted = ffi.libarchive.archive_entry_is_encrypted
 _is_encrypted.argtypes = [ctypes.c_void_p]
 _is_encrypted.restype = ctypes.c_int
-#: ``archive_read_data`` without the binding's errcheck: libarchive-c logs ARCHIVE_WARN (a 7-Zip or RAR
-#: "bad CRC", a truncated member) and hands the negative return code on as a length, so
-#: ``ArchiveEntry.get_blocks`` yields a slice of the buffer and the member reads as clean garbage.
-_read_data = ffi.libarchive["archive_read_data"]  # a fresh function object: the binding's keeps its errcheck
-_read_data.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_size_t]
-_read_data.restype = ctypes.c_ssize_t
+#: ``archive_read_data_block`` without the binding's errcheck (a fresh function object: the binding's
+#: keeps its own). libarchive-c logs ARCHIVE_WARN (a 7-Zip or RAR "bad CRC") and hands the negative
+#: code on as a length, so ``ArchiveEntry.get_blocks`` yielded a slice of its buffer as the member; and
+#: ``archive_read_data`` drops the last block when it comes with the warning. The block call returns
+#: the status and the block apart, so the bytes are kept and the failure is reported.
+_read_block = ffi.libarchive["archive_read_data_block"]
+_read_block.argtypes = [
+    ctypes.c_void_p,
+    ctypes.POINTER(ctypes.c_void_p),
+    ctypes.POINTER(ctypes.c_size_t),
+    ctypes.POINTER(ctypes.c_int64),
+]
+_read_block.restype = ctypes.c_int
+_ARCHIVE_EOF, _ARCHIVE_WARN = 1, -20
 _error_string = ffi.libarchive["archive_error_string"]
 _error_string.argtypes = [ctypes.c_void_p]
 _error_string.restype = ctypes.c_char_p
 
 
-def _data_blocks(entry: Any) -> Iterator[bytes]:
-    """The entry's data, block by block; any negative return (warning or failure) ends the member as
-    ``malformed`` with libarchive's message (a CRC mismatch, a truncated stream), never as clean text."""
-    archive_p = entry._archive_p
-    buf = ctypes.create_string_buffer(COPY_BLOCK)
-    while True:
-        n = _read_data(archive_p, buf, COPY_BLOCK)
-        if n == 0:
-            return
-        if n < 0:
-            raw = _error_string(archive_p) or b"read error"
-            msg = "".join(c for c in raw.decode("ascii", "replace")[:80] if c.isprintable())
-            raise MemberLimit("malformed", f"libarchive: {msg}")
-        yield buf.raw[:n]
+class _EntryData:
+    """An entry's data as a stream. A negative libarchive return (a CRC mismatch, a truncated or
+    undecodable stream) ends the stream there and is kept as ``failure``: the bytes before it are
+    still read, and the member is then reported ``malformed``, never passed as clean."""
+
+    def __init__(self, entry: Any) -> None:
+        self.entry = entry
+        self.failure: str | None = None
+
+    def blocks(self) -> Iterator[bytes]:
+        archive_p = self.entry._archive_p
+        buff, size, offset = ctypes.c_void_p(), ctypes.c_size_t(), ctypes.c_int64()
+        pos = 0
+        while True:
+            r = _read_block(archive_p, ctypes.byref(buff), ctypes.byref(size), ctypes.byref(offset))
+            if r == _ARCHIVE_EOF:
+                return
+            if r in (0, _ARCHIVE_WARN) and size.value:
+                while pos < offset.value:  # a hole in a sparse entry: zeros, in bounded blocks
+                    gap = min(COPY_BLOCK, offset.value - pos)
+                    pos += gap
+                    yield bytes(gap)
+                pos = offset.value + size.value
+                yield ctypes.string_at(buff, size.value)
+            if r < 0:
+                raw = _error_string(archive_p) or b"read error"
+                text = raw.decode("ascii", "replace")[:80]
+                self.failure = "libarchive: " + "".join(c for c in text if c.isprintable())
+                return
+
+    def stream(self) -> IO[bytes]:
+        return io.BufferedReader(_Blocks(self.blocks()), buffer_size=COPY_BLOCK)
 
 
 class _Blocks(io.RawIOBase):
@@ -85,10 +111,6 @@ class _Blocks(io.RawIOBase):
         buf[:n] = self._rest[:n]
         self._rest = self._rest[n:]
         return n
-
-
-def _entry_stream(entry: Any) -> IO[bytes]:
-    return io.BufferedReader(_Blocks(_data_blocks(entry)), buffer_size=COPY_BLOCK)
 
 
 def _describe(e: ArchiveError) -> tuple[str, str]:
@@ -155,11 +177,14 @@ def _members(
 
 def _member(entry: Any, ctx: Context, name: str, depth: int, recurse: Recurse, size: int) -> Iterator[Item]:
     """One member, its decompression errors reported for it (libarchive may go on with the next)."""
+    data = _EntryData(entry)
     try:
-        yield from read_member(ctx, name, depth, recurse, lambda: _entry_stream(entry), size)
+        yield from read_member(ctx, name, depth, recurse, data.stream, size)
     except ArchiveError as e:
         reason, detail = _describe(e)
         yield ctx.error(name, reason, detail)
+    if data.failure is not None:
+        yield ctx.error(name, "malformed", data.failure)
 
 
 def extract_compress(
@@ -180,8 +205,11 @@ def extract_compress(
         with libarchive.stream_reader(f, format_name="raw", filter_name="compress") as arc:
             entry = next(iter(arc), None)  # a raw stream has exactly one entry
             if entry is not None:
+                data = _EntryData(entry)
                 inner = tar_or_member(ctx, chain, recurse)
-                yield from read_member(ctx, name, depth - 1, inner, lambda: _entry_stream(entry), size)
+                yield from read_member(ctx, name, depth - 1, inner, data.stream, size)
+                if data.failure is not None:
+                    yield ctx.error(name, "malformed", data.failure)
     except ArchiveError as e:
         reason, detail = _describe(e)
         yield ctx.error(name, reason, detail)

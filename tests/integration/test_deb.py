@@ -77,6 +77,8 @@ def test_package_metadata_names_the_runtime_and_recommends_tesseract(deb: Path) 
     fields = _run(["dpkg-deb", "--field", str(deb), "Depends", "Recommends", "Architecture"]).stdout
     assert "python3.11" in fields and "systemd" in fields
     assert "libarchive13" in fields and "catdoc" in fields  # 7z/RAR/ISO and Word 97-2003 readers
+    for reader in ("pff-tools", "libwpd-tools", "libvisio-tools", "libmspub-tools", "libchm-bin"):
+        assert reader in fields  # PST/OST, WordPerfect, Visio, Publisher, CHM (unsupported_format without)
     for lang in ("eng", "deu", "fra", "ita"):
         assert f"tesseract-ocr-{lang}" in fields
     assert "Architecture: amd64" in fields

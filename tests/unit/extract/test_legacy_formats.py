@@ -21,7 +21,7 @@ import pytest
 from agent.extract.legacy import biff_headers, ppt_texts
 from agent.extract.rtf import RtfText
 from agent.extract.sniff import refine, sniff_format
-from agent.models import ExtractError, Limits
+from agent.models import ExtractError, Limits, TextChunk
 from tests.unit.extract.builders import errors, run, soffice_convert, texts
 
 # A Luhn-valid generated card number (no issuer's test number: those are filtered as samples).
@@ -376,6 +376,8 @@ def test_corrupt_7z_member_is_malformed_not_clean(tmp_path: Path) -> None:
     assert ("a.txt", "malformed") in [(m, r) for m, r, _d in bad], bad
     assert any("CRC" in d for _m, _r, d in bad), bad
     assert "Quarterly plan" in texts(items)  # the intact member is read
+    damaged = [i for i in items if isinstance(i, TextChunk) and i.member == "a.txt"]
+    assert damaged and MARKING in damaged[0].text  # and what the damaged one held before the failure
     cut = tmp_path / "cut.7z"
     cut.write_bytes(data[: len(data) // 2])
     errs = errors(run(cut))

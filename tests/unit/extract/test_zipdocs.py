@@ -253,3 +253,39 @@ def test_zip_document_bomb_is_refused(tmp_path: Path) -> None:
         z.writestr(zipfile.ZipInfo("mimetype"), "application/epub+zip")
         z.writestr("OEBPS/huge.xhtml", b"a" * (40 * 1024 * 1024))
     assert errors(run(p, Limits(max_ratio=100))) == [(None, "limit_ratio")]
+
+
+_LAUGHS = (
+    '<?xml version="1.0"?><!DOCTYPE p [<!ENTITY xxe SYSTEM "file:///etc/passwd">'
+    '<!ENTITY a "aaaaaaaaaa">'
+    + "".join(f'<!ENTITY {c} "{("&" + p + ";") * 10}">' for p, c in zip("abcdefgh", "bcdefghi", strict=True))
+    + "]>"
+)
+
+
+def test_entity_bombs_and_external_entities_are_not_expanded(tmp_path: Path) -> None:
+    """A billion-laughs DTD and an external entity in an XPS page and a Visio page (libxml2 expands
+    internal entities in attribute values even with resolve_entities=False): the document is refused
+    as malformed, within the time limit, with no 'a' run and no /etc/passwd in any text."""
+    ns = "http://schemas.microsoft.com/xps/2005/06"
+    xps = tmp_path / "bomb.xps"
+    with zipfile.ZipFile(xps, "w") as z:
+        z.writestr("FixedDocumentSequence.fdseq", f'<FixedDocumentSequence xmlns="{ns}"/>')
+        z.writestr(
+            "Documents/1/Pages/1.fpage",
+            _LAUGHS + f'<FixedPage xmlns="{ns}"><Glyphs OriginY="1" UnicodeString="{MARKING} &i; &xxe;"/>'
+            "</FixedPage>",
+        )
+    vsdx = tmp_path / "bomb.vsdx"
+    with zipfile.ZipFile(vsdx, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("visio/document.xml", "<VisioDocument/>")
+        z.writestr(
+            "visio/pages/page1.xml",
+            _LAUGHS + f"<PageContents><Shapes><Shape><Text>{MARKING} &i; &xxe;</Text></Shape></Shapes>"
+            "</PageContents>",
+        )
+    for p in (xps, vsdx):
+        items = run(p, Limits(timeout_seconds=20))
+        assert errors(items) == [(None, "malformed")], p.name
+        assert "aaaaaaaaaa" not in texts(items) and "root:" not in texts(items), p.name
