@@ -224,3 +224,15 @@ def rewrite_tar(data: bytes, edit: Callable[[str, bytes], bytes | None]) -> byte
                 m.size = len(body)
                 dst.addfile(m, io.BytesIO(body))
     return out.getvalue()
+
+
+def scan_cli(*args: str, state_home: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """`dropwarden scan --format jsonl --no-progress ARGS` as a process, its key under ``state_home``."""
+    return subprocess.run(
+        [sys.executable, "-m", "agent", "scan", "--format", "jsonl", "--no-progress", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "XDG_STATE_HOME": str(state_home)},
+        cwd=REPO,
+        timeout=timeout,
+    )

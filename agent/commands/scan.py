@@ -54,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--policies",
         action="append",
         metavar="DIR",
-        help="policy pack dir or file, or 'builtin' (repeatable; with --config: layered on the daemon's)",
+        help="policy pack dir or file, or 'builtin' (repeatable; with --config: layered on the daemon's); "
+        "the shipped unscanned-content rule is layered under custom packs that have none",
     )
     add_config_option(p)
     p.add_argument(
@@ -135,6 +136,7 @@ def _limits(args: argparse.Namespace, base: Limits) -> Limits:
 def _build(args: argparse.Namespace):
     from agent.commands.protect import detectors_for_scan
     from agent.pipeline import build_pipeline
+    from agent.policy.shipped import expand_policy_paths, with_unscanned_rule
     from agent.redact import default_key_path, load_or_create_key
 
     if args.config:
@@ -143,7 +145,8 @@ def _build(args: argparse.Namespace):
     limits = _limits(args, Limits())
     columns = [c.strip() for c in args.protect_columns.split(",")] if args.protect_columns else None
     extra = detectors_for_scan(args.protect_data, columns, args.protect_docs, key, limits)
-    return build_pipeline(args.policies, key, limits, extra_detectors=extra, ner_model=args.ner_model)
+    packs = with_unscanned_rule(expand_policy_paths(args.policies)) if args.policies else None
+    return build_pipeline(packs, key, limits, extra_detectors=extra, ner_model=args.ner_model)
 
 
 def _build_from_config(args: argparse.Namespace):
