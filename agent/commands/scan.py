@@ -122,6 +122,15 @@ def _scan_one(ref: FileRef) -> Verdict:
         return error_verdict(ref, f"{type(exc).__name__} while scanning")
 
 
+def _shown_arg(path: str) -> str:
+    """A path from the command line on stderr (before any pipeline exists): the log scrubber masks
+    card numbers, IBANs and tokens in it, control characters and undecodable bytes are escaped."""
+    from agent.log import scrub_text
+    from agent.redact import printable
+
+    return printable(scrub_text(path))
+
+
 def _limits(args: argparse.Namespace, base: Limits) -> Limits:
     """``base`` (the defaults, or the daemon's with --config) with the limits given on the command line."""
     given = {
@@ -175,12 +184,19 @@ def _walk(args: argparse.Namespace) -> Iterator[FileRef | ExtractError]:
 
     settings = tool_settings(args.config) if args.config else None
     for item in walk(args.paths, follow_symlinks=args.follow_symlinks):
-        if isinstance(item, FileRef):
-            zone = zone_of(settings, item.path)
-            role = args.zone_role or (zone.role if zone else "contractor-drop")
-            yield FileRef(item.path, zone=zone.name if zone else None, role=role, root=item.root)
-        else:
-            yield item
+        zone = zone_of(settings, item.path)
+        role = args.zone_role or (zone.role if zone else "contractor-drop")
+        root = item.root if isinstance(item, FileRef) else None
+        ref = FileRef(item.path, zone=zone.name if zone else None, role=role, root=root)
+        yield ref if isinstance(item, FileRef) else _shown_error(item, ref)
+
+
+def _shown_error(error: ExtractError, ref: FileRef) -> ExtractError:
+    """A walk error (unlistable folder, link loop, vanished entry) with its path as every output shows
+    file paths: a value in a folder's name masked. Without a root the whole path is classified."""
+    if _PIPELINE is None:
+        raise RuntimeError("walk errors shown before the pipeline was built")
+    return dataclasses.replace(error, path=_PIPELINE.shown_path(ref))
 
 
 def _setup(args: argparse.Namespace) -> tuple[Baseline | None, int]:
@@ -209,7 +225,7 @@ def run_scan(args: argparse.Namespace) -> int:
     configure_logging(json=True, level="warning", stream=sys.stderr)
     for p in args.paths:
         if not os.path.lexists(p):
-            print(f"dropwarden scan: no such file or directory: {p}", file=sys.stderr)
+            print(f"dropwarden scan: no such file or directory: {_shown_arg(p)}", file=sys.stderr)
             return 2
     baseline, failed = _setup(args)
     if failed:
@@ -253,7 +269,7 @@ def run_scan(args: argparse.Namespace) -> int:
             by_sev[f.severity] += 1
             if not (args.no_fail_on_unscanned and f.entity == UNSCANNED_ENTITY):
                 worst = max(worst, SEVERITY_RANK[f.severity])
-        reporter.verdict(verdict)
+        reporter.verdict(_shown_path(verdict))
         progress.tick(stats["files"], len(refs))
     progress.done()
 
@@ -280,6 +296,14 @@ def _with_unscanned(verdict: Verdict, ref: FileRef) -> Verdict:
     errors = tuple(dataclasses.replace(e, path=path) for e in verdict.errors)
     extra = _PIPELINE.shown(ref, _PIPELINE.unscanned(ref, verdict.errors))
     return dataclasses.replace(verdict, findings=verdict.findings + extra, errors=errors)
+
+
+def _shown_path(verdict: Verdict) -> Verdict:
+    """The verdict under the path its findings and errors show (a value in the file's name masked), for
+    reporters that group by file. One with neither has no value in its name: names are classified."""
+    paths = [f.path for f in verdict.findings[:1]] + [e.path for e in verdict.errors[:1]]
+    shown = paths[0] if paths else verdict.path
+    return dataclasses.replace(verdict, path=shown) if shown != verdict.path else verdict
 
 
 def _verdicts(refs: list[FileRef], jobs: int) -> Iterator[Verdict]:
