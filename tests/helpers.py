@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import sqlite3
@@ -224,3 +225,28 @@ def rewrite_tar(data: bytes, edit: Callable[[str, bytes], bytes | None]) -> byte
                 m.size = len(body)
                 dst.addfile(m, io.BytesIO(body))
     return out.getvalue()
+
+
+def scan_cli(*args: str, state_home: Path, timeout: float = 240) -> subprocess.CompletedProcess[str]:
+    """`dropwarden scan --format jsonl --no-progress ARGS` as a process, its key under ``state_home``."""
+    return subprocess.run(
+        [sys.executable, "-m", "agent", "scan", "--format", "jsonl", "--no-progress", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "XDG_STATE_HOME": str(state_home)},
+        cwd=REPO,
+        timeout=timeout,
+    )
+
+
+def as_nobody(why: str) -> list[str]:
+    """A command prefix running as ``nobody`` when root (root reads every folder: a test meeting EACCES
+    drops it); empty for an unprivileged user. Skips the test as root without setpriv."""
+    import pytest
+
+    if os.geteuid() != 0:
+        return []
+    setpriv = shutil.which("setpriv")
+    if setpriv is None:
+        pytest.skip(f"running as root without setpriv: {why}")
+    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]

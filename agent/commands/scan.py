@@ -54,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--policies",
         action="append",
         metavar="DIR",
-        help="policy pack dir or file, or 'builtin' (repeatable; with --config: layered on the daemon's)",
+        help="policy pack dir or file, or 'builtin' (repeatable; with --config: layered on the daemon's); "
+        "the shipped unscanned-content rule is layered under custom packs that have none",
     )
     add_config_option(p)
     p.add_argument(
@@ -121,6 +122,15 @@ def _scan_one(ref: FileRef) -> Verdict:
         return error_verdict(ref, f"{type(exc).__name__} while scanning")
 
 
+def _shown_arg(path: str) -> str:
+    """A path from the command line on stderr (before any pipeline exists): the log scrubber masks
+    card numbers, IBANs and tokens in it, control characters and undecodable bytes are escaped."""
+    from agent.log import scrub_text
+    from agent.redact import printable
+
+    return printable(scrub_text(path))
+
+
 def _limits(args: argparse.Namespace, base: Limits) -> Limits:
     """``base`` (the defaults, or the daemon's with --config) with the limits given on the command line."""
     given = {
@@ -135,6 +145,7 @@ def _limits(args: argparse.Namespace, base: Limits) -> Limits:
 def _build(args: argparse.Namespace):
     from agent.commands.protect import detectors_for_scan
     from agent.pipeline import build_pipeline
+    from agent.policy.shipped import expand_policy_paths, with_unscanned_rule
     from agent.redact import default_key_path, load_or_create_key
 
     if args.config:
@@ -143,7 +154,8 @@ def _build(args: argparse.Namespace):
     limits = _limits(args, Limits())
     columns = [c.strip() for c in args.protect_columns.split(",")] if args.protect_columns else None
     extra = detectors_for_scan(args.protect_data, columns, args.protect_docs, key, limits)
-    return build_pipeline(args.policies, key, limits, extra_detectors=extra, ner_model=args.ner_model)
+    packs = with_unscanned_rule(expand_policy_paths(args.policies)) if args.policies else None
+    return build_pipeline(packs, key, limits, extra_detectors=extra, ner_model=args.ner_model)
 
 
 def _build_from_config(args: argparse.Namespace):
@@ -172,12 +184,19 @@ def _walk(args: argparse.Namespace) -> Iterator[FileRef | ExtractError]:
 
     settings = tool_settings(args.config) if args.config else None
     for item in walk(args.paths, follow_symlinks=args.follow_symlinks):
-        if isinstance(item, FileRef):
-            zone = zone_of(settings, item.path)
-            role = args.zone_role or (zone.role if zone else "contractor-drop")
-            yield FileRef(item.path, zone=zone.name if zone else None, role=role, root=item.root)
-        else:
-            yield item
+        zone = zone_of(settings, item.path)
+        role = args.zone_role or (zone.role if zone else "contractor-drop")
+        root = item.root if isinstance(item, FileRef) else None
+        ref = FileRef(item.path, zone=zone.name if zone else None, role=role, root=root)
+        yield ref if isinstance(item, FileRef) else _shown_error(item, ref)
+
+
+def _shown_error(error: ExtractError, ref: FileRef) -> ExtractError:
+    """A walk error (unlistable folder, link loop, vanished entry) with its path as every output shows
+    file paths: a value in a folder's name masked. Without a root the whole path is classified."""
+    if _PIPELINE is None:
+        raise RuntimeError("walk errors shown before the pipeline was built")
+    return dataclasses.replace(error, path=_PIPELINE.shown_path(ref))
 
 
 def _setup(args: argparse.Namespace) -> tuple[Baseline | None, int]:
@@ -206,7 +225,7 @@ def run_scan(args: argparse.Namespace) -> int:
     configure_logging(json=True, level="warning", stream=sys.stderr)
     for p in args.paths:
         if not os.path.lexists(p):
-            print(f"dropwarden scan: no such file or directory: {p}", file=sys.stderr)
+            print(f"dropwarden scan: no such file or directory: {_shown_arg(p)}", file=sys.stderr)
             return 2
     baseline, failed = _setup(args)
     if failed:
@@ -250,7 +269,7 @@ def run_scan(args: argparse.Namespace) -> int:
             by_sev[f.severity] += 1
             if not (args.no_fail_on_unscanned and f.entity == UNSCANNED_ENTITY):
                 worst = max(worst, SEVERITY_RANK[f.severity])
-        reporter.verdict(verdict)
+        reporter.verdict(_shown_path(verdict))
         progress.tick(stats["files"], len(refs))
     progress.done()
 
@@ -277,6 +296,14 @@ def _with_unscanned(verdict: Verdict, ref: FileRef) -> Verdict:
     errors = tuple(dataclasses.replace(e, path=path) for e in verdict.errors)
     extra = _PIPELINE.shown(ref, _PIPELINE.unscanned(ref, verdict.errors))
     return dataclasses.replace(verdict, findings=verdict.findings + extra, errors=errors)
+
+
+def _shown_path(verdict: Verdict) -> Verdict:
+    """The verdict under the path its findings and errors show (a value in the file's name masked), for
+    reporters that group by file. One with neither has no value in its name: names are classified."""
+    paths = [f.path for f in verdict.findings[:1]] + [e.path for e in verdict.errors[:1]]
+    shown = paths[0] if paths else verdict.path
+    return dataclasses.replace(verdict, path=shown) if shown != verdict.path else verdict
 
 
 def _verdicts(refs: list[FileRef], jobs: int) -> Iterator[Verdict]:

@@ -48,11 +48,24 @@ class NameText:
             hi = min(f.end - self.starts[i], len(self.names[i]))
             spans.setdefault(i, []).append((lo, hi, f.entity))
         out: dict[str, str] = {}
+        values: dict[str, str] = {}  # raw value -> its masked form
         for i, found in spans.items():
             name = self.names[i]
             for lo, hi, entity in sorted(found, reverse=True):  # from the end: offsets stay valid
+                values.setdefault(name[lo:hi], mask(name[lo:hi], entity))
                 name = name[:lo] + mask(name[lo:hi], entity) + name[hi:]
             out[self.names[i]] = name
+        return self._repeats(out, values)
+
+    def _repeats(self, out: dict[str, str], values: dict[str, str]) -> dict[str, str]:
+        """A value found once is masked wherever it recurs (``acct 4539…/copy 4539….txt``, a member
+        named like its archive): findings keep one location per distinct value, names show them all."""
+        for name in self.names:
+            shown = out.get(name, name)
+            for raw in sorted((v for v in values if v), key=len, reverse=True):
+                shown = shown.replace(raw, values[raw])
+            if shown != name:
+                out[name] = shown
         return out
 
 

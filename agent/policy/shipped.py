@@ -32,3 +32,45 @@ def expand_policy_paths(entries: Sequence[str | Path]) -> list[Path]:
     for entry in entries:
         out.extend(default_policy_dirs() if str(entry) == BUILTIN_POLICIES else [Path(entry)])
     return out
+
+
+#: The shipped pack whose rule turns extraction errors into UNSCANNED_CONTENT alerts.
+UNSCANNED_PACK = "unscanned.yaml"
+
+
+def with_unscanned_rule(paths: Sequence[Path]) -> list[Path]:
+    """``paths`` with the shipped unscanned pack layered first, unless a pack among them already has a
+    rule of its own on UNSCANNED_CONTENT (the shipped one, a copy, or an equivalent).
+
+    Unscanned is never clean: a custom policy directory that leaves this rule out must not make
+    unreadable files pass silently. Layered *under* the given packs, it can still be tuned or
+    disabled there (``override``/``disable: [unscanned-content]``): an explicit choice.
+    """
+    if any(_has_unscanned_rule(f) for f in _pack_files(paths)):
+        return list(paths)
+    shipped = [d / UNSCANNED_PACK for d in default_policy_dirs() if (d / UNSCANNED_PACK).is_file()]
+    return [*shipped[:1], *paths]
+
+
+def _pack_files(paths: Sequence[Path]) -> list[Path]:
+    files: list[Path] = []
+    for p in paths:
+        files.extend(sorted((*p.glob("*.yaml"), *p.glob("*.yml"))) if p.is_dir() else [p])
+    return files
+
+
+def _has_unscanned_rule(pack: Path) -> bool:
+    import yaml
+
+    from agent.models import UNSCANNED_ENTITY
+
+    try:
+        raw = yaml.safe_load(pack.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return False  # the loader reports it
+    rules = raw.get("rules") if isinstance(raw, dict) else None
+    return any(
+        isinstance(r, dict)
+        and (r.get("id") == "unscanned-content" or UNSCANNED_ENTITY in (r.get("entities") or ()))
+        for r in (rules if isinstance(rules, list) else ())
+    )

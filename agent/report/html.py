@@ -16,6 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import IO
 
 from agent.models import SEVERITIES, SEVERITY_RANK, ExtractError, FileRecord, Finding, Verdict
+from agent.redact import printable
 
 _CSP = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
 
@@ -70,9 +71,9 @@ _JS = """
 
 
 def _e(value: object) -> str:
-    """HTML-escaped text; undecodable path bytes (surrogates) become visible escapes, never an error."""
-    text = str(value).encode("utf-8", "backslashreplace").decode("utf-8")
-    return html.escape(text, quote=True)
+    """HTML-escaped text; undecodable path bytes and control characters (a newline or an escape sequence
+    in a file name) become visible escapes like in the text report, never an error."""
+    return html.escape(printable(str(value)), quote=True)
 
 
 def _where(path: str, member: str | None) -> str:

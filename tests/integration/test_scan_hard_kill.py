@@ -12,7 +12,6 @@ Measured here, 300 KB of such text kept one scan busy for more than two minutes;
 from __future__ import annotations
 
 import json
-import os
 import random
 import string
 import subprocess
@@ -22,10 +21,10 @@ from pathlib import Path
 import pytest
 
 from agent.demo import group4, luhn_complete
+from tests.helpers import scan_cli
 
 pytestmark = pytest.mark.integration
 
-REPO = Path(__file__).resolve().parents[2]
 CARD = group4(luhn_complete("45", 16, random.Random(11)))
 
 PACK = """\
@@ -63,14 +62,7 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
 
 
 def _scan(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "agent", "scan", "--format", "jsonl", "--no-progress", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "XDG_STATE_HOME": str(home)},
-        cwd=REPO,
-        timeout=240,
-    )
+    return scan_cli(*args, state_home=home)
 
 
 def test_the_pack_is_accepted_by_lint(hostile: tuple[Path, Path]) -> None:

@@ -75,3 +75,19 @@ def test_shown_path_masks_the_name_and_leaves_a_clean_path_alone(tmp_path) -> No
     )
     clean = FileRef(str(tmp_path / "in" / "minutes.txt"), root=str(tmp_path))
     assert p.shown_path(clean) == clean.path
+
+
+def test_a_value_repeated_in_the_names_is_masked_every_time(tmp_path) -> None:
+    """Findings keep one location per distinct value; the names must still show none of its copies
+    (a folder and a file named after the same card, a member named like its archive)."""
+    root = tmp_path / f"acct {CARD}"
+    root.mkdir()
+    (root / f"copy {CARD}.txt").write_text("plain notes\n")
+    (root / f"{CARD}.zip").write_bytes(zip_bytes({f"{CARD}/again {CARD}.txt": b"plain notes\n"}))
+    p = build_pipeline(None, b"k" * 32)
+    for f in sorted(root.iterdir()):
+        v = p.scan(FileRef(str(f), role="contractor-drop", root=str(tmp_path)))
+        shown = [f"{x.path}!{x.member}" for x in (*v.findings, *v.errors, *v.files)]
+        shown += [m for x in v.findings for m in x.members]
+        assert shown and not any(CARD in s for s in shown), shown
+        assert p.shown_path(FileRef(str(f), root=str(tmp_path))).count(f"{CARD[:4]}********{CARD[-4:]}") == 2

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -14,6 +13,7 @@ import pytest
 import yaml
 
 from agent.cli import main
+from tests.helpers import as_nobody
 from tests.unit.operator.conftest import write_config
 
 
@@ -54,12 +54,7 @@ def test_zone_that_is_a_file(tmp_path: Path, capsys) -> None:
 
 def _as_nobody() -> list[str]:
     """Run the check as an unprivileged user (root reads every directory, so the test drops it)."""
-    if os.geteuid() != 0:
-        return []
-    setpriv = shutil.which("setpriv")
-    if setpriv is None:
-        pytest.skip("running as root without setpriv: cannot test unreadable folders")
-    return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+    return as_nobody("cannot test unreadable folders")
 
 
 @pytest.fixture

@@ -27,7 +27,9 @@ def test_every_string_is_escaped_and_bad_bytes_do_not_break_the_page() -> None:
     page.encode("utf-8")  # strict: a surrogate would raise here
     assert "<img" not in page
     assert "<script>y" not in page
-    assert "&lt;img src=x onerror=alert(1)&gt;\\udcff.txt" in page
+    assert (
+        "&lt;img src=x onerror=alert(1)&gt;\\xff.txt" in page
+    )  # the byte on disk, as the text report shows it
     assert "</td>.zip" not in page
     assert "BadZipFile: &lt;bad&gt;" in page
     assert page.count('class="finding"') == 1
@@ -40,3 +42,14 @@ def test_clean_scan_says_so() -> None:
     rep.close({"files": 1, "bytes": 3, "errors": 0, "seconds": 0.0})
     assert 'id="no-findings"' in out.getvalue()
     assert 'id="no-unscanned"' in out.getvalue()
+
+
+def test_control_characters_in_names_are_shown_escaped() -> None:
+    """A newline or an escape sequence in a file name is shown as \\n, \\x1b like in the text report."""
+    out = io.StringIO()
+    rep = make_reporter("html", out)
+    rep.error(ExtractError("/srv/drop/loop\n\x1b[31mFORGED", None, "symlink_loop", "symbolic link loop"))
+    rep.close({"files": 0, "bytes": 0, "errors": 1, "seconds": 0.1})
+    page = out.getvalue()
+    assert "\x1b" not in page
+    assert "/srv/drop/loop\\n\\x1b[31mFORGED" in page
