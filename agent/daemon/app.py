@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -42,6 +42,11 @@ from agent.security.bundle import Installed
 from agent.security.dirfd import make_private_dir
 from agent.sources.reconcile import Reconciler
 from agent.sources.watcher import Watcher
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+    from agent.policy.acks import AckSet
 
 log = structlog.get_logger(__name__)
 
@@ -213,7 +218,7 @@ class Agent:
             log.error("audit_append_failed", audit_event=event, error=type(exc).__name__)
 
     @staticmethod
-    def _load_acks(settings: Settings) -> Any:
+    def _load_acks(settings: Settings) -> AckSet:
         """The acknowledgement file; a broken one is refused like a broken pack (InputRejected)."""
         from agent.policy.acks import AckError, load_acks
 
@@ -224,7 +229,7 @@ class Agent:
                 settings.acknowledged, str(exc).split(": ", 1)[-1], kind="acknowledged"
             ) from None
 
-    def _set_acks(self, acks: Any) -> None:
+    def _set_acks(self, acks: AckSet) -> None:
         """Use ``acks``; when they differ from the ones in use, re-evaluate every file with findings."""
         old = getattr(self, "acks", None)
         self.acks = acks
@@ -254,7 +259,7 @@ class Agent:
         self.journal.set_meta("trusted_key_ids", ids)
         self._audit("agent_started", pid=os.getpid(), keys=ids, policy_digest=self.digest)
 
-    def _evidence_key(self) -> Any:
+    def _evidence_key(self) -> X25519PublicKey | None:
         if self.settings.evidence != "encrypted" or not self.settings.quarantine_public_key:
             return None
         from agent.security.keys import load_quarantine_public

@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import yaml
@@ -25,6 +25,12 @@ from agent.metrics import Metrics
 from agent.models import Limits
 from agent.policy import PolicyError, PolicySet, load_policies
 from agent.policy.shipped import default_policy_dirs
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from agent.actions.sinks import Dispatcher, Sink
+    from agent.pipeline import Pipeline
 
 log = structlog.get_logger(__name__)
 #: libyaml's safe loader when PyYAML has it, as the pack loader uses (the pure-Python one took ~0.15 s).
@@ -139,7 +145,7 @@ def verified_sources(
     return sources
 
 
-def manifest_sources(settings: Settings, dirs: list[Path], keys: list[Any]) -> dict[Path, bytes]:
+def manifest_sources(settings: Settings, dirs: list[Path], keys: list[Ed25519PublicKey]) -> dict[Path, bytes]:
     """Every file of each policy directory, read once, when the directory is exactly its signed manifest
     and that manifest is not older than the last one accepted (agent.security.manifest)."""
     from agent.security.manifest import check_not_older, load_set, remember
@@ -169,7 +175,7 @@ class PipelineSpec:
     sources: Mapping[Path, bytes]
     index_bytes: Mapping[str, bytes]
 
-    def __call__(self) -> Any:
+    def __call__(self) -> Pipeline:
         extra, _ = _index_detectors(self.settings, self.key, None, self.index_bytes)
         return build_for(self.settings, self.key, sources=self.sources, extra=tuple(extra))[0]
 
@@ -295,7 +301,7 @@ def build_for(
     metrics: Metrics | None = None,
     sources: Mapping[Path, bytes] | None = None,
     extra: tuple[object, ...] | None = None,
-) -> tuple[Any, str]:
+) -> tuple[Pipeline, str]:
     """(pipeline, digest) from settings; raises InputRejected / PolicyError / OSError on bad input.
 
     ``sources``: pack bytes already read (and, with require_signed, verified) by verified_sources;
@@ -321,11 +327,11 @@ def _with_indexes(sources: Mapping[Path, bytes], settings: Settings) -> dict[Pat
     return out
 
 
-def build_dispatcher(settings: Settings, metrics: Metrics) -> Any:
+def build_dispatcher(settings: Settings, metrics: Metrics) -> Dispatcher:
     """The alert sinks the settings ask for, behind one fan-out Dispatcher."""
     from agent.actions.sinks import Dispatcher
 
-    sinks: list[Any] = []
+    sinks: list[Sink] = []
     s = settings.sinks
     if s.stdout:
         from agent.actions.console import ConsoleSink
