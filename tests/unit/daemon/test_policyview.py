@@ -4,6 +4,10 @@ pipeline checked in a separate process."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
 from agent.daemon.policyview import ActivePolicies, check_buildable
@@ -11,7 +15,7 @@ from agent.daemon.settings import Settings
 from agent.daemon.wiring import PipelineSpec, build_with_spec
 from agent.models import ExtractError, FileRef
 from agent.policy import PolicyError
-from tests.helpers import fake_card
+from tests.helpers import REPO, fake_card
 
 KEY = b"k" * 32
 
@@ -89,3 +93,31 @@ def test_the_digest_is_the_one_the_full_build_gives(built: tuple[ActivePolicies,
 
     _active, digest, spec = built
     assert build_for(spec.settings, KEY)[1] == digest
+
+
+PARENT_PROBE = """
+import sys
+from agent.daemon.app import Agent
+from agent.daemon.policyview import ActivePolicies
+from agent.daemon.settings import Settings
+from agent.daemon.wiring import build_with_spec
+from agent.models import ExtractError, FileRef
+zones = [{"name": "drop", "path": sys.argv[1]}]
+settings = Settings.model_validate({"zones": zones, "state_dir": sys.argv[2]})
+policies, digest, spec = build_with_spec(settings, b"k" * 32)
+active = ActivePolicies(policies, spec)
+ref = FileRef(sys.argv[1] + "/big.bin", "drop", "contractor-drop", root=sys.argv[1])
+assert active.unscanned(ref, (ExtractError(ref.path, None, "timeout", "stopped"),))
+print(sorted({m.split(".")[0] for m in sys.modules} & {"presidio_analyzer", "spacy", "agent"}))
+"""
+
+
+def test_the_parent_loads_policies_without_the_recognizer_engine(tmp_path: Path) -> None:
+    """What the agent's parent does at start-up and for a killed worker's rules imports neither
+    Presidio nor spaCy (about 70 MB of the parent's memory)."""
+    (tmp_path / "drop").mkdir()
+    out = subprocess.run(
+        [sys.executable, "-c", PARENT_PROBE, str(tmp_path / "drop"), str(tmp_path / "state")],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    assert out.stdout.split("\n")[-2] == "['agent']", out.stderr[-2000:]
