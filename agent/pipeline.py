@@ -31,7 +31,7 @@ from agent.policy import DocContext, Evaluation, PolicySet, evaluate, load_polic
 from agent.policy.group import FileFindings
 from agent.policy.names import MAX_NAMES, NameText, redact_error, redact_finding, redact_record, rename
 from agent.policy.shipped import SHIPPED_POLICIES, default_policy_dirs, expand_policy_paths
-from agent.policy.unscanned import unscanned_detections
+from agent.policy.unscanned import unscanned_findings
 from agent.redact import Redactor
 
 log = structlog.get_logger(__name__)
@@ -135,10 +135,7 @@ class Pipeline:
 
     def unscanned(self, ref: FileRef, errors: Sequence[ExtractError]) -> tuple[Finding, ...]:
         """The findings the policies raise for what could not be read (agent.policy.unscanned)."""
-        detections = unscanned_detections(ref.path, errors)
-        if not detections:
-            return ()
-        return evaluate(detections, self._doc(ref, None), self.policies, self.redactor).findings
+        return unscanned_findings(ref, errors, self.policies, self.redactor)
 
     def shown_path(self, ref: FileRef) -> str:
         """The file's path as every output must show it: values in its name masked."""

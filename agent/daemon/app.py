@@ -1,4 +1,4 @@
-"""The composition root of the daemon: settings -> key -> pipeline -> journal -> workers -> sinks.
+"""The composition root of the daemon: settings -> key -> policies -> journal -> workers -> sinks.
 
 One main loop in the main thread claims work from the journal (only as many items as there are idle
 workers, so memory stays flat under any burst), hands it to the worker pool, and turns outcomes
@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -25,9 +25,11 @@ from agent.daemon.bundles import BundlePoller
 from agent.daemon.exporter import start_metrics_server
 from agent.daemon.notify import Notifier
 from agent.daemon.outcome import OutcomeHandler, open_evidence, open_vault
+from agent.daemon.policyview import ActivePolicies, check_buildable
 from agent.daemon.settings import Settings
 from agent.daemon.wiring import (
     InputRejected,
+    PipelineSpec,
     build_dispatcher,
     build_with_spec,
     signing_key_ids,
@@ -40,6 +42,11 @@ from agent.security.bundle import Installed
 from agent.security.dirfd import make_private_dir
 from agent.sources.reconcile import Reconciler
 from agent.sources.watcher import Watcher
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
+
+    from agent.policy.acks import AckSet
 
 log = structlog.get_logger(__name__)
 
@@ -70,7 +77,7 @@ class Agent:
         self._stop = False
         self._reload = False
         self._reload_thread: threading.Thread | None = None
-        self._reload_result: tuple[Any, str, Settings, Any] | None = None
+        self._reload_result: tuple[ActivePolicies, str, Settings, PipelineSpec] | None = None
         self._wake_r, self._wake_w = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
         self.host = socket.gethostname()
         self._last_overflow = 0.0
@@ -108,7 +115,8 @@ class Agent:
         self.audit = AuditLog(audit_path(st.state_dir), self.key)
         self.bundles = self._first_bundle()
         try:
-            self.pipeline, self.digest, spec = build_with_spec(st, self.key, self.metrics)
+            policies, self.digest, spec = build_with_spec(st, self.key, self.metrics)
+            self.policies = ActivePolicies(policies, spec)
         except InputRejected as exc:
             self._audit("signature_rejected", kind=exc.kind, reason=exc.reason, file=exc.file, at="start")
             raise
@@ -125,17 +133,16 @@ class Agent:
         self._install_signals()
         # workers come from a single-threaded forkserver and build their pipeline from `spec`
         # (agent.daemon.workers): never forked from this process, whatever threads it runs
-        fmt = st.log_format
         self.pool = WorkerPool(
             st.workers, st.timeout, metrics=self.metrics, seal_to=self._evidence_key(),
-            log_setup=(None if fmt == "auto" else fmt == "json", st.log_level),
+            log_setup=self._log_setup(st),
         )  # fmt: skip
         self.pool.start(spec)
         self.metrics.reconcile_interval.set(st.reconcile_interval)
         self._set_rules_gauge()
         self._prime_metrics()
         self.metrics.last_reload_success.set(1)
-        self.metrics.loaded(self.pipeline.policies.digest)  # the initial load is the first successful one
+        self.metrics.loaded(self.policies.policies.digest)  # the initial load is the first successful one
         self.http = start_metrics_server(st, self.metrics)
         self.dispatcher = build_dispatcher(st, self.metrics)
         self.reconciler = Reconciler(
@@ -145,7 +152,7 @@ class Agent:
         recrawl = lambda: self.reconciler.request_full("journal_recovered")  # noqa: E731
         self.backlog = JournalBacklog(self.journal, self.metrics, self.notifier.status, on_lost=recrawl)
         self.outcomes = OutcomeHandler(
-            settings=st, digest=self.digest, policies=self.pipeline, acks=self.acks, journal=self.journal,
+            settings=st, digest=self.digest, policies=self.policies, acks=self.acks, journal=self.journal,
             backlog=self.backlog, alerts=self.dispatcher, metrics=self.metrics, key=self.key, host=self.host,
             dedup=Deduplicator(str(Path(st.state_dir) / "alerts.db")), audit=self._audit,
             vault=open_vault(st, self.key, self.audit), evidence=open_evidence(st),
@@ -197,6 +204,12 @@ class Agent:
         if self.bundles is not None and self.bundles.started:
             os.kill(os.getpid(), signal.SIGHUP)
 
+    @staticmethod
+    def _log_setup(settings: Settings) -> tuple[bool | None, str]:
+        """(json, level) for agent.log.configure_logging in the processes the agent starts."""
+        fmt = settings.log_format
+        return (None if fmt == "auto" else fmt == "json", settings.log_level)
+
     def _audit(self, event: str, **fields: Any) -> None:
         """Append to the audit chain; a failing audit log is logged, never stops the agent."""
         try:
@@ -205,7 +218,7 @@ class Agent:
             log.error("audit_append_failed", audit_event=event, error=type(exc).__name__)
 
     @staticmethod
-    def _load_acks(settings: Settings) -> Any:
+    def _load_acks(settings: Settings) -> AckSet:
         """The acknowledgement file; a broken one is refused like a broken pack (InputRejected)."""
         from agent.policy.acks import AckError, load_acks
 
@@ -216,7 +229,7 @@ class Agent:
                 settings.acknowledged, str(exc).split(": ", 1)[-1], kind="acknowledged"
             ) from None
 
-    def _set_acks(self, acks: Any) -> None:
+    def _set_acks(self, acks: AckSet) -> None:
         """Use ``acks``; when they differ from the ones in use, re-evaluate every file with findings."""
         old = getattr(self, "acks", None)
         self.acks = acks
@@ -246,7 +259,7 @@ class Agent:
         self.journal.set_meta("trusted_key_ids", ids)
         self._audit("agent_started", pid=os.getpid(), keys=ids, policy_digest=self.digest)
 
-    def _evidence_key(self) -> Any:
+    def _evidence_key(self) -> X25519PublicKey | None:
         if self.settings.evidence != "encrypted" or not self.settings.quarantine_public_key:
             return None
         from agent.security.keys import load_quarantine_public
@@ -254,13 +267,13 @@ class Agent:
         return load_quarantine_public(self.settings.quarantine_public_key)
 
     def _set_rules_gauge(self) -> None:
-        self.metrics.policy_rules.set(len(self.pipeline.policies.rules))
+        self.metrics.policy_rules.set(len(self.policies.policies.rules))
 
     def _prime_metrics(self) -> None:
         """Every series the active zones and rules can produce, at 0 (again after a reload)."""
         self.metrics.prime(
             [(z.name, z.role) for z in self.settings.zones],
-            self.pipeline.policies.rules,
+            self.policies.policies.rules,
             ERROR_REASONS,
             alert_floor=SEVERITY_RANK[self.settings.alert_min_severity],
             ranks=SEVERITY_RANK,
@@ -382,7 +395,10 @@ class Agent:
 
         try:
             settings = load_settings(self.config_path) if self.config_path else self.settings
-            pipeline, digest, spec = build_with_spec(settings, self.key, self.metrics)
+            policies, digest, spec = build_with_spec(settings, self.key, self.metrics)
+            # the running workers are replaced by ones built from `spec`: a set they could not build
+            # is refused now, while the old ones still scan (agent.daemon.policyview)
+            check_buildable(spec, self._log_setup(settings))
             self._next_acks = self._load_acks(settings)
         except Exception as exc:
             reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
@@ -396,13 +412,13 @@ class Agent:
             self.metrics.last_reload_success.set(0)
             self.notifier.ready("reload failed; previous policies active")
             return
-        self._reload_result = (pipeline, digest, settings, spec)
+        self._reload_result = (ActivePolicies(policies, spec), digest, settings, spec)
         self.wake()
 
     def _apply_reload(self) -> None:
         if self._reload_result is None:
             raise RuntimeError("reload applied before one was prepared")
-        pipeline, digest, settings, spec = self._reload_result
+        policies, digest, settings, spec = self._reload_result
         self._reload_result = None
         restart_needed = [
             f
@@ -410,9 +426,9 @@ class Agent:
             if getattr(settings, f) != getattr(self.settings, f)
         ]
         self.settings = self.settings.model_copy(update={k: getattr(settings, k) for k in RELOADABLE})
-        self.pipeline = pipeline
+        self.policies = policies
         self._set_acks(self._next_acks)
-        self.outcomes.reconfigure(self.settings, digest, pipeline, self.acks)
+        self.outcomes.reconfigure(self.settings, digest, policies, self.acks)
         self.pool.timeout = self.settings.timeout
         self.pool.replace_pipeline(spec)
         if digest != self.digest:
@@ -425,7 +441,7 @@ class Agent:
         self._prime_metrics()
         self.metrics.reloads.labels(outcome="success").inc()
         self.metrics.last_reload_success.set(1)
-        self.metrics.loaded(self.pipeline.policies.digest)
+        self.metrics.loaded(self.policies.policies.digest)
         self.notifier.ready()
         log.info("reload_succeeded", rescan=n, needs_restart=restart_needed)
         self._audit("reload_succeeded", policy_digest=digest, rescan=n, needs_restart=restart_needed)

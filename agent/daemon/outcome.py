@@ -317,10 +317,14 @@ class OutcomeHandler:
         zone = self.settings.zone(rec.zone)
         role = zone.role if zone else DEFAULT_ROLE
         severity = _as_severity(rule.severity_for(role)) if rule else "high"
+        # a record holds the path as alerts show it; one from before that (no sealed path) the real one
+        shown = rec.original_path
+        if rec.sealed_path is None:
+            shown = self.policies.shown_path(_zone_ref(rec.original_path, rec.zone, zone))
         return Alert(
             id=alert_id(self.key, rec.original_path, None, rec.rule, rec.content_hash), time=self.clock(),
             host=self.host, zone=rec.zone, role=role,
-            path=self.policies.shown_path(_zone_ref(rec.original_path, rec.zone, zone)), member=None,
+            path=shown, member=None,
             policy=policy or "", rule=rec.rule, entity=entity or "", severity=severity,
             excerpt="[quarantined before its alert was sent]", fingerprint=rec.content_hash,
             desc=rule.desc if rule else "", incident_id=rec.incident_id,

@@ -12,17 +12,25 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 import yaml
 
 from agent.daemon.settings import Settings, read_secret
 from agent.metrics import Metrics
-from agent.policy import PolicyError
+from agent.models import Limits
+from agent.policy import PolicyError, PolicySet, load_policies
+from agent.policy.shipped import default_policy_dirs
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from agent.actions.sinks import Dispatcher, Sink
+    from agent.pipeline import Pipeline
 
 log = structlog.get_logger(__name__)
 #: libyaml's safe loader when PyYAML has it, as the pack loader uses (the pure-Python one took ~0.15 s).
@@ -137,7 +145,7 @@ def verified_sources(
     return sources
 
 
-def manifest_sources(settings: Settings, dirs: list[Path], keys: list[Any]) -> dict[Path, bytes]:
+def manifest_sources(settings: Settings, dirs: list[Path], keys: list[Ed25519PublicKey]) -> dict[Path, bytes]:
     """Every file of each policy directory, read once, when the directory is exactly its signed manifest
     and that manifest is not older than the last one accepted (agent.security.manifest)."""
     from agent.security.manifest import check_not_older, load_set, remember
@@ -167,22 +175,50 @@ class PipelineSpec:
     sources: Mapping[Path, bytes]
     index_bytes: Mapping[str, bytes]
 
-    def __call__(self) -> Any:
+    def __call__(self) -> Pipeline:
         extra, _ = _index_detectors(self.settings, self.key, None, self.index_bytes)
         return build_for(self.settings, self.key, sources=self.sources, extra=tuple(extra))[0]
 
 
 def build_with_spec(
     settings: Settings, key: bytes, metrics: Metrics | None = None
-) -> tuple[Any, str, PipelineSpec]:
-    """(pipeline, digest, spec for the workers): the policy inputs are read once, for both."""
-    from agent.pipeline import default_policy_dirs
+) -> tuple[PolicySet, str, PipelineSpec]:
+    """(policies, digest, spec for the workers): the policy inputs are read once, for both.
 
+    The agent's parent only needs the compiled policies (agent.daemon.policyview): the pipeline lives
+    in the workers, built there from ``spec``. Everything a pack can break is checked here by the
+    loader (schema, entities, regex compile and ReDoS shapes, re2 triggers); the indexes are read and
+    their signatures checked here too. What only a build can show is checked on a reload by
+    agent.daemon.policyview.check_buildable."""
     dirs = settings.policy_dirs(default_policy_dirs())
     sources = verified_sources(settings, dirs, metrics, verify=settings.require_signed)
     extra, index_bytes = _index_detectors(settings, key, metrics)
-    pipeline, digest = build_for(settings, key, metrics, sources=sources, extra=tuple(extra))
-    return pipeline, digest, PipelineSpec(settings, key, sources, index_bytes)
+    policies = load_policies(dirs, known_entities=known_entities(extra), sources=sources)
+    return policies, _digest(settings, dirs, sources), PipelineSpec(settings, key, sources, index_bytes)
+
+
+def known_entities(extra: Sequence[object]) -> frozenset[str]:
+    """Entities a rule may name: the built-in recognizers' and those of the index detectors. The
+    constant list (kept equal to the registry by a test), so the agent's parent never imports Presidio."""
+    from agent.classify.entities import KNOWN_ENTITIES
+
+    return KNOWN_ENTITIES | frozenset(e for d in extra for e in getattr(d, "entities", ()))
+
+
+def _digest(settings: Settings, dirs: list[Path], sources: Mapping[Path, bytes] | None) -> str:
+    """The policy digest of these settings (see policy_digest); ``sources`` as verified_sources read them."""
+    signed = sources if settings.require_signed else None  # the digest of an unsigned set: from disk
+    return policy_digest(
+        dirs,
+        [*settings.edm_files(), *settings.fingerprint_files()],
+        extra=repr((_limits(settings), settings.ner_model)),
+        sources=_with_indexes(signed, settings) if signed is not None else None,
+    )
+
+
+def _limits(settings: Settings) -> Limits:
+    limits = settings.limits_obj()
+    return type(limits)(**{**limits.__dict__, "timeout_seconds": settings.timeout})
 
 
 def _load_index(load: Any, f: str, key: bytes, trusted: Any, settings: Settings, blob: bytes | None) -> Any:
@@ -266,29 +302,20 @@ def build_for(
     metrics: Metrics | None = None,
     sources: Mapping[Path, bytes] | None = None,
     extra: tuple[object, ...] | None = None,
-) -> tuple[Any, str]:
+) -> tuple[Pipeline, str]:
     """(pipeline, digest) from settings; raises InputRejected / PolicyError / OSError on bad input.
 
     ``sources``: pack bytes already read (and, with require_signed, verified) by verified_sources;
     ``extra``: index detectors already loaded (and checked) by _index_detectors."""
-    from agent.pipeline import build_pipeline, default_policy_dirs
+    from agent.pipeline import build_pipeline
 
     dirs = settings.policy_dirs(default_policy_dirs())
     if sources is None and settings.require_signed:
         sources = verified_sources(settings, dirs, metrics)
-    signed = sources if settings.require_signed else None  # the digest of an unsigned set: from disk
-    limits = settings.limits_obj()
-    limits = type(limits)(**{**limits.__dict__, "timeout_seconds": settings.timeout})
     if extra is None:
         extra = tuple(_index_detectors(settings, key, metrics)[0])
-    pipeline = build_pipeline(dirs, key, limits, extra, settings.ner_model, sources=sources)
-    digest = policy_digest(
-        dirs,
-        [*settings.edm_files(), *settings.fingerprint_files()],
-        extra=repr((limits, settings.ner_model)),
-        sources=_with_indexes(signed, settings) if signed is not None else None,
-    )
-    return pipeline, digest
+    pipeline = build_pipeline(dirs, key, _limits(settings), extra, settings.ner_model, sources=sources)
+    return pipeline, _digest(settings, dirs, sources)
 
 
 def _with_indexes(sources: Mapping[Path, bytes], settings: Settings) -> dict[Path, bytes]:
@@ -301,11 +328,11 @@ def _with_indexes(sources: Mapping[Path, bytes], settings: Settings) -> dict[Pat
     return out
 
 
-def build_dispatcher(settings: Settings, metrics: Metrics) -> Any:
+def build_dispatcher(settings: Settings, metrics: Metrics) -> Dispatcher:
     """The alert sinks the settings ask for, behind one fan-out Dispatcher."""
     from agent.actions.sinks import Dispatcher
 
-    sinks: list[Any] = []
+    sinks: list[Sink] = []
     s = settings.sinks
     if s.stdout:
         from agent.actions.console import ConsoleSink

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from agent.models import UNSCANNED_ENTITY, Detection, ExtractError
+from agent.models import UNSCANNED_ENTITY, Detection, ExtractError, FileRef, Finding
+from agent.policy.compiled import PolicySet
+from agent.policy.evaluate import DocContext, evaluate
+from agent.redact import Redactor
 
 #: Reasons that say nothing is there to read: no content was missed.
 NOT_CONTENT_REASONS = frozenset({"vanished"})
@@ -39,3 +42,16 @@ def unscanned_detections(path: str, errors: Iterable[ExtractError]) -> list[Dete
         )
         for reason, n in sorted(by_reason.items())
     ]
+
+
+def unscanned_findings(
+    ref: FileRef, errors: Iterable[ExtractError], policies: PolicySet, redactor: Redactor
+) -> tuple[Finding, ...]:
+    """The findings ``policies`` raise for what could not be read (paths as given: not masked). No
+    classifier is needed, so the daemon's parent, which holds policies and no pipeline, alerts a file
+    whose worker was killed."""
+    detections = unscanned_detections(ref.path, errors)
+    if not detections:
+        return ()
+    doc = DocContext(path=ref.path, member=None, zone=ref.zone, role=ref.role)
+    return evaluate(detections, doc, policies, redactor).findings

@@ -135,23 +135,36 @@ class CandidateGenerator:
             self._known.clear()
         new = raw - seen.keys()
         if new:
-            pieces: dict[bytes, list[tuple[str, str]]] = {}
-            for tok in new:
-                strs = (
-                    [tok.decode("ascii")]
-                    if tok.isascii()
-                    else _LETTERS.findall(tok.decode("utf-8", "replace"))
-                )
-                pieces[tok] = [(r, _fold_token(r)) for r in strs]
-            known = self.word_filter(sorted({f for ps in pieces.values() for _, f in ps}))
-            for tok, ps in pieces.items():
-                seen[tok] = kept = tuple((r, f) for r, f in ps if f in known)
-                if kept:
-                    self._known.add(tok)
+            self._learn(new)
         hits = raw & self._known
         if not hits:
             return
         toks = sorted({(p, p + len(r), f) for tok in hits for r, f in seen[tok] for p in _positions(text, r)})
+        self._grams(text, toks, masked, out)
+
+    def _learn(self, new: set[bytes]) -> None:
+        """Remember, for each token not seen before, its letter runs that occur in some indexed value."""
+        pieces: dict[bytes, list[tuple[str, str]]] = {}
+        for tok in new:
+            strs = (
+                [tok.decode("ascii")] if tok.isascii() else _LETTERS.findall(tok.decode("utf-8", "replace"))
+            )
+            pieces[tok] = [(r, _fold_token(r)) for r in strs]
+        known = self.word_filter(sorted({f for ps in pieces.values() for _, f in ps}))
+        for tok, ps in pieces.items():
+            self._seen[tok] = kept = tuple((r, f) for r, f in ps if f in known)
+            if kept:
+                self._known.add(tok)
+
+    def _grams(
+        self,
+        text: str,
+        toks: list[tuple[int, int, str]],
+        masked: list[tuple[int, int]],
+        out: dict[str, Spans],
+    ) -> None:
+        """The n-grams of known tokens (start, end, folded) of the sizes an indexed name has, each
+        token joined to the next across at most a short name gap ("Anna-Maria", "Muster, Anna")."""
         sizes = self.shapes.word_sizes
         biggest = max(sizes)
         for i, (s, e, w) in enumerate(toks):
@@ -235,35 +248,50 @@ def _dates(text: str, cp: np.ndarray, cls: np.ndarray, out: dict[str, Spans]) ->
     if n == 0:
         return
     length = ends - starts
-    size = cls.size
-    prev = np.where(starts > 0, cp[np.maximum(starts - 1, 0)], 0)
-    if n >= 3:  # a<sep>b<sep>c: same separator, a 1-4 digits (not after "."), b 1-2, c 2-4
-        e0, e1 = ends[:-2], ends[1:-1]
-        ok = (starts[1:-1] == e0 + 1) & (starts[2:] == e1 + 1)
-        ok &= ((cls[np.minimum(e0, size - 1)] & _DATESEP) != 0) & (
-            cp[np.minimum(e0, size - 1)] == cp[np.minimum(e1, size - 1)]
-        )
-        ok &= (
-            (length[:-2] <= 4)
-            & (length[1:-1] <= 2)
-            & (length[2:] >= 2)
-            & (length[2:] <= 4)
-            & (prev[:-2] != 46)
-        )
-        trip = np.flatnonzero(ok)
-        if trip.size:
-            _numeric_dates(text, cp, starts, ends, length, trip, out)
-        if len(_NUM_DATES) > 50_000:
-            _NUM_DATES.clear()
+    if n >= 3:
+        _separated_dates(text, cp, cls, starts, ends, length, out)
     for i in np.flatnonzero(length == 8).tolist():
         s, e = int(starts[i]), int(ends[i])
         o = compact_date(text[s:e])
         if o:
             out.setdefault("d:" + o, []).append((s, e))
-    # written months end in a year 1800-2199 that is not part of a numeric date ("2024-05-01", "1.5.2024")
+    _written_dates(text, cp, starts, ends, length, out)
+
+
+def _separated_dates(
+    text: str,
+    cp: np.ndarray,
+    cls: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    length: np.ndarray,
+    out: dict[str, Spans],
+) -> None:
+    """a<sep>b<sep>c: same separator, a 1-4 digits (not after "."), b 1-2, c 2-4."""
+    size = cls.size
+    prev = np.where(starts > 0, cp[np.maximum(starts - 1, 0)], 0)
+    e0, e1 = ends[:-2], ends[1:-1]
+    ok = (starts[1:-1] == e0 + 1) & (starts[2:] == e1 + 1)
+    ok &= ((cls[np.minimum(e0, size - 1)] & _DATESEP) != 0) & (
+        cp[np.minimum(e0, size - 1)] == cp[np.minimum(e1, size - 1)]
+    )
+    ok &= (length[:-2] <= 4) & (length[1:-1] <= 2) & (length[2:] >= 2) & (length[2:] <= 4) & (prev[:-2] != 46)
+    trip = np.flatnonzero(ok)
+    if trip.size:
+        _numeric_dates(text, cp, starts, ends, length, trip, out)
+    if len(_NUM_DATES) > 50_000:
+        _NUM_DATES.clear()
+
+
+def _written_dates(
+    text: str, cp: np.ndarray, starts: np.ndarray, ends: np.ndarray, length: np.ndarray, out: dict[str, Spans]
+) -> None:
+    """Written months: they end in a year 1800-2199 that is not part of a numeric date ("2024-05-01",
+    "1.5.2024")."""
     four = np.flatnonzero(length == 4)
     if four.size == 0:
         return
+    size = cp.size
     d0, d1 = cp[starts[four]], cp[starts[four] + 1]
     four = four[((d0 == 49) & (d1 >= 56)) | ((d0 == 50) & (d1 <= 49))]  # "18", "19", "20", "21"
     for i in four.tolist():

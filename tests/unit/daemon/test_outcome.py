@@ -287,6 +287,24 @@ def test_crash_between_quarantine_and_alert_is_alerted_at_start_up(
     assert len(w.alerts()) == 1
 
 
+def test_an_unalerted_record_from_before_sealed_paths_is_alerted_with_its_name_masked(world: World) -> None:
+    """A record written before vault records sealed the real path holds it in clear: the recovery
+    alert masks the card number in its name itself."""
+    path = world.drop(f"card {CARD}.csv")
+    vault = world.handler.vault
+    assert vault is not None
+    rec = vault.quarantine(
+        path, "drop", "payment-card-number", "bank-secrecy/payment-card-number: CREDIT_CARD"
+    )
+    old = json.loads(vault.meta_path(rec.incident_id).read_bytes())
+    old.update(original_path=str(path), sealed_path=None, agent_path=None)
+    vault.meta_path(rec.incident_id).write_text(json.dumps(old))
+    world.new_handler().alert_unsent_quarantines()
+    (alert,) = world.alerts()
+    assert alert["incident_id"] == rec.incident_id
+    assert alert["path"] == f"{world.zone}/card {CARD[:4]}********{CARD[-4:]}.csv"
+
+
 def test_sealed_evidence_is_stored_and_named_by_the_alert(world: World) -> None:
     """The worker's sealed blob lands in the evidence store; the security team's key opens it."""
     path = world.drop("customers.csv")
