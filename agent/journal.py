@@ -77,6 +77,11 @@ _ADDED_COLUMNS = (("settle", "REAL"),)
 #: Claimed this many times without an ack (the agent died each time): the file is given up on.
 MAX_ATTEMPTS = 3
 
+#: However many events keep coming for a pending file, it is due at most this long after the first:
+#: a writer (or a folder renamed in a loop, each rename re-announcing every file in it) can delay a
+#: scan, never postpone it forever.
+MAX_DEFER_SECONDS = 30.0
+
 _ENQUEUE = """
 INSERT INTO files(path, zone, state, enqueued_at, event_time, not_before, settle, attempts)
 VALUES (:path, :zone, 'pending', :now, :event_time, :not_before, :settle, 0)
@@ -88,8 +93,10 @@ ON CONFLICT(path) DO UPDATE SET
     event_time = CASE WHEN state IN ('done', 'error') OR event_time IS NULL THEN excluded.event_time
                       ELSE max(event_time, excluded.event_time) END,
     not_before = CASE WHEN state IN ('done', 'error') THEN excluded.not_before
-                      WHEN excluded.event_time >= coalesce(event_time, 0) THEN excluded.not_before
-                      ELSE max(not_before, excluded.not_before) END,
+                      ELSE min(CASE WHEN excluded.event_time >= coalesce(event_time, 0)
+                                         THEN excluded.not_before
+                                    ELSE max(not_before, excluded.not_before) END,
+                               max(not_before, coalesce(enqueued_at, :now) + :max_defer)) END,
     settle = CASE WHEN state IN ('done', 'error') OR excluded.event_time >= coalesce(event_time, 0)
                        OR excluded.not_before > not_before THEN excluded.settle
                   ELSE settle END,
@@ -122,6 +129,7 @@ def _entry_row(entry: QueueEntry, now: float) -> dict[str, object]:
         "event_time": event_time if event_time is not None else now,
         "not_before": not_before if not_before is not None else now,
         "settle": entry[4] if len(entry) > 4 else None,
+        "max_defer": MAX_DEFER_SECONDS,
     }
 
 
@@ -366,18 +374,20 @@ class Journal:
                 c.execute(
                     "UPDATE files SET state = CASE WHEN rerun = 1 THEN 'pending' ELSE 'done' END, "
                     "not_before = CASE WHEN rerun = 1 THEN ? ELSE not_before END, rerun = 0, "
+                    "enqueued_at = CASE WHEN rerun = 1 THEN ? ELSE enqueued_at END, "
                     "dev = ?, ino = ?, size = ?, mtime_ns = ?, content_hash = ?, max_severity = ?, "
                     "findings = ?, last_error = ?, policy_digest = ?, scanned_at = ?, scans = scans + 1, "
                     "attempts = 0, worker = NULL WHERE path = ?",
-                    (now, st.dev, st.ino, st.size, st.mtime_ns, content_hash, max_severity, findings,
+                    (now, now, st.dev, st.ino, st.size, st.mtime_ns, content_hash, max_severity, findings,
                      error, policy_digest, now, _key(item.path)),
                 )  # fmt: skip
             else:
                 c.execute(
                     "UPDATE files SET state = CASE WHEN rerun = 1 THEN 'pending' ELSE 'done' END, "
                     "not_before = CASE WHEN rerun = 1 THEN ? ELSE not_before END, rerun = 0, "
+                    "enqueued_at = CASE WHEN rerun = 1 THEN ? ELSE enqueued_at END, "
                     "dev = ?, ino = ?, size = ?, mtime_ns = ?, attempts = 0, worker = NULL WHERE path = ?",
-                    (now, st.dev, st.ino, st.size, st.mtime_ns, _key(item.path)),
+                    (now, now, st.dev, st.ino, st.size, st.mtime_ns, _key(item.path)),
                 )
 
     def fail(
@@ -396,8 +406,24 @@ class Journal:
 
     def forget(self, path: str) -> None:
         """Drop the row of a file that is gone (unless a scan of it is in flight)."""
+        self.forget_many((path,))
+
+    def forget_many(self, paths: Iterable[str], dirs: Iterable[str] = ()) -> None:
+        """:meth:`forget` for many paths, and the finished rows below each of ``dirs`` (folders moved
+        away), in one transaction: a folder renamed in a loop costs one statement, not one per file.
+
+        Below ``dirs`` only rows that are done go: inotify reports a rename loop long after the fact,
+        and a crawl may have queued what is there now meanwhile; a queued path that is really gone
+        is dropped when its turn comes (``vanished``)."""
+        keys = [(_key(p),) for p in paths]
+        below = [(_key(d.rstrip("/")) + b"/", _key(d.rstrip("/")) + b"0") for d in dirs]  # "0" follows "/"
+        if not keys and not below:
+            return
         with self._tx() as c:
-            c.execute("DELETE FROM files WHERE path = ? AND state != 'claimed'", (_key(path),))
+            c.executemany("DELETE FROM files WHERE path = ? AND state != 'claimed'", keys)
+            c.executemany(
+                "DELETE FROM files WHERE path >= ? AND path < ? AND state IN ('done', 'error')", below
+            )
 
     def requeue_claimed(self) -> tuple[int, int]:
         """At start-up: put items claimed by a dead agent back; give up on ones that killed it thrice."""

@@ -26,6 +26,15 @@ log = structlog.get_logger(__name__)
 
 BATCH = 500
 RETRY_SECONDS = 2.0
+#: One directory is crawled at most this often, however many events ask for it.
+DIR_INTERVAL = 1.0
+#: Directories waiting for a crawl; beyond it (or past STORM_REQUESTS a second) the zone is crawled whole.
+MAX_DIRTY_DIRS = 1024
+#: Directory crawl requests per zone and second that make a storm (a writer renaming folders in a loop).
+STORM_REQUESTS = 100
+#: While a storm lasts, its zone is crawled whole at most this often: files dropped elsewhere in the
+#: zone are found by the crawl even while their inotify events wait behind the storm's.
+ZONE_INTERVAL = 2.0
 
 
 class ZoneLike(Protocol):
@@ -97,7 +106,12 @@ def crawl(
             with os.scandir(d) as it:
                 entries = sorted(it, key=lambda e: e.name)
         except OSError as exc:
-            log.warning("crawl_dir_failed", path=d, error=exc.strerror or type(exc).__name__)
+            if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
+                log.debug(
+                    "crawl_dir_vanished"
+                )  # renamed or removed meanwhile: its new name has its own event
+            else:
+                log.warning("crawl_dir_failed", path=d, error=exc.strerror or type(exc).__name__)
             continue
         subdirs = []
         for e in entries:
@@ -175,7 +189,11 @@ class Reconciler:
         self._next_periodic = time.monotonic() + interval if interval > 0 else float("inf")
         self._overflow_at: float | None = None
         self._lock = threading.Lock()
-        self._dirs_queued: set[tuple[str, str]] = set()
+        self._dirty: dict[tuple[str, str], None] = {}  # directories to crawl, in request order (bounded)
+        self._dirty_zones: set[str] = set()  # zones to crawl whole (a storm, or too many dirty dirs)
+        self._crawled: dict[tuple[str, str], float] = {}  # directory -> when it was last crawled
+        self._zone_crawled: dict[str, float] = {}
+        self._requests: dict[str, tuple[float, int]] = {}  # zone -> (second, crawl requests in it)
         self.runs = 0
 
     # -- requests (any thread) ----------------------------------------------------------------
@@ -183,13 +201,65 @@ class Reconciler:
         self._q.put(("full", trigger, None))
 
     def request_dir(self, zone: str, path: str) -> None:
-        """Crawl one directory soon; a request already waiting for the same one is not queued twice
-        (a writer renaming a directory back and forth must not queue one crawl per rename)."""
+        """Crawl one directory soon.
+
+        Requests are coalesced into a bounded dirty set, and one directory is crawled at most once per
+        ``DIR_INTERVAL``: a writer renaming directories in a loop costs one crawl per directory and
+        interval, never one per rename. Past ``STORM_REQUESTS`` a second (or ``MAX_DIRTY_DIRS``
+        waiting) the zone is crawled whole instead, at most once per ``ZONE_INTERVAL``: the storm's
+        inotify events queue up ahead of everyone else's, and the crawl finds the other files anyway.
+        """
         with self._lock:
-            if (zone, path) in self._dirs_queued:
+            was_idle = not self._dirty and not self._dirty_zones
+            if zone in self._dirty_zones:
                 return
-            self._dirs_queued.add((zone, path))
-        self._q.put(("dir", zone, path))
+            if self._storm(zone) or len(self._dirty) >= MAX_DIRTY_DIRS:
+                self._dirty = {k: None for k in self._dirty if k[0] != zone}
+                self._dirty_zones.add(zone)
+            else:
+                self._dirty[(zone, path)] = None
+        if was_idle:
+            self._q.put(("dirty", None, None))  # wakes the thread; one token per idle -> busy change
+
+    def _storm(self, zone: str) -> bool:
+        """Count a crawl request; True when the zone gets more than STORM_REQUESTS in this second."""
+        second = int(time.monotonic())
+        at, n = self._requests.get(zone, (second, 0))
+        n = n + 1 if at == second else 1
+        self._requests[zone] = (second, n)
+        if n == STORM_REQUESTS + 1:
+            log.warning("directory_storm_detected", zone=zone, requests_per_second=n)
+        return n > STORM_REQUESTS
+
+    def _take_due(self) -> tuple[list[str], list[tuple[str, str]]]:
+        """The dirty zones and directories whose last crawl is old enough, taken out of the sets."""
+        now = time.monotonic()
+        with self._lock:
+            zones = [z for z in self._dirty_zones if now - self._zone_crawled.get(z, -1e9) >= ZONE_INTERVAL]
+            self._dirty_zones.difference_update(zones)
+            dirs = [k for k in self._dirty if now - self._crawled.get(k, -1e9) >= DIR_INTERVAL]
+            for k in dirs:
+                del self._dirty[k]
+            if len(self._crawled) > MAX_DIRTY_DIRS:  # forget crawls too old to defer anything
+                self._crawled = {k: t for k, t in self._crawled.items() if now - t < DIR_INTERVAL}
+            for z in zones:
+                self._zone_crawled[z] = now
+            for k in dirs:
+                self._crawled[k] = now
+        return zones, dirs
+
+    def _crawl_dirty(self) -> None:
+        zones, dirs = self._take_due()
+        for zone in zones:
+            self.run_zone(zone, "storm")
+        for zone, path in dirs:
+            if zone not in zones:
+                self.run_dir(zone, path)
+
+    def pending_dirs(self) -> int:
+        """Directories and zones still waiting for their crawl."""
+        with self._lock:
+            return len(self._dirty) + len(self._dirty_zones)
 
     def overflowed(self) -> None:
         """inotify dropped events: crawl everything once the burst of overflow signals is over."""
@@ -221,6 +291,19 @@ class Reconciler:
             self.wake()
         return seen, queued
 
+    def run_zone(self, zone: str, trigger: str) -> int:
+        """Crawl one zone whole now (a storm in it); the number of files queued."""
+        flt = next((f for n, f in self.zones if n == zone), None)
+        if flt is None:
+            return 0
+        _, queued = diff(self.journal, zone, flt, self.dir_settle, cancelled=self._stop.is_set)
+        if self.metrics is not None:
+            self.metrics.reconcile_runs.labels(trigger=trigger, outcome="success").inc()  # type: ignore[attr-defined]
+        log.info("reconcile_finished", trigger=trigger, zone=zone, files_queued=queued)
+        if queued:
+            self.wake()
+        return queued
+
     def run_dir(self, zone: str, path: str) -> int:
         flt = next((f for n, f in self.zones if n == zone), None)
         if flt is None or not flt.wants_dir(path):
@@ -251,16 +334,13 @@ class Reconciler:
     def _loop(self) -> None:
         while not self._stop.is_set():
             try:
-                kind, a, b = self._q.get(timeout=0.1)
+                kind, a, _ = self._q.get(timeout=0.1)
             except queue.Empty:
-                kind, a, b = "", None, None
+                kind, a = "", None
             try:
                 if kind == "full":
                     self.run_full(a or "manual")
-                elif kind == "dir" and a is not None and b is not None:
-                    with self._lock:
-                        self._dirs_queued.discard((a, b))  # events from now on ask for a new crawl
-                    self.run_dir(a, b)
+                self._crawl_dirty()
                 if self._due_overflow():
                     self.run_full("overflow")
                 if time.monotonic() >= self._next_periodic:

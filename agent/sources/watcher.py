@@ -119,6 +119,7 @@ class EventBatcher:
         self.wake = wake
         self._pending: dict[str, tuple[str, float, float]] = {}  # path -> (zone, event time, settle)
         self._gone: set[str] = set()
+        self._gone_dirs: set[str] = set()  # folders moved away: every row below them goes
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -139,15 +140,29 @@ class EventBatcher:
             self._gone.add(path)
         self._kick.set()
 
+    def gone_below(self, folder: str) -> None:
+        """A folder moved away (or out): forget what is known below it, in one go (queued paths stay
+        queued, see Journal.forget_many). Written now, not with the next flush: the crawl of the
+        folder's new name (or of the same name, when it comes back) is requested right after."""
+        try:
+            self.journal.forget_many((), (folder,))
+        except Exception as exc:  # not writable now: with the next flush (retried like any event)
+            log.debug("journal_write_failed", operation="forget_below", error=type(exc).__name__)
+            with self._lock:
+                self._gone_dirs.add(folder)
+            self._kick.set()
+
     def flush(self) -> int:
         with self._lock:
             pending, self._pending = self._pending, {}
             gone, self._gone = self._gone, set()
+            gone_dirs, self._gone_dirs = self._gone_dirs, set()
         try:
-            for p in gone:
-                self.journal.forget(p)
+            self.journal.forget_many(gone, gone_dirs)
             n = self.journal.enqueue_many((p, z, t, t + d, d) for p, (z, t, d) in pending.items())
         except Exception:
+            with self._lock:
+                self._gone_dirs |= gone_dirs
             self._keep(pending, gone)
             raise
         if self.failing:
@@ -247,6 +262,8 @@ class _Handler(FileSystemEventHandler):
                     isinstance(event, FileCreatedEvent) and self._in_fresh_dir(src)
                 )
                 self.w.batcher.add(src, self.zone, closed=closed)
+        elif isinstance(event, (FileMovedEvent, DirMovedEvent)) and event.is_synthetic:
+            return  # watchdog's replay of each file in a moved folder: the folder's own event covers them
         elif isinstance(event, FileMovedEvent):
             if src and self.flt.contains(src):
                 self.w.batcher.gone(src)
@@ -256,16 +273,20 @@ class _Handler(FileSystemEventHandler):
             if self.flt.contains(src):
                 self.w.batcher.gone(src)
         elif isinstance(event, (DirCreatedEvent, DirMovedEvent)):
-            target = dest if isinstance(event, DirMovedEvent) else src
-            if target and self.flt.wants_dir(target):
-                now = time.monotonic()
-                if len(self._fresh_dirs) > 10_000:  # a burst of new folders: forget the stale ones
-                    self._fresh_dirs = {
-                        d: t for d, t in self._fresh_dirs.items() if now - t < FRESH_DIR_SECONDS
-                    }
-                self._fresh_dirs[target] = now
-                # files created before the new directory's watch was set got no event: crawl it once
-                self.w.on_dir(self.zone, target)
+            self._dir_event(src, dest if isinstance(event, DirMovedEvent) else None)
+
+    def _dir_event(self, src: str, moved_to: str | None) -> None:
+        """A folder created (``moved_to`` None) or moved: crawl it where it is now."""
+        if moved_to is not None and src and self.flt.contains(src):
+            self.w.batcher.gone_below(src)  # its files live under the new name now (crawled below)
+        target = src if moved_to is None else moved_to
+        if target and self.flt.wants_dir(target):
+            now = time.monotonic()
+            if len(self._fresh_dirs) > 10_000:  # a burst of new folders: forget the stale ones
+                self._fresh_dirs = {d: t for d, t in self._fresh_dirs.items() if now - t < FRESH_DIR_SECONDS}
+            self._fresh_dirs[target] = now
+            # files created before the new directory's watch was set got no event: crawl it once
+            self.w.on_dir(self.zone, target)
 
 
 def zone_problem(path: str) -> str | None:

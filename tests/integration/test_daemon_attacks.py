@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -123,3 +126,48 @@ def test_a_card_in_a_quarantined_name_stays_out_of_the_vault_records(tmp_path: P
     assert card.encode() not in b"".join(
         p.read_bytes() for p in [*vault.glob("*.json"), a.state / "audit.jsonl"]
     )
+
+
+_STORM = r"""
+import os, sys
+root, n = sys.argv[1], int(sys.argv[2])
+while True:  # until killed: rename every folder away and back
+    for i in range(n):
+        a, b = os.path.join(root, f"d{i}"), os.path.join(root, f"e{i}")
+        os.rename(a, b)
+        os.rename(b, a)
+"""
+
+
+@pytest.mark.slow
+def test_a_directory_rename_storm_does_not_starve_other_files(tmp_path: Path) -> None:
+    """A writer renames 20 folders (5 files each) away and back in a loop inside the zone, tens of
+    thousands of renames a second, for as long as the test runs. A carded file dropped into another
+    folder of the same zone meanwhile is alerted while the storm still runs (before: 50-100 s and more,
+    the storm's crawl requests and inotify events queued ahead of it)."""
+    from tests.helpers import CARD_POLICY, AgentProc
+
+    pol = tmp_path / "policies"
+    pol.mkdir()
+    (pol / "cards.yaml").write_text(CARD_POLICY)
+    a = AgentProc(tmp_path, pol)
+    busy, other = a.zone / "busy", a.zone / "other"
+    other.mkdir()
+    for i in range(20):
+        (busy / f"d{i}").mkdir(parents=True)
+        for j in range(5):
+            (busy / f"d{i}" / f"f{j}.txt").write_text("minutes of a meeting\n")
+    a.start()
+    storm = subprocess.Popen([sys.executable, "-c", _STORM, str(busy), "20"])
+    try:
+        time.sleep(3)  # the storm is in full swing
+        dropped = [other / f"refund-{k}.txt" for k in range(3)]
+        for f in dropped:
+            f.write_text(f"Card {fake_card()}\n")
+            assert wait_for(lambda f=f: a.alerts_for(f), 40.0, 0.1), a.log.read_text()[-2000:]
+            assert storm.poll() is None  # alerted during the storm, not after it
+        assert '"directory_storm_detected"' in a.log.read_text()
+    finally:
+        storm.kill()
+        storm.wait()
+        a.kill()

@@ -225,3 +225,41 @@ def test_a_journal_from_an_older_agent_is_upgraded_in_place(tmp_path: Path) -> N
         cols = [r[1] for r in c.execute("PRAGMA table_info(files)")]
     assert cols.count("settle") == 1
     again.close()
+
+
+def test_events_that_keep_coming_delay_a_file_but_never_postpone_it_forever(tmp_path) -> None:
+    """Each event re-arms the settle deadline (a writer still at work), but not past MAX_DEFER_SECONDS
+    after the first: a folder renamed in a loop re-announces its files forever and must not keep them
+    from ever being scanned. Also after a rerun."""
+    from agent.journal import MAX_DEFER_SECONDS, Journal
+
+    j = Journal(tmp_path / "j.db")
+    t0 = time.time()  # the bound counts from when the file was first queued (wall clock)
+    for k in range(200):  # an event every second for 200 s, each asking for 5 s of settle
+        t = t0 + k
+        j.enqueue_many([("/z/f.txt", "z", t, t + 5.0)])
+    assert j.claim(1, now=t0 + MAX_DEFER_SECONDS - 1) == []
+    (item,) = j.claim(1, now=t0 + MAX_DEFER_SECONDS + 0.01)
+    j.enqueue("/z/f.txt", "z", t0 + 300, t0 + 305)  # an event while it is scanned: rerun
+    j.ack(item, max_severity=None, findings=0, error=None, stat=None, content_hash=None, policy_digest="d")
+    now = time.time()
+    for k in range(100):  # events keep coming: the rerun's own bound starts at the rerun, not before
+        j.enqueue_many([("/z/f.txt", "z", now + 400 + k, now + 405 + k)])
+    assert j.claim(1, now=now + MAX_DEFER_SECONDS - 1) == []
+    assert len(j.claim(1, now=now + MAX_DEFER_SECONDS + 1)) == 1
+
+
+def test_forgetting_a_moved_folder_drops_its_finished_rows_only(tmp_path) -> None:
+    """One statement for a folder moved away: the done rows below it go; queued ones stay (a crawl of
+    what is there now may have queued them), and a sibling sharing the name's prefix is untouched."""
+    from agent.journal import Journal
+
+    j = Journal(tmp_path / "j.db")
+    paths = ["/z/sub/a.txt", "/z/sub/deep/b.txt", "/z/sub2/c.txt", "/z/sub/queued.txt"]
+    j.enqueue_many([(p, "z", 1.0, 1.0) for p in paths[:3]])
+    done = {"max_severity": None, "findings": 0, "error": None, "stat": None, "content_hash": None}
+    for item in j.claim(10):
+        j.ack(item, **done, policy_digest="d")
+    j.enqueue(paths[3], "z", 2.0, 2.0)
+    j.forget_many((), ["/z/sub"])
+    assert [p for p in paths if j.known(p) is not None] == ["/z/sub2/c.txt", "/z/sub/queued.txt"]

@@ -271,21 +271,49 @@ def test_files_dropped_into_new_folders_get_the_short_settle(tmp_path: Path, jou
         rec.stop()
 
 
-def test_a_directory_renamed_back_and_forth_queues_one_crawl_until_it_runs(
+def test_a_directory_renamed_back_and_forth_is_crawled_at_most_once_per_interval(
     tmp_path: Path, journal: Journal
 ) -> None:
-    """A thousand crawl requests for the same directory while the first waits are one crawl; once it
-    ran, a new request queues again."""
+    """Crawl requests for the same directory while one waits are one crawl, and a directory just
+    crawled waits DIR_INTERVAL before the next: a rename loop costs a crawl per interval, not per rename."""
+    from agent.sources import reconcile
+
     zone = tmp_path / "zone"
     (zone / "sub").mkdir(parents=True)
     rec = Reconciler(journal, [Z("z", str(zone))], settle=0.0, interval=0)
-    for _ in range(1000):
+    for _ in range(50):
         rec.request_dir("z", str(zone / "sub"))
+    assert rec._q.qsize() == 1 and rec.pending_dirs() == 1
+    crawls: list[str] = []
+    real = rec.run_dir
+    rec.run_dir = lambda z, p: crawls.append(p) or real(z, p)  # type: ignore[method-assign]
+    rec.start()
+    try:
+        assert wait_for(lambda: rec.pending_dirs() == 0, 5.0)
+        rec.request_dir("z", str(zone / "sub"))  # just crawled: waits for the interval, then runs once
+        assert rec.pending_dirs() == 1 and len(crawls) == 1
+        assert wait_for(lambda: rec.pending_dirs() == 0, reconcile.DIR_INTERVAL + 5.0)
+        assert len(crawls) == 2
+    finally:
+        rec.stop()
+
+
+def test_a_storm_of_directory_requests_becomes_one_bounded_zone_crawl(
+    tmp_path: Path, journal: Journal
+) -> None:
+    """Thousands of distinct directories asking for a crawl within a second (a rename storm) are not
+    kept one by one: the zone is marked for one whole crawl, which finds a file dropped elsewhere."""
+    zone = tmp_path / "zone"
+    (zone / "other").mkdir(parents=True)
+    (zone / "other" / "dropped.txt").write_text("x")
+    rec = Reconciler(journal, [Z("z", str(zone))], settle=0.0, interval=0)
+    for i in range(5000):
+        rec.request_dir("z", str(zone / f"gone-{i}"))
+    assert rec.pending_dirs() == 1 and rec._dirty_zones == {"z"}
     assert rec._q.qsize() == 1
     rec.start()
     try:
-        assert wait_for(lambda: rec._q.qsize() == 0 and not rec._dirs_queued, 5.0)
-        rec.request_dir("z", str(zone / "sub"))
-        assert wait_for(lambda: not rec._dirs_queued, 5.0)
+        assert wait_for(lambda: journal.known(str(zone / "other" / "dropped.txt")) is not None, 5.0)
+        assert wait_for(lambda: rec.pending_dirs() == 0, 5.0)
     finally:
         rec.stop()
