@@ -5,8 +5,8 @@ parent needs the rules (metrics, gauges, alerts from vault records), the policie
 file no worker could read (agent.policy.unscanned: no classifier involved) and, rarely, a file's path
 as alerts must show it: values in its name masked (agent.policy.names). Masking classifies the name,
 which takes the whole recognizer engine, so :class:`ActivePolicies` builds that pipeline only on the
-first alert that needs it (a worker killed on a file, a quarantine alerted after a crash), from the
-same spec the workers use.
+first alert that needs it (a worker killed on a file; a quarantine alerted after a crash whose vault
+record predates shown paths), from the same spec the workers use.
 
 A reload must not replace the workers with ones that cannot build their pipeline (they would fail
 and be respawned forever while nothing is scanned). The loader checks what a pack can break; what is
