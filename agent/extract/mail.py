@@ -233,17 +233,33 @@ def extract_msg(
         if not body and getattr(msg, "htmlBody", None):
             body = html_to_text(msg.htmlBody.decode("utf-8", "replace"))
         yield from ctx.chunk_text(member, body, "body")
-        for i, att in enumerate(getattr(msg, "attachments", [])[: ctx.limits.max_members], start=1):
+        attachments = list(getattr(msg, "attachments", []))
+        if len(attachments) > ctx.limits.max_members:
+            yield ctx.error(member, "limit_members", f"more than {ctx.limits.max_members} attachments")
+        for i, att in enumerate(attachments[: ctx.limits.max_members], start=1):
             ctx.check()
             name = join_member(member, att.longFilename or att.shortFilename or f"attachment-{i}")
             if (err := depth_error(ctx, name, depth + 1)) is not None:
                 yield err
                 continue
-            data = att.data
+            data = _msg_attachment_bytes(att)
             if isinstance(data, bytes) and data:
                 yield from spooled(data, ctx, name, depth, recurse)
+            elif data is None:
+                yield ctx.error(name, "unsupported_format", f"{type(att).__name__}: attachment not read")
     finally:
         msg.close()
+
+
+def _msg_attachment_bytes(att: Any) -> bytes | None:
+    """An Outlook attachment's bytes; an attached Outlook message (extract-msg gives it as a parsed
+    message, not bytes) exported back to MSG bytes, so it is read like any other MSG, one nesting level
+    down. None: a kind of attachment nothing reads (reported, never skipped silently)."""
+    data = att.data
+    export = getattr(data, "exportBytes", None)
+    if export is not None:
+        return bytes(export())
+    return data if isinstance(data, bytes) else None
 
 
 def _spool() -> IO[bytes]:

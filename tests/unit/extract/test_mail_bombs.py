@@ -2,9 +2,9 @@
 clear error record, what lies within the limits is still read, and memory stays bounded.
 
 Real mails built with the stdlib (nested message/rfc822, thousands of MIME parts, a huge header, an
-RFC 2231 parameter soup, a gzip bomb in base64, a zip in a mail in an mbox). Outlook MSG bombs are not
-here: no library on this machine writes MSG files, and extract-msg reads them whole (bounded by
-max_file_bytes and the memory ceiling).
+RFC 2231 parameter soup, a gzip bomb in base64, a zip in a mail in an mbox), and real Outlook MSG files
+written as OLE compound files (MS-OXMSG layout) with extract-msg's own OleWriter: messages attached to
+messages 50 deep, more attachments than the member limit.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import io
 import json
 import os
 import random
+import struct
 import subprocess
 import sys
 import zipfile
@@ -190,3 +191,99 @@ def test_a_50_mb_header_is_read_whole_with_bounded_memory(tmp_path: Path) -> Non
     assert "payment-card-number" in m["rules"]
     print(f"50 MB header: peak RSS growth {m['growth_mb']:.0f} MB")
     assert m["growth_mb"] < 400, m
+
+
+# -- Outlook MSG ---------------------------------------------------------------------------------
+_ATTACH = "__attach_version1.0_#{:08X}"
+
+
+def _props(header: bytes, strings: list[tuple[int, str]], longs: list[tuple[int, int]] = (),
+           binaries: list[tuple[int, bytes]] = ()) -> bytes:  # fmt: skip
+    """A ``__properties_version1.0`` stream: the header, then one 16-byte entry per property."""
+    out = bytearray(header)
+    for pid, text in strings:
+        out += struct.pack("<IIII", (pid << 16) | 0x001F, 6, len(text.encode("utf-16-le")) + 2, 0)
+    for pid, data in binaries:
+        out += struct.pack("<IIII", (pid << 16) | 0x0102, 6, len(data), 0)
+    for pid, value in longs:
+        out += struct.pack("<IIQ", (pid << 16) | 0x0003, 6, value)
+    return bytes(out)
+
+
+def _msg_message(w: Any, prefix: list[str], body: str, attach: list[Any], top: bool) -> None:
+    """One message at ``prefix``; ``attach``: callables that write attachment ``i`` into its storage."""
+    strings = [(0x001A, "IPM.Note"), (0x0037, body.split(":")[0]), (0x1000, body)]
+    n = len(attach)
+    header = struct.pack("<8sIIII", b"\0" * 8, 0, n, 0, n) + (b"\0" * 8 if top else b"")
+    w.addEntry([*prefix, "__properties_version1.0"], _props(header, strings))
+    for pid, text in strings:
+        w.addEntry([*prefix, f"__substg1.0_{pid:04X}001F"], text.encode("utf-16-le"))
+    for i, write in enumerate(attach):
+        storage = [*prefix, _ATTACH.format(i)]
+        w.addEntry(storage, storage=True)
+        write(w, storage, i)
+
+
+def _embedded(body: str, attach: list[Any]) -> Any:
+    def write(w: Any, storage: list[str], i: int) -> None:
+        w.addEntry([*storage, "__properties_version1.0"], _props(b"\0" * 8, [], [(0x3705, 5), (0x0E21, i)]))
+        sub = [*storage, "__substg1.0_3701000D"]  # ATTACH_EMBEDDED_MSG: the message is a storage
+        w.addEntry(sub, storage=True)
+        _msg_message(w, sub, body, attach, top=False)
+
+    return write
+
+
+def _by_value(name: str, data: bytes) -> Any:
+    def write(w: Any, storage: list[str], i: int) -> None:
+        props = _props(b"\0" * 8, [(0x3707, name)], [(0x3705, 1), (0x0E21, i)], [(0x3701, data)])
+        w.addEntry([*storage, "__properties_version1.0"], props)
+        w.addEntry([*storage, "__substg1.0_37010102"], data)
+        w.addEntry([*storage, "__substg1.0_3707001F"], name.encode("utf-16-le"))
+
+    return write
+
+
+def _msg_file(path: Path, body: str, attach: list[Any]) -> Path:
+    from extract_msg.ole_writer import OleWriter
+
+    w = OleWriter()
+    w.addEntry(["__nameid_version1.0"], storage=True)
+    for stream in ("00020102", "00030102", "00040102"):
+        w.addEntry(["__nameid_version1.0", f"__substg1.0_{stream}"], b"")
+    _msg_message(w, [], body, attach, top=True)
+    w.write(str(path))
+    return path
+
+
+def _forwarded_msg(path: Path, levels: int) -> Path:
+    attach: list[Any] = []
+    for n in range(levels, 0, -1):
+        body = f"Card on file for the client: {CARD}" if n == levels else f"level {n} body"
+        attach = [_embedded(body, attach)]
+    return _msg_file(path, "level 0 body", attach)
+
+
+def test_an_outlook_message_attached_to_one_is_read(tmp_path: Path) -> None:
+    """extract-msg gives an attached MSG as a parsed message, not bytes: it was skipped without a word
+    (a card two messages down: "read", no finding, no error). It is read one nesting level down."""
+    items = run(_forwarded_msg(tmp_path / "fwd.msg", 2))
+    assert errors(items) == []
+    assert CARD in texts(items)
+    assert "level 1 body" in texts(items)
+
+
+def test_outlook_messages_attached_50_deep_stop_at_the_depth_limit(tmp_path: Path) -> None:
+    items = run(_forwarded_msg(tmp_path / "deep.msg", 50))
+    assert errors(items) == [("!".join(["attachment-1"] * 6), "limit_depth")]
+    assert all(f"level {n} body" in texts(items) for n in range(6))
+    assert "level 6 body" not in texts(items)
+
+
+def test_more_outlook_attachments_than_the_member_limit_are_reported(tmp_path: Path) -> None:
+    """The attachments past max_members were dropped silently; now the mail says so."""
+    attach = [_by_value(f"part{i}.txt", f"part {i} of the export".encode()) for i in range(30)]
+    items = run(_msg_file(tmp_path / "many.msg", "see attachments", attach), Limits(max_members=20))
+    assert errors(items) == [(None, "limit_members")]
+    assert "part 19 of the export" in texts(items)
+    assert "part 20 of the export" not in texts(items)
