@@ -32,8 +32,9 @@ DIR_INTERVAL = 1.0
 MAX_DIRTY_DIRS = 1024
 #: Directory crawl requests per zone and second that make a storm (a writer renaming folders in a loop).
 STORM_REQUESTS = 100
-#: While a storm lasts, its zone is crawled whole at most this often: files dropped elsewhere in the
-#: zone are found by the crawl even while their inotify events wait behind the storm's.
+#: While a storm lasts, its zone is crawled whole at most this often (and never more than half the
+#: time, for a zone whose crawl takes longer): files dropped elsewhere in the zone are found by the
+#: crawl even while their inotify events wait behind the storm's.
 ZONE_INTERVAL = 2.0
 
 
@@ -251,7 +252,11 @@ class Reconciler:
     def _crawl_dirty(self) -> None:
         zones, dirs = self._take_due()
         for zone in zones:
+            started = time.monotonic()
             self.run_zone(zone, "storm")
+            ended = time.monotonic()
+            with self._lock:  # the next one waits as long as this one took (at most half the time crawling)
+                self._zone_crawled[zone] = ended + max(0.0, ended - started - ZONE_INTERVAL)
         for zone, path in dirs:
             if zone not in zones:
                 self.run_dir(zone, path)

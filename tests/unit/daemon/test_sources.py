@@ -317,3 +317,34 @@ def test_a_storm_of_directory_requests_becomes_one_bounded_zone_crawl(
         assert wait_for(lambda: rec.pending_dirs() == 0, 5.0)
     finally:
         rec.stop()
+
+
+def test_a_folder_renamed_in_a_loop_is_one_event_per_rename_not_one_per_file(
+    tmp_path: Path, journal: Journal
+) -> None:
+    """Real inotify: a 200-file folder renamed away and back 100 times. watchdog replays every file of
+    each move (synthetic events); the watcher ignores those, so what the journal ends up with is the
+    folder's files under their real name (from the crawl), none left under the transient one."""
+    zone = tmp_path / "zone"
+    (zone / "busy").mkdir(parents=True)
+    for i in range(200):
+        (zone / "busy" / f"f{i:03d}.txt").write_text("x")
+    rec = Reconciler(journal, [Z("z", str(zone))], settle=0.0, interval=0)
+    w = Watcher([Z("z", str(zone))], journal, settle=0.0, on_dir=rec.request_dir)
+    rec.start()
+    w.start()
+    try:
+        for _ in range(100):
+            os.rename(zone / "busy", zone / "away")
+            os.rename(zone / "away", zone / "busy")
+        (zone / "marker.txt").write_text("m")
+
+        def paths() -> set[str]:
+            return {os.fsdecode(p) for (p,) in journal._conn().execute("SELECT path FROM files")}
+
+        want = {str(zone / "busy" / f"f{i:03d}.txt") for i in range(200)} | {str(zone / "marker.txt")}
+        assert wait_for(lambda: want <= paths() and rec.pending_dirs() == 0, 30.0)
+        assert w.batcher.events < 2000  # before: a replayed move per file per rename, 40,000 and more
+    finally:
+        w.stop()
+        rec.stop()
