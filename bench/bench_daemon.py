@@ -186,7 +186,7 @@ def bench_latency(
 
     def tail() -> None:
         pos = 0
-        while not stop.is_set() or len(seen) < len(closed):
+        while not stop.is_set() or len(closed.keys() & seen.keys()) < len(closed):  # scans alert too
             if a.alerts.exists():
                 with open(a.alerts) as f:
                     f.seek(pos)

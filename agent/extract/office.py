@@ -61,25 +61,39 @@ _W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
 _W_P, _W_TBL, _W_COMMENT, _W_BR, _W_TYPE = (_W + t for t in ("p", "tbl", "comment", "br", "type"))
 _W_SDT_CONTENT = _W + "sdtContent"
 _RUN_CHARS = {_W + "tab": "\t", _W + "ptab": "\t", _W + "cr": "\n", _W + "noBreakHyphen": "-"}
-_RUN_CONTENT = (
-    "w:t/node()[1][self::text()]",
-    "w:delText/node()[1][self::text()]",
-    "w:br",
-    "w:cr",
-    "w:noBreakHyphen",
-    "w:ptab",
-    "w:tab",
-)
-_PARAGRAPHS = ("w:p", "w:sdt/w:sdtContent/w:p")
-_BLOCK_NODES = etree.XPath(
-    " | ".join(
-        [*_PARAGRAPHS, "w:tbl", "w:sdt/w:sdtContent/w:tbl"]
-        + [f"{p}//w:p" for p in _PARAGRAPHS]  # text-box paragraphs: a line break in their paragraph
-        + [f"{p}//w:r/{c}" for p in _PARAGRAPHS for c in _RUN_CONTENT]
-    ),
-    namespaces={"w": _W[1:-1]},
-    smart_strings=False,
-)
+_W_R, _W_SDT = _W + "r", _W + "sdt"
+#: Run children that carry text (their first text node) or stand for a character (_RUN_CHARS, w:br).
+_RUN_TEXT = frozenset(_W + t for t in ("t", "delText"))
+_RUN_PARTS = (*_RUN_TEXT, _W_BR, *_RUN_CHARS)
+
+
+def _direct_blocks(element: Any) -> Iterator[Any]:
+    """The w:p and w:tbl children of ``element``, and those of its block-level content controls."""
+    for child in element:
+        if child.tag == _W_SDT:
+            for content in child.iterchildren(_W_SDT_CONTENT):
+                yield from (c for c in content if c.tag in (_W_P, _W_TBL))
+        elif child.tag in (_W_P, _W_TBL):
+            yield child
+
+
+def _block_nodes(element: Any) -> Iterator[Any]:
+    """In document order: each block of ``element`` (w:p, w:tbl); inside a block paragraph, the
+    paragraphs nested in it (text boxes) and its runs' content (a w:t's or w:delText's first text
+    node as a str, the w:br, w:cr, w:tab... elements). One walk of the tree: the XPath union of
+    these paths it replaces merged its node sets in quadratic time (14 s for a DOCX of 4 MB of text)."""
+    for block in _direct_blocks(element):
+        yield block
+        if block.tag != _W_P:
+            continue
+        for node in block.iterdescendants(_W_P, *_RUN_PARTS):
+            if node.tag == _W_P:
+                yield node
+            elif node.getparent().tag == _W_R:
+                if node.tag not in _RUN_TEXT:
+                    yield node
+                elif node.text:  # the first child node, when it is text
+                    yield node.text
 
 
 def _is_block(node: Any, element: Any) -> bool:
@@ -95,7 +109,7 @@ def _blocks(element: Any) -> Iterator[Any]:
     order (direct children, or inside a block-level content control)."""
     parts: list[str] = []
     in_para = False
-    for node in _BLOCK_NODES(element):
+    for node in _block_nodes(element):
         if isinstance(node, str):  # text of a w:t; it always follows its w:p in document order
             parts.append(node)
             continue
