@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from agent.models import Limits
 from agent.policy.acks import DEFAULT_ACK_FILE
-from agent.policy.shipped import BUILTIN_POLICIES
+from agent.policy.shipped import BUILTIN_POLICIES, with_unscanned_rule
 
 DEFAULT_CONFIG = "/etc/dropwarden/agent.yaml"
 EXTRA_POLICY_DIR = Path("/etc/dropwarden/policies.d")
@@ -305,9 +305,13 @@ class Settings(_Model):
         return Limits(**self.limits.model_dump(), follow_symlinks=False)
 
     def policy_dirs(self, shipped: Sequence[Path]) -> list[Path]:
-        """The packs in layering order; an entry ``builtin`` stands for the shipped packs."""
+        """The packs in layering order; an entry ``builtin`` stands for the shipped packs. Custom packs
+        without ``builtin`` get the shipped unscanned-content rule layered under them unless one of
+        them has such a rule (agent.policy.shipped.with_unscanned_rule)."""
         if self.policies:
             dirs = [p for e in self.policies for p in (shipped if e == BUILTIN_POLICIES else [Path(e)])]
+            if BUILTIN_POLICIES not in self.policies:  # unscanned is never clean, custom packs or not
+                dirs = with_unscanned_rule(dirs)
         else:
             dirs = list(shipped)
             if EXTRA_POLICY_DIR.is_dir():
