@@ -41,13 +41,17 @@ characters only for non-ASCII text.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from re import _constants as _C  # type: ignore[attr-defined]
 from re import _parser as _P  # type: ignore[attr-defined]
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import re2
+
+if TYPE_CHECKING:
+    from sre_parse import SubPattern  # typeshed's name for re._parser, which it does not describe
 
 #: Characters any recognizer or the context enhancer may look at outside a match (base.MAX_LOOK = 256,
 #: context.MAX_CONTEXT_CHARS + tokenizer.MAX_TOKEN = 224), with room to spare.
@@ -276,43 +280,46 @@ def regex_reach(pattern: str) -> int | None:
     Parsed with ``re``'s parser: Presidio's ``regex`` patterns that it cannot read count as unbounded.
     """
     try:
-        tree = _P.parse(pattern)
+        tree: SubPattern = _P.parse(pattern)
     except (re.error, RecursionError, OverflowError):
         return None
-    return _reach(list(tree))
+    return _reach(tree.data)
 
 
-def _reach(items: list[tuple[object, object]]) -> int | None:
+# The parser's nodes are (opcode, argument) pairs whose argument's shape depends on the opcode;
+# typeshed types it as a union that does not name every shape, so each walker below casts it to the
+# shape its opcode has (see Lib/re/_parser.py).
+def _reach(items: Sequence[tuple[object, object]]) -> int | None:
     best = 0
     for op, av in items:
         if op is _C.AT:  # \A and \Z too: at a window's cut edge they would match where the text goes on
             best = max(best, 1)
         elif op in (_C.ASSERT, _C.ASSERT_NOT):
-            _direction, sub = av  # type: ignore[misc]
+            _direction, sub = cast("tuple[int, SubPattern]", av)
             hi = sub.getwidth()[1]
-            inner = _reach(list(sub))
+            inner = _reach(sub.data)
             if hi >= _C.MAXREPEAT or inner is None:
                 return None
             best = max(best, hi + inner)
         else:
             for sub in _subpatterns(op, av):
-                inner = _reach(list(sub))
+                inner = _reach(sub.data)
                 if inner is None:
                     return None
                 best = max(best, inner)
     return best
 
 
-def _subpatterns(op: object, av: object) -> list[object]:
+def _subpatterns(op: object, av: object) -> list[SubPattern]:
     """The nested sub-patterns of one parsed node (groups, repeats, alternations, conditionals)."""
     if op in (_C.MAX_REPEAT, _C.MIN_REPEAT, _C.POSSESSIVE_REPEAT):
-        return [av[2]]  # type: ignore[index]
+        return [cast("tuple[int, int, SubPattern]", av)[2]]  # (min, max, item)
     if op is _C.SUBPATTERN:
-        return [av[3]]  # type: ignore[index]
+        return [cast("tuple[int | None, int, int, SubPattern]", av)[3]]  # (group, add, del flags, body)
     if op is _C.ATOMIC_GROUP:
-        return [av]
+        return [cast("SubPattern", av)]
     if op is _C.BRANCH:
-        return list(av[1])  # type: ignore[index]
-    if op is _C.GROUPREF_EXISTS:
-        return [x for x in av[1:] if x is not None]  # type: ignore[index]
+        return list(cast("tuple[None, list[SubPattern]]", av)[1])
+    if op is _C.GROUPREF_EXISTS:  # (group, yes, no); no is None without an else branch
+        return [x for x in cast("tuple[int, SubPattern, SubPattern | None]", av)[1:] if x is not None]
     return []

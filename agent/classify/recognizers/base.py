@@ -72,6 +72,10 @@ class DwPatternRecognizer(PatternRecognizer):
     TRIGGER_IN_DIGIT_RUNS: ClassVar[bool] = False
     #: Set to a list (by the classifier, while explaining) to collect the candidates filters drop.
     rejections: list[Rejection] | None = None
+    # Presidio assigns these in __init__ without annotations, inside an import cycle mypy cannot
+    # resolve ("Cannot determine type"): declared here with the types Presidio gives them.
+    name: str
+    patterns: list[Pattern]
 
     def __init__(self, supported_language: str = "en") -> None:
         super().__init__(
@@ -131,7 +135,6 @@ class DwPatternRecognizer(PatternRecognizer):
                             start=start,
                             end=end,
                             score=min(1.0, verdict.score),
-                            analysis_explanation=None,
                             recognition_metadata=meta,
                         )
                     )
