@@ -41,13 +41,17 @@ characters only for non-ASCII text.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from re import _constants as _C  # type: ignore[attr-defined]
 from re import _parser as _P  # type: ignore[attr-defined]
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import re2
+
+if TYPE_CHECKING:
+    from sre_parse import SubPattern  # typeshed's name for re._parser, which it does not describe
 
 #: Characters any recognizer or the context enhancer may look at outside a match (base.MAX_LOOK = 256,
 #: context.MAX_CONTEXT_CHARS + tokenizer.MAX_TOKEN = 224), with room to spare.
@@ -168,13 +172,7 @@ class Prefilter:
         a result and any result of the same entity containing it are analysed in the same window.
         """
         out: dict[str, list[tuple[int, int]]] = {}
-        n = len(text)
-        if text.isascii():
-            data, chars = text.encode("ascii"), None
-        else:
-            data = text.encode("utf-8", "surrogatepass")
-            # chars[b - 1] = characters in data[:b]: count the bytes that start a UTF-8 sequence
-            chars = np.cumsum((np.frombuffer(data, np.uint8) & 0xC0) != 0x80, dtype=np.int64)
+        data, chars = _encode(text)
         present = set(self._set.Match(data))
         runs: _DigitRuns | None = None
         for index, (trig, rx) in enumerate(self._compiled):
@@ -182,44 +180,54 @@ class Prefilter:
             if index not in present and self._sentinel in present:
                 continue
             margin = self.margin if trig.reach is None else trig.reach
-            if trig.max_len is not None:
-                if trig.in_digit_runs or trig.pattern == DIGIT_RUN:
-                    runs = _DigitRuns(self._digit_runs, data) if runs is None else runs
-                    hits = runs.hits(rx) if trig.in_digit_runs else runs.spans
-                else:
-                    hits = _array(hit_spans(rx, data))
-                merged.extend(self._bounded(hits, chars, trig.max_len + margin, n))
+            if trig.max_len is None:
+                self._run_windows(merged, text, hit_spans(rx, data), chars, margin)
                 continue
-            last_end = -1
-            for s, e in hit_spans(rx, data):
-                if chars is not None:
-                    s, e = (int(chars[s - 1]) if s else 0), int(chars[e - 1])
-                if s < last_end - margin:  # inside the run already covered by the previous window
-                    continue
-                else:
-                    run_start = _run_start(text, max(0, last_end), s)
-                    after = _SPACE.search(text, e)
-                    run_end = after.start() if after else n
-                    lo, hi = run_start - margin, run_end + margin
-                lo, hi = max(0, lo), min(n, hi)
-                last_end = hi
-                if merged and lo <= merged[-1][1] + self.merge_gap:  # hits come in text order
-                    if hi > merged[-1][1]:
-                        merged[-1] = (merged[-1][0], hi)
-                else:
-                    merged.append((lo, hi))
+            if trig.in_digit_runs or trig.pattern == DIGIT_RUN:
+                runs = _DigitRuns(self._digit_runs, data) if runs is None else runs
+                hits = runs.hits(rx) if trig.in_digit_runs else runs.spans
+            else:
+                hits = _array(hit_spans(rx, data))
+            merged.extend(self._bounded(hits, chars, trig.max_len + margin, len(text)))
+        return self._joined(out)
+
+    def _run_windows(
+        self,
+        merged: list[tuple[int, int]],
+        text: str,
+        hits: list[tuple[int, int]],
+        chars: np.ndarray | None,
+        margin: int,
+    ) -> None:
+        """Appends to ``merged`` the window of the whitespace-free run around each hit, plus ``margin``.
+
+        ``hits``: byte spans in text order (``chars`` maps them to characters for non-ASCII text).
+        """
+        n = len(text)
+        last_end = -1
+        for s, e in hits:
+            if chars is not None:
+                s, e = (int(chars[s - 1]) if s else 0), int(chars[e - 1])
+            if s < last_end - margin:  # inside the run already covered by the previous window
+                continue
+            run_start = _run_start(text, max(0, last_end), s)
+            after = _SPACE.search(text, e)
+            run_end = after.start() if after else n
+            lo, hi = max(0, run_start - margin), min(n, run_end + margin)
+            last_end = hi
+            if merged and lo <= merged[-1][1] + self.merge_gap:  # hits come in text order
+                if hi > merged[-1][1]:
+                    merged[-1] = (merged[-1][0], hi)
+            else:
+                merged.append((lo, hi))
+
+    def _joined(self, out: dict[str, list[tuple[int, int]]]) -> dict[str, list[tuple[int, int]]]:
+        """``out`` without entities that have no window, windows of several triggers sorted and re-merged."""
         for entity, ws in list(out.items()):
             if not ws:
                 del out[entity]
-            elif sum(t.entity == entity for t in self.triggers) > 1:  # several triggers: re-merge
-                ws.sort()
-                joined = [ws[0]]
-                for lo, hi in ws[1:]:
-                    if lo <= joined[-1][1] + self.merge_gap:
-                        joined[-1] = (joined[-1][0], max(joined[-1][1], hi))
-                    else:
-                        joined.append((lo, hi))
-                out[entity] = joined
+            elif sum(t.entity == entity for t in self.triggers) > 1:
+                out[entity] = _merge_sorted(sorted(ws), self.merge_gap)
         return out
 
     def _bounded(
@@ -240,6 +248,28 @@ class Prefilter:
         first = np.flatnonzero(np.r_[True, lo[1:] > top[:-1] + self.merge_gap])
         last = np.r_[first[1:], len(lo)] - 1
         return list(zip(lo[first].tolist(), top[last].tolist(), strict=True))
+
+
+def _encode(text: str) -> tuple[bytes, np.ndarray | None]:
+    """The bytes the re2 passes scan, and for non-ASCII text the byte -> character offset map.
+
+    ``chars[b - 1]`` is the number of characters in ``data[:b]``: the bytes that start a UTF-8 sequence.
+    """
+    if text.isascii():
+        return text.encode("ascii"), None
+    data = text.encode("utf-8", "surrogatepass")
+    return data, np.cumsum((np.frombuffer(data, np.uint8) & 0xC0) != 0x80, dtype=np.int64)
+
+
+def _merge_sorted(windows: list[tuple[int, int]], gap: int) -> list[tuple[int, int]]:
+    """Sorted windows with those that overlap or lie within ``gap`` of each other joined."""
+    joined = [windows[0]]
+    for lo, hi in windows[1:]:
+        if lo <= joined[-1][1] + gap:
+            joined[-1] = (joined[-1][0], max(joined[-1][1], hi))
+        else:
+            joined.append((lo, hi))
+    return joined
 
 
 def _array(spans: list[tuple[int, int]]) -> np.ndarray:
@@ -276,43 +306,46 @@ def regex_reach(pattern: str) -> int | None:
     Parsed with ``re``'s parser: Presidio's ``regex`` patterns that it cannot read count as unbounded.
     """
     try:
-        tree = _P.parse(pattern)
+        tree: SubPattern = _P.parse(pattern)
     except (re.error, RecursionError, OverflowError):
         return None
-    return _reach(list(tree))
+    return _reach(tree.data)
 
 
-def _reach(items: list[tuple[object, object]]) -> int | None:
+# The parser's nodes are (opcode, argument) pairs whose argument's shape depends on the opcode;
+# typeshed types it as a union that does not name every shape, so each walker below casts it to the
+# shape its opcode has (see Lib/re/_parser.py).
+def _reach(items: Sequence[tuple[object, object]]) -> int | None:
     best = 0
     for op, av in items:
         if op is _C.AT:  # \A and \Z too: at a window's cut edge they would match where the text goes on
             best = max(best, 1)
         elif op in (_C.ASSERT, _C.ASSERT_NOT):
-            _direction, sub = av  # type: ignore[misc]
+            _direction, sub = cast("tuple[int, SubPattern]", av)
             hi = sub.getwidth()[1]
-            inner = _reach(list(sub))
+            inner = _reach(sub.data)
             if hi >= _C.MAXREPEAT or inner is None:
                 return None
             best = max(best, hi + inner)
         else:
             for sub in _subpatterns(op, av):
-                inner = _reach(list(sub))
+                inner = _reach(sub.data)
                 if inner is None:
                     return None
                 best = max(best, inner)
     return best
 
 
-def _subpatterns(op: object, av: object) -> list[object]:
+def _subpatterns(op: object, av: object) -> list[SubPattern]:
     """The nested sub-patterns of one parsed node (groups, repeats, alternations, conditionals)."""
     if op in (_C.MAX_REPEAT, _C.MIN_REPEAT, _C.POSSESSIVE_REPEAT):
-        return [av[2]]  # type: ignore[index]
+        return [cast("tuple[int, int, SubPattern]", av)[2]]  # (min, max, item)
     if op is _C.SUBPATTERN:
-        return [av[3]]  # type: ignore[index]
+        return [cast("tuple[int | None, int, int, SubPattern]", av)[3]]  # (group, add, del flags, body)
     if op is _C.ATOMIC_GROUP:
-        return [av]
+        return [cast("SubPattern", av)]
     if op is _C.BRANCH:
-        return list(av[1])  # type: ignore[index]
-    if op is _C.GROUPREF_EXISTS:
-        return [x for x in av[1:] if x is not None]  # type: ignore[index]
+        return list(cast("tuple[None, list[SubPattern]]", av)[1])
+    if op is _C.GROUPREF_EXISTS:  # (group, yes, no); no is None without an else branch
+        return [x for x in cast("tuple[int, SubPattern, SubPattern | None]", av)[1:] if x is not None]
     return []

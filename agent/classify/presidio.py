@@ -8,9 +8,10 @@ language-agnostic patterns whose context words already cover German, French and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from operator import attrgetter
+from typing import Protocol
 
 import regex
 import structlog
@@ -83,7 +84,7 @@ class Classifier:
         }
         triggers = [replace(t, reach=reach[t.entity]) for t in triggers if t.entity in self._fast]
         self._prefilter = Prefilter(triggers, merge_gap=FAST_MERGE_GAP) if triggers else None
-        self._fast_recognizers = list(self._fast.values())
+        self._fast_recognizers: list[EntityRecognizer] = list(self._fast.values())
         fast_entities = set(self._group_entity.values())
         self._always = [e for e in self._entities if e not in fast_entities]
         log.info(
@@ -267,8 +268,49 @@ def _builtin_trigger(entity: str) -> list[Trigger]:
     return []
 
 
+class _Span(Protocol):
+    def span(self) -> tuple[int, int]: ...
+
+
+class _TimedRegex(Protocol):
+    """A pattern compiled by the ``regex`` module (untyped here): the one call made on it."""
+
+    def finditer(self, string: str, pos: int, endpos: int, *, timeout: float) -> Iterator[_Span]: ...
+
+
+class _PresidioPattern(Protocol):
+    """A Presidio ``Pattern`` as the engine uses it: ``compiled_regex`` is a cache Presidio fills lazily
+    (its ``__init__`` sets it to None, which is all mypy learns of its type)."""
+
+    name: str
+    regex: str
+    score: float
+    compiled_regex: _TimedRegex | None
+    compiled_with_flags: int | None
+
+
+class _PresidioPatterns(Protocol):
+    """What :func:`_presidio_patterns_in_regions` reads of a Presidio ``PatternRecognizer``.
+
+    Presidio assigns ``name`` and ``patterns`` in ``__init__`` without annotations, inside an import
+    cycle mypy cannot resolve ("Cannot determine type"); this states their types at the boundary.
+    """
+
+    name: str
+    supported_entities: list[str]
+    patterns: Sequence[_PresidioPattern]
+    global_regex_flags: int | None
+
+    @property
+    def id(self) -> str: ...
+
+    def validate_result(self, pattern_text: str) -> bool | None: ...
+
+    def invalidate_result(self, pattern_text: str) -> bool | None: ...
+
+
 def _presidio_patterns_in_regions(
-    rec: PatternRecognizer, text: str, spans: Sequence[tuple[int, int]]
+    rec: _PresidioPatterns, text: str, spans: Sequence[tuple[int, int]]
 ) -> list[RecognizerResult]:
     """What Presidio's ``PatternRecognizer.analyze`` finds, with its regexes run only inside ``spans``.
 
@@ -303,7 +345,9 @@ def _presidio_patterns_in_regions(
                     if rec.invalidate_result(value):
                         score = EntityRecognizer.MIN_SCORE
                     if score > EntityRecognizer.MIN_SCORE:
-                        out.append(RecognizerResult(entity, start, end, score, None, dict(meta)))
+                        out.append(
+                            RecognizerResult(entity, start, end, score, recognition_metadata=dict(meta))
+                        )
             except TimeoutError:
                 log.warning("regex_timeout", recognizer=rec.name, pattern=pattern.name)
     if len(rec.patterns) > 1:

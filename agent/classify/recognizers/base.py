@@ -72,13 +72,26 @@ class DwPatternRecognizer(PatternRecognizer):
     TRIGGER_IN_DIGIT_RUNS: ClassVar[bool] = False
     #: Set to a list (by the classifier, while explaining) to collect the candidates filters drop.
     rejections: list[Rejection] | None = None
+    # Presidio assigns these in __init__ without annotations, inside an import cycle mypy cannot
+    # resolve ("Cannot determine type"): declared here with the types Presidio gives them.
+    name: str
+    patterns: list[Pattern]
 
-    def __init__(self, supported_language: str = "en") -> None:
+    def __init__(
+        self,
+        supported_language: str = "en",
+        *,
+        entity: str | None = None,
+        patterns: Sequence[tuple[str, str, float]] | None = None,
+        context: Sequence[str] | None = None,
+    ) -> None:
+        """Entity, patterns and context default to the class's ``ENTITY``, ``PATTERNS`` and ``CONTEXT``;
+        a recognizer built from a policy pack passes its own."""
         super().__init__(
-            supported_entity=self.ENTITY,
+            supported_entity=self.ENTITY if entity is None else entity,
             name=type(self).__name__,
-            patterns=[Pattern(n, r, s) for n, r, s in self.PATTERNS],
-            context=list(self.CONTEXT),
+            patterns=[Pattern(n, r, s) for n, r, s in (self.PATTERNS if patterns is None else patterns)],
+            context=list(self.CONTEXT if context is None else context),
             supported_language=supported_language,
             global_regex_flags=self.FLAGS,
         )
@@ -105,6 +118,7 @@ class DwPatternRecognizer(PatternRecognizer):
         Offsets are absolute. No analysis explanation is built: the engine drops it anyway.
         """
         results: list[RecognizerResult] = []
+        entity = self.supported_entities[0]
         name_key, id_key = RecognizerResult.RECOGNIZER_NAME_KEY, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
         for lo, hi in regions:
             for pattern, rx in self._compiled:
@@ -114,7 +128,7 @@ class DwPatternRecognizer(PatternRecognizer):
                     verdict = self.assess(text, m, pattern.score)
                     if verdict is not None and verdict.rejected_by and self.rejections is not None:
                         self.rejections.append(
-                            Rejection(self.ENTITY, self.name, m.start(), m.end(), verdict.rejected_by)
+                            Rejection(entity, self.name, m.start(), m.end(), verdict.rejected_by)
                         )
                     if verdict is None or verdict.score <= 0:
                         continue
@@ -127,11 +141,10 @@ class DwPatternRecognizer(PatternRecognizer):
                         meta[ATTRIBUTES_KEY] = verdict.attributes
                     results.append(
                         RecognizerResult(
-                            entity_type=self.ENTITY,
+                            entity_type=entity,
                             start=start,
                             end=end,
                             score=min(1.0, verdict.score),
-                            analysis_explanation=None,
                             recognition_metadata=meta,
                         )
                     )

@@ -9,7 +9,6 @@ run on the whole text.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import ClassVar
 
 import tldextract
 from presidio_analyzer import EntityRecognizer, Pattern
@@ -43,6 +42,15 @@ __all__ = [
 _OFFLINE_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
 
 
+#: Presidio's e-mail pattern with the local part bounded (see :class:`OfflineEmailRecognizer`).
+_BOUNDED_EMAIL = Pattern(
+    "Email (Medium, bounded)",
+    r"\b((([!#$%&'*+\-/=?^_`{|}~\w])|([!#$%&'*+\-/=?^_`{|}~\w][!#$%&'*+\-/=?^_`{|}~\.\w]{0,62}"
+    r"[!#$%&'*+\-/=?^_`{|}~\w]))[@]\w+(?:-+\w+)*(?:\.\w+(?:-+\w+)*)+)\b",
+    0.5,
+)
+
+
 class OfflineEmailRecognizer(EmailRecognizer):
     """Presidio's e-mail recognizer, offline and linear.
 
@@ -51,14 +59,10 @@ class OfflineEmailRecognizer(EmailRecognizer):
     runs of e-mail characters (200 KB of base64: a 60 s regex timeout and a logged traceback).
     """
 
-    PATTERNS: ClassVar[list[Pattern]] = [
-        Pattern(
-            "Email (Medium, bounded)",
-            r"\b((([!#$%&'*+\-/=?^_`{|}~\w])|([!#$%&'*+\-/=?^_`{|}~\w][!#$%&'*+\-/=?^_`{|}~\.\w]{0,62}"
-            r"[!#$%&'*+\-/=?^_`{|}~\w]))[@]\w+(?:-+\w+)*(?:\.\w+(?:-+\w+)*)+)\b",
-            0.5,
-        )
-    ]
+    def __init__(self) -> None:
+        # Passed in rather than overriding the class's PATTERNS: Presidio declares that one unannotated
+        # (an instance variable to mypy), and a ClassVar cannot override it.
+        super().__init__(patterns=[_BOUNDED_EMAIL])
 
     def validate_result(self, pattern_text: str) -> bool:
         return _OFFLINE_TLD(pattern_text).fqdn != ""

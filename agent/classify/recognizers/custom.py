@@ -25,19 +25,16 @@ from agent.models import RecognizerSpec
 
 
 class SpecRecognizer(DwPatternRecognizer):
-    """One RecognizerSpec; the class attributes are set per instance from the spec."""
+    """One RecognizerSpec: its entity, patterns and context replace the class's declaration."""
 
     FLAGS = re.MULTILINE | re.DOTALL | re.IGNORECASE
 
     def __init__(self, spec: RecognizerSpec) -> None:
-        self.ENTITY = spec.entity  # type: ignore[misc]
-        self.PATTERNS = list(spec.patterns)  # type: ignore[misc]
-        self.CONTEXT = list(spec.context)  # type: ignore[misc]
         self._validator = get_validator(spec.validator, spec.min_entropy)
         self._filters = spec.filters
         for _, regex, _ in spec.patterns:
             re.compile(regex)  # fail here, naming nothing secret, rather than at the first scan
-        super().__init__()
+        super().__init__(entity=spec.entity, patterns=spec.patterns, context=spec.context)
         self.name = spec.name
         self._compiled = [(p, linear_engine(p.regex) or rx) for p, rx in self._compiled]
 

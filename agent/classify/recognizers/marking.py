@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 
 from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, line_bounds
 
@@ -216,6 +217,138 @@ _NEGATION_AFTER = re.compile(
 )
 
 
+@dataclass(frozen=True)
+class _Label:
+    """A marking phrase and the line around it (or the markup segment holding it), folded for the checks."""
+
+    phrase: str  # folded, single-spaced
+    level: str
+    upper: bool  # written in capitals
+    lower_first: bool  # starts with a lowercase letter
+    line_start: int  # of the text line
+    start: int  # of the segment: the line, or the text between a tag's ">" and the next "<"
+    end: int
+    before: str  # the segment before the phrase (its last 160 characters)
+    after: str  # the segment after the phrase
+    key_text: str  # where a field key may stand: ``before``, or the line when the enclosing tag is the key
+
+
+def _segment(text: str, match: re.Match[str], ls: int, le: int) -> tuple[int, int]:
+    """Markup: the text between a tag's ">" and the next "<" is a line of its own (<p>CONFIDENTIAL</p>)."""
+    gt = text.rfind(">", ls, match.start())
+    if gt >= 0 and "<" not in text[gt : match.start()]:
+        lt = text.find("<", match.end(), le)
+        if lt >= 0:
+            return gt + 1, lt
+    return ls, le
+
+
+def _label(text: str, match: re.Match[str]) -> _Label | None:
+    """The label around a phrase match, or None (a line too long to be a label, an unknown phrase)."""
+    bounds = line_bounds(text, match.start(), match.end(), limit=160)
+    if bounds is None:
+        return None
+    phrase = " ".join(_fold(match.group()).split())
+    level = _LEVEL_OF.get(phrase)
+    if level is None:
+        return None
+    ls, le = _segment(text, match, *bounds)
+    before = _fold(text[ls : match.start()])[-160:]
+    key_text = before if ls == bounds[0] else _fold(text[bounds[0] : match.start()])[-160:]
+    return _Label(
+        phrase=phrase,
+        level=level,
+        upper=match.group().isupper(),
+        lower_first=match.group()[0].islower(),
+        line_start=bounds[0],
+        start=ls,
+        end=le,
+        before=before,
+        after=_fold(text[match.end() : le]),
+        key_text=key_text,
+    )
+
+
+def _denied(label: _Label) -> bool:
+    """ "Non restreint", "not confidential", "Confidential: no": the level is negated or cleared."""
+    return bool(_NEGATION_BEFORE.search(label.before) or _NEGATION_AFTER.match(label.after))
+
+
+def _decoration(folded: str) -> bool:
+    """Only companion words, numbers and punctuation (no content words)."""
+    return all(w in _COMPANIONS or w.isdigit() for w in _WORD.findall(folded))
+
+
+def _field_value(label: _Label) -> bool:
+    """The value of a label field: "Classification: Restricted - meeting notes", "footer": "..."."""
+    fk = label.key_text
+    if not (":" in fk or "=" in fk or ">" in fk or "\t" in fk):
+        return False
+    keys = list(_KEY.finditer(fk))
+    return bool(keys and _VALUE_END.match(label.after) and _decoration(fk[keys[-1].end() :]))
+
+
+def _wrapped_sentence(text: str, label: _Label) -> bool:
+    """A sentence wrapped onto its own line (PDF text): "... to be\\nconfidential."."""
+    if not (label.lower_first and label.start == label.line_start and label.start > 0):
+        return False
+    prev = text[max(0, label.start - 40) : label.start - 1].rstrip(" \t\r")
+    return bool(prev and (prev[-1] in ",;" or prev[-1].islower()))
+
+
+def _defined_term(before: list[str], after: list[str], upper: bool) -> bool:
+    """A defined-term heading: the marking next to "information"/"Daten"/..., otherwise only numbering."""
+    noun = (after[:1] and after[0] in _NOUNS) or (before[-1:] and before[-1] in _NOUNS)
+    if not noun:
+        return False
+    rest = [w for w in before + after if w not in _NOUNS]
+    numbered = any(w.isdigit() or w in _SECTION_WORDS for w in rest)
+    return all(w.isdigit() or w in _SECTION_WORDS for w in rest) and (numbered or not upper)
+
+
+def _title_marking(text: str, label: _Label) -> bool:
+    """A marking opening or closing a title line: "CONFIDENTIAL – Board memo: Project Heron"."""
+    if label.phrase in _AMBIGUOUS or label.phrase in _TOPICS:
+        return False
+    # one "|" separates like a dash ("Board memo | Confidential"); several make a table row
+    one_pipe = text.count("|", label.start, label.end) == 1
+    sep_after, sep_before = (_SEP_AFTER_1, _SEP_BEFORE_1) if one_pipe else (_SEP_AFTER, _SEP_BEFORE)
+    fb, fa = label.before, label.after
+    return bool((_decoration(fb) and sep_after.match(fa)) or (_decoration(fa) and sep_before.search(fb)))
+
+
+def _short_line_score(text: str, label: _Label, words: list[str]) -> float | None:
+    """A short line of the phrase and companion words; other words only in a decorated footer."""
+    unknown = sum(1 for w in words if w not in _COMPANIONS and not w.isdigit())
+    if unknown and label.phrase in _AMBIGUOUS:
+        return None
+    line = text[label.start : label.end]
+    if unknown and (unknown > 2 or not (_SEPARATOR.search(line) or label.upper)):
+        return None  # other words are allowed only in a decorated footer ("Page 2 | CONFIDENTIAL | Acme AG")
+    score = _SCORES[label.level] - (0.1 if unknown else 0.0)
+    if _FIELD.match(_fold(line)):
+        score += 0.1
+    return score
+
+
+def _label_score(text: str, label: _Label) -> float | None:
+    """The score of a marking that forms a label line, or None for a prose mention."""
+    if _field_value(label):
+        return _SCORES[label.level] + 0.1
+    if _wrapped_sentence(text, label):
+        return None
+    # a page number ("Page 3 of 7") is layout, not a word of the line
+    wb, wa = _WORD.findall(_PAGE.sub(" ", label.before)), _WORD.findall(_PAGE.sub(" ", label.after))
+    if _defined_term(wb, wa, label.upper):
+        return None  # "1. Confidential Information", "Cláusula 2 – Información confidencial"
+    n = len(wb) + len(wa) + len(label.phrase.split())
+    if n <= 12 and _title_marking(text, label):
+        return _SCORES[label.level]
+    if n > 8:
+        return None
+    return _short_line_score(text, label, wb + wa)
+
+
 class ConfidentialMarkingRecognizer(DwPatternRecognizer):
     """Marking phrases that form a label line; prose mentions are dropped."""
 
@@ -228,80 +361,10 @@ class ConfidentialMarkingRecognizer(DwPatternRecognizer):
     MAX_LEN = 60
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
-        bounds = line_bounds(text, match.start(), match.end(), limit=160)
-        if bounds is None:
+        label = _label(text, match)
+        if label is None or _denied(label):
             return None
-        ls, le = bounds
-        # markup: the text between a tag's ">" and the next "<" is a line of its own (<p>CONFIDENTIAL</p>)
-        ls0 = ls
-        gt = text.rfind(">", ls, match.start())
-        if gt >= 0 and "<" not in text[gt : match.start()]:
-            lt = text.find("<", match.end(), le)
-            if lt >= 0:
-                ls, le = gt + 1, lt
-        phrase = " ".join(_fold(match.group()).split())
-        level = _LEVEL_OF.get(phrase)
-        if level is None:
+        score = _label_score(text, label)
+        if score is None:
             return None
-        before, after = text[ls : match.start()], text[match.end() : le]
-        fb, fa = _fold(before)[-160:], _fold(after)
-        if _NEGATION_BEFORE.search(fb) or _NEGATION_AFTER.match(fa):
-            return None  # "Non restreint", "not confidential", "Confidential: no": the level is denied
-        # the field key may be the enclosing tag, before the segment
-        fk = fb if ls0 == ls else _fold(text[ls0 : match.start()])[-160:]
-        keys = list(_KEY.finditer(fk)) if (":" in fk or "=" in fk or ">" in fk or "\t" in fk) else []
-        if keys and _VALUE_END.match(fa) and self._decoration(fk[keys[-1].end() :]):
-            # the value of a label field: "Classification: Restricted - meeting notes", "footer": "..."
-            return Assessment(_SCORES[level] + 0.1, attributes=(("level", level),), final=True)
-        if match.group()[0].islower() and ls == ls0 and ls > 0:
-            prev = text[max(0, ls - 40) : ls - 1].rstrip(" \t\r")
-            if prev and (prev[-1] in ",;" or prev[-1].islower()):
-                return None  # a sentence wrapped onto its own line (PDF text): "... to be\nconfidential."
-        # a page number ("Page 3 of 7") is layout, not a word of the line
-        wb, wa = _WORD.findall(_PAGE.sub(" ", fb)), _WORD.findall(_PAGE.sub(" ", fa))
-        words = wb + wa
-        if self._defined_term(wb, wa, match.group().isupper()):
-            return None  # "1. Confidential Information", "Cláusula 2 – Información confidencial"
-        n = len(words) + len(phrase.split())
-        # one "|" separates like a dash ("Board memo | Confidential"); several make a table row
-        one_pipe = text.count("|", ls, le) == 1
-        sep_after, sep_before = (_SEP_AFTER_1, _SEP_BEFORE_1) if one_pipe else (_SEP_AFTER, _SEP_BEFORE)
-        if (
-            n <= 12
-            and phrase not in _AMBIGUOUS
-            and phrase not in _TOPICS
-            and (
-                (self._decoration(fb) and sep_after.match(fa))
-                or (self._decoration(fa) and sep_before.search(fb))
-            )
-        ):
-            # a marking opening or closing a title line: "CONFIDENTIAL – Board memo: Project Heron"
-            return Assessment(_SCORES[level], attributes=(("level", level),), final=True)
-        if n > 8:
-            return None
-        unknown = sum(1 for w in words if w not in _COMPANIONS and not w.isdigit())
-        if unknown and phrase in _AMBIGUOUS:
-            return None
-        if unknown and (unknown > 2 or not (_SEPARATOR.search(text[ls:le]) or match.group().isupper())):
-            return (
-                None  # other words are allowed only in a decorated footer ("Page 2 | CONFIDENTIAL | Acme AG")
-            )
-        score = _SCORES[level] - (0.1 if unknown else 0.0)
-        if _FIELD.match(_fold(text[ls:le])):
-            score += 0.1
-        return Assessment(score, attributes=(("level", level),), final=True)
-
-    @staticmethod
-    def _decoration(folded: str) -> bool:
-        """Only companion words, numbers and punctuation (no content words)."""
-        return all(w in _COMPANIONS or w.isdigit() for w in _WORD.findall(folded))
-
-    @staticmethod
-    def _defined_term(before: list[str], after: list[str], upper: bool) -> bool:
-        """A defined-term heading: the marking next to "information"/"Daten"/..., otherwise only numbering."""
-        noun = (after[:1] and after[0] in _NOUNS) or (before[-1:] and before[-1] in _NOUNS)
-        if not noun:
-            return False
-        rest = [w for w in before + after if w not in _NOUNS]
-        numbered = any(w.isdigit() or w in _SECTION_WORDS for w in rest)
-        return all(w.isdigit() or w in _SECTION_WORDS for w in rest) and (numbered or not upper)
+        return Assessment(score, attributes=(("level", label.level),), final=True)

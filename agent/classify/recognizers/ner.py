@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
@@ -10,6 +12,8 @@ from agent.classify.tokenizer import NerSpan
 
 class NerRecognizer(EntityRecognizer):
     """Turns the NerSpans our NLP engine put in the artifacts into results (score 0.85, like Presidio)."""
+
+    name: str  # assigned by Presidio's __init__ without an annotation (see base.DwPatternRecognizer)
 
     def __init__(self, entities: list[str]) -> None:
         super().__init__(supported_entities=entities, name="NerRecognizer", supported_language="en")
@@ -22,6 +26,9 @@ class NerRecognizer(EntityRecognizer):
     ) -> list[RecognizerResult]:
         if nlp_artifacts is None:
             return []
+        # Presidio types this list as spaCy Spans (whose ``label`` is an int); our engine puts NerSpans
+        # in it, so it is read as plain objects and narrowed to NerSpan below.
+        found: Sequence[object] = nlp_artifacts.entities
         return [
             RecognizerResult(
                 entity_type=span.label,
@@ -33,6 +40,6 @@ class NerRecognizer(EntityRecognizer):
                     RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id,
                 },
             )
-            for span in nlp_artifacts.entities
+            for span in found
             if isinstance(span, NerSpan) and span.label in entities and span.label in self.supported_entities
         ]
