@@ -142,41 +142,14 @@ def _dispatch(f: IO[bytes], ctx: Context, member: str | None, display: str, dept
 
 def _read(f: IO[bytes], ctx: Context, member: str | None, display: str, depth: int) -> Iterator[Item]:
     """Sniff one file and run its format reader; parser failures -> malformed, and the scan goes on."""
-    ctx.check()
-    head = f.read(_HEAD)
-    f.seek(0)
-    sniffed = sniff_format(head, display)
-    if sniffed == "zip":
-        archive.check_entries(f, ctx)  # before any zipfile parse: the directory may be 600k entries
-    fmt = refine(sniffed, f)
-    ctx.formats[member] = fmt
-    expected = EXPECTED_BY_EXTENSION.get(_ext(display))
-    if expected and fmt not in expected and fmt != "empty":
-        yield ctx.error(member, "malformed", f"content is {fmt}, not {_ext(display)[1:]}")
+    fmt = _sniff(f, ctx, member, display)
+    if (mismatch := _extension_mismatch(fmt, ctx, member, display)) is not None:
+        yield mismatch
         if fmt not in ("text", "csv", "tsv"):
             return  # still read text that merely carries a wrong extension
 
-    def recurse(sub: IO[bytes], name: str, sub_depth: int) -> Iterator[Item]:
-        return _dispatch(sub, ctx, name, name, sub_depth)
-
     try:
-        if fmt in _PACKAGES and (err := archive.package_error(f, ctx, member)) is not None:
-            yield err
-            return
-        if fmt == "text":
-            yield from text.extract_text(f, ctx, member)
-        elif fmt in ("csv", "tsv"):
-            yield from text.extract_table(f, ctx, member, "," if fmt == "csv" else "\t")
-        elif fmt in _READERS:
-            yield from _READERS[fmt](f, ctx, member, depth, recurse)
-        elif fmt in ("odt", "ods"):
-            yield from office.extract_odf(f, ctx, member, spreadsheet=fmt == "ods")
-        elif fmt in ("gzip", "bz2", "xz"):
-            yield from archive.extract_stream(f, fmt, ctx, member, display, depth, recurse)
-        else:
-            yield from _other(f, fmt, ctx, member, display, depth, recurse)
-        if fmt in _PACKAGES:  # pictures pasted into documents (scans) are read by OCR
-            yield from image.package_images(f, ctx, member, depth, recurse)
+        yield from _read_format(f, fmt, ctx, member, display, depth)
     except (Abort, GeneratorExit):
         raise
     except RecursionError:
@@ -185,6 +158,55 @@ def _read(f: IO[bytes], ctx: Context, member: str | None, display: str, depth: i
         yield ctx.error(member, "limit_memory", "memory ceiling reached while reading")
     except Exception as e:
         yield ctx.error(member, "malformed", _describe(e))
+
+
+def _sniff(f: IO[bytes], ctx: Context, member: str | None, display: str) -> str:
+    """The file's format from its content (a zip's directory size checked before zipfile parses it),
+    recorded in the inventory."""
+    ctx.check()
+    head = f.read(_HEAD)
+    f.seek(0)
+    sniffed = sniff_format(head, display)
+    if sniffed == "zip":
+        archive.check_entries(f, ctx)  # before any zipfile parse: the directory may be 600k entries
+    fmt = refine(sniffed, f)
+    ctx.formats[member] = fmt
+    return fmt
+
+
+def _extension_mismatch(fmt: str, ctx: Context, member: str | None, display: str) -> Item | None:
+    """A malformed error when the content is not what the name's extension promises (a renamed file)."""
+    expected = EXPECTED_BY_EXTENSION.get(_ext(display))
+    if expected and fmt not in expected and fmt != "empty":
+        return ctx.error(member, "malformed", f"content is {fmt}, not {_ext(display)[1:]}")
+    return None
+
+
+def _read_format(
+    f: IO[bytes], fmt: str, ctx: Context, member: str | None, display: str, depth: int
+) -> Iterator[Item]:
+    """Run the reader of ``fmt``; a package (docx, odt...) is bomb-checked before, its pictures read after."""
+
+    def recurse(sub: IO[bytes], name: str, sub_depth: int) -> Iterator[Item]:
+        return _dispatch(sub, ctx, name, name, sub_depth)
+
+    if fmt in _PACKAGES and (err := archive.package_error(f, ctx, member)) is not None:
+        yield err
+        return
+    if fmt == "text":
+        yield from text.extract_text(f, ctx, member)
+    elif fmt in ("csv", "tsv"):
+        yield from text.extract_table(f, ctx, member, "," if fmt == "csv" else "\t")
+    elif fmt in _READERS:
+        yield from _READERS[fmt](f, ctx, member, depth, recurse)
+    elif fmt in ("odt", "ods"):
+        yield from office.extract_odf(f, ctx, member, spreadsheet=fmt == "ods")
+    elif fmt in ("gzip", "bz2", "xz"):
+        yield from archive.extract_stream(f, fmt, ctx, member, display, depth, recurse)
+    else:
+        yield from _other(f, fmt, ctx, member, display, depth, recurse)
+    if fmt in _PACKAGES:  # pictures pasted into documents (scans) are read by OCR
+        yield from image.package_images(f, ctx, member, depth, recurse)
 
 
 def _other(

@@ -16,11 +16,36 @@ import tarfile
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
-from typing import IO
+from functools import partial
+from types import TracebackType
+from typing import IO, Protocol, Self
 
 from agent.extract.context import Abort, Context, Item, MemberLimit
 
 Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
+
+
+class MemberStream(Protocol):
+    """What :func:`read_member` needs of an opened (decompressing) member: read it, close it.
+
+    zipfile, tarfile, bz2, lzma and libarchive hand out ``IO[bytes]``, but typeshed types
+    ``gzip.GzipFile`` as a ``BufferedIOBase`` only, so the member openers meet at this protocol."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+    def __enter__(self) -> Self: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None, /
+    ) -> None: ...
+
+
+class _StreamingTar(tarfile.TarFile):
+    """A TarFile whose undocumented ``members`` list (set in ``TarFile.__init__``, absent from
+    typeshed) is declared, so reading can empty it and keep memory flat on huge archives."""
+
+    members: list[tarfile.TarInfo]
+
 
 SPOOL_MEMORY = 8 * 1024 * 1024
 COPY_BLOCK = 1024 * 1024
@@ -34,7 +59,7 @@ def join_member(chain: str | None, name: str) -> str:
     return f"{chain}!{name}" if chain else name
 
 
-def spool_copy(src: IO[bytes], ctx: Context, compressed_size: int | None) -> IO[bytes]:
+def spool_copy(src: MemberStream, ctx: Context, compressed_size: int | None) -> IO[bytes]:
     """Copy a (decompressing) stream into a temp file, enforcing member size and ratio as bytes arrive."""
     lim = ctx.limits
     out = tempfile.SpooledTemporaryFile(max_size=SPOOL_MEMORY)  # noqa: SIM115 - returned to caller
@@ -166,7 +191,7 @@ def extract_zip(
             if info.file_size > RATIO_FLOOR and info.file_size / max(1, info.compress_size) > lim.max_ratio:
                 yield ctx.error(name, "limit_ratio", f"declared decompression ratio above {lim.max_ratio:g}")
                 continue
-            yield from read_member(ctx, name, depth, recurse, lambda i=info: zf.open(i), info.compress_size)
+            yield from read_member(ctx, name, depth, recurse, partial(zf.open, info), info.compress_size)
 
 
 def read_member(
@@ -174,7 +199,7 @@ def read_member(
     name: str,
     depth: int,
     recurse: Recurse,
-    opener: Callable[[], IO[bytes]],
+    opener: Callable[[], MemberStream],
     compressed_size: int | None,
 ) -> Iterator[Item]:
     """Copy one member out (limits enforced), then hand it to the dispatcher at ``depth + 1``."""
@@ -212,7 +237,7 @@ def zip_members(
         if info.file_size > ctx.limits.max_member_bytes:
             yield ctx.error(name, "limit_bytes", f"member larger than {ctx.limits.max_member_bytes} bytes")
             continue
-        yield from read_member(ctx, name, depth, recurse, lambda i=info: zf.open(i), info.compress_size)
+        yield from read_member(ctx, name, depth, recurse, partial(zf.open, info), info.compress_size)
 
 
 def extract_tar(
@@ -223,7 +248,7 @@ def extract_tar(
         yield err
         return
     lim = ctx.limits
-    with tarfile.open(fileobj=f, mode="r:") as tf:
+    with _StreamingTar.open(fileobj=f, mode="r:") as tf:
         for ti in tf:
             ctx.check()
             tf.members = []  # do not keep every TarInfo: memory stays flat on huge archives
@@ -234,11 +259,18 @@ def extract_tar(
             if ti.size > lim.max_member_bytes:
                 yield ctx.error(name, "limit_bytes", f"member larger than {lim.max_member_bytes} bytes")
                 continue
-            opener = tf.extractfile
-            yield from read_member(ctx, name, depth, recurse, lambda t=ti, o=opener: o(t), None)
+            yield from read_member(ctx, name, depth, recurse, partial(_tar_member, tf, ti), None)
 
 
-_STREAMS: dict[str, Callable[[IO[bytes]], IO[bytes]]] = {
+def _tar_member(tf: tarfile.TarFile, ti: tarfile.TarInfo) -> MemberStream:
+    """The data of a regular tar member (extractfile's None is for links and special files only)."""
+    src = tf.extractfile(ti)
+    if src is None:
+        raise tarfile.ReadError("member has no data")
+    return src
+
+
+_STREAMS: dict[str, Callable[[IO[bytes]], MemberStream]] = {
     "gzip": lambda f: gzip.GzipFile(fileobj=f, mode="rb"),
     "bz2": lambda f: bz2.BZ2File(f),
     "xz": lambda f: lzma.LZMAFile(f),  # noqa: SIM115 - closed by read_member

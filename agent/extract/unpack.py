@@ -16,8 +16,9 @@ from __future__ import annotations
 import ctypes
 import io
 import os
-from collections.abc import Iterator
-from typing import IO, Any
+from collections.abc import Iterable, Iterator
+from contextlib import AbstractContextManager
+from typing import IO, Any, Protocol
 
 import libarchive
 from libarchive import ffi
@@ -57,12 +58,34 @@ _error_string.argtypes = [ctypes.c_void_p]
 _error_string.restype = ctypes.c_char_p
 
 
+class _Entry(Protocol):
+    """The part of libarchive-c's ``ArchiveEntry`` read here. The binding ships no types (mypy sees
+    Any), so this protocol states what the code relies on: the entry's type flags, name and size,
+    and the two raw pointers (``c_void_p`` values) that the unchecked libarchive calls below take."""
+
+    _archive_p: int
+    _entry_p: int
+    # read-only properties in the binding
+    isdir: bool
+    issym: bool
+    islnk: bool
+    isdev: bool
+    isfifo: bool
+    issock: bool
+    pathname: str | None
+    size: int | None
+
+
+#: What ``libarchive.stream_reader`` returns: a context manager over the archive's entries.
+_Reader = AbstractContextManager[Iterable[_Entry]]
+
+
 class _EntryData:
     """An entry's data as a stream. A negative libarchive return (a CRC mismatch, a truncated or
     undecodable stream) ends the stream there and is kept as ``failure``: the bytes before it are
     still read, and the member is then reported ``malformed``, never passed as clean."""
 
-    def __init__(self, entry: Any) -> None:
+    def __init__(self, entry: _Entry) -> None:
         self.entry = entry
         self.failure: str | None = None
 
@@ -127,7 +150,7 @@ def _size(f: IO[bytes]) -> int:
     return size
 
 
-def _open(f: IO[bytes], fmt: str) -> Any:
+def _open(f: IO[bytes], fmt: str) -> _Reader:
     """A libarchive reader with exactly the sniffed format enabled (and every decompression filter)."""
     names = _FORMATS[fmt]
     if len(names) == 1:
@@ -152,7 +175,7 @@ def extract_archive(
 
 
 def _members(
-    arc: Any, ctx: Context, chain: str | None, depth: int, recurse: Recurse, size: int
+    arc: Iterable[_Entry], ctx: Context, chain: str | None, depth: int, recurse: Recurse, size: int
 ) -> Iterator[Item]:
     lim = ctx.limits
     count = 0
@@ -175,7 +198,9 @@ def _members(
         yield from _member(entry, ctx, name, depth, recurse, size)
 
 
-def _member(entry: Any, ctx: Context, name: str, depth: int, recurse: Recurse, size: int) -> Iterator[Item]:
+def _member(
+    entry: _Entry, ctx: Context, name: str, depth: int, recurse: Recurse, size: int
+) -> Iterator[Item]:
     """One member, its decompression errors reported for it (libarchive may go on with the next)."""
     data = _EntryData(entry)
     try:

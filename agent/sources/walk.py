@@ -117,44 +117,69 @@ def _entry(
     rel = os.path.relpath(path, scan_root)
     if exclude and _excluded(rel, os.path.basename(path), exclude):
         return
-    try:
-        st = os.lstat(path)
-    except FileNotFoundError:
-        yield _err(path, "vanished", "entry vanished during the walk")
-        return
-    except OSError:
-        yield _err(path, "io_error", "lstat failed")
+    st = _lstat(path)
+    if isinstance(st, ExtractError):
+        yield st
         return
     if stat.S_ISLNK(st.st_mode):
-        try:
-            verdict, target = resolve_link(path, root)
-        except OSError:  # swapped for something else while being resolved: report, never follow
-            yield _err(path, "vanished", "entry was replaced while its link was resolved")
+        target = _link_target(path, root, follow)
+        if target is None:
             return
-        if verdict == "loop":
-            yield _err(path, "symlink_loop", "symbolic link loop")
+        if isinstance(target, ExtractError):
+            yield target
             return
-        if verdict == "outside":
-            yield _err(path, "symlink_outside", "symbolic link leads outside the scanned tree: not followed")
-            return
-        if verdict == "dangling" or not follow:
-            return  # inside the tree: its target is scanned where it lies
-        try:
-            st = os.stat(target)
-        except OSError:
-            return
+        st = target
     if stat.S_ISDIR(st.st_mode):
-        key = (st.st_dev, st.st_ino)
-        if key in visited:  # reached again through a followed link
-            here = os.path.realpath(os.path.dirname(path))
-            there = os.path.realpath(path)
-            if os.path.commonpath([here, there]) == there:
-                yield _err(path, "symlink_loop", "link to an ancestor directory (cycle)")
-            return  # otherwise a second way into a tree already walked: skip silently
-        visited.add(key)
-        listing = _list(path)
-        pushed.append(listing)
+        if (cycle := _enter_directory(path, st, visited, pushed)) is not None:
+            yield cycle
     elif stat.S_ISREG(st.st_mode):
         yield FileRef(path=path, root=scan_root)
     else:
         yield _err(path, "not_regular_file", "special file (FIFO, socket or device) is not read")
+
+
+def _lstat(path: str) -> os.stat_result | ExtractError:
+    """The entry itself, never what a link points to."""
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return _err(path, "vanished", "entry vanished during the walk")
+    except OSError:
+        return _err(path, "io_error", "lstat failed")
+
+
+def _link_target(path: str, root: str, follow: bool) -> os.stat_result | ExtractError | None:
+    """What a symlink entry leads to: its target's stat when it is followed, an error when it loops or
+    leaves the tree, None when it is skipped (dangling, or inside the tree and not followed: its
+    target is scanned where it lies)."""
+    try:
+        verdict, target = resolve_link(path, root)
+    except OSError:  # swapped for something else while being resolved: report, never follow
+        return _err(path, "vanished", "entry was replaced while its link was resolved")
+    if verdict == "loop":
+        return _err(path, "symlink_loop", "symbolic link loop")
+    if verdict == "outside":
+        return _err(path, "symlink_outside", "symbolic link leads outside the scanned tree: not followed")
+    if verdict == "dangling" or not follow:
+        return None
+    try:
+        return os.stat(target)
+    except OSError:
+        return None
+
+
+def _enter_directory(
+    path: str, st: os.stat_result, visited: set[tuple[int, int]], pushed: list[list[str] | ExtractError]
+) -> ExtractError | None:
+    """Put a directory's listing in ``pushed`` unless it was walked already; a link back to one of its
+    own ancestors is a cycle (an error), any other second way into a walked tree is skipped silently."""
+    key = (st.st_dev, st.st_ino)
+    if key in visited:  # reached again through a followed link
+        here = os.path.realpath(os.path.dirname(path))
+        there = os.path.realpath(path)
+        if os.path.commonpath([here, there]) == there:
+            return _err(path, "symlink_loop", "link to an ancestor directory (cycle)")
+        return None
+    visited.add(key)
+    pushed.append(_list(path))
+    return None
