@@ -14,7 +14,8 @@ import pytest
 from agent.classify import Classifier, ClassifierSettings
 from agent.classify.recognizers.base import DwPatternRecognizer
 from agent.classify.recognizers.custom import SpecRecognizer
-from agent.models import RecognizerSpec, TextChunk
+from agent.models import FileRef, RecognizerSpec, TextChunk
+from agent.pipeline import build_pipeline
 
 
 def _token(prefix: str, entity: str) -> RecognizerSpec:
@@ -71,3 +72,21 @@ def test_builtin_recognizers_compile_lazily_too() -> None:
     assert ours
     assert all(r._compiled_cache is None for r in ours)
     assert _found(c, "IBAN CH93 0076 2011 6238 5295 7")[0][0] == "IBAN_CODE"
+
+
+def test_shipped_pipeline_compiles_only_what_a_text_reaches() -> None:
+    """With the shipped packs, building compiles no recognizer regex; the warm-up only the common
+    entities'; a GitLab token compiles its own format and still alerts."""
+    pipeline = build_pipeline(None, b"k" * 32, warm_up=False)
+    ours = pipeline.classifier._ours
+    assert len(ours) > 100
+    assert not pipeline.warmed
+    assert all(r._compiled_cache is None for r in ours)
+    pipeline.warm_up()
+    compiled = {r.name for r in ours if r._compiled_cache is not None}
+    assert "IbanRecognizer" in compiled
+    assert len(compiled) < len(ours) // 4
+    assert "gitlab-feed-token" not in compiled
+    found = pipeline.evaluate_text("GITLAB_TOKEN=glft-BEUeCHSveOr7tjyhsdat\n", FileRef("/x/ci.env")).findings
+    assert "API_TOKEN" in {f.entity for f in found}
+    assert any(r.name == "gitlab-feed-token" and r._compiled_cache is not None for r in ours)
