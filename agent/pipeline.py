@@ -70,6 +70,15 @@ class Pipeline:
     classifier: Classifier
     policies: PolicySet
     redactor: Redactor
+    warmed: bool = field(default=False, init=False)
+
+    def warm_up(self) -> None:
+        """Load what recognizers load lazily (phone metadata, the suffix list, the regexes of the
+        common entities) now, once: call it before forking workers, so each does not load them again
+        on its first file. A one-file scan skips it and loads only what its file needs."""
+        if not self.warmed:
+            self.evaluate_text(_WARM_UP, FileRef("<warm-up>"))
+            self.warmed = True
 
     def scan(self, ref: FileRef, on_detections: DetectionHook | None = None) -> Verdict:
         """The verdict on one top-level file; ``on_detections`` sees every chunk's raw detections."""
@@ -211,11 +220,13 @@ def build_pipeline(
     extra_detectors: Iterable[object] = (),
     ner_model: str | None = None,
     sources: Mapping[Path, bytes] | None = None,
+    warm_up: bool = True,
 ) -> Pipeline:
     """Compose the stages from plain settings. Raises PolicyError on a broken policy pack.
 
     ``sources``: pack bytes already read (and, with require_signed, verified) by the daemon, so the
-    policies loaded are exactly the bytes that were checked.
+    policies loaded are exactly the bytes that were checked. ``warm_up=False`` leaves
+    :meth:`Pipeline.warm_up` to the caller (`scan` calls it only when it forks several workers).
     """
     extra = tuple(extra_detectors)
     known = Classifier.known_entities() | frozenset(e for d in extra for e in getattr(d, "entities", ()))
@@ -231,9 +242,8 @@ def build_pipeline(
     pipeline = Pipeline(
         Extractor(limits or Limits()), classifier, policies, Redactor(key, protected=protected)
     )
-    # Load what recognizers load lazily (phone metadata, regex caches, the suffix list) now, before
-    # `scan` forks its workers: once, shared, instead of on the first file of every worker.
-    pipeline.evaluate_text(_WARM_UP, FileRef("<warm-up>"))
+    if warm_up:
+        pipeline.warm_up()
     return pipeline
 
 

@@ -155,7 +155,7 @@ def _build(args: argparse.Namespace):
     columns = [c.strip() for c in args.protect_columns.split(",")] if args.protect_columns else None
     extra = detectors_for_scan(args.protect_data, columns, args.protect_docs, key, limits)
     packs = with_unscanned_rule(expand_policy_paths(args.policies)) if args.policies else None
-    return build_pipeline(packs, key, limits, extra_detectors=extra, ner_model=args.ner_model)
+    return build_pipeline(packs, key, limits, extra_detectors=extra, ner_model=args.ner_model, warm_up=False)
 
 
 def _build_from_config(args: argparse.Namespace):
@@ -310,6 +310,9 @@ def _verdicts(refs: list[FileRef], jobs: int) -> Iterator[Verdict]:
     """Scan in input order in ``jobs`` forked workers, each file killed past its hard time budget."""
     if _PIPELINE is None:
         raise RuntimeError("scan started before its pipeline was built")
+    if min(jobs, len(refs)) > 1:  # several workers: load the lazy tables once, before they are forked
+        _PIPELINE.warm_up()
+        gc.freeze()
     return scan_in_order(refs, jobs, _scan_one, kill_after(_PIPELINE.extractor.limits.timeout_seconds))
 
 

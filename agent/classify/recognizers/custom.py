@@ -36,7 +36,10 @@ class SpecRecognizer(DwPatternRecognizer):
             re.compile(regex)  # fail here, naming nothing secret, rather than at the first scan
         super().__init__(entity=spec.entity, patterns=spec.patterns, context=spec.context)
         self.name = spec.name
-        self._compiled = [(p, linear_engine(p.regex) or rx) for p, rx in self._compiled]
+
+    def compile_pattern(self, pattern: str) -> Any:
+        """RE2 when it can express the pattern, else Python's ``re`` (compiled at first use)."""
+        return linear_engine(pattern) or super().compile_pattern(pattern)
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
         # group numbers, not names: google-re2's match objects take only numbers
