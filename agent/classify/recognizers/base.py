@@ -106,7 +106,7 @@ class DwPatternRecognizer(PatternRecognizer):
         super().__init__(
             supported_entity=self.ENTITY if entity is None else entity,
             name=type(self).__name__,
-            patterns=[_CheckedPattern(n, r, s) for n, r, s in (self.PATTERNS if patterns is None else patterns)],
+            patterns=[_CheckedPattern(*p) for p in (self.PATTERNS if patterns is None else patterns)],
             context=list(self.CONTEXT if context is None else context),
             supported_language=supported_language,
             global_regex_flags=self.FLAGS,
