@@ -16,7 +16,7 @@ from pathlib import Path
 
 from agent.policy.compiled import Issue, PolicySet, Rule
 from agent.policy.loader import compile_policies
-from agent.policy.regexcheck import trigger_violations
+from agent.policy.regexcheck import ExampleTexts, trigger_violations
 
 #: Flags the classifier compiles pack recognizers with (recognizers/custom.py: Presidio's defaults).
 _SPEC_FLAGS = re.MULTILINE | re.DOTALL | re.IGNORECASE
@@ -34,12 +34,13 @@ def trigger_issues(policies: PolicySet) -> list[Issue]:
     """Pack recognizers whose declared trigger or max_len a match in any rule example breaks."""
     texts = [t for r in policies.rules for t in (*r.examples_match, *r.examples_no_match)]
     texts += [t for s in policies.recognizers for t in (*s.examples_match, *s.examples_no_match)]
+    corpus = ExampleTexts.of(texts)
     out = []
     for spec in policies.recognizers:
         if spec.trigger is None:
             continue
         patterns = [regex for _, regex, _ in spec.patterns]
-        problems = trigger_violations(patterns, spec.trigger, spec.max_len, texts, _SPEC_FLAGS)
+        problems = trigger_violations(patterns, spec.trigger, spec.max_len, corpus, _SPEC_FLAGS)
         for problem in sorted(set(problems)):
             out.append(Issue("(recognizers)", spec.name, "trigger", problem))
     return out

@@ -13,8 +13,11 @@ Possessive quantifiers are accepted.
 
 from __future__ import annotations
 
+import bisect
+import functools
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from re import _constants as C  # type: ignore[attr-defined]
 from re import _parser as P  # type: ignore[attr-defined]
 from typing import Any
@@ -37,10 +40,18 @@ _ANY = frozenset({-1})  # "could be any character": overlaps everything non-empt
 _REPEATS = (C.MAX_REPEAT, C.MIN_REPEAT)
 
 
+@functools.lru_cache(maxsize=4096)
+def compiled(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """``re.compile`` remembered by (pattern, flags): the loader, lint and a reload check each pack regex,
+    and ``re``'s own cache (512 entries) is smaller than the ~200 shipped credential formats times their
+    flag variants. Raises ``re.error`` (not cached) for a pattern that does not compile."""
+    return re.compile(pattern, flags)
+
+
 def compile_error(pattern: str) -> str | None:
     """The ``re`` compile error of a pattern, or None when it compiles."""
     try:
-        re.compile(pattern)
+        compiled(pattern)
     except re.error as exc:
         return f"regex does not compile: {exc}"
     return None
@@ -197,6 +208,7 @@ def _first_in(members: list[Node]) -> frozenset[int]:
     return _ANY if -1 in chars else frozenset(chars)
 
 
+@functools.lru_cache(maxsize=4096)
 def linear(pattern: str, flags: str = "") -> Any:
     """``pattern`` compiled by google-re2 (linear time, inline ``flags`` such as "ims"), or None when RE2
     cannot express it (lookarounds, backreferences)."""
@@ -230,30 +242,112 @@ def re2_compile_error(pattern: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class ExampleTexts:
+    """Example texts joined once (by newlines), so a pattern's required literal is looked up over all of
+    them in one C-level pass instead of one regex call per text."""
+
+    texts: tuple[str, ...]
+    joined: str
+    starts: tuple[int, ...]
+
+    @classmethod
+    def of(cls, texts: Iterable[str]) -> ExampleTexts:
+        items = tuple(texts)
+        starts, at = [], 0
+        for text in items:
+            starts.append(at)
+            at += len(text) + 1
+        return cls(items, "\n".join(items), tuple(starts))
+
+    def holding(self, literal: re.Pattern[str] | None) -> list[int]:
+        """Indices of the texts a match of ``literal`` overlaps (every text when there is no literal)."""
+        if literal is None:
+            return list(range(len(self.texts)))
+        found: set[int] = set()
+        for m in literal.finditer(self.joined):
+            first = bisect.bisect_right(self.starts, m.start()) - 1
+            last = bisect.bisect_right(self.starts, max(m.end() - 1, m.start())) - 1
+            found.update(range(first, last + 1))
+        return sorted(found)
+
+
+#: Flags that change what a literal character matches (the rest do not matter to a literal).
+_LITERAL_FLAGS = re.IGNORECASE | re.ASCII
+
+
+def required_literal(pattern: str, flags: int = 0) -> re.Pattern[str] | None:
+    """A literal every non-empty match of ``pattern`` holds, compiled with the flags it is matched under
+    (the longest run of literal characters on the pattern's top-level sequence, groups flattened and
+    zero-width assertions skipped), or None when there is none. A text that does not hold it holds no
+    match: that makes it a sound prefilter."""
+    try:
+        tree = P.parse(pattern, flags)
+    except re.error:
+        return None
+    best, best_flags = "", 0
+    run, run_flags = "", 0
+    for node, node_flags in [*_sequence(list(tree), tree.state.flags), (None, 0)]:
+        scope = node_flags & _LITERAL_FLAGS
+        if node is not None and node[0] is C.LITERAL and (not run or scope == run_flags):
+            run, run_flags = run + chr(node[1]), scope
+            continue
+        if len(run) > len(best):
+            best, best_flags = run, run_flags
+        run, run_flags = "", 0
+        if node is not None and node[0] is C.LITERAL:
+            run, run_flags = chr(node[1]), scope
+    return compiled(re.escape(best), best_flags) if best else None
+
+
+def _sequence(items: list[Node], flags: int) -> Iterator[tuple[Node, int]]:
+    """The items every match passes through in order, with the flags in force at each: groups are
+    flattened (their scoped flags applied), zero-width assertions dropped (they consume nothing)."""
+    for op, av in items:
+        if op is C.SUBPATTERN:
+            _group, add, remove, sub = av
+            yield from _sequence(list(sub), (flags | add) & ~remove)
+        elif op not in (C.AT, C.ASSERT, C.ASSERT_NOT):
+            yield (op, av), flags
+
+
 def trigger_violations(
-    patterns: Sequence[str], trigger: str, max_len: int | None, texts: Iterable[str], flags: int
+    patterns: Sequence[str],
+    trigger: str,
+    max_len: int | None,
+    texts: ExampleTexts | Iterable[str],
+    flags: int,
 ) -> list[str]:
     """Matches of ``patterns`` in ``texts`` that break the prefilter contract, described without values.
 
     The contract (agent/classify/prefilter.py): every match contains a ``trigger`` match and is at most
     ``max_len`` characters long (``None``: holds no whitespace). A violation means the prefilter could
-    skip a real finding, so `policy lint` reports it as an error.
+    skip a real finding, so `policy lint` reports it as an error. Only the texts holding a pattern's
+    required literal are searched (pass an :class:`ExampleTexts` to join them once for many calls).
     """
     import re2
 
+    corpus = texts if isinstance(texts, ExampleTexts) else ExampleTexts.of(texts)
     trig = re2.compile(trigger)
-    compiled = [re.compile(p, flags) for p in patterns]
     problems: list[str] = []
-    for text in texts:
-        for i, rx in enumerate(compiled):
-            for m in rx.finditer(text):
-                value = m.group()
-                if not value:
-                    continue
-                if not trig.search(value):
-                    problems.append(f"pattern {i}: a {len(value)}-character match holds no trigger match")
-                elif max_len is None and any(c.isspace() for c in value):
-                    problems.append(f"pattern {i}: a match holds whitespace but max_len is null")
-                elif max_len is not None and len(value) > max_len:
-                    problems.append(f"pattern {i}: a {len(value)}-character match is longer than max_len")
+    for i, pattern in enumerate(patterns):
+        rx = compiled(pattern, flags)
+        for t in corpus.holding(required_literal(pattern, flags)):
+            for m in rx.finditer(corpus.texts[t]):
+                problem = _violation(m.group(), trig, max_len)
+                if problem:
+                    problems.append(f"pattern {i}: {problem}")
     return problems
+
+
+def _violation(value: str, trig: Any, max_len: int | None) -> str | None:
+    """How one match breaks the contract (never quoting it), or None."""
+    if not value:
+        return None
+    if not trig.search(value):
+        return f"a {len(value)}-character match holds no trigger match"
+    if max_len is None and any(c.isspace() for c in value):
+        return "a match holds whitespace but max_len is null"
+    if max_len is not None and len(value) > max_len:
+        return f"a {len(value)}-character match is longer than max_len"
+    return None
