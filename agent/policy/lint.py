@@ -10,16 +10,12 @@ later pack, a rule fully shadowed by another one, an entity that needs a NER mod
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from agent.policy.compiled import Issue, PolicySet, Rule
 from agent.policy.loader import compile_policies
-from agent.policy.regexcheck import ExampleTexts, trigger_violations
-
-#: Flags the classifier compiles pack recognizers with (recognizers/custom.py: Presidio's defaults).
-_SPEC_FLAGS = re.MULTILINE | re.DOTALL | re.IGNORECASE
+from agent.policy.regexcheck import SPEC_FLAGS, ExampleTexts, trigger_violations
 
 
 def lint(paths: Sequence[str | Path], known_entities: frozenset[str]) -> list[Issue]:
@@ -40,7 +36,7 @@ def trigger_issues(policies: PolicySet) -> list[Issue]:
         if spec.trigger is None:
             continue
         patterns = [regex for _, regex, _ in spec.patterns]
-        problems = trigger_violations(patterns, spec.trigger, spec.max_len, corpus, _SPEC_FLAGS)
+        problems = trigger_violations(patterns, spec.trigger, spec.max_len, corpus, SPEC_FLAGS)
         for problem in sorted(set(problems)):
             out.append(Issue("(recognizers)", spec.name, "trigger", problem))
     return out

@@ -38,6 +38,9 @@ _CATEGORY_CHARS.update(
 )
 _ANY = frozenset({-1})  # "could be any character": overlaps everything non-empty
 _REPEATS = (C.MAX_REPEAT, C.MIN_REPEAT)
+#: Flags the classifier compiles pack recognizers with (recognizers/custom.py: Presidio's defaults); the
+#: loader checks and lint searches recognizer patterns with them, so each is compiled once.
+SPEC_FLAGS = re.MULTILINE | re.DOTALL | re.IGNORECASE
 
 
 @functools.lru_cache(maxsize=4096)
@@ -48,19 +51,26 @@ def compiled(pattern: str, flags: int = 0) -> re.Pattern[str]:
     return re.compile(pattern, flags)
 
 
-def compile_error(pattern: str) -> str | None:
-    """The ``re`` compile error of a pattern, or None when it compiles."""
+def compile_error(pattern: str, flags: int = 0) -> str | None:
+    """The ``re`` compile error of a pattern (compiled with the ``flags`` it runs with), or None."""
     try:
-        compiled(pattern)
+        compiled(pattern, flags)
     except re.error as exc:
         return f"regex does not compile: {exc}"
     return None
 
 
+@functools.lru_cache(maxsize=4096)
+def _parsed(pattern: str) -> Any:
+    """``re``'s parse tree of a pattern (no flags: they change no node, only ``state.flags``), shared by
+    the backtracking check and the required-literal search; never mutated. Raises ``re.error``."""
+    return P.parse(pattern)
+
+
 def backtracking_risk(pattern: str) -> str | None:
     """A short reason when the pattern can backtrack exponentially, else None."""
     try:
-        tree = P.parse(pattern)
+        tree = _parsed(pattern)
     except re.error:
         return None  # reported by compile_error
     return _walk(list(tree), inside_unbounded=False)
@@ -222,10 +232,10 @@ def linear(pattern: str, flags: str = "") -> Any:
         return None
 
 
-def pattern_problem(pattern: str) -> str | None:
+def pattern_problem(pattern: str, flags: int = 0) -> str | None:
     """Why a policy regex is refused: it does not compile, or only Python's backtracking ``re`` can run
     it (RE2 cannot express it) and it has a catastrophic-backtracking shape. None: accepted."""
-    problem = compile_error(pattern)
+    problem = compile_error(pattern, flags)
     if problem is None and linear(pattern) is None:
         problem = backtracking_risk(pattern)
     return problem
@@ -260,34 +270,55 @@ class ExampleTexts:
             at += len(text) + 1
         return cls(items, "\n".join(items), tuple(starts))
 
-    def holding(self, literal: re.Pattern[str] | None) -> list[int]:
-        """Indices of the texts a match of ``literal`` overlaps (every text when there is no literal)."""
+    def holding(self, literal: RequiredLiteral | None) -> list[int]:
+        """Indices of the texts an occurrence of ``literal`` overlaps (every text when there is none)."""
         if literal is None:
             return list(range(len(self.texts)))
         found: set[int] = set()
-        for m in literal.finditer(self.joined):
-            first = bisect.bisect_right(self.starts, m.start()) - 1
-            last = bisect.bisect_right(self.starts, max(m.end() - 1, m.start())) - 1
+        for start, end in literal.spans(self.joined):
+            first = bisect.bisect_right(self.starts, start) - 1
+            last = bisect.bisect_right(self.starts, end - 1) - 1
             found.update(range(first, last + 1))
         return sorted(found)
+
+
+@dataclass(frozen=True)
+class RequiredLiteral:
+    """Characters every non-empty match of a pattern holds in a row, and the flags they match under."""
+
+    text: str
+    flags: int
+
+    def spans(self, haystack: str) -> Iterator[tuple[int, int]]:
+        """Where the literal occurs: ``str.find`` when case matters (much faster than a regex scan),
+        else ``re`` with the pattern's own flags, so case folding is exactly the pattern's."""
+        if self.flags & re.IGNORECASE:
+            yield from (m.span() for m in compiled(re.escape(self.text), self.flags).finditer(haystack))
+            return
+        at = haystack.find(self.text)
+        while at >= 0:
+            yield at, at + len(self.text)
+            at = haystack.find(self.text, at + 1)
 
 
 #: Flags that change what a literal character matches (the rest do not matter to a literal).
 _LITERAL_FLAGS = re.IGNORECASE | re.ASCII
 
 
-def required_literal(pattern: str, flags: int = 0) -> re.Pattern[str] | None:
-    """A literal every non-empty match of ``pattern`` holds, compiled with the flags it is matched under
-    (the longest run of literal characters on the pattern's top-level sequence, groups flattened and
+def required_literal(pattern: str, flags: int = 0) -> RequiredLiteral | None:
+    """A literal every non-empty match of ``pattern`` holds, with the flags it is matched under (the
+    longest run of literal characters on the pattern's top-level sequence, groups flattened and
     zero-width assertions skipped), or None when there is none. A text that does not hold it holds no
     match: that makes it a sound prefilter."""
+    if flags & re.VERBOSE:
+        return None  # verbose patterns parse differently from the shared flag-less tree
     try:
-        tree = P.parse(pattern, flags)
+        tree = _parsed(pattern)
     except re.error:
         return None
     best, best_flags = "", 0
     run, run_flags = "", 0
-    for node, node_flags in [*_sequence(list(tree), tree.state.flags), (None, 0)]:
+    for node, node_flags in [*_sequence(list(tree), tree.state.flags | flags), (None, 0)]:
         scope = node_flags & _LITERAL_FLAGS
         if node is not None and node[0] is C.LITERAL and (not run or scope == run_flags):
             run, run_flags = run + chr(node[1]), scope
@@ -297,7 +328,7 @@ def required_literal(pattern: str, flags: int = 0) -> re.Pattern[str] | None:
         run, run_flags = "", 0
         if node is not None and node[0] is C.LITERAL:
             run, run_flags = chr(node[1]), scope
-    return compiled(re.escape(best), best_flags) if best else None
+    return RequiredLiteral(best, best_flags) if best else None
 
 
 def _sequence(items: list[Node], flags: int) -> Iterator[tuple[Node, int]]:
