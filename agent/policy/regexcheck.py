@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import importlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ from re import _constants as C  # type: ignore[attr-defined]
 from re import _parser as P  # type: ignore[attr-defined]
 from typing import Any
 
+#: ``re``'s compiler (no type stubs): it builds a pattern from a parse tree already made, see compiled().
+K = importlib.import_module("re._compiler")
 _ASCII = range(128)
 _CATEGORY_CHARS = {
     C.CATEGORY_DIGIT: {c for c in _ASCII if chr(c).isdigit()},
@@ -45,10 +48,24 @@ SPEC_FLAGS = re.MULTILINE | re.DOTALL | re.IGNORECASE
 
 @functools.lru_cache(maxsize=4096)
 def compiled(pattern: str, flags: int = 0) -> re.Pattern[str]:
-    """``re.compile`` remembered by (pattern, flags): the loader, lint and a reload check each pack regex,
-    and ``re``'s own cache (512 entries) is smaller than the ~200 shipped credential formats times their
-    flag variants. Raises ``re.error`` (not cached) for a pattern that does not compile."""
-    return re.compile(pattern, flags)
+    """``pattern`` compiled by ``re`` with ``flags``, remembered by (pattern, flags) and built from the
+    shared parse tree (:func:`_parsed`): the loader's compile check, the backtracking check and lint's
+    trigger search would otherwise parse each of the ~200 shipped formats up to four times, and
+    ``re``'s own cache (512 entries) is smaller than the formats times their flag variants. The
+    result's ``.pattern`` is None (``re`` only sets it when it parses the text itself). Raises
+    ``re.error`` (not cached) for a pattern that does not compile."""
+    if flags & re.VERBOSE:  # verbose patterns parse differently from the shared flag-less tree
+        return re.compile(pattern, flags)
+    rx: re.Pattern[str] = K.compile(_parsed(pattern), flags)
+    return rx
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(pattern: str) -> Any:
+    """``re``'s parse tree of a pattern (no flags: M, S, I and A change no node, only ``state.flags``),
+    shared by compiling, the backtracking check and the required-literal search; never mutated (the
+    compiler only reads it). Raises ``re.error``."""
+    return P.parse(pattern)
 
 
 def compile_error(pattern: str, flags: int = 0) -> str | None:
@@ -58,13 +75,6 @@ def compile_error(pattern: str, flags: int = 0) -> str | None:
     except re.error as exc:
         return f"regex does not compile: {exc}"
     return None
-
-
-@functools.lru_cache(maxsize=4096)
-def _parsed(pattern: str) -> Any:
-    """``re``'s parse tree of a pattern (no flags: they change no node, only ``state.flags``), shared by
-    the backtracking check and the required-literal search; never mutated. Raises ``re.error``."""
-    return P.parse(pattern)
 
 
 def backtracking_risk(pattern: str) -> str | None:

@@ -97,9 +97,10 @@ def test_required_literal(pattern: str, literal: str | None, ignorecase: bool) -
     assert bool(found.flags & re.IGNORECASE) is ignorecase
 
 
-def test_each_pack_regex_is_compiled_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Loading and linting a pack compiles each of its regexes once per flag set, however many checks
-    (compile error, trigger coverage, exceptions) look at it."""
+def test_each_pack_regex_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading and linting a pack parses each of its regexes once, however many checks (compile error,
+    backtracking shape, required literal, trigger coverage) and flag sets look at it; a second lint (a
+    reload) parses nothing again."""
     regex = "(?-i:(?<![A-Za-z0-9])WX[0-9]{6})"
     pack = tmp_path / "p.yaml"
     pack.write_text(
@@ -109,16 +110,17 @@ def test_each_pack_regex_is_compiled_once(tmp_path: Path, monkeypatch: pytest.Mo
         "    examples: {match: ['WX123456', 'k WX654321'], no_match: ['WX12']}\n",
         encoding="utf-8",
     )
-    calls: Counter[tuple[str, int]] = Counter()
-    real = re.compile
+    calls: Counter[str] = Counter()
+    real = regexcheck.P.parse
 
-    def counting(pattern: str, flags: int = 0) -> re.Pattern[str]:
-        calls[(pattern, int(flags))] += 1
-        return real(pattern, flags)
+    def counting(pattern: str, flags: int = 0, state: object = None) -> object:
+        calls[pattern] += 1
+        return real(pattern, flags, state)
 
     regexcheck.compiled.cache_clear()
-    monkeypatch.setattr(regexcheck.re, "compile", counting)
+    regexcheck._parsed.cache_clear()
+    monkeypatch.setattr(regexcheck.P, "parse", counting)
     assert lint([pack], KNOWN) == []
-    lint([pack], KNOWN)  # a second lint (a reload) compiles nothing again
-    mine = {key: n for key, n in calls.items() if key[0] == regex}
-    assert mine and all(n == 1 for n in mine.values()), mine
+    lint([pack], KNOWN)
+    assert calls[regex] == 1
+    assert regexcheck.compiled(regex, FLAGS).search("x WX123456") is not None  # the shared tree compiles
