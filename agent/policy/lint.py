@@ -15,7 +15,7 @@ from pathlib import Path
 
 from agent.policy.compiled import Issue, PolicySet, Rule
 from agent.policy.loader import compile_policies
-from agent.policy.regexcheck import SPEC_FLAGS, ExampleTexts, trigger_violations
+from agent.policy.regexcheck import SPEC_FLAGS, ExampleTexts, release_parse_trees, trigger_violations
 
 
 def lint(paths: Sequence[str | Path], known_entities: frozenset[str]) -> list[Issue]:
@@ -23,6 +23,7 @@ def lint(paths: Sequence[str | Path], known_entities: frozenset[str]) -> list[Is
     if policies is not None:
         issues.extend(shadowed(policies))
         issues.extend(trigger_issues(policies))
+    release_parse_trees()
     return issues
 
 

@@ -77,6 +77,13 @@ def compile_error(pattern: str, flags: int = 0) -> str | None:
     return None
 
 
+def release_parse_trees() -> None:
+    """Drop the cached parse trees once packs are checked (the compiled patterns stay): tens of
+    thousands of small objects a daemon would otherwise keep, and every later collection (including
+    the one at exit) would walk."""
+    _parsed.cache_clear()
+
+
 def backtracking_risk(pattern: str) -> str | None:
     """A short reason when the pattern can backtrack exponentially, else None."""
     try:
