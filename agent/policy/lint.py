@@ -10,16 +10,12 @@ later pack, a rule fully shadowed by another one, an entity that needs a NER mod
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from pathlib import Path
 
 from agent.policy.compiled import Issue, PolicySet, Rule
 from agent.policy.loader import compile_policies
-from agent.policy.regexcheck import trigger_violations
-
-#: Flags the classifier compiles pack recognizers with (recognizers/custom.py: Presidio's defaults).
-_SPEC_FLAGS = re.MULTILINE | re.DOTALL | re.IGNORECASE
+from agent.policy.regexcheck import SPEC_FLAGS, ExampleTexts, release_parse_trees, trigger_violations
 
 
 def lint(paths: Sequence[str | Path], known_entities: frozenset[str]) -> list[Issue]:
@@ -27,6 +23,7 @@ def lint(paths: Sequence[str | Path], known_entities: frozenset[str]) -> list[Is
     if policies is not None:
         issues.extend(shadowed(policies))
         issues.extend(trigger_issues(policies))
+    release_parse_trees()
     return issues
 
 
@@ -34,12 +31,13 @@ def trigger_issues(policies: PolicySet) -> list[Issue]:
     """Pack recognizers whose declared trigger or max_len a match in any rule example breaks."""
     texts = [t for r in policies.rules for t in (*r.examples_match, *r.examples_no_match)]
     texts += [t for s in policies.recognizers for t in (*s.examples_match, *s.examples_no_match)]
+    corpus = ExampleTexts.of(texts)
     out = []
     for spec in policies.recognizers:
         if spec.trigger is None:
             continue
         patterns = [regex for _, regex, _ in spec.patterns]
-        problems = trigger_violations(patterns, spec.trigger, spec.max_len, texts, _SPEC_FLAGS)
+        problems = trigger_violations(patterns, spec.trigger, spec.max_len, corpus, SPEC_FLAGS)
         for problem in sorted(set(problems)):
             out.append(Issue("(recognizers)", spec.name, "trigger", problem))
     return out

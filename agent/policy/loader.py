@@ -20,7 +20,13 @@ from pydantic import ValidationError
 
 from agent.models import UNSCANNED_ENTITY, RecognizerSpec
 from agent.policy.compiled import Issue, PolicyError, PolicySet, Rule, normalise_text, phrase_regex
-from agent.policy.regexcheck import linear, pattern_problem, re2_compile_error
+from agent.policy.regexcheck import (
+    SPEC_FLAGS,
+    linear,
+    pattern_problem,
+    re2_compile_error,
+    release_parse_trees,
+)
 from agent.policy.schema import (
     PACK_FIELDS,
     RECOGNIZER_FIELDS,
@@ -119,6 +125,8 @@ def compile_policies(
         rule = _compile_rule(layer.model, layer.pack, layer.file, issues, value_set_digest, sources)
         if rule is not None:
             compiled.append(rule)
+    if not lint:  # lint still searches the required literals; it releases them itself
+        release_parse_trees()
     if any(i.level == "error" for i in issues):
         return None, issues
     return layering.policy_set(compiled, value_set_digest.digest()), issues
@@ -321,7 +329,7 @@ def _add_recognizer(
         issues.append(Issue(name, rec.name, "name", f"recognizer already defined in {out[rec.name][1]}"))
         return
     for i, pat in enumerate(rec.patterns):
-        problem = pattern_problem(pat.regex)
+        problem = pattern_problem(pat.regex, SPEC_FLAGS)
         if problem:
             issues.append(Issue(name, rec.name, f"patterns.{i}.regex", problem))
             return

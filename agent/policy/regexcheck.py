@@ -13,12 +13,18 @@ Possessive quantifiers are accepted.
 
 from __future__ import annotations
 
+import bisect
+import functools
+import importlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from re import _constants as C  # type: ignore[attr-defined]
 from re import _parser as P  # type: ignore[attr-defined]
 from typing import Any
 
+#: ``re``'s compiler (no type stubs): it builds a pattern from a parse tree already made, see compiled().
+K = importlib.import_module("re._compiler")
 _ASCII = range(128)
 _CATEGORY_CHARS = {
     C.CATEGORY_DIGIT: {c for c in _ASCII if chr(c).isdigit()},
@@ -35,21 +41,53 @@ _CATEGORY_CHARS.update(
 )
 _ANY = frozenset({-1})  # "could be any character": overlaps everything non-empty
 _REPEATS = (C.MAX_REPEAT, C.MIN_REPEAT)
+#: Flags the classifier compiles pack recognizers with (recognizers/custom.py: Presidio's defaults); the
+#: loader checks and lint searches recognizer patterns with them, so each is compiled once.
+SPEC_FLAGS = re.MULTILINE | re.DOTALL | re.IGNORECASE
 
 
-def compile_error(pattern: str) -> str | None:
-    """The ``re`` compile error of a pattern, or None when it compiles."""
+@functools.lru_cache(maxsize=4096)
+def compiled(pattern: str, flags: int = 0) -> re.Pattern[str]:
+    """``pattern`` compiled by ``re`` with ``flags``, remembered by (pattern, flags) and built from the
+    shared parse tree (:func:`_parsed`): the loader's compile check, the backtracking check and lint's
+    trigger search would otherwise parse each of the ~200 shipped formats up to four times, and
+    ``re``'s own cache (512 entries) is smaller than the formats times their flag variants. The
+    result's ``.pattern`` is None (``re`` only sets it when it parses the text itself). Raises
+    ``re.error`` (not cached) for a pattern that does not compile."""
+    if flags & re.VERBOSE:  # verbose patterns parse differently from the shared flag-less tree
+        return re.compile(pattern, flags)
+    rx: re.Pattern[str] = K.compile(_parsed(pattern), flags)
+    return rx
+
+
+@functools.lru_cache(maxsize=4096)
+def _parsed(pattern: str) -> Any:
+    """``re``'s parse tree of a pattern (no flags: M, S, I and A change no node, only ``state.flags``),
+    shared by compiling, the backtracking check and the required-literal search; never mutated (the
+    compiler only reads it). Raises ``re.error``."""
+    return P.parse(pattern)
+
+
+def compile_error(pattern: str, flags: int = 0) -> str | None:
+    """The ``re`` compile error of a pattern (compiled with the ``flags`` it runs with), or None."""
     try:
-        re.compile(pattern)
+        compiled(pattern, flags)
     except re.error as exc:
         return f"regex does not compile: {exc}"
     return None
 
 
+def release_parse_trees() -> None:
+    """Drop the cached parse trees once packs are checked (the compiled patterns stay): tens of
+    thousands of small objects a daemon would otherwise keep, and every later collection (including
+    the one at exit) would walk."""
+    _parsed.cache_clear()
+
+
 def backtracking_risk(pattern: str) -> str | None:
     """A short reason when the pattern can backtrack exponentially, else None."""
     try:
-        tree = P.parse(pattern)
+        tree = _parsed(pattern)
     except re.error:
         return None  # reported by compile_error
     return _walk(list(tree), inside_unbounded=False)
@@ -197,6 +235,7 @@ def _first_in(members: list[Node]) -> frozenset[int]:
     return _ANY if -1 in chars else frozenset(chars)
 
 
+@functools.lru_cache(maxsize=4096)
 def linear(pattern: str, flags: str = "") -> Any:
     """``pattern`` compiled by google-re2 (linear time, inline ``flags`` such as "ims"), or None when RE2
     cannot express it (lookarounds, backreferences)."""
@@ -210,10 +249,10 @@ def linear(pattern: str, flags: str = "") -> Any:
         return None
 
 
-def pattern_problem(pattern: str) -> str | None:
+def pattern_problem(pattern: str, flags: int = 0) -> str | None:
     """Why a policy regex is refused: it does not compile, or only Python's backtracking ``re`` can run
     it (RE2 cannot express it) and it has a catastrophic-backtracking shape. None: accepted."""
-    problem = compile_error(pattern)
+    problem = compile_error(pattern, flags)
     if problem is None and linear(pattern) is None:
         problem = backtracking_risk(pattern)
     return problem
@@ -230,30 +269,133 @@ def re2_compile_error(pattern: str) -> str | None:
     return None
 
 
+@dataclass(frozen=True)
+class ExampleTexts:
+    """Example texts joined once (by newlines), so a pattern's required literal is looked up over all of
+    them in one C-level pass instead of one regex call per text."""
+
+    texts: tuple[str, ...]
+    joined: str
+    starts: tuple[int, ...]
+
+    @classmethod
+    def of(cls, texts: Iterable[str]) -> ExampleTexts:
+        items = tuple(texts)
+        starts, at = [], 0
+        for text in items:
+            starts.append(at)
+            at += len(text) + 1
+        return cls(items, "\n".join(items), tuple(starts))
+
+    def holding(self, literal: RequiredLiteral | None) -> list[int]:
+        """Indices of the texts an occurrence of ``literal`` overlaps (every text when there is none)."""
+        if literal is None:
+            return list(range(len(self.texts)))
+        found: set[int] = set()
+        for start, end in literal.spans(self.joined):
+            first = bisect.bisect_right(self.starts, start) - 1
+            last = bisect.bisect_right(self.starts, end - 1) - 1
+            found.update(range(first, last + 1))
+        return sorted(found)
+
+
+@dataclass(frozen=True)
+class RequiredLiteral:
+    """Characters every non-empty match of a pattern holds in a row, and the flags they match under."""
+
+    text: str
+    flags: int
+
+    def spans(self, haystack: str) -> Iterator[tuple[int, int]]:
+        """Where the literal occurs: ``str.find`` when case matters (much faster than a regex scan),
+        else ``re`` with the pattern's own flags, so case folding is exactly the pattern's."""
+        if self.flags & re.IGNORECASE:
+            yield from (m.span() for m in compiled(re.escape(self.text), self.flags).finditer(haystack))
+            return
+        at = haystack.find(self.text)
+        while at >= 0:
+            yield at, at + len(self.text)
+            at = haystack.find(self.text, at + 1)
+
+
+#: Flags that change what a literal character matches (the rest do not matter to a literal).
+_LITERAL_FLAGS = re.IGNORECASE | re.ASCII
+
+
+def required_literal(pattern: str, flags: int = 0) -> RequiredLiteral | None:
+    """A literal every non-empty match of ``pattern`` holds, with the flags it is matched under (the
+    longest run of literal characters on the pattern's top-level sequence, groups flattened and
+    zero-width assertions skipped), or None when there is none. A text that does not hold it holds no
+    match: that makes it a sound prefilter."""
+    if flags & re.VERBOSE:
+        return None  # verbose patterns parse differently from the shared flag-less tree
+    try:
+        tree = _parsed(pattern)
+    except re.error:
+        return None
+    best, best_flags = "", 0
+    run, run_flags = "", 0
+    for node, node_flags in [*_sequence(list(tree), tree.state.flags | flags), (None, 0)]:
+        scope = node_flags & _LITERAL_FLAGS
+        if node is not None and node[0] is C.LITERAL and (not run or scope == run_flags):
+            run, run_flags = run + chr(node[1]), scope
+            continue
+        if len(run) > len(best):
+            best, best_flags = run, run_flags
+        run, run_flags = "", 0
+        if node is not None and node[0] is C.LITERAL:
+            run, run_flags = chr(node[1]), scope
+    return RequiredLiteral(best, best_flags) if best else None
+
+
+def _sequence(items: list[Node], flags: int) -> Iterator[tuple[Node, int]]:
+    """The items every match passes through in order, with the flags in force at each: groups are
+    flattened (their scoped flags applied), zero-width assertions dropped (they consume nothing)."""
+    for op, av in items:
+        if op is C.SUBPATTERN:
+            _group, add, remove, sub = av
+            yield from _sequence(list(sub), (flags | add) & ~remove)
+        elif op not in (C.AT, C.ASSERT, C.ASSERT_NOT):
+            yield (op, av), flags
+
+
 def trigger_violations(
-    patterns: Sequence[str], trigger: str, max_len: int | None, texts: Iterable[str], flags: int
+    patterns: Sequence[str],
+    trigger: str,
+    max_len: int | None,
+    texts: ExampleTexts | Iterable[str],
+    flags: int,
 ) -> list[str]:
     """Matches of ``patterns`` in ``texts`` that break the prefilter contract, described without values.
 
     The contract (agent/classify/prefilter.py): every match contains a ``trigger`` match and is at most
     ``max_len`` characters long (``None``: holds no whitespace). A violation means the prefilter could
-    skip a real finding, so `policy lint` reports it as an error.
+    skip a real finding, so `policy lint` reports it as an error. Only the texts holding a pattern's
+    required literal are searched (pass an :class:`ExampleTexts` to join them once for many calls).
     """
     import re2
 
+    corpus = texts if isinstance(texts, ExampleTexts) else ExampleTexts.of(texts)
     trig = re2.compile(trigger)
-    compiled = [re.compile(p, flags) for p in patterns]
     problems: list[str] = []
-    for text in texts:
-        for i, rx in enumerate(compiled):
-            for m in rx.finditer(text):
-                value = m.group()
-                if not value:
-                    continue
-                if not trig.search(value):
-                    problems.append(f"pattern {i}: a {len(value)}-character match holds no trigger match")
-                elif max_len is None and any(c.isspace() for c in value):
-                    problems.append(f"pattern {i}: a match holds whitespace but max_len is null")
-                elif max_len is not None and len(value) > max_len:
-                    problems.append(f"pattern {i}: a {len(value)}-character match is longer than max_len")
+    for i, pattern in enumerate(patterns):
+        rx = compiled(pattern, flags)
+        for t in corpus.holding(required_literal(pattern, flags)):
+            for m in rx.finditer(corpus.texts[t]):
+                problem = _violation(m.group(), trig, max_len)
+                if problem:
+                    problems.append(f"pattern {i}: {problem}")
     return problems
+
+
+def _violation(value: str, trig: Any, max_len: int | None) -> str | None:
+    """How one match breaks the contract (never quoting it), or None."""
+    if not value:
+        return None
+    if not trig.search(value):
+        return f"a {len(value)}-character match holds no trigger match"
+    if max_len is None and any(c.isspace() for c in value):
+        return "a match holds whitespace but max_len is null"
+    if max_len is not None and len(value) > max_len:
+        return f"a {len(value)}-character match is longer than max_len"
+    return None

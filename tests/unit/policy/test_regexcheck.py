@@ -1,0 +1,126 @@
+"""The cheap trigger-coverage proof of `policy lint` finds exactly what searching every text would, and
+each pack regex is compiled once per flag set."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from agent.policy import regexcheck
+from agent.policy.lint import lint
+from agent.policy.regexcheck import ExampleTexts, required_literal, trigger_violations
+from tests.unit.policy.conftest import KNOWN
+
+FLAGS = re.MULTILINE | re.DOTALL | re.IGNORECASE
+
+#: Shapes the literal prefilter must not get wrong: scoped case flags, lookarounds, groups, repeats,
+#: alternation (no required literal), literals split by an assertion, patterns that match across lines.
+PATTERNS = [
+    r"(?-i:(?<![A-Za-z0-9])glft\-[A-Za-z0-9_-]{4}(?![A-Za-z0-9_-]))",
+    r"tok(?=en)en_[0-9]+",
+    r"(?:acme|ACME)_key=[A-Z0-9]{4}",
+    r"ke\by",
+    r"(k)ey[ \n]+\d{3}",
+    r"x+",
+    r"secret(?-i:Ab)c",
+    r"(?-i:secret(?i:ab)C)",
+    r"\bpin:\s*\d{4}",
+]
+#: Texts with matches at their edges, non-ASCII case variants (Kelvin sign, long s), and line breaks.
+TEXTS = [
+    "glft-abcd",
+    "xglft-abcd",
+    "GLFT-abcd and glft-ab_d!",
+    "token_12 TOKEN_3",
+    "\u212aey 123 and key\n456",
+    "acme_key=AB12 Acme_Key=zz99",
+    "xxx",
+    "ſecretAbc SECRETabC secretABC",
+    "Secretabc secretABc",
+    "PIN: 1234\npin:\n5678",
+    "",
+    "nothing here",
+    "Acme_Key=zz99",
+    "TOKEN_77",
+    "\u212aey 999",
+    "ſECRETab",
+]
+
+
+def brute_force(patterns: list[str], trigger: str, max_len: int | None, texts: list[str]) -> list[str]:
+    """The contract checked the slow way: every pattern over every text."""
+    trig = re.compile(trigger)
+    out = []
+    for i, pattern in enumerate(patterns):
+        for text in texts:
+            for m in re.compile(pattern, FLAGS).finditer(text):
+                v = m.group()
+                if not v:
+                    continue
+                if not trig.search(v):
+                    out.append(f"pattern {i}: a {len(v)}-character match holds no trigger match")
+                elif max_len is not None and len(v) > max_len:
+                    out.append(f"pattern {i}: a {len(v)}-character match is longer than max_len")
+    return sorted(out)
+
+
+@pytest.mark.parametrize(("trigger", "max_len"), [("zzz", 64), ("(?i)[a-z]", 5), ("[0-9]", 7)])
+def test_prefilter_finds_what_every_text_search_finds(trigger: str, max_len: int) -> None:
+    """Searching only the texts that hold a pattern's required literal reports the same violations."""
+    expected = brute_force(PATTERNS, trigger, max_len, TEXTS)
+    assert expected  # the fixture does produce violations to compare
+    got = trigger_violations(PATTERNS, trigger, max_len, ExampleTexts.of(TEXTS), FLAGS)
+    assert sorted(got) == expected
+    assert sorted(trigger_violations(PATTERNS, trigger, max_len, TEXTS, FLAGS)) == expected
+
+
+@pytest.mark.parametrize(
+    ("pattern", "literal", "ignorecase"),
+    [
+        (r"(?-i:(?<![A-Za-z0-9])glft\-[A-Za-z0-9_-]{20})", "glft-", False),
+        (r"ab(?-i:cde)f", "cde", False),
+        (r"key\b=\d+", "key=", True),
+        (r"acme|ACME", None, False),
+        (r"a+b?", None, False),
+    ],
+)
+def test_required_literal(pattern: str, literal: str | None, ignorecase: bool) -> None:
+    """The longest literal run on the top-level sequence, under the case flags in force there."""
+    found = required_literal(pattern, FLAGS)
+    if literal is None:
+        assert found is None
+        return
+    assert found is not None and found.text == literal
+    assert bool(found.flags & re.IGNORECASE) is ignorecase
+
+
+def test_each_pack_regex_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Loading and linting a pack parses each of its regexes once, however many checks (compile error,
+    backtracking shape, required literal, trigger coverage) and flag sets look at it; the parse trees
+    are released afterwards, the compiled patterns kept."""
+    regex = "(?-i:(?<![A-Za-z0-9])WX[0-9]{6})"
+    pack = tmp_path / "p.yaml"
+    pack.write_text(
+        "pack: t\nrecognizers:\n  - name: wx-key\n    entity: API_TOKEN\n"
+        f"    patterns: [{{name: k, regex: '{regex}', score: 0.8}}]\n"
+        "    trigger: 'WX'\n    max_len: 8\n"
+        "    examples: {match: ['WX123456', 'k WX654321'], no_match: ['WX12']}\n",
+        encoding="utf-8",
+    )
+    calls: Counter[str] = Counter()
+    real = regexcheck.P.parse
+
+    def counting(pattern: str, flags: int = 0, state: object = None) -> object:
+        calls[pattern] += 1
+        return real(pattern, flags, state)
+
+    regexcheck.compiled.cache_clear()
+    regexcheck._parsed.cache_clear()
+    monkeypatch.setattr(regexcheck.P, "parse", counting)
+    assert lint([pack], KNOWN) == []
+    assert calls[regex] == 1
+    assert regexcheck._parsed.cache_info().currsize == 0 and regexcheck.compiled.cache_info().currsize
+    assert regexcheck.compiled(regex, FLAGS).search("x WX123456") is not None  # the shared tree compiles
