@@ -20,9 +20,7 @@ from functools import partial
 from types import TracebackType
 from typing import IO, Protocol, Self
 
-from agent.extract.context import Abort, Context, Item, MemberLimit
-
-Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
+from agent.extract.context import Abort, Context, Item, MemberLimit, Recurse
 
 
 class MemberStream(Protocol):

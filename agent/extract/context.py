@@ -7,12 +7,15 @@ offsets, line numbers and the per-file text budget behave the same for a 1 GB lo
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from typing import IO
 
 from agent.models import ExtractError, Limits, TextChunk
 
 Item = TextChunk | ExtractError
+#: How a reader hands a member back to the dispatcher: (stream, member name, depth) -> items.
+Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
 
 
 class Abort(BaseException):

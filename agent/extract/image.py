@@ -16,14 +16,12 @@ Bounds, each past its limit an error with a precise reason, never silence:
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import IO, Any
 
 from agent.extract import ocr
 from agent.extract.archive import zip_members
-from agent.extract.context import Abort, Chunker, Context, Item, MemberLimit
-
-Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
+from agent.extract.context import Abort, Chunker, Context, Item, MemberLimit, Recurse
 
 #: The Pillow plugins allowed to open a file (no EPS, no PSD, nothing that runs Ghostscript).
 FORMATS = ("PNG", "JPEG", "TIFF", "BMP", "GIF", "WEBP")

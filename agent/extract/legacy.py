@@ -28,16 +28,14 @@ import subprocess  # nosec B404 - fixed argv, no shell, bounded by prlimit and a
 import tempfile
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import IO
 
 import olefile
 
 from agent.extract.archive import RATIO_FLOOR, depth_error, join_member
-from agent.extract.context import Context, Item, MemberLimit
+from agent.extract.context import Context, Item, MemberLimit, Recurse
 from agent.extract.mail import spooled
-
-Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
 
 #: Address space of a helper tool (catdoc): generous for real documents, fatal for decompression tricks.
 TOOL_MEMORY_BYTES = 512 * 1024**2

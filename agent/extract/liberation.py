@@ -22,13 +22,11 @@ from typing import IO
 
 from agent.extract import toolexport
 from agent.extract.archive import depth_error
-from agent.extract.context import Context, Item
+from agent.extract.context import Context, Item, Recurse
 from agent.extract.legacy import ToolFailed, run_tool
 from agent.extract.mail import html_to_text
 from agent.extract.text import detect_encoding
 from agent.extract.toolexport import OPEN_FLAGS
-
-Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
 
 #: format -> (argv, output is XHTML); the document is the tool's stdin, named by /dev/stdin
 _CONVERTERS: dict[str, tuple[list[str], bool]] = {

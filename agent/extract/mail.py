@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import email
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from email import policy
 from email.header import decode_header, make_header
 from email.message import EmailMessage
@@ -17,10 +17,9 @@ from html.parser import HTMLParser
 from typing import IO, Any
 
 from agent.extract.archive import depth_error, join_member
-from agent.extract.context import Context, Item
+from agent.extract.context import Context, Item, Recurse
 from agent.models import ExtractError
 
-Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
 _HEADERS = ("Subject", "From", "To", "Cc", "Bcc", "Reply-To")
 _SKIP_TAGS = {"script", "style", "head"}
 _MIME_HEADERS = {"content-type", "content-disposition", "content-transfer-encoding"}

@@ -12,15 +12,13 @@ extraction time. The output is the libraries' own (see the comments at each read
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from lxml import etree
 
 from agent.extract.archive import join_member, zip_members
-from agent.extract.context import Context, Item
-
-Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
+from agent.extract.context import Context, Item, Recurse
 
 
 def _cell(v: Any) -> str:

@@ -18,17 +18,15 @@ noise that looks like secrets.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from email.parser import BytesHeaderParser
 from typing import IO
 
 from agent.extract import toolexport
 from agent.extract.archive import depth_error
-from agent.extract.context import Context, Item
+from agent.extract.context import Context, Item, Recurse
 from agent.extract.mail import content_headers, spooled
 from agent.extract.toolexport import OPEN_FLAGS, Bounded
-
-Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
 
 #: Files pffexport writes that hold no content: binary conversation threading, the item's raw values.
 _SKIP_FILES = frozenset({"ConversationIndex.txt", "ItemValues.txt", "RecipientsItemValues.txt"})

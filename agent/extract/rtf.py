@@ -17,15 +17,13 @@ from __future__ import annotations
 import codecs
 import re
 import struct
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from typing import IO
 
 from agent.extract.archive import depth_error, join_member
-from agent.extract.context import Context, Item
+from agent.extract.context import Context, Item, Recurse
 from agent.extract.mail import spooled
-
-Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
 
 _TOKEN = re.compile(
     rb"\\([a-zA-Z]{1,32})(-?\d{1,10})? ?|\\'([0-9a-fA-F]{2})|\\([^a-zA-Z])|([{}])|[\r\n]+|([^\\{}\r\n]+)"

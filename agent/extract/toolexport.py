@@ -22,10 +22,9 @@ from contextlib import contextmanager
 from typing import IO
 
 from agent.extract.archive import depth_error, join_member
-from agent.extract.context import Context, Item
+from agent.extract.context import Context, Item, Recurse
 from agent.extract.legacy import TOOL_MEMORY_BYTES, ToolFailed, as_fd
 
-Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
 #: Reads one exported file: (directory fd, file name, member name, depth) -> items.
 FileReader = Callable[[int, str, str, int], Iterator[Item]]
 

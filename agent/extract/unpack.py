@@ -24,8 +24,8 @@ import libarchive
 from libarchive import ffi
 from libarchive.exception import ArchiveError
 
-from agent.extract.archive import COPY_BLOCK, Recurse, depth_error, join_member, read_member, tar_or_member
-from agent.extract.context import Context, Item
+from agent.extract.archive import COPY_BLOCK, depth_error, join_member, read_member, tar_or_member
+from agent.extract.context import Context, Item, Recurse
 
 #: sniffed format -> libarchive read format(s)
 _FORMATS: dict[str, tuple[str, ...]] = {

@@ -20,8 +20,8 @@ from typing import IO, Any
 
 from lxml import etree
 
-from agent.extract.context import Context, Item
-from agent.extract.office import Recurse, embedded, metadata_text
+from agent.extract.context import Context, Item, Recurse
+from agent.extract.office import embedded, metadata_text
 
 # openpyxl warns about workbook features it drops (extensions, data validation): noise, no content.
 warnings.filterwarnings("ignore", category=UserWarning, module="openpyxl")

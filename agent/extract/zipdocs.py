@@ -25,16 +25,14 @@ from __future__ import annotations
 import posixpath
 import re
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
 from lxml import etree
 
 from agent.extract.archive import zip_members
-from agent.extract.context import Context, Item
+from agent.extract.context import Context, Item, Recurse
 from agent.extract.mail import html_to_text
-
-Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
 
 #: No DTD loading, no network, no huge trees, no recovery: a part that does not parse is an error
 #: record for the document, never a page silently dropped.
