@@ -46,17 +46,12 @@ def with_unscanned_rule(paths: Sequence[Path]) -> list[Path]:
     unreadable files pass silently. Layered *under* the given packs, it can still be tuned or
     disabled there (``override``/``disable: [unscanned-content]``): an explicit choice.
     """
-    if any(_has_unscanned_rule(f) for f in _pack_files(paths)):
+    from agent.policy.loader import pack_files  # the loader's own view of which files a path holds
+
+    if any(_has_unscanned_rule(f) for f in pack_files(paths)[0]):
         return list(paths)
     shipped = [d / UNSCANNED_PACK for d in default_policy_dirs() if (d / UNSCANNED_PACK).is_file()]
     return [*shipped[:1], *paths]
-
-
-def _pack_files(paths: Sequence[Path]) -> list[Path]:
-    files: list[Path] = []
-    for p in paths:
-        files.extend(sorted((*p.glob("*.yaml"), *p.glob("*.yml"))) if p.is_dir() else [p])
-    return files
 
 
 def _has_unscanned_rule(pack: Path) -> bool:
