@@ -1,7 +1,8 @@
 """Detection stage: text chunks in, candidate detections out (no policy decisions here).
 
-``Classifier`` wraps one Presidio ``AnalyzerEngine`` built offline with our recognizers, our linear NLP
-engine and our linear context enhancer; ``ChunkDetector``s (EDM, fingerprints) plug in beside it.
+``Classifier`` (``engine.py``) runs our recognizers, with Presidio's semantics but without Presidio
+unless a policy needs one of its predefined recognizers; ``ChunkDetector``s (EDM, fingerprints) plug
+in beside it.
 """
 
 from __future__ import annotations
@@ -12,12 +13,12 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from agent.models import Detection, RecognizerSpec, TextChunk
 
 if TYPE_CHECKING:  # the real import is lazy, in __getattr__ below
-    from agent.classify.presidio import Classifier
+    from agent.classify.engine import Classifier
 
 
 @runtime_checkable
 class ChunkDetector(Protocol):
-    """A detector that is not a Presidio recognizer (EDM, document fingerprints)."""
+    """A detector that is not a pattern recognizer (EDM, document fingerprints)."""
 
     entities: frozenset[str]
 
@@ -38,13 +39,13 @@ class ClassifierSettings:
 
 
 def __getattr__(name: str) -> object:
-    """Import the Presidio-backed Classifier on first use only.
+    """Import the Classifier on first use only.
 
-    Presidio and spaCy cost ~85 MB and a second of start-up; `dropwarden protect`, the EDM and
-    fingerprint modules and the index tools import this package without ever needing them.
+    Its recognizers (re2, phonenumbers, two hundred pack formats) cost start-up that `dropwarden
+    protect`, the EDM and fingerprint modules and the index tools, which import this package, never need.
     """
     if name == "Classifier":
-        from agent.classify.presidio import Classifier
+        from agent.classify.engine import Classifier
 
         return Classifier
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,26 +20,23 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_left
-from typing import Any
+from collections.abc import Sequence
 
-from presidio_analyzer import EntityRecognizer, RecognizerResult
-from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
-from presidio_analyzer.nlp_engine import NlpArtifacts
-
-from agent.classify.tokenizer import MAX_TOKEN, tokenize
+from agent.classify.results import IS_SCORE_ENHANCED_BY_CONTEXT_KEY as _META_ENHANCED
+from agent.classify.results import MAX_SCORE, Recognizer, Result
+from agent.classify.results import RECOGNIZER_IDENTIFIER_KEY as _META_ID
+from agent.classify.tokenizer import MAX_TOKEN, Tokens, tokenize
 
 PREFIX_TOKENS = 5
 SUFFIX_TOKENS = 3
 MAX_CONTEXT_CHARS = 160
-_META_ENHANCED = RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY
-_META_ID = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
 
 
 def _is_word(token: str) -> bool:
     return any(c.isalnum() for c in token)
 
 
-class LinearContextEnhancer(ContextAwareEnhancer):
+class LinearContextEnhancer:
     """Whole-word, bounded-window context enhancer; O(results x window) instead of O(results x tokens)."""
 
     def __init__(
@@ -50,12 +47,10 @@ class LinearContextEnhancer(ContextAwareEnhancer):
         context_suffix_count: int = SUFFIX_TOKENS,
         max_context_chars: int = MAX_CONTEXT_CHARS,
     ) -> None:
-        super().__init__(
-            context_similarity_factor=context_similarity_factor,
-            min_score_with_context_similarity=min_score_with_context_similarity,
-            context_prefix_count=context_prefix_count,
-            context_suffix_count=context_suffix_count,
-        )
+        self.context_similarity_factor = context_similarity_factor
+        self.min_score_with_context_similarity = min_score_with_context_similarity
+        self.context_prefix_count = context_prefix_count
+        self.context_suffix_count = context_suffix_count
         self.max_context_chars = max_context_chars
         self._phrases: dict[str, tuple[str, ...]] = {}
         self._context_keys: dict[str, tuple[tuple[str, ...], re.Pattern[str] | None]] = {}
@@ -63,47 +58,38 @@ class LinearContextEnhancer(ContextAwareEnhancer):
     def enhance_using_context(
         self,
         text: str,
-        raw_results: list[RecognizerResult],
-        nlp_artifacts: NlpArtifacts,
-        recognizers: list[EntityRecognizer],
-        context: list[str] | None = None,
-    ) -> list[RecognizerResult]:
+        raw_results: list[Result],
+        tokens: Tokens,
+        recognizers: Sequence[Recognizer],
+        context: Sequence[str] | None = None,
+    ) -> list[Result]:
+        """Raise, in place, the score of each result with one of its recognizer's context words near."""
         by_id = {r.id: r for r in recognizers}
         extra = tuple(w.lower() for w in context or ())
-        local = getattr(nlp_artifacts, "local_tokens", None)  # ours: tokenise only around each result
-        starts: list[int] = []
-        lemmas: list[str] = []
-        if nlp_artifacts is not None and local is None:
-            starts, lemmas = list(nlp_artifacts.tokens_indices), list(nlp_artifacts.lemmas)
         reach = self.max_context_chars + MAX_TOKEN + 1
         for result in raw_results:
-            meta: dict[str, Any] = result.recognition_metadata or {}
-            recognizer = by_id.get(meta.get(_META_ID))
+            meta = result.recognition_metadata
+            recognizer = by_id.get(str(meta.get(_META_ID)))
             if recognizer is None or not recognizer.context or meta.get(_META_ENHANCED):
                 continue
-            if result.score >= ContextAwareEnhancer.MAX_SCORE:  # nothing to raise (validated e-mails)
+            if result.score >= MAX_SCORE:  # nothing to raise (validated e-mails)
                 continue
             if not extra and not self._may_have_context(text, result.start, result.end, recognizer):
                 continue
-            if local is not None:
-                # Tokens of text[start - reach : end + reach] equal the whole text's tokens within
-                # max_context_chars of the result (a cut edge disturbs at most MAX_TOKEN characters).
-                starts, lemmas = local(result.start - reach, result.end + reach)
+            # Tokens of text[start - reach : end + reach] equal the whole text's tokens within
+            # max_context_chars of the result (a cut edge disturbs at most MAX_TOKEN characters).
+            starts, lemmas = tokens.local(result.start - reach, result.end + reach)
             words = self.surrounding_words(starts, lemmas, result.start, result.end) + list(extra)
-            hit = self.supporting_word(words, recognizer.context)
-            if hit is None:
+            if self.supporting_word(words, recognizer.context) is None:
                 continue
             result.score = min(
-                ContextAwareEnhancer.MAX_SCORE,
+                MAX_SCORE,
                 max(result.score + self.context_similarity_factor, self.min_score_with_context_similarity),
             )
             meta[_META_ENHANCED] = True
-            if result.analysis_explanation is not None:
-                result.analysis_explanation.set_supportive_context_word(hit)
-                result.analysis_explanation.set_improved_score(result.score)
         return raw_results
 
-    def _may_have_context(self, text: str, start: int, end: int, recognizer: EntityRecognizer) -> bool:
+    def _may_have_context(self, text: str, start: int, end: int, recognizer: Recognizer) -> bool:
         """Cheap necessary condition: the longest word of some context phrase occurs near the result.
 
         Every token the enhancer may use lies within ``max_context_chars`` of the result, and a token
@@ -158,7 +144,7 @@ class LinearContextEnhancer(ContextAwareEnhancer):
             j += 1
         return before + after
 
-    def supporting_word(self, words: list[str], context_words: list[str]) -> str | None:
+    def supporting_word(self, words: list[str], context_words: Sequence[str]) -> str | None:
         """The first context word found as a whole word (or consecutive words) in ``words``."""
         present = set(words)
         for cw in context_words:

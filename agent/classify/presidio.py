@@ -1,271 +1,117 @@
-"""The Presidio analyzer, built once and offline, and the chunk -> detections adapter.
+"""Presidio's predefined recognizers behind our engine: imported only when a policy needs one.
 
-Built with our registry (only recognizers for entities some policy uses), our :class:`OfflineNlpEngine`
-(linear regex tokenizer, never downloads a model) and our :class:`LinearContextEnhancer`. All
-recognizers are registered for language "en" and every text is analysed as "en": they are
-language-agnostic patterns whose context words already cover German, French and Italian.
+The engine (``agent/classify/engine.py``) runs recognizers with our plain types. Entities we do not
+recognise ourselves (``recognizers/builtin.py``: URL, UK_NHS, CRYPTO, ...) come from Presidio's
+predefined recognizers, wrapped here; importing Presidio costs about a second (it imports spaCy),
+so nothing on the scan path imports this module unless a policy asks for such an entity.
+
+What Presidio's ``AnalyzerEngine`` adds around a recognizer is done by our engine: context words
+(our :class:`~agent.classify.context.LinearContextEnhancer`), the score threshold and the
+de-duplication (:func:`~agent.classify.results.remove_duplicates`, Presidio's rule);
+tests/unit/classify/test_presidio_engine.py checks both engines agree.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from dataclasses import replace
+from collections.abc import Iterable, Iterator, Sequence
 from operator import attrgetter
-from typing import Protocol
+from typing import Any, Protocol
 
 import regex
 import structlog
-from presidio_analyzer import (
-    AnalyzerEngine,
-    EntityRecognizer,
-    PatternRecognizer,
-    RecognizerRegistry,
-    RecognizerResult,
-)
+import tldextract
+from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
 from presidio_analyzer import pattern_recognizer as _presidio_patterns
+from presidio_analyzer import predefined_recognizers as _predefined
+from presidio_analyzer.nlp_engine import NlpArtifacts
 
-from agent.classify import ChunkDetector, ClassifierSettings, keystore
-from agent.classify.context import LinearContextEnhancer
-from agent.classify.prefilter import EXTRA_TRIGGERS, Prefilter, Trigger, regex_reach
-from agent.classify.recognizers import OURS
-from agent.classify.recognizers.base import ATTRIBUTES_KEY, DwPatternRecognizer, Rejection
-from agent.classify.recognizers.builtin import BUILTIN, COVERING_TRIGGERS, IN_DIGIT_RUNS, TRIGGERS
-from agent.classify.recognizers.custom import SpecRecognizer
-from agent.classify.recognizers.ner import NerRecognizer
-from agent.classify.tokenizer import OfflineNlpEngine
-from agent.models import KEYSTORE_PART, Detection, RecognizerSpec, TextChunk
+from agent.classify.results import (
+    MAX_SCORE,
+    MIN_SCORE,
+    RECOGNIZER_IDENTIFIER_KEY,
+    RECOGNIZER_NAME_KEY,
+    Result,
+    disjoint,
+    remove_duplicates,
+)
+from agent.classify.tokenizer import Tokens
 
 log = structlog.get_logger(__name__)
 
-LANGUAGE = "en"
-NER_ENTITIES = frozenset({"PERSON", "LOCATION"})
-#: Parts of a document where a confidentiality marking is a label by position: +0.1.
-_LABEL_PARTS = frozenset({"header", "footer", "metadata"})
-#: Presidio's per-pattern regex time limit (seconds), the same in our fast path.
+#: Presidio's per-pattern regex time limit (seconds), the same in the region path.
 _REGEX_TIMEOUT = getattr(_presidio_patterns, "REGEX_TIMEOUT_SECONDS", 60)
-#: Fast-path regions closer than this are merged: fewer regex calls, the same matches.
-FAST_MERGE_GAP = 64
 _START = attrgetter("start")
 
+#: The public-suffix snapshot bundled with tldextract: no download, no cache directory, no warning.
+OFFLINE_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
 
-class Classifier:
-    """Runs the recognizers over text chunks. Build once (the engine is built in ``__init__``), reuse."""
-
-    def __init__(
-        self,
-        settings: ClassifierSettings = ClassifierSettings(),  # noqa: B008  (frozen dataclass)
-        extra: Sequence[ChunkDetector] = (),
-        prefilter: bool = True,
-    ) -> None:
-        self.settings = settings
-        self.extra = tuple(extra)
-        wanted = settings.entities
-        self._nlp = OfflineNlpEngine(settings.ner_model if _wants(wanted, NER_ENTITIES) else None)
-        self._nlp.load()
-        recognizers, triggers, owners = _registry(wanted, settings.custom)
-        ner = sorted(e for e in self._nlp.get_supported_entities() if _wants(wanted, {e}))
-        if ner:
-            recognizers.append(NerRecognizer(ner))
-        self._engine: AnalyzerEngine | None = None
-        self._enhancer = LinearContextEnhancer()  # the engine's, and the fast path's
-        if recognizers:  # an empty registry would make Presidio load all its predefined recognizers
-            registry = RecognizerRegistry(recognizers=recognizers, supported_languages=[LANGUAGE])
-            self._engine = AnalyzerEngine(
-                registry=registry,
-                nlp_engine=self._nlp,
-                supported_languages=[LANGUAGE],
-                context_aware_enhancer=self._enhancer,
-            )
-        self._entities = sorted({e for r in recognizers for e in r.supported_entities})
-        self._ours = [r for r in recognizers if isinstance(r, DwPatternRecognizer)]
-        self._group_entity, reach = _fast_groups(recognizers, owners) if prefilter else ({}, {})
-        self._fast: dict[str, PatternRecognizer] = {
-            key: rec for key in self._group_entity if isinstance(rec := owners[key][1], PatternRecognizer)
-        }
-        triggers = [replace(t, reach=reach[t.entity]) for t in triggers if t.entity in self._fast]
-        self._prefilter = Prefilter(triggers, merge_gap=FAST_MERGE_GAP) if triggers else None
-        self._fast_recognizers: list[EntityRecognizer] = list(self._fast.values())
-        fast_entities = set(self._group_entity.values())
-        self._always = [e for e in self._entities if e not in fast_entities]
-        log.info(
-            "classifier_built", recognizers=len(recognizers), entities=len(self._entities), ner=bool(ner)
-        )
-
-    @staticmethod
-    def known_entities() -> frozenset[str]:
-        """Every entity a built-in recognizer can produce (policy lint checks rule entities against it)."""
-        return frozenset(OURS) | frozenset(BUILTIN) | NER_ENTITIES
-
-    def entities(self) -> frozenset[str]:
-        """Entities this instance looks for (built-in, custom and extra detectors)."""
-        return frozenset(self._entities).union(*(d.entities for d in self.extra))
-
-    def analyze_text(self, text: str) -> list[RecognizerResult]:
-        """Presidio results for the whole of ``text`` (offsets local to it), prefiltered or not.
-
-        Without the prefilter every entity goes through Presidio's ``AnalyzerEngine.analyze`` over the
-        whole text (the reference). With it, entities whose recognizers all keep the prefilter contract
-        take the fast path: the re2 pass gives each its regions (trigger hits plus the longest match
-        and the regex reach), its recognizers' regexes run only there, and context words, the score
-        threshold and Presidio's de-duplication are applied exactly as the engine does, with context
-        tokens taken from the whole text. Identical results (Hypothesis tests in test_prefilter.py):
-        de-duplication only compares results of one entity, and those all lie in its regions.
-        """
-        if not text or not self._entities:
-            return []
-        if self._prefilter is None:
-            return self._run(text, 0, self._entities)
-        results = self._run(text, 0, self._always) if self._always else []
-        per_entity: dict[str, list[RecognizerResult]] = {}
-        for key, spans in self._prefilter.spans(text).items():
-            rec = self._fast[key]
-            if isinstance(rec, DwPatternRecognizer):
-                found = rec.analyze_regions(text, spans)
-            else:
-                found = _presidio_patterns_in_regions(rec, text, spans)
-            if found:
-                per_entity.setdefault(self._group_entity[key], []).extend(found)
-        if per_entity:
-            artifacts = self._nlp.process_window(text, 0, LANGUAGE)
-            flat = [r for found in per_entity.values() for r in found]
-            self._enhancer.enhance_using_context(text, flat, artifacts, self._fast_recognizers)  # in place
-            for found in per_entity.values():  # the engine de-duplicates each entity's results on their own
-                found.sort(key=_START)  # groups of one entity were appended one after the other
-                results.extend(found if _disjoint(found) else EntityRecognizer.remove_duplicates(found))
-        return results
-
-    def _run(self, text: str, base: int, entities: list[str]) -> list[RecognizerResult]:
-        if not entities or self._engine is None:
-            return []
-        artifacts = self._nlp.process_window(text, base, LANGUAGE)
-        return self._engine.analyze(
-            text=text, language=LANGUAGE, entities=entities, nlp_artifacts=artifacts, score_threshold=0.0
-        )
-
-    def keep_rejections(self, keep: bool) -> None:
-        """While on, :meth:`detect` also returns the candidates a named filter dropped, at score 0 with
-        attribute ``filtered_by`` (`dropwarden explain` shows them; the scan path never turns it on)."""
-        for rec in self._ours:
-            rec.rejections = [] if keep else None
-
-    def detect(self, chunk: TextChunk) -> list[Detection]:
-        """Detections in ``chunk`` with absolute offsets and line numbers, sorted by position."""
-        out = self._detect(chunk)
-        for rec in self._ours:
-            if rec.rejections:
-                out.extend(_rejected_detection(chunk, r) for r in rec.rejections)
-                rec.rejections.clear()
-        return out
-
-    def _detect(self, chunk: TextChunk) -> list[Detection]:
-        if chunk.part.startswith(KEYSTORE_PART):  # a binary keystore's bytes: judged by structure only
-            return keystore.detect_marker(chunk) if keystore.ENTITY in self._entities else []
-        text = chunk.text
-        results = sorted(self.analyze_text(text), key=lambda r: (r.start, r.end, r.entity_type))
-        out: list[Detection] = []
-        radius = self.settings.context_radius
-        line, line_pos = chunk.line, 0
-        for r in results:
-            score = r.score
-            meta = r.recognition_metadata or {}
-            if r.entity_type == "CONFIDENTIAL_MARKING" and chunk.part in _LABEL_PARTS:
-                score = min(1.0, score + 0.1)
-            if score < self.settings.min_score or score <= 0:
-                continue
-            line += text.count("\n", line_pos, r.start)
-            line_pos = r.start
-            cs = max(0, r.start - radius)
-            out.append(
-                Detection(
-                    entity=r.entity_type,
-                    start=chunk.offset + r.start,
-                    end=chunk.offset + r.end,
-                    score=round(score, 4),
-                    recognizer=str(meta.get(RecognizerResult.RECOGNIZER_NAME_KEY, "")),
-                    path=chunk.path,
-                    member=chunk.member,
-                    line=line,
-                    part=chunk.part,
-                    value=text[r.start : r.end],
-                    context=text[cs : r.end + radius],
-                    context_start=chunk.offset + cs,
-                    attributes=tuple(meta.get(ATTRIBUTES_KEY, ())),
-                )
-            )
-        for detector in self.extra:
-            out.extend(detector.detect(chunk))
-        return out
+#: Presidio's e-mail pattern with the local part bounded (see :class:`OfflineEmailRecognizer`).
+_BOUNDED_EMAIL = Pattern(
+    "Email (Medium, bounded)",
+    r"\b((([!#$%&'*+\-/=?^_`{|}~\w])|([!#$%&'*+\-/=?^_`{|}~\w][!#$%&'*+\-/=?^_`{|}~\.\w]{0,62}"
+    r"[!#$%&'*+\-/=?^_`{|}~\w]))[@]\w+(?:-+\w+)*(?:\.\w+(?:-+\w+)*)+)\b",
+    0.5,
+)
 
 
-def _rejected_detection(chunk: TextChunk, r: Rejection) -> Detection:
-    return Detection(
-        entity=r.entity,
-        start=chunk.offset + r.start,
-        end=chunk.offset + r.end,
-        score=0.0,
-        recognizer=r.recognizer,
-        path=chunk.path,
-        member=chunk.member,
-        line=chunk.line + chunk.text.count("\n", 0, r.start),
-        part=chunk.part,
-        value=chunk.text[r.start : r.end],
-        attributes=(("filtered_by", r.filter),),
-    )
+class OfflineEmailRecognizer(_predefined.EmailRecognizer):
+    """Presidio's e-mail recognizer, offline and linear.
 
-
-def _registry(
-    wanted: frozenset[str] | None, custom: Sequence[RecognizerSpec]
-) -> tuple[list[EntityRecognizer], list[Trigger], dict[str, tuple[str, EntityRecognizer]]]:
-    """The recognizers for the wanted entities (ours, Presidio's built-ins, the packs' own), their
-    prefilter triggers, and each trigger's owner: prefilter group key -> (entity, recognizer).
-
-    Built-ins are keyed by their entity (one each); pack recognizers each get their own group, so a
-    hundred token formats sharing one entity each run only around their own trigger's hits.
+    The domain is validated against tldextract's bundled snapshot. The local part is bounded to 64
+    characters (the RFC 5321 limit): Presidio's unbounded ``[...]{0,}`` made the regex quadratic on long
+    runs of e-mail characters (200 KB of base64: a 60 s regex timeout and a logged traceback).
     """
-    recognizers: list[EntityRecognizer] = []
-    triggers: list[Trigger] = []
-    owners: dict[str, tuple[str, EntityRecognizer]] = {}
-    for entity, cls in OURS.items():
-        if _wants(wanted, {entity}):
-            recognizers.append(cls())
-            if cls.TRIGGER:
-                covering = cls.COVER is not None
-                extent = cls.COVER if covering else cls.MAX_LEN
-                triggers.append(
-                    Trigger(
-                        entity,
-                        cls.TRIGGER,
-                        extent,
-                        covering=covering,
-                        in_digit_runs=cls.TRIGGER_IN_DIGIT_RUNS,
-                    )
-                )
-                owners[entity] = (entity, recognizers[-1])
-    for entity, factory in BUILTIN.items():
-        if _wants(wanted, {entity}):
-            recognizers.append(factory())
-            if builtin_triggers := _builtin_trigger(entity):
-                triggers.extend(builtin_triggers)
-                owners[entity] = (entity, recognizers[-1])
-    for spec in custom:
-        recognizers.append(SpecRecognizer(spec))
-        if spec.trigger:
-            key = f"{spec.entity}/{spec.name}"
-            triggers.append(Trigger(key, spec.trigger, spec.max_len))
-            owners[key] = (spec.entity, recognizers[-1])
-    return recognizers, triggers, owners
+
+    def __init__(self) -> None:
+        # Passed in rather than overriding the class's PATTERNS: Presidio declares that one unannotated
+        # (an instance variable to mypy), and a ClassVar cannot override it.
+        super().__init__(patterns=[_BOUNDED_EMAIL])
+
+    def validate_result(self, pattern_text: str) -> bool:
+        return OFFLINE_TLD(pattern_text).fqdn != ""
 
 
-def _builtin_trigger(entity: str) -> list[Trigger]:
-    """The prefilter trigger of a built-in (Presidio) recognizer's entity, if it has one."""
-    nested = entity in IN_DIGIT_RUNS
-    if entity in TRIGGERS:
-        return [Trigger(entity, *TRIGGERS[entity], in_digit_runs=nested)]
-    if entity in COVERING_TRIGGERS:
-        return [Trigger(entity, *COVERING_TRIGGERS[entity], covering=True)]
-    if entity in EXTRA_TRIGGERS:
-        return [Trigger(entity, *EXTRA_TRIGGERS[entity], in_digit_runs=nested)]
-    return []
+def predefined(name: str) -> PresidioRecognizer:
+    """Presidio's predefined recognizer class ``name`` (or ours above), built and wrapped."""
+    cls = OfflineEmailRecognizer if name == OfflineEmailRecognizer.__name__ else getattr(_predefined, name)
+    rec = cls()
+    return PresidioPatternRecognizer(rec) if isinstance(rec, PatternRecognizer) else PresidioRecognizer(rec)
+
+
+class PresidioRecognizer:
+    """A Presidio ``EntityRecognizer`` as our engine runs it: our tokens in, our results out."""
+
+    def __init__(self, rec: EntityRecognizer) -> None:
+        self._rec = rec
+        self.name = _name(rec)
+        self.supported_entities: list[str] = list(rec.supported_entities)
+        self.context: list[str] = list(rec.context or ())
+
+    @property
+    def id(self) -> str:
+        return str(self._rec.id)
+
+    def analyze(self, text: str, entities: Sequence[str], tokens: object = None) -> list[Result]:
+        toks = tokens if isinstance(tokens, Tokens) else Tokens(text)
+        found = self._rec.analyze(text=text, entities=list(entities), nlp_artifacts=_Artifacts(toks))
+        return [self._result(r) for r in found or ()]
+
+    def _result(self, r: RecognizerResult) -> Result:
+        meta = dict(r.recognition_metadata or {})
+        meta.setdefault(RECOGNIZER_NAME_KEY, self.name)  # as AnalyzerEngine adds them
+        meta.setdefault(RECOGNIZER_IDENTIFIER_KEY, self.id)
+        return Result(r.entity_type, r.start, r.end, r.score, meta)
+
+
+class _Named(Protocol):
+    """Presidio assigns ``name`` in ``__init__`` without an annotation, inside an import cycle mypy
+    cannot resolve ("Cannot determine type"); this states its type at the boundary."""
+
+    name: str
+
+
+def _name(rec: _Named) -> str:
+    return rec.name
 
 
 class _Span(Protocol):
@@ -279,8 +125,8 @@ class _TimedRegex(Protocol):
 
 
 class _PresidioPattern(Protocol):
-    """A Presidio ``Pattern`` as the engine uses it: ``compiled_regex`` is a cache Presidio fills lazily
-    (its ``__init__`` sets it to None, which is all mypy learns of its type)."""
+    """A Presidio ``Pattern`` as the region path uses it: ``compiled_regex`` is a cache Presidio fills
+    lazily (its ``__init__`` sets it to None, which is all mypy learns of its type)."""
 
     name: str
     regex: str
@@ -290,7 +136,7 @@ class _PresidioPattern(Protocol):
 
 
 class _PresidioPatterns(Protocol):
-    """What :func:`_presidio_patterns_in_regions` reads of a Presidio ``PatternRecognizer``.
+    """What :meth:`PresidioPatternRecognizer.analyze_regions` reads of a Presidio ``PatternRecognizer``.
 
     Presidio assigns ``name`` and ``patterns`` in ``__init__`` without annotations, inside an import
     cycle mypy cannot resolve ("Cannot determine type"); this states their types at the boundary.
@@ -309,100 +155,121 @@ class _PresidioPatterns(Protocol):
     def invalidate_result(self, pattern_text: str) -> bool | None: ...
 
 
-def _presidio_patterns_in_regions(
-    rec: _PresidioPatterns, text: str, spans: Sequence[tuple[int, int]]
-) -> list[RecognizerResult]:
-    """What Presidio's ``PatternRecognizer.analyze`` finds, with its regexes run only inside ``spans``.
+class PresidioPatternRecognizer(PresidioRecognizer):
+    """A Presidio ``PatternRecognizer``, which can also run over the prefilter's regions only."""
 
-    Same steps as its private ``__analyze_patterns`` (same compiled ``regex`` patterns and flags,
-    validate/invalidate, scores, de-duplication), minus the per-call clock reads, debug logging and
-    explanation objects; ``pos``/``endpos`` keep offsets absolute and let lookbehinds see the real
-    text. The Hypothesis tests compare it with the engine's own path, so a Presidio upgrade that
-    changes those steps fails them.
-    """
-    flags = rec.global_regex_flags
-    meta = {
-        RecognizerResult.RECOGNIZER_NAME_KEY: rec.name,
-        RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: rec.id,
-    }
-    entity = rec.supported_entities[0]
-    out: list[RecognizerResult] = []
-    for pattern in rec.patterns:
-        if not pattern.compiled_regex or pattern.compiled_with_flags != flags:
-            pattern.compiled_with_flags = flags
-            pattern.compiled_regex = regex.compile(pattern.regex, flags=flags)
-        for lo, hi in spans:
-            try:
-                for m in pattern.compiled_regex.finditer(text, lo, hi, timeout=_REGEX_TIMEOUT):
-                    start, end = m.span()
-                    if start == end:
-                        continue
-                    value = text[start:end]
-                    score = pattern.score
-                    valid = rec.validate_result(value)
-                    if valid is not None:
-                        score = EntityRecognizer.MAX_SCORE if valid else EntityRecognizer.MIN_SCORE
-                    if rec.invalidate_result(value):
-                        score = EntityRecognizer.MIN_SCORE
-                    if score > EntityRecognizer.MIN_SCORE:
-                        out.append(
-                            RecognizerResult(entity, start, end, score, recognition_metadata=dict(meta))
-                        )
-            except TimeoutError:
-                log.warning("regex_timeout", recognizer=rec.name, pattern=pattern.name)
-    if len(rec.patterns) > 1:
-        out.sort(key=_START)
-    return out if _disjoint(out) else EntityRecognizer.remove_duplicates(out)
+    def __init__(self, rec: PatternRecognizer) -> None:
+        super().__init__(rec)
+        self._patterns: _PresidioPatterns = rec
 
+    @property
+    def patterns(self) -> Sequence[_PresidioPattern]:
+        return self._patterns.patterns
 
-def _disjoint(results: Sequence[RecognizerResult]) -> bool:
-    """Whether Presidio's ``remove_duplicates`` would keep ``results`` as they are (up to order).
+    def analyze_regions(self, text: str, regions: Iterable[tuple[int, int]]) -> list[Result]:
+        """What Presidio's ``PatternRecognizer.analyze`` finds, with its regexes run only inside ``regions``.
 
-    It drops zero scores, equal results and results inside another of the same entity. Non-empty
-    spans that follow one another without overlap (one regex's matches, in order: most texts) have
-    none of those, and checking that is a fraction of the cost of de-duplicating.
-    """
-    end = -1
-    for r in results:
-        if r.start < end or r.start >= r.end or r.score == 0:
-            return False
-        end = r.end
-    return True
+        Same steps as its private ``__analyze_patterns`` (same compiled ``regex`` patterns and flags,
+        validate/invalidate, scores, de-duplication), minus the per-call clock reads, debug logging and
+        explanation objects; ``pos``/``endpos`` keep offsets absolute and let lookbehinds see the real
+        text. The Hypothesis tests compare it with the whole-text path, so a Presidio upgrade that
+        changes those steps fails them.
+        """
+        rec = self._patterns
+        flags = rec.global_regex_flags
+        meta = {RECOGNIZER_NAME_KEY: rec.name, RECOGNIZER_IDENTIFIER_KEY: rec.id}
+        entity = rec.supported_entities[0]
+        spans = list(regions)
+        out: list[Result] = []
+        for pattern in rec.patterns:
+            if not pattern.compiled_regex or pattern.compiled_with_flags != flags:
+                pattern.compiled_with_flags = flags
+                pattern.compiled_regex = regex.compile(pattern.regex, flags=flags)
+            for lo, hi in spans:
+                try:
+                    for m in pattern.compiled_regex.finditer(text, lo, hi, timeout=_REGEX_TIMEOUT):
+                        start, end = m.span()
+                        if start == end:
+                            continue
+                        score = _score(rec, text[start:end], pattern.score)
+                        if score > MIN_SCORE:
+                            out.append(Result(entity, start, end, score, dict(meta)))
+                except TimeoutError:
+                    log.warning("regex_timeout", recognizer=rec.name, pattern=pattern.name)
+        if len(rec.patterns) > 1:
+            out.sort(key=_START)
+        return out if disjoint(out) else remove_duplicates(out)
 
 
-def _regex_reach(rec: EntityRecognizer) -> int | None:
-    """The largest regex reach of a pattern recognizer's patterns (None: unbounded, or not patterns)."""
-    patterns = getattr(rec, "patterns", None)
-    if not isinstance(rec, PatternRecognizer) or not patterns:
-        return None
-    reaches = [regex_reach(p.regex) for p in patterns]
-    return None if None in reaches else max(r for r in reaches if r is not None)
+def _score(rec: _PresidioPatterns, value: str, score: float) -> float:
+    """A match's score after the recognizer's validate/invalidate hooks, as Presidio computes it."""
+    valid = rec.validate_result(value)
+    if valid is not None:
+        score = MAX_SCORE if valid else MIN_SCORE
+    if rec.invalidate_result(value):
+        score = MIN_SCORE
+    return score
 
 
-def _fast_groups(
-    recognizers: Sequence[EntityRecognizer], owners: dict[str, tuple[str, EntityRecognizer]]
-) -> tuple[dict[str, str], dict[str, int]]:
-    """Prefilter groups whose entity can take the fast path, with each group's regex reach.
+class _Artifacts(NlpArtifacts):
+    """Presidio's ``NlpArtifacts`` over our :class:`Tokens`, built lazily (the predefined pattern
+    recognizers we wrap never read them; the spaCy ``Doc`` is made only if one does)."""
 
-    An entity is prefiltered only if every recognizer producing it owns a trigger and is a pattern
-    recognizer whose regex reach is bounded (the fast path runs its regexes itself); otherwise all of
-    its recognizers run through the engine over the whole text.
-    """
-    owned = {id(rec) for _, rec in owners.values()}
-    reaches = {id(r): _regex_reach(r) for r in recognizers}
-    fast = {
-        entity
-        for entity, _ in owners.values()
-        if all(
-            id(r) in owned and reaches[id(r)] is not None
-            for r in recognizers
-            if entity in r.supported_entities
+    def __init__(self, tokens: Tokens) -> None:
+        self._tokens = tokens
+        self._doc: Any = None
+        # None placeholders for Presidio's __init__: the properties below give the real values
+        super().__init__(
+            entities=[],
+            tokens=None,  # type: ignore[arg-type]
+            tokens_indices=None,  # type: ignore[arg-type]
+            lemmas=None,  # type: ignore[arg-type]
+            nlp_engine=None,
+            language="en",
         )
-    }
-    groups = {key: entity for key, (entity, _) in sorted(owners.items()) if entity in fast}
-    reach = {key: reaches[id(owners[key][1])] or 0 for key in groups}
-    return groups, reach
+
+    @staticmethod
+    def set_keywords(nlp_engine: Any, lemmas: list[str], language: str) -> list[str]:
+        return []
+
+    # Presidio's __init__ assigns these attributes; the setters accept (and ignore) its placeholders.
+    @property
+    def tokens(self) -> Any:
+        if self._doc is None:
+            from spacy.tokens import Doc
+
+            self._doc = Doc(_blank_vocab(), words=self._tokens.words, spaces=self._tokens.spaces)
+        return self._doc
+
+    @tokens.setter
+    def tokens(self, value: Any) -> None:
+        if value is not None:
+            self._doc = value
+
+    @property
+    def tokens_indices(self) -> list[int]:
+        return self._tokens.starts
+
+    @tokens_indices.setter
+    def tokens_indices(self, value: Any) -> None:
+        pass
+
+    @property
+    def lemmas(self) -> list[str]:
+        return self._tokens.lemmas
+
+    @lemmas.setter
+    def lemmas(self, value: Any) -> None:
+        pass
 
 
-def _wants(wanted: frozenset[str] | None, entities: set[str] | frozenset[str]) -> bool:
-    return wanted is None or bool(wanted & entities)
+_VOCAB: list[Any] = []
+
+
+def _blank_vocab() -> Any:
+    """A blank English vocabulary, built once (``spacy.blank`` loads ~2,700 tokenizer special cases)."""
+    if not _VOCAB:
+        import spacy
+
+        _VOCAB.append(spacy.blank("en").vocab)
+    return _VOCAB[0]

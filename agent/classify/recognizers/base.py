@@ -1,7 +1,9 @@
-"""Base class of our pattern recognizers: a Presidio PatternRecognizer with a full-text assessment hook.
+"""Base class of our pattern recognizers: regexes whose matches are judged with the whole text at hand.
 
-Presidio's ``validate_result`` only sees the matched text and can only answer valid (score 1.0) or
-invalid (dropped). Our recognizers need more: a score in between (placeholders score low), a narrower
+Like a Presidio ``PatternRecognizer`` (same attributes: ``name``, ``id``, ``supported_entities``,
+``patterns``, ``context``), without Presidio: importing it costs more than the whole scan of a small
+file. Presidio's ``validate_result`` only sees the matched text and can only answer valid (score 1.0)
+or invalid (dropped). Our recognizers need more: a score in between (placeholders score low), a narrower
 span (the value of ``password = "..."``), a look at the line around the match, and safe attributes.
 So :meth:`DwPatternRecognizer.assess` gets the text and the regex match and returns an
 :class:`Assessment` or ``None`` (drop).
@@ -21,10 +23,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from presidio_analyzer import Pattern, PatternRecognizer, RecognizerResult
-from presidio_analyzer.nlp_engine import NlpArtifacts
-
 from agent.classify.filters import first_match
+from agent.classify.results import (
+    IS_SCORE_ENHANCED_BY_CONTEXT_KEY,
+    RECOGNIZER_IDENTIFIER_KEY,
+    RECOGNIZER_NAME_KEY,
+    Result,
+)
 
 MAX_LOOK = 256
 ATTRIBUTES_KEY = "dw_attributes"
@@ -58,23 +63,20 @@ class Rejection:
     filter: str
 
 
-class _CheckedPattern(Pattern):
-    """A Presidio ``Pattern`` whose regex our recognizer has checked (or will compile) with ``re``.
+@dataclass(frozen=True)
+class Pattern:
+    """One regex of a recognizer with the score its matches start from (compiled at first use)."""
 
-    Presidio's ``Pattern`` validates every regex by compiling it with the ``regex`` module, a second
-    full compile that our recognizers never use (they match with ``re`` or RE2): about a quarter of
-    building the classifier with the packs' two hundred credential formats.
-    """
+    name: str
+    regex: str
+    score: float
 
-    def __init__(self, name: str, regex: str, score: float) -> None:
-        if not 0 <= score <= 1:
-            raise ValueError(f"Invalid score: {score}. Score should be between 0 and 1")
-        self.name, self.regex, self.score = name, regex, score
-        self.compiled_regex = None
-        self.compiled_with_flags = None
+    def __post_init__(self) -> None:
+        if not 0 <= self.score <= 1:
+            raise ValueError(f"Invalid score: {self.score}. Score should be between 0 and 1")
 
 
-class DwPatternRecognizer(PatternRecognizer):
+class DwPatternRecognizer:
     """A pattern recognizer whose matches are scored by :meth:`assess` with the whole text at hand."""
 
     ENTITY: ClassVar[str]
@@ -88,10 +90,6 @@ class DwPatternRecognizer(PatternRecognizer):
     TRIGGER_IN_DIGIT_RUNS: ClassVar[bool] = False
     #: Set to a list (by the classifier, while explaining) to collect the candidates filters drop.
     rejections: list[Rejection] | None = None
-    # Presidio assigns these in __init__ without annotations, inside an import cycle mypy cannot
-    # resolve ("Cannot determine type"): declared here with the types Presidio gives them.
-    name: str
-    patterns: list[Pattern]
 
     def __init__(
         self,
@@ -103,14 +101,12 @@ class DwPatternRecognizer(PatternRecognizer):
     ) -> None:
         """Entity, patterns and context default to the class's ``ENTITY``, ``PATTERNS`` and ``CONTEXT``;
         a recognizer built from a policy pack passes its own."""
-        super().__init__(
-            supported_entity=self.ENTITY if entity is None else entity,
-            name=type(self).__name__,
-            patterns=[_CheckedPattern(*p) for p in (self.PATTERNS if patterns is None else patterns)],
-            context=list(self.CONTEXT if context is None else context),
-            supported_language=supported_language,
-            global_regex_flags=self.FLAGS,
-        )
+        self.supported_entities = [self.ENTITY if entity is None else entity]
+        self.name = type(self).__name__
+        self.supported_language = supported_language
+        self.patterns = [Pattern(*p) for p in (self.PATTERNS if patterns is None else patterns)]
+        self.context = list(self.CONTEXT if context is None else context)
+        self._id = f"{self.name}_{id(self)}"
         self._compiled_cache: list[tuple[Pattern, Any]] | None = None
 
     @property
@@ -133,25 +129,24 @@ class DwPatternRecognizer(PatternRecognizer):
         """Default: keep the match at the pattern's score."""
         return Assessment(base_score)
 
-    def analyze(
-        self,
-        text: str,
-        entities: list[str],
-        nlp_artifacts: NlpArtifacts | None = None,
-        regex_flags: int | None = None,
-    ) -> list[RecognizerResult]:
+    @property
+    def id(self) -> str:
+        """Unique per instance (the context enhancer finds a result's recognizer by it)."""
+        return self._id
+
+    def analyze(self, text: str, entities: Sequence[str] = (), tokens: object = None) -> list[Result]:
+        """Results over the whole of ``text`` (``entities`` and ``tokens`` are not needed)."""
         return self.analyze_regions(text, ((0, len(text)),))
 
-    def analyze_regions(self, text: str, regions: Iterable[tuple[int, int]]) -> list[RecognizerResult]:
+    def analyze_regions(self, text: str, regions: Iterable[tuple[int, int]]) -> list[Result]:
         """Results of matches inside ``text[lo:hi]`` for each region, judged with all of ``text`` at hand.
 
         The regexes run with ``pos``/``endpos``, so lookbehinds and ``\b`` see the real text before a
         region; the prefilter's regions leave each possible match its regex reach on both sides.
         Offsets are absolute. No analysis explanation is built: the engine drops it anyway.
         """
-        results: list[RecognizerResult] = []
+        results: list[Result] = []
         entity = self.supported_entities[0]
-        name_key, id_key = RecognizerResult.RECOGNIZER_NAME_KEY, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
         for lo, hi in regions:
             for pattern, rx in self._compiled:
                 for m in rx.finditer(text, lo, hi):
@@ -166,20 +161,15 @@ class DwPatternRecognizer(PatternRecognizer):
                         continue
                     start = m.start() if verdict.start is None else verdict.start
                     end = m.end() if verdict.end is None else verdict.end
-                    meta: dict[str, object] = {name_key: self.name, id_key: self.id}
+                    meta: dict[str, object] = {
+                        RECOGNIZER_NAME_KEY: self.name,
+                        RECOGNIZER_IDENTIFIER_KEY: self._id,
+                    }
                     if verdict.final:
-                        meta[RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
+                        meta[IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
                     if verdict.attributes:
                         meta[ATTRIBUTES_KEY] = verdict.attributes
-                    results.append(
-                        RecognizerResult(
-                            entity_type=entity,
-                            start=start,
-                            end=end,
-                            score=min(1.0, verdict.score),
-                            recognition_metadata=meta,
-                        )
-                    )
+                    results.append(Result(entity, start, end, min(1.0, verdict.score), meta))
         return results
 
 

@@ -1,4 +1,8 @@
-"""Presidio's own recognizers that we register as they are (plus offline e-mail and our phone recognizer).
+"""Entities we recognise with Presidio's predefined recognizers, and our phone recognizer beside them.
+
+Presidio is imported only when one of its recognizers is built (``agent/classify/presidio.py`` wraps
+it for our engine): importing it pulls spaCy, more than half a second of start-up, so this table
+holds factories, not classes.
 
 ``TRIGGERS`` gives the prefilter contract for those we can bound (see ``base.py``): a re2 regex that
 every match contains, and the longest match (``None``: matches never contain whitespace);
@@ -10,79 +14,39 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import tldextract
-from presidio_analyzer import EntityRecognizer, Pattern
-from presidio_analyzer.predefined_recognizers import (
-    AbaRoutingRecognizer,
-    CryptoRecognizer,
-    EmailRecognizer,
-    IpRecognizer,
-    MacAddressRecognizer,
-    NhsRecognizer,
-    UkNinoRecognizer,
-    UrlRecognizer,
-    UsBankRecognizer,
-    UsItinRecognizer,
-    UsPassportRecognizer,
-    UsSsnRecognizer,
-)
-
 from agent.classify.recognizers.phone import PHONE_REGIONS, PhoneNumberRecognizer
+from agent.classify.results import Recognizer
 
-__all__ = [
-    "BUILTIN",
-    "COVERING_TRIGGERS",
-    "IN_DIGIT_RUNS",
-    "PHONE_REGIONS",
-    "TRIGGERS",
-    "OfflineEmailRecognizer",
-]
-
-#: The public-suffix snapshot bundled with tldextract: no download, no cache directory, no warning.
-_OFFLINE_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
+__all__ = ["BUILTIN", "COVERING_TRIGGERS", "IN_DIGIT_RUNS", "PHONE_REGIONS", "TRIGGERS"]
 
 
-#: Presidio's e-mail pattern with the local part bounded (see :class:`OfflineEmailRecognizer`).
-_BOUNDED_EMAIL = Pattern(
-    "Email (Medium, bounded)",
-    r"\b((([!#$%&'*+\-/=?^_`{|}~\w])|([!#$%&'*+\-/=?^_`{|}~\w][!#$%&'*+\-/=?^_`{|}~\.\w]{0,62}"
-    r"[!#$%&'*+\-/=?^_`{|}~\w]))[@]\w+(?:-+\w+)*(?:\.\w+(?:-+\w+)*)+)\b",
-    0.5,
-)
+def _presidio(name: str) -> Callable[[], Recognizer]:
+    """A factory of Presidio's predefined recognizer ``name``, wrapped for our engine (imported then)."""
+
+    def build() -> Recognizer:
+        from agent.classify.presidio import predefined
+
+        return predefined(name)
+
+    build.__name__ = build.__qualname__ = name
+    return build
 
 
-class OfflineEmailRecognizer(EmailRecognizer):
-    """Presidio's e-mail recognizer, offline and linear.
-
-    The domain is validated against tldextract's bundled snapshot. The local part is bounded to 64
-    characters (the RFC 5321 limit): Presidio's unbounded ``[...]{0,}`` made the regex quadratic on long
-    runs of e-mail characters (200 KB of base64: a 60 s regex timeout and a logged traceback).
-    """
-
-    def __init__(self) -> None:
-        # Passed in rather than overriding the class's PATTERNS: Presidio declares that one unannotated
-        # (an instance variable to mypy), and a ClassVar cannot override it.
-        super().__init__(patterns=[_BOUNDED_EMAIL])
-
-    def validate_result(self, pattern_text: str) -> bool:
-        return _OFFLINE_TLD(pattern_text).fqdn != ""
-
-
-#: entity -> factory of Presidio's recognizer for it.
-BUILTIN: dict[str, Callable[[], EntityRecognizer]] = {
-    "EMAIL_ADDRESS": OfflineEmailRecognizer,
+#: entity -> factory of the recognizer for it.
+BUILTIN: dict[str, Callable[[], Recognizer]] = {
+    "EMAIL_ADDRESS": _presidio("OfflineEmailRecognizer"),
     "PHONE_NUMBER": PhoneNumberRecognizer,  # ours, in place of Presidio's (one parse per candidate)
-    "IP_ADDRESS": IpRecognizer,
-    "URL": UrlRecognizer,
-    "UK_NHS": NhsRecognizer,
-    "UK_NINO": UkNinoRecognizer,
-    "US_SSN": UsSsnRecognizer,
-    "US_BANK_NUMBER": UsBankRecognizer,
-    "US_ITIN": UsItinRecognizer,
-    "US_PASSPORT": UsPassportRecognizer,
-    "ABA_ROUTING_NUMBER": AbaRoutingRecognizer,
-    "CRYPTO": CryptoRecognizer,
-    "MAC_ADDRESS": MacAddressRecognizer,
+    "IP_ADDRESS": _presidio("IpRecognizer"),
+    "URL": _presidio("UrlRecognizer"),
+    "UK_NHS": _presidio("NhsRecognizer"),
+    "UK_NINO": _presidio("UkNinoRecognizer"),
+    "US_SSN": _presidio("UsSsnRecognizer"),
+    "US_BANK_NUMBER": _presidio("UsBankRecognizer"),
+    "US_ITIN": _presidio("UsItinRecognizer"),
+    "US_PASSPORT": _presidio("UsPassportRecognizer"),
+    "ABA_ROUTING_NUMBER": _presidio("AbaRoutingRecognizer"),
+    "CRYPTO": _presidio("CryptoRecognizer"),
+    "MAC_ADDRESS": _presidio("MacAddressRecognizer"),
 }
 
 #: entity -> (trigger, max match length or None for "never contains whitespace").

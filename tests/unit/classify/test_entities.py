@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from agent.classify.engine import Classifier
 from agent.classify.entities import KNOWN_ENTITIES
-from agent.classify.presidio import Classifier
 
 
 def test_known_entities_match_the_registry() -> None:

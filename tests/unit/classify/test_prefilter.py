@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from agent.classify import Classifier
 from agent.classify.prefilter import Prefilter, Trigger
 from agent.classify.recognizers.marking import _LEVELS
-from agent.classify.tokenizer import OfflineNlpEngine
+from agent.classify.tokenizer import Tokens
 from agent.classify.validators import IBAN_LENGTHS
 from agent.models import TextChunk
 from tests.unit.classify import fakes
@@ -255,9 +255,6 @@ def test_prefilter_on_equals_off_digit_heavy(
     assert _key(on, text) == _key(off, text)
 
 
-_ENGINE = OfflineNlpEngine()
-
-
 @settings(max_examples=60, deadline=None)
 @given(
     text=st.text(alphabet=st.sampled_from("ab1_-. \n" + "x" * 3), min_size=0, max_size=900),
@@ -269,9 +266,8 @@ def test_local_tokens_match_whole_text_tokens(text: str, base: int, lo: int, wid
     """Tokens of a slice equal the whole text's tokens that lie MAX_TOKEN away from the slice's cut edges."""
     from agent.classify.tokenizer import MAX_TOKEN, tokenize
 
-    art = _ENGINE.process_window(text, base)
     hi = lo + width
-    starts, lemmas = art.local_tokens(lo, hi)
+    starts, lemmas = Tokens(text, base).local(lo, hi)
     words, all_starts = tokenize(text, base)
     lo_c, hi_c = max(0, lo), min(len(text), hi)
     inner_lo = lo_c + MAX_TOKEN if lo_c > 0 else 0
