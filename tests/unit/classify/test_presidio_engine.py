@@ -2,8 +2,8 @@
 
 The classifier runs recognizers, context words and de-duplication itself, so a scan need not import
 Presidio. Here the same recognizers run inside Presidio's ``AnalyzerEngine`` (ours wrapped as Presidio
-recognizers, Presidio's predefined ones as they are, our context enhancer behind Presidio's enhancer
-interface) over generated documents, and every result must be the same.
+recognizers, Presidio's predefined ones as they are; presidio_ref.py) over generated documents, and
+every result must be the same.
 """
 
 from __future__ import annotations
@@ -15,84 +15,19 @@ from itertools import combinations
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from presidio_analyzer import (
-    AnalyzerEngine,
-    EntityRecognizer,
-    RecognizerRegistry,
-    RecognizerResult,
-)
-from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
-from presidio_analyzer.nlp_engine import NlpArtifacts, NoOpNlpEngine
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerResult
 
 from agent.classify import Classifier, ClassifierSettings
-from agent.classify.context import LinearContextEnhancer
-from agent.classify.presidio import PresidioRecognizer, _Artifacts
+from agent.classify.presidio import PresidioRecognizer
 from agent.classify.results import Recognizer, Result, remove_duplicates
-from agent.classify.tokenizer import Tokens
+from tests.unit.classify.presidio_ref import AsPresidio, presidio_engine
 from tests.unit.classify.test_prefilter import _context, _digit_heavy, _filler, _password_shaped, _plant
 
 
-class _AsPresidio(EntityRecognizer):
-    """One of our recognizers as a Presidio recognizer (same name and id, so results map back)."""
-
-    def __init__(self, rec: Recognizer) -> None:
-        self.inner = rec
-        super().__init__(supported_entities=list(rec.supported_entities), name=rec.name, context=rec.context)
-        self._id = rec.id
-
-    def load(self) -> None:
-        pass
-
-    def analyze(
-        self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None
-    ) -> list[RecognizerResult]:
-        tokens = nlp_artifacts._tokens if isinstance(nlp_artifacts, _Artifacts) else None
-        return [
-            RecognizerResult(
-                r.entity_type, r.start, r.end, r.score, recognition_metadata=r.recognition_metadata
-            )
-            for r in self.inner.analyze(text, entities, tokens)
-        ]
-
-
-class _Enhancer(ContextAwareEnhancer):
-    """Our context enhancer behind Presidio's interface: same scores, raised in Presidio's results."""
-
-    def __init__(self, ours: Sequence[Recognizer]) -> None:
-        super().__init__(0.35, 0.4, 5, 3)
-        self._ours = {r.id: r for r in ours}
-        self._linear = LinearContextEnhancer()
-
-    def enhance_using_context(
-        self,
-        text: str,
-        raw_results: list[RecognizerResult],
-        nlp_artifacts: NlpArtifacts,
-        recognizers: list[EntityRecognizer],
-        context: list[str] | None = None,
-    ) -> list[RecognizerResult]:
-        assert isinstance(nlp_artifacts, _Artifacts)
-        mine = [
-            Result(r.entity_type, r.start, r.end, r.score, r.recognition_metadata) for r in raw_results
-        ]  # the metadata dict is shared: flags set by ours show in Presidio's result
-        chosen = [self._ours[r.id] for r in recognizers]
-        self._linear.enhance_using_context(text, mine, nlp_artifacts._tokens, chosen)
-        for theirs, ours in zip(raw_results, mine, strict=True):
-            theirs.score = ours.score
-        return raw_results
-
-
 def _reference(classifier: Classifier) -> AnalyzerEngine:
-    """Presidio's AnalyzerEngine with the classifier's recognizers."""
+    """Presidio's AnalyzerEngine with the classifier's recognizers (Presidio's own unwrapped)."""
     ours: list[Recognizer] = list(classifier._recognizers)
-    presidio = [r._rec if isinstance(r, PresidioRecognizer) else _AsPresidio(r) for r in ours]
-    registry = RecognizerRegistry(recognizers=presidio, supported_languages=["en"])
-    return AnalyzerEngine(
-        registry=registry,
-        nlp_engine=NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}]),
-        supported_languages=["en"],
-        context_aware_enhancer=_Enhancer(ours),
-    )
+    return presidio_engine([r._rec if isinstance(r, PresidioRecognizer) else AsPresidio(r) for r in ours])
 
 
 Key = set[tuple[str, int, int, float]]
@@ -128,7 +63,6 @@ def _both(engines: tuple[Classifier, Classifier, AnalyzerEngine], text: str) -> 
         text=text,
         language="en",
         entities=whole._entities,
-        nlp_artifacts=_Artifacts(Tokens(text)),
         score_threshold=0.0,
     )
     return _keys(expected), _keys(whole.analyze_text(text)), _keys(fast.analyze_text(text))
