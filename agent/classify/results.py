@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol, runtime_checkable
+from typing import Protocol
 
 RECOGNIZER_NAME_KEY = "recognizer_name"
 RECOGNIZER_IDENTIFIER_KEY = "recognizer_identifier"
@@ -49,7 +49,6 @@ class _PatternLike(Protocol):
     def regex(self) -> str: ...
 
 
-@runtime_checkable
 class RegionRecognizer(Recognizer, Protocol):
     """A pattern recognizer that can run its regexes over parts of a text only (the prefilter's regions)."""
 
