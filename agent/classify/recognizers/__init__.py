@@ -22,6 +22,7 @@ from agent.classify.recognizers.password import PasswordRecognizer
 from agent.classify.recognizers.private_key import PrivateKeyRecognizer
 from agent.classify.recognizers.slack_token import SlackTokenRecognizer
 from agent.classify.recognizers.swift_bic import SwiftBicRecognizer
+from agent.classify.recognizers.us_bank import UsBankRecognizer
 
 #: Our recognizers, by the entity each produces.
 OURS: dict[str, type[DwPatternRecognizer]] = {
@@ -46,6 +47,7 @@ OURS: dict[str, type[DwPatternRecognizer]] = {
         KubernetesSecretRecognizer,
         KeystoreRecognizer,
         ConfidentialMarkingRecognizer,
+        UsBankRecognizer,
     )
 }
 

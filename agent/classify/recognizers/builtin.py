@@ -21,7 +21,6 @@ from presidio_analyzer.predefined_recognizers import (
     NhsRecognizer,
     UkNinoRecognizer,
     UrlRecognizer,
-    UsBankRecognizer,
     UsItinRecognizer,
     UsPassportRecognizer,
     UsSsnRecognizer,
@@ -77,7 +76,6 @@ BUILTIN: dict[str, Callable[[], EntityRecognizer]] = {
     "UK_NHS": NhsRecognizer,
     "UK_NINO": UkNinoRecognizer,
     "US_SSN": UsSsnRecognizer,
-    "US_BANK_NUMBER": UsBankRecognizer,
     "US_ITIN": UsItinRecognizer,
     "US_PASSPORT": UsPassportRecognizer,
     "ABA_ROUTING_NUMBER": AbaRoutingRecognizer,
@@ -96,7 +94,7 @@ TRIGGERS: dict[str, tuple[str, int | None]] = {
 }
 
 #: Entities whose trigger hits are seven or more digits joined by single separators (prefilter.py).
-IN_DIGIT_RUNS = frozenset({"US_SSN", "US_BANK_NUMBER"})
+IN_DIGIT_RUNS = frozenset({"US_SSN"})
 
 #: entity -> (covering trigger, how far a match may extend past its hit): see ``prefilter.py``.
 COVERING_TRIGGERS: dict[str, tuple[str, int]] = {
