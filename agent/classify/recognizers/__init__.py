@@ -23,6 +23,7 @@ from agent.classify.recognizers.private_key import PrivateKeyRecognizer
 from agent.classify.recognizers.slack_token import SlackTokenRecognizer
 from agent.classify.recognizers.swift_bic import SwiftBicRecognizer
 from agent.classify.recognizers.us_bank import UsBankRecognizer
+from agent.classify.recognizers.us_ssn import UsSsnRecognizer
 
 #: Our recognizers, by the entity each produces.
 OURS: dict[str, type[DwPatternRecognizer]] = {
@@ -48,6 +49,7 @@ OURS: dict[str, type[DwPatternRecognizer]] = {
         KeystoreRecognizer,
         ConfidentialMarkingRecognizer,
         UsBankRecognizer,
+        UsSsnRecognizer,
     )
 }
 

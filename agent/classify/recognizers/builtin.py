@@ -23,7 +23,6 @@ from presidio_analyzer.predefined_recognizers import (
     UrlRecognizer,
     UsItinRecognizer,
     UsPassportRecognizer,
-    UsSsnRecognizer,
 )
 
 from agent.classify.recognizers.phone import PHONE_REGIONS, PhoneNumberRecognizer
@@ -75,7 +74,6 @@ BUILTIN: dict[str, Callable[[], EntityRecognizer]] = {
     "URL": UrlRecognizer,
     "UK_NHS": NhsRecognizer,
     "UK_NINO": UkNinoRecognizer,
-    "US_SSN": UsSsnRecognizer,
     "US_ITIN": UsItinRecognizer,
     "US_PASSPORT": UsPassportRecognizer,
     "ABA_ROUTING_NUMBER": AbaRoutingRecognizer,
@@ -87,14 +85,13 @@ BUILTIN: dict[str, Callable[[], EntityRecognizer]] = {
 TRIGGERS: dict[str, tuple[str, int | None]] = {
     "EMAIL_ADDRESS": (r"@", None),
     "URL": (r"\.[A-Za-z]{2}", None),
-    "US_SSN": (r"\d{3}[- .]?\d{2}[- .]?\d{4}", 12),
     # IPv4 forms hold a dotted quad; IPv6 forms hold "::" or eight colon-separated groups. A zone
     # suffix (%eth0) has no length bound, but no IP match holds whitespace.
     "IP_ADDRESS": (r"[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]|::|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]", None),
 }
 
 #: Entities whose trigger hits are seven or more digits joined by single separators (prefilter.py).
-IN_DIGIT_RUNS = frozenset({"US_SSN"})
+IN_DIGIT_RUNS: frozenset[str] = frozenset()
 
 #: entity -> (covering trigger, how far a match may extend past its hit): see ``prefilter.py``.
 COVERING_TRIGGERS: dict[str, tuple[str, int]] = {
