@@ -14,6 +14,7 @@ from agent.classify.recognizers.generic_secret import GenericSecretRecognizer
 from agent.classify.recognizers.github_token import GithubTokenRecognizer
 from agent.classify.recognizers.gitlab_token import GitlabTokenRecognizer
 from agent.classify.recognizers.iban import IbanRecognizer
+from agent.classify.recognizers.ip_address import IpAddressRecognizer
 from agent.classify.recognizers.jwt import JwtRecognizer
 from agent.classify.recognizers.k8s_secret import KubernetesSecretRecognizer
 from agent.classify.recognizers.keystore import KeystoreRecognizer
@@ -50,6 +51,7 @@ OURS: dict[str, type[DwPatternRecognizer]] = {
         ConfidentialMarkingRecognizer,
         UsBankRecognizer,
         UsSsnRecognizer,
+        IpAddressRecognizer,
     )
 }
 

@@ -16,7 +16,6 @@ from presidio_analyzer.predefined_recognizers import (
     AbaRoutingRecognizer,
     CryptoRecognizer,
     EmailRecognizer,
-    IpRecognizer,
     MacAddressRecognizer,
     NhsRecognizer,
     UkNinoRecognizer,
@@ -70,7 +69,6 @@ class OfflineEmailRecognizer(EmailRecognizer):
 BUILTIN: dict[str, Callable[[], EntityRecognizer]] = {
     "EMAIL_ADDRESS": OfflineEmailRecognizer,
     "PHONE_NUMBER": PhoneNumberRecognizer,  # ours, in place of Presidio's (one parse per candidate)
-    "IP_ADDRESS": IpRecognizer,
     "URL": UrlRecognizer,
     "UK_NHS": NhsRecognizer,
     "UK_NINO": UkNinoRecognizer,
@@ -85,9 +83,6 @@ BUILTIN: dict[str, Callable[[], EntityRecognizer]] = {
 TRIGGERS: dict[str, tuple[str, int | None]] = {
     "EMAIL_ADDRESS": (r"@", None),
     "URL": (r"\.[A-Za-z]{2}", None),
-    # IPv4 forms hold a dotted quad; IPv6 forms hold "::" or eight colon-separated groups. A zone
-    # suffix (%eth0) has no length bound, but no IP match holds whitespace.
-    "IP_ADDRESS": (r"[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]|::|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]", None),
 }
 
 #: Entities whose trigger hits are seven or more digits joined by single separators (prefilter.py).
