@@ -9,6 +9,7 @@ from agent.classify.recognizers.bank_account import BankAccountRecognizer
 from agent.classify.recognizers.base import DwPatternRecognizer
 from agent.classify.recognizers.connection_string import ConnectionStringRecognizer
 from agent.classify.recognizers.credit_card import CreditCardRecognizer
+from agent.classify.recognizers.email import EmailAddressRecognizer
 from agent.classify.recognizers.gcp_service_key import GcpServiceKeyRecognizer
 from agent.classify.recognizers.generic_secret import GenericSecretRecognizer
 from agent.classify.recognizers.github_token import GithubTokenRecognizer
@@ -52,6 +53,7 @@ OURS: dict[str, type[DwPatternRecognizer]] = {
         UsBankRecognizer,
         UsSsnRecognizer,
         IpAddressRecognizer,
+        EmailAddressRecognizer,
     )
 }
 

@@ -67,7 +67,6 @@ class OfflineEmailRecognizer(EmailRecognizer):
 
 #: entity -> factory of Presidio's recognizer for it.
 BUILTIN: dict[str, Callable[[], EntityRecognizer]] = {
-    "EMAIL_ADDRESS": OfflineEmailRecognizer,
     "PHONE_NUMBER": PhoneNumberRecognizer,  # ours, in place of Presidio's (one parse per candidate)
     "URL": UrlRecognizer,
     "UK_NHS": NhsRecognizer,
@@ -81,7 +80,6 @@ BUILTIN: dict[str, Callable[[], EntityRecognizer]] = {
 
 #: entity -> (trigger, max match length or None for "never contains whitespace").
 TRIGGERS: dict[str, tuple[str, int | None]] = {
-    "EMAIL_ADDRESS": (r"@", None),
     "URL": (r"\.[A-Za-z]{2}", None),
 }
 
