@@ -24,6 +24,7 @@ from agent.classify.recognizers.password import PasswordRecognizer
 from agent.classify.recognizers.private_key import PrivateKeyRecognizer
 from agent.classify.recognizers.slack_token import SlackTokenRecognizer
 from agent.classify.recognizers.swift_bic import SwiftBicRecognizer
+from agent.classify.recognizers.url import UrlRecognizer
 from agent.classify.recognizers.us_bank import UsBankRecognizer
 from agent.classify.recognizers.us_ssn import UsSsnRecognizer
 
@@ -54,6 +55,7 @@ OURS: dict[str, type[DwPatternRecognizer]] = {
         UsSsnRecognizer,
         IpAddressRecognizer,
         EmailAddressRecognizer,
+        UrlRecognizer,
     )
 }
 

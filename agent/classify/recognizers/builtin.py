@@ -19,7 +19,6 @@ from presidio_analyzer.predefined_recognizers import (
     MacAddressRecognizer,
     NhsRecognizer,
     UkNinoRecognizer,
-    UrlRecognizer,
     UsItinRecognizer,
     UsPassportRecognizer,
 )
@@ -68,7 +67,6 @@ class OfflineEmailRecognizer(EmailRecognizer):
 #: entity -> factory of Presidio's recognizer for it.
 BUILTIN: dict[str, Callable[[], EntityRecognizer]] = {
     "PHONE_NUMBER": PhoneNumberRecognizer,  # ours, in place of Presidio's (one parse per candidate)
-    "URL": UrlRecognizer,
     "UK_NHS": NhsRecognizer,
     "UK_NINO": UkNinoRecognizer,
     "US_ITIN": UsItinRecognizer,
@@ -79,9 +77,7 @@ BUILTIN: dict[str, Callable[[], EntityRecognizer]] = {
 }
 
 #: entity -> (trigger, max match length or None for "never contains whitespace").
-TRIGGERS: dict[str, tuple[str, int | None]] = {
-    "URL": (r"\.[A-Za-z]{2}", None),
-}
+TRIGGERS: dict[str, tuple[str, int | None]] = {}
 
 #: Entities whose trigger hits are seven or more digits joined by single separators (prefilter.py).
 IN_DIGIT_RUNS: frozenset[str] = frozenset()

@@ -24,6 +24,7 @@ from presidio_analyzer.predefined_recognizers import (
     UsBankRecognizer,
     UsSsnRecognizer,
 )
+from presidio_analyzer.predefined_recognizers import UrlRecognizer as PresidioUrlRecognizer
 
 from agent.classify import Classifier, ClassifierSettings
 from agent.classify.context import LinearContextEnhancer
@@ -52,6 +53,7 @@ PRESIDIO: dict[str, Callable[[], EntityRecognizer]] = {
     "US_SSN": UsSsnRecognizer,
     "IP_ADDRESS": IpRecognizer,
     "EMAIL_ADDRESS": _ScanEmailRecognizer,
+    "URL": PresidioUrlRecognizer,
 }
 #: entity -> Presidio's predefined recognizer class for it.
 PRESIDIO_CLASS: dict[str, type[EntityRecognizer]] = {
@@ -59,6 +61,7 @@ PRESIDIO_CLASS: dict[str, type[EntityRecognizer]] = {
     "US_SSN": UsSsnRecognizer,
     "IP_ADDRESS": IpRecognizer,
     "EMAIL_ADDRESS": EmailRecognizer,
+    "URL": PresidioUrlRecognizer,
 }
 #: The entities ours replaced so far.
 OWN = [e for e in PRESIDIO if e in OURS]
@@ -105,6 +108,7 @@ CONTEXT_WORDS = {
     "US_SSN": ["ssn", "SSN:", "social", "security", "ssns", "ssid", "Social Security"],
     "IP_ADDRESS": ["ip", "IP:", "ipv4", "ipv6", "IPv6"],
     "EMAIL_ADDRESS": ["email", "E-mail:", "Email"],
+    "URL": ["url", "URL:", "website", "link", "Link"],
 }
 FILLER = ["the", "report", "room", "ref", "no.", "id", "version", "Konto", "x", "_", "\n", "  ", "\t"]
 #: Characters on which Presidio's ``\w``/``\b`` (``regex``) and ``re``'s differ, and other neighbours.
@@ -236,11 +240,52 @@ def email_value(draw: st.DrawFn) -> str:
     return local + "@" + ".".join(labels) + ("." + tld if tld else "")
 
 
+_HOSTS = [
+    "example",
+    "www.example",
+    "www2.bank-01",
+    "a--b.x",
+    "bücher",
+    "İt",
+    "x.ſk",
+    "K",
+    "10.0.0",
+    "-a",
+    "_x",
+]
+#: Suffixes of the list (first and last, prefixes of longer ones), in other cases, and not in it.
+_SUFFIXES = [
+    "com",
+    "COM",
+    "accountants",
+    "ch",
+    "co.uk",
+    "zw",
+    "İt",
+    "ſk",
+    "uK",
+    "io",
+    "invalid",
+    "c0m",
+    "xn--p1ai",
+]
+
+
+@st.composite
+def url_value(draw: st.DrawFn) -> str:
+    scheme = draw(st.sampled_from(["", "", "http://", "https://", "HTTPS://", "ftp://", "http:/"]))
+    host = draw(st.sampled_from(_HOSTS)) + "." + draw(st.sampled_from(_SUFFIXES))
+    path = draw(st.sampled_from(["", "", "/", "/a/b?c=1&d=%20", "/x(1)", "/q'r", '/s"t', "/<u>", "/ v"]))
+    quote = draw(st.sampled_from(["", "", '"', "'"]))
+    return quote + scheme + host + path + draw(st.sampled_from([quote, "", '"', "'"]))
+
+
 VALUES: dict[str, st.SearchStrategy[str]] = {
     "US_BANK_NUMBER": bank_value(),
     "US_SSN": ssn_value(),
     "IP_ADDRESS": st.one_of(ipv4_value(), ipv6_value()),
     "EMAIL_ADDRESS": email_value(),
+    "URL": url_value(),
 }
 
 
@@ -299,6 +344,12 @@ HAND_BUILT: dict[str, list[str]] = {
         "The handle @jane_roe is on the intranet; user@ ; @example.com",
         "a@b-c.com a@b--c.com a@-b.com a@b-.com e-mail: jané@exämple.de",
     ],
+    "URL": [
+        "See https://intranet.example.com/hr/payroll?id=42 and www.example.org (link).",
+        "href=\"https://example.ch/a b\" src='example.io' url: HTTP://EXAMPLE.COM/X",
+        "x.accountants y.co.uk z.museum 10.0.0.1 file.txt report.pdf e.g. i.e. v1.2.de",
+        "website example.İt and example.ſk and example.uK and ftp://example.com",
+    ],
 }
 
 
@@ -334,6 +385,12 @@ EXPECTED: dict[str, list[tuple[str, set[tuple[str, float]]]]] = {
         ("Mail jane.roe@example.org today.", {("jane.roe@example.org", 1.0)}),
         ("Mail a@b.invalidtld or a@localhost.", set()),
     ],
+    "URL": [
+        ("Go to https://example.com/a?b=1 now.", {("https://example.com/a?b=1", 0.6)}),
+        ("website: example.org", {("example.org", 0.85)}),
+        ("src='example.ch'", {("'example.ch'", 0.5)}),
+        ("A firm.accountants page, example.ſk", {("firm.accountant", 0.5), ("example.ſk", 0.5)}),
+    ],
 }
 
 
@@ -349,7 +406,8 @@ def test_known_values_and_scores(
 
 
 def test_shipped_packs_build_no_presidio_recognizer_for_our_entities(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The classifier `dropwarden scan` builds from the shipped packs constructs none of Presidio's four."""
+    """The classifier `dropwarden scan` builds from the shipped packs constructs none of Presidio's four
+    (nor does a classifier of every entity, URL included)."""
     from agent.pipeline import default_policy_dirs
     from agent.policy import load_policies
 
@@ -368,13 +426,10 @@ def test_shipped_packs_build_no_presidio_recognizer_for_our_entities(monkeypatch
     assert len(built) == len(OWN)  # the recording works
     built.clear()
     ps = load_policies(default_policy_dirs(), Classifier.known_entities())
-    assert set(OWN) <= ps.entities()
-    classifier = Classifier(ClassifierSettings(entities=ps.entities(), custom=ps.recognizers))
-    assert built == []
-    found = {
-        d.entity
-        for d in classifier.detect(
-            TextChunk("/p", None, "ssn 536-90-4399 ip 10.0.0.1 a@example.org acct 4820917365")
-        )
-    }
-    assert set(OWN) <= found
+    assert {"EMAIL_ADDRESS", "IP_ADDRESS", "US_SSN", "US_BANK_NUMBER"} <= ps.entities()
+    text = "ssn 536-90-4399 ip 10.0.0.1 a@example.org acct 4820917365 https://example.com"
+    for wanted in (ps.entities(), None):
+        classifier = Classifier(ClassifierSettings(entities=wanted, custom=ps.recognizers))
+        assert built == []
+        found = {d.entity for d in classifier.detect(TextChunk("/p", None, text))}
+        assert {e for e in OWN if wanted is None or e in wanted} <= found
