@@ -19,8 +19,7 @@ from typing import Any, Protocol
 
 import regex
 import structlog
-import tldextract
-from presidio_analyzer import EntityRecognizer, Pattern, PatternRecognizer, RecognizerResult
+from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerResult
 from presidio_analyzer import pattern_recognizer as _presidio_patterns
 from presidio_analyzer import predefined_recognizers as _predefined
 from presidio_analyzer.nlp_engine import NlpArtifacts
@@ -42,39 +41,10 @@ log = structlog.get_logger(__name__)
 _REGEX_TIMEOUT = getattr(_presidio_patterns, "REGEX_TIMEOUT_SECONDS", 60)
 _START = attrgetter("start")
 
-#: The public-suffix snapshot bundled with tldextract: no download, no cache directory, no warning.
-OFFLINE_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
-
-#: Presidio's e-mail pattern with the local part bounded (see :class:`OfflineEmailRecognizer`).
-_BOUNDED_EMAIL = Pattern(
-    "Email (Medium, bounded)",
-    r"\b((([!#$%&'*+\-/=?^_`{|}~\w])|([!#$%&'*+\-/=?^_`{|}~\w][!#$%&'*+\-/=?^_`{|}~\.\w]{0,62}"
-    r"[!#$%&'*+\-/=?^_`{|}~\w]))[@]\w+(?:-+\w+)*(?:\.\w+(?:-+\w+)*)+)\b",
-    0.5,
-)
-
-
-class OfflineEmailRecognizer(_predefined.EmailRecognizer):
-    """Presidio's e-mail recognizer, offline and linear.
-
-    The domain is validated against tldextract's bundled snapshot. The local part is bounded to 64
-    characters (the RFC 5321 limit): Presidio's unbounded ``[...]{0,}`` made the regex quadratic on long
-    runs of e-mail characters (200 KB of base64: a 60 s regex timeout and a logged traceback).
-    """
-
-    def __init__(self) -> None:
-        # Passed in rather than overriding the class's PATTERNS: Presidio declares that one unannotated
-        # (an instance variable to mypy), and a ClassVar cannot override it.
-        super().__init__(patterns=[_BOUNDED_EMAIL])
-
-    def validate_result(self, pattern_text: str) -> bool:
-        return OFFLINE_TLD(pattern_text).fqdn != ""
-
 
 def predefined(name: str) -> PresidioRecognizer:
-    """Presidio's predefined recognizer class ``name`` (or ours above), built and wrapped."""
-    cls = OfflineEmailRecognizer if name == OfflineEmailRecognizer.__name__ else getattr(_predefined, name)
-    rec = cls()
+    """Presidio's predefined recognizer class ``name``, built and wrapped."""
+    rec = getattr(_predefined, name)()
     return PresidioPatternRecognizer(rec) if isinstance(rec, PatternRecognizer) else PresidioRecognizer(rec)
 
 

@@ -34,14 +34,9 @@ def _presidio(name: str) -> Callable[[], Recognizer]:
 
 #: entity -> factory of the recognizer for it.
 BUILTIN: dict[str, Callable[[], Recognizer]] = {
-    "EMAIL_ADDRESS": _presidio("OfflineEmailRecognizer"),
     "PHONE_NUMBER": PhoneNumberRecognizer,  # ours, in place of Presidio's (one parse per candidate)
-    "IP_ADDRESS": _presidio("IpRecognizer"),
-    "URL": _presidio("UrlRecognizer"),
     "UK_NHS": _presidio("NhsRecognizer"),
     "UK_NINO": _presidio("UkNinoRecognizer"),
-    "US_SSN": _presidio("UsSsnRecognizer"),
-    "US_BANK_NUMBER": _presidio("UsBankRecognizer"),
     "US_ITIN": _presidio("UsItinRecognizer"),
     "US_PASSPORT": _presidio("UsPassportRecognizer"),
     "ABA_ROUTING_NUMBER": _presidio("AbaRoutingRecognizer"),
@@ -50,17 +45,10 @@ BUILTIN: dict[str, Callable[[], Recognizer]] = {
 }
 
 #: entity -> (trigger, max match length or None for "never contains whitespace").
-TRIGGERS: dict[str, tuple[str, int | None]] = {
-    "EMAIL_ADDRESS": (r"@", None),
-    "URL": (r"\.[A-Za-z]{2}", None),
-    "US_SSN": (r"\d{3}[- .]?\d{2}[- .]?\d{4}", 12),
-    # IPv4 forms hold a dotted quad; IPv6 forms hold "::" or eight colon-separated groups. A zone
-    # suffix (%eth0) has no length bound, but no IP match holds whitespace.
-    "IP_ADDRESS": (r"[0-9]\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]|::|(?:[0-9A-Fa-f]{1,4}:){7}[0-9A-Fa-f]", None),
-}
+TRIGGERS: dict[str, tuple[str, int | None]] = {}
 
 #: Entities whose trigger hits are seven or more digits joined by single separators (prefilter.py).
-IN_DIGIT_RUNS = frozenset({"US_SSN", "US_BANK_NUMBER"})
+IN_DIGIT_RUNS: frozenset[str] = frozenset()
 
 #: entity -> (covering trigger, how far a match may extend past its hit): see ``prefilter.py``.
 COVERING_TRIGGERS: dict[str, tuple[str, int]] = {

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import spacy
 
-from agent.classify import Classifier, ClassifierSettings, presidio
+from agent.classify import Classifier, ClassifierSettings
+from agent.classify.recognizers import email
 from agent.classify.tokenizer import MAX_TOKEN, tokenize
 from agent.models import Detection, RecognizerSpec, TextChunk
 from tests.unit.classify import fakes
@@ -32,7 +33,7 @@ def test_email_validation_is_offline_and_silent(
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(presidio.OFFLINE_TLD, "_extractor", None)  # force the suffix list to load now
+    monkeypatch.setattr(email.public_suffixes(), "_extractor", None)  # force the suffix list to load now
     caplog.set_level(logging.DEBUG)
     c = Classifier(ClassifierSettings(entities=frozenset({"EMAIL_ADDRESS"})))
     found = detect(c, "write to jane.doe@example.co.uk or bob@corp.example.com", "EMAIL_ADDRESS")

@@ -1,0 +1,93 @@
+"""URL: web addresses with or without a scheme, as Presidio's UrlRecognizer finds them.
+
+The pattern, scores and context words are Presidio's (presidio-analyzer, MIT licence, Copyright (c)
+Microsoft Corporation), whose pattern comes from CommonRegex (https://github.com/madisonmay/CommonRegex,
+MIT licence, Copyright (c) 2014 Madison May): a host name ending in one of the suffixes below and an
+optional path; 0.6 with ``http(s)://``, 0.5 without, also between quotes. No validation.
+"""
+
+from __future__ import annotations
+
+from agent.classify.recognizers.regexmod import RegexModuleRecognizer
+
+#: The suffixes a host may end in, in Presidio's order, repeats left out. The order is behaviour: the
+#: first alternative that matches wins, so "x.accountants" matches as far as "x.accountant".
+# fmt: off
+SUFFIXES = (
+    "com", "edu", "gov", "int", "mil", "net", "onl", "org", "pro", "red", "tel", "uno", "xxx", "academy",
+    "accountant", "accountants", "actor", "adult", "africa", "agency", "airforce", "apartments", "app",
+    "archi", "army", "art", "asia", "associates", "attorney", "auction", "audio", "auto", "autos", "baby",
+    "band", "bar", "bargains", "beer", "berlin", "best", "bet", "bid", "bike", "bio", "black",
+    "blackfriday", "blog", "blue", "boats", "bond", "boo", "boston", "bot", "boutique", "build", "builders",
+    "business", "buzz", "cab", "cafe", "cam", "camera", "camp", "capital", "car", "cards", "care",
+    "careers", "cars", "casa", "cash", "casino", "catering", "center", "ceo", "cfd", "charity", "chat",
+    "cheap", "christmas", "church", "city", "claims", "cleaning", "click", "clinic", "clothing", "cloud",
+    "club", "codes", "coffee", "college", "community", "company", "computer", "condos", "construction",
+    "consulting", "contact", "contractors", "cooking", "cool", "coupons", "courses", "credit", "creditcard",
+    "cricket", "cruises", "cyou", "dad", "dance", "date", "dating", "day", "degree", "delivery", "democrat",
+    "dental", "dentist", "desi", "design", "dev", "diamonds", "diet", "digital", "direct", "directory",
+    "discount", "doctor", "dog", "domains", "download", "earth", "eco", "education", "email", "energy",
+    "engineer", "engineering", "enterprises", "equipment", "esq", "estate", "events", "exchange", "expert",
+    "exposed", "express", "fail", "faith", "family", "fans", "farm", "fashion", "feedback", "film",
+    "finance", "financial", "fish", "fishing", "fit", "fitness", "flights", "florist", "flowers",
+    "football", "forsale", "foundation", "fun", "fund", "furniture", "futbol", "fyi", "gallery", "game",
+    "games", "garden", "gay", "gdn", "gifts", "gives", "giving", "glass", "global", "gmbh", "gold", "golf",
+    "graphics", "gratis", "green", "gripe", "group", "guide", "guitars", "guru", "hair", "hamburg", "haus",
+    "health", "healthcare", "help", "hiphop", "hockey", "holdings", "holiday", "homes", "horse", "hospital",
+    "host", "hosting", "house", "how", "icu", "info", "ink", "institute", "insure", "international",
+    "investments", "irish", "jewelry", "jetzt", "juegos", "kaufen", "kids", "kitchen", "kiwi", "krd",
+    "kyoto", "land", "lat", "law", "lawyer", "lease", "legal", "lgbt", "life", "lighting", "limited",
+    "limo", "link", "live", "loan", "loans", "lol", "london", "love", "ltd", "ltda", "luxury", "maison",
+    "management", "market", "marketing", "markets", "mba", "media", "melbourne", "meme", "memorial", "men",
+    "miami", "mobi", "moda", "moe", "mom", "money", "monster", "mortgage", "motorcycles", "mov", "movie",
+    "nagoya", "name", "navy", "network", "new", "news", "ngo", "ninja", "now", "nyc", "observer", "okinawa",
+    "one", "ong", "online", "organic", "osaka", "page", "paris", "partners", "parts", "party", "pet", "phd",
+    "photo", "photography", "photos", "pics", "pictures", "pink", "pizza", "place", "plumbing", "plus",
+    "poker", "porn", "press", "productions", "prof", "promo", "properties", "property", "protection", "pub",
+    "quest", "racing", "recipes", "rehab", "reise", "reisen", "rent", "rentals", "repair", "report",
+    "republican", "rest", "restaurant", "review", "reviews", "rip", "rocks", "rodeo", "rsvp", "run",
+    "saarland", "sale", "salon", "sarl", "sbs", "school", "schule", "science", "services", "sex", "sexy",
+    "sh", "shoes", "shop", "shopping", "show", "singles", "site", "skin", "soccer", "social", "software",
+    "solar", "solutions", "soy", "space", "spiegel", "study", "style", "sucks", "supply", "support", "surf",
+    "surgery", "systems", "tax", "taxi", "team", "tech", "technology", "theater", "tips", "tires", "today",
+    "tools", "top", "tours", "town", "toys", "trade", "training", "tube", "uk", "university", "vacations",
+    "ventures", "vet", "video", "villas", "vin", "vip", "vision", "vlaanderen", "vodka", "vote", "voting",
+    "voyage", "wales", "wang", "watch", "webcam", "website", "wedding", "wiki", "wine", "work", "works",
+    "world", "wtf", "xyz", "yoga", "yokohama", "you", "zone", "ac", "ad", "ae", "af", "ag", "ai", "al",
+    "am", "an", "ao", "aq", "ar", "as", "at", "au", "aw", "ax", "az", "ba", "bb", "bd", "be", "bf", "bg",
+    "bh", "bi", "bj", "bm", "bn", "bo", "br", "bs", "bt", "bv", "bw", "by", "bz", "ca", "cc", "cd", "cf",
+    "cg", "ch", "ci", "ck", "cl", "cm", "cn", "co", "cr", "cu", "cv", "cw", "cx", "cy", "cz", "de", "dj",
+    "dk", "dm", "do", "dz", "ec", "ee", "eg", "er", "es", "et", "eu", "fi", "fj", "fk", "fm", "fo", "fr",
+    "ga", "gb", "gd", "ge", "gf", "gg", "gh", "gi", "gl", "gm", "gn", "gp", "gq", "gr", "gs", "gt", "gu",
+    "gw", "gy", "hk", "hm", "hn", "hr", "ht", "hu", "id", "ie", "il", "im", "in", "io", "iq", "ir", "is",
+    "it", "je", "jm", "jo", "jp", "ke", "kg", "kh", "ki", "km", "kn", "kp", "kr", "kw", "ky", "kz", "la",
+    "lb", "lc", "li", "lk", "lr", "ls", "lt", "lu", "lv", "ly", "ma", "mc", "md", "me", "mg", "mh", "mk",
+    "ml", "mm", "mn", "mo", "mp", "mq", "mr", "ms", "mt", "mu", "mv", "mw", "mx", "my", "mz", "na", "nc",
+    "ne", "nf", "ng", "ni", "nl", "no", "np", "nr", "nu", "nz", "om", "pa", "pe", "pf", "pg", "ph", "pk",
+    "pl", "pm", "pn", "pr", "ps", "pt", "pw", "py", "qa", "re", "ro", "rs", "ru", "rw", "sa", "sb", "sc",
+    "sd", "se", "sg", "si", "sj", "sk", "sl", "sm", "sn", "so", "sr", "st", "su", "sv", "sx", "sy", "sz",
+    "tc", "td", "tf", "tg", "th", "tj", "tk", "tl", "tm", "tn", "to", "tp", "tr", "tt", "tv", "tw", "tz",
+    "ua", "ug", "us", "uy", "uz", "va", "vc", "ve", "vg", "vi", "vn", "vu", "wf", "ws", "ye", "yt", "za",
+    "zm", "zw"
+)
+# fmt: on
+
+_URL = r"(?:www\d{0,3}[.])?[a-z0-9.\-]{1,253}[.](?:" + "|".join(SUFFIXES) + r")(?:/[^\s()<>\"']*)?"
+
+
+class UrlRecognizer(RegexModuleRecognizer):
+    """Host names under a known suffix, with an optional scheme, path and quotes."""
+
+    ENTITY = "URL"
+    PATTERNS = (
+        ("Standard Url", rf"(?:https?://){_URL}", 0.6),
+        ("Non schema URL", _URL, 0.5),
+        ("Quoted URL", rf"[\"'](?:https?://{_URL})[\"']", 0.6),
+        ("Quoted Non-schema URL", rf"[\"'](?:{_URL})[\"']", 0.5),
+    )
+    CONTEXT = ("url", "website", "link")
+    #: Every suffix starts with two letters after the host's last dot. The patterns ignore case as
+    #: Presidio's do, and under Unicode case folding three more characters match a letter: dotted
+    #: capital I (U+0130), long s (U+017F) and the Kelvin sign (U+212A).
+    TRIGGER = r"\.[A-Za-z\x{130}\x{17F}\x{212A}]{2}"
+    MAX_LEN = None  # no match holds whitespace
