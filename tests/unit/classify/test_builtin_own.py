@@ -17,7 +17,7 @@ import pytest
 import tldextract
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from presidio_analyzer import AnalyzerEngine, EntityRecognizer, Pattern, RecognizerRegistry
+from presidio_analyzer import EntityRecognizer, Pattern
 from presidio_analyzer.predefined_recognizers import (
     EmailRecognizer,
     IpRecognizer,
@@ -27,10 +27,9 @@ from presidio_analyzer.predefined_recognizers import (
 from presidio_analyzer.predefined_recognizers import UrlRecognizer as PresidioUrlRecognizer
 
 from agent.classify import Classifier, ClassifierSettings
-from agent.classify.context import LinearContextEnhancer
 from agent.classify.recognizers import OURS
-from agent.classify.tokenizer import OfflineNlpEngine
 from agent.models import TextChunk
+from tests.unit.classify.presidio_ref import presidio_engine
 
 _OFFLINE_TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, fallback_to_snapshot=True)
 
@@ -74,13 +73,7 @@ class _Pair:
 
     def __init__(self, entity: str) -> None:
         self.entity = entity
-        registry = RecognizerRegistry(recognizers=[PRESIDIO[entity]()], supported_languages=["en"])
-        self.presidio = AnalyzerEngine(
-            registry=registry,
-            nlp_engine=OfflineNlpEngine(),
-            supported_languages=["en"],
-            context_aware_enhancer=LinearContextEnhancer(),
-        )
+        self.presidio = presidio_engine([PRESIDIO[entity]()])
         self.ours = Classifier(ClassifierSettings(entities=frozenset({entity})))
 
     def reference(self, text: str) -> Key:

@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from agent.classify.recognizers.builtin import BUILTIN
 from tests.helpers import CARD_POLICY, REPO
 
 #: Presidio and spaCy (~0.9 s), and tldextract (0.1 s: it imports requests), which only e-mail
@@ -71,9 +70,10 @@ def small_file(tmp_path: Path) -> Path:
 
 
 def test_probe_sees_presidio_when_a_rule_needs_it(tmp_path: Path, small_file: Path) -> None:
-    """A rule on an entity only Presidio recognises (URL) does load it: the probe sees real imports."""
-    pack = tmp_path / "url.yaml"
-    pack.write_text(CARD_POLICY.replace("CREDIT_CARD", "URL").replace("test-cards", "test-url"))
+    """A rule on an entity only Presidio recognises (MAC_ADDRESS) does load it: the probe sees real
+    imports."""
+    pack = tmp_path / "mac.yaml"
+    pack.write_text(CARD_POLICY.replace("CREDIT_CARD", "MAC_ADDRESS").replace("test-cards", "test-mac"))
     parent, worker = imported(tmp_path, "--policies", str(pack), str(small_file))
     assert "agent.classify.engine" in parent and "agent.classify.engine" in worker
     assert "presidio_analyzer" in parent and "presidio_analyzer" in worker
@@ -87,22 +87,6 @@ def test_scan_with_our_recognizers_only_loads_no_presidio(tmp_path: Path, small_
     assert heavy(parent) == [] and heavy(worker) == []
 
 
-def _shipped_packs_need_presidio() -> bool:
-    """Whether a shipped rule asks for an entity still recognised by a Presidio predefined recognizer
-    (those are factories in BUILTIN; ours are classes)."""
-    from agent.classify.entities import KNOWN_ENTITIES
-    from agent.pipeline import default_policy_dirs
-    from agent.policy import load_policies
-
-    used = load_policies(default_policy_dirs(), KNOWN_ENTITIES).entities()
-    return any(not isinstance(BUILTIN[e], type) for e in used & BUILTIN.keys())
-
-
-@pytest.mark.xfail(
-    _shipped_packs_need_presidio(),
-    reason="the shipped packs still use a Presidio predefined recognizer (e-mail, IP, SSN, US bank)",
-    strict=True,
-)
 def test_scan_with_the_shipped_packs_loads_no_presidio(tmp_path: Path, small_file: Path) -> None:
     parent, worker = imported(tmp_path, str(small_file))
     assert "agent.classify.recognizers.credit_card" in worker
