@@ -14,16 +14,19 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
+import shutil
 import socket
 import ssl
 import stat
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from agent.daemon.settings import DEFAULT_CONFIG, ConfigError, Settings, Zone, load_settings
+if TYPE_CHECKING:  # loaded when a config is read: `scan` and `policy` without --config never need it
+    from agent.daemon.settings import Settings, Zone
 
 EXIT_CODES = "exit codes: 0 configuration usable, 1 problems found (one line each), 2 usage error"
 
@@ -49,6 +52,8 @@ class Report:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from agent.daemon.settings import DEFAULT_CONFIG
+
     cfg = sub.add_parser("config", help="check the agent configuration", epilog=EXIT_CODES)
     csub = cfg.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     check = csub.add_parser(
@@ -86,6 +91,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
 def check_config(path: str, zones_may_be_missing: bool = False) -> Report:
     """Every problem of the config at ``path`` and of what it names."""
+    from agent.daemon.settings import ConfigError, load_settings
+
     report = Report(path, zones_may_be_missing=zones_may_be_missing)
     try:
         settings = load_settings(path)
@@ -102,16 +109,42 @@ def _ocr(settings: Settings, report: Report) -> None:
     requested language must be there, or every scan and photo would alert as unscanned."""
     if settings.limits.max_ocr_pages == 0:
         return
-    from agent.extract.ocr import OcrUnavailable, usable_languages
+    wanted = settings.limits.ocr_languages
+    exe = shutil.which("tesseract")
+    if exe is None:
+        problem = "tesseract is not installed"
+    elif not set(wanted.split("+")) & tesseract_languages(exe):
+        problem = f"no Tesseract language data for {wanted}"
+    else:
+        return
+    report.add(
+        "limits.ocr_languages",
+        f"{problem}: install tesseract-ocr and its language packs, or set limits.max_ocr_pages: 0 to "
+        "report images as unscanned",
+    )
 
-    try:
-        usable_languages(settings.limits.ocr_languages)
-    except OcrUnavailable as exc:
-        report.add(
-            "limits.ocr_languages",
-            f"{exc}: install tesseract-ocr and its language packs, or set limits.max_ocr_pages: 0 to "
-            "report images as unscanned",
-        )
+
+#: Where Debian's tesseract-ocr packages put the language data: ``<version>/tessdata/*.traineddata``.
+DEBIAN_TESSDATA = Path("/usr/share/tesseract-ocr")
+DEBIAN_TESSERACT = "/usr/bin/tesseract"
+
+
+def tesseract_languages(
+    exe: str, env: Mapping[str, str] = os.environ, root: Path = DEBIAN_TESSDATA
+) -> frozenset[str]:
+    """The languages Tesseract at ``exe`` has data for, as ``tesseract --list-langs`` names them.
+
+    Debian's binary reads its one ``<root>/<version>/tessdata``: its ``*.traineddata`` files are the
+    answer, with no child process and without loading the extraction stage. Any other case (another
+    binary, $TESSDATA_PREFIX set, no or several version directories) asks Tesseract itself through
+    agent.extract.ocr, which the daemon's OCR uses (tests keep the two answers equal)."""
+    if os.path.realpath(exe) == DEBIAN_TESSERACT and "TESSDATA_PREFIX" not in env:
+        dirs = [d for d in root.glob("*/tessdata") if d.is_dir()]
+        if len(dirs) == 1:
+            return frozenset(f.name.removesuffix(".traineddata") for f in dirs[0].glob("*.traineddata"))
+    from agent.extract.ocr import languages_installed
+
+    return languages_installed()
 
 
 # -- file system ------------------------------------------------------------------------------
@@ -156,6 +189,14 @@ def _state(settings: Settings, report: Report) -> None:
 
 # -- keys and certificates --------------------------------------------------------------------
 def _keys(settings: Settings, report: Report) -> None:
+    if settings.quarantine_public_key or settings.signing_public_keys:
+        _public_keys(settings, report)
+    if settings.key_file and not _readable_file(settings.key_file):
+        report.add("key_file", f"{settings.key_file} is not a readable file")
+
+
+def _public_keys(settings: Settings, report: Report) -> None:
+    """Each configured public key loads (cryptography is imported only when there is one)."""
     from agent.security.keys import KeyFileError, load_quarantine_public, load_signing_public
 
     loads: list[tuple[str, str, Any]] = []
@@ -168,13 +209,11 @@ def _keys(settings: Settings, report: Report) -> None:
             load(p)
         except (KeyFileError, OSError, ValueError) as exc:
             report.add(fld, f"{p}: {_one_line(exc)}")
-    if settings.key_file and not _readable_file(settings.key_file):
-        report.add("key_file", f"{settings.key_file} is not a readable file")
 
 
 def _secret(ref: str, fld: str, report: Report) -> None:
     """A secret file (or systemd credential) the agent must be able to read; its value is never shown."""
-    from agent.daemon.settings import read_secret
+    from agent.daemon.settings import ConfigError, read_secret
 
     try:
         if not read_secret(ref):
@@ -281,26 +320,35 @@ def _acks(settings: Settings, report: Report) -> None:
 # -- policies and indexes ---------------------------------------------------------------------
 def _policies(settings: Settings, report: Report) -> None:
     from agent.classify.entities import KNOWN_ENTITIES
-    from agent.daemon.wiring import InputRejected, verified_sources
     from agent.policy.loader import INDEX_ENTITIES, compile_policies
     from agent.policy.shipped import default_policy_dirs
 
     dirs = settings.policy_dirs(default_policy_dirs())
-    try:
-        sources = verified_sources(settings, dirs, verify=settings.require_signed)
-    except InputRejected as exc:
-        report.add("policies", _without(_one_line(exc), exc.file), file=exc.file)
-        return
-    except (OSError, ValueError) as exc:
-        report.add("signing_public_keys", _one_line(exc))
-        return
+    sources = None
+    if settings.require_signed:  # else the loader reads the files itself, as the daemon's does
+        sources = _verified_sources(settings, dirs, report)
+        if sources is None:
+            return
     known = KNOWN_ENTITIES | INDEX_ENTITIES
-    _, issues = compile_policies(dirs, known, sources=sources if settings.require_signed else None)
+    _, issues = compile_policies(dirs, known, sources=sources)
     for issue in issues:
         if issue.level == "error":
             fld = ".".join(x for x in (issue.rule, issue.field) if x) or "<pack>"
             hint = f" (did you mean {issue.suggestion}?)" if issue.suggestion else ""
             report.add(fld, issue.message + hint, file=issue.file)
+
+
+def _verified_sources(settings: Settings, dirs: list[Path], report: Report) -> dict[Path, bytes] | None:
+    """Every pack and value-set file, signature-checked as the daemon reads them (None: reported)."""
+    from agent.daemon.wiring import InputRejected, verified_sources
+
+    try:
+        return verified_sources(settings, dirs)
+    except InputRejected as exc:
+        report.add("policies", _without(_one_line(exc), exc.file), file=exc.file)
+    except (OSError, ValueError) as exc:
+        report.add("signing_public_keys", _one_line(exc))
+    return None
 
 
 def _indexes(settings: Settings, report: Report) -> None:
@@ -338,6 +386,7 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
 
 def tool_settings(path: str, extra_policies: list[str] | None = None) -> Settings:
     """The daemon's settings, with ``extra_policies`` layered on top of its packs (raises ConfigError)."""
+    from agent.daemon.settings import load_settings
     from agent.policy.shipped import default_policy_dirs
 
     settings = load_settings(path)
@@ -347,6 +396,7 @@ def tool_settings(path: str, extra_policies: list[str] | None = None) -> Setting
 
 def tool_key(settings: Settings) -> bytes:
     """The agent key when indexes need it (they are keyed), else this user's scan key."""
+    from agent.daemon.settings import ConfigError
     from agent.redact import default_key_path, load_or_create_key
 
     if settings.edm_files() or settings.fingerprint_files():  # configured and bundled

@@ -14,14 +14,15 @@ import argparse
 import secrets
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from agent.commands.config import add_config_option, tool_pipeline, tool_settings, zone_role_of
-from agent.daemon.settings import ConfigError, Settings
 from agent.models import UNSCANNED_ENTITY, ZONE_ROLES, ExtractError, FileRef
 from agent.policy import PolicyError
-from agent.policy.lint import format_issue, lint
 from agent.policy.shipped import default_policy_dirs, expand_policy_paths
+
+if TYPE_CHECKING:  # read only with --config: `policy lint` of packs never loads the settings models
+    from agent.daemon.settings import Settings
 
 #: Entities the exact-data-match and fingerprint detectors add when indexes are configured.
 INDEX_ENTITIES = frozenset({"EDM_MATCH", "DOC_FINGERPRINT"})
@@ -101,14 +102,25 @@ def known_entities() -> frozenset[str]:
     return KNOWN_ENTITIES | INDEX_ENTITIES
 
 
-def cmd_lint(args: argparse.Namespace) -> int:
-    _quiet_logs()
+def _config_policy_dirs(args: argparse.Namespace) -> list[Path] | None:
+    """The daemon's packs (given paths layered on top) from --config; None after a config error line."""
+    from agent.daemon.settings import ConfigError
+
     try:
-        settings = _settings(args, args.paths)
+        settings = tool_settings(args.config, args.paths)
     except ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
+        return None
+    return settings.policy_dirs(default_policy_dirs())
+
+
+def cmd_lint(args: argparse.Namespace) -> int:
+    from agent.policy.lint import format_issue, lint
+
+    _quiet_logs()
+    paths = _config_policy_dirs(args) if args.config else _paths(args.paths)
+    if paths is None:
         return 2
-    paths = settings.policy_dirs(default_policy_dirs()) if settings is not None else _paths(args.paths)
     issues = lint(paths, known_entities())
     for issue in issues:
         print(format_issue(issue))
@@ -119,6 +131,8 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def cmd_test(args: argparse.Namespace) -> int:
+    from agent.daemon.settings import ConfigError
+
     _quiet_logs()
     try:
         pipeline = _pipeline(args, args.paths)
@@ -193,6 +207,8 @@ def _test_recognizers(pipeline: Any, counts: dict[str, int], verbose: bool) -> N
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
+    from agent.daemon.settings import ConfigError
+
     _quiet_logs()
     path = Path(args.file)
     if not path.exists():

@@ -93,3 +93,27 @@ def test_command_word_skips_top_level_options() -> None:
     assert command_word(["--help"]) is None
     assert command_word(["-h", "scan", "x"]) == "scan"
     assert command_word(["policy", "lint"]) == "policy"
+
+
+def test_scan_loads_no_settings_without_a_config(tmp_path: Path) -> None:
+    """A scan without --config never reads a config: no pydantic settings models, no daemon wiring,
+    no ack file (the configuration error it may report is named from agent.daemon.errors)."""
+    small = tmp_path / "a.txt"
+    small.write_text("nothing to see\n")
+    names = imported(tmp_path, "scan", str(small))
+    assert {"agent.commands.scan", "agent.pipeline"} <= names  # the probe saw a real scan
+    assert sorted(names & {"agent.daemon.settings", "agent.daemon.wiring", "agent.policy.acks"}) == []
+
+
+def test_policy_lint_loads_no_settings_without_a_config(tmp_path: Path) -> None:
+    names = imported(tmp_path, "policy", "lint")
+    assert "agent.policy.lint" in names
+    assert sorted(names & {"agent.daemon.settings", "agent.daemon.wiring"}) == []
+
+
+def test_config_check_loads_only_what_the_config_uses(config_file: Path, tmp_path: Path) -> None:
+    """No public keys, no require_signed, OCR on: no cryptography, no signature wiring, and the OCR
+    languages come from the tessdata directory, not from the extraction stage."""
+    names = imported(tmp_path, "config", "check", "--config", str(config_file))
+    assert "agent.daemon.settings" in names
+    assert sorted(names & {"agent.extract", "agent.daemon.wiring", "agent.security.keys"}) == []
