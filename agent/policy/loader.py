@@ -36,6 +36,7 @@ from agent.policy.schema import (
     RecognizerModel,
     RuleModel,
 )
+from agent.policy.shipped import pack_files as pack_files  # where it lives: light, no pydantic
 from agent.redact import normalise_value
 
 #: libyaml's safe loader when PyYAML was built with it (10x faster: packs load at every start and
@@ -72,20 +73,6 @@ def load_policies(
     if policies is None:  # compile_policies reports an error issue whenever it returns None
         raise RuntimeError("policy compilation returned nothing without an error")
     return policies
-
-
-def pack_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Issue]]:
-    files: list[Path] = []
-    issues: list[Issue] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            files.extend(sorted((*p.glob("*.yaml"), *p.glob("*.yml")), key=lambda f: f.name))
-        elif p.is_file():
-            files.append(p)
-        else:
-            issues.append(Issue(str(p), "", "", "no such policy file or directory"))
-    return files, issues
 
 
 def _read_source(path: Path, sources: Sources | None) -> bytes:
