@@ -320,7 +320,8 @@ def _acks(settings: Settings, report: Report) -> None:
 # -- policies and indexes ---------------------------------------------------------------------
 def _policies(settings: Settings, report: Report) -> None:
     from agent.classify.entities import KNOWN_ENTITIES
-    from agent.policy.loader import INDEX_ENTITIES, compile_policies
+    from agent.policy.checkcache import checked
+    from agent.policy.compiled import INDEX_ENTITIES
     from agent.policy.shipped import default_policy_dirs
 
     dirs = settings.policy_dirs(default_policy_dirs())
@@ -330,12 +331,22 @@ def _policies(settings: Settings, report: Report) -> None:
         if sources is None:
             return
     known = KNOWN_ENTITIES | INDEX_ENTITIES
-    _, issues = compile_policies(dirs, known, sources=sources)
+    # the agent's state dir remembers packs checked before (when it is there, private and ours)
+    issues = checked(
+        "config", dirs, known, lambda src: _compiled(dirs, known, src), settings.state_dir, sources
+    )
     for issue in issues:
         if issue.level == "error":
             fld = ".".join(x for x in (issue.rule, issue.field) if x) or "<pack>"
             hint = f" (did you mean {issue.suggestion}?)" if issue.suggestion else ""
             report.add(fld, issue.message + hint, file=issue.file)
+
+
+def _compiled(dirs: list[Path], known: frozenset[str], sources: Mapping[Path, bytes]) -> list[Any]:
+    """The issues of layering and compiling the packs, as the daemon does (the cache's miss path)."""
+    from agent.policy.loader import compile_policies
+
+    return compile_policies(dirs, known, sources=sources)[1]
 
 
 def _verified_sources(settings: Settings, dirs: list[Path], report: Report) -> dict[Path, bytes] | None:

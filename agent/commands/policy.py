@@ -18,14 +18,11 @@ from typing import TYPE_CHECKING, Any
 
 from agent.commands.config import add_config_option, tool_pipeline, tool_settings, zone_role_of
 from agent.models import UNSCANNED_ENTITY, ZONE_ROLES, ExtractError, FileRef
-from agent.policy import PolicyError
+from agent.policy import INDEX_ENTITIES, PolicyError
 from agent.policy.shipped import default_policy_dirs, expand_policy_paths
 
 if TYPE_CHECKING:  # read only with --config: `policy lint` of packs never loads the settings models
     from agent.daemon.settings import Settings
-
-#: Entities the exact-data-match and fingerprint detectors add when indexes are configured.
-INDEX_ENTITIES = frozenset({"EDM_MATCH", "DOC_FINGERPRINT"})
 
 
 def register(sub: Any) -> None:
@@ -115,19 +112,40 @@ def _config_policy_dirs(args: argparse.Namespace) -> list[Path] | None:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from agent.policy.lint import format_issue, lint
+    from agent.policy.checkcache import checked
+    from agent.policy.compiled import format_issue
 
-    _quiet_logs()
     paths = _config_policy_dirs(args) if args.config else _paths(args.paths)
     if paths is None:
         return 2
-    issues = lint(paths, known_entities())
+    known = known_entities()
+    issues = checked("lint", paths, known, lambda sources: _lint(paths, known, sources), _user_state_dir())
     for issue in issues:
         print(format_issue(issue))
     errors = sum(i.level == "error" for i in issues)
     warnings = len(issues) - errors
     print(f"{errors} error(s), {warnings} warning(s)", file=sys.stderr)
     return 1 if errors else 0
+
+
+def _lint(paths: list[Path], known: frozenset[str], sources: Any) -> list[Any]:
+    """The real lint (on a cache miss): library log events to stderr, then every check."""
+    from agent.policy.lint import lint
+
+    _quiet_logs()
+    return lint(paths, known, sources)
+
+
+def _user_state_dir() -> Path | None:
+    """This user's private state directory (where scan keeps its key), created 0700 when absent."""
+    from agent.redact import default_key_path
+
+    path = default_key_path().parent
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return path
 
 
 def cmd_test(args: argparse.Namespace) -> int:

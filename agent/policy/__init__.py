@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from agent.policy.compiled import Issue, PolicyError, PolicySet, Rule
+from agent.policy.compiled import INDEX_ENTITIES, NER_ENTITIES, Issue, PolicyError, PolicySet, Rule
 from agent.policy.evaluate import Decision, DocContext, Evaluation, evaluate
 
 if TYPE_CHECKING:
-    from agent.policy.loader import INDEX_ENTITIES, NER_ENTITIES, compile_policies, load_policies
+    from agent.policy.loader import compile_policies, load_policies
 
 #: The loader's public names, imported from it on first use.
-_LOADER_NAMES = ("INDEX_ENTITIES", "NER_ENTITIES", "compile_policies", "load_policies")
+_LOADER_NAMES = ("compile_policies", "load_policies")
 
 __all__ = [
     "INDEX_ENTITIES",

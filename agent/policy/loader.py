@@ -19,7 +19,16 @@ import yaml
 from pydantic import ValidationError
 
 from agent.models import UNSCANNED_ENTITY, RecognizerSpec
-from agent.policy.compiled import Issue, PolicyError, PolicySet, Rule, normalise_text, phrase_regex
+from agent.policy.compiled import (
+    INDEX_ENTITIES,
+    NER_ENTITIES,
+    Issue,
+    PolicyError,
+    PolicySet,
+    Rule,
+    normalise_text,
+    phrase_regex,
+)
 from agent.policy.regexcheck import (
     SPEC_FLAGS,
     linear,
@@ -43,12 +52,6 @@ from agent.redact import normalise_value
 #: reload), else the pure-Python one; both build the same plain types.
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-#: Entities only a NER model produces. A rule may name them without a model loaded: it loads, lint
-#: warns that nothing can currently produce them, and the rule lights up once a model is configured.
-NER_ENTITIES = frozenset({"PERSON", "LOCATION", "NRP", "ORGANIZATION"})
-#: Entities of the exact-data-match and fingerprint detectors: produced only when an index is given,
-#: yet rules using them must load without one (same treatment as NER entities).
-INDEX_ENTITIES = frozenset({"EDM_MATCH", "DOC_FINGERPRINT"})
 _OPTIONAL = {**dict.fromkeys(NER_ENTITIES, "ner-model"), **dict.fromkeys(INDEX_ENTITIES, "protected-index")}
 ZONE_ROLES = ("contractor-drop", "outbound", "internal")
 

@@ -4,6 +4,7 @@ they start is measured by bench/startup.py, never here)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,15 +28,17 @@ runpy.run_module("agent", run_name="__main__", alter_sys=True)
 """
 
 
-def imported(tmp_path: Path, *args: str) -> set[str]:
+def imported(tmp_path: Path, *args: str, state_home: Path | None = None) -> set[str]:
     """Names of the modules one `python -m agent ARGS` launch loaded (its exit code is not checked)."""
     out = tmp_path / "modules.txt"
+    env = {**os.environ, "XDG_STATE_HOME": str(state_home)} if state_home else None
     subprocess.run(
         [sys.executable, "-c", _PROBE, str(out), *args],
         capture_output=True,
         timeout=120,
         cwd=REPO,
         check=False,
+        env=env,
     )
     return set(out.read_text().split())
 
@@ -105,10 +108,16 @@ def test_scan_loads_no_settings_without_a_config(tmp_path: Path) -> None:
     assert sorted(names & {"agent.daemon.settings", "agent.daemon.wiring", "agent.policy.acks"}) == []
 
 
-def test_policy_lint_loads_no_settings_without_a_config(tmp_path: Path) -> None:
-    names = imported(tmp_path, "policy", "lint")
-    assert "agent.policy.lint" in names
-    assert sorted(names & {"agent.daemon.settings", "agent.daemon.wiring"}) == []
+def test_policy_lint_loads_no_settings_and_once_checked_no_checker(tmp_path: Path) -> None:
+    """Without --config no settings models; packs checked before (the cache in this user's state
+    dir) load neither the loader nor pydantic nor structlog's configuration."""
+    first = imported(tmp_path, "policy", "lint", state_home=tmp_path / "xdg")
+    assert "agent.policy.loader" in first  # the probe saw a real lint
+    again = imported(tmp_path, "policy", "lint", state_home=tmp_path / "xdg")
+    assert "agent.commands.policy" in again
+    assert sorted(again & {"agent.policy.loader", "pydantic", "agent.log"}) == []
+    for names in (first, again):
+        assert sorted(names & {"agent.daemon.settings", "agent.daemon.wiring"}) == []
 
 
 def test_config_check_loads_only_what_the_config_uses(config_file: Path, tmp_path: Path) -> None:

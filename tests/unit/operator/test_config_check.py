@@ -299,3 +299,21 @@ def test_pack_whose_rules_are_not_a_list_is_a_problem_line(tmp_path: Path, capsy
     rc, lines = check(cfg, capsys)
     assert rc == 1
     assert lines == [f"{tmp_path / 'policies.d' / '60-bad.yaml'}: rules: must be a list"]
+
+
+def test_packs_checked_before_are_remembered_in_the_private_state_dir(tmp_path: Path, capsys) -> None:
+    """With the agent's state dir present (0700, ours) the check remembers the packs it checked; the
+    answer is the same, and an edited pack is checked again."""
+    cfg = write_config(tmp_path)
+    (tmp_path / "state").mkdir(mode=0o700)
+    assert check(cfg, capsys) == (0, [])
+    entry = tmp_path / "state" / "checked-packs-config.json"
+    assert entry.stat().st_mode & 0o777 == 0o600
+    assert check(cfg, capsys) == (0, [])
+    local = tmp_path / "policies.d" / "50-local.yaml"
+    local.write_text(local.read_text().replace("severity: low", "severity: extreme"))
+    rc, lines = check(cfg, capsys)
+    assert rc == 1
+    levels = "'low', 'medium', 'high' or 'critical'"
+    assert lines == [f"{local}: marking-strictly-confidential.severity: must be one of {levels}"]
+    assert check(cfg, capsys) == (rc, lines)  # from the cache: the same line
