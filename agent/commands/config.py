@@ -76,9 +76,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from agent.log import configure_logging
-
-    configure_logging(json=True, level="critical", stream=sys.stderr)  # stdout: the problems alone
     report = check_config(args.config, zones_may_be_missing=args.zones_may_be_missing)
     for line in (*report.problems, *report.warnings):
         print(line)
@@ -87,6 +84,18 @@ def cmd_check(args: argparse.Namespace) -> int:
         return 1
     print(f"config {args.config}: ok", file=sys.stderr)
     return 0
+
+
+def _quiet_logs() -> None:
+    """Library log events to stderr, critical only: stdout is the problems alone. Called before each
+    check that loads a module which logs (signature wiring, indexes, cryptography, the extraction
+    stage, the pack loader); the common checks load none, and structlog costs ~0.05 s to import."""
+    from agent.cli import import_structlog_without_rich
+
+    import_structlog_without_rich()
+    from agent.log import configure_logging
+
+    configure_logging(json=True, level="critical", stream=sys.stderr)
 
 
 def check_config(path: str, zones_may_be_missing: bool = False) -> Report:
@@ -142,6 +151,7 @@ def tesseract_languages(
         dirs = [d for d in root.glob("*/tessdata") if d.is_dir()]
         if len(dirs) == 1:
             return frozenset(f.name.removesuffix(".traineddata") for f in dirs[0].glob("*.traineddata"))
+    _quiet_logs()
     from agent.extract.ocr import languages_installed
 
     return languages_installed()
@@ -197,6 +207,7 @@ def _keys(settings: Settings, report: Report) -> None:
 
 def _public_keys(settings: Settings, report: Report) -> None:
     """Each configured public key loads (cryptography is imported only when there is one)."""
+    _quiet_logs()
     from agent.security.keys import KeyFileError, load_quarantine_public, load_signing_public
 
     loads: list[tuple[str, str, Any]] = []
@@ -344,6 +355,7 @@ def _policies(settings: Settings, report: Report) -> None:
 
 def _compiled(dirs: list[Path], known: frozenset[str], sources: Mapping[Path, bytes]) -> list[Any]:
     """The issues of layering and compiling the packs, as the daemon does (the cache's miss path)."""
+    _quiet_logs()
     from agent.policy.loader import compile_policies
 
     return compile_policies(dirs, known, sources=sources)[1]
@@ -351,6 +363,7 @@ def _compiled(dirs: list[Path], known: frozenset[str], sources: Mapping[Path, by
 
 def _verified_sources(settings: Settings, dirs: list[Path], report: Report) -> dict[Path, bytes] | None:
     """Every pack and value-set file, signature-checked as the daemon reads them (None: reported)."""
+    _quiet_logs()
     from agent.daemon.wiring import InputRejected, verified_sources
 
     try:
@@ -374,6 +387,7 @@ def _indexes(settings: Settings, report: Report) -> None:
             "key_file", f"indexes are keyed: cannot read the agent key {settings.key_path}: {_one_line(exc)}"
         )
         return
+    _quiet_logs()
     from agent.daemon.settings import IndexFiles
     from agent.daemon.wiring import InputRejected, index_detectors
 

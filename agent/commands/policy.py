@@ -66,7 +66,11 @@ EXPLAIN_EXIT_CODES = "exit codes: 0 explained, 2 no such file, policy or config 
 
 
 def _quiet_logs() -> None:
-    """Library log events go to stderr (warnings and worse): stdout is the tool's report alone."""
+    """Library log events go to stderr (warnings and worse): stdout is the tool's report alone. Called
+    before anything that logs is loaded (agent.cli leaves structlog to this command)."""
+    from agent.cli import import_structlog_without_rich
+
+    import_structlog_without_rich()
     from agent.log import configure_logging
 
     configure_logging(json=True, level="warning", stream=sys.stderr)

@@ -110,12 +110,12 @@ def test_scan_loads_no_settings_without_a_config(tmp_path: Path) -> None:
 
 def test_policy_lint_loads_no_settings_and_once_checked_no_checker(tmp_path: Path) -> None:
     """Without --config no settings models; packs checked before (the cache in this user's state
-    dir) load neither the loader nor pydantic nor structlog's configuration."""
+    dir) load neither the loader nor pydantic nor structlog."""
     first = imported(tmp_path, "policy", "lint", state_home=tmp_path / "xdg")
     assert "agent.policy.loader" in first  # the probe saw a real lint
     again = imported(tmp_path, "policy", "lint", state_home=tmp_path / "xdg")
     assert "agent.commands.policy" in again
-    assert sorted(again & {"agent.policy.loader", "pydantic", "agent.log"}) == []
+    assert sorted(again & {"agent.policy.loader", "pydantic", "agent.log", "structlog"}) == []
     for names in (first, again):
         assert sorted(names & {"agent.daemon.settings", "agent.daemon.wiring"}) == []
 
@@ -126,3 +126,18 @@ def test_config_check_loads_only_what_the_config_uses(config_file: Path, tmp_pat
     names = imported(tmp_path, "config", "check", "--config", str(config_file))
     assert "agent.daemon.settings" in names
     assert sorted(names & {"agent.extract", "agent.daemon.wiring", "agent.security.keys"}) == []
+
+
+def test_config_check_of_packs_checked_before_loads_no_checker_and_no_logging(tmp_path: Path) -> None:
+    """The agent's state dir present (0700): the second check answers the packs from the cache, and
+    nothing it loads logs, so neither the pack loader nor structlog is imported."""
+    (tmp_path / "zone").mkdir()
+    (tmp_path / "state").mkdir(mode=0o700)
+    cfg = tmp_path / "agent.yaml"
+    zone = f"  - name: drop\n    path: {tmp_path / 'zone'}\n"
+    cfg.write_text(f"zones:\n{zone}state_dir: {tmp_path / 'state'}\n")
+    first = imported(tmp_path, "config", "check", "--config", str(cfg))
+    assert {"agent.policy.loader", "structlog"} <= first  # the probe saw a real check
+    again = imported(tmp_path, "config", "check", "--config", str(cfg))
+    assert "agent.daemon.settings" in again
+    assert sorted(again & {"agent.policy.loader", "agent.policy.schema", "structlog", "agent.log"}) == []
