@@ -67,30 +67,35 @@ def checked(
     reads = _Reads(sources)
     key = _key(kind, paths, known, reads)
     fd = _private_dir(state_dir) if state_dir is not None else None
-    try:
-        if fd is not None:
-            hit = _load(fd, kind, key, sources)
-            if hit is not None:
-                return hit
-        issues = check(reads)
-        if fd is not None:
-            _store(fd, kind, key, reads.recorded, issues)
-        return issues
-    finally:
+    if key is None or fd is None:
         if fd is not None:
             os.close(fd)
+        return check(reads)
+    try:
+        hit = _load(fd, kind, key, sources)
+        if hit is not None:
+            return hit
+        issues = check(reads)
+        _store(fd, kind, key, reads.recorded, issues)
+        return issues
+    finally:
+        os.close(fd)
 
 
-def code_version() -> str:
-    """SHA-256 over the checking code's source, the Python version and the libraries' installed files."""
+def code_version() -> str | None:
+    """SHA-256 over the checking code's source, the Python version and the libraries' installed
+    files; None when one of them cannot be read (then nothing is cached)."""
     h = hashlib.sha256(sys.version.encode())
-    for f in CODE_FILES:
-        h.update(f.name.encode() + b"\0" + f.read_bytes())
-    for name in LIBRARIES:
-        spec = find_spec(name)
-        origin = spec.origin if spec is not None else None
-        st = os.stat(origin) if origin else None
-        h.update(f"{name}\0{origin}\0{st and st.st_size}\0{st and st.st_mtime_ns}".encode())
+    try:
+        for f in CODE_FILES:
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+        for name in LIBRARIES:
+            spec = find_spec(name)
+            origin = spec.origin if spec is not None else None
+            st = os.stat(origin) if origin else None
+            h.update(f"{name}\0{origin}\0{st and st.st_size}\0{st and st.st_mtime_ns}".encode())
+    except (OSError, ImportError, ValueError):
+        return None
     return h.hexdigest()
 
 
@@ -137,8 +142,9 @@ def _state(path: str, base: Sources | None) -> str:
         return _failure(exc)
 
 
-def _key(kind: str, paths: Sequence[str | Path], known: frozenset[str], reads: _Reads) -> str:
-    """The digest of every input but the value sets: the pack files are read (into ``reads``) here."""
+def _key(kind: str, paths: Sequence[str | Path], known: frozenset[str], reads: _Reads) -> str | None:
+    """The digest of every input but the value sets (None: the code cannot be read, no cache); the
+    pack files are read (into ``reads``) here."""
     files, missing = pack_files(paths)
     packs = []
     for f in files:
@@ -146,7 +152,10 @@ def _key(kind: str, paths: Sequence[str | Path], known: frozenset[str], reads: _
             reads[f]  # the check gets these very bytes
         packs.append((str(f), reads.recorded[str(f)]))
     reads.recorded.clear()  # from here on: what the check reads besides the packs
-    blob = [FORMAT, kind, code_version(), sorted(known), [str(p) for p in paths]]
+    code = code_version()
+    if code is None:
+        return None
+    blob = [FORMAT, kind, code, sorted(known), [str(p) for p in paths]]
     blob += [[i.file for i in missing], packs]
     return hashlib.sha256(json.dumps(blob).encode()).hexdigest()
 
@@ -183,7 +192,7 @@ def _load(dir_fd: int, kind: str, key: str, base: Sources | None) -> list[Issue]
             return None
         with os.fdopen(os.dup(fd), "rb") as f:
             entry = json.loads(f.read(MAX_ENTRY_BYTES + 1))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deep
         return None
     finally:
         os.close(fd)

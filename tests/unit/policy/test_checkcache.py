@@ -194,3 +194,23 @@ def test_given_sources_are_the_only_files_read(state: Path, pack_dir: Path) -> N
     sources[pack_dir / "allow.txt"] = b"4111111111111111\n"
     assert checked("lint", [pack_dir], KNOWN, runs, state, sources) != issues
     assert runs.count == 2
+
+
+def test_no_cache_when_the_checking_code_cannot_be_read(
+    state: Path, pack_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(checkcache, "CODE_FILES", (*checkcache.CODE_FILES, tmp_path / "gone.py"))
+    runs = Runs([pack_dir])
+    runs.check(state)
+    runs.check(state)
+    assert runs.count == 2
+    assert list(state.iterdir()) == []
+
+
+def test_an_entry_nested_too_deep_is_a_miss(state: Path, pack_dir: Path) -> None:
+    runs = Runs([pack_dir])
+    first = runs.check(state)
+    entry = state / "checked-packs-lint.json"
+    entry.write_text("[" * 100_000 + "]" * 100_000)
+    entry.chmod(0o600)
+    assert runs.check(state) == first and runs.count == 2
