@@ -133,10 +133,10 @@ def cmd_lint(args: argparse.Namespace) -> int:
 
 
 def _lint(paths: list[Path], known: frozenset[str], sources: Any) -> list[Any]:
-    """The real lint (on a cache miss): library log events to stderr, then every check."""
+    """The real lint (on a cache miss). Nothing it loads logs (the loader, the schema, the regex
+    checks), so it sets up no logging: structlog alone costs ~0.05 s."""
     from agent.policy.lint import lint
 
-    _quiet_logs()
     return lint(paths, known, sources)
 
 

@@ -214,3 +214,19 @@ def test_an_entry_nested_too_deep_is_a_miss(state: Path, pack_dir: Path) -> None
     entry.write_text("[" * 100_000 + "]" * 100_000)
     entry.chmod(0o600)
     assert runs.check(state) == first and runs.count == 2
+
+
+def test_the_check_runs_without_the_cyclic_collector(state: Path, pack_dir: Path) -> None:
+    import gc
+
+    seen = []
+
+    def check(sources: checkcache.Sources) -> list[Issue]:
+        seen.append(gc.isenabled())
+        return lint([pack_dir], KNOWN, sources)
+
+    assert gc.isenabled()
+    checked("lint", [pack_dir], KNOWN, check, state)
+    checked("lint", [pack_dir], KNOWN, check, None)
+    assert seen == [False, False]
+    assert gc.isenabled()
