@@ -15,8 +15,6 @@ import argparse
 import ipaddress
 import os
 import shutil
-import socket
-import ssl
 import stat
 import sys
 from collections.abc import Mapping
@@ -261,10 +259,9 @@ def _metrics(settings: Settings, report: Report) -> None:
     m = settings.metrics
     host, _port = m.host_port
     if m.tls_cert and m.tls_key:
-        try:
-            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(m.tls_cert, m.tls_key)
-        except (OSError, ssl.SSLError) as exc:
-            report.add("metrics.tls_cert", f"{m.tls_cert} / {m.tls_key}: {_one_line(exc)}")
+        problem = _tls_problem(cert=m.tls_cert, key=m.tls_key, server=True)
+        if problem:
+            report.add("metrics.tls_cert", f"{m.tls_cert} / {m.tls_key}: {problem}")
     if m.basic_auth is not None:
         pw = m.basic_auth.password_file
         if pw is not None:
@@ -286,21 +283,34 @@ def _sinks(settings: Settings, report: Report) -> None:
             report.add(f"sinks.webhooks.{i}.url", "not a valid URL (host, port)")
         for h, ref in w.header_files.items():
             _secret(ref, f"sinks.webhooks.{i}.header_files.{h}", report)
-        if w.ca_file:
-            try:
-                ssl.create_default_context(cafile=w.ca_file)
-            except (OSError, ssl.SSLError) as exc:
-                report.add(f"sinks.webhooks.{i}.ca_file", f"{w.ca_file}: {_one_line(exc)}")
+        problem = _tls_problem(cafile=w.ca_file) if w.ca_file else None
+        if problem:
+            report.add(f"sinks.webhooks.{i}.ca_file", f"{w.ca_file}: {problem}")
     sl = settings.sinks.syslog
     if sl is not None:
         _syslog(sl.transport, sl.address, report)
-        if sl.transport == "tls":
-            try:
-                ctx = ssl.create_default_context(cafile=sl.ca_file)
-                if sl.cert_file:
-                    ctx.load_cert_chain(sl.cert_file, sl.key_file)
-            except (OSError, ssl.SSLError) as exc:
-                report.add("sinks.syslog.ca_file", f"{sl.ca_file or 'system CAs'}: {_one_line(exc)}")
+        problem = _tls_problem(sl.ca_file, sl.cert_file, sl.key_file) if sl.transport == "tls" else None
+        if problem:
+            report.add("sinks.syslog.ca_file", f"{sl.ca_file or 'system CAs'}: {problem}")
+
+
+def _tls_problem(
+    cafile: str | None = None, cert: str | None = None, key: str | None = None, server: bool = False
+) -> str | None:
+    """Why this TLS material does not load (None: it does): a server's certificate and key, or a
+    client's CA bundle (default: the system's) and optional certificate. ssl is imported only here."""
+    import ssl
+
+    try:
+        if server:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert or "", key)
+        else:
+            ctx = ssl.create_default_context(cafile=cafile)
+            if cert:
+                ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        return _one_line(exc)
+    return None
 
 
 def _syslog(transport: str, address: str, report: Report) -> None:
@@ -313,6 +323,8 @@ def _syslog(transport: str, address: str, report: Report) -> None:
     if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
         report.add("sinks.syslog.address", f"{address!r} is not HOST:PORT")
         return
+    import socket
+
     try:
         socket.getaddrinfo(host.strip("[]"), int(port_text))
     except OSError:

@@ -126,7 +126,7 @@ def test_policy_lint_loads_no_settings_and_once_checked_no_checker(tmp_path: Pat
     assert "agent.policy.loader" in first  # the probe saw a real lint
     again = imported(tmp_path, "policy", "lint", state_home=tmp_path / "xdg")
     assert "agent.commands.policy" in again
-    assert sorted(again & {"agent.policy.loader", "pydantic", "agent.log", "structlog"}) == []
+    assert sorted(again & {"agent.policy.loader", "pydantic", "agent.log", "structlog", "ssl"}) == []
     for names in (first, again):
         assert sorted(names & {"agent.daemon.settings", "agent.daemon.wiring"}) == []
 
@@ -152,4 +152,6 @@ def test_config_check_of_packs_checked_before_loads_no_checker_and_no_logging(tm
     assert "structlog" not in first
     again = imported(tmp_path, "config", "check", "--config", str(cfg))
     assert "agent.daemon.settings" in again
-    assert sorted(again & {"agent.policy.loader", "agent.policy.schema", "structlog", "agent.log"}) == []
+    assert (
+        sorted(again & {"agent.policy.loader", "agent.policy.schema", "structlog", "agent.log", "ssl"}) == []
+    )
