@@ -5,6 +5,12 @@ import Presidio, spaCy or rich); ``scan`` of one small file <= 0.7 s. Each launc
 (``python -m agent ...`` with this interpreter); wall time on a shared machine is noisy, so every
 launch is printed and the CPU seconds (user + sys of the process and its children) beside it.
 
+``config check`` and ``policy lint`` remember the packs they checked (agent/policy/checkcache.py):
+the fixture's state dir exists (0700, as systemd's StateDirectory= and the daemon make it), so after
+the unmeasured warm-up launch they answer from the cache. The "not cached" rows measure the same
+commands with no usable cache (a state dir that does not exist; a user state dir open to others):
+the first run after a pack or code change, or `config check` run by another user than the agent.
+
     python bench/startup.py [--repeat 7]
 """
 
@@ -24,14 +30,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.figures import add_json_option, write_json
 
-#: (label, arguments after ``dropwarden``, target seconds); {cfg} and {file} are filled in.
+#: (label, arguments after ``dropwarden``, target seconds); {cfg}, {cold_cfg} and {file} are filled in.
 COMMANDS: tuple[tuple[str, tuple[str, ...], float], ...] = (
     ("--help", ("--help",), 0.3),
     ("--version", ("--version",), 0.3),
     ("config check", ("config", "check", "--config", "{cfg}"), 0.3),
+    ("config check, not cached", ("config", "check", "--config", "{cold_cfg}"), 0.3),
     ("policy lint", ("policy", "lint"), 0.3),
+    ("policy lint, not cached", ("policy", "lint"), 0.3),
     ("scan (1 small file)", ("scan", "{file}"), 0.7),
 )
+#: Commands launched with a user state dir open to others, where no cache is kept.
+NOT_CACHED = frozenset({"policy lint, not cached"})
 #: A small file with a planted card (a generated test number), so the scan does find something.
 SMALL_FILE = "Invoice 2231 for ACME Ltd.\nCard on file: 4111 1111 1111 1111, exp 12/29.\n"
 
@@ -65,17 +75,23 @@ def launch(argv: list[str], env: dict[str, str]) -> tuple[float, float]:
 
 
 def fixtures(tmp: Path) -> dict[str, str]:
-    """A usable agent config (one zone, a state dir) and a small file to scan."""
+    """A usable agent config (one zone, a state dir), the same with no state dir yet, a small file."""
     zone = tmp / "zone"
     zone.mkdir()
-    cfg = tmp / "agent.yaml"
-    cfg.write_text(
-        f"zones:\n  - name: drop\n    path: {zone}\n    role: contractor-drop\nstate_dir: {tmp / 'state'}\n",
-        encoding="utf-8",
-    )
+    (tmp / "state").mkdir(mode=0o700)
+    out = {}
+    for name, state in (("cfg", "state"), ("cold_cfg", "no-state-yet")):
+        cfg = tmp / f"{name}.yaml"
+        cfg.write_text(
+            f"zones:\n  - name: drop\n    path: {zone}\n    role: contractor-drop\nstate_dir: {tmp / state}\n",
+            encoding="utf-8",
+        )
+        out[name] = str(cfg)
+    (tmp / "open" / "dropwarden").mkdir(parents=True, mode=0o755)
+    (tmp / "open" / "dropwarden").chmod(0o755)
     small = tmp / "invoice.txt"
     small.write_text(SMALL_FILE, encoding="utf-8")
-    return {"cfg": str(cfg), "file": str(small)}
+    return {**out, "file": str(small)}
 
 
 def measure(repeat: int, only: str | None = None) -> list[Launches]:
@@ -88,19 +104,20 @@ def measure(repeat: int, only: str | None = None) -> list[Launches]:
             if only and only not in label:
                 continue
             argv = [sys.executable, "-m", "agent", *(a.format(**subs) for a in args)]
-            launch(argv, env)  # warm the page cache and the key file
-            runs = [launch(argv, env) for _ in range(repeat)]
+            cmd_env = {**env, "XDG_STATE_HOME": str(Path(tmp) / "open")} if label in NOT_CACHED else env
+            launch(argv, cmd_env)  # warm the page cache, the key file and the checked-packs cache
+            runs = [launch(argv, cmd_env) for _ in range(repeat)]
             out.append(Launches(label, target, [w for w, _ in runs], [c for _, c in runs]))
     return out
 
 
 def report(results: list[Launches]) -> None:
-    print(f"{'command':<22} {'median wall':>11} {'median CPU':>10} {'target':>7}  launches (wall s)")
+    print(f"{'command':<26} {'median wall':>11} {'median CPU':>10} {'target':>7}  launches (wall s)")
     for r in results:
         ok = "ok" if r.median_wall <= r.target else "MISSED"
         launches = " ".join(f"{w:.2f}" for w in r.wall)
         print(
-            f"{r.label:<22} {r.median_wall:>10.2f}s {r.median_cpu:>9.2f}s {r.target:>6.1f}s  "
+            f"{r.label:<26} {r.median_wall:>10.2f}s {r.median_cpu:>9.2f}s {r.target:>6.1f}s  "
             f"{launches}  [{ok}]"
         )
 

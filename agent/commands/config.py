@@ -14,16 +14,17 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import os
-import socket
-import ssl
+import shutil
 import stat
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from agent.daemon.settings import DEFAULT_CONFIG, ConfigError, Settings, Zone, load_settings
+if TYPE_CHECKING:  # loaded when a config is read: `scan` and `policy` without --config never need it
+    from agent.daemon.settings import Settings, Zone
 
 EXIT_CODES = "exit codes: 0 configuration usable, 1 problems found (one line each), 2 usage error"
 
@@ -49,6 +50,8 @@ class Report:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
+    from agent.daemon.settings import DEFAULT_CONFIG
+
     cfg = sub.add_parser("config", help="check the agent configuration", epilog=EXIT_CODES)
     csub = cfg.add_subparsers(dest="config_command", metavar="ACTION", required=True)
     check = csub.add_parser(
@@ -71,9 +74,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    from agent.log import configure_logging
-
-    configure_logging(json=True, level="critical", stream=sys.stderr)  # stdout: the problems alone
     report = check_config(args.config, zones_may_be_missing=args.zones_may_be_missing)
     for line in (*report.problems, *report.warnings):
         print(line)
@@ -84,8 +84,22 @@ def cmd_check(args: argparse.Namespace) -> int:
     return 0
 
 
+def _quiet_logs() -> None:
+    """Library log events to stderr, critical only: stdout is the problems alone. Called before each
+    check that loads a module which logs (signature wiring, indexes, cryptography, the extraction
+    stage); the common checks and the pack loader load none, and structlog costs ~0.05 s to import."""
+    from agent.cli import import_structlog_without_rich
+
+    import_structlog_without_rich()
+    from agent.log import configure_logging
+
+    configure_logging(json=True, level="critical", stream=sys.stderr)
+
+
 def check_config(path: str, zones_may_be_missing: bool = False) -> Report:
     """Every problem of the config at ``path`` and of what it names."""
+    from agent.daemon.settings import ConfigError, load_settings
+
     report = Report(path, zones_may_be_missing=zones_may_be_missing)
     try:
         settings = load_settings(path)
@@ -102,16 +116,43 @@ def _ocr(settings: Settings, report: Report) -> None:
     requested language must be there, or every scan and photo would alert as unscanned."""
     if settings.limits.max_ocr_pages == 0:
         return
-    from agent.extract.ocr import OcrUnavailable, usable_languages
+    wanted = settings.limits.ocr_languages
+    exe = shutil.which("tesseract")
+    if exe is None:
+        problem = "tesseract is not installed"
+    elif not set(wanted.split("+")) & tesseract_languages(exe):
+        problem = f"no Tesseract language data for {wanted}"
+    else:
+        return
+    report.add(
+        "limits.ocr_languages",
+        f"{problem}: install tesseract-ocr and its language packs, or set limits.max_ocr_pages: 0 to "
+        "report images as unscanned",
+    )
 
-    try:
-        usable_languages(settings.limits.ocr_languages)
-    except OcrUnavailable as exc:
-        report.add(
-            "limits.ocr_languages",
-            f"{exc}: install tesseract-ocr and its language packs, or set limits.max_ocr_pages: 0 to "
-            "report images as unscanned",
-        )
+
+#: Where Debian's tesseract-ocr packages put the language data: ``<version>/tessdata/*.traineddata``.
+DEBIAN_TESSDATA = Path("/usr/share/tesseract-ocr")
+DEBIAN_TESSERACT = "/usr/bin/tesseract"
+
+
+def tesseract_languages(
+    exe: str, env: Mapping[str, str] = os.environ, root: Path = DEBIAN_TESSDATA
+) -> frozenset[str]:
+    """The languages Tesseract at ``exe`` has data for, as ``tesseract --list-langs`` names them.
+
+    Debian's binary reads its one ``<root>/<version>/tessdata``: its ``*.traineddata`` files are the
+    answer, with no child process and without loading the extraction stage. Any other case (another
+    binary, $TESSDATA_PREFIX set, no or several version directories) asks Tesseract itself through
+    agent.extract.ocr, which the daemon's OCR uses (tests keep the two answers equal)."""
+    if os.path.realpath(exe) == DEBIAN_TESSERACT and "TESSDATA_PREFIX" not in env:
+        dirs = [d for d in root.glob("*/tessdata") if d.is_dir()]
+        if len(dirs) == 1:
+            return frozenset(f.name.removesuffix(".traineddata") for f in dirs[0].glob("*.traineddata"))
+    _quiet_logs()
+    from agent.extract.ocr import languages_installed
+
+    return languages_installed()
 
 
 # -- file system ------------------------------------------------------------------------------
@@ -156,6 +197,15 @@ def _state(settings: Settings, report: Report) -> None:
 
 # -- keys and certificates --------------------------------------------------------------------
 def _keys(settings: Settings, report: Report) -> None:
+    if settings.quarantine_public_key or settings.signing_public_keys:
+        _public_keys(settings, report)
+    if settings.key_file and not _readable_file(settings.key_file):
+        report.add("key_file", f"{settings.key_file} is not a readable file")
+
+
+def _public_keys(settings: Settings, report: Report) -> None:
+    """Each configured public key loads (cryptography is imported only when there is one)."""
+    _quiet_logs()
     from agent.security.keys import KeyFileError, load_quarantine_public, load_signing_public
 
     loads: list[tuple[str, str, Any]] = []
@@ -168,13 +218,11 @@ def _keys(settings: Settings, report: Report) -> None:
             load(p)
         except (KeyFileError, OSError, ValueError) as exc:
             report.add(fld, f"{p}: {_one_line(exc)}")
-    if settings.key_file and not _readable_file(settings.key_file):
-        report.add("key_file", f"{settings.key_file} is not a readable file")
 
 
 def _secret(ref: str, fld: str, report: Report) -> None:
     """A secret file (or systemd credential) the agent must be able to read; its value is never shown."""
-    from agent.daemon.settings import read_secret
+    from agent.daemon.settings import ConfigError, read_secret
 
     try:
         if not read_secret(ref):
@@ -211,10 +259,9 @@ def _metrics(settings: Settings, report: Report) -> None:
     m = settings.metrics
     host, _port = m.host_port
     if m.tls_cert and m.tls_key:
-        try:
-            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(m.tls_cert, m.tls_key)
-        except (OSError, ssl.SSLError) as exc:
-            report.add("metrics.tls_cert", f"{m.tls_cert} / {m.tls_key}: {_one_line(exc)}")
+        problem = _tls_problem(cert=m.tls_cert, key=m.tls_key, server=True)
+        if problem:
+            report.add("metrics.tls_cert", f"{m.tls_cert} / {m.tls_key}: {problem}")
     if m.basic_auth is not None:
         pw = m.basic_auth.password_file
         if pw is not None:
@@ -236,21 +283,34 @@ def _sinks(settings: Settings, report: Report) -> None:
             report.add(f"sinks.webhooks.{i}.url", "not a valid URL (host, port)")
         for h, ref in w.header_files.items():
             _secret(ref, f"sinks.webhooks.{i}.header_files.{h}", report)
-        if w.ca_file:
-            try:
-                ssl.create_default_context(cafile=w.ca_file)
-            except (OSError, ssl.SSLError) as exc:
-                report.add(f"sinks.webhooks.{i}.ca_file", f"{w.ca_file}: {_one_line(exc)}")
+        problem = _tls_problem(cafile=w.ca_file) if w.ca_file else None
+        if problem:
+            report.add(f"sinks.webhooks.{i}.ca_file", f"{w.ca_file}: {problem}")
     sl = settings.sinks.syslog
     if sl is not None:
         _syslog(sl.transport, sl.address, report)
-        if sl.transport == "tls":
-            try:
-                ctx = ssl.create_default_context(cafile=sl.ca_file)
-                if sl.cert_file:
-                    ctx.load_cert_chain(sl.cert_file, sl.key_file)
-            except (OSError, ssl.SSLError) as exc:
-                report.add("sinks.syslog.ca_file", f"{sl.ca_file or 'system CAs'}: {_one_line(exc)}")
+        problem = _tls_problem(sl.ca_file, sl.cert_file, sl.key_file) if sl.transport == "tls" else None
+        if problem:
+            report.add("sinks.syslog.ca_file", f"{sl.ca_file or 'system CAs'}: {problem}")
+
+
+def _tls_problem(
+    cafile: str | None = None, cert: str | None = None, key: str | None = None, server: bool = False
+) -> str | None:
+    """Why this TLS material does not load (None: it does): a server's certificate and key, or a
+    client's CA bundle (default: the system's) and optional certificate. ssl is imported only here."""
+    import ssl
+
+    try:
+        if server:
+            ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_cert_chain(cert or "", key)
+        else:
+            ctx = ssl.create_default_context(cafile=cafile)
+            if cert:
+                ctx.load_cert_chain(cert, key)
+    except (OSError, ssl.SSLError) as exc:
+        return _one_line(exc)
+    return None
 
 
 def _syslog(transport: str, address: str, report: Report) -> None:
@@ -263,6 +323,8 @@ def _syslog(transport: str, address: str, report: Report) -> None:
     if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
         report.add("sinks.syslog.address", f"{address!r} is not HOST:PORT")
         return
+    import socket
+
     try:
         socket.getaddrinfo(host.strip("[]"), int(port_text))
     except OSError:
@@ -281,26 +343,48 @@ def _acks(settings: Settings, report: Report) -> None:
 # -- policies and indexes ---------------------------------------------------------------------
 def _policies(settings: Settings, report: Report) -> None:
     from agent.classify.entities import KNOWN_ENTITIES
-    from agent.daemon.wiring import InputRejected, verified_sources
-    from agent.policy.loader import INDEX_ENTITIES, compile_policies
+    from agent.policy.checkcache import checked
+    from agent.policy.compiled import INDEX_ENTITIES
     from agent.policy.shipped import default_policy_dirs
 
     dirs = settings.policy_dirs(default_policy_dirs())
-    try:
-        sources = verified_sources(settings, dirs, verify=settings.require_signed)
-    except InputRejected as exc:
-        report.add("policies", _without(_one_line(exc), exc.file), file=exc.file)
-        return
-    except (OSError, ValueError) as exc:
-        report.add("signing_public_keys", _one_line(exc))
-        return
+    sources = None
+    if settings.require_signed:  # else the loader reads the files itself, as the daemon's does
+        sources = _verified_sources(settings, dirs, report)
+        if sources is None:
+            return
     known = KNOWN_ENTITIES | INDEX_ENTITIES
-    _, issues = compile_policies(dirs, known, sources=sources if settings.require_signed else None)
+    # the agent's state dir remembers packs checked before (when it is there, private and ours)
+    issues = checked(
+        "config", dirs, known, lambda src: _compiled(dirs, known, src), settings.state_dir, sources
+    )
     for issue in issues:
         if issue.level == "error":
             fld = ".".join(x for x in (issue.rule, issue.field) if x) or "<pack>"
             hint = f" (did you mean {issue.suggestion}?)" if issue.suggestion else ""
             report.add(fld, issue.message + hint, file=issue.file)
+
+
+def _compiled(dirs: list[Path], known: frozenset[str], sources: Mapping[Path, bytes]) -> list[Any]:
+    """The issues of layering and compiling the packs, as the daemon does (the cache's miss path;
+    the loader logs nothing)."""
+    from agent.policy.loader import compile_policies
+
+    return compile_policies(dirs, known, sources=sources)[1]
+
+
+def _verified_sources(settings: Settings, dirs: list[Path], report: Report) -> dict[Path, bytes] | None:
+    """Every pack and value-set file, signature-checked as the daemon reads them (None: reported)."""
+    _quiet_logs()
+    from agent.daemon.wiring import InputRejected, verified_sources
+
+    try:
+        return verified_sources(settings, dirs)
+    except InputRejected as exc:
+        report.add("policies", _without(_one_line(exc), exc.file), file=exc.file)
+    except (OSError, ValueError) as exc:
+        report.add("signing_public_keys", _one_line(exc))
+    return None
 
 
 def _indexes(settings: Settings, report: Report) -> None:
@@ -315,6 +399,7 @@ def _indexes(settings: Settings, report: Report) -> None:
             "key_file", f"indexes are keyed: cannot read the agent key {settings.key_path}: {_one_line(exc)}"
         )
         return
+    _quiet_logs()
     from agent.daemon.settings import IndexFiles
     from agent.daemon.wiring import InputRejected, index_detectors
 
@@ -338,6 +423,7 @@ def add_config_option(parser: argparse.ArgumentParser) -> None:
 
 def tool_settings(path: str, extra_policies: list[str] | None = None) -> Settings:
     """The daemon's settings, with ``extra_policies`` layered on top of its packs (raises ConfigError)."""
+    from agent.daemon.settings import load_settings
     from agent.policy.shipped import default_policy_dirs
 
     settings = load_settings(path)
@@ -347,6 +433,7 @@ def tool_settings(path: str, extra_policies: list[str] | None = None) -> Setting
 
 def tool_key(settings: Settings) -> bytes:
     """The agent key when indexes need it (they are keyed), else this user's scan key."""
+    from agent.daemon.settings import ConfigError
     from agent.redact import default_key_path, load_or_create_key
 
     if settings.edm_files() or settings.fingerprint_files():  # configured and bundled

@@ -18,7 +18,7 @@ from collections import Counter
 from collections.abc import Iterator
 
 from agent.commands.config import add_config_option, tool_key, tool_pipeline, tool_settings, zone_of
-from agent.daemon.settings import ConfigError
+from agent.daemon.errors import ConfigError
 from agent.models import (
     SEVERITIES,
     SEVERITY_RANK,

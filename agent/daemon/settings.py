@@ -15,16 +15,13 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from agent.daemon.errors import ConfigError as ConfigError  # raised here; named by every config user
 from agent.models import Limits
 from agent.policy.acks import DEFAULT_ACK_FILE
 from agent.policy.shipped import BUILTIN_POLICIES, with_unscanned_rule
 
 DEFAULT_CONFIG = "/etc/dropwarden/agent.yaml"
 EXTRA_POLICY_DIR = Path("/etc/dropwarden/policies.d")
-
-
-class ConfigError(Exception):
-    """A configuration file that cannot be used; ``str()`` is one line naming file and field."""
 
 
 class _Model(BaseModel):

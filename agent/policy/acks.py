@@ -43,7 +43,8 @@ class AckError(ValueError):
 
 
 class AckModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    #: defer_build: validated only when an ack file exists; importing its path (settings) builds nothing
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     id: str = ""
     rule: str = Field(min_length=1)

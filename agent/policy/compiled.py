@@ -14,6 +14,13 @@ from pathlib import Path
 
 from agent.models import RecognizerSpec
 
+#: Entities only a NER model produces. A rule may name them without a model loaded: it loads, lint
+#: warns that nothing can currently produce them, and the rule lights up once a model is configured.
+NER_ENTITIES = frozenset({"PERSON", "LOCATION", "NRP", "ORGANIZATION"})
+#: Entities of the exact-data-match and fingerprint detectors: produced only when an index is given,
+#: yet rules using them must load without one (same treatment as NER entities).
+INDEX_ENTITIES = frozenset({"EDM_MATCH", "DOC_FINGERPRINT"})
+
 
 @dataclass(frozen=True)
 class Issue:
@@ -25,6 +32,13 @@ class Issue:
     message: str
     suggestion: str = ""
     level: str = "error"  # error | warning
+
+
+def format_issue(issue: Issue) -> str:
+    """``file:rule:field: message`` (warnings say so), with the suggestion when there is one."""
+    hint = f" (did you mean {issue.suggestion}?)" if issue.suggestion else ""
+    level = "warning: " if issue.level == "warning" else ""
+    return f"{issue.file}:{issue.rule or '-'}:{issue.field or '-'}: {level}{issue.message}{hint}"
 
 
 class PolicyError(Exception):

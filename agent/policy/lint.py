@@ -14,12 +14,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from agent.policy.compiled import Issue, PolicySet, Rule
-from agent.policy.loader import compile_policies
+from agent.policy.compiled import (
+    format_issue as format_issue,
+)  # lives by Issue: cached issues print without the loader
+from agent.policy.loader import Sources, compile_policies
 from agent.policy.regexcheck import SPEC_FLAGS, ExampleTexts, release_parse_trees, trigger_violations
 
 
-def lint(paths: Sequence[str | Path], known_entities: frozenset[str]) -> list[Issue]:
-    policies, issues = compile_policies(paths, known_entities, lint=True)
+def lint(
+    paths: Sequence[str | Path], known_entities: frozenset[str], sources: Sources | None = None
+) -> list[Issue]:
+    """Every issue of the packs of ``paths`` (``sources``: their files, already read; see the loader)."""
+    policies, issues = compile_policies(paths, known_entities, lint=True, sources=sources)
     if policies is not None:
         issues.extend(shadowed(policies))
         issues.extend(trigger_issues(policies))
@@ -79,10 +85,3 @@ def _covers(b: Rule, a: Rule) -> bool:
 
 def _rank(severity: str) -> int:
     return ("low", "medium", "high", "critical").index(severity)
-
-
-def format_issue(issue: Issue) -> str:
-    """``file:rule:field: message`` (warnings say so), with the suggestion when there is one."""
-    hint = f" (did you mean {issue.suggestion}?)" if issue.suggestion else ""
-    level = "warning: " if issue.level == "warning" else ""
-    return f"{issue.file}:{issue.rule or '-'}:{issue.field or '-'}: {level}{issue.message}{hint}"

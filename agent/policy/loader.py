@@ -19,7 +19,16 @@ import yaml
 from pydantic import ValidationError
 
 from agent.models import UNSCANNED_ENTITY, RecognizerSpec
-from agent.policy.compiled import Issue, PolicyError, PolicySet, Rule, normalise_text, phrase_regex
+from agent.policy.compiled import (
+    INDEX_ENTITIES,
+    NER_ENTITIES,
+    Issue,
+    PolicyError,
+    PolicySet,
+    Rule,
+    normalise_text,
+    phrase_regex,
+)
 from agent.policy.regexcheck import (
     SPEC_FLAGS,
     linear,
@@ -36,18 +45,13 @@ from agent.policy.schema import (
     RecognizerModel,
     RuleModel,
 )
+from agent.policy.shipped import pack_files as pack_files  # where it lives: light, no pydantic
 from agent.redact import normalise_value
 
 #: libyaml's safe loader when PyYAML was built with it (10x faster: packs load at every start and
 #: reload), else the pure-Python one; both build the same plain types.
 _SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-#: Entities only a NER model produces. A rule may name them without a model loaded: it loads, lint
-#: warns that nothing can currently produce them, and the rule lights up once a model is configured.
-NER_ENTITIES = frozenset({"PERSON", "LOCATION", "NRP", "ORGANIZATION"})
-#: Entities of the exact-data-match and fingerprint detectors: produced only when an index is given,
-#: yet rules using them must load without one (same treatment as NER entities).
-INDEX_ENTITIES = frozenset({"EDM_MATCH", "DOC_FINGERPRINT"})
 _OPTIONAL = {**dict.fromkeys(NER_ENTITIES, "ner-model"), **dict.fromkeys(INDEX_ENTITIES, "protected-index")}
 ZONE_ROLES = ("contractor-drop", "outbound", "internal")
 
@@ -72,20 +76,6 @@ def load_policies(
     if policies is None:  # compile_policies reports an error issue whenever it returns None
         raise RuntimeError("policy compilation returned nothing without an error")
     return policies
-
-
-def pack_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Issue]]:
-    files: list[Path] = []
-    issues: list[Issue] = []
-    for raw in paths:
-        p = Path(raw)
-        if p.is_dir():
-            files.extend(sorted((*p.glob("*.yaml"), *p.glob("*.yml")), key=lambda f: f.name))
-        elif p.is_file():
-            files.append(p)
-        else:
-            issues.append(Issue(str(p), "", "", "no such policy file or directory"))
-    return files, issues
 
 
 def _read_source(path: Path, sources: Sources | None) -> bytes:

@@ -1,7 +1,8 @@
-"""Where the shipped policy packs live, and the ``builtin`` entry that stands for them in a config.
+"""Where the shipped policy packs live, the ``builtin`` entry that stands for them in a config, and
+which pack files a policy path holds.
 
-Kept apart from agent.pipeline so `config check` and `policy lint` find the packs without importing
-the recognizer engine.
+Kept apart from agent.pipeline and the loader so `config check` and `policy lint` find the packs
+without importing the recognizer engine or the pydantic pack schema.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+from agent.policy.compiled import Issue
 
 SHIPPED_POLICIES = Path(__file__).resolve().parents[2] / "policies"
 
@@ -24,6 +27,22 @@ def default_policy_dirs() -> list[Path]:
         if c.is_dir():
             return [c]
     return [SHIPPED_POLICIES]
+
+
+def pack_files(paths: Sequence[str | Path]) -> tuple[list[Path], list[Issue]]:
+    """The pack files of ``paths`` in layering order (a directory: its *.yaml and *.yml sorted by
+    name), and an issue for each path that does not exist. The loader's one view of it."""
+    files: list[Path] = []
+    issues: list[Issue] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            files.extend(sorted((*p.glob("*.yaml"), *p.glob("*.yml")), key=lambda f: f.name))
+        elif p.is_file():
+            files.append(p)
+        else:
+            issues.append(Issue(str(p), "", "", "no such policy file or directory"))
+    return files, issues
 
 
 def expand_policy_paths(entries: Sequence[str | Path]) -> list[Path]:
@@ -46,8 +65,6 @@ def with_unscanned_rule(paths: Sequence[Path]) -> list[Path]:
     unreadable files pass silently. Layered *under* the given packs, it can still be tuned or
     disabled there (``override``/``disable: [unscanned-content]``): an explicit choice.
     """
-    from agent.policy.loader import pack_files  # the loader's own view of which files a path holds
-
     if any(_has_unscanned_rule(f) for f in pack_files(paths)[0]):
         return list(paths)
     shipped = [d / UNSCANNED_PACK for d in default_policy_dirs() if (d / UNSCANNED_PACK).is_file()]

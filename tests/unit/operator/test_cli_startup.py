@@ -4,6 +4,7 @@ they start is measured by bench/startup.py, never here)."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,15 +28,17 @@ runpy.run_module("agent", run_name="__main__", alter_sys=True)
 """
 
 
-def imported(tmp_path: Path, *args: str) -> set[str]:
+def imported(tmp_path: Path, *args: str, state_home: Path | None = None) -> set[str]:
     """Names of the modules one `python -m agent ARGS` launch loaded (its exit code is not checked)."""
     out = tmp_path / "modules.txt"
+    env = {**os.environ, "XDG_STATE_HOME": str(state_home)} if state_home else None
     subprocess.run(
         [sys.executable, "-c", _PROBE, str(out), *args],
         capture_output=True,
         timeout=120,
         cwd=REPO,
         check=False,
+        env=env,
     )
     return set(out.read_text().split())
 
@@ -70,8 +73,19 @@ def test_light_commands_never_load_the_classifier(
         assert f"agent.commands.{module}" in commands
 
 
-def test_structlog_loads_without_rich(config_file: Path, tmp_path: Path) -> None:
-    names = imported(tmp_path, "config", "check", "--config", str(config_file))
+@pytest.mark.parametrize("how", ["up front", "by the command"])
+def test_structlog_loads_without_rich(how: str, tmp_path: Path) -> None:
+    """agent.cli imports structlog with rich hidden for most commands; config check (here: a public
+    key to load, which may log) does the same itself before the first module that logs."""
+    if how == "up front":
+        names = imported(tmp_path, "keys", "--help")
+    else:
+        (tmp_path / "zone").mkdir()
+        zone = f"  - name: drop\n    path: {tmp_path / 'zone'}\n"
+        cfg = tmp_path / "agent.yaml"
+        cfg.write_text(f"zones:\n{zone}signing_public_keys: [{tmp_path / 'no-such-key.pem'}]\n")
+        names = imported(tmp_path, "config", "check", "--config", str(cfg))
+        assert "agent.security.keys" in names
     assert "structlog" in names
     assert "rich" not in names
 
@@ -93,3 +107,51 @@ def test_command_word_skips_top_level_options() -> None:
     assert command_word(["--help"]) is None
     assert command_word(["-h", "scan", "x"]) == "scan"
     assert command_word(["policy", "lint"]) == "policy"
+
+
+def test_scan_loads_no_settings_without_a_config(tmp_path: Path) -> None:
+    """A scan without --config never reads a config: no pydantic settings models, no daemon wiring,
+    no ack file (the configuration error it may report is named from agent.daemon.errors)."""
+    small = tmp_path / "a.txt"
+    small.write_text("nothing to see\n")
+    names = imported(tmp_path, "scan", str(small))
+    assert {"agent.commands.scan", "agent.pipeline"} <= names  # the probe saw a real scan
+    assert sorted(names & {"agent.daemon.settings", "agent.daemon.wiring", "agent.policy.acks"}) == []
+
+
+def test_policy_lint_loads_no_settings_and_once_checked_no_checker(tmp_path: Path) -> None:
+    """Without --config no settings models; packs checked before (the cache in this user's state
+    dir) load neither the loader nor pydantic nor structlog."""
+    first = imported(tmp_path, "policy", "lint", state_home=tmp_path / "xdg")
+    assert "agent.policy.loader" in first  # the probe saw a real lint
+    again = imported(tmp_path, "policy", "lint", state_home=tmp_path / "xdg")
+    assert "agent.commands.policy" in again
+    assert sorted(again & {"agent.policy.loader", "pydantic", "agent.log", "structlog", "ssl"}) == []
+    for names in (first, again):
+        assert sorted(names & {"agent.daemon.settings", "agent.daemon.wiring"}) == []
+
+
+def test_config_check_loads_only_what_the_config_uses(config_file: Path, tmp_path: Path) -> None:
+    """No public keys, no require_signed, OCR on: no cryptography, no signature wiring, and the OCR
+    languages come from the tessdata directory, not from the extraction stage."""
+    names = imported(tmp_path, "config", "check", "--config", str(config_file))
+    assert "agent.daemon.settings" in names
+    assert sorted(names & {"agent.extract", "agent.daemon.wiring", "agent.security.keys"}) == []
+
+
+def test_config_check_of_packs_checked_before_loads_no_checker_and_no_logging(tmp_path: Path) -> None:
+    """The agent's state dir present (0700): the second check answers the packs from the cache, so
+    the pack loader is not imported; nothing either check loads logs, so neither loads structlog."""
+    (tmp_path / "zone").mkdir()
+    (tmp_path / "state").mkdir(mode=0o700)
+    cfg = tmp_path / "agent.yaml"
+    zone = f"  - name: drop\n    path: {tmp_path / 'zone'}\n"
+    cfg.write_text(f"zones:\n{zone}state_dir: {tmp_path / 'state'}\n")
+    first = imported(tmp_path, "config", "check", "--config", str(cfg))
+    assert "agent.policy.loader" in first  # the probe saw a real check
+    assert "structlog" not in first
+    again = imported(tmp_path, "config", "check", "--config", str(cfg))
+    assert "agent.daemon.settings" in again
+    assert (
+        sorted(again & {"agent.policy.loader", "agent.policy.schema", "structlog", "agent.log", "ssl"}) == []
+    )

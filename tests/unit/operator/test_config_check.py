@@ -251,3 +251,69 @@ def test_ocr_engine_is_checked_when_ocr_is_on(tmp_path: Path, capsys) -> None:
     off = write_config(tmp_path / "off", limits={"ocr_languages": "qqq", "max_ocr_pages": 0})
     rc, lines = check(off, capsys)
     assert rc == 0, lines
+
+
+def test_tessdata_listing_equals_what_tesseract_lists() -> None:
+    """The OCR check reads Tesseract's tessdata directory instead of running it: same languages."""
+    from agent.commands.config import tesseract_languages
+    from agent.extract.ocr import languages_installed
+
+    exe = shutil.which("tesseract")
+    if exe is None:
+        pytest.skip("needs Tesseract")
+    assert tesseract_languages(exe) == languages_installed()
+    assert "eng" in tesseract_languages(exe)
+
+
+def test_tessdata_listing_reads_the_one_debian_directory(tmp_path: Path) -> None:
+    from agent.commands.config import tesseract_languages
+
+    data = tmp_path / "5" / "tessdata"
+    data.mkdir(parents=True)
+    (data / "xyz.traineddata").write_bytes(b"")
+    (data / "pdf.ttf").write_bytes(b"")
+    (data / "configs").mkdir()
+    assert tesseract_languages("/usr/bin/tesseract", env={}, root=tmp_path) == {"xyz"}
+
+
+def test_tessdata_listing_asks_tesseract_when_the_directory_is_not_certain(tmp_path: Path) -> None:
+    """Another binary, $TESSDATA_PREFIX, or several version directories: Tesseract itself answers."""
+    from agent.commands.config import tesseract_languages
+    from agent.extract.ocr import languages_installed
+
+    (tmp_path / "5" / "tessdata").mkdir(parents=True)
+    (tmp_path / "5" / "tessdata" / "xyz.traineddata").write_bytes(b"")
+    asked = languages_installed()
+    assert "xyz" not in asked
+    assert tesseract_languages("/usr/bin/tesseract", env={"TESSDATA_PREFIX": "/x"}, root=tmp_path) == asked
+    assert tesseract_languages("/opt/tess/bin/tesseract", env={}, root=tmp_path) == asked
+    (tmp_path / "4.00" / "tessdata").mkdir(parents=True)
+    assert tesseract_languages("/usr/bin/tesseract", env={}, root=tmp_path) == asked
+
+
+def test_pack_whose_rules_are_not_a_list_is_a_problem_line(tmp_path: Path, capsys) -> None:
+    """Without require_signed the loader alone reads the packs (the check used to read them a second
+    time for the signature path, and crashed on ``rules: 5``)."""
+    cfg = write_config(tmp_path)
+    (tmp_path / "policies.d" / "60-bad.yaml").write_text("pack: bad\nrules: 5\n")
+    rc, lines = check(cfg, capsys)
+    assert rc == 1
+    assert lines == [f"{tmp_path / 'policies.d' / '60-bad.yaml'}: rules: must be a list"]
+
+
+def test_packs_checked_before_are_remembered_in_the_private_state_dir(tmp_path: Path, capsys) -> None:
+    """With the agent's state dir present (0700, ours) the check remembers the packs it checked; the
+    answer is the same, and an edited pack is checked again."""
+    cfg = write_config(tmp_path)
+    (tmp_path / "state").mkdir(mode=0o700)
+    assert check(cfg, capsys) == (0, [])
+    entry = tmp_path / "state" / "checked-packs-config.json"
+    assert entry.stat().st_mode & 0o777 == 0o600
+    assert check(cfg, capsys) == (0, [])
+    local = tmp_path / "policies.d" / "50-local.yaml"
+    local.write_text(local.read_text().replace("severity: low", "severity: extreme"))
+    rc, lines = check(cfg, capsys)
+    assert rc == 1
+    levels = "'low', 'medium', 'high' or 'critical'"
+    assert lines == [f"{local}: marking-strictly-confidential.severity: must be one of {levels}"]
+    assert check(cfg, capsys) == (rc, lines)  # from the cache: the same line

@@ -1,0 +1,256 @@
+"""Checked packs, remembered: `policy lint` and `config check` answer unchanged packs from a cache.
+
+Checking the shipped packs costs ~0.25 CPU s (YAML, the pydantic schema, ~200 regexes compiled by
+`re`, RE2 and the backtracking walk, lint's trigger search), yet the result depends only on bytes:
+the pack files, the value-set files they name, the paths as given, the entity names, the code that
+checks and the libraries it uses. The issues found are stored as JSON under a SHA-256 of all of
+these; a later run with the same inputs returns them without loading the checker.
+
+- **Complete key.** Pack bytes are read once here and handed to the check (what is hashed is what
+  is checked). The check's other reads (value sets) are recorded with their digests in the entry and
+  compared on every use: a changed, new or vanished file is a miss.
+- **Private place.** The entry lives in a state directory that is this user's and closed to group
+  and others (opened without following a link); anything else means no cache, and the check runs.
+  An entry is read only when it is a regular file of ours, mode 0600, of bounded size and of the
+  expected shape. It is data (strings), never code: no pickle.
+- **Best effort.** Any failure to read or write an entry only costs the time of the check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import json
+import os
+import stat
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from importlib.util import find_spec
+from pathlib import Path
+from typing import Any
+
+from agent.policy.compiled import Issue
+from agent.policy.shipped import pack_files
+
+#: Bumped when the entry layout changes.
+FORMAT = 1
+#: An entry larger than this is not read (the shipped packs' lint result is a few bytes).
+MAX_ENTRY_BYTES = 4 * 1024 * 1024
+#: The checking code: this package and the shared modules it uses (their source bytes are hashed).
+_AGENT = Path(__file__).resolve().parents[1]
+CODE_FILES = (
+    *sorted(Path(__file__).resolve().parent.glob("*.py")),
+    _AGENT / "models.py",
+    _AGENT / "redact.py",
+)
+#: Libraries whose behaviour shows in the issues (validation messages, what compiles): an upgrade
+#: rewrites their files, which changes the key.
+LIBRARIES = ("pydantic", "pydantic_core", "re2", "yaml")
+_LEVELS = ("error", "warning")
+
+Sources = Mapping[Path, bytes]
+#: Runs the real check on the given sources (every file it reads goes through them).
+Check = Callable[[Sources], list[Issue]]
+
+
+def checked(
+    kind: str,
+    paths: Sequence[str | Path],
+    known: frozenset[str],
+    check: Check,
+    state_dir: str | Path | None,
+    sources: Sources | None = None,
+) -> list[Issue]:
+    """``check``'s issues for the packs of ``paths``, from the entry ``kind`` in ``state_dir`` when
+    every input is unchanged, else computed and stored. ``sources``: files already read (and
+    signature-checked) by the caller; the check then reads nothing else, as the loader does."""
+    reads = _Reads(sources)
+    key = _key(kind, paths, known, reads)
+    fd = _private_dir(state_dir) if state_dir is not None else None
+    if key is None or fd is None:
+        if fd is not None:
+            os.close(fd)
+        return _run(check, reads)
+    try:
+        hit = _load(fd, kind, key, sources)
+        if hit is not None:
+            return hit
+        issues = _run(check, reads)
+        _store(fd, kind, key, reads.recorded, issues)
+        return issues
+    finally:
+        os.close(fd)
+
+
+def _run(check: Check, reads: _Reads) -> list[Issue]:
+    """The check, without the cyclic garbage collector: its passes over the imported modules, the
+    pydantic schemas and ~200 regex parse trees cost ~0.04 s of a one-shot check and free nothing
+    that matters (reference counting frees the rest; the collector is back on afterwards)."""
+    was_on = gc.isenabled()
+    gc.disable()
+    try:
+        return check(reads)
+    finally:
+        if was_on:
+            gc.enable()
+
+
+def code_version() -> str | None:
+    """SHA-256 over the checking code's source, the Python version and the libraries' installed
+    files; None when one of them cannot be read (then nothing is cached)."""
+    h = hashlib.sha256(sys.version.encode())
+    try:
+        for f in CODE_FILES:
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+        for name in LIBRARIES:
+            spec = find_spec(name)
+            origin = spec.origin if spec is not None else None
+            st = os.stat(origin) if origin else None
+            h.update(f"{name}\0{origin}\0{st and st.st_size}\0{st and st.st_mtime_ns}".encode())
+    except (OSError, ImportError, ValueError):
+        return None
+    return h.hexdigest()
+
+
+class _Reads(Mapping[Path, bytes]):
+    """The files the check reads, each read once (from ``base`` when given, else from disk), with the
+    digest of what was read, or why it could not be."""
+
+    def __init__(self, base: Sources | None) -> None:
+        self.base = base
+        self.data: dict[Path, bytes] = {}
+        self.recorded: dict[str, str] = {}
+
+    def __getitem__(self, path: Path) -> bytes:
+        path = Path(path)
+        if path not in self.data:
+            try:
+                self.data[path] = self.base[path] if self.base is not None else path.read_bytes()
+            except (KeyError, OSError) as exc:
+                self.recorded[str(path)] = _failure(exc)
+                raise
+            self.recorded[str(path)] = _digest(self.data[path])
+        return self.data[path]
+
+    def __iter__(self) -> Iterator[Path]:
+        return iter(self.base if self.base is not None else self.data)
+
+    def __len__(self) -> int:
+        return len(self.base if self.base is not None else self.data)
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def _failure(exc: Exception) -> str:
+    return f"errno:{exc.errno}" if isinstance(exc, OSError) else "missing"
+
+
+def _state(path: str, base: Sources | None) -> str:
+    """What reading ``path`` now gives: its digest, or why it cannot be read (as _Reads records it)."""
+    try:
+        return _digest(base[Path(path)] if base is not None else Path(path).read_bytes())
+    except (KeyError, OSError) as exc:
+        return _failure(exc)
+
+
+def _key(kind: str, paths: Sequence[str | Path], known: frozenset[str], reads: _Reads) -> str | None:
+    """The digest of every input but the value sets (None: the code cannot be read, no cache); the
+    pack files are read (into ``reads``) here."""
+    files, missing = pack_files(paths)
+    packs = []
+    for f in files:
+        with contextlib.suppress(KeyError, OSError):
+            reads[f]  # the check gets these very bytes
+        packs.append((str(f), reads.recorded[str(f)]))
+    reads.recorded.clear()  # from here on: what the check reads besides the packs
+    code = code_version()
+    if code is None:
+        return None
+    blob = [FORMAT, kind, code, sorted(known), [str(p) for p in paths]]
+    blob += [[i.file for i in missing], packs]
+    return hashlib.sha256(json.dumps(blob).encode()).hexdigest()
+
+
+def _private_dir(path: str | Path) -> int | None:
+    """A descriptor of ``path`` when it is a directory of this user closed to group and others."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError:
+        return None
+    st = os.fstat(fd)
+    if st.st_uid != os.geteuid() or st.st_mode & 0o077:
+        os.close(fd)
+        return None
+    return fd
+
+
+def _entry_name(kind: str) -> str:
+    return f"checked-packs-{kind}.json"
+
+
+def _load(dir_fd: int, kind: str, key: str, base: Sources | None) -> list[Issue] | None:
+    """The stored issues when the entry is ours, well formed, of this key, and its reads unchanged."""
+    try:
+        fd = os.open(
+            _entry_name(kind), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd
+        )
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+        private = stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid() and not st.st_mode & 0o077
+        if not private or st.st_size > MAX_ENTRY_BYTES:
+            return None
+        with os.fdopen(os.dup(fd), "rb") as f:
+            entry = json.loads(f.read(MAX_ENTRY_BYTES + 1))
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deep
+        return None
+    finally:
+        os.close(fd)
+    return _issues_of(entry, key, base)
+
+
+def _issues_of(entry: Any, key: str, base: Sources | None) -> list[Issue] | None:
+    if not isinstance(entry, dict) or entry.get("format") != FORMAT or entry.get("key") != key:
+        return None
+    reads, rows = entry.get("reads"), entry.get("issues")
+    if not isinstance(reads, dict) or not isinstance(rows, list):
+        return None
+    if any(not isinstance(v, str) or _state(p, base) != v for p, v in reads.items()):
+        return None
+    issues = []
+    for row in rows:
+        if not (isinstance(row, list) and len(row) == 6 and all(isinstance(x, str) for x in row)):
+            return None
+        if row[5] not in _LEVELS:
+            return None
+        issues.append(Issue(*row))
+    return issues
+
+
+def _store(dir_fd: int, kind: str, key: str, reads: dict[str, str], issues: list[Issue]) -> None:
+    """Write the entry (0600) under a temporary name and rename it into place; failures are ignored."""
+    entry = {
+        "format": FORMAT,
+        "key": key,
+        "reads": reads,
+        "issues": [[i.file, i.rule, i.field, i.message, i.suggestion, i.level] for i in issues],
+    }
+    data = json.dumps(entry).encode()
+    tmp = f".{_entry_name(kind)}.{os.getpid()}.tmp"
+    try:
+        fd = os.open(
+            tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600, dir_fd=dir_fd
+        )
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, _entry_name(kind), src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp, dir_fd=dir_fd)
