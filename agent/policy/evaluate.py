@@ -55,9 +55,17 @@ def evaluate(
     policies: PolicySet,
     redactor: Redactor,
     explain: bool = False,
+    excerpts_per_rule: int | None = None,
 ) -> Evaluation:
-    """Apply every enabled rule to the detections of one document."""
-    ev = _Evaluation(detections, doc, redactor, explain)
+    """Apply every enabled rule to the detections of one document.
+
+    ``excerpts_per_rule``: build excerpts for a rule's findings only until that many distinct ones are
+    built; its later findings carry an empty excerpt. Masking an excerpt is most of the cost of a
+    finding, and a file's incident keeps only its first few distinct excerpts per rule
+    (agent.policy.group): with that cap here the grouped findings are the same, whatever members came
+    before (a group still short of excerpts takes them from the first distinct ones of this document).
+    """
+    ev = _Evaluation(detections, doc, redactor, explain, excerpts_per_rule)
     for rule in policies.rules:
         ev.apply(rule)
     if explain:
@@ -70,8 +78,16 @@ def evaluate(
 class _Evaluation:
     """The state of one evaluate() call: detections in order, excerpts, windows, what was decided."""
 
-    def __init__(self, detections: Sequence[Detection], doc: DocContext, redactor: Redactor, explain: bool):
+    def __init__(
+        self,
+        detections: Sequence[Detection],
+        doc: DocContext,
+        redactor: Redactor,
+        explain: bool,
+        excerpts_per_rule: int | None = None,
+    ):
         self.doc, self.redactor, self.explain = doc, redactor, explain
+        self.excerpts_per_rule = excerpts_per_rule
         self.ordered = sorted(detections, key=lambda d: (d.start, d.end, d.entity, d.recognizer))
         self.starts = [d.start for d in self.ordered]
         self.longest = max((d.end - d.start for d in self.ordered), default=0)
@@ -110,7 +126,14 @@ class _Evaluation:
         for d in accepted:
             self.decide(rule.id, d, True, "accepted" if id(d) in firsts else "accepted (repeat of a value)")
         chosen = list(distinct.values())[:1] if rule.min_count > 1 else list(distinct.values())
-        self.findings.extend(self.finding(rule, d, n if rule.min_count > 1 else 1) for d in chosen)
+        shown: set[str] = set()  # distinct excerpts built for this rule
+        limit = self.excerpts_per_rule
+        for d in chosen:
+            excerpt = ""
+            if limit is None or len(shown) < limit:
+                excerpt = self.excerpt(d)
+                shown.add(excerpt)
+            self.findings.append(self.finding(rule, d, n if rule.min_count > 1 else 1, excerpt))
 
     def candidates(self, rule: Rule) -> list[Detection]:
         """The detections of the rule's entities, in document order."""
@@ -131,7 +154,7 @@ class _Evaluation:
                 accepted.append(d)
         return accepted
 
-    def finding(self, rule: Rule, d: Detection, count: int) -> Finding:
+    def finding(self, rule: Rule, d: Detection, count: int, excerpt: str) -> Finding:
         return Finding(
             path=self.doc.path,
             member=self.doc.member,
@@ -143,7 +166,7 @@ class _Evaluation:
             line=d.line,
             start=d.start,
             end=d.end,
-            excerpt=self.excerpt(d),
+            excerpt=excerpt,
             fingerprint=self.redactor.fingerprint(d.entity, d.value),
             desc=rule.desc,
             zone=self.doc.zone,
