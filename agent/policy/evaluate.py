@@ -152,6 +152,8 @@ class _Evaluation:
         path_hit = rule.path_excepted(self.doc.path, self.doc.member)
         checks = applicable_checks(rule)
         for d in candidates:
+            if d.score < rule.min_score and not self.explain:  # rejected whichever check says so first
+                continue
             reason = "path exception" if path_hit else rejection(rule, d, self.windows, checks)
             if reason:
                 self.decide(rule.id, d, False, reason)
