@@ -28,7 +28,7 @@ from agent.models import (
     Verdict,
 )
 from agent.policy import DocContext, Evaluation, PolicySet, evaluate, load_policies
-from agent.policy.group import FileFindings
+from agent.policy.group import MAX_EXCERPTS_SHOWN, FileFindings
 from agent.policy.names import MAX_NAMES, NameText, redact_error, redact_finding, redact_record, rename
 from agent.policy.shipped import SHIPPED_POLICIES, default_policy_dirs, expand_policy_paths
 from agent.policy.unscanned import unscanned_findings
@@ -206,7 +206,10 @@ class Pipeline:
     def _evaluate(self, ref: FileRef, member: str | None, state: _DocState) -> tuple[Finding, ...]:
         if not state.detections:
             return ()
-        return evaluate(state.detections, self._doc(ref, member), self.policies, self.redactor).findings
+        doc = self._doc(ref, member)  # the file's incident shows a few excerpts per rule: build only those
+        return evaluate(
+            state.detections, doc, self.policies, self.redactor, excerpts_per_rule=MAX_EXCERPTS_SHOWN
+        ).findings
 
     @staticmethod
     def _doc(ref: FileRef, member: str | None) -> DocContext:

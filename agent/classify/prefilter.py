@@ -159,6 +159,10 @@ class Prefilter:
             if t.in_digit_runs and t.max_len is None:
                 raise ValueError(f"trigger of {t.entity}: in_digit_runs needs a max_len")
         self._digit_runs = re2.compile(unicode_digits(DIGIT_RUN))
+        per_entity: dict[str, int] = {}
+        for t in self.triggers:
+            per_entity[t.entity] = per_entity.get(t.entity, 0) + 1
+        self._shared = frozenset(e for e, n in per_entity.items() if n > 1)  # entities of several triggers
         self.margin = margin
         self.merge_gap = merge_gap
 
@@ -171,11 +175,14 @@ class Prefilter:
         out: dict[str, list[tuple[int, int]]] = {}
         data, chars = _encode(text)
         present = set(self._set.Match(data))
+        if self._sentinel in present:  # the set ran to the end: only the triggers it saw occur at all
+            indices: Iterable[int] = sorted(present - {self._sentinel})
+        else:
+            indices = range(len(self._compiled))
         runs: _DigitRuns | None = None
-        for index, (trig, rx) in enumerate(self._compiled):
+        for index in indices:
+            trig, rx = self._compiled[index]
             merged: list[tuple[int, int]] = out.setdefault(trig.entity, [])
-            if index not in present and self._sentinel in present:
-                continue
             margin = self.margin if trig.reach is None else trig.reach
             if trig.max_len is None:
                 self._run_windows(merged, text, hit_spans(rx, data), chars, margin)
@@ -223,7 +230,7 @@ class Prefilter:
         for entity, ws in list(out.items()):
             if not ws:
                 del out[entity]
-            elif sum(t.entity == entity for t in self.triggers) > 1:
+            elif entity in self._shared:
                 out[entity] = _merge_sorted(sorted(ws), self.merge_gap)
         return out
 

@@ -10,12 +10,14 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from agent.models import Detection, Finding
 from agent.policy.compiled import PolicySet, Rule, normalise_text
 from agent.redact import Redactor, normalise_value
 
 _SEP = " \x00 "  # between the text before and after a value: no phrase can span the value
+_ORDER = attrgetter("start", "end", "entity", "recognizer")
 
 
 @dataclass(frozen=True)
@@ -55,9 +57,17 @@ def evaluate(
     policies: PolicySet,
     redactor: Redactor,
     explain: bool = False,
+    excerpts_per_rule: int | None = None,
 ) -> Evaluation:
-    """Apply every enabled rule to the detections of one document."""
-    ev = _Evaluation(detections, doc, redactor, explain)
+    """Apply every enabled rule to the detections of one document.
+
+    ``excerpts_per_rule``: build excerpts for a rule's findings only until that many distinct ones are
+    built; its later findings carry an empty excerpt. Masking an excerpt is most of the cost of a
+    finding, and a file's incident keeps only its first few distinct excerpts per rule
+    (agent.policy.group): with that cap here the grouped findings are the same, whatever members came
+    before (a group still short of excerpts takes them from the first distinct ones of this document).
+    """
+    ev = _Evaluation(detections, doc, redactor, explain, excerpts_per_rule)
     for rule in policies.rules:
         ev.apply(rule)
     if explain:
@@ -70,9 +80,17 @@ def evaluate(
 class _Evaluation:
     """The state of one evaluate() call: detections in order, excerpts, windows, what was decided."""
 
-    def __init__(self, detections: Sequence[Detection], doc: DocContext, redactor: Redactor, explain: bool):
+    def __init__(
+        self,
+        detections: Sequence[Detection],
+        doc: DocContext,
+        redactor: Redactor,
+        explain: bool,
+        excerpts_per_rule: int | None = None,
+    ):
         self.doc, self.redactor, self.explain = doc, redactor, explain
-        self.ordered = sorted(detections, key=lambda d: (d.start, d.end, d.entity, d.recognizer))
+        self.excerpts_per_rule = excerpts_per_rule
+        self.ordered = sorted(detections, key=_ORDER)
         self.starts = [d.start for d in self.ordered]
         self.longest = max((d.end - d.start for d in self.ordered), default=0)
         self.by_entity: dict[str, list[Detection]] = {}
@@ -106,11 +124,20 @@ class _Evaluation:
                 rule, accepted, f"min_count not reached ({n} of {rule.min_count} distinct values)"
             )
             return
-        firsts = set(map(id, distinct.values()))
-        for d in accepted:
-            self.decide(rule.id, d, True, "accepted" if id(d) in firsts else "accepted (repeat of a value)")
+        if self.explain:
+            firsts = set(map(id, distinct.values()))
+            for d in accepted:
+                repeat = id(d) not in firsts
+                self.decide(rule.id, d, True, "accepted (repeat of a value)" if repeat else "accepted")
         chosen = list(distinct.values())[:1] if rule.min_count > 1 else list(distinct.values())
-        self.findings.extend(self.finding(rule, d, n if rule.min_count > 1 else 1) for d in chosen)
+        shown: set[str] = set()  # distinct excerpts built for this rule
+        limit = self.excerpts_per_rule
+        for d in chosen:
+            excerpt = ""
+            if limit is None or len(shown) < limit:
+                excerpt = self.excerpt(d)
+                shown.add(excerpt)
+            self.findings.append(self.finding(rule, d, n if rule.min_count > 1 else 1, excerpt))
 
     def candidates(self, rule: Rule) -> list[Detection]:
         """The detections of the rule's entities, in document order."""
@@ -123,15 +150,18 @@ class _Evaluation:
         """The candidates no check rejects (a path exception rejects them all); rejections decided."""
         accepted: list[Detection] = []
         path_hit = rule.path_excepted(self.doc.path, self.doc.member)
+        checks = applicable_checks(rule)
         for d in candidates:
-            reason = "path exception" if path_hit else rejection(rule, d, self.windows)
+            if d.score < rule.min_score and not self.explain:  # rejected whichever check says so first
+                continue
+            reason = "path exception" if path_hit else rejection(rule, d, self.windows, checks)
             if reason:
                 self.decide(rule.id, d, False, reason)
             else:
                 accepted.append(d)
         return accepted
 
-    def finding(self, rule: Rule, d: Detection, count: int) -> Finding:
+    def finding(self, rule: Rule, d: Detection, count: int, excerpt: str) -> Finding:
         return Finding(
             path=self.doc.path,
             member=self.doc.member,
@@ -143,7 +173,7 @@ class _Evaluation:
             line=d.line,
             start=d.start,
             end=d.end,
-            excerpt=self.excerpt(d),
+            excerpt=excerpt,
             fingerprint=self.redactor.fingerprint(d.entity, d.value),
             desc=rule.desc,
             zone=self.doc.zone,
@@ -191,16 +221,36 @@ def distinct_key(d: Detection) -> str:
 Windows = dict[tuple[int, str, int], str]
 
 
-def rejection(rule: Rule, d: Detection, cache: Windows | None = None) -> str | None:
+Check = Callable[[Rule, Detection, "Windows | None"], "str | None"]
+
+
+def rejection(
+    rule: Rule, d: Detection, cache: Windows | None = None, checks: Sequence[Check] | None = None
+) -> str | None:
     """Why ``rule`` rejects ``d`` on its own (before path exceptions and min_count), or None: the
-    first check, in this order, that says no."""
-    for check in _CHECKS:
+    first check, in this order, that says no. ``checks``: :func:`applicable_checks` of the rule."""
+    for check in _CHECKS if checks is None else checks:
         if (reason := check(rule, d, cache)) is not None:
             return reason
     return None
 
 
+def applicable_checks(rule: Rule) -> tuple[Check, ...]:
+    """The checks, in order, that can reject a candidate of ``rule``: the others pass every candidate
+    of a rule that sets none of their fields (the scan asks each of them for every candidate)."""
+    sets: dict[Check, bool] = {
+        _attributes: bool(rule.attributes),
+        _min_attributes: bool(rule.min_attributes),
+        _allow_listed: bool(rule.allow_values or rule.allow_patterns),
+        _context: rule.context_re is not None,
+        _not_context: rule.not_context_re is not None,
+    }
+    return tuple(check for check in _CHECKS if sets.get(check, True))
+
+
 def _filtered(rule: Rule, d: Detection, _: Windows | None) -> str | None:
+    if not d.attributes:
+        return None
     dropped = d.attribute("filtered_by")
     if dropped:  # only while explaining: a candidate a named false-positive filter dropped
         return f"dropped by filter '{dropped}'"
@@ -253,7 +303,7 @@ def _not_context(rule: Rule, d: Detection, cache: Windows | None) -> str | None:
 
 
 #: The checks of one candidate against one rule, in the order `explain` reports the first failing one.
-_CHECKS: tuple[Callable[[Rule, Detection, Windows | None], str | None], ...] = (
+_CHECKS: tuple[Check, ...] = (
     _filtered,
     _score,
     _attributes,

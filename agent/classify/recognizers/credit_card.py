@@ -77,17 +77,32 @@ BIN_RANGES: tuple[tuple[str, str, str, tuple[int, ...]], ...] = (
     ("uatp", "1", "1", (15,)),
 )
 # fmt: on
-#: The table by prefix length, longest first.
-_BY_LENGTH = sorted({len(lo) for _, lo, _, _ in BIN_RANGES}, reverse=True)
+Schemes = list[tuple[str, tuple[int, ...]]]
+
+
+def _prefix_tables() -> list[tuple[int, dict[str, Schemes]]]:
+    """Per prefix length (longest first), every prefix of the ranges of that length with the (scheme,
+    PAN lengths) of the ranges holding it, in table order: a few thousand entries in all."""
+    tables = []
+    for width in sorted({len(lo) for _, lo, _, _ in BIN_RANGES}, reverse=True):
+        table: dict[str, Schemes] = {}
+        for scheme, lo, hi, lengths in BIN_RANGES:
+            if len(lo) == width:
+                for prefix in range(int(lo), int(hi) + 1):
+                    table.setdefault(str(prefix).zfill(width), []).append((scheme, lengths))
+        tables.append((width, table))
+    return tables
+
+
+_BY_PREFIX = _prefix_tables()
 
 
 def issuer(digits: str) -> str | None:
     """The card scheme of the longest BIN range holding ``digits``'s prefix at its length, or None."""
     n = len(digits)
-    for width in _BY_LENGTH:
-        head = digits[:width]
-        for scheme, lo, hi, lengths in BIN_RANGES:
-            if len(lo) == width and lo <= head <= hi and n in lengths:
+    for width, table in _BY_PREFIX:
+        for scheme, lengths in table.get(digits[:width], ()):
+            if n in lengths:
                 return scheme
     return None
 

@@ -20,6 +20,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable, Iterable
+
+from presidio_analyzer import RecognizerResult
 
 from agent.classify.recognizers.base import Assessment, DwPatternRecognizer
 from agent.classify.spread import OCR_LOOKALIKES, SPREAD_GAP, digit_share, ocr_digits, take, to_digits
@@ -267,13 +270,32 @@ class IbanRecognizer(DwPatternRecognizer):
         r"[A-Z]{2}\d[\dOIlSB]|[A-Z]{2}[OIlSB]\d"
     )
     MAX_LEN = 4 + 30 * 8  # the spread pattern: 30 characters, each after a gap of up to 7
+    #: The role of each span judged during one :meth:`analyze_regions` call (None outside one): the
+    #: grouped and the spread pattern both match a printed IBAN, and its role is most of its cost.
+    _roles: dict[tuple[int, int], str] | None = None
+
+    def analyze_regions(self, text: str, regions: Iterable[tuple[int, int]]) -> list[RecognizerResult]:
+        self._roles = {}
+        try:
+            return super().analyze_regions(text, regions)
+        finally:
+            self._roles = None
+
+    def _role(self, text: str, start: int, end: int) -> str:
+        """:func:`role`, once per span of the text being analysed."""
+        if self._roles is None:
+            return role(text, start, end)
+        found = self._roles.get((start, end))
+        if found is None:
+            found = self._roles[start, end] = role(text, start, end)
+        return found
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
         value = match.group()
         if value[:2].upper() not in IBAN_LENGTHS:
             return None
         if match.re.pattern == _SPREAD:
-            return _spread(text, match)
+            return _spread(text, match, self._role)
         if value[2:].islower() and not _LABEL.search(text, max(0, match.start() - 20), match.start()):
             return None
         country = ("country", value[:2].upper())
@@ -281,12 +303,12 @@ class IbanRecognizer(DwPatternRecognizer):
         # a grouped run may have swallowed a following word or the next line: try fewer groups
         for cut in [len(value)] + [m.start() for m in reversed(list(_GAP.finditer(value, 5)))]:
             if iban_valid(value[:cut]):
-                r = role(text, s, s + cut)
+                r = self._role(text, s, s + cut)
                 return Assessment(0.8, start=s, end=s + cut, attributes=(country, ("role", r)))
         return None
 
 
-def _spread(text: str, match: re.Match[str]) -> Assessment | None:
+def _spread(text: str, match: re.Match[str], role_of: Callable[[str, int, int], str]) -> Assessment | None:
     """The registry length of characters from the match start, ending at a separator, with OCR
     look-alikes beside digits (check digits included) read as digits, valid by mod 97; a BBAN of mostly
     letters is words, not an IBAN."""
@@ -302,7 +324,7 @@ def _spread(text: str, match: re.Match[str]) -> Assessment | None:
     candidate = raw[:2] + to_digits(raw[2:4]) + ocr_digits(raw[4:])  # check digits are digits only
     if digit_share(candidate[4:]) < 0.5 or not iban_valid(candidate):
         return None
-    attributes = [("country", country), ("role", role(text, match.start(), end))]
+    attributes = [("country", country), ("role", role_of(text, match.start(), end))]
     if candidate != raw:
         attributes.append(("read", "ocr-corrected"))
     return Assessment(0.8, start=match.start(), end=end, attributes=tuple(attributes))
