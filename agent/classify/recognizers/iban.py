@@ -22,9 +22,8 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 
-from presidio_analyzer import RecognizerResult
-
 from agent.classify.recognizers.base import Assessment, DwPatternRecognizer
+from agent.classify.results import Result
 from agent.classify.spread import OCR_LOOKALIKES, SPREAD_GAP, digit_share, ocr_digits, take, to_digits
 from agent.classify.validators import IBAN_LENGTHS, iban_valid
 
@@ -274,7 +273,7 @@ class IbanRecognizer(DwPatternRecognizer):
     #: grouped and the spread pattern both match a printed IBAN, and its role is most of its cost.
     _roles: dict[tuple[int, int], str] | None = None
 
-    def analyze_regions(self, text: str, regions: Iterable[tuple[int, int]]) -> list[RecognizerResult]:
+    def analyze_regions(self, text: str, regions: Iterable[tuple[int, int]]) -> list[Result]:
         self._roles = {}
         try:
             return super().analyze_regions(text, regions)
