@@ -5,8 +5,12 @@ reads the result back from another, and gives no hold on the child process. Here
 ``tesseract stdin stdout`` as an uncompressed PGM through a pipe, and the child is bounded:
 
 - time: the file's remaining deadline (``timeout`` past it, the child is killed);
-- CPU share: one thread (``OMP_THREAD_LIMIT=1``) at a lower priority (``nice``), so a scan being
-  read does not starve the text files other workers are scanning;
+- CPU share: one thread (``OMP_THREAD_LIMIT=1``; Tesseract's OpenMP would otherwise take every
+  core), at the lowest priority a process can give itself: nice 19 under ``SCHED_BATCH``. A
+  worker scanning a text file (nice 0) then gets the core whenever it wants it (CFS weight 1024
+  against 15, and a batch task never preempts it on wake-up), so a scan being read does not delay
+  the text files the other workers scan (issue 19). Not ``SCHED_IDLE``: on a host kept busy by
+  other work that would starve OCR outright, and every scan would end as ``timeout``;
 - lifetime: ``PR_SET_PDEATHSIG``, so a worker the daemon SIGKILLs for overrunning its file does not
   leave its Tesseract running;
 - output: at most ``MAX_OUTPUT`` bytes are kept.
@@ -30,7 +34,8 @@ from typing import Any
 from agent.extract.context import Abort, Context, MemberLimit
 
 MAX_OUTPUT = 4 * 1024 * 1024  # bytes of recognised text per page (a dense A4 page is ~5 KB)
-NICE = 10
+#: nice value of the Tesseract child (see the module docstring), under SCHED_BATCH.
+NICE = 19
 #: Called once per file when its first page goes to Tesseract (the daemon's worker tells its parent
 #: that this file is OCR-heavy); None outside the daemon.
 on_heavy: Callable[[], None] | None = None
@@ -74,10 +79,15 @@ def usable_languages(wanted: str) -> str:
 
 
 def _child_setup() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Runs in the child before exec. The processes that OCR are single-threaded (the daemon's
+    workers come from the forkserver, ``scan``'s from agent.scanpool, which runs no thread), so no
+    other thread can hold a lock this code needs."""
     with contextlib.suppress(Exception):
         ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
     with contextlib.suppress(OSError):
-        os.nice(NICE)
+        os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
+    with contextlib.suppress(OSError):
+        os.setpriority(os.PRIO_PROCESS, 0, NICE)
 
 
 def pgm(width: int, height: int, gray: bytes) -> bytes:

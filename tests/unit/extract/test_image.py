@@ -7,7 +7,10 @@ The OCR runs real Tesseract (skipped without it); the bounds that stop *before* 
 from __future__ import annotations
 
 import io
+import os
+import signal
 import struct
+import sys
 import zlib
 from email.message import EmailMessage
 from pathlib import Path
@@ -15,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from agent.extract import ocr
+from agent.extract.context import Context
 from agent.extract.image import is_image
 from agent.extract.sniff import sniff_format
 from agent.models import Limits
@@ -275,3 +279,32 @@ def test_ocr_is_announced_once_per_file(tmp_path: Path, monkeypatch: pytest.Monk
     t.write_text(LINE)
     run(t)
     assert calls == [1]
+
+
+def test_tesseract_child_yields_the_cpu_to_text_scans(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The OCR child runs one thread, at nice 19 under SCHED_BATCH, and dies with its worker.
+
+    Tesseract cannot report how it was started, so a stand-in on its path reports what the kernel
+    says of it (its own nice, policy, parent-death signal and OpenMP limit) as the "recognised" text.
+    """
+    from PIL import Image
+
+    probe = tmp_path / "tesseract"
+    probe.write_text(
+        f"#!{sys.executable}\n"
+        "import ctypes, os, sys\n"
+        "sys.stdin.buffer.read()\n"
+        "sig = ctypes.c_int(-1)\n"
+        "ctypes.CDLL(None).prctl(2, ctypes.byref(sig))  # PR_GET_PDEATHSIG\n"
+        "print(os.getpriority(os.PRIO_PROCESS, 0), os.sched_getscheduler(0), sig.value,"
+        " os.environ.get('OMP_THREAD_LIMIT'))\n"
+    )
+    probe.chmod(0o700)
+    monkeypatch.setattr(ocr, "tesseract_path", lambda: str(probe))
+    monkeypatch.setattr(ocr, "languages_installed", lambda: frozenset({"eng"}))
+    page = Image.new("L", (64, 64), 255)
+    said = ocr.recognize(page, Context("page.png", Limits()), "eng").split()
+    assert said == [str(ocr.NICE), str(os.SCHED_BATCH), str(int(signal.SIGKILL)), "1"]
+    assert ocr.NICE == 19
