@@ -3,7 +3,9 @@
 One reader for image bytes from anywhere: a standalone PNG/JPEG/TIFF/BMP/GIF/WebP file, a mail
 attachment or archive member (the dispatcher sends every member it sniffs as an image here), the
 media of a DOCX/PPTX/XLSX/ODF package (:func:`package_images`), and PDF pages without a text layer
-(agent.extract.pdf renders them and calls :func:`ocr_page`).
+(agent.extract.pdf renders them and hands them to an :class:`OcrBatch`). The pages of a file go to
+Tesseract a batch at a time (:data:`BATCH_PAGES`): one run per page spent 0.3 CPU s of each 0.4
+loading the four default language models (bench/bench_ocr.py).
 
 Bounds, each past its limit an error with a precise reason, never silence:
 - pixels per page image, read from the header *before* decoding (``limit_pixels``; Pillow's own
@@ -34,6 +36,10 @@ STOP_REASONS = frozenset({"limit_pages", "ocr_unavailable"})
 #: Where OOXML and ODF packages keep their pictures.
 MEDIA_DIRS = ("word/media/", "ppt/media/", "xl/media/", "Pictures/")
 IMAGE_MAGIC = (b"\x89PNG", b"\xff\xd8\xff", b"GIF8", b"II*\x00", b"MM\x00*")
+#: Page images read by one Tesseract run ...
+BATCH_PAGES = 8
+#: ... and the pixels held for it at most (8-bit gray: bytes; one page above it is a batch alone).
+BATCH_PIXELS = 32_000_000
 
 
 def is_image(head: bytes) -> bool:
@@ -56,8 +62,8 @@ def _pillow(ctx: Context) -> Any:
     from PIL import Image
 
     # Pillow refuses (DecompressionBombError) above twice this at open: the header check in
-    # ocr_page already refuses anything above the limit itself; this is the second line (its
-    # warning between 1x and 2x says what ocr_page reports anyway).
+    # claim already refuses anything above the limit itself; this is the second line (its
+    # warning between 1x and 2x says what claim reports anyway).
     Image.MAX_IMAGE_PIXELS = ctx.limits.max_image_pixels
     warnings.simplefilter("ignore", Image.DecompressionBombWarning)
     return Image
@@ -78,28 +84,25 @@ def extract_image(
         return
     with img:
         ch = ctx.chunker(member)
+        batch = OcrBatch(ctx, member, ch)
         try:
-            yield from _pages(img, ctx, member, ch)
+            yield from _pages(img, ctx, member, batch)
         except Abort:  # past the deadline: the pages read before it are still classified
+            yield from batch.abandon()
             yield from ch.close()
             raise
         yield from ch.close()
 
 
-def _pages(img: Any, ctx: Context, member: str | None, ch: Chunker) -> Iterator[Item]:
+def _pages(img: Any, ctx: Context, member: str | None, batch: OcrBatch) -> Iterator[Item]:
     for page, frame in enumerate(_frames(img, ctx), 1):
         try:
-            text = ocr_page(frame, ctx, f"page {page}")
-        except MemberLimit as e:
-            yield ctx.error(member, e.reason, e.detail)
-            if e.reason in STOP_REASONS:
-                return
-            continue
+            yield from batch.add("", frame, f"page {page}")
         except OSError as e:  # truncated or corrupt image data: this page is lost, not the rest
             yield ctx.error(member, "malformed", f"page {page}: {type(e).__name__} decoding the image")
-            continue
-        if text.strip():
-            yield from ch.feed(text.rstrip("\n") + "\n")
+        if batch.stopped:
+            break
+    yield from batch.flush()
 
 
 def _frames(img: Any, ctx: Context) -> Iterator[Any]:
@@ -115,12 +118,77 @@ def _frames(img: Any, ctx: Context) -> Iterator[Any]:
         yield img
 
 
-def ocr_page(img: Any, ctx: Context, where: str) -> str:
-    """OCR one page image, enforcing the pixel and page limits before decoding it.
+class OcrBatch:
+    """The pages of one file in reading order, each with its text (a PDF's text layer) and maybe an
+    image to OCR. The images go to Tesseract a batch at a time; a page's text goes on to the chunker
+    once every image up to it has been read, so the body keeps page order."""
+
+    def __init__(self, ctx: Context, member: str | None, ch: Chunker) -> None:
+        self.ctx, self.member, self.ch = ctx, member, ch
+        self.pages: list[tuple[str, Any, str]] = []  # (text, gray image to OCR or None, "page N")
+        self.pixels = 0  # of the queued images
+        self.images = 0  # queued images
+        self.stopped = False  # a STOP_REASONS limit was hit: no further page goes to OCR
+
+    def add(self, text: str, img: Any, where: str) -> Iterator[Item]:
+        """One page. ``img``: its image to OCR, or None. Limit errors are yielded here; an image that
+        cannot be decoded raises OSError before anything is queued."""
+        gray = None
+        if img is not None and not self.stopped:
+            try:
+                gray = claim(img, self.ctx, where)
+            except MemberLimit as e:
+                yield from self.refuse(e)
+        if gray is not None and self.pixels and self.pixels + gray.width * gray.height > BATCH_PIXELS:
+            yield from self.flush()
+        self.pages.append((text, gray, where))
+        if gray is not None:
+            self.pixels += gray.width * gray.height
+            self.images += 1
+        if not self.images or self.images >= BATCH_PAGES:
+            yield from self.flush()
+
+    def refuse(self, e: MemberLimit) -> Iterator[Item]:
+        """A page refused before OCR (pixels, pages, no Tesseract): its error; OCR stops at a stop reason."""
+        self.stopped = self.stopped or e.reason in STOP_REASONS
+        yield self.ctx.error(self.member, e.reason, e.detail)
+
+    def flush(self) -> Iterator[Item]:
+        """OCR the images queued, then pass every queued page's text on, in order."""
+        pages, self.pages, self.pixels, self.images = self.pages, [], 0, 0
+        images = [(img, where) for _, img, where in pages if img is not None]
+        read: list[str] = []
+        if images:
+            try:
+                read = ocr.recognize([img for img, _ in images], self.ctx, self.ctx.limits.ocr_languages)
+            except ocr.OcrUnavailable as e:
+                yield from self.refuse(MemberLimit("ocr_unavailable", str(e)))
+            except MemberLimit as e:
+                pages_read = images[0][1] if len(images) == 1 else f"{images[0][1]} to {images[-1][1]}"
+                yield from self.refuse(MemberLimit(e.reason, f"{pages_read}: {e.detail}"))
+            except Abort:
+                yield from self._feed([text for text, _, _ in pages])
+                raise
+        texts = iter(read)
+        yield from self._feed([t + ("\n" + next(texts, "") if g is not None else "") for t, g, _ in pages])
+
+    def abandon(self) -> Iterator[Item]:
+        """Past the deadline: the queued pages' own text still goes on, their images are not read."""
+        pages, self.pages, self.pixels, self.images = self.pages, [], 0, 0
+        yield from self._feed([text for text, _, _ in pages])
+
+    def _feed(self, texts: list[str]) -> Iterator[Item]:
+        for text in texts:
+            if text.strip():
+                yield from self.ch.feed(text.rstrip("\n") + "\n")
+
+
+def claim(img: Any, ctx: Context, where: str) -> Any:
+    """Admit one page image to OCR, enforcing the pixel and page limits before decoding it; the image
+    in 8-bit gray on white, or None when it is too small to hold text.
 
     ``where`` names the page in error details ("page 3"). Raises :class:`MemberLimit` with
-    ``limit_pixels``, ``limit_pages``, ``ocr_unavailable`` or ``ocr_failed``; returns "" for an
-    image too small to hold text.
+    ``limit_pixels``, ``limit_pages`` or ``ocr_unavailable``, OSError when the image cannot be decoded.
     """
     width, height = img.size
     if width * height > ctx.limits.max_image_pixels:
@@ -128,15 +196,13 @@ def ocr_page(img: Any, ctx: Context, where: str) -> str:
             "limit_pixels", f"{where}: {width}x{height} pixels, above {ctx.limits.max_image_pixels}"
         )
     if min(width, height) < MIN_SIDE:
-        return ""
-    languages = admit(ctx)
+        return None
+    admit(ctx)
+    gray = _flatten(img)
     if ctx.ocr_pages == 0:
         ocr.announce_heavy()
     ctx.ocr_pages += 1
-    try:
-        return ocr.recognize(_flatten(img), ctx, languages)
-    except ocr.OcrUnavailable as e:
-        raise MemberLimit("ocr_unavailable", str(e)) from None
+    return gray
 
 
 def admit(ctx: Context) -> str:

@@ -1,8 +1,10 @@
 """Tesseract OCR of one decoded page image, as a bounded subprocess.
 
 Why a direct call rather than pytesseract: pytesseract writes every image to a temporary file and
-reads the result back from another, and gives no hold on the child process. Here the page goes to
-``tesseract stdin stdout`` as an uncompressed PGM through a pipe, and the child is bounded:
+reads the result back from another, and gives no hold on the child process. Here the pages go to
+``tesseract stdin stdout`` as one uncompressed multi-page TIFF through a pipe (one run reads several
+pages: its start-up, loading the language models, costs about as much as reading a page), and the
+child is bounded:
 
 - time: the file's remaining deadline (``timeout`` past it, the child is killed);
 - CPU share: one thread (``OMP_THREAD_LIMIT=1``; Tesseract's OpenMP would otherwise take every
@@ -13,7 +15,7 @@ reads the result back from another, and gives no hold on the child process. Here
   other work that would starve OCR outright, and every scan would end as ``timeout``;
 - lifetime: ``PR_SET_PDEATHSIG``, so a worker the daemon SIGKILLs for overrunning its file does not
   leave its Tesseract running;
-- output: at most ``MAX_OUTPUT`` bytes are kept.
+- output: at most ``MAX_OUTPUT`` bytes a page are kept.
 
 Offline: Tesseract reads its language data from the Debian packages, nothing else.
 """
@@ -22,12 +24,13 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import io
 import os
 import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any
 
@@ -90,22 +93,23 @@ def _child_setup() -> None:  # pragma: no cover - runs in the child between fork
         os.setpriority(os.PRIO_PROCESS, 0, NICE)
 
 
-def pgm(width: int, height: int, gray: bytes) -> bytes:
-    """An 8-bit binary PGM (what Tesseract's Leptonica reads fastest from a pipe)."""
-    return b"P5\n%d %d\n255\n" % (width, height) + gray
+def tiff(images: Sequence[Any]) -> bytes:
+    """The pages as one uncompressed 8-bit grayscale TIFF (Leptonica reads it straight from a pipe)."""
+    gray = [img if img.mode == "L" else img.convert("L") for img in images]
+    buf = io.BytesIO()
+    gray[0].save(buf, "TIFF", save_all=True, append_images=gray[1:])
+    return buf.getvalue()
 
 
-def recognize(image: Any, ctx: Context, languages: str) -> str:
-    """Text of one page image (a Pillow image, any mode), within the file's deadline.
+def recognize(images: Sequence[Any], ctx: Context, languages: str) -> list[str]:
+    """Text of each page image (Pillow images, any mode), by one Tesseract run within the file's deadline.
 
     Raises :class:`OcrUnavailable` without Tesseract, :class:`Abort` (timeout) past the deadline and
-    :class:`MemberLimit` (``ocr_failed``) when Tesseract fails on the page.
+    :class:`MemberLimit` (``ocr_failed``) when Tesseract fails on the pages.
     """
     langs = usable_languages(languages)
     exe = tesseract_path() or "tesseract"  # usable_languages found it
-    gray = image if image.mode == "L" else image.convert("L")
-    data = pgm(gray.width, gray.height, gray.tobytes())
-    del gray
+    data = tiff(images)
     ctx.check()
     env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "OMP_THREAD_LIMIT": "1", "LC_ALL": "C"}
     remaining = max(0.1, ctx.deadline - time.monotonic())
@@ -126,7 +130,16 @@ def recognize(image: Any, ctx: Context, languages: str) -> str:
         raise OcrUnavailable(f"cannot run tesseract ({type(e).__name__})") from None
     if done.returncode != 0:
         raise MemberLimit("ocr_failed", f"tesseract exited with status {done.returncode}")
-    return done.stdout[:MAX_OUTPUT].decode("utf-8", "replace")
+    return split_pages(done.stdout, len(images))
+
+
+def split_pages(out: bytes, count: int) -> list[str]:
+    """Tesseract's text output cut into its ``count`` pages (it writes a form feed before each page but
+    the first). Should the count not match, all of it is the first page's: nothing read is dropped."""
+    pages = out.split(b"\f")
+    if len(pages) != count:
+        pages = [out] + [b""] * (count - 1)
+    return [p[:MAX_OUTPUT].decode("utf-8", "replace") for p in pages]
 
 
 def announce_heavy() -> None:

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from agent.extract import image
 from agent.extract.archive import SPOOL_MEMORY, depth_error, join_member
-from agent.extract.context import Abort, Chunker, Context, Item, MemberLimit
+from agent.extract.context import Abort, Context, Item, MemberLimit
 
 Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
 
@@ -109,21 +109,28 @@ def _pages(
 ) -> Iterator[Item]:
     """Every page's text into one body, page after page; a page that fails costs that page only."""
     ch = ctx.chunker(member)
+    batch = image.OcrBatch(ctx, member, ch)
     try:
-        yield from _page_loop(doc, ctx, member, forms, fields, ch)
+        yield from _page_loop(doc, ctx, member, forms, fields, batch)
     except Abort:  # past the deadline: what was read before still gets classified
+        yield from batch.abandon()
         yield from ch.close()
         raise
     yield from ch.close()
 
 
 def _page_loop(
-    doc: Any, ctx: Context, member: str | None, forms: Any, fields: dict[str, list[str]], ch: Chunker
+    doc: Any,
+    ctx: Context,
+    member: str | None,
+    forms: Any,
+    fields: dict[str, list[str]],
+    batch: image.OcrBatch,
 ) -> Iterator[Item]:
+    """Pages in order; those that need OCR are rendered here and read by Tesseract a batch at a time."""
     import pypdfium2 as pdfium
 
     failed = 0
-    ocr_stopped = False
     for i in range(len(doc)):
         ctx.check()
         try:
@@ -133,20 +140,20 @@ def _page_loop(
             if failed <= MAX_PAGE_ERRORS:
                 yield ctx.error(member, "malformed", f"page {i + 1}: PDFium could not load it")
             continue
+        scan = None
         try:
             if forms is not None:
                 _widget_values(page, forms, fields)
             text = _page_text(page, ctx)
-            if not ocr_stopped and _needs_ocr(page, text):
+            if not batch.stopped and _needs_ocr(page, text):
                 try:
-                    text += _ocr(page, ctx, i + 1)
+                    scan = _render_for_ocr(page, ctx, i + 1)
                 except MemberLimit as e:
-                    yield ctx.error(member, e.reason, e.detail)
-                    ocr_stopped = e.reason in image.STOP_REASONS
+                    yield from batch.refuse(e)
         finally:
             page.close()
-        if text.strip():
-            yield from ch.feed(text.rstrip("\n") + "\n")
+        yield from batch.add(text, scan, f"page {i + 1}")
+    yield from batch.flush()
 
 
 def _page_text(page: Any, ctx: Context) -> str:
@@ -170,8 +177,8 @@ def _needs_ocr(page: Any, text: str) -> bool:
     return any(obj.type == c.FPDF_PAGEOBJ_IMAGE for obj in objects)
 
 
-def _ocr(page: Any, ctx: Context, number: int) -> str:
-    """Render the page at ``ocr_dpi`` (refused above the pixel limit) and OCR it."""
+def _render_for_ocr(page: Any, ctx: Context, number: int) -> Any:
+    """The page drawn at ``ocr_dpi`` (refused above the pixel limit, or past the OCR page limit)."""
     width, height = page.get_size()  # points
     scale = ctx.limits.ocr_dpi / 72
     px_w, px_h = max(1, math.ceil(width * scale)), max(1, math.ceil(height * scale))
@@ -182,8 +189,7 @@ def _ocr(page: Any, ctx: Context, number: int) -> str:
             f" above {ctx.limits.max_image_pixels}",
         )
     image.admit(ctx)  # before rendering: a page that would not be read is not drawn
-    img = render_gray(page, ctx, scale)
-    return "\n" + image.ocr_page(img, ctx, f"page {number}")
+    return render_gray(page, ctx, scale)
 
 
 def render_gray(page: Any, ctx: Context, scale: float) -> Any:

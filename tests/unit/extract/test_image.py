@@ -305,6 +305,59 @@ def test_tesseract_child_yields_the_cpu_to_text_scans(
     monkeypatch.setattr(ocr, "tesseract_path", lambda: str(probe))
     monkeypatch.setattr(ocr, "languages_installed", lambda: frozenset({"eng"}))
     page = Image.new("L", (64, 64), 255)
-    said = ocr.recognize(page, Context("page.png", Limits()), "eng").split()
+    said = ocr.recognize([page], Context("page.png", Limits()), "eng")[0].split()
     assert said == [str(ocr.NICE), str(os.SCHED_BATCH), str(int(signal.SIGKILL)), "1"]
     assert ocr.NICE == 19
+
+
+def _counting_tesseract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The real Tesseract behind a wrapper that logs each run; returns the log."""
+    real, log = ocr.tesseract_path(), tmp_path / "runs.log"
+    wrapper = tmp_path / "bin" / "tesseract"
+    wrapper.parent.mkdir()
+    wrapper.write_text(f'#!/bin/sh\necho run >> "{log}"\nexec "{real}" "$@"\n')
+    wrapper.chmod(0o700)
+    monkeypatch.setattr(ocr, "tesseract_path", lambda: str(wrapper))
+    log.write_text("")
+    return log
+
+
+@pytest.mark.slow
+@needs_tesseract
+def test_scanned_pages_are_read_a_batch_per_tesseract_run_in_page_order(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Three scanned pages around a page with a text layer: one Tesseract run reads the three, and the
+    body keeps page order (the text page waits for the scan before it). With batches of two pages,
+    two runs, same body."""
+    import pypdfium2 as pdfium
+
+    from agent.extract import image
+    from tests.unit.extract.builders import pdf_bytes
+
+    log = _counting_tesseract(tmp_path, monkeypatch)
+    scans = [render_text_image([f"Scanned sheet {word} BRAVO"], dpi=150) for word in ("ONE", "TWO", "FOUR")]
+    doc = pdfium.PdfDocument(_image_pdf(scans))
+    doc.import_pages(pdfium.PdfDocument(pdf_bytes(["Typed page THREE with a text layer"])), index=2)
+    buf = io.BytesIO()
+    doc.save(buf)
+    p = tmp_path / "mixed.pdf"
+    p.write_bytes(buf.getvalue())
+    limits = Limits(ocr_languages="eng")
+    order = ("sheet ONE", "sheet TWO", "page THREE", "sheet FOUR")
+    for batch, runs in ((image.BATCH_PAGES, 1), (2, 2)):
+        monkeypatch.setattr(image, "BATCH_PAGES", batch)
+        log.write_text("")
+        items = run(p, limits)
+        body = texts(items)
+        assert errors(items) == []
+        assert [body.index(w) for w in order] == sorted(body.index(w) for w in order)
+        assert log.read_text().count("run") == runs
+
+
+def test_tesseract_output_is_cut_into_its_pages() -> None:
+    """Tesseract writes a form feed before each page but the first; a count that does not match keeps
+    every byte (on the first page) rather than misplacing or dropping text."""
+    assert ocr.split_pages(b"one\n\x0ctwo\n\x0c", 3) == ["one\n", "two\n", ""]
+    assert ocr.split_pages(b"only\n", 1) == ["only\n"]
+    assert ocr.split_pages(b"one\x0ctwo", 3) == ["one\x0ctwo", "", ""]
