@@ -9,8 +9,11 @@ modules. Each worker builds its pipeline once at start from a picklable spec (se
 exact pack bytes the agent loaded, see agent.daemon.wiring.PipelineSpec) and reports ``ready``; only then
 is it given files, so its start-up time (about a second) never counts against a file's deadline.
 Each worker owns a duplex Pipe; the parent hands it one file at a time and watches a deadline.
-A worker whose file goes to OCR says so ("heavy"): while it OCRs, a spare worker is started so
-text files keep ``size`` workers (the OCR lane, see WorkerPool._wanted). A worker that
+A worker whose file goes to OCR says so ("heavy") and waits for the parent's answer: while it OCRs,
+a spare worker is started so text files keep ``size`` workers (the OCR lane, see WorkerPool._wanted).
+The lane has ``spare`` places: when they are all taken the answer is no, the worker drops the file
+(``Deferred``) and the pool scans it again as soon as a place frees, so a drop of many scans at
+once never takes every worker away from the text files (issue 19). A worker that
 overruns it is SIGKILLed and replaced (the file is recorded as ``timeout``); a worker that dies is
 replaced too (``internal``). ProcessPoolExecutor cannot kill one stuck task, hence this pool.
 
@@ -34,8 +37,9 @@ import signal
 import stat as stat_mod
 import sys
 import time
+from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -125,14 +129,34 @@ class JobFailed:
 
 @dataclass(frozen=True)
 class Heavy:
-    """Worker -> parent, during a job: this file went to OCR (the job moves to the OCR lane)."""
+    """Worker -> parent, during a job: this file goes to OCR; may it take a place in the OCR lane?"""
 
     seq: int
 
 
+@dataclass(frozen=True)
+class Lane:
+    """Parent -> worker, the answer to Heavy: ``go`` False while the OCR lane is full."""
+
+    seq: int
+    go: bool
+
+
+@dataclass(frozen=True)
+class Deferred:
+    """Worker -> parent: the file needs OCR and the lane was full; it was not scanned (yet)."""
+
+    seq: int
+
+
+class LaneFull(BaseException):
+    """Raised inside a scan whose OCR the parent refused for now. A BaseException, so that no
+    reader's ``except Exception`` records it as the file's error: the whole scan is dropped."""
+
+
 #: What a worker sends: one of Ready | StartFailed first, then per Job maybe Heavy, then one result.
-WorkerMessage = Ready | StartFailed | Heavy | Cached | Scanned | JobFailed
-JobResult = Cached | Scanned | JobFailed
+WorkerMessage = Ready | StartFailed | Heavy | Cached | Scanned | JobFailed | Deferred
+JobResult = Cached | Scanned | JobFailed | Deferred
 
 
 @dataclass(frozen=True)
@@ -265,11 +289,17 @@ def _die_with_parent() -> None:
 
 
 def _announcer(conn: mpc.Connection, seq: int) -> Any:
-    """The worker tells its parent that this job went to OCR (see WorkerPool's OCR lane)."""
+    """The worker asks its parent for a place in the OCR lane for this job (see WorkerPool._wanted);
+    raises :class:`LaneFull` when there is none. While a job runs the parent sends nothing else."""
 
     def announce() -> None:
-        with contextlib.suppress(OSError):
+        try:
             conn.send(Heavy(seq))
+            answer = conn.recv()
+        except (EOFError, OSError):
+            return  # the parent is gone: this worker ends with the job
+        if isinstance(answer, Lane) and not answer.go:
+            raise LaneFull
 
     return announce
 
@@ -319,17 +349,22 @@ def _worker_main(conn: mpc.Connection, spec: Any, seal_to: Any = None, log_setup
         if job is None:
             return
         ocr.on_heavy = _announcer(conn, job.seq)
-        result: JobResult
         try:
-            result = run_job(pipeline, job, seal_to)
-        except MemoryError:  # the worker's memory ceiling (scanpool.set_memory_ceiling) was reached
-            result = JobFailed(job.seq, "limit_memory", "MemoryError")
-        except Exception as exc:
-            result = JobFailed(job.seq, "internal", type(exc).__name__)
-        try:
-            conn.send(result)
+            conn.send(_guarded_job(pipeline, job, seal_to))
         except (BrokenPipeError, OSError):
             return
+
+
+def _guarded_job(pipeline: Any, job: Job, seal_to: Any) -> JobResult:
+    """run_job, its failures as results: the worker lives on."""
+    try:
+        return run_job(pipeline, job, seal_to)
+    except LaneFull:
+        return Deferred(job.seq)
+    except MemoryError:  # the worker's memory ceiling (scanpool.set_memory_ceiling) was reached
+        return JobFailed(job.seq, "limit_memory", "MemoryError")
+    except Exception as exc:
+        return JobFailed(job.seq, "internal", type(exc).__name__)
 
 
 #: Seconds the OCR lane's extra workers stay after the last OCR ended (WorkerPool._wanted).
@@ -368,6 +403,7 @@ class WorkerPool:
         self.spare = spare  # extra workers while files are being OCRed (the OCR lane, see _wanted)
         self.linger = linger  # seconds an idle extra is kept after the last OCR ended (see _wanted)
         self._lane_until = 0.0
+        self._deferred: deque[tuple[WorkItem, Job]] = deque()  # scans waiting for a place in the lane
         self.seal_to = seal_to  # X25519 public key: workers seal evidence (settings evidence: encrypted)
         self.timeout = timeout
         # the extractor enforces `timeout` cooperatively; the hard kill leaves it room to do so first
@@ -457,6 +493,8 @@ class WorkerPool:
             if s.item is not None:
                 unfinished.append(s.item)
                 s.item = None
+        unfinished += [item for item, _ in self._deferred]
+        self._deferred.clear()
         return unfinished
 
     # -- work ---------------------------------------------------------------------------------
@@ -467,22 +505,22 @@ class WorkerPool:
     def busy(self) -> int:
         return sum(1 for s in self.slots if s.item is not None)
 
+    def waiting(self) -> int:
+        """Scans put aside until the OCR lane has a place (see _resume)."""
+        return len(self._deferred)
+
     def pids(self) -> list[int]:
         return [s.proc.pid for s in self.slots if s.proc is not None]
 
     def submit(self, item: WorkItem, role: str, root: str | None, digest: str) -> None:
         s = next(s for s in self.slots if s.item is None and s.ready)
+        prev_hash = item.prev_hash if item.prev_state_done else None
+        self._send(s, item, Job(0, item.path, item.zone, role, root, digest, prev_hash, item.prev_digest))
+
+    def _send(self, s: _Slot, item: WorkItem, job: Job) -> None:
+        """Hand ``job`` (a fresh sequence number) to the idle worker of slot ``s``."""
         self._seq += 1
-        job = Job(
-            self._seq,
-            item.path,
-            item.zone,
-            role,
-            root,
-            digest,
-            item.prev_hash if item.prev_state_done else None,
-            item.prev_digest,
-        )
+        job = replace(job, seq=self._seq)
         now = time.monotonic()
         s.item, s.job, s.started, s.deadline = item, job, now, now + self.timeout + self.grace
         with contextlib.suppress(OSError):  # the worker died: poll() sees its sentinel, reports the item
@@ -515,6 +553,7 @@ class WorkerPool:
             if (o := self._handle(s, r)) is not None:
                 out.append(o)
         out += self._expire()
+        self._resume()
         if len(self.slots) > self.size:
             self._shrink()
         return out
@@ -550,6 +589,22 @@ class WorkerPool:
                 out.append(Outcome(item, "timeout", reason="timeout", seconds=now - started))
         return out
 
+    def _lane_open(self) -> bool:
+        """Is there a place in the OCR lane? (``spare`` 0: no lane, every file OCRs where it is.)"""
+        return self.spare == 0 or sum(1 for s in self.slots if s.heavy) < self.spare
+
+    def _resume(self) -> None:
+        """Deferred scans go back to a worker, oldest first, as soon as the lane has a place; such a
+        job takes its place right away (it is known to need OCR), and a spare starts beside it."""
+        while self._deferred and self._lane_open():
+            s = next((s for s in self.slots if s.item is None and s.ready), None)
+            if s is None:
+                return
+            item, job = self._deferred.popleft()
+            self._send(s, item, job)
+            s.heavy = True
+            self._grow()
+
     def _wanted(self) -> int:
         """The OCR lane: OCR takes seconds a page, and text files must not queue behind a scan. While
         files are being OCRed, up to ``spare`` extra workers run, so ``size`` workers stay free for
@@ -559,6 +614,16 @@ class WorkerPool:
         heavy = sum(1 for s in self.slots if s.heavy)
         kept = len(self.slots) - self.size if time.monotonic() < self._lane_until else 0
         return self.size + min(self.spare, max(heavy, kept))
+
+    def _admit(self, s: _Slot, seq: int) -> None:
+        """A worker's file goes to OCR: it takes a place in the lane (a spare starts so text files keep
+        ``size`` workers), or, the lane being full, it is told to drop the file (it answers Deferred)."""
+        go = s.heavy or self._lane_open()
+        if go:
+            s.heavy = True
+            self._grow()
+        with contextlib.suppress(OSError):  # the worker died: poll() sees its sentinel
+            s.conn.send(Lane(seq, go))
 
     def _grow(self) -> None:
         while len(self.slots) < self._wanted():
@@ -607,11 +672,10 @@ class WorkerPool:
         item, job = s.item, s.job
         if item is None or job is None:
             raise RuntimeError("a worker answered while it had no job")
-        if not isinstance(msg, Heavy | Cached | Scanned | JobFailed) or msg.seq != job.seq:
+        if not isinstance(msg, Heavy | Cached | Scanned | JobFailed | Deferred) or msg.seq != job.seq:
             return None
-        if isinstance(msg, Heavy):  # the file went to OCR: it moves to the OCR lane, a spare takes its place
-            s.heavy = True
-            self._grow()
+        if isinstance(msg, Heavy):
+            self._admit(s, msg.seq)
             return None
         secs = time.monotonic() - s.started
         if s.heavy:  # an OCR ended: the lane's extras stay a while for the next one
@@ -620,6 +684,10 @@ class WorkerPool:
         if s.retire:
             self._stop_idle(s)
             self._spawn(s)
+        if isinstance(msg, Deferred):  # the lane was full: scanned again when a place frees (_resume)
+            self._deferred.append((item, job))
+            log.info("scan_deferred_for_ocr_lane", waiting=len(self._deferred))
+            return None
         if isinstance(msg, Cached):
             return Outcome(item, "cached", content_hash=msg.content_hash, stat=msg.stat, seconds=secs)
         if isinstance(msg, Scanned):

@@ -161,6 +161,75 @@ def test_ocr_lane_keeps_a_worker_for_text_files(tmp_path: Path) -> None:
         j.close()
 
 
+def _poll_until(pool: WorkerPool, done: object, lane: int, timeout: float = 30.0) -> list:
+    """Poll until ``done()``; at every step no more than ``lane`` workers may be OCRing."""
+    out: list = []
+    end = time.monotonic() + timeout
+    while not done() and time.monotonic() < end:  # type: ignore[operator]
+        out += pool.poll(0.05)
+        assert sum(1 for s in pool.slots if s.heavy) <= lane
+    assert done()  # type: ignore[operator]
+    return out
+
+
+def test_a_full_ocr_lane_defers_the_next_scan_and_text_files_keep_their_worker(tmp_path: Path) -> None:
+    """One worker, a lane of one place, two scans: the second scan's worker is told the lane is full,
+    drops the file and takes the text file instead; the second scan is read once the first is done.
+    Never are two files OCRed at once, and every file gets its verdict."""
+    pool = WorkerPool(1, timeout=30.0, spare=1, linger=60.0)
+    pool.start(ScriptedPipeline())
+    j = Journal(tmp_path / "j.db")
+    try:
+        assert pool.wait_ready(30.0)
+        first, second = tmp_path / "release-1", tmp_path / "release-2"
+        scan1, scan2, text = _items(
+            j,
+            tmp_path,
+            {
+                "scan1.pdf": b"OCR " + str(first).encode(),
+                "scan2.pdf": b"OCR " + str(second).encode(),
+                "a.txt": b"text",
+            },
+        )
+        pool.submit(scan1, "contractor-drop", None, "d")
+        _poll_until(pool, lambda: len(pool.slots) == 2 and pool.idle() == 1, lane=1)
+        pool.submit(scan2, "contractor-drop", None, "d")
+        assert _poll_until(pool, lambda: pool.waiting() == 1 and pool.idle() == 1, lane=1) == []
+        pool.submit(text, "contractor-drop", None, "d")
+        (o,) = _poll_until(pool, lambda: pool.idle() == 1 and pool.busy() == 1, lane=1)
+        assert o.item.path == text.path and o.kind == "verdict"
+        assert pool.waiting() == 1  # the second scan still waits for the first
+        first.touch()
+        out = _poll_until(pool, lambda: pool.waiting() == 0 and pool.busy() == 1, lane=1)
+        assert [(o.item.path, o.kind) for o in out] == [(scan1.path, "verdict")]
+        second.touch()
+        (o,) = _poll_until(pool, lambda: pool.busy() == 0, lane=1)
+        assert o.item.path == scan2.path and o.kind == "verdict"
+    finally:
+        pool.stop(1.0)
+        j.close()
+
+
+def test_scans_still_waiting_for_the_lane_are_handed_back_at_stop(tmp_path: Path) -> None:
+    """A scan deferred for the OCR lane is unfinished work: stop() returns it (the agent requeues it)."""
+    pool = WorkerPool(1, timeout=30.0, spare=1)
+    pool.start(ScriptedPipeline())
+    j = Journal(tmp_path / "j.db")
+    try:
+        assert pool.wait_ready(30.0)
+        release = tmp_path / "release"
+        scan1, scan2 = _items(j, tmp_path, {f"scan{n}.pdf": b"OCR " + str(release).encode() for n in (1, 2)})
+        pool.submit(scan1, "contractor-drop", None, "d")
+        _poll_until(pool, lambda: len(pool.slots) == 2 and pool.idle() == 1, lane=1)
+        pool.submit(scan2, "contractor-drop", None, "d")
+        _poll_until(pool, lambda: pool.waiting() == 1, lane=1)
+        unfinished = pool.stop(0.5)
+        assert sorted(i.path for i in unfinished) == sorted([scan1.path, scan2.path])
+    finally:
+        release.touch()
+        j.close()
+
+
 def test_run_job_seals_what_the_pipeline_hook_saw_and_leaves_the_pipeline_alone(tmp_path: Path) -> None:
     """Evidence comes from the pipeline's on_detections hook: the sealed blob holds the matched
     marking, only the private key opens it, and the pipeline's classifier is never swapped."""
