@@ -284,7 +284,7 @@ def test_ocr_is_announced_once_per_file(tmp_path: Path, monkeypatch: pytest.Monk
 def test_tesseract_child_yields_the_cpu_to_text_scans(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The OCR child runs one thread, at nice 19 under SCHED_BATCH, and dies with its worker.
+    """The OCR child runs one thread, at nice 10 under SCHED_BATCH, and dies with its worker.
 
     Tesseract cannot report how it was started, so a stand-in on its path reports what the kernel
     says of it (its own nice, policy, parent-death signal and OpenMP limit) as the "recognised" text.
@@ -307,7 +307,7 @@ def test_tesseract_child_yields_the_cpu_to_text_scans(
     page = Image.new("L", (64, 64), 255)
     said = ocr.recognize([page], Context("page.png", Limits()), "eng")[0].split()
     assert said == [str(ocr.NICE), str(os.SCHED_BATCH), str(int(signal.SIGKILL)), "1"]
-    assert ocr.NICE == 19
+    assert ocr.NICE == 10
 
 
 def _counting_tesseract(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
