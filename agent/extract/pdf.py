@@ -22,14 +22,12 @@ import itertools
 import math
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import IO, Any
 
 from agent.extract import image
 from agent.extract.archive import SPOOL_MEMORY, depth_error, join_member
-from agent.extract.context import Abort, Context, Item, MemberLimit
-
-Recurse = Callable[[IO[bytes], str, int], Iterator[Item]]
+from agent.extract.context import Abort, Context, Item, MemberLimit, Recurse
 
 #: Page errors reported per file; more are counted in the last one's detail.
 MAX_PAGE_ERRORS = 3
