@@ -8,17 +8,26 @@ scanned (extract + classify + policy, as `dropwarden scan` does per file) ``--re
 the median CPU time is reported, in MB of text per CPU second. The PDF's extraction alone is timed too, with
 PDFium (the reader) and with pypdf (the reader before, a test dependency now) for the before/after.
 
+The PDF above is the cheapest kind to read: base-14 Helvetica, one text object a line. ``pdfweb``
+(not in the default formats) is the same words as a browser prints them (headless Chromium: embedded
+subset fonts, text placed glyph run by glyph run, as web applications generate invoices and
+statements); PDFium reads that kind about four times slower per MB of text (issue 19).
+
     .venv/bin/python bench/bench_pdf.py            # 8 MB of text
     .venv/bin/python bench/bench_pdf.py --mb 2     # quicker
+    .venv/bin/python bench/bench_pdf.py --mb 1 --formats pdf,pdfweb
 """
 
 from __future__ import annotations
 
 import argparse
+import html
 import io
 import logging
 import random
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,12 +43,32 @@ from agent.pipeline import build_pipeline  # noqa: E402
 from bench.corpus import text_body, write_docx, write_pdf, write_xlsx  # noqa: E402
 from bench.figures import add_json_option, write_json  # noqa: E402
 
+
+def write_browser_pdf(path: Path, text: str) -> None:
+    """The words printed to PDF by headless Chromium (a paragraph a line); nothing without Chromium."""
+    exe = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
+    if exe is None:
+        return
+    page = path.with_suffix(".html")
+    body = "".join(f"<p>{html.escape(line)}</p>" for line in text.splitlines())
+    page.write_text(
+        "<html><head><meta charset='utf-8'><style>body{font-family:'DejaVu Serif';font-size:10pt}"
+        f"p{{margin:0 0 4pt 0}}</style></head><body>{body}</body></html>",
+        encoding="utf-8",
+    )
+    argv = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--no-pdf-header-footer"]
+    subprocess.run(
+        [*argv, f"--print-to-pdf={path}", page.as_uri()], capture_output=True, timeout=600, check=False
+    )
+
+
 #: Each format's writer (bench/corpus.py); txt is the reference.
 WRITERS: dict[str, Callable[[Path, str], None]] = {
     "txt": lambda p, t: p.write_text(t, encoding="utf-8"),
     "docx": write_docx,
     "xlsx": write_xlsx,
     "pdf": write_pdf,
+    "pdfweb": write_browser_pdf,
 }
 TARGET = 0.3
 
@@ -79,9 +108,12 @@ def main() -> int:
     mb = len(text.encode()) / 1e6
     figures: dict[str, float] = {"mb": mb}
     with tempfile.TemporaryDirectory(prefix="bench-pdf-") as d:
-        paths = {fmt: Path(d) / f"words.{fmt}" for fmt in formats}
+        paths = {fmt: Path(d) / ("words-web.pdf" if fmt == "pdfweb" else f"words.{fmt}") for fmt in formats}
         for fmt, path in paths.items():
             WRITERS[fmt](path, text)
+            if not path.exists():
+                print(f"  {fmt}: not written (no Chromium?), left out")
+        paths = {fmt: path for fmt, path in paths.items() if path.exists()}
         pipeline = build_pipeline(None, b"k" * 32)
         secs = {
             fmt: median_seconds(lambda p=path: pipeline.scan(FileRef(str(p))), args.repeat)
@@ -107,6 +139,11 @@ def main() -> int:
             print(
                 f"  PDF extraction only: PDFium {mb / ext_pdfium:.1f} MB/s, pypdf {mb / ext_pypdf:.1f} MB/s"
             )
+        if "pdfweb" in paths:
+            web = paths["pdfweb"]
+            ext_web = median_seconds(lambda: extracted_chars(web), args.repeat)
+            figures["pdfweb_extract_mbs"] = mb / ext_web
+            print(f"  browser-printed PDF extraction only: PDFium {mb / ext_web:.1f} MB/s")
     write_json(args.json, figures)
     return 0
 
