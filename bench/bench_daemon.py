@@ -172,10 +172,16 @@ def scanned_pdf(pages: int) -> bytes:
 
 
 def bench_latency(
-    base: Path, rate: float, seconds: float, settle: float, workers: int, scan_pages: int = 0
+    base: Path,
+    rate: float,
+    seconds: float,
+    settle: float,
+    workers: int,
+    scan_pages: int = 0,
+    at_once: int = 1,
 ) -> dict[str, float]:
-    """close->alert of text files at ``rate``; with ``scan_pages``, a scanned PDF of that many pages
-    is dropped at the start and every 30 s, so OCR runs while the text files arrive."""
+    """close->alert of text files at ``rate``; with ``scan_pages``, ``at_once`` scanned PDFs of that many
+    pages are dropped at the start and every 30 s, so OCR runs while the text files arrive."""
     scan = scanned_pdf(scan_pages) if scan_pages else b""
     a = Agent(base, settle, workers)
     a.start()
@@ -207,8 +213,8 @@ def bench_latency(
     for i in range(n):
         target = start + i / rate
         time.sleep(max(0.0, target - time.monotonic()))
-        if scan and i % int(30 * rate) == 0:
-            s = a.zone / f"scan{i:06d}.pdf"
+        for k in range(at_once if scan and i % int(30 * rate) == 0 else 0):
+            s = a.zone / f"scan{i:06d}-{k}.pdf"
             s.write_bytes(scan)
             scans[str(s)] = time.time()
         p = a.zone / f"d{i % 50:02d}" / f"f{i:06d}.txt"
@@ -300,6 +306,7 @@ def main() -> None:
         default=20,
         help="pages of the scanned PDF OCRed during a second latency run (0: none)",
     )
+    ap.add_argument("--scans-at-once", type=int, default=1, help="scanned PDFs dropped together (ocr part)")
     ap.add_argument("--parts", default="latency,ocr,burst,idle", help="comma-separated subset to run")
     ap.add_argument("--seconds", type=float, help="length of each latency run (default 60, --quick 10)")
     ap.add_argument("--json", metavar="FILE", help="also write the figures here as JSON (bench/all.py)")
@@ -315,7 +322,9 @@ def main() -> None:
         if "latency" in parts:
             res["latency"] = bench_latency(base / "lat", rate, secs, args.settle, args.workers)
         if "ocr" in parts:
-            res["ocr"] = bench_latency(base / "ocr", rate, secs, args.settle, args.workers, args.ocr_pages)
+            res["ocr"] = bench_latency(
+                base / "ocr", rate, secs, args.settle, args.workers, args.ocr_pages, args.scans_at_once
+            )
         if "burst" in parts:
             res["burst"] = bench_burst(base / "burst", burst, args.workers)
         if "idle" in parts:
