@@ -476,6 +476,9 @@ class WorkerPool:
                 self._spawn(s)
             else:
                 s.retire = True
+        # a scan waiting for the OCR lane was submitted under the old policy digest: its hash-cache
+        # check (same hash, same digest -> no scan) must not let it skip the new policies
+        self._deferred = deque((item, replace(job, prev_hash=None)) for item, job in self._deferred)
 
     def stop(self, timeout: float = 5.0) -> list[WorkItem]:
         """Ask every worker to exit; kill what is still busy after ``timeout``; return unfinished items."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -211,7 +212,8 @@ def test_a_full_ocr_lane_defers_the_next_scan_and_text_files_keep_their_worker(t
 
 
 def test_scans_still_waiting_for_the_lane_are_handed_back_at_stop(tmp_path: Path) -> None:
-    """A scan deferred for the OCR lane is unfinished work: stop() returns it (the agent requeues it)."""
+    """A scan deferred for the OCR lane is unfinished work: stop() returns it (the agent requeues it).
+    Policies reloaded while it waits: its hash-cache shortcut is dropped, so it is scanned anew."""
     pool = WorkerPool(1, timeout=30.0, spare=1)
     pool.start(ScriptedPipeline())
     j = Journal(tmp_path / "j.db")
@@ -219,10 +221,14 @@ def test_scans_still_waiting_for_the_lane_are_handed_back_at_stop(tmp_path: Path
         assert pool.wait_ready(30.0)
         release = tmp_path / "release"
         scan1, scan2 = _items(j, tmp_path, {f"scan{n}.pdf": b"OCR " + str(release).encode() for n in (1, 2)})
+        scan2 = dataclasses.replace(scan2, prev_hash="h", prev_digest="d", prev_state_done=True)
         pool.submit(scan1, "contractor-drop", None, "d")
         _poll_until(pool, lambda: len(pool.slots) == 2 and pool.idle() == 1, lane=1)
         pool.submit(scan2, "contractor-drop", None, "d")
         _poll_until(pool, lambda: pool.waiting() == 1, lane=1)
+        assert [job.prev_hash for _, job in pool._deferred] == ["h"]
+        pool.replace_pipeline(ScriptedPipeline())  # new policies: the waiting scan must really be read
+        assert [job.prev_hash for _, job in pool._deferred] == [None]
         unfinished = pool.stop(0.5)
         assert sorted(i.path for i in unfinished) == sorted([scan1.path, scan2.path])
     finally:
