@@ -180,16 +180,20 @@ class _StartsNearSuffixes:
 
 
 class _Windows:
-    """:func:`start_windows` of the last region asked for: the four patterns run over the same regions."""
+    """:func:`start_windows` of the last region asked for: the four patterns run over the same regions.
+
+    One tuple, replaced whole, so that threads sharing a classifier never mix one text's windows with
+    another's; it holds the text, so that no other text can take its place (and its ``id``).
+    """
 
     def __init__(self, finders: tuple[Any, Any]) -> None:
         self._finders = finders
-        self._text: str | None = None  # held, so that no other text can take its place (and id)
-        self._span = (0, 0)
-        self._last: list[tuple[int, int]] = []
+        self._last: tuple[str | None, int, int, list[tuple[int, int]]] = (None, 0, 0, [])
 
     def __call__(self, text: str, pos: int, endpos: int) -> list[tuple[int, int]]:
-        if text is not self._text or self._span != (pos, endpos):
-            self._last = start_windows(text, pos, endpos, self._finders)
-            self._text, self._span = text, (pos, endpos)
-        return self._last
+        last = self._last
+        if last[0] is text and last[1] == pos and last[2] == endpos:
+            return last[3]
+        windows = start_windows(text, pos, endpos, self._finders)
+        self._last = (text, pos, endpos, windows)
+        return windows
