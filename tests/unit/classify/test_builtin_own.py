@@ -1,4 +1,4 @@
-"""Our e-mail, IP, US SSN and US bank recognizers find what Presidio's found, with the same scores.
+"""Our e-mail, IP, URL, US SSN and US bank recognizers find what Presidio's found, with the same scores.
 
 Each entity used to be one of Presidio's predefined recognizers, run by Presidio's engine with our
 offline tokenizer and context enhancer. The reference here is exactly that: Presidio's recognizer in
