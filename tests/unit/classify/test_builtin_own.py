@@ -1,4 +1,4 @@
-"""Our e-mail, IP, US SSN and US bank recognizers find what Presidio's found, with the same scores.
+"""Our e-mail, IP, URL, US SSN and US bank recognizers find what Presidio's found, with the same scores.
 
 Each entity used to be one of Presidio's predefined recognizers, run by Presidio's engine with our
 offline tokenizer and context enhancer. The reference here is exactly that: Presidio's recognizer in
@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import regex
 import tldextract
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -342,6 +343,7 @@ HAND_BUILT: dict[str, list[str]] = {
         "href=\"https://example.ch/a b\" src='example.io' url: HTTP://EXAMPLE.COM/X",
         "x.accountants y.co.uk z.museum 10.0.0.1 file.txt report.pdf e.g. i.e. v1.2.de",
         "website example.İt and example.ſk and example.uK and ftp://example.com",
+        "ab." * 120 + "com, " + "a.b-" * 70 + "x.ch/p and 'https://www١.example.org' www12.x.io",
     ],
 }
 
@@ -426,3 +428,21 @@ def test_shipped_packs_build_no_presidio_recognizer_for_our_entities(monkeypatch
         assert built == []
         found = {d.entity for d in classifier.detect(TextChunk("/p", None, text))}
         assert {e for e in OWN if wanted is None or e in wanted} <= found
+
+
+def test_url_matching_skips_host_runs_with_no_suffix() -> None:
+    """Presidio's URL pattern backtracks over every dot within 253 characters at every position of a
+    run of host characters (10 KB of "ab.ab.ab..." took seconds): ours tries only positions near a
+    dot that a known suffix follows, which such a run has none of."""
+    from agent.classify.recognizers.url import UrlRecognizer, _finders, start_windows
+
+    finders = _finders(UrlRecognizer.FLAGS)
+    hostile = "ab." * 300_000
+    assert start_windows(hostile, 0, len(hostile), finders) == []
+    assert UrlRecognizer().analyze(hostile, []) == []
+    text = "ab." * 100 + "com and 'https://example.org'"
+    # host characters from 253 before the first suffix dot (299); from after "//" (317) to the second
+    assert start_windows(text, 0, len(text), finders) == [(299 - 253 - 16, 299), (317 - 16, 324)]
+    for pattern, fast in UrlRecognizer()._compiled:
+        plain = regex.compile(pattern.regex, UrlRecognizer.FLAGS)
+        assert [m.span() for m in fast.finditer(text)] == [m.span() for m in plain.finditer(text)]
