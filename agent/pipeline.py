@@ -235,8 +235,8 @@ def build_pipeline(
     known = Classifier.known_entities() | frozenset(e for d in extra for e in getattr(d, "entities", ()))
     paths = expand_policy_paths(policy_paths) if policy_paths else default_policy_dirs()
     policies = load_policies(paths, known_entities=known, sources=sources)
-    settings = ClassifierSettings(
-        entities=policies.entities(), custom=policies.recognizers, ner_model=ner_model
+    settings = ClassifierSettings(  # the loader compiled every pack pattern: no second compile
+        entities=policies.entities(), custom=policies.recognizers, custom_checked=True, ner_model=ner_model
     )
     classifier = Classifier(settings, extra=extra)  # type: ignore[arg-type]
     # values the EDM indexes know (a customer's name in free text) are blanked in every excerpt

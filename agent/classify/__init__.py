@@ -31,6 +31,8 @@ class ClassifierSettings:
 
     entities: frozenset[str] | None = None  # None = every known entity; others are not even registered
     custom: tuple[RecognizerSpec, ...] = ()  # recognizers declared in policy packs
+    #: True when ``custom`` comes from the policy loader, which compiled every pattern already
+    custom_checked: bool = False
     context_radius: int = 300  # characters kept around each match in Detection.context
     ner_model: str | None = (
         None  # installed spaCy package (or pipeline dir) for PERSON/LOCATION; None = no NER

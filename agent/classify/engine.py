@@ -62,7 +62,7 @@ class Classifier:
         self.settings = settings
         self.extra = tuple(extra)
         wanted = settings.entities
-        recognizers, triggers, owners = _registry(wanted, settings.custom)
+        recognizers, triggers, owners = _registry(wanted, settings.custom, settings.custom_checked)
         nlp = load_ner(settings.ner_model) if settings.ner_model and _wants(wanted, NER_ENTITIES) else None
         ner = sorted(e for e in NER_ENTITIES if _wants(wanted, {e})) if nlp is not None else []
         if ner:
@@ -205,7 +205,7 @@ def _rejected_detection(chunk: TextChunk, r: Rejection) -> Detection:
 
 
 def _registry(
-    wanted: frozenset[str] | None, custom: Sequence[RecognizerSpec]
+    wanted: frozenset[str] | None, custom: Sequence[RecognizerSpec], checked: bool = False
 ) -> tuple[list[Recognizer], list[Trigger], dict[str, tuple[str, Recognizer]]]:
     """The recognizers for the wanted entities (ours, the built-ins, the packs' own), their prefilter
     triggers, and each trigger's owner: prefilter group key -> (entity, recognizer).
@@ -239,7 +239,7 @@ def _registry(
                 triggers.extend(builtin_triggers)
                 owners[entity] = (entity, recognizers[-1])
     for spec in custom:
-        recognizers.append(SpecRecognizer(spec))
+        recognizers.append(SpecRecognizer(spec, checked))
         if spec.trigger:
             key = f"{spec.entity}/{spec.name}"
             triggers.append(Trigger(key, spec.trigger, spec.max_len))

@@ -29,10 +29,13 @@ class SpecRecognizer(DwPatternRecognizer):
 
     FLAGS = re.MULTILINE | re.DOTALL | re.IGNORECASE
 
-    def __init__(self, spec: RecognizerSpec) -> None:
+    def __init__(self, spec: RecognizerSpec, checked: bool = False) -> None:
+        """``checked``: the policy loader already compiled every pattern (it refuses a pack whose
+        pattern does not compile), so compiling them again here only costs start-up (~60 ms for the
+        shipped packs' two hundred formats)."""
         self._validator = get_validator(spec.validator, spec.min_entropy)
         self._filters = spec.filters
-        for _, regex, _ in spec.patterns:
+        for _, regex, _ in () if checked else spec.patterns:
             re.compile(regex)  # fail here, naming nothing secret, rather than at the first scan
         super().__init__(entity=spec.entity, patterns=spec.patterns, context=spec.context)
         self.name = spec.name

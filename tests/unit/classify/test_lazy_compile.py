@@ -90,3 +90,30 @@ def test_shipped_pipeline_compiles_only_what_a_text_reaches() -> None:
     found = pipeline.evaluate_text("GITLAB_TOKEN=glft-BEUeCHSveOr7tjyhsdat\n", FileRef("/x/ci.env")).findings
     assert "API_TOKEN" in {f.entity for f in found}
     assert any(r.name == "gitlab-feed-token" and r._compiled_cache is not None for r in ours)
+
+
+def _compiles_of(specs: tuple[RecognizerSpec, ...], monkeypatch: pytest.MonkeyPatch, checked: bool) -> int:
+    """How many of the specs' patterns ``re.compile`` sees while a classifier is built from them."""
+    patterns = {regex for s in specs for _, regex, _ in s.patterns}
+    seen: list[str] = []
+    compile_ = re.compile
+
+    def counting(pattern: str, flags: int = 0) -> re.Pattern[str]:
+        if pattern in patterns:
+            seen.append(pattern)
+        return compile_(pattern, flags)
+
+    with monkeypatch.context() as m:
+        m.setattr(re, "compile", counting)
+        entities = frozenset(s.entity for s in specs)
+        Classifier(ClassifierSettings(entities=entities, custom=specs, custom_checked=checked))
+    return len(seen)
+
+
+def test_specs_the_loader_checked_are_not_compiled_at_build(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan's pipeline says its specs come from the loader (which compiled every pattern and
+    refuses a pack whose pattern does not), so building its classifier compiles none of them again."""
+    specs = (_TOKEN, _OTHER)
+    assert _compiles_of(specs, monkeypatch, checked=False) == 2
+    assert _compiles_of(specs, monkeypatch, checked=True) == 0
+    assert build_pipeline(None, b"k" * 32, warm_up=False).classifier.settings.custom_checked
