@@ -269,24 +269,26 @@ class IbanRecognizer(DwPatternRecognizer):
         r"[A-Z]{2}\d[\dOIlSB]|[A-Z]{2}[OIlSB]\d"
     )
     MAX_LEN = 4 + 30 * 8  # the spread pattern: 30 characters, each after a gap of up to 7
-    #: The role of each span judged during one :meth:`analyze_regions` call (None outside one): the
-    #: grouped and the spread pattern both match a printed IBAN, and its role is most of its cost.
-    _roles: dict[tuple[int, int], str] | None = None
+    #: The text of the running :meth:`analyze_regions` call and the role of each span judged in it
+    #: (None outside a call): the grouped and the spread pattern both match a printed IBAN, and its
+    #: role is most of its cost.
+    _roles: tuple[str, dict[tuple[int, int], str]] | None = None
 
     def analyze_regions(self, text: str, regions: Iterable[tuple[int, int]]) -> list[Result]:
-        self._roles = {}
+        self._roles = (text, {})
         try:
             return super().analyze_regions(text, regions)
         finally:
             self._roles = None
 
     def _role(self, text: str, start: int, end: int) -> str:
-        """:func:`role`, once per span of the text being analysed."""
-        if self._roles is None:
+        """:func:`role`, once per span of the text being analysed (any other text: judged anew)."""
+        memo = self._roles
+        if memo is None or memo[0] is not text:
             return role(text, start, end)
-        found = self._roles.get((start, end))
+        found = memo[1].get((start, end))
         if found is None:
-            found = self._roles[start, end] = role(text, start, end)
+            found = memo[1][start, end] = role(text, start, end)
         return found
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:

@@ -26,3 +26,18 @@ def test_roles_are_judged_per_text() -> None:
             assert (r.start, r.end) == (start, start + len(IBAN))
             seen.add(attributes["role"])
     assert len(seen) == len(TEXTS)
+
+
+def test_each_span_is_judged_once(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from agent.classify.recognizers import iban
+
+    calls: list[tuple[int, int]] = []
+
+    def counted(text: str, start: int, end: int) -> str:
+        calls.append((start, end))
+        return role(text, start, end)
+
+    monkeypatch.setattr(iban, "role", counted)
+    for text in TEXTS:
+        assert len(IbanRecognizer().analyze_regions(text, [(0, len(text))])) >= 2
+    assert calls == [(30, 30 + len(IBAN))] * len(TEXTS)
