@@ -81,14 +81,14 @@ def _value_sets(pack: Path, data: bytes) -> list[Path]:
         return []  # the loader reports the broken pack itself
     if not isinstance(raw, dict):
         return []
-    out = []
-    for key in ("rules", "override"):
-        for entry in raw.get(key) or []:
+    out: list[Path] = []
+    for key in ("rules", "override"):  # any other shape is the loader's to report, with the pack's name
+        entries = raw.get(key)
+        for entry in entries if isinstance(entries, list) else []:
             exc = entry.get("exceptions") if isinstance(entry, dict) else None
             sets = exc.get("value_sets") if isinstance(exc, dict) else None
-            for v in sets or []:
-                if isinstance(v, str):
-                    out.append(pack.parent / v)
+            names = sets if isinstance(sets, list) else []
+            out.extend(pack.parent / v for v in names if isinstance(v, str))
     return out
 
 

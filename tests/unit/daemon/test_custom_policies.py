@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from agent.daemon.settings import Settings
 from agent.daemon.wiring import build_with_spec
 from agent.models import UNSCANNED_ENTITY
+from agent.policy.compiled import PolicyError
 from agent.security.keys import load_signing_private, write_keypair
 from agent.security.manifest import write_manifest
 
@@ -72,3 +75,21 @@ def test_signed_custom_packs_get_it_too(tmp_path: Path) -> None:
     write_manifest(pol, load_signing_private(keys.private), version=1)
     settings = _settings(tmp_path, pol, require_signed=True, signing_public_keys=[str(keys.public)])
     assert _unscanned_rules(settings) == ["unscanned-content"]
+
+
+def test_a_pack_of_the_wrong_shape_is_a_policy_error_not_a_crash(tmp_path: Path) -> None:
+    """``rules: 5`` (or an exceptions list instead of a mapping) reaches the loader, which names the pack;
+    reading the packs' value-set names before it must not fail on the shape first."""
+    pol = tmp_path / "pol"
+    pol.mkdir()
+    for n, body in enumerate(
+        [
+            "pack: p\nversion: 1\nrules: 5\n",
+            "pack: p\nversion: 1\nrules:\n  - id: r\n    exceptions: [1]\n",
+            "pack: p\nversion: 1\noverride:\n  - id: r\n    exceptions: {value_sets: 5}\n",
+        ]
+    ):
+        (pol / "p.yaml").write_text(body)
+        with pytest.raises(PolicyError) as err:
+            build_with_spec(_settings(tmp_path, pol), KEY)
+        assert "p.yaml" in str(err.value), n
