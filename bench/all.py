@@ -82,7 +82,8 @@ def main() -> int:
     parts = set((a.only or "a,b,c,d,e").split(","))
     tmp = Path(tempfile.mkdtemp(prefix="dw-bench-all-"))
     plans: dict[str, tuple[str, list[str]]] = {
-        "a": ("throughput", ["bench/run.py", "--prose-mb", "16" if q else "64", "--repeat", "3" if q else "5",
+        "a": ("throughput", ["bench/run.py", "--parts", "prose,plain", "--prose-mb", "16" if q else "64",
+                             "--size-mb", "10" if q else "30", "--repeat", "3" if q else "5",
                              "--subset-mb", "0.5" if q else "1"]),
         "b": ("start-up", ["bench/startup.py", "--repeat", "5" if q else "9"]),
         "c": ("formats", ["bench/bench_pdf.py", "--mb", "1" if q else "4", "--repeat", "3"]),
@@ -123,12 +124,25 @@ def rows_throughput(f: dict[str, Any]) -> list[Row]:
         ("    scan / Presidio, CPU view (idle machine)", "-", f"x{p['presidio_cpu_ratio']:.0f}", ">= x100",
          _check(p["presidio_cpu_ratio"] >= 100)),
         ("    recall vs Presidio on the sample", "OK", recall, "none missed", _check(p["recall_missed"] == 0)),
-        ("(e) scan / single re2 pass (same files), wall", BEFORE["floor_ratio"], f"{p['floor_ratio']:.2f}",
+        ("(e) scan / single re2 pass, same prose files, wall", "0.18 (stop 11 README)", f"{p['floor_ratio']:.2f}",
          ">= 0.33", _check(p["floor_ratio"] >= 1 / 3)),
         ("    the same, CPU view (idle machine)", "-", f"{p.get('floor_cpu_ratio', float('nan')):.2f}", ">= 0.33",
          _check(p.get("floor_cpu_ratio", 0) >= 1 / 3)),
         ("(e) peak RSS of the scan tree, 2 jobs", BEFORE["peak_rss_mb"], f"{p['peak_rss_mb']:.0f} MB", "<= 400 MB",
          _check(p["peak_rss_mb"] <= 400)),
+        *rows_plain(f.get("plain")),
+    ]  # fmt: skip
+
+
+def rows_plain(p: dict[str, Any] | None) -> list[Row]:
+    """The re2 floor on the plain part (logs, CSV, code, prose mixed: the part stop 11's 0.42 was measured on)."""
+    if not p:
+        return []
+    return [
+        (f"(e) scan / single re2 pass, {p['mb']:.0f} MB plain mix, wall", BEFORE["floor_ratio"],
+         f"{p['floor_ratio']:.2f}", ">= 0.33", _check(p["floor_ratio"] >= 1 / 3)),
+        ("    the same, CPU view (idle machine)", "-", f"{p.get('floor_cpu_ratio', float('nan')):.2f}", ">= 0.33",
+         _check(p.get("floor_cpu_ratio", 0) >= 1 / 3)),
     ]  # fmt: skip
 
 
