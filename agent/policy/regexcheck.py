@@ -65,9 +65,17 @@ def compiled(pattern: str, flags: int = 0) -> re.Pattern[str]:
 @functools.lru_cache(maxsize=4096)
 def _parsed(pattern: str) -> Any:
     """``re``'s parse tree of a pattern (no flags: M, S, I and A change no node, only ``state.flags``),
-    shared by compiling, the backtracking check and the required-literal search; never mutated (the
-    compiler only reads it). Raises ``re.error``."""
+    shared by compiling, the backtracking check, the required-literal search and (through
+    :func:`parsed`) the classifier's regex reach; never mutated (the compiler only reads it). Raises
+    ``re.error``."""
     return P.parse(pattern)
+
+
+def parsed(pattern: str) -> Any:
+    """The shared parse tree of ``pattern`` (parsed now unless the loader did, and it is not released
+    yet): the pipeline hands this to the classifier, which walks the pack patterns' trees for their
+    regex reach instead of parsing the ~200 shipped formats a second time (~30 ms of a scan's start)."""
+    return _parsed(pattern)
 
 
 def compile_error(pattern: str, flags: int = 0) -> str | None:
