@@ -8,6 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent.policy import regexcheck
 from agent.policy.lint import lint
@@ -174,3 +176,25 @@ def test_a_pipeline_that_fails_to_load_releases_the_parse_trees(
     with pytest.raises(PolicyError):
         build_pipeline([pack], b"k" * 32, warm_up=False)
     assert regexcheck._parsed.cache_info().currsize == 0
+
+
+#: Characters whose case ``re`` folds unusually: the Kelvin sign, long s, dotless and dotted i, micro
+#: sign and mu, final sigma, sharp s, title-case digraphs, Greek symbol variants, combining ypogegrammeni.
+_CASE_ALPHABET = "KkKsSſiIıİµμΜσςΣßẞǅǄǆΩωθϑϐβ\u0345ιɐ\nxyz "
+
+
+@given(
+    literal=st.text(_CASE_ALPHABET, min_size=1, max_size=3),
+    texts=st.lists(st.text(_CASE_ALPHABET, max_size=12), max_size=5),
+    ascii_only=st.booleans(),
+)
+def test_a_literal_ignoring_case_is_found_in_every_text_re_finds_it_in(
+    literal: str, texts: list[str], ascii_only: bool
+) -> None:
+    """The folded search of an IGNORECASE literal misses no text where ``re`` finds it."""
+    flags = re.IGNORECASE | (re.ASCII if ascii_only else 0)
+    corpus = ExampleTexts.of(texts)
+    held = corpus.holding(regexcheck.RequiredLiteral(literal, int(flags)))
+    assert {i for i, t in enumerate(texts) if re.search(re.escape(literal), t, flags)} <= set(held)
+    if "\n" not in literal and not ascii_only:  # exact, but for the newlines that join the texts
+        assert held == [i for i, t in enumerate(texts) if re.search(re.escape(literal), t, flags)]
