@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 __version__ = "0.1.0"
@@ -12,8 +11,11 @@ def build_revision() -> str:
     """The git revision this copy was built from, so an operator can tell which build a server runs.
 
     Packages (`make deb`) record it in ``agent/_revision.txt``; a source checkout asks git. Called
-    only by ``--version`` and the build-info metric, never on the scan path.
+    only by ``--version`` and the build-info metric, never on the scan path, so subprocess is
+    imported here rather than by every command.
     """
+    import subprocess
+
     here = Path(__file__).resolve().parent
     recorded = here / "_revision.txt"
     if recorded.is_file():

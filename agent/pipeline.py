@@ -30,6 +30,8 @@ from agent.models import (
 from agent.policy import DocContext, Evaluation, PolicySet, evaluate, load_policies
 from agent.policy.group import MAX_EXCERPTS_SHOWN, FileFindings
 from agent.policy.names import MAX_NAMES, NameText, redact_error, redact_finding, redact_record, rename
+from agent.policy.regexcheck import parsed as parsed_regex
+from agent.policy.regexcheck import release_parse_trees
 from agent.policy.shipped import SHIPPED_POLICIES, default_policy_dirs, expand_policy_paths
 from agent.policy.unscanned import unscanned_findings
 from agent.redact import Redactor
@@ -234,11 +236,18 @@ def build_pipeline(
     extra = tuple(extra_detectors)
     known = Classifier.known_entities() | frozenset(e for d in extra for e in getattr(d, "entities", ()))
     paths = expand_policy_paths(policy_paths) if policy_paths else default_policy_dirs()
-    policies = load_policies(paths, known_entities=known, sources=sources)
-    settings = ClassifierSettings(  # the loader compiled every pack pattern: no second compile
-        entities=policies.entities(), custom=policies.recognizers, custom_checked=True, ner_model=ner_model
-    )
-    classifier = Classifier(settings, extra=extra)  # type: ignore[arg-type]
+    try:  # the loader compiles and parses every pack pattern; the classifier reuses it, then it goes
+        policies = load_policies(paths, known_entities=known, sources=sources, keep_parse_trees=True)
+        settings = ClassifierSettings(
+            entities=policies.entities(),
+            custom=policies.recognizers,
+            custom_checked=True,
+            ner_model=ner_model,
+            regex_parser=parsed_regex,
+        )
+        classifier = Classifier(settings, extra=extra)  # type: ignore[arg-type]
+    finally:
+        release_parse_trees()
     # values the EDM indexes know (a customer's name in free text) are blanked in every excerpt
     finders = (getattr(d, "known_spans", None) for d in extra)
     protected = tuple(f for f in finders if callable(f))

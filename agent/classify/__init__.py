@@ -7,8 +7,9 @@ in beside it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from agent.models import Detection, RecognizerSpec, TextChunk
 
@@ -38,6 +39,9 @@ class ClassifierSettings:
         None  # installed spaCy package (or pipeline dir) for PERSON/LOCATION; None = no NER
     )
     min_score: float = 0.0  # drop results below this
+    #: The policy loader's shared parse trees (``agent.policy.regexcheck.parsed``): pack patterns'
+    #: regex reach is read from them, not parsed again. None: ``re``'s own parser.
+    regex_parser: Callable[[str], Any] | None = None
 
 
 def __getattr__(name: str) -> object:

@@ -41,7 +41,7 @@ characters only for non-ASCII text.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from re import _constants as _C  # type: ignore[attr-defined]
 from re import _parser as _P  # type: ignore[attr-defined]
@@ -68,6 +68,9 @@ EXTRA_TRIGGERS: dict[str, tuple[str, int | None]] = {}
 #: run). The phone recognizer's covering trigger; digit triggers are located inside its hits.
 DIGIT_SEP = "[ .\\-/()\u00a0]"  # one separator; a literal no-break space: re2 has no \\u escape
 DIGIT_RUN = rf"\d(?:{DIGIT_SEP}{{0,3}}\d){{6,}}"
+
+#: ``re._parser.parse`` (one argument: the pattern, no flags), or a cache of its trees.
+RegexParser = Callable[[str], "SubPattern"]
 
 _LAST_SPACE = re.compile(r"\s\S*\Z")
 _SPACE = re.compile(r"\s")
@@ -303,14 +306,15 @@ class _DigitRuns:
         return hits + (self.spans[run, 0] - self._starts[run])[:, None]
 
 
-def regex_reach(pattern: str) -> int | None:
+def regex_reach(pattern: str, parse: RegexParser | None = None) -> int | None:
     """How many characters a regex may look at outside its match, or None (unbounded or unparsable).
 
     Lookarounds look as far as their longest match; ``\b``, ``^``, ``$``, ``\\A`` and ``\\Z`` one character.
-    Parsed with ``re``'s parser: Presidio's ``regex`` patterns that it cannot read count as unbounded.
+    Parsed with ``re``'s parser, or read from ``parse``, a cache of its flag-less trees (walked here,
+    never mutated): Presidio's ``regex`` patterns that it cannot read count as unbounded.
     """
     try:
-        tree: SubPattern = _P.parse(pattern)
+        tree: SubPattern = (parse or _P.parse)(pattern)
     except (re.error, RecursionError, OverflowError):
         return None
     return _reach(tree.data)

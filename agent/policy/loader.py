@@ -62,14 +62,21 @@ Sources = Mapping[Path, bytes]
 
 
 def load_policies(
-    paths: Sequence[str | Path], known_entities: frozenset[str], sources: Sources | None = None
+    paths: Sequence[str | Path],
+    known_entities: frozenset[str],
+    sources: Sources | None = None,
+    keep_parse_trees: bool = False,
 ) -> PolicySet:
     """Load and layer packs (dirs: their *.yaml sorted by name; files as given). Raises PolicyError.
 
     ``sources``: pack and value-set contents already read (and signature-checked) by the caller; a
-    file missing from it is an error instead of being read from disk.
+    file missing from it is an error instead of being read from disk. ``keep_parse_trees``: the
+    caller reuses the patterns' parse trees (:func:`agent.policy.regexcheck.parsed`) and releases
+    them itself (:func:`~agent.policy.regexcheck.release_parse_trees`).
     """
-    policies, issues = compile_policies(paths, known_entities, sources=sources)
+    policies, issues = compile_policies(
+        paths, known_entities, sources=sources, keep_parse_trees=keep_parse_trees
+    )
     for issue in issues:
         if issue.level == "error":
             raise PolicyError.from_issue(issue)
@@ -93,10 +100,12 @@ def compile_policies(
     known_entities: frozenset[str],
     lint: bool = False,
     sources: Sources | None = None,
+    keep_parse_trees: bool = False,
 ) -> tuple[PolicySet | None, list[Issue]]:
     """Every issue found while layering the packs, and the PolicySet when there is no error.
 
-    ``lint`` adds the checks that must not stop a pack from loading (examples present, ...).
+    ``lint`` adds the checks that must not stop a pack from loading (examples present, ...). Both
+    ``lint`` and ``keep_parse_trees`` leave the parse trees for the caller to use and release.
     """
     files, issues = pack_files(paths)
     layering = _Layering(issues)
@@ -115,7 +124,7 @@ def compile_policies(
         rule = _compile_rule(layer.model, layer.pack, layer.file, issues, value_set_digest, sources)
         if rule is not None:
             compiled.append(rule)
-    if not lint:  # lint still searches the required literals; it releases them itself
+    if not (lint or keep_parse_trees):  # lint still searches the required literals; it releases them itself
         release_parse_trees()
     if any(i.level == "error" for i in issues):
         return None, issues

@@ -20,6 +20,9 @@ from tests.helpers import CARD_POLICY, REPO
 #: Presidio and spaCy (~0.9 s), and tldextract (0.1 s: it imports requests), which only e-mail
 #: validation needs and then only when a candidate is found.
 HEAVY = ("presidio_analyzer", "spacy", "tldextract")
+#: Imported at their first use: phonenumbers at the first phone candidate to validate, asn1crypto at
+#: the first PKCS#12 key store (~15-25 ms each). The small file has neither (its card is no phone).
+LAZY = ("phonenumbers", "asn1crypto")
 
 #: Patches the worker's per-file call to write its modules after each file, then runs the CLI.
 _PROBE = """
@@ -58,8 +61,8 @@ def imported(tmp_path: Path, *args: str) -> tuple[set[str], set[str]]:
     return set(parent.read_text().split()), set(worker.read_text().split())
 
 
-def heavy(names: set[str]) -> list[str]:
-    return sorted(n for n in names if n.split(".")[0] in HEAVY)
+def heavy(names: set[str], roots: tuple[str, ...] = HEAVY) -> list[str]:
+    return sorted(n for n in names if n.split(".")[0] in roots)
 
 
 @pytest.fixture
@@ -91,3 +94,5 @@ def test_scan_with_the_shipped_packs_loads_no_presidio(tmp_path: Path, small_fil
     parent, worker = imported(tmp_path, str(small_file))
     assert "agent.classify.recognizers.credit_card" in worker
     assert heavy(parent) == [] and heavy(worker) == []
+    assert "agent.classify.recognizers.phone" in worker and "agent.classify.keystore" in worker
+    assert heavy(parent, LAZY) == [] and heavy(worker, LAZY) == []

@@ -65,6 +65,7 @@ def test_light_commands_never_load_the_classifier(
     names = imported(tmp_path, *full)
     assert "agent.cli" in names  # the probe sees the launch's imports
     assert sorted(n for n in names if n.split(".")[0] in HEAVY) == []
+    assert "subprocess" not in names  # only --version's build_revision runs git
     commands = {n for n in names if n.startswith("agent.commands.")}
     # only the chosen command's module (config's helpers are shared by policy)
     allowed = {f"agent.commands.{module}", "agent.commands.config"} if module else set()

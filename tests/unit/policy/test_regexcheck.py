@@ -8,6 +8,8 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from agent.policy import regexcheck
 from agent.policy.lint import lint
@@ -97,6 +99,21 @@ def test_required_literal(pattern: str, literal: str | None, ignorecase: bool) -
     assert bool(found.flags & re.IGNORECASE) is ignorecase
 
 
+def _counting_parser(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """Counts ``re._parser.parse`` calls by pattern (the loader's and the classifier's: one module)."""
+    calls: Counter[str] = Counter()
+    real = regexcheck.P.parse
+
+    def counting(pattern: str, flags: int = 0, state: object = None) -> object:
+        calls[pattern] += 1
+        return real(pattern, flags, state)
+
+    regexcheck.compiled.cache_clear()
+    regexcheck._parsed.cache_clear()
+    monkeypatch.setattr(regexcheck.P, "parse", counting)
+    return calls
+
+
 def test_each_pack_regex_is_parsed_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Loading and linting a pack parses each of its regexes once, however many checks (compile error,
     backtracking shape, required literal, trigger coverage) and flag sets look at it; the parse trees
@@ -110,17 +127,74 @@ def test_each_pack_regex_is_parsed_once(tmp_path: Path, monkeypatch: pytest.Monk
         "    examples: {match: ['WX123456', 'k WX654321'], no_match: ['WX12']}\n",
         encoding="utf-8",
     )
-    calls: Counter[str] = Counter()
-    real = regexcheck.P.parse
-
-    def counting(pattern: str, flags: int = 0, state: object = None) -> object:
-        calls[pattern] += 1
-        return real(pattern, flags, state)
-
-    regexcheck.compiled.cache_clear()
-    regexcheck._parsed.cache_clear()
-    monkeypatch.setattr(regexcheck.P, "parse", counting)
+    calls = _counting_parser(monkeypatch)
     assert lint([pack], KNOWN) == []
     assert calls[regex] == 1
     assert regexcheck._parsed.cache_info().currsize == 0 and regexcheck.compiled.cache_info().currsize
     assert regexcheck.compiled(regex, FLAGS).search("x WX123456") is not None  # the shared tree compiles
+
+
+def test_a_scan_pipeline_parses_each_pack_regex_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Building a pipeline parses a pack regex once: the classifier reads its regex reach from the
+    tree the loader made (the same reach as from a parse of its own), then the trees are released."""
+    from agent.classify.prefilter import regex_reach
+    from agent.pipeline import build_pipeline
+
+    regex = "(?-i:(?<![A-Za-z0-9])WX[0-9]{6}(?![0-9]))"
+    pack = tmp_path / "p.yaml"
+    pack.write_text(
+        "pack: t\nrecognizers:\n  - name: wx-key\n    entity: API_TOKEN\n"
+        f"    patterns: [{{name: k, regex: '{regex}', score: 0.8}}]\n    trigger: 'WX'\n    max_len: 8\n"
+        "rules:\n  - id: wx\n    desc: A WX key.\n    severity: high\n    entities: [API_TOKEN]\n",
+        encoding="utf-8",
+    )
+    calls = _counting_parser(monkeypatch)
+    pipeline = build_pipeline([pack], b"k" * 32, warm_up=False)
+    assert calls[regex] == 1
+    assert regexcheck._parsed.cache_info().currsize == 0
+    assert regex_reach(regex) == regex_reach(regex, regexcheck.parsed) == 1
+    assert calls[regex] == 3  # released: each call above parsed it anew
+    found = pipeline.classifier.analyze_text("key WX123456 and WX12345678")
+    assert [(r.entity_type, r.start, r.end) for r in found] == [("API_TOKEN", 4, 12)]
+
+
+def test_a_pipeline_that_fails_to_load_releases_the_parse_trees(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from agent.pipeline import build_pipeline
+    from agent.policy import PolicyError
+
+    pack = tmp_path / "p.yaml"
+    pack.write_text(
+        "pack: t\nrecognizers:\n  - name: k\n    entity: API_TOKEN\n"
+        "    patterns: [{name: k, regex: 'WX[0-9]{6}', score: 0.8}]\n"
+        "rules:\n  - id: wx\n    desc: An unknown entity.\n    severity: high\n"
+        "    entities: [NO_SUCH_ENTITY]\n",
+        encoding="utf-8",
+    )
+    _counting_parser(monkeypatch)
+    with pytest.raises(PolicyError):
+        build_pipeline([pack], b"k" * 32, warm_up=False)
+    assert regexcheck._parsed.cache_info().currsize == 0
+
+
+#: Characters whose case ``re`` folds unusually: the Kelvin sign, long s, dotless and dotted i, micro
+#: sign and mu, final sigma, sharp s, title-case digraphs, Greek symbol variants, combining ypogegrammeni.
+_CASE_ALPHABET = "KkKsSſiIıİµμΜσςΣßẞǅǄǆΩωθϑϐβ\u0345ιɐ\nxyz "
+
+
+@given(
+    literal=st.text(_CASE_ALPHABET, min_size=1, max_size=3),
+    texts=st.lists(st.text(_CASE_ALPHABET, max_size=12), max_size=5),
+    ascii_only=st.booleans(),
+)
+def test_a_literal_ignoring_case_is_found_in_every_text_re_finds_it_in(
+    literal: str, texts: list[str], ascii_only: bool
+) -> None:
+    """The folded search of an IGNORECASE literal misses no text where ``re`` finds it."""
+    flags = re.IGNORECASE | (re.ASCII if ascii_only else 0)
+    corpus = ExampleTexts.of(texts)
+    held = corpus.holding(regexcheck.RequiredLiteral(literal, int(flags)))
+    assert {i for i, t in enumerate(texts) if re.search(re.escape(literal), t, flags)} <= set(held)
+    if "\n" not in literal and not ascii_only:  # exact, but for the newlines that join the texts
+        assert held == [i for i, t in enumerate(texts) if re.search(re.escape(literal), t, flags)]
