@@ -11,12 +11,17 @@ the unmeasured warm-up launch they answer from the cache. The "not cached" rows 
 commands with no usable cache (a state dir that does not exist; a user state dir open to others):
 the first run after a pack or code change, or `config check` run by another user than the agent.
 
+The agent package is byte-compiled first, as an installed one is (pip and the .deb compile it): a
+checkout run with PYTHONDONTWRITEBYTECODE=1 would otherwise compile ~100 modules at every launch,
+~0.1 CPU s that no installed agent pays.
+
     python bench/startup.py [--repeat 7]
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import statistics
 import subprocess
@@ -97,6 +102,7 @@ def fixtures(tmp: Path) -> dict[str, str]:
 def measure(repeat: int, only: str | None = None) -> list[Launches]:
     """Every command of COMMANDS launched ``repeat`` times (after one unmeasured warm-up launch)."""
     out: list[Launches] = []
+    compileall.compile_dir(Path(__file__).resolve().parents[1] / "agent", quiet=1)
     with tempfile.TemporaryDirectory(prefix="dw-startup-") as tmp:
         subs = fixtures(Path(tmp))
         env = {**os.environ, "XDG_STATE_HOME": str(Path(tmp) / "xdg"), "NO_COLOR": "1"}
