@@ -1,0 +1,67 @@
+"""The context enhancer tokenises overlapping neighbourhoods once: the same scores as one result at a time."""
+
+from __future__ import annotations
+
+import copy
+import random
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.classify.context import LinearContextEnhancer
+from agent.classify.recognizers.base import DwPatternRecognizer
+from agent.classify.results import Result
+from agent.classify.tokenizer import MAX_TOKEN, Tokens
+
+
+class _Licence(DwPatternRecognizer):
+    ENTITY = "LICENSE_NO"
+    PATTERNS = (("lic", r"\bL-\d{6}\b", 0.3),)
+    CONTEXT = ("licence", "permit number", "a")
+
+
+def _one_at_a_time(text: str, results: list[Result], rec: _Licence) -> list[float]:
+    """The scores as the enhancer gave them before: each result's own neighbourhood tokenised alone."""
+    enhancer = LinearContextEnhancer()
+    reach = enhancer.max_context_chars + MAX_TOKEN + 1
+    tokens = Tokens(text)
+    scores = []
+    for r in results:
+        starts, lemmas = tokens.local(r.start - reach, r.end + reach)
+        words = enhancer.surrounding_words(starts, lemmas, r.start, r.end)
+        if enhancer.supporting_word(words, rec.context) is not None:
+            scores.append(min(1.0, max(r.score + 0.35, 0.4)))
+        else:
+            scores.append(r.score)
+    return scores
+
+
+def _piece(rng: random.Random) -> str:
+    value = f"L-{rng.randrange(10**6):06d}"
+    return rng.choice(
+        [
+            value,
+            f"Licence {value}",
+            f"{value} (permit number)",
+            "a" * rng.choice([1, MAX_TOKEN - 1, MAX_TOKEN, MAX_TOKEN + 1, 3 * MAX_TOKEN]),
+            "x" * rng.randrange(1, 200),
+            "word " * rng.randrange(1, 60),
+            "a/c " + value,
+            f"licence {'-' * rng.randrange(100, 170)} {value}",  # the word near the 160-character bound
+            f"{value} {'=' * rng.randrange(100, 170)} licence",
+            ".,;",
+        ]
+    )
+
+
+@settings(max_examples=120, deadline=None)
+@given(seed=st.integers(0, 2**32), parts=st.integers(1, 60))
+def test_shared_neighbourhoods_score_like_one_result_at_a_time(seed: int, parts: int) -> None:
+    rng = random.Random(seed)
+    text = "".join(_piece(rng) + rng.choice([" ", "\n", "", " | "]) for _ in range(parts))
+    rec = _Licence()
+    results = rec.analyze(text)
+    rng.shuffle(results)  # the enhancer must not rely on the results' order
+    expected = _one_at_a_time(text, copy.deepcopy(results), rec)
+    LinearContextEnhancer().enhance_using_context(text, results, Tokens(text), [rec])
+    assert [r.score for r in results] == expected
