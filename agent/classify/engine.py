@@ -24,10 +24,10 @@ import structlog
 
 from agent.classify import ChunkDetector, ClassifierSettings, keystore
 from agent.classify.context import LinearContextEnhancer
-from agent.classify.prefilter import EXTRA_TRIGGERS, Prefilter, RegexParser, Trigger, regex_reach
+from agent.classify.prefilter import Prefilter, RegexParser, Trigger, regex_reach
 from agent.classify.recognizers import OURS
 from agent.classify.recognizers.base import ATTRIBUTES_KEY, DwPatternRecognizer, Rejection
-from agent.classify.recognizers.builtin import BUILTIN, COVERING_TRIGGERS, IN_DIGIT_RUNS, TRIGGERS
+from agent.classify.recognizers.builtin import BUILTIN, COVERING_TRIGGERS
 from agent.classify.recognizers.custom import SpecRecognizer
 from agent.classify.recognizers.ner import NER_ENTITIES, NerRecognizer, load_ner
 from agent.classify.results import (
@@ -250,14 +250,9 @@ def _registry(
 
 
 def _builtin_trigger(entity: str) -> list[Trigger]:
-    """The prefilter trigger of a built-in recognizer's entity, if it has one."""
-    nested = entity in IN_DIGIT_RUNS
-    if entity in TRIGGERS:
-        return [Trigger(entity, *TRIGGERS[entity], in_digit_runs=nested)]
+    """The prefilter trigger of a built-in recognizer's entity, if it has one (our phone recognizer)."""
     if entity in COVERING_TRIGGERS:
         return [Trigger(entity, *COVERING_TRIGGERS[entity], covering=True)]
-    if entity in EXTRA_TRIGGERS:
-        return [Trigger(entity, *EXTRA_TRIGGERS[entity], in_digit_runs=nested)]
     return []
 
 

@@ -61,8 +61,6 @@ MERGE_GAP = 512
 #: Memory budget of the multi-pattern set (RE2's default, 8 MB, is tight for ~25 counted patterns).
 SET_MAX_MEM = 64 << 20
 
-#: Triggers for Presidio recognizers that ``recognizers/builtin.py`` does not bound (same contract).
-EXTRA_TRIGGERS: dict[str, tuple[str, int | None]] = {}
 
 #: A run of seven or more digits joined by at most three separator characters (greedy: the whole
 #: run). The phone recognizer's covering trigger; digit triggers are located inside its hits.

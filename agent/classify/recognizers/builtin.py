@@ -4,10 +4,9 @@ Presidio is imported only when one of its recognizers is built (``agent/classify
 it for our engine): importing it pulls spaCy, more than half a second of start-up, so this table
 holds factories, not classes.
 
-``TRIGGERS`` gives the prefilter contract for those we can bound (see ``base.py``): a re2 regex that
-every match contains, and the longest match (``None``: matches never contain whitespace);
-``COVERING_TRIGGERS`` a re2 regex whose hits cover every match. Recognizers without an entry always
-run on the whole text.
+``COVERING_TRIGGERS`` gives the prefilter contract of our phone recognizer (see ``base.py``): a re2
+regex whose hits cover every match. Presidio's recognizers have none and always run on the whole
+text (no shipped rule uses them).
 """
 
 from __future__ import annotations
@@ -17,7 +16,7 @@ from collections.abc import Callable
 from agent.classify.recognizers.phone import PHONE_REGIONS, PhoneNumberRecognizer
 from agent.classify.results import Recognizer
 
-__all__ = ["BUILTIN", "COVERING_TRIGGERS", "IN_DIGIT_RUNS", "PHONE_REGIONS", "TRIGGERS"]
+__all__ = ["BUILTIN", "COVERING_TRIGGERS", "PHONE_REGIONS"]
 
 
 def _presidio(name: str) -> Callable[[], Recognizer]:
@@ -43,12 +42,6 @@ BUILTIN: dict[str, Callable[[], Recognizer]] = {
     "CRYPTO": _presidio("CryptoRecognizer"),
     "MAC_ADDRESS": _presidio("MacAddressRecognizer"),
 }
-
-#: entity -> (trigger, max match length or None for "never contains whitespace").
-TRIGGERS: dict[str, tuple[str, int | None]] = {}
-
-#: Entities whose trigger hits are seven or more digits joined by single separators (prefilter.py).
-IN_DIGIT_RUNS: frozenset[str] = frozenset()
 
 #: entity -> (covering trigger, how far a match may extend past its hit): see ``prefilter.py``.
 COVERING_TRIGGERS: dict[str, tuple[str, int]] = {
