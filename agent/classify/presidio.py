@@ -13,39 +13,24 @@ tests/unit/classify/test_presidio_engine.py checks both engines agree.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
-from operator import attrgetter
+from collections.abc import Sequence
 from typing import Any, Protocol
 
-import regex
-import structlog
-from presidio_analyzer import EntityRecognizer, PatternRecognizer, RecognizerResult
-from presidio_analyzer import pattern_recognizer as _presidio_patterns
+from presidio_analyzer import EntityRecognizer, RecognizerResult
 from presidio_analyzer import predefined_recognizers as _predefined
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from agent.classify.results import (
-    MAX_SCORE,
-    MIN_SCORE,
     RECOGNIZER_IDENTIFIER_KEY,
     RECOGNIZER_NAME_KEY,
     Result,
-    disjoint,
-    remove_duplicates,
 )
 from agent.classify.tokenizer import Tokens
-
-log = structlog.get_logger(__name__)
-
-#: Presidio's per-pattern regex time limit (seconds), the same in the region path.
-_REGEX_TIMEOUT = getattr(_presidio_patterns, "REGEX_TIMEOUT_SECONDS", 60)
-_START = attrgetter("start")
 
 
 def predefined(name: str) -> PresidioRecognizer:
     """Presidio's predefined recognizer class ``name``, built and wrapped."""
-    rec = getattr(_predefined, name)()
-    return PresidioPatternRecognizer(rec) if isinstance(rec, PatternRecognizer) else PresidioRecognizer(rec)
+    return PresidioRecognizer(getattr(_predefined, name)())
 
 
 class PresidioRecognizer:
@@ -82,103 +67,6 @@ class _Named(Protocol):
 
 def _name(rec: _Named) -> str:
     return rec.name
-
-
-class _Span(Protocol):
-    def span(self) -> tuple[int, int]: ...
-
-
-class _TimedRegex(Protocol):
-    """A pattern compiled by the ``regex`` module (untyped here): the one call made on it."""
-
-    def finditer(self, string: str, pos: int, endpos: int, *, timeout: float) -> Iterator[_Span]: ...
-
-
-class _PresidioPattern(Protocol):
-    """A Presidio ``Pattern`` as the region path uses it: ``compiled_regex`` is a cache Presidio fills
-    lazily (its ``__init__`` sets it to None, which is all mypy learns of its type)."""
-
-    name: str
-    regex: str
-    score: float
-    compiled_regex: _TimedRegex | None
-    compiled_with_flags: int | None
-
-
-class _PresidioPatterns(Protocol):
-    """What :meth:`PresidioPatternRecognizer.analyze_regions` reads of a Presidio ``PatternRecognizer``.
-
-    Presidio assigns ``name`` and ``patterns`` in ``__init__`` without annotations, inside an import
-    cycle mypy cannot resolve ("Cannot determine type"); this states their types at the boundary.
-    """
-
-    name: str
-    supported_entities: list[str]
-    patterns: Sequence[_PresidioPattern]
-    global_regex_flags: int | None
-
-    @property
-    def id(self) -> str: ...
-
-    def validate_result(self, pattern_text: str) -> bool | None: ...
-
-    def invalidate_result(self, pattern_text: str) -> bool | None: ...
-
-
-class PresidioPatternRecognizer(PresidioRecognizer):
-    """A Presidio ``PatternRecognizer``, which can also run over the prefilter's regions only."""
-
-    def __init__(self, rec: PatternRecognizer) -> None:
-        super().__init__(rec)
-        self._patterns: _PresidioPatterns = rec
-
-    @property
-    def patterns(self) -> Sequence[_PresidioPattern]:
-        return self._patterns.patterns
-
-    def analyze_regions(self, text: str, regions: Iterable[tuple[int, int]]) -> list[Result]:
-        """What Presidio's ``PatternRecognizer.analyze`` finds, with its regexes run only inside ``regions``.
-
-        Same steps as its private ``__analyze_patterns`` (same compiled ``regex`` patterns and flags,
-        validate/invalidate, scores, de-duplication), minus the per-call clock reads, debug logging and
-        explanation objects; ``pos``/``endpos`` keep offsets absolute and let lookbehinds see the real
-        text. The Hypothesis tests compare it with the whole-text path, so a Presidio upgrade that
-        changes those steps fails them.
-        """
-        rec = self._patterns
-        flags = rec.global_regex_flags
-        meta = {RECOGNIZER_NAME_KEY: rec.name, RECOGNIZER_IDENTIFIER_KEY: rec.id}
-        entity = rec.supported_entities[0]
-        spans = list(regions)
-        out: list[Result] = []
-        for pattern in rec.patterns:
-            if not pattern.compiled_regex or pattern.compiled_with_flags != flags:
-                pattern.compiled_with_flags = flags
-                pattern.compiled_regex = regex.compile(pattern.regex, flags=flags)
-            for lo, hi in spans:
-                try:
-                    for m in pattern.compiled_regex.finditer(text, lo, hi, timeout=_REGEX_TIMEOUT):
-                        start, end = m.span()
-                        if start == end:
-                            continue
-                        score = _score(rec, text[start:end], pattern.score)
-                        if score > MIN_SCORE:
-                            out.append(Result(entity, start, end, score, dict(meta)))
-                except TimeoutError:
-                    log.warning("regex_timeout", recognizer=rec.name, pattern=pattern.name)
-        if len(rec.patterns) > 1:
-            out.sort(key=_START)
-        return out if disjoint(out) else remove_duplicates(out)
-
-
-def _score(rec: _PresidioPatterns, value: str, score: float) -> float:
-    """A match's score after the recognizer's validate/invalidate hooks, as Presidio computes it."""
-    valid = rec.validate_result(value)
-    if valid is not None:
-        score = MAX_SCORE if valid else MIN_SCORE
-    if rec.invalidate_result(value):
-        score = MIN_SCORE
-    return score
 
 
 class _Artifacts(NlpArtifacts):
