@@ -14,7 +14,6 @@ RECOGNIZER_NAME_KEY = "recognizer_name"
 RECOGNIZER_IDENTIFIER_KEY = "recognizer_identifier"
 #: Set once context words raised the score, or by a recognizer whose score context must not raise.
 IS_SCORE_ENHANCED_BY_CONTEXT_KEY = "is_score_enhanced_by_context"
-MIN_SCORE = 0.0
 MAX_SCORE = 1.0
 
 
