@@ -159,13 +159,55 @@ class PhoneNumberRecognizer(DwPatternRecognizer):
     def _valid(self, cand: str, digits: str, intl: bool) -> bool:
         if intl:
             written = "+" + digits[2:] if digits.startswith("00") else cand
-            return _is_valid(written, None)
+            known = _valid_international(digits[2:] if digits.startswith("00") else digits)
+            return _is_valid(written, None) if known is None else known
         return any(_is_valid(cand, region) for region in self.REGIONS)
 
 
 def _is_valid(written: str, region: str | None) -> bool:
+    """The reference: phonenumbers' own parse, then ``is_valid_number``."""
     pn = _phonenumbers()
     try:
         return bool(pn.is_valid_number(pn.parse(written, region)))
     except pn.NumberParseException:
         return False
+
+
+def _valid_international(digits: str) -> bool | None:
+    """``_is_valid("+" + digits, None)`` without the parse (three quarters of a validation), or None
+    where the shortcut is not sure to agree (then the caller parses).
+
+    For ASCII ``digits`` after a "+", ``parse`` takes the country code as the shortest prefix
+    phonenumbers knows (codes are prefix-free: none known is no number), strips a national prefix
+    only where the region's ``national_prefix_for_parsing`` matches at the start of the rest, and
+    records leading zeros. Those cases go to the parse; for the others the parsed number is just
+    (country code, int(rest)). tests/unit/classify/test_phone.py compares both on generated numbers."""
+    if not 3 <= len(digits) <= 20 or not digits.isascii() or not digits.isdigit() or digits[0] == "0":
+        return None
+    pn = _phonenumbers()
+    known = pn.COUNTRY_CODE_TO_REGION_CODE
+    width = next((w for w in (1, 2, 3) if int(digits[:w]) in known), 0)
+    if not width:
+        return False  # parse raises INVALID_COUNTRY_CODE
+    code, nsn = int(digits[:width]), digits[width:]
+    if not 2 <= len(nsn) <= 17 or nsn[0] == "0" or _strips_prefix(code, nsn):
+        return None
+    return bool(pn.is_valid_number(pn.PhoneNumber(country_code=code, national_number=int(nsn))))
+
+
+def _strips_prefix(country_code: int, nsn: str) -> bool:
+    """Whether ``parse`` may strip a national prefix from ``nsn`` after ``country_code``."""
+    prefix = _national_prefix(country_code)
+    return prefix is None or prefix.match(nsn) is not None
+
+
+@functools.cache
+def _national_prefix(country_code: int) -> re.Pattern[str] | None:
+    """The ``national_prefix_for_parsing`` of a known country code's main region, if any (a pattern
+    that matches nothing when it has none)."""
+    pn = _phonenumbers()
+    region = pn.region_code_for_country_code(country_code)
+    meta = pn.PhoneMetadata.metadata_for_region_or_calling_code(country_code, region)
+    if meta is None:  # parse asserts it is not; should it be, parse decides
+        return None
+    return re.compile(meta.national_prefix_for_parsing or r"(?!)")

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from agent.classify import Classifier, ClassifierSettings
 from agent.classify.recognizers.builtin import BUILTIN
-from agent.classify.recognizers.phone import PHONE_REGIONS, PhoneNumberRecognizer
+from agent.classify.recognizers.phone import (
+    PHONE_REGIONS,
+    PhoneNumberRecognizer,
+    _is_valid,
+    _valid_international,
+)
 from agent.models import TextChunk
 
 REC = PhoneNumberRecognizer()
@@ -103,3 +110,78 @@ def test_classifier_scores_and_registry() -> None:
     found = {(d.value, d.score) for d in c.detect(TextChunk("/p", None, text))}
     assert ("044 668 18 00", 0.4) in found
     assert any(v == "+41 79 123 45 67" and s > 0.4 for v, s in found)
+
+
+def _example_digits() -> list[str]:
+    """The digits after "+" of phonenumbers' example number of every region and type it has, and of
+    every non-geographic code."""
+    out = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        for kind in PhoneNumberType.values():
+            number = phonenumbers.example_number_for_type(region, kind)
+            if number is not None:
+                out.append(phonenumbers.format_number(number, PhoneNumberFormat.E164)[1:])
+    for code in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS):  # +800, +882, ...
+        number = phonenumbers.example_number_for_non_geo_entity(code)
+        if number is not None:
+            out.append(phonenumbers.format_number(number, PhoneNumberFormat.E164)[1:])
+    return out
+
+
+EXAMPLES = _example_digits()
+KNOWN_CODES = sorted(str(c) for c in phonenumbers.COUNTRY_CODE_TO_REGION_CODE)
+
+
+def _reference(digits: str) -> bool:
+    """The plain path: phonenumbers parses "+digits" and says whether the number is valid."""
+    try:
+        return bool(phonenumbers.is_valid_number(phonenumbers.parse("+" + digits, None)))
+    except phonenumbers.NumberParseException:
+        return False
+
+
+def _shortcut_agrees(digits: str) -> None:
+    fast = _valid_international(digits)
+    assert fast is None or fast == _reference(digits), digits
+
+
+def test_international_shortcut_agrees_on_every_example_number() -> None:
+    """Every region's example number of every type, and each with a digit dropped, added or changed
+    (mostly invalid neighbours): the shortcut says what the parse says, and decides most of them."""
+    decided = 0
+    for digits in EXAMPLES:
+        for variant in (digits, digits[:-1], digits + "1", digits[:-1] + str((int(digits[-1]) + 1) % 10)):
+            _shortcut_agrees(variant)
+            decided += _valid_international(variant) is not None
+    assert decided > 3 * len(EXAMPLES)
+
+
+@settings(max_examples=600, deadline=None)
+@given(
+    code=st.sampled_from(KNOWN_CODES) | st.text("0123456789", min_size=1, max_size=3),
+    rest=st.text("0123456789", min_size=0, max_size=18),
+)
+def test_international_shortcut_agrees_on_generated_numbers(code: str, rest: str) -> None:
+    """Known and unknown country codes, national prefixes, leading zeros, too short and too long."""
+    _shortcut_agrees(code + rest)
+
+
+SEPARATORS = (" ", ".", "-", "/", " (0) ", "(", ")", "\u00a0", "")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    example=st.sampled_from(EXAMPLES),
+    seps=st.lists(st.sampled_from(SEPARATORS), min_size=20, max_size=20),
+    double_zero=st.booleans(),
+)
+def test_recognizer_verdict_is_the_parse_of_the_written_number(
+    example: str, seps: list[str], double_zero: bool
+) -> None:
+    """The recognizer's validation of a written international number (separators, "(0)", "00") is
+    what phonenumbers' parse of the written form says."""
+    written = ("00" if double_zero else "+") + "".join(d + s for d, s in zip(example, seps, strict=False))
+    written = written.rstrip(" .-/(\u00a0")
+    digits = "".join(c for c in written if c.isdigit())
+    reference = written if written.startswith("+") else "+" + digits[2:]
+    assert REC._valid(written, digits, True) == _is_valid(reference, None), written
