@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from agent.classify import validators as v
 from tests.unit.classify import fakes
@@ -17,6 +19,44 @@ def test_luhn_accepts_generated_and_rejects_altered_numbers() -> None:
         n = fakes.card(rng)
         assert v.luhn_valid(n)
         assert not v.luhn_valid(n[:-1] + str((int(n[-1]) + 1) % 10))
+
+
+def _digits_reference(value: str) -> str:
+    """Per character, as the checksums were first written."""
+    return "".join(c for c in value if c.isdigit())
+
+
+def _luhn_reference(value: str) -> bool:
+    digits = _digits_reference(value)
+    total = 0
+    for i, ch in enumerate(reversed(digits)):
+        d = ord(ch) - 48
+        if i % 2 == 1:
+            d = d * 2 - 9 if d * 2 > 9 else d * 2
+        total += d
+    return len(digits) >= 2 and total % 10 == 0
+
+
+#: Digits, the separators numbers are written with, and other scripts' digits and superscripts
+#: (``str.isdigit`` counts them) that must take the per-character path.
+_NUMBERISH = st.text(st.sampled_from("0123456789" * 6 + " .-/\t\n()+x²٣５") | st.characters(), max_size=40)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(value=_NUMBERISH)
+def test_digits_and_luhn_match_the_per_character_reference(value: str) -> None:
+    """The byte-wise digits and Luhn sum say what a loop over the characters says, on any text."""
+    assert v.digits_only(value) == _digits_reference(value)
+    assert v.luhn_valid(value) is _luhn_reference(value)
+
+
+@settings(max_examples=500, deadline=None)
+@given(body=st.text("0123456789", min_size=1, max_size=24))
+def test_luhn_on_completed_numbers(body: str) -> None:
+    """Completed with its check digit, any digit string passes; with another check digit it fails."""
+    check = next(d for d in "0123456789" if _luhn_reference(body + d))
+    assert v.luhn_valid(body + check)
+    assert not v.luhn_valid(body + str((int(check) + 1) % 10))
 
 
 @pytest.mark.parametrize("country", ["DE", "FR", "IT", "CH", "GB", "NL", "AT", "ES", "BE", "LU", "MT", "NO"])
