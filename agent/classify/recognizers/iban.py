@@ -22,40 +22,83 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 
+import re2
+
 from agent.classify.recognizers.base import Assessment, DwPatternRecognizer
 from agent.classify.results import Result
 from agent.classify.spread import OCR_LOOKALIKES, SPREAD_GAP, digit_share, ocr_digits, take, to_digits
 from agent.classify.validators import IBAN_LENGTHS, iban_valid
 
+#: What ``re``'s ``\s`` matches in ASCII text; RE2's ``\s`` lacks \v and \x1c-\x1f.
+_ASCII_SPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f ]"
+
+
+class _Words:
+    r"""Whether a text holds a match of ``body`` (a list of words) that no ``before``/``after`` character
+    touches: what ``re.compile(f"(?i)(?<!{before}){body}(?!{after})").search`` says.
+
+    The role of an IBAN asks this of a few hundred characters around it for six lists of fifty words;
+    ``re`` tries each word at every position (most of the cost of an IBAN on business text), RE2 reads
+    the text once. RE2 has no look-around: it reads the neighbour characters instead (``before`` and
+    ``after`` as pairs: the ``re`` look-around class, the RE2 class of what may be there instead), and
+    the text's edge. Its ``\s`` and Unicode classes differ from ``re``'s, so it reads ASCII text only
+    (``\s`` spelt out); other text goes to ``re``. tests/unit/classify/test_iban_roles.py compares both.
+    """
+
+    def __init__(
+        self,
+        body: str,
+        before: tuple[str, str] = (r"\w", r"\W"),
+        after: tuple[str, str] | None = (r"\w", r"\W"),
+        ignore_case: bool = True,
+    ) -> None:
+        flags = "(?i)" if ignore_case else ""
+        tail = f"(?!{after[0]})" if after else ""
+        self.pattern = f"{flags}(?<!{before[0]}){body}{tail}"
+        self.rx = re.compile(self.pattern)
+        ascii_body = body.replace(r"\s", _ASCII_SPACE)
+        ascii_tail = f"(?:$|{after[1]})" if after else ""
+        self.ascii = re2.compile(f"{flags}(?:^|{before[1]}){ascii_body}{ascii_tail}")
+
+    def found(self, text: str) -> bool:
+        """Whether ``text`` holds such a match."""
+        if text.isascii():
+            return self.ascii.search(text) is not None
+        return self.rx.search(text) is not None
+
+
 _BEFORE, _AFTER = 300, 200
-_EXAMPLE = re.compile(
-    r"(?i)(?<![\w.@/-])(?:e\.\s?g\.|z\.\s?b\.|p\.\s?ex\.|example|beispiel|exemple|esempio|ejemplo|voorbeeld|sample|"
-    r"dummy|fictitious|fiktiv)(?![\w@/-]|\.\w)"
+_EXAMPLE = _Words(
+    r"(?:e\.\s?g\.|z\.\s?b\.|p\.\s?ex\.|example|beispiel|exemple|esempio|ejemplo|voorbeeld|sample|"
+    r"dummy|fictitious|fiktiv)",
+    before=(r"[\w.@/-]", r"[^\w.@/-]"),
+    after=(r"[\w@/-]|\.\w", r"[^\w@/.-]|\.(?:$|\W)"),
 )
-_OWN = re.compile(
-    r"(?i)(?<!\w)(?:(?:our|unser[emnrs]?|notre|nos|nostr[oaie]|nuestr[oa]s?|onze|ons)\s+(?:\w+\s+){0,2}?"
+_OWN = _Words(
+    r"(?:(?:our|unser[emnrs]?|notre|nos|nostr[oaie]|nuestr[oa]s?|onze|ons)\s+(?:\w+\s+){0,2}?"
     r"(?:bank|account|konto|bankverbindung|iban|compte|coordonn\w*|rib|conto|coordinate|cuenta|datos|"
     r"rekening|bankgegevens|details)|iban\s+aziendale|conto\s+aziendale|firmenkonto|geschaftskonto|"
     r"compte\s+professionnel|cuenta\s+de\s+empresa|bedrijfsrekening|spendenkonto|spenden?|donations?|"
-    r"vos\s+dons|donazion[ei]|donativos?|giften?|gift\s+aid)(?!\w)"
+    r"vos\s+dons|donazion[ei]|donativos?|giften?|gift\s+aid)"
 )
-_PAYMENT = re.compile(
-    r"(?i)(?<!\w)(?:pay(?:able)?\s+(?:to|into|by|within|before)|please\s+(?:pay|remit|transfer|wire)|"
+_PAYMENT = _Words(
+    r"(?:pay(?:able)?\s+(?:to|into|by|within|before)|please\s+(?:pay|remit|transfer|wire)|"
     r"remit(?:tance)?|wire\s+(?:the|to|transfer|funds|instructions)|kindly\s+(?:pay|wire|transfer|remit)|"
     r"settle\s+(?:the|this|your|by)|amount\s+due|payment\s+(?:details|instructions|terms|to|by|due|"
     r"reference)|uberweis\w*|zahlbar|zahlungs\w+|bitte\s+(?:zahlen|begleichen)|begleich\w*|gutschrift\s+auf|"
     r"veuillez\s+(?:regler|virer|verser|payer)|a\s+verser|a\s+regler|a\s+payer|virement|reglement|"
     r"paiement|payable|bonific\w*|pagament\w*|versare|versamento|da\s+pagare|saldare|transferencia|pago|"
     r"pagar|pagadero|ingres(?:o|ar)|abonar|betal\w*|overmak\w*|over\s+te\s+maken|storten|t\.\s?n\.\s?v\.|"
-    r"voldaan|voldoen|(?:zu|an)\s+zahlen|entricht\w*|acquitt\w*|corrispost\w*|corrispondere)(?!\w)"
+    r"voldaan|voldoen|(?:zu|an)\s+zahlen|entricht\w*|acquitt\w*|corrispost\w*|corrispondere)"
 )
-_INVOICE = re.compile(
-    r"(?i)(?<!\w)(?:invoice|rechnung|facture|fattura|factura|factuur|pro-?forma|quittung|receipt|"
-    r"bill\s+to|nota\s+de\s+cargo)(?!\w)"
+_INVOICE = _Words(
+    r"(?:invoice|rechnung|facture|fattura|factura|factuur|pro-?forma|quittung|receipt|"
+    r"bill\s+to|nota\s+de\s+cargo)"
 )
-_LEGAL = re.compile(
-    r"(?<!\w)(?:GmbH|AG|SA|S\.A\.|SARL|SAS|S\.r\.l\.|Srl|S\.p\.A\.|SpA|S\.L\.|B\.V\.|BV|N\.V\.|NV|Ltd\.?|"
-    r"Limited|plc|PLC|Inc\.?|LLC|KG|e\.V\.|GbR|OHG|Sagl|S[àa]rl|Oy|AB|ApS|A/S)(?!\w)"
+_LEGAL = _Words(
+    r"(?:GmbH|AG|SA|S\.A\.|SARL|SAS|S\.r\.l\.|Srl|S\.p\.A\.|SpA|S\.L\.|B\.V\.|BV|N\.V\.|NV|Ltd\.?|"
+    r"Limited|plc|PLC|Inc\.?|LLC|KG|e\.V\.|GbR|OHG|Sagl|S[àa]rl|Oy|AB|ApS|A/S)",
+    ignore_case=False,
 )
 _CAP = r"[A-ZÀ-ÖØ-Þ][a-zà-öø-ÿß'’-]{1,20}"
 _PARTICLE = r"(?:de|van|der|den|von|di|da|del|della|la|le|du|y|ten|zu)"
@@ -81,9 +124,11 @@ _NOT_NAME = frozenset(
         "Rekening Iban Status New Neue Nouveau Nuovo Page Seite Pagina Date Datum Hauptsitz Head Office"
     ).split()
 )
-_PERSON_KEY = re.compile(
-    r"(?i)(?<![a-z])[\"']?(?:first_?name|last_?name|full_?name|given_?name|surname|vorname|nachname|prenom|"
-    r"cognome|apellidos?|voornaam|achternaam|dob|date_?of_?birth|birth_?date|geburtsdatum)[\"']?[ \t]*[:=]"
+_PERSON_KEY = _Words(
+    r"[\"']?(?:first_?name|last_?name|full_?name|given_?name|surname|vorname|nachname|prenom|"
+    r"cognome|apellidos?|voornaam|achternaam|dob|date_?of_?birth|birth_?date|geburtsdatum)[\"']?[ \t]*[:=]",
+    before=("[a-z]", "[^A-Za-z]"),
+    after=None,
 )
 _CELL_SEP = re.compile(r"[\t;|]")
 #: The reader's account ("your account", "Ihr Konto", "votre compte", "il Suo conto", "su cuenta", "uw
@@ -200,30 +245,30 @@ def role(text: str, start: int, end: int) -> str:
     before, prev, line, after = _lines_around(text, start, end)
     value = text[start:end]
     near = _fold(prev + "\n" + line)
-    if _EXAMPLE.search(near):
+    if _EXAMPLE.found(near):
         return "example"
     window = _fold(text[max(0, start - 200) : start]) + " " + _fold(line)
-    if _OWN.search(window):
+    if _OWN.found(window):
         return "own"
     lead = _fold(text[max(0, start - 60) : start])
-    if _ADDRESSEE.search(lead) and not _INVOICE.search(_fold(before + line)):
+    if _ADDRESSEE.search(lead) and not _INVOICE.found(_fold(before + line)):
         # the reader's account, unless a payment word shares its line ("Gutschrift auf Ihr Konto": a
         # remittance to a supplier) in a letter to no named person; a subject line does not count
         own_line = _fold(line[: line.find(value)] if value in line else line)
-        if _PAYMENT.search(own_line) and not _PERSONAL_GREETING.search(before + line):
+        if _PAYMENT.found(own_line) and not _PERSONAL_GREETING.search(before + line):
             return "payment"
         return "customer"
     close = _fold(text[max(0, start - 150) : start]) + " " + _fold(line[line.find(value) :][:60])
-    if _PAYMENT.search(close):
+    if _PAYMENT.found(close):
         return "payment"
-    if _LEGAL.search(prev + "\n" + line):
+    if _LEGAL.found(prev + "\n" + line):
         return "company"
     if _table_row(line, value) or line.lstrip().startswith(":25"):
         return "customer"
     around = before + line + "\n" + after
-    if _PERSON_KEY.search(around):
+    if _PERSON_KEY.found(around):
         return "customer"
-    if (_names(around) or _role_name(around)) and not _INVOICE.search(_fold(around)):
+    if (_names(around) or _role_name(around)) and not _INVOICE.found(_fold(around)):
         return "customer"
     return "unknown"
 

@@ -1,8 +1,16 @@
 """IbanRecognizer judges the role of each span once per analysed text (grouped and spread patterns
-both match a printed IBAN): the same roles as judging every match, and nothing kept between texts."""
+both match a printed IBAN): the same roles as judging every match, and nothing kept between texts.
+The word lists the roles look for read ASCII text with RE2: the same answers as re's."""
 
 from __future__ import annotations
 
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from agent.classify.recognizers import iban
 from agent.classify.recognizers.base import ATTRIBUTES_KEY
 from agent.classify.recognizers.iban import IbanRecognizer, role
 
@@ -29,8 +37,6 @@ def test_roles_are_judged_per_text() -> None:
 
 
 def test_each_span_is_judged_once(monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from agent.classify.recognizers import iban
-
     calls: list[tuple[int, int]] = []
 
     def counted(text: str, start: int, end: int) -> str:
@@ -41,3 +47,54 @@ def test_each_span_is_judged_once(monkeypatch) -> None:  # type: ignore[no-untyp
     for text in TEXTS:
         assert len(IbanRecognizer().analyze_regions(text, [(0, len(text))])) >= 2
     assert calls == [(30, 30 + len(IBAN))] * len(TEXTS)
+
+
+WORD_LISTS = {
+    "example": iban._EXAMPLE,
+    "own": iban._OWN,
+    "payment": iban._PAYMENT,
+    "invoice": iban._INVOICE,
+    "legal": iban._LEGAL,
+    "person key": iban._PERSON_KEY,
+}
+#: Every word (and piece of one) the lists hold, as written and in other cases.
+_PIECES = sorted({w for words in WORD_LISTS.values() for w in re.findall(r"[^\W\d_]+", words.pattern)})
+#: What can touch a word: re's ASCII white space (RE2's \s lacks \v and \x1c-\x1f), the boundary
+#: characters of the lists, word characters and nothing.
+_JOINS = [" ", "  ", "\t", "\n", "\r\n", "\x0b", "\x0c", "\x1c", "\x1f", ".", ". ", "-", "/", "@", "_"]
+_JOINS += [":", "=", "'", '"', "x", "7", ""]
+
+
+@st.composite
+def _ascii_texts(draw: st.DrawFn) -> str:
+    parts = draw(st.lists(st.tuples(st.sampled_from(_PIECES), st.sampled_from(_JOINS)), max_size=8))
+    case = draw(st.sampled_from((str, str.upper, str.lower, str.title)))
+    return "".join(case(w) + j for w, j in parts)
+
+
+@settings(max_examples=1500, deadline=None)
+@given(text=_ascii_texts(), name=st.sampled_from(sorted(WORD_LISTS)))
+def test_re2_reading_of_the_word_lists_agrees_with_re(text: str, name: str) -> None:
+    """On ASCII text the word lists' RE2 reading finds a word exactly where re's look-arounds do."""
+    words = WORD_LISTS[name]
+    assert words.found(text) is (words.rx.search(text) is not None), (name, text)
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "found"),
+    [
+        ("payment", "Amount\x0bdue", True),  # a vertical tab is white space to re, not to RE2
+        ("payment", "prepayable to", False),
+        ("example", "e.g. DE89", True),
+        ("example", "dummy.x", False),
+        ("legal", "Acme Ltd.", True),
+        ("legal", "Acme LTD", False),  # case matters for legal forms
+        ("person key", '"lastName": "Roe"', True),
+        ("person key", "xdob:", False),
+        ("own", "Unsere Spenden: Überweisung", True),  # not ASCII: re reads it
+        ("invoice", "Rechnungsnummer", False),
+    ],
+)
+def test_word_lists_on_written_examples(name: str, text: str, found: bool) -> None:
+    assert WORD_LISTS[name].found(text) is found
+    assert (WORD_LISTS[name].rx.search(text) is not None) is found
