@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import re
 from types import ModuleType
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from agent.classify.prefilter import DIGIT_RUN, DIGIT_SEP
 from agent.classify.recognizers.base import Assessment, DwPatternRecognizer
@@ -192,7 +192,56 @@ def _valid_international(digits: str) -> bool | None:
     code, nsn = int(digits[:width]), digits[width:]
     if not 2 <= len(nsn) <= 17 or nsn[0] == "0" or _strips_prefix(code, nsn):
         return None
-    return bool(pn.is_valid_number(pn.PhoneNumber(country_code=code, national_number=int(nsn))))
+    rules = _number_rules(code)
+    if rules is None:
+        return bool(pn.is_valid_number(pn.PhoneNumber(country_code=code, national_number=int(nsn))))
+    general, types = rules
+    return _fits(nsn, general) and any(_fits(nsn, rule) for rule in types)
+
+
+#: A phonenumbers number description: the national number lengths it allows (none: any) and its
+#: pattern.
+_Rule = tuple[frozenset[int], re.Pattern[str]]
+
+
+def _fits(nsn: str, rule: _Rule | None) -> bool:
+    """phonenumbers' ``_is_number_matching_desc``: an allowed length, and the pattern's full match."""
+    if rule is None:
+        return False
+    lengths, pattern = rule
+    return (not lengths or len(nsn) in lengths) and pattern.fullmatch(nsn) is not None
+
+
+@functools.cache
+def _number_rules(country_code: int) -> tuple[_Rule | None, tuple[_Rule, ...]] | None:
+    """What ``is_valid_number`` checks for a country code of one region: the general description,
+    and the type descriptions of which one must fit too (any type but UNKNOWN). None for a code
+    shared by several regions (which region a number belongs to is phonenumbers' to say).
+
+    ``is_valid_number`` runs ten descriptions through generic helpers per number; these are the same
+    checks, compiled once."""
+    pn = _phonenumbers()
+    regions = pn.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ())
+    if len(regions) != 1:
+        return None
+    region = regions[0]
+    meta = pn.PhoneMetadata.metadata_for_region_or_calling_code(country_code, region.upper())
+    geographic = region != pn.REGION_CODE_FOR_NON_GEO_ENTITY
+    if meta is None or (geographic and pn.country_code_for_valid_region(region) != country_code):
+        return None
+    kinds = [meta.premium_rate, meta.toll_free, meta.shared_cost, meta.voip, meta.personal_number, meta.pager]
+    kinds += [meta.uan, meta.voicemail, meta.fixed_line]
+    if not meta.same_mobile_and_fixed_line_pattern:
+        kinds.append(meta.mobile)
+    types = tuple(rule for rule in map(_rule, kinds) if rule is not None)
+    return _rule(meta.general_desc), types
+
+
+def _rule(desc: Any) -> _Rule | None:
+    """A number description as a rule, None if it fits no number (none, or an empty pattern)."""
+    if desc is None or not desc.national_number_pattern:
+        return None
+    return frozenset(desc.possible_length), re.compile(desc.national_number_pattern)
 
 
 def _strips_prefix(country_code: int, nsn: str) -> bool:
