@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 import pytest
 from hypothesis import given, settings
@@ -9,6 +11,7 @@ from hypothesis import strategies as st
 from phonenumbers import PhoneNumberFormat, PhoneNumberType
 
 from agent.classify import Classifier, ClassifierSettings
+from agent.classify.recognizers import phone
 from agent.classify.recognizers.builtin import BUILTIN
 from agent.classify.recognizers.phone import (
     PHONE_REGIONS,
@@ -185,3 +188,25 @@ def test_recognizer_verdict_is_the_parse_of_the_written_number(
     digits = "".join(c for c in written if c.isdigit())
     reference = written if written.startswith("+") else "+" + digits[2:]
     assert REC._valid(written, digits, True) == _is_valid(reference, None), written
+
+
+#: The shape checks as separate regexes (how the recognizer first wrote them).
+_AMOUNT = re.compile(r"[^.,]*\d[.,]\d{1,2}\Z")
+_IP = re.compile(r"\d{1,3}(?:\.\d{1,3}){3}\Z")
+_SSN = re.compile(r"\d{3}-\d{2}-\d{4}\Z")
+_IBAN_BEFORE = re.compile(r"[A-Za-z]{2}\d{2}[ -]?\Z")
+_ISBN_BEFORE = re.compile(r"(?i)isbn(?:-1[03])?\W{0,3}\Z")
+_PIECES = ["ISBN", "isbn", "IsBn", "-13", "-10", "-11", "DE", "ch", "89", "7", "123", ".", ",", "-", " "]
+_PIECES += [": ", "+", "(", ")", "/", "\u00a0", "\u0131", "\u017f", "1.50", "192.168.1.1", "078-05-1123"]
+_SHAPES = st.lists(st.sampled_from(_PIECES), max_size=8).map("".join)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(cand=_SHAPES, before=_SHAPES)
+def test_combined_shape_checks_say_what_the_separate_ones_say(cand: str, before: str) -> None:
+    """One regex for amount/IP/SSN and one for the IBAN or ISBN label before: same verdicts."""
+    assert (phone._NOT_PHONE.match(cand) is not None) is bool(
+        _IP.match(cand) or _AMOUNT.match(cand) or _SSN.match(cand)
+    )
+    label = phone._NUMBER_LABEL.search(before) is not None
+    assert label is bool(_IBAN_BEFORE.search(before) or _ISBN_BEFORE.search(before))
