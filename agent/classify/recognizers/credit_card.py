@@ -112,6 +112,8 @@ def issuer(digits: str) -> str | None:
 _BREAK = r"(?:[ ]|[ \t]{0,2}\r?\n[ \t]{0,3})"
 _SPREAD = rf"(?<![\w.-])\d{{4}}(?:{_BREAK}?\d{{4}}){{2,3}}(?:{_BREAK}\d{{3}})?(?![\w-]|\.\d)"
 _GAP = re.compile(r"\s+")
+#: The fewest digits a spread card has (and so the fewest characters of a spread match it can be).
+_SPREAD_MIN = 15
 
 
 class CreditCardRecognizer(DwPatternRecognizer):
@@ -135,9 +137,12 @@ class CreditCardRecognizer(DwPatternRecognizer):
     TRIGGER_IN_DIGIT_RUNS = True
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
+        spread = match.re.pattern == _SPREAD
+        if spread and match.end() - match.start() < _SPREAD_MIN:
+            return None  # twelve digits glued: a reference number (the contiguous pattern judges it)
         if _IBAN_HEAD.search(text, max(0, match.start() - 8), match.start()):
             return None  # the body of a grouped IBAN ("DE46 3002 0900 1759 8965 11")
-        if match.re.pattern == _SPREAD:
+        if spread:
             return _spread(match.group())
         digits = digits_only(match.group())
         if not 12 <= len(digits) <= 19 or not luhn_valid(digits):
@@ -168,7 +173,7 @@ def _spread(value: str) -> Assessment | None:
     if value.count("\n") > 1 or any(len(g) % 4 for g in groups[:-1]):
         return None
     digits = "".join(groups)
-    if not 15 <= len(digits) <= 19 or not luhn_valid(digits):
+    if not _SPREAD_MIN <= len(digits) <= 19 or not luhn_valid(digits):
         return None
     scheme = issuer(digits)
     if scheme is None:
