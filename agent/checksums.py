@@ -65,9 +65,16 @@ def luhn_valid(value: str) -> bool:
     return total % 10 == 0
 
 
+#: Each upper-case letter's ISO 7064 value (A=10 .. Z=35), as ``str.translate`` replacements.
+_LETTER_VALUES = {ord("A") + i: str(10 + i) for i in range(26)}
+
+
 def mod97_of_alnum(s: str) -> int:
     """ISO 7064 MOD 97-10 remainder of an upper-case alphanumeric string (letters A=10..Z=35)."""
-    rem = 0
+    expanded = s.translate(_LETTER_VALUES)
+    if expanded.isascii() and expanded.isdigit():  # the usual case: one integer, one remainder
+        return int(expanded) % 97
+    rem = 0  # anything else (lower case, other scripts' digits) as it always was read
     for ch in s:
         rem = (rem * (100 if ch.isalpha() else 10) + (ord(ch) - 55 if ch.isalpha() else ord(ch) - 48)) % 97
     return rem

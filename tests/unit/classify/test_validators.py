@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from agent import checksums
 from agent.classify import validators as v
 from tests.unit.classify import fakes
 
@@ -57,6 +58,20 @@ def test_luhn_on_completed_numbers(body: str) -> None:
     check = next(d for d in "0123456789" if _luhn_reference(body + d))
     assert v.luhn_valid(body + check)
     assert not v.luhn_valid(body + str((int(check) + 1) % 10))
+
+
+def _mod97_reference(s: str) -> int:
+    rem = 0
+    for ch in s:
+        rem = (rem * (100 if ch.isalpha() else 10) + (ord(ch) - 55 if ch.isalpha() else ord(ch) - 48)) % 97
+    return rem
+
+
+@settings(max_examples=1500, deadline=None)
+@given(value=st.text(st.sampled_from("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ" * 3 + "az٣５ÄZ-"), max_size=40))
+def test_mod97_matches_the_per_character_reference(value: str) -> None:
+    """One integer remainder for upper-case alphanumerics; anything else read as it always was."""
+    assert checksums.mod97_of_alnum(value) == _mod97_reference(value)
 
 
 @pytest.mark.parametrize("country", ["DE", "FR", "IT", "CH", "GB", "NL", "AT", "ES", "BE", "LU", "MT", "NO"])
