@@ -228,10 +228,12 @@ def _number_rules(country_code: int) -> tuple[_Rule | None, tuple[_Rule, ...]] |
     geographic = region != pn.REGION_CODE_FOR_NON_GEO_ENTITY
     if meta is None or (geographic and pn.country_code_for_valid_region(region) != country_code):
         return None
-    kinds = [meta.premium_rate, meta.toll_free, meta.shared_cost, meta.voip, meta.personal_number, meta.pager]
-    kinds += [meta.uan, meta.voicemail, meta.fixed_line]
+    # any order gives the same verdict (is_valid_number asks for any type): the commonest first
+    kinds = [meta.fixed_line]
     if not meta.same_mobile_and_fixed_line_pattern:
         kinds.append(meta.mobile)
+    kinds += [meta.premium_rate, meta.toll_free, meta.shared_cost, meta.voip, meta.personal_number]
+    kinds += [meta.pager, meta.uan, meta.voicemail]
     types = tuple(rule for rule in map(_rule, kinds) if rule is not None)
     return _rule(meta.general_desc), types
 
