@@ -33,6 +33,12 @@ from agent.classify.validators import IBAN_LENGTHS, iban_valid
 _ASCII_SPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f ]"
 
 
+def _ascii_reading(pattern: str) -> re2._Regexp:
+    """RE2's reading of a pattern without look-arounds, for ASCII text: it finds a match in a text
+    exactly when ``re`` does (whether one exists does not depend on the engine), ``\\s`` spelt out."""
+    return re2.compile(pattern.replace(r"\s", _ASCII_SPACE))
+
+
 class _Words:
     r"""Whether a text holds a match of ``body`` (a list of words) that no ``before``/``after`` character
     touches: what ``re.compile(f"(?i)(?<!{before}){body}(?!{after})").search`` says.
@@ -56,9 +62,8 @@ class _Words:
         tail = f"(?!{after[0]})" if after else ""
         self.pattern = f"{flags}(?<!{before[0]}){body}{tail}"
         self.rx = re.compile(self.pattern)
-        ascii_body = body.replace(r"\s", _ASCII_SPACE)
         ascii_tail = f"(?:$|{after[1]})" if after else ""
-        self.ascii = re2.compile(f"{flags}(?:^|{before[1]}){ascii_body}{ascii_tail}")
+        self.ascii = _ascii_reading(f"{flags}(?:^|{before[1]}){body}{ascii_tail}")
 
     def found(self, text: str) -> bool:
         """Whether ``text`` holds such a match."""
@@ -168,8 +173,17 @@ _NOT_PERSON = frozenset(
 )
 
 
+#: Whether ``_ROLE_NAME`` can match at all in ASCII text (without its look-behind: a match of the
+#: whole is one of this), and whether ``_NAME_FIELD`` does: most IBANs' text has neither, and RE2
+#: says so in one pass where ``re`` tries every alternative at every position.
+_ROLE_NAME_ASCII = _ascii_reading(_ROLE_NAME.pattern.removeprefix(r"(?<!\w)"))
+_NAME_FIELD_ASCII = _ascii_reading(_NAME_FIELD.pattern)
+
+
 def _role_name(block: str) -> bool:
     """A data-subject role noun followed by a person's name ("Kundin Anke Böhm")."""
+    if block.isascii() and _ROLE_NAME_ASCII.search(block) is None:
+        return False
     for m in _ROLE_NAME.finditer(block):
         words = m.group("n").split()
         if not any(w in _NOT_NAME or w in _NOT_PERSON for w in words):
@@ -226,6 +240,8 @@ _SALUTATION = re.compile(
 
 def _names(block: str) -> bool:
     """A person-name field in ``block`` that names a data subject (not a correspondent)."""
+    if block.isascii() and _NAME_FIELD_ASCII.search(block) is None:
+        return False
     for m in _NAME_FIELD.finditer(block):
         key = "a" if m.group("a") else "b" if m.group("b") else "c"
         words = m.group(key).split()
