@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Iterable
 from types import ModuleType
 from typing import Any, ClassVar
 
 from agent.classify.prefilter import DIGIT_RUN, DIGIT_SEP
 from agent.classify.recognizers.base import Assessment, DwPatternRecognizer
+from agent.classify.results import Result
 
 #: Default regions for numbers written nationally, in the order they are tried: where our users are
 #: (CH, DACH, FR, IT) plus GB and US. Numbers written with "+" or "00" need none.
@@ -127,6 +129,17 @@ class PhoneNumberRecognizer(DwPatternRecognizer):
     COVER = 1
     MAX_LEN = 1 + 20 + 19 * 3
     REGIONS: ClassVar[tuple[str, ...]] = PHONE_REGIONS
+    #: The verdict on each number as written, within the running :meth:`analyze_regions` call (None
+    #: outside one): a signature or a letterhead repeats its numbers through a document, and the
+    #: verdict depends on the written number alone. Nothing is kept from one text to the next.
+    _verdicts: dict[str, bool] | None = None
+
+    def analyze_regions(self, text: str, regions: Iterable[tuple[int, int]]) -> list[Result]:
+        self._verdicts = {}
+        try:
+            return super().analyze_regions(text, regions)
+        finally:
+            self._verdicts = None
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
         cand = match.group()
@@ -151,9 +164,13 @@ class PhoneNumberRecognizer(DwPatternRecognizer):
             return None
         if not intl and len(digits) >= 13 and _luhn(digits):  # a grouped card number
             return None
-        if not self._valid(cand, digits, intl):
-            return None
-        return Assessment(base_score)
+        memo = self._verdicts
+        valid = memo.get(cand) if memo is not None else None
+        if valid is None:
+            valid = self._valid(cand, digits, intl)
+            if memo is not None:
+                memo[cand] = valid
+        return Assessment(base_score) if valid else None
 
     def _valid(self, cand: str, digits: str, intl: bool) -> bool:
         if intl:

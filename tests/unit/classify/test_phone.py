@@ -210,3 +210,24 @@ def test_combined_shape_checks_say_what_the_separate_ones_say(cand: str, before:
     )
     label = phone._NUMBER_LABEL.search(before) is not None
     assert label is bool(_IBAN_BEFORE.search(before) or _ISBN_BEFORE.search(before))
+
+
+def test_a_repeated_number_is_validated_once_per_text(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """A signature repeats its numbers: each written number is judged once per text, the verdict
+    reused for its repeats (valid or not), and nothing is kept for the next text."""
+    calls: list[str] = []
+    judge = PhoneNumberRecognizer._valid
+
+    def counted(self: PhoneNumberRecognizer, cand: str, digits: str, intl: bool) -> bool:
+        calls.append(cand)
+        return judge(self, cand, digits, intl)
+
+    monkeypatch.setattr(PhoneNumberRecognizer, "_valid", counted)
+    rec = PhoneNumberRecognizer()
+    text = "Tel. +41 44 668 18 00\n" * 3 + "Fax 044 668 18 01\n" + "Call +41 00 000 00 00\n" * 2
+    found = [text[r.start : r.end] for r in rec.analyze(text)]
+    assert found == ["+41 44 668 18 00"] * 3 + ["044 668 18 01"]
+    assert calls == ["+41 44 668 18 00", "044 668 18 01", "+41 00 000 00 00"]
+    assert rec._verdicts is None
+    assert [text[r.start : r.end] for r in rec.analyze(text)] == found
+    assert len(calls) == 6
