@@ -155,7 +155,7 @@ class PhoneNumberRecognizer(DwPatternRecognizer):
         if not 7 <= len(digits) <= (17 if digits.startswith("00") else 15):
             return None
         start = match.start()
-        bare = _NO_SEP.fullmatch(cand) and not cand.startswith("+")
+        bare = not cand.startswith("+") and _NO_SEP.fullmatch(cand)
         if bare and not _PHONE_WORD_BEFORE.search(text, max(0, start - 64), start):
             return None
         if _NOT_PHONE.match(cand):
@@ -200,9 +200,8 @@ def _valid_international(digits: str) -> bool | None:
     (country code, int(rest)). tests/unit/classify/test_phone.py compares both on generated numbers."""
     if not 3 <= len(digits) <= 20 or not digits.isascii() or not digits.isdigit() or digits[0] == "0":
         return None
-    pn = _phonenumbers()
-    known = pn.COUNTRY_CODE_TO_REGION_CODE
-    width = next((w for w in (1, 2, 3) if int(digits[:w]) in known), 0)
+    known = _country_codes()
+    width = 1 if digits[:1] in known else 2 if digits[:2] in known else 3 if digits[:3] in known else 0
     if not width:
         return False  # parse raises INVALID_COUNTRY_CODE
     code, nsn = int(digits[:width]), digits[width:]
@@ -210,6 +209,7 @@ def _valid_international(digits: str) -> bool | None:
         return None
     rules = _number_rules(code)
     if rules is None:
+        pn = _phonenumbers()
         return bool(pn.is_valid_number(pn.PhoneNumber(country_code=code, national_number=int(nsn))))
     general, types = rules
     return _fits(nsn, general) and any(_fits(nsn, rule) for rule in types)
@@ -260,6 +260,12 @@ def _rule(desc: Any) -> _Rule | None:
     if desc is None or not desc.national_number_pattern:
         return None
     return frozenset(desc.possible_length), re.compile(desc.national_number_pattern)
+
+
+@functools.cache
+def _country_codes() -> frozenset[str]:
+    """The country calling codes phonenumbers knows, as written (no leading zero: none has one)."""
+    return frozenset(str(code) for code in _phonenumbers().COUNTRY_CODE_TO_REGION_CODE)
 
 
 def _strips_prefix(country_code: int, nsn: str) -> bool:
