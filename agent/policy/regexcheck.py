@@ -41,16 +41,17 @@ _CATEGORY_CHARS.update(
 )
 _ANY = frozenset({-1})  # "could be any character": overlaps everything non-empty
 _REPEATS = (C.MAX_REPEAT, C.MIN_REPEAT)
+_ASSERTS = (C.ASSERT, C.ASSERT_NOT)
 #: Flags the classifier compiles pack recognizers with (recognizers/custom.py: Presidio's defaults); the
-#: loader checks and lint searches recognizer patterns with them, so each is compiled once.
+#: loader checks and lint searches recognizer patterns with them (lint compiles each once).
 SPEC_FLAGS = re.MULTILINE | re.DOTALL | re.IGNORECASE
 
 
 @functools.lru_cache(maxsize=4096)
 def compiled(pattern: str, flags: int = 0) -> re.Pattern[str]:
     """``pattern`` compiled by ``re`` with ``flags``, remembered by (pattern, flags) and built from the
-    shared parse tree (:func:`_parsed`): the loader's compile check, the backtracking check and lint's
-    trigger search would otherwise parse each of the ~200 shipped formats up to four times, and
+    shared parse tree (:func:`_parsed`): the loader's checks (compile error, backtracking shape) and
+    lint's trigger search would otherwise parse each of the ~200 shipped formats up to four times, and
     ``re``'s own cache (512 entries) is smaller than the formats times their flag variants. The
     result's ``.pattern`` is None (``re`` only sets it when it parses the text itself). Raises
     ``re.error`` (not cached) for a pattern that does not compile."""
@@ -79,12 +80,56 @@ def parsed(pattern: str) -> Any:
 
 
 def compile_error(pattern: str, flags: int = 0) -> str | None:
-    """The ``re`` compile error of a pattern (compiled with the ``flags`` it runs with), or None."""
+    """The ``re`` compile error of a pattern (compiled with the ``flags`` it runs with), or None.
+
+    Found without compiling: ``re`` reports every error while parsing but one, a look-behind whose
+    width varies, which its compiler finds walking the tree (:func:`_lookbehind_error`, the same walk
+    and words). Compiling all ~200 shipped formats cost ~15 ms of `policy lint` and `config check`,
+    and the classifier compiles the patterns it runs anyway."""
     try:
-        compiled(pattern, flags)
+        if flags & re.VERBOSE:  # verbose patterns parse differently from the shared flag-less tree
+            re.compile(pattern, flags)
+        else:
+            _lookbehind_error(_parsed(pattern))
     except re.error as exc:
         return f"regex does not compile: {exc}"
     return None
+
+
+def _lookbehind_error(items: Any) -> None:
+    """Raise the ``re.error`` that ``re``'s compiler raises for the first look-behind it cannot compile
+    (``re._compiler._compile``: its order, its checks, its messages), if any."""
+    for op, av in items:
+        if op in _ASSERTS and av[0] < 0:
+            lo, hi = av[1].getwidth()
+            if lo > K.MAXCODE:
+                raise re.error("looks too much behind")
+            if lo != hi:
+                raise re.error("look-behind requires fixed-width pattern")
+        for sub in _children(op, av):
+            _lookbehind_error(sub)
+
+
+def _children(op: object, av: Any) -> tuple[Any, ...]:
+    """The sub-sequences of one node that ``re``'s compiler compiles, in its order."""
+    if op in _REPEATS or op is C.POSSESSIVE_REPEAT:
+        return (av[2],)
+    if op is C.SUBPATTERN:
+        return (av[-1],)
+    if op is C.ATOMIC_GROUP:
+        return (av,)
+    if op in _ASSERTS:
+        return (av[1],)
+    if op is C.BRANCH:
+        return tuple(av[1])
+    if op is C.GROUPREF_EXISTS:
+        return (av[1], av[2]) if av[2] else (av[1],)
+    return ()
+
+
+def _has_lookaround(items: Any) -> bool:
+    """Whether a parse tree holds a lookahead or look-behind: RE2 runs neither."""
+    return any(op in _ASSERTS or any(_has_lookaround(s) for s in _children(op, av)) for op, av in items)
 
 
 def release_parse_trees() -> None:
@@ -263,9 +308,15 @@ def pattern_problem(pattern: str, flags: int = 0) -> str | None:
     """Why a policy regex is refused: it does not compile, or only Python's backtracking ``re`` can run
     it (RE2 cannot express it) and it has a catastrophic-backtracking shape. None: accepted."""
     problem = compile_error(pattern, flags)
-    if problem is None and linear(pattern) is None:
+    if problem is None and not _re2_runs(pattern):
         problem = backtracking_risk(pattern)
     return problem
+
+
+def _re2_runs(pattern: str) -> bool:
+    """Whether google-re2 compiles ``pattern`` (a pattern ``re`` parses): lookarounds need no try, RE2
+    has none (most shipped formats hold one: ~10 ms of RE2 compiles that fail)."""
+    return not _has_lookaround(_parsed(pattern)) and linear(pattern) is not None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -317,6 +368,27 @@ class ExampleTexts:
             last = bisect.bisect_right(self.starts, end - 1) - 1
             found.update(range(first, last + 1))
         return sorted(found)
+
+    def holding_all(self, literals: Sequence[RequiredLiteral]) -> list[int]:
+        """Indices of the texts that hold every one of ``literals`` (every text when there is none):
+        the texts holding the longest, then of those the ones each other literal occurs in."""
+        if not literals:
+            return list(range(len(self.texts)))
+        longest = max(literals, key=lambda r: len(r.text))
+        held = self.holding(longest)
+        for literal in literals:
+            if literal is longest or not held:
+                continue
+            # ignoring case: the literal's fold in the folded texts, as spans() finds it
+            hay, needle = (
+                (self.folded, fold(literal.text))
+                if literal.flags & re.IGNORECASE
+                else (self.joined, literal.text)
+            )
+            held = [
+                t for t in held if hay.find(needle, self.starts[t], self.starts[t] + len(self.texts[t])) >= 0
+            ]
+        return held
 
 
 @dataclass(frozen=True)
@@ -372,25 +444,32 @@ def required_literal(pattern: str, flags: int = 0) -> RequiredLiteral | None:
     longest run of literal characters on the pattern's top-level sequence, groups flattened and
     zero-width assertions skipped), or None when there is none. A text that does not hold it holds no
     match: that makes it a sound prefilter."""
+    runs = required_literals(pattern, flags)
+    return max(runs, key=lambda r: len(r.text)) if runs else None  # the first of the longest
+
+
+def required_literals(pattern: str, flags: int = 0) -> list[RequiredLiteral]:
+    """Every run of literal characters on the pattern's top-level sequence (see
+    :func:`required_literal`), in pattern order: every non-empty match holds each of them."""
     if flags & re.VERBOSE:
-        return None  # verbose patterns parse differently from the shared flag-less tree
+        return []  # verbose patterns parse differently from the shared flag-less tree
     try:
         tree = _parsed(pattern)
     except re.error:
-        return None
-    best, best_flags = "", 0
+        return []
+    out: list[RequiredLiteral] = []
     run, run_flags = "", 0
     for node, node_flags in [*_sequence(list(tree), int(tree.state.flags | flags)), (None, 0)]:
         scope = node_flags & _LITERAL_FLAGS
         if node is not None and node[0] is C.LITERAL and (not run or scope == run_flags):
             run, run_flags = run + chr(node[1]), scope
             continue
-        if len(run) > len(best):
-            best, best_flags = run, run_flags
+        if run:
+            out.append(RequiredLiteral(run, run_flags))
         run, run_flags = "", 0
         if node is not None and node[0] is C.LITERAL:
             run, run_flags = chr(node[1]), scope
-    return RequiredLiteral(best, best_flags) if best else None
+    return out
 
 
 def _sequence(items: list[Node], flags: int) -> Iterator[tuple[Node, int]]:
@@ -415,15 +494,18 @@ def trigger_violations(
 
     The contract (agent/classify/prefilter.py): every match contains a ``trigger`` match and is at most
     ``max_len`` characters long (``None``: holds no whitespace). A violation means the prefilter could
-    skip a real finding, so `policy lint` reports it as an error. Only the texts holding a pattern's
-    required literal are searched (pass an :class:`ExampleTexts` to join them once for many calls).
+    skip a real finding, so `policy lint` reports it as an error. Only the texts holding every required
+    literal of a pattern are searched (pass an :class:`ExampleTexts` to join them once for many calls).
     """
     corpus = texts if isinstance(texts, ExampleTexts) else ExampleTexts.of(texts)
     trig = trigger_re2(trigger)
     problems: list[str] = []
     for i, pattern in enumerate(patterns):
+        held = corpus.holding_all(required_literals(pattern, flags))
+        if not held:
+            continue  # no text can hold a match: not even compiled
         rx = compiled(pattern, flags)
-        for t in corpus.holding(required_literal(pattern, flags)):
+        for t in held:
             for m in rx.finditer(corpus.texts[t]):
                 problem = _violation(m.group(), trig, max_len)
                 if problem:
