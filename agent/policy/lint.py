@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from agent.policy.compiled import Issue, PolicySet, Rule
+from agent.policy.compiled import Issue, PolicySet, Rule, phrases
 from agent.policy.compiled import (
     format_issue as format_issue,
 )  # lives by Issue: cached issues print without the loader
@@ -53,8 +53,9 @@ def shadowed(policies: PolicySet) -> list[Issue]:
     """Rules whose every finding another, unconditional rule already reports at least as severely."""
     out = []
     active = [r for r in policies.rules if r.enabled]
+    unconditional = [b for b in active if _unconditional(b)]
     for a in active:
-        for b in active:
+        for b in unconditional:
             if a is not b and _covers(b, a):
                 out.append(
                     Issue(
@@ -69,13 +70,18 @@ def shadowed(policies: PolicySet) -> list[Issue]:
     return out
 
 
-def _covers(b: Rule, a: Rule) -> bool:
-    unconditional = not (
-        b.context_re or b.not_context_re or b.attributes or b.min_attributes or b.path_globs
+def _unconditional(b: Rule) -> bool:
+    """Whether every detection of b's entities that reaches its min_score is a finding of b wherever b
+    applies (context phrases read without compiling them: lint never evaluates)."""
+    return not (
+        phrases(b.context) or phrases(b.not_context) or b.attributes or b.min_attributes or b.path_globs
     ) and not (b.allow_values or b.allow_patterns)
+
+
+def _covers(b: Rule, a: Rule) -> bool:
+    """Whether unconditional rule b reports every finding of a, at least as severely."""
     return (
-        unconditional
-        and b.min_count == 1
+        b.min_count == 1
         and b.min_score <= a.min_score
         and a.entities <= b.entities
         and a.zones <= b.zones

@@ -27,7 +27,6 @@ from agent.policy.compiled import (
     PolicySet,
     Rule,
     normalise_text,
-    phrase_regex,
 )
 from agent.policy.regexcheck import (
     SPEC_FLAGS,
@@ -472,6 +471,4 @@ def _compile_rule(
         examples_match=tuple(model.examples.match),
         examples_no_match=tuple(model.examples.no_match),
         examples_require=model.examples_require,
-        context_re=phrase_regex(model.context),
-        not_context_re=phrase_regex(model.not_context),
     )
