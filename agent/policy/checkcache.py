@@ -61,12 +61,14 @@ def checked(
     check: Check,
     state_dir: str | Path | None,
     sources: Sources | None = None,
+    inputs: object = None,
 ) -> list[Issue]:
     """``check``'s issues for the packs of ``paths``, from the entry ``kind`` in ``state_dir`` when
     every input is unchanged, else computed and stored. ``sources``: files already read (and
-    signature-checked) by the caller; the check then reads nothing else, as the loader does."""
+    signature-checked) by the caller; the check then reads nothing else, as the loader does.
+    ``inputs``: whatever else the check depends on, as JSON data (part of the key)."""
     reads = _Reads(sources)
-    key = _key(kind, paths, known, reads)
+    key = _key(kind, paths, known, reads, inputs)
     fd = _private_dir(state_dir) if state_dir is not None else None
     if key is None or fd is None:
         if fd is not None:
@@ -156,7 +158,9 @@ def _state(path: str, base: Sources | None) -> str:
         return _failure(exc)
 
 
-def _key(kind: str, paths: Sequence[str | Path], known: frozenset[str], reads: _Reads) -> str | None:
+def _key(
+    kind: str, paths: Sequence[str | Path], known: frozenset[str], reads: _Reads, inputs: object = None
+) -> str | None:
     """The digest of every input but the value sets (None: the code cannot be read, no cache); the
     pack files are read (into ``reads``) here."""
     files, missing = pack_files(paths)
@@ -170,7 +174,7 @@ def _key(kind: str, paths: Sequence[str | Path], known: frozenset[str], reads: _
     if code is None:
         return None
     blob = [FORMAT, kind, code, sorted(known), [str(p) for p in paths]]
-    blob += [[i.file for i in missing], packs]
+    blob += [[i.file for i in missing], packs, inputs]
     return hashlib.sha256(json.dumps(blob).encode()).hexdigest()
 
 

@@ -9,7 +9,7 @@ import fnmatch
 import functools
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,6 +40,27 @@ def format_issue(issue: Issue) -> str:
     hint = f" (did you mean {issue.suggestion}?)" if issue.suggestion else ""
     level = "warning: " if issue.level == "warning" else ""
     return f"{issue.file}:{issue.rule or '-'}:{issue.field or '-'}: {level}{issue.message}{hint}"
+
+
+@dataclass(frozen=True)
+class ScoreReach:
+    """How high detections can score, as the classifier declares it (the caller passes it in: policy
+    never imports classify): ``ceilings``, the highest score of each built-in entity that never reaches
+    1.0; a match with a context word near is raised by ``boost``, to at least ``floor``, at most 1.0."""
+
+    ceilings: Mapping[str, float]
+    boost: float
+    floor: float
+
+    def of_spec(self, spec: RecognizerSpec) -> float:
+        """The highest score a pack recognizer gives: its best pattern's, raised when it has context."""
+        best = max(score for _, _, score in spec.patterns)
+        raised = min(1.0, max(best + self.boost, self.floor)) if spec.context else best
+        return round(raised, 4)  # as the classifier rounds the scores of its detections
+
+    def as_key(self) -> list[object]:
+        """Its JSON form, for the checked-packs cache key (lint's result depends on it)."""
+        return [sorted(self.ceilings.items()), self.boost, self.floor]
 
 
 class PolicyError(Exception):
