@@ -102,7 +102,7 @@ def compile_error(pattern: str, flags: int = 0) -> str | None:
 def _lookbehind_error(items: Any) -> None:
     """Raise the ``re.error`` that ``re``'s compiler raises for the first look-behind it cannot compile
     (``re._compiler._compile``: its order, its checks, its messages), if any."""
-    for op, av in items:
+    for op, av in _items(items):
         if op in _ASSERTS and av[0] < 0:
             lo, hi = av[1].getwidth()
             if lo > K.MAXCODE:
@@ -132,7 +132,9 @@ def _children(op: object, av: Any) -> tuple[Any, ...]:
 
 def _has_lookaround(items: Any) -> bool:
     """Whether a parse tree holds a lookahead or look-behind: RE2 runs neither."""
-    return any(op in _ASSERTS or any(_has_lookaround(s) for s in _children(op, av)) for op, av in items)
+    return any(
+        op in _ASSERTS or any(_has_lookaround(s) for s in _children(op, av)) for op, av in _items(items)
+    )
 
 
 def release_parse_trees() -> None:
@@ -148,7 +150,7 @@ def backtracking_risk(pattern: str) -> str | None:
         tree = _parsed(pattern)
     except re.error:
         return None  # reported by compile_error
-    return _walk(list(tree), inside_unbounded=False)
+    return _walk(_items(tree), inside_unbounded=False)
 
 
 #: One node of ``re._parser``'s tree: (opcode, argument); the argument's shape depends on the opcode
@@ -157,10 +159,16 @@ def backtracking_risk(pattern: str) -> str | None:
 Node = tuple[Any, Any]
 
 
+def _items(seq: Any) -> list[Node]:
+    """The nodes of a parse-tree sequence: a ``SubPattern``'s own list (read only, never changed), as
+    iterating one calls its Python ``__getitem__`` for every node (~50,000 calls over the shipped packs)."""
+    return seq.data if type(seq) is P.SubPattern else list(seq)
+
+
 def _repeat(av: Any) -> tuple[int, int, list[Node]]:
     """A repeat's (min, max, items)."""
     lo, hi, sub = av
-    return int(lo), int(hi), list(sub)
+    return int(lo), int(hi), _items(sub)
 
 
 def _unbounded(hi: int) -> bool:
@@ -170,11 +178,11 @@ def _unbounded(hi: int) -> bool:
 def _inner(op: object, av: Any) -> list[list[Node]]:
     """The sequences nested directly in a group, branch or lookaround node (none for other nodes)."""
     if op is C.SUBPATTERN:
-        return [list(av[-1])]
+        return [_items(av[-1])]
     if op is C.BRANCH:
-        return [list(b) for b in av[1]]
+        return [_items(b) for b in av[1]]
     if op in (C.ASSERT, C.ASSERT_NOT):
-        return [list(av[1])]
+        return [_items(av[1])]
     return []
 
 
@@ -215,10 +223,10 @@ def _nullable(items: list[Node]) -> bool:
             if lo > 0 and not _nullable(sub):
                 return False
         elif op is C.SUBPATTERN:
-            if not _nullable(list(av[-1])):
+            if not _nullable(_items(av[-1])):
                 return False
         elif op is C.BRANCH:
-            if not any(_nullable(list(b)) for b in av[1]):
+            if not any(_nullable(_items(b)) for b in av[1]):
                 return False
         elif op not in (C.AT, C.ASSERT, C.ASSERT_NOT):
             return False
@@ -243,12 +251,12 @@ def _adjacent_overlap(items: list[Node]) -> bool:
 def _overlapping_branch(items: list[Node]) -> bool:
     for op, av in items:
         if op is C.BRANCH:
-            firsts = [_first(list(b)) for b in av[1]]
+            firsts = [_first(_items(b)) for b in av[1]]
             for i, a in enumerate(firsts):
                 for b in firsts[i + 1 :]:
                     if not a or not b or a is _ANY or b is _ANY or a & b:
                         return True
-        elif op is C.SUBPATTERN and _overlapping_branch(list(av[-1])):
+        elif op is C.SUBPATTERN and _overlapping_branch(_items(av[-1])):
             return True
     return False
 
@@ -261,7 +269,7 @@ def _first(items: list[Node]) -> frozenset[int]:
         if op is C.IN:
             return _first_in(list(av))
         if op is C.SUBPATTERN:
-            inner = _first(list(av[-1]))
+            inner = _first(_items(av[-1]))
             if inner:
                 return inner
             continue
@@ -462,7 +470,7 @@ def required_literals(pattern: str, flags: int = 0) -> list[RequiredLiteral]:
         return []
     out: list[RequiredLiteral] = []
     run, run_flags = "", 0
-    for node, node_flags in [*_sequence(list(tree), int(tree.state.flags | flags)), (None, 0)]:
+    for node, node_flags in [*_sequence(_items(tree), int(tree.state.flags | flags)), (None, 0)]:
         scope = node_flags & _LITERAL_FLAGS
         if node is not None and node[0] is C.LITERAL and (not run or scope == run_flags):
             run, run_flags = run + chr(node[1]), scope
@@ -481,7 +489,7 @@ def _sequence(items: list[Node], flags: int) -> Iterator[tuple[Node, int]]:
     for op, av in items:
         if op is C.SUBPATTERN:
             _group, add, remove, sub = av
-            yield from _sequence(list(sub), (flags | add) & ~remove)
+            yield from _sequence(_items(sub), (flags | add) & ~remove)
         elif op not in (C.AT, C.ASSERT, C.ASSERT_NOT):
             yield (op, av), flags
 
