@@ -1,10 +1,11 @@
 """Checked packs, remembered: `policy lint` and `config check` answer unchanged packs from a cache.
 
-Checking the shipped packs costs ~0.25 CPU s (YAML, the pydantic schema, ~200 regexes compiled by
-`re`, RE2 and the backtracking walk, lint's trigger search), yet the result depends only on bytes:
-the pack files, the value-set files they name, the paths as given, the entity names, the code that
-checks and the libraries it uses. The issues found are stored as JSON under a SHA-256 of all of
-these; a later run with the same inputs returns them without loading the checker.
+Checking the shipped packs costs ~0.2 CPU s (YAML, the pydantic schema, ~200 regexes parsed by `re`
+and walked for backtracking shapes, lint's trigger search), yet the result depends only on bytes:
+the pack files, the value-set files they name, the paths as given, the entity names (and for lint
+how high they score), the code that checks and the libraries it uses. The issues found are stored
+as JSON under a SHA-256 of all of these; a later run with the same inputs returns them without
+loading the checker.
 
 - **Complete key.** Pack bytes are read once here and handed to the check (what is hashed is what
   is checked). The check's other reads (value sets) are recorded with their digests in the entry and
