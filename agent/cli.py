@@ -6,6 +6,7 @@ Exit codes: 0 clean, 1 findings at or above --fail-on (or a failed check), 2 usa
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import os
 import sys
@@ -96,6 +97,13 @@ def import_structlog_without_rich() -> None:
 LOGGING_SET_UP_BY_COMMAND = frozenset({"config", "policy", "explain"})
 
 
+#: Commands that check something once and exit (`config check`, `policy lint|test`). What they
+#: allocate (the modules they import, the pydantic schemas, the packs' ~200 regex parse trees) lives
+#: until the process ends, so the cyclic collector frees nothing worth its passes: ~0.01 s of them
+#: while importing and checking, and ~0.03 s for the full collection the interpreter runs at exit.
+ONE_SHOT_COMMANDS = frozenset({"config", "policy"})
+
+
 def command_word(words: Sequence[str]) -> str | None:
     """The sub-command named on the command line: its first word that is not an option (the top-level
     options, -h and --version, take no value)."""
@@ -108,6 +116,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(version_line())
         return 0
     word = command_word(words)
+    # only as the process's own command line: a caller of main() (a test) keeps its collector
+    one_shot = argv is None and word in ONE_SHOT_COMMANDS
+    if one_shot:
+        gc.disable()
+    try:
+        return _run(words, word)
+    finally:
+        if one_shot:  # the process exits next: what it allocated needs no final collection
+            gc.freeze()
+
+
+def _run(words: list[str], word: str | None) -> int:
     if word and word not in LOGGING_SET_UP_BY_COMMAND:
         import_structlog_without_rich()
     parser = build_parser([word] if word else [])

@@ -46,3 +46,17 @@ KNOWN_ENTITIES = frozenset(
         "US_SSN",
     }
 )
+
+#: The highest score a built-in entity ever gets, for those whose recognizers can never reach 1.0 (the
+#: others may): a pattern's declared score raised by the context enhancer at most. `policy lint` warns
+#: about a rule entity that can never reach the rule's min_score. tests/unit/policy/test_lint.py derives
+#: this table from the recognizers' declarations.
+SCORE_CEILINGS: dict[str, float] = {
+    "BANK_ACCOUNT": 0.55,
+    "GCP_SERVICE_KEY": 0.95,
+    "URL": 0.95,
+    "US_BANK_NUMBER": 0.4,
+}
+#: How the context enhancer (agent/classify/context.py) raises the score of a match with a context word
+#: near it: by CONTEXT_BOOST, to at least CONTEXT_FLOOR, to at most 1.0 (as Presidio does).
+CONTEXT_BOOST, CONTEXT_FLOOR = 0.35, 0.4

@@ -12,7 +12,6 @@ recognizers' (agent.classify.entities, a constant kept equal to the engine's reg
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import shutil
 import stat
@@ -246,16 +245,9 @@ def _without(message: str, file: str) -> str:
     return message.removeprefix(f"{file}: ")
 
 
-def _is_loopback(host: str) -> bool:
-    if host in ("localhost", ""):
-        return host == "localhost"
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _metrics(settings: Settings, report: Report) -> None:
+    from agent.daemon.settings import is_loopback
+
     m = settings.metrics
     host, _port = m.host_port
     if m.tls_cert and m.tls_key:
@@ -266,7 +258,7 @@ def _metrics(settings: Settings, report: Report) -> None:
         pw = m.basic_auth.password_file
         if pw is not None:
             _secret(pw, "metrics.basic_auth.password_file", report)
-        if not m.tls_cert and not _is_loopback(host):
+        if not m.tls_cert and not is_loopback(host):
             report.add("metrics.basic_auth", f"a password on {m.address} without tls_cert travels in clear")
 
 

@@ -23,6 +23,7 @@ from agent.policy.shipped import default_policy_dirs, expand_policy_paths
 
 if TYPE_CHECKING:  # read only with --config: `policy lint` of packs never loads the settings models
     from agent.daemon.settings import Settings
+    from agent.policy.compiled import ScoreReach
 
 
 def register(sub: Any) -> None:
@@ -103,6 +104,15 @@ def known_entities() -> frozenset[str]:
     return KNOWN_ENTITIES | INDEX_ENTITIES
 
 
+def score_reach() -> ScoreReach:
+    """How high the built-in entities score, for lint's min_score check: constants the recognizers'
+    declarations are checked against by a test, so `policy lint` imports no recognizer."""
+    from agent.classify.entities import CONTEXT_BOOST, CONTEXT_FLOOR, SCORE_CEILINGS
+    from agent.policy.compiled import ScoreReach
+
+    return ScoreReach(SCORE_CEILINGS, CONTEXT_BOOST, CONTEXT_FLOOR)
+
+
 def _config_policy_dirs(args: argparse.Namespace) -> list[Path] | None:
     """The daemon's packs (given paths layered on top) from --config; None after a config error line."""
     from agent.daemon.settings import ConfigError
@@ -122,8 +132,15 @@ def cmd_lint(args: argparse.Namespace) -> int:
     paths = _config_policy_dirs(args) if args.config else _paths(args.paths)
     if paths is None:
         return 2
-    known = known_entities()
-    issues = checked("lint", paths, known, lambda sources: _lint(paths, known, sources), _user_state_dir())
+    known, reach = known_entities(), score_reach()
+    issues = checked(
+        "lint",
+        paths,
+        known,
+        lambda sources: _lint(paths, known, sources, reach),
+        _user_state_dir(),
+        inputs=reach.as_key(),
+    )
     for issue in issues:
         print(format_issue(issue))
     errors = sum(i.level == "error" for i in issues)
@@ -132,12 +149,12 @@ def cmd_lint(args: argparse.Namespace) -> int:
     return 1 if errors else 0
 
 
-def _lint(paths: list[Path], known: frozenset[str], sources: Any) -> list[Any]:
+def _lint(paths: list[Path], known: frozenset[str], sources: Any, reach: ScoreReach) -> list[Any]:
     """The real lint (on a cache miss). Nothing it loads logs (the loader, the schema, the regex
     checks), so it sets up no logging: structlog alone costs ~0.05 s."""
     from agent.policy.lint import lint
 
-    return lint(paths, known, sources)
+    return lint(paths, known, sources, reach)
 
 
 def _user_state_dir() -> Path | None:

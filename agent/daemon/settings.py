@@ -104,9 +104,10 @@ class WebhookConfig(_Model):
     name: str = "webhook"
     url: str
     format: Literal["generic", "alertmanager", "ecs"] = "generic"
-    headers: dict[str, str] = Field(default_factory=dict)
+    # plain empty defaults (copied per instance), as in agent/policy/schema.py: no tokenize at start
+    headers: dict[str, str] = Field(default={})
     # header name -> secret file or credential:NAME (e.g. Authorization: credential:siem-token)
-    header_files: dict[str, str] = Field(default_factory=dict)
+    header_files: dict[str, str] = Field(default={})
     timeout: float = Field(default=5.0, gt=0)
     ca_file: str | None = None
 

@@ -1,10 +1,11 @@
 """Checked packs, remembered: `policy lint` and `config check` answer unchanged packs from a cache.
 
-Checking the shipped packs costs ~0.25 CPU s (YAML, the pydantic schema, ~200 regexes compiled by
-`re`, RE2 and the backtracking walk, lint's trigger search), yet the result depends only on bytes:
-the pack files, the value-set files they name, the paths as given, the entity names, the code that
-checks and the libraries it uses. The issues found are stored as JSON under a SHA-256 of all of
-these; a later run with the same inputs returns them without loading the checker.
+Checking the shipped packs costs ~0.2 CPU s (YAML, the pydantic schema, ~200 regexes parsed by `re`
+and walked for backtracking shapes, lint's trigger search), yet the result depends only on bytes:
+the pack files, the value-set files they name, the paths as given, the entity names (and for lint
+how high they score), the code that checks and the libraries it uses. The issues found are stored
+as JSON under a SHA-256 of all of these; a later run with the same inputs returns them without
+loading the checker.
 
 - **Complete key.** Pack bytes are read once here and handed to the check (what is hashed is what
   is checked). The check's other reads (value sets) are recorded with their digests in the entry and
@@ -61,12 +62,14 @@ def checked(
     check: Check,
     state_dir: str | Path | None,
     sources: Sources | None = None,
+    inputs: object = None,
 ) -> list[Issue]:
     """``check``'s issues for the packs of ``paths``, from the entry ``kind`` in ``state_dir`` when
     every input is unchanged, else computed and stored. ``sources``: files already read (and
-    signature-checked) by the caller; the check then reads nothing else, as the loader does."""
+    signature-checked) by the caller; the check then reads nothing else, as the loader does.
+    ``inputs``: whatever else the check depends on, as JSON data (part of the key)."""
     reads = _Reads(sources)
-    key = _key(kind, paths, known, reads)
+    key = _key(kind, paths, known, reads, inputs)
     fd = _private_dir(state_dir) if state_dir is not None else None
     if key is None or fd is None:
         if fd is not None:
@@ -156,7 +159,9 @@ def _state(path: str, base: Sources | None) -> str:
         return _failure(exc)
 
 
-def _key(kind: str, paths: Sequence[str | Path], known: frozenset[str], reads: _Reads) -> str | None:
+def _key(
+    kind: str, paths: Sequence[str | Path], known: frozenset[str], reads: _Reads, inputs: object = None
+) -> str | None:
     """The digest of every input but the value sets (None: the code cannot be read, no cache); the
     pack files are read (into ``reads``) here."""
     files, missing = pack_files(paths)
@@ -170,7 +175,7 @@ def _key(kind: str, paths: Sequence[str | Path], known: frozenset[str], reads: _
     if code is None:
         return None
     blob = [FORMAT, kind, code, sorted(known), [str(p) for p in paths]]
-    blob += [[i.file for i in missing], packs]
+    blob += [[i.file for i in missing], packs, inputs]
     return hashlib.sha256(json.dumps(blob).encode()).hexdigest()
 
 

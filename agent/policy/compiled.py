@@ -6,10 +6,11 @@ Kept apart from the loader so the evaluator depends only on what it evaluates, n
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 import unicodedata
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from agent.models import RecognizerSpec
@@ -39,6 +40,27 @@ def format_issue(issue: Issue) -> str:
     hint = f" (did you mean {issue.suggestion}?)" if issue.suggestion else ""
     level = "warning: " if issue.level == "warning" else ""
     return f"{issue.file}:{issue.rule or '-'}:{issue.field or '-'}: {level}{issue.message}{hint}"
+
+
+@dataclass(frozen=True)
+class ScoreReach:
+    """How high detections can score, as the classifier declares it (the caller passes it in: policy
+    never imports classify): ``ceilings``, the highest score of each built-in entity that never reaches
+    1.0; a match with a context word near is raised by ``boost``, to at least ``floor``, at most 1.0."""
+
+    ceilings: Mapping[str, float]
+    boost: float
+    floor: float
+
+    def of_spec(self, spec: RecognizerSpec) -> float:
+        """The highest score a pack recognizer gives: its best pattern's, raised when it has context."""
+        best = max(score for _, _, score in spec.patterns)
+        raised = min(1.0, max(best + self.boost, self.floor)) if spec.context else best
+        return round(raised, 4)  # as the classifier rounds the scores of its detections
+
+    def as_key(self) -> list[object]:
+        """Its JSON form, for the checked-packs cache key (lint's result depends on it)."""
+        return [sorted(self.ceilings.items()), self.boost, self.floor]
 
 
 class PolicyError(Exception):
@@ -74,12 +96,18 @@ def normalise_text(text: str) -> str:
     return " " + " ".join(_NON_WORD.sub(" ", text.casefold()).split()) + " "
 
 
+def phrases(words: Sequence[str]) -> list[str]:
+    """The distinct phrases of ``words`` as :func:`normalise_text` writes them, shortest first (words
+    that normalise to nothing dropped)."""
+    return sorted({normalise_text(w).strip() for w in words if normalise_text(w).strip()}, key=len)
+
+
 def phrase_regex(words: Sequence[str]) -> re.Pattern[str] | None:
     """One regex matching any of the phrases as whole words in :func:`normalise_text` output."""
-    phrases = sorted({normalise_text(w).strip() for w in words if normalise_text(w).strip()}, key=len)
-    if not phrases:
+    found = phrases(words)
+    if not found:
         return None
-    return re.compile(" (?:" + "|".join(re.escape(p) for p in reversed(phrases)) + ") ")
+    return re.compile(" (?:" + "|".join(re.escape(p) for p in reversed(found)) + ") ")
 
 
 @dataclass(frozen=True)
@@ -111,8 +139,18 @@ class Rule:
     examples_match: tuple[str, ...]
     examples_no_match: tuple[str, ...]
     examples_require: str | None
-    context_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
-    not_context_re: re.Pattern[str] | None = field(default=None, compare=False, repr=False)
+
+    # Compiled on first use (by the evaluator): `policy lint` and `config check` never evaluate, and
+    # compiling every rule's phrases cost them ~10 ms. Not fields: equality and repr ignore them.
+    @functools.cached_property
+    def context_re(self) -> re.Pattern[str] | None:
+        """The ``context`` phrases as one regex (:func:`phrase_regex`), None when there are none."""
+        return phrase_regex(self.context)
+
+    @functools.cached_property
+    def not_context_re(self) -> re.Pattern[str] | None:
+        """The ``not_context`` phrases as one regex, None when there are none."""
+        return phrase_regex(self.not_context)
 
     def severity_for(self, role: str) -> str:
         return dict(self.severity_by_zone).get(role, self.severity)

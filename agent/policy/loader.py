@@ -6,7 +6,6 @@ raises the first error as a one-line :class:`PolicyError`, never a traceback.
 
 from __future__ import annotations
 
-import difflib
 import hashlib
 import json
 import re
@@ -27,7 +26,6 @@ from agent.policy.compiled import (
     PolicySet,
     Rule,
     normalise_text,
-    phrase_regex,
 )
 from agent.policy.regexcheck import (
     SPEC_FLAGS,
@@ -313,6 +311,8 @@ def _validation_issues(name: str, exc: ValidationError, entries: list[Any], kind
 
 
 def _close(word: str, choices: Sequence[str]) -> str:
+    import difflib  # only for a pack with a mistake in it: not on every load
+
     matches = difflib.get_close_matches(word, list(choices), n=3, cutoff=0.6)
     return " or ".join(f"'{m}'" for m in matches)
 
@@ -472,6 +472,4 @@ def _compile_rule(
         examples_match=tuple(model.examples.match),
         examples_no_match=tuple(model.examples.no_match),
         examples_require=model.examples_require,
-        context_re=phrase_regex(model.context),
-        not_context_re=phrase_regex(model.not_context),
     )

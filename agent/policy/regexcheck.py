@@ -41,20 +41,24 @@ _CATEGORY_CHARS.update(
 )
 _ANY = frozenset({-1})  # "could be any character": overlaps everything non-empty
 _REPEATS = (C.MAX_REPEAT, C.MIN_REPEAT)
+_ASSERTS = (C.ASSERT, C.ASSERT_NOT)
 #: Flags the classifier compiles pack recognizers with (recognizers/custom.py: Presidio's defaults); the
-#: loader checks and lint searches recognizer patterns with them, so each is compiled once.
-SPEC_FLAGS = re.MULTILINE | re.DOTALL | re.IGNORECASE
+#: loader checks and lint searches recognizer patterns with them (lint compiles each once).
+SPEC_FLAGS = int(re.MULTILINE | re.DOTALL | re.IGNORECASE)
+#: Flags as plain ints: ``int & RegexFlag`` goes through the enum's operators (~0.01 s over the shipped
+#: packs' checks, most of it building the pseudo-members of flag combinations).
+_IGNORECASE, _VERBOSE = int(re.IGNORECASE), int(re.VERBOSE)
 
 
 @functools.lru_cache(maxsize=4096)
 def compiled(pattern: str, flags: int = 0) -> re.Pattern[str]:
     """``pattern`` compiled by ``re`` with ``flags``, remembered by (pattern, flags) and built from the
-    shared parse tree (:func:`_parsed`): the loader's compile check, the backtracking check and lint's
-    trigger search would otherwise parse each of the ~200 shipped formats up to four times, and
+    shared parse tree (:func:`_parsed`): the loader's checks (compile error, backtracking shape) and
+    lint's trigger search would otherwise parse each of the ~200 shipped formats up to four times, and
     ``re``'s own cache (512 entries) is smaller than the formats times their flag variants. The
     result's ``.pattern`` is None (``re`` only sets it when it parses the text itself). Raises
     ``re.error`` (not cached) for a pattern that does not compile."""
-    if flags & re.VERBOSE:  # verbose patterns parse differently from the shared flag-less tree
+    if flags & _VERBOSE:  # verbose patterns parse differently from the shared flag-less tree
         return re.compile(pattern, flags)
     # a plain int, as re.compile passes it on: the compiler tests the flags at every node, and
     # RegexFlag's enum operators made that ~0.03 s of checking the shipped packs
@@ -79,12 +83,58 @@ def parsed(pattern: str) -> Any:
 
 
 def compile_error(pattern: str, flags: int = 0) -> str | None:
-    """The ``re`` compile error of a pattern (compiled with the ``flags`` it runs with), or None."""
+    """The ``re`` compile error of a pattern (compiled with the ``flags`` it runs with), or None.
+
+    Found without compiling: ``re`` reports every error while parsing but one, a look-behind whose
+    width varies, which its compiler finds walking the tree (:func:`_lookbehind_error`, the same walk
+    and words). Compiling all ~200 shipped formats cost ~15 ms of `policy lint` and `config check`,
+    and the classifier compiles the patterns it runs anyway."""
     try:
-        compiled(pattern, flags)
+        if flags & _VERBOSE:  # verbose patterns parse differently from the shared flag-less tree
+            re.compile(pattern, flags)
+        else:
+            _lookbehind_error(_parsed(pattern))
     except re.error as exc:
         return f"regex does not compile: {exc}"
     return None
+
+
+def _lookbehind_error(items: Any) -> None:
+    """Raise the ``re.error`` that ``re``'s compiler raises for the first look-behind it cannot compile
+    (``re._compiler._compile``: its order, its checks, its messages), if any."""
+    for op, av in _items(items):
+        if op in _ASSERTS and av[0] < 0:
+            lo, hi = av[1].getwidth()
+            if lo > K.MAXCODE:
+                raise re.error("looks too much behind")
+            if lo != hi:
+                raise re.error("look-behind requires fixed-width pattern")
+        for sub in _children(op, av):
+            _lookbehind_error(sub)
+
+
+def _children(op: object, av: Any) -> tuple[Any, ...]:
+    """The sub-sequences of one node that ``re``'s compiler compiles, in its order."""
+    if op in _REPEATS or op is C.POSSESSIVE_REPEAT:
+        return (av[2],)
+    if op is C.SUBPATTERN:
+        return (av[-1],)
+    if op is C.ATOMIC_GROUP:
+        return (av,)
+    if op in _ASSERTS:
+        return (av[1],)
+    if op is C.BRANCH:
+        return tuple(av[1])
+    if op is C.GROUPREF_EXISTS:
+        return (av[1], av[2]) if av[2] else (av[1],)
+    return ()
+
+
+def _has_lookaround(items: Any) -> bool:
+    """Whether a parse tree holds a lookahead or look-behind: RE2 runs neither."""
+    return any(
+        op in _ASSERTS or any(_has_lookaround(s) for s in _children(op, av)) for op, av in _items(items)
+    )
 
 
 def release_parse_trees() -> None:
@@ -100,7 +150,7 @@ def backtracking_risk(pattern: str) -> str | None:
         tree = _parsed(pattern)
     except re.error:
         return None  # reported by compile_error
-    return _walk(list(tree), inside_unbounded=False)
+    return _walk(_items(tree), inside_unbounded=False)
 
 
 #: One node of ``re._parser``'s tree: (opcode, argument); the argument's shape depends on the opcode
@@ -109,10 +159,16 @@ def backtracking_risk(pattern: str) -> str | None:
 Node = tuple[Any, Any]
 
 
+def _items(seq: Any) -> list[Node]:
+    """The nodes of a parse-tree sequence: a ``SubPattern``'s own list (read only, never changed), as
+    iterating one calls its Python ``__getitem__`` for every node (~50,000 calls over the shipped packs)."""
+    return seq.data if type(seq) is P.SubPattern else list(seq)
+
+
 def _repeat(av: Any) -> tuple[int, int, list[Node]]:
     """A repeat's (min, max, items)."""
     lo, hi, sub = av
-    return int(lo), int(hi), list(sub)
+    return int(lo), int(hi), _items(sub)
 
 
 def _unbounded(hi: int) -> bool:
@@ -122,11 +178,11 @@ def _unbounded(hi: int) -> bool:
 def _inner(op: object, av: Any) -> list[list[Node]]:
     """The sequences nested directly in a group, branch or lookaround node (none for other nodes)."""
     if op is C.SUBPATTERN:
-        return [list(av[-1])]
+        return [_items(av[-1])]
     if op is C.BRANCH:
-        return [list(b) for b in av[1]]
+        return [_items(b) for b in av[1]]
     if op in (C.ASSERT, C.ASSERT_NOT):
-        return [list(av[1])]
+        return [_items(av[1])]
     return []
 
 
@@ -167,10 +223,10 @@ def _nullable(items: list[Node]) -> bool:
             if lo > 0 and not _nullable(sub):
                 return False
         elif op is C.SUBPATTERN:
-            if not _nullable(list(av[-1])):
+            if not _nullable(_items(av[-1])):
                 return False
         elif op is C.BRANCH:
-            if not any(_nullable(list(b)) for b in av[1]):
+            if not any(_nullable(_items(b)) for b in av[1]):
                 return False
         elif op not in (C.AT, C.ASSERT, C.ASSERT_NOT):
             return False
@@ -195,12 +251,12 @@ def _adjacent_overlap(items: list[Node]) -> bool:
 def _overlapping_branch(items: list[Node]) -> bool:
     for op, av in items:
         if op is C.BRANCH:
-            firsts = [_first(list(b)) for b in av[1]]
+            firsts = [_first(_items(b)) for b in av[1]]
             for i, a in enumerate(firsts):
                 for b in firsts[i + 1 :]:
                     if not a or not b or a is _ANY or b is _ANY or a & b:
                         return True
-        elif op is C.SUBPATTERN and _overlapping_branch(list(av[-1])):
+        elif op is C.SUBPATTERN and _overlapping_branch(_items(av[-1])):
             return True
     return False
 
@@ -213,7 +269,7 @@ def _first(items: list[Node]) -> frozenset[int]:
         if op is C.IN:
             return _first_in(list(av))
         if op is C.SUBPATTERN:
-            inner = _first(list(av[-1]))
+            inner = _first(_items(av[-1]))
             if inner:
                 return inner
             continue
@@ -263,9 +319,15 @@ def pattern_problem(pattern: str, flags: int = 0) -> str | None:
     """Why a policy regex is refused: it does not compile, or only Python's backtracking ``re`` can run
     it (RE2 cannot express it) and it has a catastrophic-backtracking shape. None: accepted."""
     problem = compile_error(pattern, flags)
-    if problem is None and linear(pattern) is None:
+    if problem is None and not _re2_runs(pattern):
         problem = backtracking_risk(pattern)
     return problem
+
+
+def _re2_runs(pattern: str) -> bool:
+    """Whether google-re2 compiles ``pattern`` (a pattern ``re`` parses): lookarounds need no try, RE2
+    has none (most shipped formats hold one: ~10 ms of RE2 compiles that fail)."""
+    return not _has_lookaround(_parsed(pattern)) and linear(pattern) is not None
 
 
 @functools.lru_cache(maxsize=4096)
@@ -318,6 +380,27 @@ class ExampleTexts:
             found.update(range(first, last + 1))
         return sorted(found)
 
+    def holding_all(self, literals: Sequence[RequiredLiteral]) -> list[int]:
+        """Indices of the texts that hold every one of ``literals`` (every text when there is none):
+        the texts holding the longest, then of those the ones each other literal occurs in."""
+        if not literals:
+            return list(range(len(self.texts)))
+        longest = max(literals, key=lambda r: len(r.text))
+        held = self.holding(longest)
+        for literal in literals:
+            if literal is longest or not held:
+                continue
+            # ignoring case: the literal's fold in the folded texts, as spans() finds it
+            hay, needle = (
+                (self.folded, fold(literal.text))
+                if literal.flags & _IGNORECASE
+                else (self.joined, literal.text)
+            )
+            held = [
+                t for t in held if hay.find(needle, self.starts[t], self.starts[t] + len(self.texts[t])) >= 0
+            ]
+        return held
+
 
 @dataclass(frozen=True)
 class RequiredLiteral:
@@ -332,7 +415,7 @@ class RequiredLiteral:
         place ``re`` matches it (also overlapping ones, which holding() may count); without ``folded``,
         ``re`` with the pattern's own flags (~0.2 ms a search of the shipped packs' examples)."""
         text = self.text
-        if self.flags & re.IGNORECASE:
+        if self.flags & _IGNORECASE:
             if folded is None:
                 yield from (m.span() for m in compiled(re.escape(text), self.flags).finditer(haystack))
                 return
@@ -372,25 +455,32 @@ def required_literal(pattern: str, flags: int = 0) -> RequiredLiteral | None:
     longest run of literal characters on the pattern's top-level sequence, groups flattened and
     zero-width assertions skipped), or None when there is none. A text that does not hold it holds no
     match: that makes it a sound prefilter."""
-    if flags & re.VERBOSE:
-        return None  # verbose patterns parse differently from the shared flag-less tree
+    runs = required_literals(pattern, flags)
+    return max(runs, key=lambda r: len(r.text)) if runs else None  # the first of the longest
+
+
+def required_literals(pattern: str, flags: int = 0) -> list[RequiredLiteral]:
+    """Every run of literal characters on the pattern's top-level sequence (see
+    :func:`required_literal`), in pattern order: every non-empty match holds each of them."""
+    if flags & _VERBOSE:
+        return []  # verbose patterns parse differently from the shared flag-less tree
     try:
         tree = _parsed(pattern)
     except re.error:
-        return None
-    best, best_flags = "", 0
+        return []
+    out: list[RequiredLiteral] = []
     run, run_flags = "", 0
-    for node, node_flags in [*_sequence(list(tree), int(tree.state.flags | flags)), (None, 0)]:
+    for node, node_flags in [*_sequence(_items(tree), int(tree.state.flags | flags)), (None, 0)]:
         scope = node_flags & _LITERAL_FLAGS
         if node is not None and node[0] is C.LITERAL and (not run or scope == run_flags):
             run, run_flags = run + chr(node[1]), scope
             continue
-        if len(run) > len(best):
-            best, best_flags = run, run_flags
+        if run:
+            out.append(RequiredLiteral(run, run_flags))
         run, run_flags = "", 0
         if node is not None and node[0] is C.LITERAL:
             run, run_flags = chr(node[1]), scope
-    return RequiredLiteral(best, best_flags) if best else None
+    return out
 
 
 def _sequence(items: list[Node], flags: int) -> Iterator[tuple[Node, int]]:
@@ -399,7 +489,7 @@ def _sequence(items: list[Node], flags: int) -> Iterator[tuple[Node, int]]:
     for op, av in items:
         if op is C.SUBPATTERN:
             _group, add, remove, sub = av
-            yield from _sequence(list(sub), (flags | add) & ~remove)
+            yield from _sequence(_items(sub), (flags | add) & ~remove)
         elif op not in (C.AT, C.ASSERT, C.ASSERT_NOT):
             yield (op, av), flags
 
@@ -415,15 +505,18 @@ def trigger_violations(
 
     The contract (agent/classify/prefilter.py): every match contains a ``trigger`` match and is at most
     ``max_len`` characters long (``None``: holds no whitespace). A violation means the prefilter could
-    skip a real finding, so `policy lint` reports it as an error. Only the texts holding a pattern's
-    required literal are searched (pass an :class:`ExampleTexts` to join them once for many calls).
+    skip a real finding, so `policy lint` reports it as an error. Only the texts holding every required
+    literal of a pattern are searched (pass an :class:`ExampleTexts` to join them once for many calls).
     """
     corpus = texts if isinstance(texts, ExampleTexts) else ExampleTexts.of(texts)
     trig = trigger_re2(trigger)
     problems: list[str] = []
     for i, pattern in enumerate(patterns):
+        held = corpus.holding_all(required_literals(pattern, flags))
+        if not held:
+            continue  # no text can hold a match: not even compiled
         rx = compiled(pattern, flags)
-        for t in corpus.holding(required_literal(pattern, flags)):
+        for t in held:
             for m in rx.finditer(corpus.texts[t]):
                 problem = _violation(m.group(), trig, max_len)
                 if problem:

@@ -156,3 +156,46 @@ def test_config_check_of_packs_checked_before_loads_no_checker_and_no_logging(tm
     assert (
         sorted(again & {"agent.policy.loader", "agent.policy.schema", "structlog", "agent.log", "ssl"}) == []
     )
+
+
+_GC_PROBE = """
+import atexit, gc, runpy, sys
+out, sys.argv = sys.argv[1], ["dropwarden", *sys.argv[2:]]
+atexit.register(lambda: open(out, "w").write(f"{gc.isenabled()} {gc.get_freeze_count()}"))
+runpy.run_module("agent", run_name="__main__", alter_sys=True)
+"""
+
+
+@pytest.mark.parametrize(
+    ("args", "one_shot"), [(("policy", "lint"), True), (("--help",), False), (("keys", "--help"), False)]
+)
+def test_one_shot_checks_skip_the_cyclic_collector(
+    args: tuple[str, ...], one_shot: bool, tmp_path: Path
+) -> None:
+    """`policy lint` (and `config check`) launched as a process run without the cyclic collector and
+    leave what they allocated frozen for the exit; other commands keep it."""
+    out = tmp_path / "gc.txt"
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "xdg")}
+    subprocess.run(
+        [sys.executable, "-c", _GC_PROBE, str(out), *args],
+        capture_output=True,
+        timeout=120,
+        cwd=REPO,
+        env=env,
+        check=False,
+    )
+    enabled, frozen = out.read_text().split()
+    assert (enabled, int(frozen) > 0) == (("False", True) if one_shot else ("True", False))
+
+
+def test_main_called_in_process_keeps_the_collector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A caller of main() with its own arguments (a test, a wrapper) keeps its collector as it was."""
+    import gc
+
+    from agent.cli import main
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "xdg"))
+    frozen = gc.get_freeze_count()
+    assert main(["policy", "lint"]) == 0
+    # nothing frozen by it (objects an earlier freeze in this process kept may have gone since)
+    assert gc.isenabled() and gc.get_freeze_count() <= frozen

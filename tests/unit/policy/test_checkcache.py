@@ -114,6 +114,10 @@ def test_entities_paths_and_code_are_in_the_key(
     code.write_text("A = 2\n")
     runs.check(state)
     assert runs.count == 5
+    assert checked("lint", runs.paths, runs.known, runs, state, inputs=[["US_BANK_NUMBER", 0.4]]) is not None
+    assert runs.count == 6  # what else the check reads (lint: how high entities score) is in the key too
+    checked("lint", runs.paths, runs.known, runs, state, inputs=[["US_BANK_NUMBER", 0.4]])
+    assert runs.count == 6
 
 
 def test_no_cache_without_a_private_directory_of_ours(tmp_path: Path, pack_dir: Path) -> None:

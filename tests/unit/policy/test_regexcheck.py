@@ -30,6 +30,7 @@ PATTERNS = [
     r"secret(?-i:Ab)c",
     r"(?-i:secret(?i:ab)C)",
     r"\bpin:\s*\d{4}",
+    r"jira[_.-]?api[_.-]?token[ =]+\w{3}",  # several literals: a text must hold them all
 ]
 #: Texts with matches at their edges, non-ASCII case variants (Kelvin sign, long s), and line breaks.
 TEXTS = [
@@ -49,6 +50,8 @@ TEXTS = [
     "TOKEN_77",
     "\u212aey 999",
     "ſECRETab",
+    "token = abc",
+    "JIRA_API_TOKEN = xyz1 and jira.api-token abcd",
 ]
 
 
@@ -198,3 +201,54 @@ def test_a_literal_ignoring_case_is_found_in_every_text_re_finds_it_in(
     assert {i for i, t in enumerate(texts) if re.search(re.escape(literal), t, flags)} <= set(held)
     if "\n" not in literal and not ascii_only:  # exact, but for the newlines that join the texts
         assert held == [i for i, t in enumerate(texts) if re.search(re.escape(literal), t, flags)]
+
+
+def _re_compile_error(pattern: str, flags: int) -> str | None:
+    """What compiling with ``re`` itself says (the reference compile_error must agree with)."""
+    try:
+        re.compile(pattern, flags)
+    except re.error as exc:
+        return f"regex does not compile: {exc}"
+    return None
+
+
+#: Pieces whose look-behinds ``re``'s compiler (not its parser) refuses, at any depth, beside ones it
+#: accepts and plain parse errors, so a generated pattern may hold several errors of different kinds.
+_PIECES = [
+    "a", "\\d", "[a-z]", "x*", "(?:a|bc)", "(a)", "\\1", "\\b", "^", "$", "(?=a+)", "(?!b)", "(?>ab*)",
+    "a*+", "(?(1)a|bc)", "(?(1)ab)", "(?<=ab)", "(?<!a|bc)", "(?<=a*)", "(?<!x{2})", "(?<=(?:a|b))",
+    "(?<=a{1,3})", "(?<=\\d{3}-)", "(?<!(?<=a)b)", "(?<=(?<!ab)c*)", "(?<=\\b)", "(?i:A)", "(?-i:b)",
+    "(", ")", "[", "{2,1}",
+]  # fmt: skip
+
+
+@given(st.lists(st.sampled_from(_PIECES), min_size=1, max_size=6), st.sampled_from([0, FLAGS, re.VERBOSE]))
+def test_compile_error_is_what_compiling_says(pieces: list[str], flags: int) -> None:
+    """compile_error finds the compiler's look-behind errors without compiling: the same message, the
+    same first error, and nothing where ``re`` compiles the pattern."""
+    pattern = "".join(pieces)
+    assert regexcheck.compile_error(pattern, flags) == _re_compile_error(pattern, flags)
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [r"(?<=a|bc)x", r"x(?:y|(?<!a+))", r"(a)(?(1)(?<=a*)|b)", r"(?>(?<=a{1,2}))", r"(?:(?<=ab)|(?<=a?))+"],
+)
+def test_variable_look_behinds_are_compile_errors(pattern: str) -> None:
+    assert (
+        regexcheck.compile_error(pattern)
+        == "regex does not compile: look-behind requires fixed-width pattern"
+    )
+    assert regexcheck.compile_error(pattern) == _re_compile_error(pattern, 0)
+
+
+@given(
+    st.lists(
+        st.sampled_from([p for p in _PIECES if p not in ("(", ")", "[", "{2,1}")]), min_size=1, max_size=5
+    )
+)
+def test_re2_is_tried_only_where_it_can_run_the_pattern(pieces: list[str]) -> None:
+    """Skipping the RE2 compile of patterns with a lookaround changes no answer."""
+    pattern = "".join(pieces)
+    if regexcheck.compile_error(pattern) is None:
+        assert regexcheck._re2_runs(pattern) is (regexcheck.linear(pattern) is not None)
