@@ -7,17 +7,19 @@ value correlate across files and runs, but nobody without the key can test a gue
 
 from __future__ import annotations
 
-import hmac
+import hashlib
 import os
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
 from agent.models import UNSCANNED_ENTITY
 
 KEY_BYTES = 32
+_SHA256_BLOCK = 64
 #: Characters a mask may keep at the edges (ASCII letters and digits) and separators it shows.
 _ASCII_ALNUM = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")
 _SHOWN_SEPARATORS = frozenset(" -./:_")
@@ -58,6 +60,11 @@ def normalise_value(value: str) -> str:
     """Fold the presentation of a value (spacing, dashes, case) so the same value correlates."""
     compact = _PRESENTATION.sub("", value)
     return compact.upper() if len(compact) <= 64 else value.strip()
+
+
+def fingerprint_message(entity: str, value: str) -> str:
+    """What a fingerprint is the keyed hash of: the entity and the value's presentation folded."""
+    return f"{entity}\x00{normalise_value(value)}"
 
 
 def mask(value: str, entity: str = "") -> str:
@@ -121,8 +128,34 @@ class Redactor:
     protected: tuple[Callable[[str], Sequence[tuple[int, int]]], ...] = field(default=(), compare=False)
 
     def fingerprint(self, entity: str, value: str) -> str:
-        digest = hmac.digest(self.key, f"{entity}\x00{normalise_value(value)}".encode(), "sha256")
-        return "hmac-sha256:" + digest.hex()[:32]
+        return self.fingerprint_of(fingerprint_message(entity, value))
+
+    def fingerprint_of(self, message: str) -> str:
+        """The fingerprint of a :func:`fingerprint_message` (the evaluator has it already: its key for
+        distinct values). HMAC-SHA256 (RFC 2104) from the key's padded states, hashed once: a scan
+        fingerprints every distinct value, and ``hmac.digest`` re-derives them on each call (3x)."""
+        inner, outer = self._hmac_pads
+        h = inner.copy()
+        h.update(message.encode())
+        o = outer.copy()
+        o.update(h.digest())
+        return "hmac-sha256:" + o.hexdigest()[:32]
+
+    @cached_property
+    def _hmac_pads(self) -> tuple[hashlib._Hash, hashlib._Hash]:
+        """SHA-256 states after the key XOR ipad and the key XOR opad blocks."""
+        key = hashlib.sha256(self.key).digest() if len(self.key) > _SHA256_BLOCK else self.key
+        key = key.ljust(_SHA256_BLOCK, b"\0")
+        return (
+            hashlib.sha256(bytes(b ^ 0x36 for b in key)),
+            hashlib.sha256(bytes(b ^ 0x5C for b in key)),
+        )
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled without the cached hash states (hashlib objects do not pickle)."""
+        state = dict(self.__dict__)
+        state.pop("_hmac_pads", None)
+        return state
 
     def excerpt(
         self,

@@ -5,12 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
+import pickle
 import stat
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.redact import Redactor, load_or_create_key, mask
+from agent.redact import Redactor, load_or_create_key, mask, normalise_value
 
 CARD = "4539 1488 0343 6467"  # generated: Luhn-valid, random body
 
@@ -45,6 +46,20 @@ def test_fingerprint_is_keyed_and_stable_across_presentation() -> None:
     # the published form (journals and past reports compare it): HMAC-SHA256 of "ENTITY\0VALUE"
     mac = hmac.new(b"k" * 32, b"CREDIT_CARD\x00" + CARD.replace(" ", "").encode(), hashlib.sha256)
     assert a.fingerprint("CREDIT_CARD", CARD) == "hmac-sha256:" + mac.hexdigest()[:32]
+
+
+@settings(max_examples=200, deadline=None)
+@given(key=st.binary(min_size=16, max_size=200), value=st.text(max_size=80))
+def test_fingerprint_is_the_standard_hmac_for_any_key_length(key: bytes, value: str) -> None:
+    """The precomputed key states give hmac's HMAC-SHA256 for keys shorter and longer than a block
+    (64 bytes), also after the redactor went through pickle (the cached states do not travel)."""
+    r = Redactor(key)
+    message = f"PHONE_NUMBER\x00{normalise_value(value)}"
+    expected = "hmac-sha256:" + hmac.digest(key, message.encode(), "sha256").hex()[:32]
+    assert r.fingerprint("PHONE_NUMBER", value) == expected
+    assert r.fingerprint_of(message) == expected
+    again = pickle.loads(pickle.dumps(r))  # noqa: S301 - our own object, pickled just above
+    assert again == r and again.fingerprint("PHONE_NUMBER", value) == expected
 
 
 def test_excerpt_scrubs_digits_around_the_value() -> None:
