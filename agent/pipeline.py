@@ -28,7 +28,8 @@ from agent.models import (
     Verdict,
 )
 from agent.policy import DocContext, Evaluation, PolicySet, evaluate, load_policies
-from agent.policy.group import MAX_EXCERPTS_SHOWN, FileFindings
+from agent.policy.evaluate import evaluate_hits
+from agent.policy.group import MAX_EXCERPTS_SHOWN, FileFindings, RuleHits
 from agent.policy.names import MAX_NAMES, NameText, redact_error, redact_finding, redact_record, rename
 from agent.policy.regexcheck import parsed as parsed_regex
 from agent.policy.regexcheck import release_parse_trees
@@ -103,9 +104,9 @@ class Pipeline:
             state = docs.setdefault(item.member, _DocState())
             self._classify_into(item, state, errors, on_detections)
             if item.final:
-                findings.add(self._evaluate(ref, item.member, docs.pop(item.member)))
+                findings.add_hits(self._evaluate(ref, item.member, docs.pop(item.member)))
         for member, state in docs.items():  # an extractor that stopped early (limit, timeout)
-            findings.add(self._evaluate(ref, member, state))
+            findings.add_hits(self._evaluate(ref, member, state))
         findings.add(self.unscanned(ref, errors))
         shown, in_names = self._names(ref, list(members), on_detections)
         findings.add(in_names)
@@ -205,13 +206,13 @@ class Pipeline:
             per_entity[d.entity] += 1
             state.detections.append(d)
 
-    def _evaluate(self, ref: FileRef, member: str | None, state: _DocState) -> tuple[Finding, ...]:
+    def _evaluate(self, ref: FileRef, member: str | None, state: _DocState) -> tuple[RuleHits, ...]:
         if not state.detections:
             return ()
         doc = self._doc(ref, member)  # the file's incident shows a few excerpts per rule: build only those
-        return evaluate(
+        return evaluate_hits(
             state.detections, doc, self.policies, self.redactor, excerpts_per_rule=MAX_EXCERPTS_SHOWN
-        ).findings
+        )
 
     @staticmethod
     def _doc(ref: FileRef, member: str | None) -> DocContext:

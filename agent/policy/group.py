@@ -10,13 +10,27 @@ distinct values, the first few members and excerpts. Memory is bounded whatever 
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from agent.models import SEVERITY_RANK, Finding
+from agent.models import SEVERITY_RANK, Finding, Severity
 
 MAX_MEMBERS_SHOWN = 10  # member names kept per group (the alert lists them)
 MAX_EXCERPTS_SHOWN = 3  # distinct excerpts kept per group
 MAX_FINGERPRINTS = 10_000  # distinct values counted exactly; beyond it, each new finding counts as new
+
+
+@dataclass(frozen=True)
+class RuleHits:
+    """The findings of one rule in one document, as a file's incident needs them: the first whole,
+    then of every finding (the first's included, in order) only its fingerprint and excerpt. All of
+    them share the first's path, member, rule, severity and count (several findings only ever come
+    from a rule that counts each value once). A phone-number rule turns thousands of values into one
+    incident: building a Finding for each was a large share of the evaluation."""
+
+    first: Finding
+    fingerprints: tuple[str, ...]
+    excerpts: tuple[str, ...]  # "" where the excerpt budget built none
 
 
 @dataclass
@@ -29,19 +43,42 @@ class _Group:
     excerpts: list[str] = field(default_factory=list)
 
     def add(self, f: Finding) -> None:
-        self.occurrences += f.occurrences
-        if f.fingerprint not in self.fingerprints:
-            self.distinct += f.count
-            if len(self.fingerprints) < MAX_FINGERPRINTS:
-                self.fingerprints.add(f.fingerprint)
-        for m in f.members or ((f.member,) if f.member else ()):
+        members = f.members or ((f.member,) if f.member else ())
+        self._take(f.occurrences, (f.fingerprint,), f.count, members, f.excerpts or (f.excerpt,), f.severity)
+
+    def add_hits(self, h: RuleHits) -> None:
+        """As :meth:`add` of each of the findings ``h`` stands for, in order."""
+        f = h.first
+        members = (f.member,) if f.member else ()
+        self._take(len(h.fingerprints), h.fingerprints, f.count, members, h.excerpts, f.severity)
+
+    def _take(
+        self,
+        occurrences: int,
+        fingerprints: Iterable[str],
+        count: int,
+        members: Iterable[str],
+        excerpts: Iterable[str],
+        severity: Severity,
+    ) -> None:
+        """Findings with these fingerprints (``count`` distinct values behind each), members,
+        excerpts and severity: each field is merged on its own, so the order across fields is free."""
+        self.occurrences += occurrences
+        for fingerprint in fingerprints:
+            if fingerprint not in self.fingerprints:
+                self.distinct += count
+                if len(self.fingerprints) < MAX_FINGERPRINTS:
+                    self.fingerprints.add(fingerprint)
+        for m in members:
             if len(self.members) < MAX_MEMBERS_SHOWN and m not in self.members:
                 self.members.append(m)
-        for e in f.excerpts or (f.excerpt,):
-            if len(self.excerpts) < MAX_EXCERPTS_SHOWN and e not in self.excerpts:
+        for e in excerpts:
+            if len(self.excerpts) >= MAX_EXCERPTS_SHOWN:
+                break
+            if e not in self.excerpts:
                 self.excerpts.append(e)
-        if SEVERITY_RANK[f.severity] > SEVERITY_RANK[self.first.severity]:
-            self.first = dataclasses.replace(self.first, severity=f.severity)
+        if SEVERITY_RANK[severity] > SEVERITY_RANK[self.first.severity]:
+            self.first = dataclasses.replace(self.first, severity=severity)
 
     def finding(self) -> Finding:
         if self.occurrences == 1:
@@ -63,11 +100,19 @@ class FileFindings:
 
     def add(self, findings: tuple[Finding, ...] | list[Finding]) -> None:
         for f in findings:
-            key = (f.policy, f.rule)
-            group = self._groups.get(key)
-            if group is None:
-                group = self._groups[key] = _Group(first=f)
-            group.add(f)
+            self._group(f).add(f)
+
+    def add_hits(self, hits: Iterable[RuleHits]) -> None:
+        """The same as :meth:`add` of the findings the hits stand for."""
+        for h in hits:
+            self._group(h.first).add_hits(h)
+
+    def _group(self, first: Finding) -> _Group:
+        key = (first.policy, first.rule)
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group(first=first)
+        return group
 
     def findings(self) -> tuple[Finding, ...]:
         """One finding per rule, in the order the rules first fired."""
