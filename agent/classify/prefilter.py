@@ -47,7 +47,6 @@ from re import _constants as _C  # type: ignore[attr-defined]
 from re import _parser as _P  # type: ignore[attr-defined]
 from typing import TYPE_CHECKING, cast
 
-import numpy as np
 import re2
 
 if TYPE_CHECKING:
@@ -174,7 +173,9 @@ class Prefilter:
         a result and any result of the same entity containing it are analysed in the same window.
         """
         out: dict[str, list[tuple[int, int]]] = {}
-        data, chars = _encode(text)
+        ascii_only = text.isascii()  # then byte offsets are character offsets
+        data = text.encode("ascii") if ascii_only else text.encode("utf-8", "surrogatepass")
+        chars = None if ascii_only else _CharOffsets(data)
         present = set(self._set.Match(data))
         if self._sentinel in present:  # the set ran to the end: only the triggers it saw occur at all
             indices: Iterable[int] = sorted(present - {self._sentinel})
@@ -192,7 +193,7 @@ class Prefilter:
                 runs = _DigitRuns(self._digit_runs, data) if runs is None else runs
                 hits = runs.hits(rx) if trig.in_digit_runs else runs.spans
             else:
-                hits = _array(hit_spans(rx, data))
+                hits = hit_spans(rx, data)
             merged.extend(self._bounded(hits, chars, trig.max_len + margin, len(text)))
         return self._joined(out)
 
@@ -201,7 +202,7 @@ class Prefilter:
         merged: list[tuple[int, int]],
         text: str,
         hits: list[tuple[int, int]],
-        chars: np.ndarray | None,
+        chars: _CharOffsets | None,
         margin: int,
     ) -> None:
         """Appends to ``merged`` the window of the whitespace-free run around each hit, plus ``margin``.
@@ -212,7 +213,7 @@ class Prefilter:
         last_end = -1
         for s, e in hits:
             if chars is not None:
-                s, e = (int(chars[s - 1]) if s else 0), int(chars[e - 1])
+                s, e = chars.at(s), chars.at(e)
             if s < last_end - margin:  # inside the run already covered by the previous window
                 continue
             run_start = _run_start(text, max(0, last_end), s)
@@ -236,34 +237,67 @@ class Prefilter:
         return out
 
     def _bounded(
-        self, hits: np.ndarray, chars: np.ndarray | None, reach: int, n: int
+        self, hits: list[tuple[int, int]], chars: _CharOffsets | None, reach: int, n: int
     ) -> list[tuple[int, int]]:
-        """Merged windows ``[hit start - reach, hit end + reach)`` of every hit, computed in numpy.
+        """Merged windows ``[hit start - reach, hit end + reach)`` of every hit.
 
-        ``hits``: byte spans in text order. Window starts never decrease, so a window opens a new group
-        when it starts more than ``merge_gap`` after the furthest end seen so far (dense triggers such as
-        phone numbers fire tens of thousands of times per MB; a Python loop per hit was a third of the pass).
+        ``hits``: byte spans in text order, so window starts and ends never decrease: a window opens a
+        new group when it starts more than ``merge_gap`` after the end of the group so far (one
+        comparison per hit; dense triggers such as phone numbers fire tens of thousands of times per MB).
         """
-        if not len(hits):
-            return []
-        if chars is not None:  # byte offsets -> character offsets
-            hits = np.where(hits > 0, chars[np.maximum(hits - 1, 0)], 0)
-        lo = np.maximum(hits[:, 0] - reach, 0)
-        top = np.maximum.accumulate(np.minimum(hits[:, 1] + reach, n))
-        first = np.flatnonzero(np.r_[True, lo[1:] > top[:-1] + self.merge_gap])
-        last = np.r_[first[1:], len(lo)] - 1
-        return list(zip(lo[first].tolist(), top[last].tolist(), strict=True))
+        out: list[tuple[int, int]] = []
+        gap = self.merge_gap
+        lo_group = top = -1
+        for s, e in hits:
+            if chars is not None:  # byte offsets -> character offsets
+                s, e = chars.at(s), chars.at(e)
+            lo = s - reach if s > reach else 0
+            hi = e + reach if e + reach < n else n
+            if lo_group < 0 or lo > top + gap:
+                if lo_group >= 0:
+                    out.append((lo_group, top))
+                lo_group, top = lo, hi
+            elif hi > top:
+                top = hi
+        if lo_group >= 0:
+            out.append((lo_group, top))
+        return out
 
 
-def _encode(text: str) -> tuple[bytes, np.ndarray | None]:
-    """The bytes the re2 passes scan, and for non-ASCII text the byte -> character offset map.
+class _CharOffsets:
+    """Byte offset -> character offset in UTF-8 ``data`` (of non-ASCII text): the number of bytes
+    before it that start a character (all but the continuation bytes ``0b10xxxxxx``).
 
-    ``chars[b - 1]`` is the number of characters in ``data[:b]``: the bytes that start a UTF-8 sequence.
+    Counted from a checkpoint every :data:`_BLOCK` bytes (taken on first use), or from the previous
+    offset asked when that is nearer: the offsets of one trigger come in text order.
     """
-    if text.isascii():
-        return text.encode("ascii"), None
-    data = text.encode("utf-8", "surrogatepass")
-    return data, np.cumsum((np.frombuffer(data, np.uint8) & 0xC0) != 0x80, dtype=np.int64)
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._checkpoints: list[int] | None = None
+        self._last = (0, 0)  # (byte offset, character offset) of the previous answer
+
+    def at(self, b: int) -> int:
+        last_b, last_c = self._last
+        if not last_b <= b < last_b + _BLOCK:
+            points = self._checkpoints if self._checkpoints is not None else self._count_blocks()
+            last_b = b - b % _BLOCK
+            last_c = points[last_b // _BLOCK]
+        c = last_c + len(self._data[last_b:b].translate(None, _CONTINUATION))
+        self._last = (b, c)
+        return c
+
+    def _count_blocks(self) -> list[int]:
+        data, points, c = self._data, [0], 0
+        for lo in range(0, len(data), _BLOCK):
+            c += len(data[lo : lo + _BLOCK].translate(None, _CONTINUATION))
+            points.append(c)
+        self._checkpoints = points
+        return points
+
+
+_BLOCK = 256
+_CONTINUATION = bytes(range(0x80, 0xC0))
 
 
 def _merge_sorted(windows: list[tuple[int, int]], gap: int) -> list[tuple[int, int]]:
@@ -277,10 +311,6 @@ def _merge_sorted(windows: list[tuple[int, int]], gap: int) -> list[tuple[int, i
     return joined
 
 
-def _array(spans: list[tuple[int, int]]) -> np.ndarray:
-    return np.array(spans, dtype=np.int64).reshape(-1, 2)
-
-
 class _DigitRuns:
     """The :data:`DIGIT_RUN` hits of one text, and digit triggers located in them only.
 
@@ -289,19 +319,27 @@ class _DigitRuns:
     """
 
     def __init__(self, runs_rx: re2._Regexp, data: bytes) -> None:
-        runs = hit_spans(runs_rx, data)
-        self.spans = _array(runs)
-        self._joined = b"\n".join(data[s:e] for s, e in runs)
-        lengths = self.spans[:, 1] - self.spans[:, 0]
-        self._starts = np.r_[0, np.cumsum(lengths + 1)[:-1]] if len(runs) else np.zeros(0, np.int64)
+        self.spans = hit_spans(runs_rx, data)
+        self._joined = b"\n".join(data[s:e] for s, e in self.spans)
+        self._starts: list[int] = []  # where each run starts in the joined buffer
+        at = 0
+        for s, e in self.spans:
+            self._starts.append(at)
+            at += e - s + 1
 
-    def hits(self, rx: re2._Regexp) -> np.ndarray:
-        """Byte spans of ``rx``'s hits in the whole text (each lies inside one run)."""
-        hits = _array(hit_spans(rx, self._joined)) if len(self.spans) else _array([])
-        if not len(hits):
-            return hits
-        run = np.searchsorted(self._starts, hits[:, 0], side="right") - 1
-        return hits + (self.spans[run, 0] - self._starts[run])[:, None]
+    def hits(self, rx: re2._Regexp) -> list[tuple[int, int]]:
+        """Byte spans of ``rx``'s hits in the whole text (each lies inside one run), in text order."""
+        if not self.spans:
+            return []
+        out: list[tuple[int, int]] = []
+        starts, spans, k = self._starts, self.spans, 0
+        last = len(starts) - 1
+        for s, e in hit_spans(rx, self._joined):
+            while k < last and starts[k + 1] <= s:
+                k += 1
+            shift = spans[k][0] - starts[k]
+            out.append((s + shift, e + shift))
+        return out
 
 
 def regex_reach(pattern: str, parse: RegexParser | None = None) -> int | None:

@@ -305,7 +305,7 @@ def test_digit_triggers_are_found_inside_digit_runs(pair: tuple[Classifier, Clas
         rx = re2.compile(unicode_digits(t.pattern))
         whole = hit_spans(rx, data)
         assert len(whole) > 100, t.entity
-        assert runs.hits(rx).tolist() == [list(h) for h in whole], t.entity
+        assert runs.hits(rx) == whole, t.entity
     with pytest.raises(ValueError, match="in_digit_runs needs a max_len"):
         Prefilter([Trigger("A", r"\d{8}", None, in_digit_runs=True)])
 
@@ -501,7 +501,7 @@ def _reference_spans(triggers: list[Trigger], text: str, margin: int, gap: int) 
     gap=st.integers(0, 30),
 )
 def test_bounded_windows_match_a_hit_by_hit_reference(text: str, margin: int, gap: int) -> None:
-    """Numpy-merged windows, on UTF-8 byte offsets mapped back to characters, equal a plain loop's."""
+    """Merged windows, on UTF-8 byte offsets mapped back to characters, equal a plain loop's."""
     triggers = [Trigger("A", "7b", 4), Trigger("A", "é日", 3), Trigger("B", "a", 2), Trigger("C", "😀@", 5)]
     pf = Prefilter(triggers, margin=margin, merge_gap=gap)
     assert pf.spans(text) == _reference_spans(triggers, text, margin, gap)
@@ -521,3 +521,20 @@ def test_hit_spans_equal_finditer(pattern: str, text: str) -> None:
     rx = re2.compile(pattern)
     data = text.encode()
     assert hit_spans(rx, data) == [m.span() for m in rx.finditer(data)]
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    text=st.text(alphabet=st.sampled_from("ab7 é日😀\n"), min_size=1, max_size=3000),
+    picks=st.lists(st.floats(0, 1), min_size=1, max_size=40),
+)
+def test_char_offsets_count_the_characters_before_a_byte_offset(text: str, picks: list[float]) -> None:
+    """Byte -> character offsets at character starts, asked in any order, across checkpoint blocks."""
+    from agent.classify.prefilter import _CharOffsets
+
+    data = text.encode()
+    starts = [len(text[:i].encode()) for i in range(len(text) + 1)]
+    chars = _CharOffsets(data)
+    for p in picks:
+        i = int(p * len(text))
+        assert chars.at(starts[i]) == i
