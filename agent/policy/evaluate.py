@@ -150,7 +150,7 @@ class _Evaluation:
         chosen = list(distinct.items())[:1] if rule.min_count > 1 else list(distinct.items())
         count = n if rule.min_count > 1 else 1
         excerpts = self.capped_excerpts([d for _, d in chosen])
-        if self.hits is None:
+        if self.hits is None or not chosen:  # none chosen: only a hand-built rule of min_count 0
             for (key, d), excerpt in zip(chosen, excerpts, strict=True):
                 self.findings.append(self.finding(rule, d, count, excerpt, self.fingerprint(key, d)))
             return
