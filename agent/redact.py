@@ -213,10 +213,23 @@ def _blank(text: str, spans: Iterable[tuple[int, int]], keep: range) -> str:
 
 #: How far before the shown context a field label may stand and still mask the value it labels.
 _FIELD_REACH = 120
-#: A label's separator (``Holder:``, ``name=``), not a URL's ``://`` nor a ``::`` path.
-_FIELD_SEP = re.compile(r"(?<![:/])[:=](?![:/=])")
+#: A label's separator (``Holder:``, ``name=``), not a URL's ``://`` nor a ``::`` path: a ``:`` or
+#: ``=`` neither after ``:`` or ``/`` nor before ``:``, ``/`` or ``=`` (see :func:`_field_separators`).
+_FIELD_SEP = re.compile(r"[:=]")
 #: Where a field's value ends: a line, a cell, or a list separator.
 _FIELD_END = re.compile(r"[\n\t;|]")
+
+
+def _field_separators(text: str) -> list[int]:
+    """Offsets of the label separators in ``text``: ``(?<![:/])[:=](?![:/=])``, with the neighbours
+    checked after a plain character search (a regex opening with a lookbehind tests it at every
+    position: 5x slower on an excerpt's window, and every reported excerpt masks one)."""
+    n = len(text)
+    return [
+        i
+        for m in _FIELD_SEP.finditer(text)
+        if ((i := m.start()) == 0 or text[i - 1] not in ":/") and (i + 1 == n or text[i + 1] not in ":/=")
+    ]
 
 
 def mask_fields(text: str, own_start: int, own_len: int) -> str:
@@ -230,7 +243,7 @@ def mask_fields(text: str, own_start: int, own_len: int) -> str:
     :func:`mask`.
     """
     spans: list[tuple[int, int]] = []
-    seps = [m.start() for m in _FIELD_SEP.finditer(text)]
+    seps = _field_separators(text)
     for k, sep in enumerate(seps):
         end_m = _FIELD_END.search(text, sep + 1)
         end = end_m.start() if end_m else len(text)

@@ -110,3 +110,16 @@ def test_scrub_equals_its_reference(text: str) -> None:
     from agent.redact import _scrub
 
     assert _scrub(text) == _scrub_reference(text)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet=st.sampled_from("ab :/=\n;|x"), max_size=40))
+def test_field_separators_equal_their_regex(text: str) -> None:
+    """A ':' or '=' counts as a label's separator exactly where the lookaround regex says so
+    (not in '://', '::', '==', ':=' runs)."""
+    import re
+
+    from agent.redact import _field_separators
+
+    reference = re.compile(r"(?<![:/])[:=](?![:/=])")
+    assert _field_separators(text) == [m.start() for m in reference.finditer(text)]
