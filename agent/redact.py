@@ -56,9 +56,19 @@ def default_key_path() -> Path:
 _PRESENTATION = re.compile(r"[\s\-_.]")
 
 
+#: The ASCII characters :data:`_PRESENTATION` matches (whitespace, \x1c-\x1f too, and ``-``, ``_``, ``.``).
+_ASCII_PRESENTATION = bytes(c for c in range(128) if _PRESENTATION.match(chr(c)))
+
+
 def normalise_value(value: str) -> str:
-    """Fold the presentation of a value (spacing, dashes, case) so the same value correlates."""
-    compact = _PRESENTATION.sub("", value)
+    """Fold the presentation of a value (spacing, dashes, case) so the same value correlates.
+
+    ASCII values (most) drop those characters with a bytes translation: 2x faster than the regex, and
+    the evaluator folds every candidate value (its distinct-value key)."""
+    if value.isascii():
+        compact = value.encode("ascii").translate(None, _ASCII_PRESENTATION).decode("ascii")
+    else:
+        compact = _PRESENTATION.sub("", value)
     return compact.upper() if len(compact) <= 64 else value.strip()
 
 

@@ -123,3 +123,14 @@ def test_field_separators_equal_their_regex(text: str) -> None:
 
     reference = re.compile(r"(?<![:/])[:=](?![:/=])")
     assert _field_separators(text) == [m.start() for m in reference.finditer(text)]
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.one_of(st.text(alphabet=st.characters(max_codepoint=127), max_size=70), st.text(max_size=70)))
+def test_normalise_value_equals_its_regex(value: str) -> None:
+    """ASCII values fold by a bytes translation, others by the regex: the same presentation dropped
+    (every ASCII whitespace, \\x1c-\\x1f too, and - _ .), the same case folding and long-value rule."""
+    import re
+
+    compact = re.sub(r"[\s\-_.]", "", value)
+    assert normalise_value(value) == (compact.upper() if len(compact) <= 64 else value.strip())
