@@ -155,6 +155,71 @@ def test_huge_flate_page_stays_bounded(tmp_path: Path) -> None:
     assert result["peak_kb"] < 400 * 1024
 
 
+def _openings() -> dict[str, bytes]:
+    """PDFs that exercise opening: plain pages, a truncated one PDFium rebuilds, an encrypted one."""
+    pages = pdf_bytes(["first page text", "second page text"])
+    return {
+        "pages.pdf": pages,
+        "truncated.pdf": pages[: pages.rindex(b"startxref") + 12],
+        "locked.pdf": pdf_bytes(["hidden"], encrypt_with="s3cret"),
+    }
+
+
+def _refuse_memory_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    """From here on, a PDF handed to PDFium in memory fails the test."""
+    import pypdfium2.raw as c
+
+    def refuse(*_: object) -> None:
+        raise AssertionError("PDF loaded into memory")
+
+    monkeypatch.setattr(c, "FPDF_LoadMemDocument64", refuse)
+
+
+def test_on_demand_reading_gives_what_reading_in_memory_gives(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PDF up to SPOOL_MEMORY is handed to PDFium in memory, a larger one is read block by block
+    through a callback: the same text and errors either way."""
+    for name, data in _openings().items():
+        (tmp_path / name).write_bytes(data)
+    in_memory = {name: run(tmp_path / name) for name in _openings()}
+    monkeypatch.setattr(pdf, "SPOOL_MEMORY", 0)
+    _refuse_memory_loading(monkeypatch)
+    on_demand = {name: run(tmp_path / name) for name in _openings()}
+    assert on_demand == in_memory
+    assert "second page text" in texts(in_memory["pages.pdf"])
+    assert "second page text" in texts(in_memory["truncated.pdf"])
+    assert errors(in_memory["locked.pdf"]) == [(None, "encrypted")]
+
+
+def test_pdf_above_the_memory_bound_is_read_on_demand(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A PDF past SPOOL_MEMORY (an incompressible 9 MB stream beside its text page): read through
+    the callback, its text found."""
+    import random
+
+    filler = pdf_stream(random.Random(19).randbytes(9 * 1024 * 1024))
+    p = tmp_path / "big.pdf"
+    p.write_bytes(
+        raw_pdf(
+            [
+                CATALOG,
+                b"<< /Type /Pages /Kids [5 0 R] /Count 1 >>",
+                FONT,
+                pdf_stream(_text_ops("text beside nine megabytes")),
+                _page(4),
+                filler,
+            ]
+        )
+    )
+    assert p.stat().st_size > pdf.SPOOL_MEMORY
+    _refuse_memory_loading(monkeypatch)
+    items = run(p)
+    assert errors(items) == []
+    assert "text beside nine megabytes" in texts(items)
+
+
 def test_truncated_pdf_with_its_trailer_is_rebuilt(tmp_path: Path) -> None:
     """A PDF cut inside its startxref line: PDFium rebuilds the cross-references, every page is read."""
     data = pdf_bytes(["first page text", "second page text", "third page text"])
