@@ -160,12 +160,18 @@ def rows_startup(f: dict[str, Any]) -> list[Row]:
 
 
 def rows_formats(f: dict[str, Any]) -> list[Row]:
-    return [
+    rows: list[Row] = [
         (f"(c) {fmt.upper()} / txt text throughput", BEFORE[f"{fmt}_ratio"],
          f"{f[f'{fmt}_ratio']:.2f} ({f[f'{fmt}_mbs']:.1f} vs {f['txt_mbs']:.1f} MB per CPU s)", ">= 0.3",
          _check(f[f"{fmt}_ratio"] >= 0.3))
         for fmt in ("docx", "xlsx", "pdf") if f"{fmt}_ratio" in f
     ]  # fmt: skip
+    if "pdf_ceiling_ratio" in f:  # the most any PDFium-based reader leaves (bench/bench_pdf.py)
+        rows.append(
+            ("(c) PDF / txt if extraction cost only PDFium's own calls", "-",
+             f"{f['pdf_ceiling_ratio']:.2f} (PDFium alone {f['pdf_pdfium_mbs']:.1f} MB/s of text)", "report", "-")
+        )  # fmt: skip
+    return rows
 
 
 def rows_daemon(f: dict[str, Any], ocr: dict[str, Any] | None) -> list[Row]:
