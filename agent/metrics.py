@@ -90,6 +90,12 @@ class Metrics:
         self.in_flight = Gauge(
             "dropwarden_scans_in_flight", "Files being scanned by workers now.", registry=r
         )
+        self.ocr_deferred = Gauge(
+            "dropwarden_ocr_deferred_scans",
+            "Scans the OCR lane deferred: they need OCR and wait for a place in the lane (claimed from "
+            "the queue, so not in dropwarden_queue_depth).",
+            registry=r,
+        )
         self.scan_duration = Histogram(
             "dropwarden_scan_duration_seconds",
             "Wall time to extract, classify and evaluate one file.",

@@ -349,6 +349,7 @@ class Agent:
         self.metrics.queue_depth.set(self.journal.depth())
         self.metrics.oldest_pending.set(self.journal.oldest_pending_age())
         self.metrics.in_flight.set(self.pool.busy())
+        self.metrics.ocr_deferred.set(self.pool.waiting())
 
     def _dispatch(self, n: int) -> int:
         items = self.journal.claim(n, worker_id=str(os.getpid()))
