@@ -116,7 +116,7 @@ class Agent:
         self.bundles = self._first_bundle()
         try:
             policies, self.digest, spec = build_with_spec(st, self.key, self.metrics)
-            self.policies = ActivePolicies(policies, spec)
+            self.policies = ActivePolicies(policies, spec, self._log_setup(st))
         except InputRejected as exc:
             self._audit("signature_rejected", kind=exc.kind, reason=exc.reason, file=exc.file, at="start")
             raise
@@ -413,7 +413,8 @@ class Agent:
             self.metrics.last_reload_success.set(0)
             self.notifier.ready("reload failed; previous policies active")
             return
-        self._reload_result = (ActivePolicies(policies, spec), digest, settings, spec)
+        active = ActivePolicies(policies, spec, self._log_setup(settings))
+        self._reload_result = (active, digest, settings, spec)
         self.wake()
 
     def _apply_reload(self) -> None:

@@ -128,6 +128,16 @@ class JobFailed:
 
 
 @dataclass(frozen=True)
+class Named:
+    """Worker -> parent, first thing in every job: the path as alerts must show it (values in its name
+    masked, agent.policy.names). A worker killed on the file can no longer say it, and the parent holds
+    no recognizers to mask it (see agent.daemon.outcome.withheld_path for a worker that never said)."""
+
+    seq: int
+    shown: str
+
+
+@dataclass(frozen=True)
 class Heavy:
     """Worker -> parent, during a job: this file goes to OCR; may it take a place in the OCR lane?"""
 
@@ -154,14 +164,17 @@ class LaneFull(BaseException):
     reader's ``except Exception`` records it as the file's error: the whole scan is dropped."""
 
 
-#: What a worker sends: one of Ready | StartFailed first, then per Job maybe Heavy, then one result.
-WorkerMessage = Ready | StartFailed | Heavy | Cached | Scanned | JobFailed | Deferred
+#: What a worker sends: one of Ready | StartFailed first, then per Job Named, maybe Heavy, one result.
+WorkerMessage = Ready | StartFailed | Named | Heavy | Cached | Scanned | JobFailed | Deferred
 JobResult = Cached | Scanned | JobFailed | Deferred
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What came of one work item: kind is verdict | cached | timeout | crashed | error."""
+    """What came of one work item: kind is verdict | cached | timeout | crashed | error.
+
+    ``shown``: the path as alerts show it, as the worker masked it before it read the file (Named);
+    None when it never said (it died first)."""
 
     item: WorkItem
     kind: str
@@ -171,6 +184,7 @@ class Outcome:
     reason: str | None = None
     seconds: float = 0.0
     evidence: tuple[bytes | None, ...] = ()  # sealed match context per finding (aligned with findings)
+    shown: str | None = None
 
 
 class _Recorder:
@@ -350,9 +364,26 @@ def _worker_main(conn: mpc.Connection, spec: Any, seal_to: Any = None, log_setup
             return
         ocr.on_heavy = _announcer(conn, job.seq)
         try:
+            _send_name(conn, pipeline, job)
             conn.send(_guarded_job(pipeline, job, seal_to))
         except (BrokenPipeError, OSError):
             return
+
+
+def _send_name(conn: mpc.Connection, pipeline: Any, job: Job) -> None:
+    """Tell the parent how the job's path is shown before a byte of the file is read (tens of
+    microseconds: one short text classified), so that a worker killed on the file still has its
+    name masked in the parent's alert. A pipeline that cannot say (a test stand-in) sends nothing."""
+    shown_path = getattr(pipeline, "shown_path", None)
+    if shown_path is None:
+        return
+    ref = FileRef(path=job.path, zone=job.zone, role=job.role, root=job.root)  # type: ignore[arg-type]
+    try:
+        shown = shown_path(ref)
+    except Exception as exc:  # the parent withholds the name (outcome.withheld_path)
+        log.error("name_masking_failed", error=type(exc).__name__)
+        return
+    conn.send(Named(job.seq, shown))
 
 
 def _guarded_job(pipeline: Any, job: Job, seal_to: Any) -> JobResult:
@@ -383,6 +414,7 @@ class _Slot:
     retire: bool = False  # replace after the current file (a reload brought a new pipeline)
     ready: bool = False  # the worker built its pipeline and said so: it may be given files
     heavy: bool = False  # its current file went to OCR (seconds to minutes): it is in the OCR lane
+    shown: str | None = None  # its current file's path as alerts show it, once the worker said (Named)
 
 
 class WorkerPool:
@@ -446,6 +478,7 @@ class WorkerPool:
         p.start()
         child.close()
         s.proc, s.conn, s.item, s.job, s.retire, s.ready, s.heavy = p, parent, None, None, False, False, False
+        s.shown = None
         self.spawned += 1
 
     def _kill(self, s: _Slot) -> None:
@@ -526,6 +559,7 @@ class WorkerPool:
         job = replace(job, seq=self._seq)
         now = time.monotonic()
         s.item, s.job, s.started, s.deadline = item, job, now, now + self.timeout + self.grace
+        s.shown = None
         with contextlib.suppress(OSError):  # the worker died: poll() sees its sentinel, reports the item
             s.conn.send(job)
 
@@ -574,10 +608,11 @@ class WorkerPool:
         s.proc.join(0.1)
         if s.proc.is_alive():
             return None
-        item = s.item
+        self._drain(s)
+        item, shown = s.item, s.shown
         self._kill(s)
         self._restart(s, "crash")
-        return Outcome(item, "crashed", reason="internal") if item is not None else None
+        return Outcome(item, "crashed", reason="internal", shown=shown) if item is not None else None
 
     def _expire(self) -> list[Outcome]:
         """Workers past their file's deadline: killed and replaced, the file recorded as ``timeout``."""
@@ -585,12 +620,21 @@ class WorkerPool:
         out = []
         for s in self.slots:
             if s.item is not None and now >= s.deadline:
-                item, started = s.item, s.started
+                self._drain(s)
+                item, started, shown = s.item, s.started, s.shown
                 log.warning("worker_timed_out", pid=s.proc.pid, seconds=round(now - started, 3))
                 self._kill(s)
                 self._restart(s, "timeout")
-                out.append(Outcome(item, "timeout", reason="timeout", seconds=now - started))
+                out.append(Outcome(item, "timeout", reason="timeout", seconds=now - started, shown=shown))
         return out
+
+    def _drain(self, s: _Slot) -> None:
+        """Before a worker is killed or buried: read what it still sent, for its Named answer."""
+        with contextlib.suppress(EOFError, OSError):
+            while s.job is not None and s.conn.poll():
+                msg = s.conn.recv()
+                if isinstance(msg, Named) and msg.seq == s.job.seq:
+                    s.shown = msg.shown
 
     def _lane_open(self) -> bool:
         """Is there a place in the OCR lane? (``spare`` 0: no lane, every file OCRs where it is.)"""
@@ -675,12 +719,15 @@ class WorkerPool:
         item, job = s.item, s.job
         if item is None or job is None:
             raise RuntimeError("a worker answered while it had no job")
-        if not isinstance(msg, Heavy | Cached | Scanned | JobFailed | Deferred) or msg.seq != job.seq:
+        if not isinstance(msg, Named | Heavy | Cached | Scanned | JobFailed | Deferred) or msg.seq != job.seq:
+            return None
+        if isinstance(msg, Named):
+            s.shown = msg.shown
             return None
         if isinstance(msg, Heavy):
             self._admit(s, msg.seq)
             return None
-        secs = time.monotonic() - s.started
+        secs, shown = time.monotonic() - s.started, s.shown
         if s.heavy:  # an OCR ended: the lane's extras stay a while for the next one
             self._lane_until = time.monotonic() + self.linger
         s.item, s.job, s.heavy = None, None, False
@@ -698,4 +745,4 @@ class WorkerPool:
                 item, "verdict", verdict=msg.verdict, content_hash=msg.content_hash, stat=msg.stat,
                 seconds=secs, evidence=msg.evidence,
             )  # fmt: skip
-        return Outcome(item, "error", reason=msg.reason, seconds=secs)
+        return Outcome(item, "error", reason=msg.reason, seconds=secs, shown=shown)

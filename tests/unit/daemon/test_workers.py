@@ -11,12 +11,15 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from agent.daemon.settings import Settings
+from agent.daemon.wiring import build_with_spec
 from agent.daemon.workers import Job, Scanned, WorkerPool, hash_file, run_job
 from agent.extract import ocr
 from agent.journal import Journal
 from agent.models import FileRef, Verdict
 from agent.pipeline import build_pipeline
 from agent.security.evidence import open_sealed
+from tests.helpers import fake_card
 
 
 class ScriptedPipeline:
@@ -118,6 +121,37 @@ def test_hash_cache_skips_unchanged_content(tmp_path: Path, pool: WorkerPool) ->
     pool.submit(third, "contractor-drop", None, "other-digest")
     assert _collect(pool, 1)[0].kind == "verdict"
     j.close()
+
+
+@pytest.mark.slow  # the real pipeline is built in the worker: seconds
+def test_a_worker_killed_on_its_file_had_already_masked_its_name(tmp_path: Path) -> None:
+    """A real worker with the shipped policies' pipeline, killed for real at its file's deadline while
+    it still hashes the file (64 GB, sparse): the timeout outcome carries the path as the pipeline shows
+    it, card number masked, which the worker said before it read a byte (Named). The parent needs no
+    recognizer for the alert."""
+    zone = tmp_path / "drop"
+    zone.mkdir()
+    config = {"zones": [{"name": "drop", "path": str(zone)}], "state_dir": str(tmp_path / "state")}
+    _policies, digest, spec = build_with_spec(Settings.model_validate(config), b"k" * 32)
+    card = fake_card()
+    big = zone / f"statement {card}.bin"
+    with open(big, "wb") as f:
+        f.truncate(64 << 30)
+    j = Journal(tmp_path / "j.db")
+    j.enqueue(str(big), "drop")
+    (item,) = j.claim(1)
+    pool = WorkerPool(1, timeout=0.2, grace=0.3)
+    pool.start(spec)
+    try:
+        assert pool.wait_ready(60.0)
+        (pid,) = pool.pids()
+        pool.submit(item, "contractor-drop", str(zone), digest)
+        (o,) = _collect(pool, 1, timeout=30.0)
+        assert o.kind == "timeout" and pool.pids() != [pid]  # killed and replaced
+        assert o.shown == f"{zone}/statement {card[:4]}********{card[-4:]}.bin"
+    finally:
+        pool.stop(1.0)
+        j.close()
 
 
 def test_fifo_is_not_opened_by_the_hasher(tmp_path: Path) -> None:
