@@ -92,8 +92,8 @@ class Metrics:
         )
         self.ocr_deferred = Gauge(
             "dropwarden_ocr_deferred_scans",
-            "Scans the OCR lane deferred: they need OCR and wait for a place in the lane (claimed from "
-            "the queue, so not in dropwarden_queue_depth).",
+            "Scans waiting for a place in the OCR lane, parked in their worker (also in flight) or put "
+            "aside (claimed from the queue, so not in dropwarden_queue_depth).",
             registry=r,
         )
         self.scan_duration = Histogram(

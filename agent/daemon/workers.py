@@ -11,9 +11,16 @@ is it given files, so its start-up time (about a second) never counts against a 
 Each worker owns a duplex Pipe; the parent hands it one file at a time and watches a deadline.
 A worker whose file goes to OCR says so ("heavy") and waits for the parent's answer: while it OCRs,
 a spare worker is started so text files keep ``size`` workers (the OCR lane, see WorkerPool._wanted).
-The lane has ``spare`` places: when they are all taken the answer is no, the worker drops the file
-(``Deferred``) and the pool scans it again as soon as a place frees, so a drop of many scans at
-once never takes every worker away from the text files (issue 19). A worker that
+The lane has ``spare`` places. When they are all taken, the worker is *parked*: it waits, the file
+read so far held where it stopped, and another worker starts for the text files; once a place frees
+the answer is yes and the scan goes on from where it stopped, so what was read is not read again.
+At most ``spare`` workers are parked (each is a process): past that the answer is no, the worker
+drops the file (``Deferred``) and the pool scans it again from the start as soon as a place frees,
+so a drop of many scans at once never takes every worker away from the text files (issue 19).
+A parked scan's own time limit (agent.extract.context, inside the worker) runs on while it waits:
+one parked past that limit is told no (Deferred), and one whose verdict ran out of time after its
+wait is discarded and scanned again from the start, so its verdict is the one a scan that never
+waited gives (see WorkerPool._park). A worker that
 overruns it is SIGKILLed and replaced (the file is recorded as ``timeout``); a worker that dies is
 replaced too (``internal``). ProcessPoolExecutor cannot kill one stuck task, hence this pool.
 
@@ -414,6 +421,8 @@ class _Slot:
     retire: bool = False  # replace after the current file (a reload brought a new pipeline)
     ready: bool = False  # the worker built its pipeline and said so: it may be given files
     heavy: bool = False  # its current file went to OCR (seconds to minutes): it is in the OCR lane
+    parked_at: float = 0.0  # since when its file waits for a place in the lane (0: not waiting)
+    parked_for: float = 0.0  # seconds its current file waited for the lane, all waits together
     shown: str | None = None  # its current file's path as alerts show it, once the worker said (Named)
 
 
@@ -478,7 +487,7 @@ class WorkerPool:
         p.start()
         child.close()
         s.proc, s.conn, s.item, s.job, s.retire, s.ready, s.heavy = p, parent, None, None, False, False, False
-        s.shown = None
+        s.shown, s.parked_at, s.parked_for = None, 0.0, 0.0
         self.spawned += 1
 
     def _kill(self, s: _Slot) -> None:
@@ -510,8 +519,13 @@ class WorkerPool:
             else:
                 s.retire = True
         # a scan waiting for the OCR lane was submitted under the old policy digest: its hash-cache
-        # check (same hash, same digest -> no scan) must not let it skip the new policies
+        # check (same hash, same digest -> no scan) must not let it skip the new policies; a parked
+        # one is told no, so it is scanned again from the start by a worker of the new pipeline
         self._deferred = deque((item, replace(job, prev_hash=None)) for item, job in self._deferred)
+        for s in self._parked():
+            if s.job is not None:
+                s.job = replace(s.job, prev_hash=None)
+            self._unpark(s, go=False)
 
     def stop(self, timeout: float = 5.0) -> list[WorkItem]:
         """Ask every worker to exit; kill what is still busy after ``timeout``; return unfinished items."""
@@ -542,8 +556,12 @@ class WorkerPool:
         return sum(1 for s in self.slots if s.item is not None)
 
     def waiting(self) -> int:
-        """Scans put aside until the OCR lane has a place (see _resume)."""
-        return len(self._deferred)
+        """Scans waiting for a place in the OCR lane: parked in their worker, or put aside (_resume)."""
+        return len(self._deferred) + len(self._parked())
+
+    def _parked(self) -> list[_Slot]:
+        """Workers waiting for a place in the OCR lane, longest waiting first."""
+        return sorted((s for s in self.slots if s.parked_at), key=lambda s: s.parked_at)
 
     def pids(self) -> list[int]:
         return [s.proc.pid for s in self.slots if s.proc is not None]
@@ -559,12 +577,14 @@ class WorkerPool:
         job = replace(job, seq=self._seq)
         now = time.monotonic()
         s.item, s.job, s.started, s.deadline = item, job, now, now + self.timeout + self.grace
-        s.shown = None
+        s.shown, s.parked_at, s.parked_for = None, 0.0, 0.0
         with contextlib.suppress(OSError):  # the worker died: poll() sees its sentinel, reports the item
             s.conn.send(job)
 
     def next_deadline(self) -> float | None:
-        ds = [s.deadline for s in self.slots if s.item is not None]
+        """When poll must act next: a file's hard deadline, or a parked file's own time limit."""
+        busy = [s for s in self.slots if s.item is not None]
+        ds = [s.started + self.timeout if s.parked_at else s.deadline for s in busy]
         return min(ds) if ds else None
 
     def poll(self, timeout: float, extra: Sequence[Any] = ()) -> list[Outcome]:
@@ -618,8 +638,11 @@ class WorkerPool:
         """Workers past their file's deadline: killed and replaced, the file recorded as ``timeout``."""
         now = time.monotonic()
         out = []
+        for s in self._parked():
+            if now >= s.started + self.timeout:  # its own time limit ran out while it waited
+                self._unpark(s, go=False)
         for s in self.slots:
-            if s.item is not None and now >= s.deadline:
+            if s.item is not None and not s.parked_at and now >= s.deadline:
                 self._drain(s)
                 item, started, shown = s.item, s.started, s.shown
                 log.warning("worker_timed_out", pid=s.proc.pid, seconds=round(now - started, 3))
@@ -641,8 +664,11 @@ class WorkerPool:
         return self.spare == 0 or sum(1 for s in self.slots if s.heavy) < self.spare
 
     def _resume(self) -> None:
-        """Deferred scans go back to a worker, oldest first, as soon as the lane has a place; such a
-        job takes its place right away (it is known to need OCR), and a spare starts beside it."""
+        """As soon as the lane has a place: a parked scan goes on (longest waiting first); then deferred
+        scans go back to a worker, oldest first. Such a job takes its place right away (it is known
+        to need OCR), and a spare starts beside it."""
+        while (parked := self._parked()) and self._lane_open():
+            self._unpark(parked[0], go=True)
         while self._deferred and self._lane_open():
             s = next((s for s in self.slots if s.item is None and s.ready), None)
             if s is None:
@@ -660,17 +686,43 @@ class WorkerPool:
         the next scan arrives; after that the idle extras are stopped."""
         heavy = sum(1 for s in self.slots if s.heavy)
         kept = len(self.slots) - self.size if time.monotonic() < self._lane_until else 0
-        return self.size + min(self.spare, max(heavy, kept))
+        return self.size + min(self.spare, max(heavy, kept)) + len(self._parked())
 
     def _admit(self, s: _Slot, seq: int) -> None:
         """A worker's file goes to OCR: it takes a place in the lane (a spare starts so text files keep
         ``size`` workers), or, the lane being full, it is told to drop the file (it answers Deferred)."""
         go = s.heavy or self._lane_open()
+        if not go and len(self._parked()) < self.spare:
+            self._park(s)
+            return
         if go:
             s.heavy = True
             self._grow()
         with contextlib.suppress(OSError):  # the worker died: poll() sees its sentinel
             s.conn.send(Lane(seq, go))
+
+    def _park(self, s: _Slot) -> None:
+        """The lane is full: the worker waits for its answer with what it read so far (no re-read when
+        it goes on), its hard deadline stopped; a worker starts in its place for the text files.
+        Bounded: at most ``spare`` parked workers, and none past its file's own time limit (_expire)."""
+        s.parked_at = time.monotonic()
+        self._grow()
+        log.info("scan_parked_for_ocr_lane", waiting=self.waiting())
+
+    def _unpark(self, s: _Slot, go: bool) -> None:
+        """Answer a parked worker: go on in the lane (its deadline moved by the wait), or drop the file
+        (it answers Deferred at once, and the file is scanned again from the start)."""
+        now = time.monotonic()
+        waited, s.parked_at = now - s.parked_at, 0.0
+        s.parked_for += waited
+        if go:
+            s.heavy = True
+            s.deadline += waited
+            self._grow()
+        else:
+            s.deadline = now + self.grace
+        with contextlib.suppress(OSError):  # the worker died: poll() sees its sentinel
+            s.conn.send(Lane(s.job.seq if s.job is not None else 0, go))
 
     def _grow(self) -> None:
         while len(self.slots) < self._wanted():
@@ -693,6 +745,16 @@ class WorkerPool:
         if self.metrics is not None:
             self.metrics.worker_restarts.labels(reason=reason).inc()
         self._spawn(s)
+
+    def _waited(self, item: WorkItem, job: Job, msg: Scanned, waited: float) -> Scanned | None:
+        """The verdict of a scan that was parked ``waited`` seconds: its wait does not count as scan
+        time. None when its time limit ran out after the wait: a scan that never waited decides (it
+        is scanned again from the start, first in line for the lane)."""
+        if any(e.reason == "timeout" for e in msg.verdict.errors):
+            self._deferred.appendleft((item, job))
+            log.info("scan_repeated_after_lane_wait", waited=round(waited, 3))
+            return None
+        return replace(msg, verdict=replace(msg.verdict, seconds=max(0.0, msg.verdict.seconds - waited)))
 
     def _started(self, s: _Slot) -> bool:
         """A starting worker's first message: True when it is ready (False: it failed or died)."""
@@ -727,16 +789,18 @@ class WorkerPool:
         if isinstance(msg, Heavy):
             self._admit(s, msg.seq)
             return None
-        secs, shown = time.monotonic() - s.started, s.shown
+        secs, shown, waited = time.monotonic() - s.started - s.parked_for, s.shown, s.parked_for
         if s.heavy:  # an OCR ended: the lane's extras stay a while for the next one
             self._lane_until = time.monotonic() + self.linger
-        s.item, s.job, s.heavy = None, None, False
+        s.item, s.job, s.heavy, s.parked_at, s.parked_for = None, None, False, 0.0, 0.0
         if s.retire:
             self._stop_idle(s)
             self._spawn(s)
         if isinstance(msg, Deferred):  # the lane was full: scanned again when a place frees (_resume)
             self._deferred.append((item, job))
-            log.info("scan_deferred_for_ocr_lane", waiting=len(self._deferred))
+            log.info("scan_deferred_for_ocr_lane", waiting=self.waiting())
+            return None
+        if waited and isinstance(msg, Scanned) and (msg := self._waited(item, job, msg, waited)) is None:
             return None
         if isinstance(msg, Cached):
             return Outcome(item, "cached", content_hash=msg.content_hash, stat=msg.stat, seconds=secs)

@@ -5,14 +5,23 @@ Nothing is mocked."""
 
 from __future__ import annotations
 
+import io
 import os
+import random
 import shutil
+import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import IO, TypeVar
 
 import pytest
 
+from agent.daemon.settings import Settings
+from agent.daemon.wiring import build_with_spec
+from agent.daemon.workers import WorkerPool
+from agent.journal import Journal
+from agent.models import FileRef
+from bench.corpus import text_body
 from tests.helpers import CARD_POLICY, REPO, AgentProc, fake_card, wait_for
 from tests.integration.test_ocr_acceptance import pytestmark as OCR_MARKS
 from tests.unit.extract.builders import render_text_image, statement_lines
@@ -30,12 +39,24 @@ def needs_tesseract(test: F) -> F:
     return test
 
 
-def scanned_pdf(path: Path, pages: int, seed: int) -> None:
+def scanned_pdf(path: Path | IO[bytes], pages: int, seed: int) -> None:
     """An image-only PDF (a scanner's output): ``pages`` generated statements at 200 dpi, a card on each."""
     imgs = [
         render_text_image([*statement_lines(seed=seed + i), f"Page {i + 1}"], dpi=200) for i in range(pages)
     ]
     imgs[0].save(path, "PDF", save_all=True, append_images=imgs[1:], resolution=200)
+
+
+def archive_with_a_scan_last(path: Path, text_mb: float) -> None:
+    """A zip of business documents (generated prose, 256 KB each, nothing planted) whose last member is
+    a scanned statement (an image-only PDF page): the OCR comes after all the text was read."""
+    rng = random.Random(20261205)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for k in range(max(1, round(text_mb * 4))):
+            z.writestr(f"reports/report-{k:03d}.txt", text_body(rng, 256 * 1024, plant=False, fmt="txt")[0])
+        scan = io.BytesIO()
+        scanned_pdf(scan, pages=1, seed=900)
+        z.writestr("scans/statement.pdf", scan.getvalue())
 
 
 def running(base: Path, *flags: str, workers: int = 2) -> Iterator[AgentProc]:
@@ -117,3 +138,45 @@ def test_a_killed_workers_file_name_never_shows_its_card_in_clear(short_limit: A
     assert '"worker_timed_out"' in log and '"scan_failed"' in log and '"name_withheld"' not in log
     for output in (short_limit.alerts.read_text(), log, short_limit.metrics_text()):
         assert card not in output
+
+
+@needs_tesseract
+def test_an_archive_parked_for_the_ocr_lane_goes_on_without_being_read_again(tmp_path: Path) -> None:
+    """A 12-page scan holds the OCR lane (one worker, one place) when an archive of 4 MB of documents
+    reaches its last member, a scanned statement: the archive's worker is parked where it stopped, a
+    worker starts in its place, and once the lane frees the archive goes on. It is handed to a worker
+    once, never read again from the start, and its verdict (the scanned page's card, marking and IBAN)
+    is the one the same pipeline gives the archive when nothing waits. Real workers, real Tesseract."""
+    zone = tmp_path / "drop"
+    zone.mkdir()
+    config = {"zones": [{"name": "drop", "path": str(zone)}], "state_dir": str(tmp_path / "state")}
+    _policies, digest, spec = build_with_spec(Settings.model_validate(config), b"k" * 32)
+    scanned_pdf(zone / "batch.pdf", pages=12, seed=500)
+    archive_with_a_scan_last(zone / "archive.zip", text_mb=4)
+    j = Journal(tmp_path / "j.db")
+    for name in ("batch.pdf", "archive.zip"):
+        j.enqueue(str(zone / name), "drop")
+    hold, archive = sorted(j.claim(2), key=lambda i: not i.path.endswith("batch.pdf"))
+    pool = WorkerPool(1, timeout=300.0, spare=1)
+    pool.start(spec)
+    out: list = []
+    try:
+        assert pool.wait_ready(120.0)
+        pool.submit(hold, "contractor-drop", str(zone), digest)
+        assert wait_for(
+            lambda: out.extend(pool.poll(0.05)) or (len(pool.slots) == 2 and pool.idle() == 1), 120
+        )
+        pool.submit(archive, "contractor-drop", str(zone), digest)
+        parked = wait_for(lambda: out.extend(pool.poll(0.05)) or pool._parked() or len(out) == 2, 300)
+        assert pool._parked() and not out, "the 12-page scan finished before the archive reached its OCR"
+        assert pool.idle() == 0 and len(pool.slots) == 3 and parked  # a third worker starts for text files
+        assert wait_for(lambda: out.extend(pool.poll(0.05)) or len(out) == 2, 300)
+    finally:
+        pool.stop(5.0)
+        j.close()
+    assert pool._seq == 2  # each file was handed to a worker once
+    (got,) = [o.verdict for o in out if o.item.path == archive.path]
+    alone = spec().scan(FileRef(archive.path, "drop", "contractor-drop", root=str(zone)))
+    assert got.errors == () and (got.findings, got.files) == (alone.findings, alone.files)
+    from_scan = {f.entity for f in got.findings if f.member == "scans/statement.pdf"}
+    assert {"CREDIT_CARD", "CONFIDENTIAL_MARKING"} <= from_scan

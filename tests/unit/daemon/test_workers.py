@@ -16,7 +16,7 @@ from agent.daemon.wiring import build_with_spec
 from agent.daemon.workers import Job, Scanned, WorkerPool, hash_file, run_job
 from agent.extract import ocr
 from agent.journal import Journal
-from agent.models import FileRef, Verdict
+from agent.models import ExtractError, FileRef, Verdict
 from agent.pipeline import build_pipeline
 from agent.security.evidence import open_sealed
 from tests.helpers import fake_card
@@ -37,6 +37,12 @@ class ScriptedPipeline:
             end = time.monotonic() + 20
             while not release.exists() and time.monotonic() < end:
                 time.sleep(0.02)
+        if data.startswith(b"OCRT "):  # goes to OCR; its own time limit runs from the scan's start
+            started = time.monotonic()
+            ocr.announce_heavy()
+            if time.monotonic() - started > float(data[5:]):
+                err = ExtractError(ref.path, None, "timeout", "time limit exceeded in OCR")
+                return Verdict(ref.path, ref.zone, (), (err,), len(data), 0.0)
         if data.startswith(b"RAISE"):
             raise RuntimeError("a bug in a stage")
         return Verdict(ref.path, ref.zone, (), (), len(data), 0.0)
@@ -207,66 +213,136 @@ def _poll_until(pool: WorkerPool, done: object, lane: int, timeout: float = 30.0
     return out
 
 
-def test_a_full_ocr_lane_defers_the_next_scan_and_text_files_keep_their_worker(tmp_path: Path) -> None:
-    """One worker, a lane of one place, two scans: the second scan's worker is told the lane is full,
-    drops the file and takes the text file instead; the second scan is read once the first is done.
-    Never are two files OCRed at once, and every file gets its verdict."""
+def _scans(j: Journal, tmp_path: Path, n: int) -> tuple[list, list[Path]]:
+    """``n`` scripted scans, each OCRing until its release file exists."""
+    releases = [tmp_path / f"release-{k}" for k in range(1, n + 1)]
+    items = _items(
+        j, tmp_path, {f"scan{k}.pdf": b"OCR " + str(r).encode() for k, r in enumerate(releases, 1)}
+    )
+    return items, releases
+
+
+def _submit_three(pool: WorkerPool, scans: list) -> None:
+    """Three scans, one worker, a lane of one place: the first OCRs, the second is parked (a worker
+    starts in its place), the third is told no and waits outside (deferred)."""
+    pool.submit(scans[0], "contractor-drop", None, "d")
+    _poll_until(pool, lambda: len(pool.slots) == 2 and pool.idle() == 1, lane=1)
+    pool.submit(scans[1], "contractor-drop", None, "d")
+    assert _poll_until(pool, lambda: pool.waiting() == 1 and pool.idle() == 1, lane=1) == []
+    assert len(pool.slots) == 3 and len(pool._parked()) == 1  # the parked one keeps its process
+    pool.submit(scans[2], "contractor-drop", None, "d")
+    assert _poll_until(pool, lambda: len(pool._deferred) == 1 and pool.idle() == 1, lane=1) == []
+    assert pool.waiting() == 2
+
+
+def test_a_full_ocr_lane_parks_the_next_scan_and_text_files_keep_their_worker(tmp_path: Path) -> None:
+    """One worker, a lane of one place, three scans: the second scan's worker is parked where it is
+    and a worker starts in its place, the third is deferred (at most one parked), a text file gets
+    its verdict meanwhile. When the first scan is done the parked one goes on without being handed
+    out again; then the deferred one is read. Never are two files OCRed at once, and every file gets
+    its verdict."""
     pool = WorkerPool(1, timeout=30.0, spare=1, linger=60.0)
     pool.start(ScriptedPipeline())
     j = Journal(tmp_path / "j.db")
     try:
         assert pool.wait_ready(30.0)
-        first, second = tmp_path / "release-1", tmp_path / "release-2"
-        scan1, scan2, text = _items(
-            j,
-            tmp_path,
-            {
-                "scan1.pdf": b"OCR " + str(first).encode(),
-                "scan2.pdf": b"OCR " + str(second).encode(),
-                "a.txt": b"text",
-            },
-        )
-        pool.submit(scan1, "contractor-drop", None, "d")
-        _poll_until(pool, lambda: len(pool.slots) == 2 and pool.idle() == 1, lane=1)
-        pool.submit(scan2, "contractor-drop", None, "d")
-        assert _poll_until(pool, lambda: pool.waiting() == 1 and pool.idle() == 1, lane=1) == []
+        scans, releases = _scans(j, tmp_path, 3)
+        (text,) = _items(j, tmp_path, {"a.txt": b"text"})
+        _submit_three(pool, scans)
         pool.submit(text, "contractor-drop", None, "d")
-        (o,) = _poll_until(pool, lambda: pool.idle() == 1 and pool.busy() == 1, lane=1)
+        (o,) = _poll_until(pool, lambda: pool.idle() == 1 and pool.busy() == 2, lane=1)
         assert o.item.path == text.path and o.kind == "verdict"
-        assert pool.waiting() == 1  # the second scan still waits for the first
-        first.touch()
-        out = _poll_until(pool, lambda: pool.waiting() == 0 and pool.busy() == 1, lane=1)
-        assert [(o.item.path, o.kind) for o in out] == [(scan1.path, "verdict")]
-        second.touch()
-        (o,) = _poll_until(pool, lambda: pool.busy() == 0, lane=1)
-        assert o.item.path == scan2.path and o.kind == "verdict"
+        releases[0].touch()
+        out = _poll_until(pool, lambda: pool.waiting() == 1 and not pool._parked(), lane=1)
+        assert [(o.item.path, o.kind) for o in out] == [(scans[0].path, "verdict")]
+        releases[1].touch()
+        releases[2].touch()
+        out = _poll_until(pool, lambda: pool.busy() == 0 and pool.waiting() == 0, lane=1)
+        assert sorted((o.item.path, o.kind) for o in out) == [
+            (scans[1].path, "verdict"),
+            (scans[2].path, "verdict"),
+        ]
+        assert pool._seq == 5  # four files handed out once, the deferred scan once more: not the parked one
     finally:
         pool.stop(1.0)
         j.close()
 
 
 def test_scans_still_waiting_for_the_lane_are_handed_back_at_stop(tmp_path: Path) -> None:
-    """A scan deferred for the OCR lane is unfinished work: stop() returns it (the agent requeues it).
-    Policies reloaded while it waits: its hash-cache shortcut is dropped, so it is scanned anew."""
+    """Parked and deferred scans are unfinished work: stop() returns them (the agent requeues them).
+    Policies reloaded while they wait: the parked one is told no, and neither keeps its hash-cache
+    shortcut, so both are scanned anew by workers of the new pipeline."""
     pool = WorkerPool(1, timeout=30.0, spare=1)
+    pool.start(ScriptedPipeline())
+    j = Journal(tmp_path / "j.db")
+    scans, releases = _scans(j, tmp_path, 3)
+    try:
+        assert pool.wait_ready(30.0)
+        scans = [scans[0]] + [
+            dataclasses.replace(i, prev_hash="h", prev_digest="d", prev_state_done=True) for i in scans[1:]
+        ]
+        _submit_three(pool, scans)
+        assert [job.prev_hash for _, job in pool._deferred] == ["h"]
+        pool.replace_pipeline(ScriptedPipeline())  # new policies: the waiting scans must really be read
+        _poll_until(pool, lambda: len(pool._deferred) == 2, lane=1)
+        assert [job.prev_hash for _, job in pool._deferred] == [None, None] and not pool._parked()
+        unfinished = pool.stop(0.5)
+        assert sorted(i.path for i in unfinished) == sorted(i.path for i in scans)
+    finally:
+        for r in releases:
+            r.touch()
+        j.close()
+
+
+def test_a_scan_parked_past_its_time_limit_is_dropped_and_read_again(tmp_path: Path) -> None:
+    """A parked scan whose own time limit runs out while it waits is told no (it could only time out
+    after the wait) and read again from the start once the lane frees: a complete verdict."""
+    pool = WorkerPool(1, timeout=1.0, grace=60.0, spare=1)
     pool.start(ScriptedPipeline())
     j = Journal(tmp_path / "j.db")
     try:
         assert pool.wait_ready(30.0)
-        release = tmp_path / "release"
-        scan1, scan2 = _items(j, tmp_path, {f"scan{n}.pdf": b"OCR " + str(release).encode() for n in (1, 2)})
-        scan2 = dataclasses.replace(scan2, prev_hash="h", prev_digest="d", prev_state_done=True)
-        pool.submit(scan1, "contractor-drop", None, "d")
+        scans, releases = _scans(j, tmp_path, 2)
+        releases[1].touch()  # the second scan OCRs at once whenever it may
+        pool.submit(scans[0], "contractor-drop", None, "d")
         _poll_until(pool, lambda: len(pool.slots) == 2 and pool.idle() == 1, lane=1)
-        pool.submit(scan2, "contractor-drop", None, "d")
-        _poll_until(pool, lambda: pool.waiting() == 1, lane=1)
-        assert [job.prev_hash for _, job in pool._deferred] == ["h"]
-        pool.replace_pipeline(ScriptedPipeline())  # new policies: the waiting scan must really be read
-        assert [job.prev_hash for _, job in pool._deferred] == [None]
-        unfinished = pool.stop(0.5)
-        assert sorted(i.path for i in unfinished) == sorted([scan1.path, scan2.path])
+        pool.submit(scans[1], "contractor-drop", None, "d")
+        _poll_until(pool, lambda: len(pool._deferred) == 1, lane=1)  # parked, then told no
+        releases[0].touch()
+        out = _poll_until(pool, lambda: pool.busy() == 0 and pool.waiting() == 0, lane=1)
+        assert sorted((o.item.path, o.kind) for o in out) == [
+            (scans[0].path, "verdict"),
+            (scans[1].path, "verdict"),
+        ]
+        assert pool._seq == 3
     finally:
+        pool.stop(1.0)
+        j.close()
+
+
+def test_a_verdict_that_ran_out_of_time_after_its_wait_is_not_taken(tmp_path: Path) -> None:
+    """A parked scan goes on, but its time limit (started before the wait) runs out in its OCR: that
+    verdict is discarded and the file read again from the start, so its verdict is the one a scan
+    that never waited gives (here: complete)."""
+    pool = WorkerPool(1, timeout=30.0, grace=60.0, spare=1)
+    pool.start(ScriptedPipeline())
+    j = Journal(tmp_path / "j.db")
+    try:
+        assert pool.wait_ready(30.0)
+        (first,), (release,) = _scans(j, tmp_path, 1)
+        (limited,) = _items(j, tmp_path, {"limited.pdf": b"OCRT 1.0"})
+        pool.submit(first, "contractor-drop", None, "d")
+        _poll_until(pool, lambda: len(pool.slots) == 2 and pool.idle() == 1, lane=1)
+        pool.submit(limited, "contractor-drop", None, "d")
+        _poll_until(pool, lambda: len(pool._parked()) == 1, lane=1)
+        _poll_until(pool, lambda: time.monotonic() - pool._parked()[0].parked_at > 1.2, lane=1)
         release.touch()
+        out = _poll_until(pool, lambda: pool.busy() == 0 and pool.waiting() == 0, lane=1)
+        by_path = {o.item.path: o for o in out}
+        assert by_path[limited.path].kind == "verdict" and by_path[limited.path].verdict.errors == ()
+        assert pool._seq == 3  # the limited scan was handed out twice
+    finally:
+        pool.stop(1.0)
         j.close()
 
 
