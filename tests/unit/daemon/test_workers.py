@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from agent.daemon.settings import Settings
 from agent.daemon.wiring import build_with_spec
-from agent.daemon.workers import Job, Scanned, WorkerPool, hash_file, run_job
+from agent.daemon.workers import LANE_LINGER, Job, Scanned, WorkerPool, hash_file, run_job
 from agent.extract import ocr
 from agent.journal import Journal
 from agent.models import ExtractError, FileRef, Verdict
@@ -168,15 +170,27 @@ def test_fifo_is_not_opened_by_the_hasher(tmp_path: Path) -> None:
     assert time.monotonic() - t < 1
 
 
-def test_ocr_lane_keeps_a_worker_for_text_files(tmp_path: Path) -> None:
-    """One worker, and its file goes to OCR: a spare worker starts, a text file submitted meanwhile
-    gets its verdict while the OCR still runs; once the OCR is done the spare stays ``linger``
-    seconds (the next scan finds it ready), then it is stopped."""
-    pool = WorkerPool(1, timeout=30.0, spare=1, linger=1.0)
+@contextlib.contextmanager
+def lane_pool(
+    tmp_path: Path, timeout: float, grace: float | None = None, linger: float = LANE_LINGER
+) -> Iterator[tuple[WorkerPool, Journal]]:
+    """One scripted worker, an OCR lane of one place, and a journal."""
+    pool = WorkerPool(1, timeout=timeout, grace=grace, spare=1, linger=linger)
     pool.start(ScriptedPipeline())
     j = Journal(tmp_path / "j.db")
     try:
         assert pool.wait_ready(30.0)
+        yield pool, j
+    finally:
+        pool.stop(1.0)
+        j.close()
+
+
+def test_ocr_lane_keeps_a_worker_for_text_files(tmp_path: Path) -> None:
+    """One worker, and its file goes to OCR: a spare worker starts, a text file submitted meanwhile
+    gets its verdict while the OCR still runs; once the OCR is done the spare stays ``linger``
+    seconds (the next scan finds it ready), then it is stopped."""
+    with lane_pool(tmp_path, timeout=30.0, linger=1.0) as (pool, j):
         release = tmp_path / "release"
         scan, text = _items(j, tmp_path, {"scan.pdf": b"OCR " + str(release).encode(), "a.txt": b"text"})
         pool.submit(scan, "contractor-drop", None, "d")
@@ -197,9 +211,6 @@ def test_ocr_lane_keeps_a_worker_for_text_files(tmp_path: Path) -> None:
         while len(pool.slots) > 1 and time.monotonic() < end:
             pool.poll(0.1)
         assert len(pool.slots) == 1 and pool.idle() == 1
-    finally:
-        pool.stop(1.0)
-        j.close()
 
 
 def _poll_until(pool: WorkerPool, done: object, lane: int, timeout: float = 30.0) -> list:
@@ -241,11 +252,7 @@ def test_a_full_ocr_lane_parks_the_next_scan_and_text_files_keep_their_worker(tm
     its verdict meanwhile. When the first scan is done the parked one goes on without being handed
     out again; then the deferred one is read. Never are two files OCRed at once, and every file gets
     its verdict."""
-    pool = WorkerPool(1, timeout=30.0, spare=1, linger=60.0)
-    pool.start(ScriptedPipeline())
-    j = Journal(tmp_path / "j.db")
-    try:
-        assert pool.wait_ready(30.0)
+    with lane_pool(tmp_path, timeout=30.0, linger=60.0) as (pool, j):
         scans, releases = _scans(j, tmp_path, 3)
         (text,) = _items(j, tmp_path, {"a.txt": b"text"})
         _submit_three(pool, scans)
@@ -263,9 +270,6 @@ def test_a_full_ocr_lane_parks_the_next_scan_and_text_files_keep_their_worker(tm
             (scans[2].path, "verdict"),
         ]
         assert pool._seq == 5  # four files handed out once, the deferred scan once more: not the parked one
-    finally:
-        pool.stop(1.0)
-        j.close()
 
 
 def test_scans_still_waiting_for_the_lane_are_handed_back_at_stop(tmp_path: Path) -> None:
@@ -297,11 +301,7 @@ def test_scans_still_waiting_for_the_lane_are_handed_back_at_stop(tmp_path: Path
 def test_a_scan_parked_past_its_time_limit_is_dropped_and_read_again(tmp_path: Path) -> None:
     """A parked scan whose own time limit runs out while it waits is told no (it could only time out
     after the wait) and read again from the start once the lane frees: a complete verdict."""
-    pool = WorkerPool(1, timeout=1.0, grace=60.0, spare=1)
-    pool.start(ScriptedPipeline())
-    j = Journal(tmp_path / "j.db")
-    try:
-        assert pool.wait_ready(30.0)
+    with lane_pool(tmp_path, timeout=1.0, grace=60.0) as (pool, j):
         scans, releases = _scans(j, tmp_path, 2)
         releases[1].touch()  # the second scan OCRs at once whenever it may
         pool.submit(scans[0], "contractor-drop", None, "d")
@@ -315,20 +315,13 @@ def test_a_scan_parked_past_its_time_limit_is_dropped_and_read_again(tmp_path: P
             (scans[1].path, "verdict"),
         ]
         assert pool._seq == 3
-    finally:
-        pool.stop(1.0)
-        j.close()
 
 
 def test_a_verdict_that_ran_out_of_time_after_its_wait_is_not_taken(tmp_path: Path) -> None:
     """A parked scan goes on, but its time limit (started before the wait) runs out in its OCR: that
     verdict is discarded and the file read again from the start, so its verdict is the one a scan
     that never waited gives (here: complete)."""
-    pool = WorkerPool(1, timeout=30.0, grace=60.0, spare=1)
-    pool.start(ScriptedPipeline())
-    j = Journal(tmp_path / "j.db")
-    try:
-        assert pool.wait_ready(30.0)
+    with lane_pool(tmp_path, timeout=30.0, grace=60.0) as (pool, j):
         (first,), (release,) = _scans(j, tmp_path, 1)
         (limited,) = _items(j, tmp_path, {"limited.pdf": b"OCRT 1.0"})
         pool.submit(first, "contractor-drop", None, "d")
@@ -341,9 +334,6 @@ def test_a_verdict_that_ran_out_of_time_after_its_wait_is_not_taken(tmp_path: Pa
         by_path = {o.item.path: o for o in out}
         assert by_path[limited.path].kind == "verdict" and by_path[limited.path].verdict.errors == ()
         assert pool._seq == 3  # the limited scan was handed out twice
-    finally:
-        pool.stop(1.0)
-        j.close()
 
 
 def test_run_job_seals_what_the_pipeline_hook_saw_and_leaves_the_pipeline_alone(tmp_path: Path) -> None:
