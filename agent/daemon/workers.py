@@ -14,8 +14,11 @@ a spare worker is started so text files keep ``size`` workers (the OCR lane, see
 The lane has ``spare`` places. When they are all taken, the worker is *parked*: it waits, the file
 read so far held where it stopped, and another worker starts for the text files; once a place frees
 the answer is yes and the scan goes on from where it stopped, so what was read is not read again.
-At most ``spare`` workers are parked (each is a process): past that the answer is no, the worker
-drops the file (``Deferred``) and the pool scans it again from the start as soon as a place frees,
+Parking costs a process, and the worker that starts in its place its pipeline build (about a CPU
+second), so only a scan that spent more than ``park_after`` CPU seconds before its OCR (an archive
+with a scanned document near its end) is parked, and at most ``spare`` at once. Otherwise the answer
+is no, the worker drops the file (``Deferred``) and the pool scans it again from the start as soon as
+a place frees (a scanned PDF, whose OCR starts on its first page, loses next to nothing),
 so a drop of many scans at once never takes every worker away from the text files (issue 19).
 A parked scan's own time limit (agent.extract.context, inside the worker) runs on while it waits:
 one parked past that limit is told no (Deferred), and one whose verdict ran out of time after its
@@ -146,9 +149,11 @@ class Named:
 
 @dataclass(frozen=True)
 class Heavy:
-    """Worker -> parent, during a job: this file goes to OCR; may it take a place in the OCR lane?"""
+    """Worker -> parent, during a job: this file goes to OCR; may it take a place in the OCR lane?
+    ``spent``: CPU seconds the worker spent on the file so far (what reading it again would cost)."""
 
     seq: int
+    spent: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -310,12 +315,14 @@ def _die_with_parent() -> None:
 
 
 def _announcer(conn: mpc.Connection, seq: int) -> Any:
-    """The worker asks its parent for a place in the OCR lane for this job (see WorkerPool._wanted);
-    raises :class:`LaneFull` when there is none. While a job runs the parent sends nothing else."""
+    """The worker asks its parent for a place in the OCR lane for this job (see WorkerPool._wanted)
+    and waits for the answer (parked, see WorkerPool._park); raises :class:`LaneFull` when the answer
+    is no. While a job runs the parent sends nothing else."""
+    cpu0 = time.process_time()
 
     def announce() -> None:
         try:
-            conn.send(Heavy(seq))
+            conn.send(Heavy(seq, time.process_time() - cpu0))
             answer = conn.recv()
         except (EOFError, OSError):
             return  # the parent is gone: this worker ends with the job
@@ -407,6 +414,9 @@ def _guarded_job(pipeline: Any, job: Job, seal_to: Any) -> JobResult:
 
 #: Seconds the OCR lane's extra workers stay after the last OCR ended (WorkerPool._wanted).
 LANE_LINGER = 120.0
+#: CPU seconds a scan must have spent before its OCR to be parked rather than read again: about what
+#: the worker started in its place costs to build its pipeline (WorkerPool._park).
+PARK_AFTER = 1.0
 
 
 @dataclass
@@ -439,10 +449,12 @@ class WorkerPool:
         log_setup: tuple[bool | None, str] | None = None,
         spare: int = 1,
         linger: float = LANE_LINGER,
+        park_after: float = PARK_AFTER,
     ) -> None:
         self.size = size
         self.spare = spare  # extra workers while files are being OCRed (the OCR lane, see _wanted)
         self.linger = linger  # seconds an idle extra is kept after the last OCR ended (see _wanted)
+        self.park_after = park_after  # CPU seconds read before its OCR that make a scan worth parking
         self._lane_until = 0.0
         self._deferred: deque[tuple[WorkItem, Job]] = deque()  # scans waiting for a place in the lane
         self.seal_to = seal_to  # X25519 public key: workers seal evidence (settings evidence: encrypted)
@@ -688,18 +700,19 @@ class WorkerPool:
         kept = len(self.slots) - self.size if time.monotonic() < self._lane_until else 0
         return self.size + min(self.spare, max(heavy, kept)) + len(self._parked())
 
-    def _admit(self, s: _Slot, seq: int) -> None:
+    def _admit(self, s: _Slot, heavy: Heavy) -> None:
         """A worker's file goes to OCR: it takes a place in the lane (a spare starts so text files keep
-        ``size`` workers), or, the lane being full, it is told to drop the file (it answers Deferred)."""
+        ``size`` workers), or, the lane being full, it is parked (a scan that read much before its
+        OCR, see _park) or told to drop the file (it answers Deferred)."""
         go = s.heavy or self._lane_open()
-        if not go and len(self._parked()) < self.spare:
+        if not go and heavy.spent >= self.park_after and len(self._parked()) < self.spare:
             self._park(s)
             return
         if go:
             s.heavy = True
             self._grow()
         with contextlib.suppress(OSError):  # the worker died: poll() sees its sentinel
-            s.conn.send(Lane(seq, go))
+            s.conn.send(Lane(heavy.seq, go))
 
     def _park(self, s: _Slot) -> None:
         """The lane is full: the worker waits for its answer with what it read so far (no re-read when
@@ -787,7 +800,7 @@ class WorkerPool:
             s.shown = msg.shown
             return None
         if isinstance(msg, Heavy):
-            self._admit(s, msg.seq)
+            self._admit(s, msg)
             return None
         secs, shown, waited = time.monotonic() - s.started - s.parked_for, s.shown, s.parked_for
         if s.heavy:  # an OCR ended: the lane's extras stay a while for the next one

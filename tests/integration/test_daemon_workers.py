@@ -142,7 +142,7 @@ def test_a_killed_workers_file_name_never_shows_its_card_in_clear(short_limit: A
 
 @needs_tesseract
 def test_an_archive_parked_for_the_ocr_lane_goes_on_without_being_read_again(tmp_path: Path) -> None:
-    """A 12-page scan holds the OCR lane (one worker, one place) when an archive of 4 MB of documents
+    """A 12-page scan holds the OCR lane (one worker, one place) when an archive of 8 MB of documents
     reaches its last member, a scanned statement: the archive's worker is parked where it stopped, a
     worker starts in its place, and once the lane frees the archive goes on. It is handed to a worker
     once, never read again from the start, and its verdict (the scanned page's card, marking and IBAN)
@@ -152,12 +152,12 @@ def test_an_archive_parked_for_the_ocr_lane_goes_on_without_being_read_again(tmp
     config = {"zones": [{"name": "drop", "path": str(zone)}], "state_dir": str(tmp_path / "state")}
     _policies, digest, spec = build_with_spec(Settings.model_validate(config), b"k" * 32)
     scanned_pdf(zone / "batch.pdf", pages=12, seed=500)
-    archive_with_a_scan_last(zone / "archive.zip", text_mb=4)
+    archive_with_a_scan_last(zone / "archive.zip", text_mb=8)
     j = Journal(tmp_path / "j.db")
     for name in ("batch.pdf", "archive.zip"):
         j.enqueue(str(zone / name), "drop")
     hold, archive = sorted(j.claim(2), key=lambda i: not i.path.endswith("batch.pdf"))
-    pool = WorkerPool(1, timeout=300.0, spare=1)
+    pool = WorkerPool(1, timeout=300.0, spare=1, park_after=0.2)  # 8 MB of text: ~0.7 CPU s here
     pool.start(spec)
     out: list = []
     try:

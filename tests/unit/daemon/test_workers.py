@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from agent.daemon.settings import Settings
 from agent.daemon.wiring import build_with_spec
-from agent.daemon.workers import LANE_LINGER, Job, Scanned, WorkerPool, hash_file, run_job
+from agent.daemon.workers import LANE_LINGER, PARK_AFTER, Job, Scanned, WorkerPool, hash_file, run_job
 from agent.extract import ocr
 from agent.journal import Journal
 from agent.models import ExtractError, FileRef, Verdict
@@ -172,10 +172,15 @@ def test_fifo_is_not_opened_by_the_hasher(tmp_path: Path) -> None:
 
 @contextlib.contextmanager
 def lane_pool(
-    tmp_path: Path, timeout: float, grace: float | None = None, linger: float = LANE_LINGER
+    tmp_path: Path,
+    timeout: float,
+    grace: float | None = None,
+    linger: float = LANE_LINGER,
+    park_after: float = 0.0,
 ) -> Iterator[tuple[WorkerPool, Journal]]:
-    """One scripted worker, an OCR lane of one place, and a journal."""
-    pool = WorkerPool(1, timeout=timeout, grace=grace, spare=1, linger=linger)
+    """One scripted worker, an OCR lane of one place, and a journal. ``park_after`` 0: any scan the
+    full lane stops is parked (the scripted scans spend no CPU before their OCR)."""
+    pool = WorkerPool(1, timeout=timeout, grace=grace, spare=1, linger=linger, park_after=park_after)
     pool.start(ScriptedPipeline())
     j = Journal(tmp_path / "j.db")
     try:
@@ -246,6 +251,22 @@ def _submit_three(pool: WorkerPool, scans: list) -> None:
     assert pool.waiting() == 2
 
 
+def test_a_scan_that_read_little_before_its_ocr_is_deferred_not_parked(tmp_path: Path) -> None:
+    """The lane full, a scan that spent less CPU than a worker's build before its OCR (a scanned PDF:
+    OCR from its first page) is told no and read again later: no worker is started in its place."""
+    with lane_pool(tmp_path, timeout=30.0, park_after=PARK_AFTER) as (pool, j):
+        scans, releases = _scans(j, tmp_path, 2)
+        pool.submit(scans[0], "contractor-drop", None, "d")
+        _poll_until(pool, lambda: len(pool.slots) == 2 and pool.idle() == 1, lane=1)
+        pool.submit(scans[1], "contractor-drop", None, "d")
+        assert _poll_until(pool, lambda: len(pool._deferred) == 1 and pool.idle() == 1, lane=1) == []
+        assert not pool._parked() and len(pool.slots) == 2
+        releases[0].touch()
+        releases[1].touch()
+        out = _poll_until(pool, lambda: pool.busy() == 0 and pool.waiting() == 0, lane=1)
+        assert sorted(o.kind for o in out) == ["verdict", "verdict"] and pool._seq == 3
+
+
 def test_a_full_ocr_lane_parks_the_next_scan_and_text_files_keep_their_worker(tmp_path: Path) -> None:
     """One worker, a lane of one place, three scans: the second scan's worker is parked where it is
     and a worker starts in its place, the third is deferred (at most one parked), a text file gets
@@ -276,7 +297,7 @@ def test_scans_still_waiting_for_the_lane_are_handed_back_at_stop(tmp_path: Path
     """Parked and deferred scans are unfinished work: stop() returns them (the agent requeues them).
     Policies reloaded while they wait: the parked one is told no, and neither keeps its hash-cache
     shortcut, so both are scanned anew by workers of the new pipeline."""
-    pool = WorkerPool(1, timeout=30.0, spare=1)
+    pool = WorkerPool(1, timeout=30.0, spare=1, park_after=0.0)
     pool.start(ScriptedPipeline())
     j = Journal(tmp_path / "j.db")
     scans, releases = _scans(j, tmp_path, 3)
