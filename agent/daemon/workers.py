@@ -615,11 +615,11 @@ class WorkerPool:
         out: list[Outcome] = []
         handled: set[int] = set()
         for r in mpc.wait(waitables, timeout):
-            s = by_obj.get(r)
-            if s is None or s.index in handled:
+            ready = by_obj.get(r)
+            if ready is None or ready.index in handled:
                 continue
-            handled.add(s.index)
-            if (o := self._handle(s, r)) is not None:
+            handled.add(ready.index)
+            if (o := self._handle(ready, r)) is not None:
                 out.append(o)
         out += self._expire()
         self._resume()
@@ -759,6 +759,19 @@ class WorkerPool:
             self.metrics.worker_restarts.labels(reason=reason).inc()
         self._spawn(s)
 
+    def _result(
+        self, item: WorkItem, job: Job, msg: JobResult, waited: float
+    ) -> Cached | Scanned | JobFailed | None:
+        """A job's last message as its result; None when the file is to be read again: the lane was
+        full (Deferred), or a scan that waited ``waited`` seconds for it ran out of time."""
+        if isinstance(msg, Deferred):  # scanned again when a place frees (_resume)
+            self._deferred.append((item, job))
+            log.info("scan_deferred_for_ocr_lane", waiting=self.waiting())
+            return None
+        if waited and isinstance(msg, Scanned):
+            return self._waited(item, job, msg, waited)
+        return msg
+
     def _waited(self, item: WorkItem, job: Job, msg: Scanned, waited: float) -> Scanned | None:
         """The verdict of a scan that was parked ``waited`` seconds: its wait does not count as scan
         time. None when its time limit ran out after the wait: a scan that never waited decides (it
@@ -809,17 +822,14 @@ class WorkerPool:
         if s.retire:
             self._stop_idle(s)
             self._spawn(s)
-        if isinstance(msg, Deferred):  # the lane was full: scanned again when a place frees (_resume)
-            self._deferred.append((item, job))
-            log.info("scan_deferred_for_ocr_lane", waiting=self.waiting())
-            return None
-        if waited and isinstance(msg, Scanned) and (msg := self._waited(item, job, msg, waited)) is None:
-            return None
-        if isinstance(msg, Cached):
-            return Outcome(item, "cached", content_hash=msg.content_hash, stat=msg.stat, seconds=secs)
-        if isinstance(msg, Scanned):
+        result = self._result(item, job, msg, waited)
+        if isinstance(result, Cached):
+            return Outcome(item, "cached", content_hash=result.content_hash, stat=result.stat, seconds=secs)
+        if isinstance(result, Scanned):
             return Outcome(
-                item, "verdict", verdict=msg.verdict, content_hash=msg.content_hash, stat=msg.stat,
-                seconds=secs, evidence=msg.evidence,
+                item, "verdict", verdict=result.verdict, content_hash=result.content_hash, stat=result.stat,
+                seconds=secs, evidence=result.evidence,
             )  # fmt: skip
-        return Outcome(item, "error", reason=msg.reason, seconds=secs, shown=shown)
+        if result is None:
+            return None
+        return Outcome(item, "error", reason=result.reason, seconds=secs, shown=shown)
