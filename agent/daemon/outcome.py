@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 import structlog
 
+from agent.daemon.jobs import hash_file
 from agent.daemon.settings import Settings, Zone
-from agent.daemon.workers import Outcome, hash_file
+from agent.daemon.workers import Outcome
 from agent.journal import FileStat, Journal, WorkItem
 from agent.metrics import Metrics
 from agent.models import (
@@ -133,7 +134,7 @@ def _as_severity(value: str) -> Severity:
 
 def withheld_path(ref: FileRef, key: bytes) -> str:
     """The path an alert shows when no worker said how to show it (it died before it masked the name,
-    see agent.daemon.workers.Named): everything below the zone root is withheld, since any part of it
+    see agent.daemon.jobs.Named): everything below the zone root is withheld, since any part of it
     may hold a value, and a keyed digest of the real path keeps two such files' alerts apart."""
     digest = hmac.new(key, ref.path.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:16]
     root = (ref.root or "").rstrip("/")

@@ -5,7 +5,7 @@ parent needs the rules (metrics, gauges, alerts from vault records) and the poli
 file no worker could read (agent.policy.unscanned: no classifier involved). A path as alerts must
 show it (values in its name masked, agent.policy.names) takes the recognizers, and the parent never
 builds them: a worker masks its file's name before it reads the file and tells the parent
-(agent.daemon.workers.Named), so a worker killed on the file has said it already. The one name left,
+(agent.daemon.jobs.Named), so a worker killed on the file has said it already. The one name left,
 a quarantine alerted after a crash whose vault record predates shown paths, is masked by
 :meth:`ActivePolicies.shown_path` in a child process built from the same spec the workers use.
 

@@ -21,9 +21,10 @@ from agent.actions.dedup import Deduplicator
 from agent.actions.jsonl import JsonlSink
 from agent.actions.sinks import Dispatcher
 from agent.daemon.backlog import JournalBacklog
+from agent.daemon.jobs import hash_file
 from agent.daemon.outcome import OutcomeHandler, PolicyView, open_evidence, open_vault, withheld_path
 from agent.daemon.settings import Settings
-from agent.daemon.workers import Outcome, hash_file
+from agent.daemon.workers import Outcome
 from agent.journal import Journal, WorkItem
 from agent.metrics import Metrics
 from agent.models import ExtractError, FileRef, Finding, Verdict

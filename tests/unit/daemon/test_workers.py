@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
+from agent.daemon.jobs import Job, Scanned, hash_file, run_job
 from agent.daemon.settings import Settings
 from agent.daemon.wiring import build_with_spec
-from agent.daemon.workers import LANE_LINGER, PARK_AFTER, Job, Scanned, WorkerPool, hash_file, run_job
+from agent.daemon.workers import LANE_LINGER, PARK_AFTER, WorkerPool
 from agent.extract import ocr
 from agent.journal import Journal
 from agent.models import ExtractError, FileRef, Verdict
