@@ -90,6 +90,12 @@ class Metrics:
         self.in_flight = Gauge(
             "dropwarden_scans_in_flight", "Files being scanned by workers now.", registry=r
         )
+        self.ocr_deferred = Gauge(
+            "dropwarden_ocr_deferred_scans",
+            "Scans waiting for a place in the OCR lane, parked in their worker (also in flight) or put "
+            "aside (claimed from the queue, so not in dropwarden_queue_depth).",
+            registry=r,
+        )
         self.scan_duration = Histogram(
             "dropwarden_scan_duration_seconds",
             "Wall time to extract, classify and evaluate one file.",

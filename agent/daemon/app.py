@@ -116,7 +116,7 @@ class Agent:
         self.bundles = self._first_bundle()
         try:
             policies, self.digest, spec = build_with_spec(st, self.key, self.metrics)
-            self.policies = ActivePolicies(policies, spec)
+            self.policies = ActivePolicies(policies, spec, self._log_setup(st))
         except InputRejected as exc:
             self._audit("signature_rejected", kind=exc.kind, reason=exc.reason, file=exc.file, at="start")
             raise
@@ -349,6 +349,7 @@ class Agent:
         self.metrics.queue_depth.set(self.journal.depth())
         self.metrics.oldest_pending.set(self.journal.oldest_pending_age())
         self.metrics.in_flight.set(self.pool.busy())
+        self.metrics.ocr_deferred.set(self.pool.waiting())
 
     def _dispatch(self, n: int) -> int:
         items = self.journal.claim(n, worker_id=str(os.getpid()))
@@ -412,7 +413,8 @@ class Agent:
             self.metrics.last_reload_success.set(0)
             self.notifier.ready("reload failed; previous policies active")
             return
-        self._reload_result = (ActivePolicies(policies, spec), digest, settings, spec)
+        active = ActivePolicies(policies, spec, self._log_setup(settings))
+        self._reload_result = (active, digest, settings, spec)
         self.wake()
 
     def _apply_reload(self) -> None:

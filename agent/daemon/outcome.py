@@ -10,6 +10,8 @@ a real vault, without a daemon process (tests/unit/daemon/test_outcome.py). The 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import hmac
 import os
 import signal
 import time
@@ -18,8 +20,9 @@ from typing import TYPE_CHECKING, Protocol, cast
 
 import structlog
 
+from agent.daemon.jobs import hash_file
 from agent.daemon.settings import Settings, Zone
-from agent.daemon.workers import Outcome, hash_file
+from agent.daemon.workers import Outcome
 from agent.journal import FileStat, Journal, WorkItem
 from agent.metrics import Metrics
 from agent.models import (
@@ -35,6 +38,7 @@ from agent.models import (
 )
 from agent.policy import PolicySet
 from agent.policy.acks import AckSet
+from agent.policy.names import redact_finding
 
 if TYPE_CHECKING:  # imported lazily at run time: only a daemon with a vault or evidence needs them
     from agent.actions.quarantine import QuarantineRecord, QuarantineStore
@@ -61,11 +65,8 @@ class PolicyView(Protocol):
         ...
 
     def shown_path(self, ref: FileRef) -> str:
-        """The path as alerts show it: values in its name masked (agent.policy.names)."""
-        ...
-
-    def shown(self, ref: FileRef, findings: Sequence[Finding]) -> tuple[Finding, ...]:
-        """``findings`` with the path as alerts show it."""
+        """The path as alerts show it: values in its name masked (agent.policy.names). Only for a
+        vault record from before records kept the shown path (the workers mask every other name)."""
         ...
 
 
@@ -129,6 +130,16 @@ def _quarantine_finding(v: Verdict) -> Finding | None:
 def _as_severity(value: str) -> Severity:
     """A rule's severity as the alert's type (the loader admits only these; anything else: high)."""
     return next((s for s in SEVERITIES if s == value), "high")
+
+
+def withheld_path(ref: FileRef, key: bytes) -> str:
+    """The path an alert shows when no worker said how to show it (it died before it masked the name,
+    see agent.daemon.jobs.Named): everything below the zone root is withheld, since any part of it
+    may hold a value, and a keyed digest of the real path keeps two such files' alerts apart."""
+    digest = hmac.new(key, ref.path.encode("utf-8", "surrogatepass"), hashlib.sha256).hexdigest()[:16]
+    root = (ref.root or "").rstrip("/")
+    inside = bool(root) and ref.path.startswith(root + "/")
+    return f"{root if inside else ''}/[name withheld: {digest}]"
 
 
 def _zone_ref(path: str, zone_name: str | None, zone: Zone | None) -> FileRef:
@@ -202,17 +213,21 @@ class OutcomeHandler:
         self.journal.fail(item, reason, fst, self.digest)
         self.metrics.errors.labels(zone=zone, reason=reason).inc()
         log.warning("scan_failed", path=item.path, zone=zone, reason=reason, seconds=round(o.seconds, 3))
-        self._alert_unscanned(item, reason, o.seconds)
+        self._alert_unscanned(item, reason, o.seconds, o.shown)
 
-    def _alert_unscanned(self, item: WorkItem, reason: str, seconds: float) -> None:
+    def _alert_unscanned(self, item: WorkItem, reason: str, seconds: float, shown: str | None) -> None:
         """A file whose worker was killed (hard timeout, memory) or crashed was not read at all: it still
-        raises the UNSCANNED_CONTENT alert of the policies, as a verdict with that one error would."""
+        raises the UNSCANNED_CONTENT alert of the policies, as a verdict with that one error would.
+        Its path is shown as the worker masked it before reading (``shown``); no recognizer runs here."""
         ref = _zone_ref(item.path, item.zone, self.settings.zone(item.zone))
         err = ExtractError(item.path, None, reason, "the worker scanning this file was stopped")
         findings = self.policies.unscanned(ref, (err,))
         if findings:
-            shown = self.policies.shown(ref, findings)
-            self.alert(Verdict(item.path, item.zone, shown, (err,), 0, seconds), item.zone)
+            if shown is None:
+                log.warning("name_withheld", zone=item.zone, reason=reason)
+                shown = withheld_path(ref, self.key)
+            masked = tuple(redact_finding(f, shown, {}) for f in findings)
+            self.alert(Verdict(item.path, item.zone, masked, (err,), 0, seconds), item.zone)
 
     def _verdict(self, o: Outcome, v: Verdict) -> None:
         item = o.item

@@ -11,31 +11,29 @@ is it given files, so its start-up time (about a second) never counts against a 
 Each worker owns a duplex Pipe; the parent hands it one file at a time and watches a deadline.
 A worker whose file goes to OCR says so ("heavy") and waits for the parent's answer: while it OCRs,
 a spare worker is started so text files keep ``size`` workers (the OCR lane, see WorkerPool._wanted).
-The lane has ``spare`` places: when they are all taken the answer is no, the worker drops the file
-(``Deferred``) and the pool scans it again as soon as a place frees, so a drop of many scans at
-once never takes every worker away from the text files (issue 19). A worker that
-overruns it is SIGKILLed and replaced (the file is recorded as ``timeout``); a worker that dies is
-replaced too (``internal``). ProcessPoolExecutor cannot kill one stuck task, hence this pool.
-
-Before a scan the worker hashes the file (blake2b, streaming): when the hash and the policy digest
-equal the journal's last record the previous verdict stands and extraction is skipped.
-
-With ``seal_to`` (settings ``evidence: encrypted``) the worker also seals the match context of each
-finding to the security team's public key: the raw context never crosses the pipe to the parent in
-clear, only sealed blobs do (see agent.security.evidence).
+The lane has ``spare`` places. When they are all taken, the worker is *parked*: it waits, the file
+read so far held where it stopped, and another worker starts for the text files; once a place frees
+the answer is yes and the scan goes on from where it stopped, so what was read is not read again.
+Parking costs a process, and the worker that starts in its place its pipeline build (about a CPU
+second), so only a scan that spent more than ``park_after`` CPU seconds before its OCR (an archive
+with a scanned document near its end) is parked, and at most ``spare`` at once. Otherwise the answer
+is no, the worker drops the file (``Deferred``) and the pool scans it again from the start as soon as
+a place frees (a scanned PDF, whose OCR starts on its first page, loses next to nothing),
+so a drop of many scans at once never takes every worker away from the text files (issue 19).
+A parked scan's own time limit (agent.extract.context, inside the worker) runs on while it waits:
+one parked past that limit is told no (Deferred), and one whose verdict ran out of time after its
+wait is discarded and scanned again from the start, so its verdict is the one a scan that never
+waited gives (see WorkerPool._park). A worker that overruns its file's deadline is SIGKILLed and
+replaced (the file is recorded as ``timeout``); a worker that dies is replaced too (``internal``).
+ProcessPoolExecutor cannot kill one stuck task, hence this pool. What runs inside a worker (the
+messages, the hash cache, evidence sealing) is agent.daemon.jobs.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import multiprocessing
 import multiprocessing.connection as mpc
-import os
-import signal
-import stat as stat_mod
-import sys
 import time
 from collections import deque
 from collections.abc import Sequence
@@ -44,24 +42,30 @@ from typing import Any
 
 import structlog
 
-from agent.extract import ocr
+from agent.daemon.jobs import (
+    Cached,
+    Deferred,
+    Heavy,
+    Job,
+    JobFailed,
+    JobResult,
+    Lane,
+    Named,
+    Ready,
+    Scanned,
+    StartFailed,
+    WorkerMessage,
+    raw_key,
+    worker_main,
+)
 from agent.journal import FileStat, WorkItem
-from agent.models import Detection, FileRef, Finding, Verdict
-from agent.redact import shown
-from agent.security.dirfd import PathRefused, open_regular
+from agent.models import Verdict
 
 log = structlog.get_logger(__name__)
 
-HASH_CHUNK = 1 << 20
-#: A worker that cannot build its pipeline waits this long before it exits (and is respawned).
-START_FAILURE_PAUSE = 5.0
-#: Bounds on what evidence sealing keeps per file: a hostile file must not exhaust a worker's memory.
-MAX_RECORDED_DETECTIONS = 20_000
-MAX_SEALED_FINDINGS = 200
-MAX_VALUES_PER_FINDING = 20
-
 #: Imported once by the forkserver, so every worker starts with them loaded (copy-on-write).
 PRELOAD = [
+    "agent.daemon.jobs",
     "agent.daemon.workers",
     "agent.daemon.wiring",
     "agent.pipeline",
@@ -72,96 +76,11 @@ PRELOAD = [
 
 
 @dataclass(frozen=True)
-class Job:
-    seq: int
-    path: str
-    zone: str | None
-    role: str
-    root: str | None
-    digest: str
-    prev_hash: str | None  # the journal's hash of the last completed scan, if any
-    prev_digest: str | None
-
-
-# -- the messages on a worker's pipe (pickled by multiprocessing) ----------------------------------
-@dataclass(frozen=True)
-class Ready:
-    """Worker -> parent, once: the pipeline is built, give me files."""
-
-    pid: int
-
-
-@dataclass(frozen=True)
-class StartFailed:
-    """Worker -> parent, once: the pipeline could not be built (the worker exits and is respawned)."""
-
-    error: str  # exception class name only: never a message that could carry content
-
-
-@dataclass(frozen=True)
-class Cached:
-    """Worker -> parent: the file's hash and the policy digest equal the last scan's; no scan."""
-
-    seq: int
-    content_hash: str
-    stat: FileStat
-
-
-@dataclass(frozen=True)
-class Scanned:
-    """Worker -> parent: a verdict, with the hash and stat of what was read (empty hash: not hashable)."""
-
-    seq: int
-    verdict: Verdict
-    content_hash: str
-    stat: FileStat | None
-    evidence: tuple[bytes | None, ...] = ()  # sealed match context per finding (aligned with findings)
-
-
-@dataclass(frozen=True)
-class JobFailed:
-    """Worker -> parent: the scan raised (a bug, or the memory ceiling); the file gets ``reason``."""
-
-    seq: int
-    reason: str
-    error: str  # exception class name
-
-
-@dataclass(frozen=True)
-class Heavy:
-    """Worker -> parent, during a job: this file goes to OCR; may it take a place in the OCR lane?"""
-
-    seq: int
-
-
-@dataclass(frozen=True)
-class Lane:
-    """Parent -> worker, the answer to Heavy: ``go`` False while the OCR lane is full."""
-
-    seq: int
-    go: bool
-
-
-@dataclass(frozen=True)
-class Deferred:
-    """Worker -> parent: the file needs OCR and the lane was full; it was not scanned (yet)."""
-
-    seq: int
-
-
-class LaneFull(BaseException):
-    """Raised inside a scan whose OCR the parent refused for now. A BaseException, so that no
-    reader's ``except Exception`` records it as the file's error: the whole scan is dropped."""
-
-
-#: What a worker sends: one of Ready | StartFailed first, then per Job maybe Heavy, then one result.
-WorkerMessage = Ready | StartFailed | Heavy | Cached | Scanned | JobFailed | Deferred
-JobResult = Cached | Scanned | JobFailed | Deferred
-
-
-@dataclass(frozen=True)
 class Outcome:
-    """What came of one work item: kind is verdict | cached | timeout | crashed | error."""
+    """What came of one work item: kind is verdict | cached | timeout | crashed | error.
+
+    ``shown``: the path as alerts show it, as the worker masked it before it read the file (Named);
+    None when it never said (it died first)."""
 
     item: WorkItem
     kind: str
@@ -171,204 +90,14 @@ class Outcome:
     reason: str | None = None
     seconds: float = 0.0
     evidence: tuple[bytes | None, ...] = ()  # sealed match context per finding (aligned with findings)
-
-
-class _Recorder:
-    """Keeps each detection of one scan (the pipeline's ``on_detections`` hook) for sealing."""
-
-    def __init__(self) -> None:
-        self.seen: dict[tuple[str | None, str, int, int], Detection] = {}
-
-    def __call__(self, found: Sequence[Detection]) -> None:
-        for d in found:
-            if len(self.seen) >= MAX_RECORDED_DETECTIONS:
-                break
-            self.seen.setdefault((d.member, d.entity, d.start, d.end), d)
-
-    def evidence_for(self, f: Finding) -> bytes:
-        """The plaintext evidence document of one finding (JSON); sealed by the caller right away."""
-        hit = self.seen.get((f.member, f.entity, f.start, f.end))
-        same = [d for k, d in self.seen.items() if k[0] == f.member and k[1] == f.entity]
-        dets = ([hit] if hit is not None else []) + [d for d in same if d is not hit]
-        dets = dets[: max(1, min(f.count, MAX_VALUES_PER_FINDING))] if dets else []
-        doc = {
-            "version": 1,
-            "path": shown(f.path),
-            "member": f.member,
-            "policy": f.policy,
-            "rule": f.rule,
-            "entity": f.entity,
-            "line": f.line,
-            "matches": [
-                {
-                    "start": d.start,
-                    "end": d.end,
-                    "line": d.line,
-                    "value": d.value,
-                    "context_start": d.context_start,
-                    "context": d.context,
-                }
-                for d in dets
-            ],
-        }
-        return json.dumps(doc, ensure_ascii=False, indent=1).encode()
-
-
-def seal_evidence(recorder: _Recorder, verdict: Verdict, public_key: Any) -> tuple[bytes | None, ...]:
-    """One sealed blob per finding (None past the cap); runs in the worker, next to the plaintext."""
-    from agent.security.evidence import seal
-
-    out: list[bytes | None] = []
-    for i, f in enumerate(verdict.findings):
-        out.append(seal(public_key, recorder.evidence_for(f)) if i < MAX_SEALED_FINDINGS else None)
-    return tuple(out)
-
-
-def hash_file(path: str, root: str | None = None) -> tuple[str, FileStat] | None:
-    """blake2b of a regular file, reached from ``root`` without following links or blocking on FIFOs;
-    None otherwise."""
-    try:
-        fd, _ = open_regular(root or os.path.dirname(os.path.abspath(path)), os.path.abspath(path))
-    except (PathRefused, OSError):
-        return None
-    try:
-        fst = os.fstat(fd)
-        if not stat_mod.S_ISREG(fst.st_mode):
-            return None
-        h = hashlib.blake2b(digest_size=32)
-        while True:
-            b = os.read(fd, HASH_CHUNK)
-            if not b:
-                break
-            h.update(b)
-        return h.hexdigest(), FileStat.of(fst)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
-def run_job(pipeline: Any, job: Job, seal_to: Any = None) -> Cached | Scanned:
-    """The worker's unit of work (also callable in-process by tests).
-
-    ``seal_to``: the security team's X25519 public key; the verdict then travels with one sealed
-    evidence blob per finding.
-    """
-    hashed = hash_file(job.path, job.root)
-    if hashed is not None:
-        h, st = hashed
-        if job.prev_hash == h and job.prev_digest == job.digest:
-            return Cached(job.seq, h, st)
-    ref = FileRef(path=job.path, zone=job.zone, role=job.role, root=job.root)  # type: ignore[arg-type]
-    recorder = _Recorder() if seal_to is not None else None
-    verdict = pipeline.scan(ref, on_detections=recorder)
-    evidence = seal_evidence(recorder, verdict, seal_to) if recorder is not None and verdict.findings else ()
-    if recorder is not None:
-        recorder.seen.clear()  # plaintext contexts: drop them as soon as they are sealed
-    if hashed is None:
-        try:
-            st2: FileStat | None = FileStat.of(os.lstat(job.path))
-        except OSError:
-            st2 = None
-        return Scanned(job.seq, verdict, "", st2, evidence)
-    return Scanned(job.seq, verdict, hashed[0], hashed[1], evidence)
-
-
-def _raw_key(key: Any) -> Any:
-    """An X25519 public key as its 32 raw bytes (picklable); anything else as is."""
-    raw = getattr(key, "public_bytes_raw", None)
-    return raw() if raw is not None else key
-
-
-def _die_with_parent() -> None:
-    """PR_SET_PDEATHSIG: a worker stuck in a hostile file must not outlive a kill -9'd agent."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG = 1
-
-
-def _announcer(conn: mpc.Connection, seq: int) -> Any:
-    """The worker asks its parent for a place in the OCR lane for this job (see WorkerPool._wanted);
-    raises :class:`LaneFull` when there is none. While a job runs the parent sends nothing else."""
-
-    def announce() -> None:
-        try:
-            conn.send(Heavy(seq))
-            answer = conn.recv()
-        except (EOFError, OSError):
-            return  # the parent is gone: this worker ends with the job
-        if isinstance(answer, Lane) and not answer.go:
-            raise LaneFull
-
-    return announce
-
-
-def _worker_main(conn: mpc.Connection, spec: Any, seal_to: Any = None, log_setup: Any = None) -> None:
-    """``spec``: a pipeline (has ``scan``) or a picklable callable that builds one (built here, once).
-    ``log_setup``: (json, level) for agent.log.configure_logging, so worker logs are scrubbed too."""
-    _die_with_parent()  # our parent is the forkserver, which exits when the agent dies
-    if isinstance(seal_to, bytes):  # keys do not pickle: they cross to the worker as raw bytes
-        from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PublicKey
-
-        seal_to = X25519PublicKey.from_public_bytes(seal_to)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
-    with contextlib.suppress(ValueError):
-        signal.set_wakeup_fd(-1)
-    # fresh stream objects: a lock held by another parent thread at fork time must not hang us
-    sys.stdout = open(os.dup(1), "w", buffering=1, closefd=True)  # noqa: SIM115
-    sys.stderr = open(os.dup(2), "w", buffering=1, closefd=True)  # noqa: SIM115
-    try:
-        if log_setup is not None:
-            from agent.log import configure_logging
-
-            configure_logging(json=log_setup[0], level=log_setup[1])
-        pipeline = spec if hasattr(spec, "scan") else spec()
-    except Exception as exc:
-        log.error("worker_start_failed", error=type(exc).__name__)
-        time.sleep(START_FAILURE_PAUSE)  # the parent respawns us: at most one failing build per pause
-        with contextlib.suppress(OSError):
-            conn.send(StartFailed(type(exc).__name__))
-        return
-    limits = getattr(getattr(pipeline, "extractor", None), "limits", None)
-    if limits is not None:
-        from agent.scanpool import set_memory_ceiling
-
-        set_memory_ceiling(limits.max_memory_bytes)  # after the build: the file alone meets the ceiling
-    try:
-        conn.send(Ready(os.getpid()))
-    except OSError:
-        return
-    while True:
-        try:
-            job = conn.recv()
-        except (EOFError, OSError):
-            return
-        if job is None:
-            return
-        ocr.on_heavy = _announcer(conn, job.seq)
-        try:
-            conn.send(_guarded_job(pipeline, job, seal_to))
-        except (BrokenPipeError, OSError):
-            return
-
-
-def _guarded_job(pipeline: Any, job: Job, seal_to: Any) -> JobResult:
-    """run_job, its failures as results: the worker lives on."""
-    try:
-        return run_job(pipeline, job, seal_to)
-    except LaneFull:
-        return Deferred(job.seq)
-    except MemoryError:  # the worker's memory ceiling (scanpool.set_memory_ceiling) was reached
-        return JobFailed(job.seq, "limit_memory", "MemoryError")
-    except Exception as exc:
-        return JobFailed(job.seq, "internal", type(exc).__name__)
+    shown: str | None = None
 
 
 #: Seconds the OCR lane's extra workers stay after the last OCR ended (WorkerPool._wanted).
 LANE_LINGER = 120.0
+#: CPU seconds a scan must have spent before its OCR to be parked rather than read again: about what
+#: the worker started in its place costs to build its pipeline (WorkerPool._park).
+PARK_AFTER = 1.0
 
 
 @dataclass
@@ -383,6 +112,9 @@ class _Slot:
     retire: bool = False  # replace after the current file (a reload brought a new pipeline)
     ready: bool = False  # the worker built its pipeline and said so: it may be given files
     heavy: bool = False  # its current file went to OCR (seconds to minutes): it is in the OCR lane
+    parked_at: float = 0.0  # since when its file waits for a place in the lane (0: not waiting)
+    parked_for: float = 0.0  # seconds its current file waited for the lane, all waits together
+    shown: str | None = None  # its current file's path as alerts show it, once the worker said (Named)
 
 
 class WorkerPool:
@@ -398,10 +130,12 @@ class WorkerPool:
         log_setup: tuple[bool | None, str] | None = None,
         spare: int = 1,
         linger: float = LANE_LINGER,
+        park_after: float = PARK_AFTER,
     ) -> None:
         self.size = size
         self.spare = spare  # extra workers while files are being OCRed (the OCR lane, see _wanted)
         self.linger = linger  # seconds an idle extra is kept after the last OCR ended (see _wanted)
+        self.park_after = park_after  # CPU seconds read before its OCR that make a scan worth parking
         self._lane_until = 0.0
         self._deferred: deque[tuple[WorkItem, Job]] = deque()  # scans waiting for a place in the lane
         self.seal_to = seal_to  # X25519 public key: workers seal evidence (settings evidence: encrypted)
@@ -438,14 +172,15 @@ class WorkerPool:
     def _spawn(self, s: _Slot) -> None:
         parent, child = self.ctx.Pipe(duplex=True)
         p = self.ctx.Process(
-            target=_worker_main,
-            args=(child, self.pipeline, _raw_key(self.seal_to), self.log_setup),
+            target=worker_main,
+            args=(child, self.pipeline, raw_key(self.seal_to), self.log_setup),
             name=f"dropwarden-worker-{s.index}",
         )
         p.daemon = True
         p.start()
         child.close()
         s.proc, s.conn, s.item, s.job, s.retire, s.ready, s.heavy = p, parent, None, None, False, False, False
+        s.shown, s.parked_at, s.parked_for = None, 0.0, 0.0
         self.spawned += 1
 
     def _kill(self, s: _Slot) -> None:
@@ -477,8 +212,13 @@ class WorkerPool:
             else:
                 s.retire = True
         # a scan waiting for the OCR lane was submitted under the old policy digest: its hash-cache
-        # check (same hash, same digest -> no scan) must not let it skip the new policies
+        # check (same hash, same digest -> no scan) must not let it skip the new policies; a parked
+        # one is told no, so it is scanned again from the start by a worker of the new pipeline
         self._deferred = deque((item, replace(job, prev_hash=None)) for item, job in self._deferred)
+        for s in self._parked():
+            if s.job is not None:
+                s.job = replace(s.job, prev_hash=None)
+            self._unpark(s, go=False)
 
     def stop(self, timeout: float = 5.0) -> list[WorkItem]:
         """Ask every worker to exit; kill what is still busy after ``timeout``; return unfinished items."""
@@ -509,8 +249,12 @@ class WorkerPool:
         return sum(1 for s in self.slots if s.item is not None)
 
     def waiting(self) -> int:
-        """Scans put aside until the OCR lane has a place (see _resume)."""
-        return len(self._deferred)
+        """Scans waiting for a place in the OCR lane: parked in their worker, or put aside (_resume)."""
+        return len(self._deferred) + len(self._parked())
+
+    def _parked(self) -> list[_Slot]:
+        """Workers waiting for a place in the OCR lane, longest waiting first."""
+        return sorted((s for s in self.slots if s.parked_at), key=lambda s: s.parked_at)
 
     def pids(self) -> list[int]:
         return [s.proc.pid for s in self.slots if s.proc is not None]
@@ -526,11 +270,14 @@ class WorkerPool:
         job = replace(job, seq=self._seq)
         now = time.monotonic()
         s.item, s.job, s.started, s.deadline = item, job, now, now + self.timeout + self.grace
+        s.shown, s.parked_at, s.parked_for = None, 0.0, 0.0
         with contextlib.suppress(OSError):  # the worker died: poll() sees its sentinel, reports the item
             s.conn.send(job)
 
     def next_deadline(self) -> float | None:
-        ds = [s.deadline for s in self.slots if s.item is not None]
+        """When poll must act next: a file's hard deadline, or a parked file's own time limit."""
+        busy = [s for s in self.slots if s.item is not None]
+        ds = [s.started + self.timeout if s.parked_at else s.deadline for s in busy]
         return min(ds) if ds else None
 
     def poll(self, timeout: float, extra: Sequence[Any] = ()) -> list[Outcome]:
@@ -549,11 +296,11 @@ class WorkerPool:
         out: list[Outcome] = []
         handled: set[int] = set()
         for r in mpc.wait(waitables, timeout):
-            s = by_obj.get(r)
-            if s is None or s.index in handled:
+            ready = by_obj.get(r)
+            if ready is None or ready.index in handled:
                 continue
-            handled.add(s.index)
-            if (o := self._handle(s, r)) is not None:
+            handled.add(ready.index)
+            if (o := self._handle(ready, r)) is not None:
                 out.append(o)
         out += self._expire()
         self._resume()
@@ -574,31 +321,47 @@ class WorkerPool:
         s.proc.join(0.1)
         if s.proc.is_alive():
             return None
-        item = s.item
+        self._drain(s)
+        item, shown = s.item, s.shown
         self._kill(s)
         self._restart(s, "crash")
-        return Outcome(item, "crashed", reason="internal") if item is not None else None
+        return Outcome(item, "crashed", reason="internal", shown=shown) if item is not None else None
 
     def _expire(self) -> list[Outcome]:
         """Workers past their file's deadline: killed and replaced, the file recorded as ``timeout``."""
         now = time.monotonic()
         out = []
+        for s in self._parked():
+            if now >= s.started + self.timeout:  # its own time limit ran out while it waited
+                self._unpark(s, go=False)
         for s in self.slots:
-            if s.item is not None and now >= s.deadline:
-                item, started = s.item, s.started
+            if s.item is not None and not s.parked_at and now >= s.deadline:
+                self._drain(s)
+                item, started, shown = s.item, s.started, s.shown
                 log.warning("worker_timed_out", pid=s.proc.pid, seconds=round(now - started, 3))
                 self._kill(s)
                 self._restart(s, "timeout")
-                out.append(Outcome(item, "timeout", reason="timeout", seconds=now - started))
+                out.append(Outcome(item, "timeout", reason="timeout", seconds=now - started, shown=shown))
         return out
+
+    def _drain(self, s: _Slot) -> None:
+        """Before a worker is killed or buried: read what it still sent, for its Named answer."""
+        with contextlib.suppress(EOFError, OSError):
+            while s.job is not None and s.conn.poll():
+                msg = s.conn.recv()
+                if isinstance(msg, Named) and msg.seq == s.job.seq:
+                    s.shown = msg.shown
 
     def _lane_open(self) -> bool:
         """Is there a place in the OCR lane? (``spare`` 0: no lane, every file OCRs where it is.)"""
         return self.spare == 0 or sum(1 for s in self.slots if s.heavy) < self.spare
 
     def _resume(self) -> None:
-        """Deferred scans go back to a worker, oldest first, as soon as the lane has a place; such a
-        job takes its place right away (it is known to need OCR), and a spare starts beside it."""
+        """As soon as the lane has a place: a parked scan goes on (longest waiting first); then deferred
+        scans go back to a worker, oldest first. Such a job takes its place right away (it is known
+        to need OCR), and a spare starts beside it."""
+        while (parked := self._parked()) and self._lane_open():
+            self._unpark(parked[0], go=True)
         while self._deferred and self._lane_open():
             s = next((s for s in self.slots if s.item is None and s.ready), None)
             if s is None:
@@ -616,17 +379,44 @@ class WorkerPool:
         the next scan arrives; after that the idle extras are stopped."""
         heavy = sum(1 for s in self.slots if s.heavy)
         kept = len(self.slots) - self.size if time.monotonic() < self._lane_until else 0
-        return self.size + min(self.spare, max(heavy, kept))
+        return self.size + min(self.spare, max(heavy, kept)) + len(self._parked())
 
-    def _admit(self, s: _Slot, seq: int) -> None:
+    def _admit(self, s: _Slot, heavy: Heavy) -> None:
         """A worker's file goes to OCR: it takes a place in the lane (a spare starts so text files keep
-        ``size`` workers), or, the lane being full, it is told to drop the file (it answers Deferred)."""
+        ``size`` workers), or, the lane being full, it is parked (a scan that read much before its
+        OCR, see _park) or told to drop the file (it answers Deferred)."""
         go = s.heavy or self._lane_open()
+        if not go and heavy.spent >= self.park_after and len(self._parked()) < self.spare:
+            self._park(s)
+            return
         if go:
             s.heavy = True
             self._grow()
         with contextlib.suppress(OSError):  # the worker died: poll() sees its sentinel
-            s.conn.send(Lane(seq, go))
+            s.conn.send(Lane(heavy.seq, go))
+
+    def _park(self, s: _Slot) -> None:
+        """The lane is full: the worker waits for its answer with what it read so far (no re-read when
+        it goes on), its hard deadline stopped; a worker starts in its place for the text files.
+        Bounded: at most ``spare`` parked workers, and none past its file's own time limit (_expire)."""
+        s.parked_at = time.monotonic()
+        self._grow()
+        log.info("scan_parked_for_ocr_lane", waiting=self.waiting())
+
+    def _unpark(self, s: _Slot, go: bool) -> None:
+        """Answer a parked worker: go on in the lane (its deadline moved by the wait), or drop the file
+        (it answers Deferred at once, and the file is scanned again from the start)."""
+        now = time.monotonic()
+        waited, s.parked_at = now - s.parked_at, 0.0
+        s.parked_for += waited
+        if go:
+            s.heavy = True
+            s.deadline += waited
+            self._grow()
+        else:
+            s.deadline = now + self.grace
+        with contextlib.suppress(OSError):  # the worker died: poll() sees its sentinel
+            s.conn.send(Lane(s.job.seq if s.job is not None else 0, go))
 
     def _grow(self) -> None:
         while len(self.slots) < self._wanted():
@@ -649,6 +439,29 @@ class WorkerPool:
         if self.metrics is not None:
             self.metrics.worker_restarts.labels(reason=reason).inc()
         self._spawn(s)
+
+    def _result(
+        self, item: WorkItem, job: Job, msg: JobResult, waited: float
+    ) -> Cached | Scanned | JobFailed | None:
+        """A job's last message as its result; None when the file is to be read again: the lane was
+        full (Deferred), or a scan that waited ``waited`` seconds for it ran out of time."""
+        if isinstance(msg, Deferred):  # scanned again when a place frees (_resume)
+            self._deferred.append((item, job))
+            log.info("scan_deferred_for_ocr_lane", waiting=self.waiting())
+            return None
+        if waited and isinstance(msg, Scanned):
+            return self._waited(item, job, msg, waited)
+        return msg
+
+    def _waited(self, item: WorkItem, job: Job, msg: Scanned, waited: float) -> Scanned | None:
+        """The verdict of a scan that was parked ``waited`` seconds: its wait does not count as scan
+        time. None when its time limit ran out after the wait: a scan that never waited decides (it
+        is scanned again from the start, first in line for the lane)."""
+        if any(e.reason == "timeout" for e in msg.verdict.errors):
+            self._deferred.appendleft((item, job))
+            log.info("scan_repeated_after_lane_wait", waited=round(waited, 3))
+            return None
+        return replace(msg, verdict=replace(msg.verdict, seconds=max(0.0, msg.verdict.seconds - waited)))
 
     def _started(self, s: _Slot) -> bool:
         """A starting worker's first message: True when it is ready (False: it failed or died)."""
@@ -675,27 +488,29 @@ class WorkerPool:
         item, job = s.item, s.job
         if item is None or job is None:
             raise RuntimeError("a worker answered while it had no job")
-        if not isinstance(msg, Heavy | Cached | Scanned | JobFailed | Deferred) or msg.seq != job.seq:
+        if not isinstance(msg, Named | Heavy | Cached | Scanned | JobFailed | Deferred) or msg.seq != job.seq:
+            return None
+        if isinstance(msg, Named):
+            s.shown = msg.shown
             return None
         if isinstance(msg, Heavy):
-            self._admit(s, msg.seq)
+            self._admit(s, msg)
             return None
-        secs = time.monotonic() - s.started
+        secs, shown, waited = time.monotonic() - s.started - s.parked_for, s.shown, s.parked_for
         if s.heavy:  # an OCR ended: the lane's extras stay a while for the next one
             self._lane_until = time.monotonic() + self.linger
-        s.item, s.job, s.heavy = None, None, False
+        s.item, s.job, s.heavy, s.parked_at, s.parked_for = None, None, False, 0.0, 0.0
         if s.retire:
             self._stop_idle(s)
             self._spawn(s)
-        if isinstance(msg, Deferred):  # the lane was full: scanned again when a place frees (_resume)
-            self._deferred.append((item, job))
-            log.info("scan_deferred_for_ocr_lane", waiting=len(self._deferred))
-            return None
-        if isinstance(msg, Cached):
-            return Outcome(item, "cached", content_hash=msg.content_hash, stat=msg.stat, seconds=secs)
-        if isinstance(msg, Scanned):
+        result = self._result(item, job, msg, waited)
+        if isinstance(result, Cached):
+            return Outcome(item, "cached", content_hash=result.content_hash, stat=result.stat, seconds=secs)
+        if isinstance(result, Scanned):
             return Outcome(
-                item, "verdict", verdict=msg.verdict, content_hash=msg.content_hash, stat=msg.stat,
-                seconds=secs, evidence=msg.evidence,
+                item, "verdict", verdict=result.verdict, content_hash=result.content_hash, stat=result.stat,
+                seconds=secs, evidence=result.evidence,
             )  # fmt: skip
-        return Outcome(item, "error", reason=msg.reason, seconds=secs)
+        if result is None:
+            return None
+        return Outcome(item, "error", reason=result.reason, seconds=secs, shown=shown)

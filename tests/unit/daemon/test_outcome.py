@@ -9,9 +9,10 @@ shipped policies (for the UNSCANNED_CONTENT findings and the masked names).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import yaml
@@ -20,13 +21,14 @@ from agent.actions.dedup import Deduplicator
 from agent.actions.jsonl import JsonlSink
 from agent.actions.sinks import Dispatcher
 from agent.daemon.backlog import JournalBacklog
-from agent.daemon.outcome import OutcomeHandler, PolicyView, open_evidence, open_vault
+from agent.daemon.jobs import hash_file
+from agent.daemon.outcome import OutcomeHandler, PolicyView, open_evidence, open_vault, withheld_path
 from agent.daemon.settings import Settings
-from agent.daemon.workers import Outcome, hash_file
+from agent.daemon.workers import Outcome
 from agent.journal import Journal, WorkItem
 from agent.metrics import Metrics
 from agent.models import ExtractError, FileRef, Finding, Verdict
-from agent.pipeline import build_pipeline, default_policy_dirs
+from agent.pipeline import Pipeline, build_pipeline, default_policy_dirs
 from agent.policy.acks import AckSet, parse_acks
 from agent.security.audit import AuditLog
 from agent.security.evidence import open_sealed, seal
@@ -327,10 +329,13 @@ def test_sealed_evidence_is_stored_and_named_by_the_alert(world: World) -> None:
 @pytest.mark.parametrize("kind", ["timeout", "crashed", "error"])
 def test_an_outcome_without_verdict_is_recorded_as_an_error_never_as_clean(world: World, kind: str) -> None:
     """Timeout, crash, worker error: the journal row is 'error' with the reason, counted by reason, and
-    the policies' UNSCANNED_CONTENT alert goes out with the value in the file's name masked."""
+    the policies' UNSCANNED_CONTENT alert goes out with the file's name as the worker masked it before
+    it read the file: the same findings, path and alert as the pipeline's own masking gives."""
     path = world.drop(f"big {CARD}.bin")
+    ref = FileRef(str(path), "drop", "contractor-drop", root=str(world.zone))
+    shown = world.policies.shown_path(ref)  # what the worker sends first (workers.Named)
     reason = "timeout" if kind == "timeout" else "internal"
-    world.handler.handle(Outcome(world.claim(path), kind, reason=reason, seconds=3.0))
+    world.handler.handle(Outcome(world.claim(path), kind, reason=reason, seconds=3.0, shown=shown))
     row = world.journal.get(str(path))
     assert row is not None and row.state == "error" and row.last_error == reason and row.stat is not None
     assert world.sample("dropwarden_scan_errors_total", zone="drop", reason=reason) == 1
@@ -338,6 +343,30 @@ def test_an_outcome_without_verdict_is_recorded_as_an_error_never_as_clean(world
     assert alert["entity"] == "UNSCANNED_CONTENT" and alert["rule"] == "unscanned-content"
     assert alert["path"] == f"{world.zone}/big {CARD[:4]}********{CARD[-4:]}.bin"
     assert CARD not in world.alerts_file.read_text()
+    err = ExtractError(str(path), None, reason, "the worker scanning this file was stopped")
+    pipeline = cast("Pipeline", world.policies)
+    (as_pipeline,) = pipeline.shown(ref, pipeline.unscanned(ref, (err,)))  # the masking before this change
+    assert (alert["path"], alert["member"], alert["excerpt"]) == (
+        as_pipeline.path, as_pipeline.member, as_pipeline.excerpt,
+    )  # fmt: skip
+
+
+def test_a_worker_that_died_before_naming_its_file_has_the_name_withheld(world: World) -> None:
+    """No Named answer (the worker died before it masked the name): the alert still goes out, with
+    everything below the zone root withheld; a keyed digest keeps two such files' alerts apart."""
+    first, second = world.drop(f"big {CARD}.bin"), world.drop(f"sub {CARD}.bin")
+    for path in (first, second):
+        world.handler.handle(Outcome(world.claim(path), "timeout", reason="timeout", seconds=3.0))
+    alerts = world.alerts()
+    assert [a["entity"] for a in alerts] == ["UNSCANNED_CONTENT"] * 2
+    assert len({a["path"] for a in alerts}) == 2 and len({a["id"] for a in alerts}) == 2
+    withheld = re.compile(rf"{re.escape(str(world.zone))}/\[name withheld: [0-9a-f]{{16}}\]")
+    assert all(withheld.fullmatch(a["path"]) for a in alerts)
+    assert CARD not in world.alerts_file.read_text() and "big" not in world.alerts_file.read_text()
+    ref = FileRef(str(first), "drop", "contractor-drop", root=str(world.zone))
+    assert withheld_path(ref, KEY) == alerts[0]["path"]  # stable: the same file, the same alert id
+    outside = FileRef("/elsewhere/x.bin", root=str(world.zone))
+    assert withheld_path(outside, KEY).startswith("/[name withheld: ")
 
 
 def test_a_cache_hit_keeps_the_previous_verdict(world: World) -> None:

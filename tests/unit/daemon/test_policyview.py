@@ -1,6 +1,6 @@
 """The policies the agent's parent holds (agent.daemon.policyview): the compiled PolicySet, the same
-answers as the workers' pipeline, the engine built only when a name must be masked, and a reload's
-pipeline checked in a separate process."""
+answers as the workers' pipeline without the engine, the one name the workers do not mask (an old vault
+record's) masked in a separate process, and a reload's pipeline checked in a separate process."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from agent.daemon.policyview import ActivePolicies, check_buildable
 from agent.daemon.settings import Settings
 from agent.daemon.wiring import PipelineSpec, build_with_spec
 from agent.models import ExtractError, FileRef
+from agent.pipeline import Pipeline
 from agent.policy import PolicyError
 from tests.helpers import REPO, fake_card
 
@@ -34,8 +35,8 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[ActivePolicies, str
 def test_the_parent_answers_as_the_workers_pipeline_does(
     built: tuple[ActivePolicies, str, PipelineSpec],
 ) -> None:
-    """Rules, UNSCANNED_CONTENT findings and masked names equal those of the pipeline the workers build
-    from the same spec; the engine is built for the names only, not for the rules or unscanned files."""
+    """Rules and UNSCANNED_CONTENT findings equal those of the pipeline the workers build from the same
+    spec; the parent holds no pipeline to give them."""
     active, _digest, spec = built
     pipeline = spec()
     assert active.policies.digest == pipeline.policies.digest  # the effective rules, value sets, recognizers
@@ -48,14 +49,33 @@ def test_the_parent_answers_as_the_workers_pipeline_does(
     )
     findings = active.unscanned(ref, errors)
     assert findings == pipeline.unscanned(ref, errors) and len(findings) == 2
-    assert active._names is None  # rules and unscanned findings need no engine in the parent
-    assert (
-        active.shown_path(ref)
-        == pipeline.shown_path(ref)
-        == f"/srv/drop/card {card[:4]}********{card[-4:]}.zip"
-    )
-    assert active.shown(ref, findings) == pipeline.shown(ref, findings)
-    assert all(card not in f.path for f in active.shown(ref, findings))
+    assert not [v for v in vars(active).values() if isinstance(v, Pipeline)]
+
+
+@pytest.mark.slow  # a pipeline built in a child process: ~5 s
+def test_a_name_is_masked_in_a_child_as_the_workers_mask_it(
+    built: tuple[ActivePolicies, str, PipelineSpec],
+) -> None:
+    """A vault record's path (the one name no worker masked) is masked by the workers' pipeline, built
+    in a child process: the same answer as that pipeline gives here."""
+    active, _digest, spec = built
+    card = fake_card()
+    ref = FileRef(f"/srv/drop/card {card}.zip", "drop", "outbound", root="/srv/drop")
+    masked = f"/srv/drop/card {card[:4]}********{card[-4:]}.zip"
+    assert active.shown_path(ref) == spec().shown_path(ref) == masked
+
+
+@pytest.mark.slow  # a pipeline (that fails) built in a child process: ~5 s
+def test_a_name_the_child_cannot_mask_is_withheld(built: tuple[ActivePolicies, str, PipelineSpec]) -> None:
+    """The child cannot build the pipeline (here: the pack bytes are missing): the name is withheld,
+    never shown in clear."""
+    active, _digest, spec = built
+    unbuildable = PipelineSpec(spec.settings, spec.key, sources={}, index_bytes={})
+    broken = ActivePolicies(active.policies, unbuildable)
+    card = fake_card()
+    ref = FileRef(f"/srv/drop/card {card}.zip", "drop", "outbound", root="/srv/drop")
+    shown = broken.shown_path(ref)
+    assert shown.startswith("/srv/drop/[name withheld: ") and card not in shown
 
 
 @pytest.mark.slow  # a pipeline built in a child process: ~5 s
@@ -102,6 +122,7 @@ from agent.daemon.policyview import ActivePolicies
 from agent.daemon.settings import Settings
 from agent.daemon.wiring import build_with_spec
 from agent.models import ExtractError, FileRef
+from agent.pipeline import Pipeline
 zones = [{"name": "drop", "path": sys.argv[1]}]
 settings = Settings.model_validate({"zones": zones, "state_dir": sys.argv[2]})
 policies, digest, spec = build_with_spec(settings, b"k" * 32)

@@ -2,21 +2,27 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from agent.daemon.workers import Job, Scanned, WorkerPool, hash_file, run_job
+from agent.daemon.jobs import Job, Scanned, hash_file, run_job
+from agent.daemon.settings import Settings
+from agent.daemon.wiring import build_with_spec
+from agent.daemon.workers import LANE_LINGER, PARK_AFTER, WorkerPool
 from agent.extract import ocr
 from agent.journal import Journal
-from agent.models import FileRef, Verdict
+from agent.models import ExtractError, FileRef, Verdict
 from agent.pipeline import build_pipeline
 from agent.security.evidence import open_sealed
+from tests.helpers import fake_card
 
 
 class ScriptedPipeline:
@@ -34,6 +40,12 @@ class ScriptedPipeline:
             end = time.monotonic() + 20
             while not release.exists() and time.monotonic() < end:
                 time.sleep(0.02)
+        if data.startswith(b"OCRT "):  # goes to OCR; its own time limit runs from the scan's start
+            started = time.monotonic()
+            ocr.announce_heavy()
+            if time.monotonic() - started > float(data[5:]):
+                err = ExtractError(ref.path, None, "timeout", "time limit exceeded in OCR")
+                return Verdict(ref.path, ref.zone, (), (err,), len(data), 0.0)
         if data.startswith(b"RAISE"):
             raise RuntimeError("a bug in a stage")
         return Verdict(ref.path, ref.zone, (), (), len(data), 0.0)
@@ -120,6 +132,37 @@ def test_hash_cache_skips_unchanged_content(tmp_path: Path, pool: WorkerPool) ->
     j.close()
 
 
+@pytest.mark.slow  # the real pipeline is built in the worker: seconds
+def test_a_worker_killed_on_its_file_had_already_masked_its_name(tmp_path: Path) -> None:
+    """A real worker with the shipped policies' pipeline, killed for real at its file's deadline while
+    it still hashes the file (64 GB, sparse): the timeout outcome carries the path as the pipeline shows
+    it, card number masked, which the worker said before it read a byte (Named). The parent needs no
+    recognizer for the alert."""
+    zone = tmp_path / "drop"
+    zone.mkdir()
+    config = {"zones": [{"name": "drop", "path": str(zone)}], "state_dir": str(tmp_path / "state")}
+    _policies, digest, spec = build_with_spec(Settings.model_validate(config), b"k" * 32)
+    card = fake_card()
+    big = zone / f"statement {card}.bin"
+    with open(big, "wb") as f:
+        f.truncate(64 << 30)
+    j = Journal(tmp_path / "j.db")
+    j.enqueue(str(big), "drop")
+    (item,) = j.claim(1)
+    pool = WorkerPool(1, timeout=0.2, grace=0.3)
+    pool.start(spec)
+    try:
+        assert pool.wait_ready(60.0)
+        (pid,) = pool.pids()
+        pool.submit(item, "contractor-drop", str(zone), digest)
+        (o,) = _collect(pool, 1, timeout=30.0)
+        assert o.kind == "timeout" and pool.pids() != [pid]  # killed and replaced
+        assert o.shown == f"{zone}/statement {card[:4]}********{card[-4:]}.bin"
+    finally:
+        pool.stop(1.0)
+        j.close()
+
+
 def test_fifo_is_not_opened_by_the_hasher(tmp_path: Path) -> None:
     """hash_file returns None for a FIFO at once instead of blocking on open."""
     os.mkfifo(tmp_path / "fifo")
@@ -128,15 +171,32 @@ def test_fifo_is_not_opened_by_the_hasher(tmp_path: Path) -> None:
     assert time.monotonic() - t < 1
 
 
-def test_ocr_lane_keeps_a_worker_for_text_files(tmp_path: Path) -> None:
-    """One worker, and its file goes to OCR: a spare worker starts, a text file submitted meanwhile
-    gets its verdict while the OCR still runs; once the OCR is done the spare stays ``linger``
-    seconds (the next scan finds it ready), then it is stopped."""
-    pool = WorkerPool(1, timeout=30.0, spare=1, linger=1.0)
+@contextlib.contextmanager
+def lane_pool(
+    tmp_path: Path,
+    timeout: float,
+    grace: float | None = None,
+    linger: float = LANE_LINGER,
+    park_after: float = 0.0,
+) -> Iterator[tuple[WorkerPool, Journal]]:
+    """One scripted worker, an OCR lane of one place, and a journal. ``park_after`` 0: any scan the
+    full lane stops is parked (the scripted scans spend no CPU before their OCR)."""
+    pool = WorkerPool(1, timeout=timeout, grace=grace, spare=1, linger=linger, park_after=park_after)
     pool.start(ScriptedPipeline())
     j = Journal(tmp_path / "j.db")
     try:
         assert pool.wait_ready(30.0)
+        yield pool, j
+    finally:
+        pool.stop(1.0)
+        j.close()
+
+
+def test_ocr_lane_keeps_a_worker_for_text_files(tmp_path: Path) -> None:
+    """One worker, and its file goes to OCR: a spare worker starts, a text file submitted meanwhile
+    gets its verdict while the OCR still runs; once the OCR is done the spare stays ``linger``
+    seconds (the next scan finds it ready), then it is stopped."""
+    with lane_pool(tmp_path, timeout=30.0, linger=1.0) as (pool, j):
         release = tmp_path / "release"
         scan, text = _items(j, tmp_path, {"scan.pdf": b"OCR " + str(release).encode(), "a.txt": b"text"})
         pool.submit(scan, "contractor-drop", None, "d")
@@ -157,9 +217,6 @@ def test_ocr_lane_keeps_a_worker_for_text_files(tmp_path: Path) -> None:
         while len(pool.slots) > 1 and time.monotonic() < end:
             pool.poll(0.1)
         assert len(pool.slots) == 1 and pool.idle() == 1
-    finally:
-        pool.stop(1.0)
-        j.close()
 
 
 def _poll_until(pool: WorkerPool, done: object, lane: int, timeout: float = 30.0) -> list:
@@ -173,67 +230,132 @@ def _poll_until(pool: WorkerPool, done: object, lane: int, timeout: float = 30.0
     return out
 
 
-def test_a_full_ocr_lane_defers_the_next_scan_and_text_files_keep_their_worker(tmp_path: Path) -> None:
-    """One worker, a lane of one place, two scans: the second scan's worker is told the lane is full,
-    drops the file and takes the text file instead; the second scan is read once the first is done.
-    Never are two files OCRed at once, and every file gets its verdict."""
-    pool = WorkerPool(1, timeout=30.0, spare=1, linger=60.0)
-    pool.start(ScriptedPipeline())
-    j = Journal(tmp_path / "j.db")
-    try:
-        assert pool.wait_ready(30.0)
-        first, second = tmp_path / "release-1", tmp_path / "release-2"
-        scan1, scan2, text = _items(
-            j,
-            tmp_path,
-            {
-                "scan1.pdf": b"OCR " + str(first).encode(),
-                "scan2.pdf": b"OCR " + str(second).encode(),
-                "a.txt": b"text",
-            },
-        )
-        pool.submit(scan1, "contractor-drop", None, "d")
+def _scans(j: Journal, tmp_path: Path, n: int) -> tuple[list, list[Path]]:
+    """``n`` scripted scans, each OCRing until its release file exists."""
+    releases = [tmp_path / f"release-{k}" for k in range(1, n + 1)]
+    items = _items(
+        j, tmp_path, {f"scan{k}.pdf": b"OCR " + str(r).encode() for k, r in enumerate(releases, 1)}
+    )
+    return items, releases
+
+
+def _submit_three(pool: WorkerPool, scans: list) -> None:
+    """Three scans, one worker, a lane of one place: the first OCRs, the second is parked (a worker
+    starts in its place), the third is told no and waits outside (deferred)."""
+    pool.submit(scans[0], "contractor-drop", None, "d")
+    _poll_until(pool, lambda: len(pool.slots) == 2 and pool.idle() == 1, lane=1)
+    pool.submit(scans[1], "contractor-drop", None, "d")
+    assert _poll_until(pool, lambda: pool.waiting() == 1 and pool.idle() == 1, lane=1) == []
+    assert len(pool.slots) == 3 and len(pool._parked()) == 1  # the parked one keeps its process
+    pool.submit(scans[2], "contractor-drop", None, "d")
+    assert _poll_until(pool, lambda: len(pool._deferred) == 1 and pool.idle() == 1, lane=1) == []
+    assert pool.waiting() == 2
+
+
+def test_a_scan_that_read_little_before_its_ocr_is_deferred_not_parked(tmp_path: Path) -> None:
+    """The lane full, a scan that spent less CPU than a worker's build before its OCR (a scanned PDF:
+    OCR from its first page) is told no and read again later: no worker is started in its place."""
+    with lane_pool(tmp_path, timeout=30.0, park_after=PARK_AFTER) as (pool, j):
+        scans, releases = _scans(j, tmp_path, 2)
+        pool.submit(scans[0], "contractor-drop", None, "d")
         _poll_until(pool, lambda: len(pool.slots) == 2 and pool.idle() == 1, lane=1)
-        pool.submit(scan2, "contractor-drop", None, "d")
-        assert _poll_until(pool, lambda: pool.waiting() == 1 and pool.idle() == 1, lane=1) == []
+        pool.submit(scans[1], "contractor-drop", None, "d")
+        assert _poll_until(pool, lambda: len(pool._deferred) == 1 and pool.idle() == 1, lane=1) == []
+        assert not pool._parked() and len(pool.slots) == 2
+        releases[0].touch()
+        releases[1].touch()
+        out = _poll_until(pool, lambda: pool.busy() == 0 and pool.waiting() == 0, lane=1)
+        assert sorted(o.kind for o in out) == ["verdict", "verdict"] and pool._seq == 3
+
+
+def test_a_full_ocr_lane_parks_the_next_scan_and_text_files_keep_their_worker(tmp_path: Path) -> None:
+    """One worker, a lane of one place, three scans: the second scan's worker is parked where it is
+    and a worker starts in its place, the third is deferred (at most one parked), a text file gets
+    its verdict meanwhile. When the first scan is done the parked one goes on without being handed
+    out again; then the deferred one is read. Never are two files OCRed at once, and every file gets
+    its verdict."""
+    with lane_pool(tmp_path, timeout=30.0, linger=60.0) as (pool, j):
+        scans, releases = _scans(j, tmp_path, 3)
+        (text,) = _items(j, tmp_path, {"a.txt": b"text"})
+        _submit_three(pool, scans)
         pool.submit(text, "contractor-drop", None, "d")
-        (o,) = _poll_until(pool, lambda: pool.idle() == 1 and pool.busy() == 1, lane=1)
+        (o,) = _poll_until(pool, lambda: pool.idle() == 1 and pool.busy() == 2, lane=1)
         assert o.item.path == text.path and o.kind == "verdict"
-        assert pool.waiting() == 1  # the second scan still waits for the first
-        first.touch()
-        out = _poll_until(pool, lambda: pool.waiting() == 0 and pool.busy() == 1, lane=1)
-        assert [(o.item.path, o.kind) for o in out] == [(scan1.path, "verdict")]
-        second.touch()
-        (o,) = _poll_until(pool, lambda: pool.busy() == 0, lane=1)
-        assert o.item.path == scan2.path and o.kind == "verdict"
-    finally:
-        pool.stop(1.0)
-        j.close()
+        releases[0].touch()
+        out = _poll_until(pool, lambda: pool.waiting() == 1 and not pool._parked(), lane=1)
+        assert [(o.item.path, o.kind) for o in out] == [(scans[0].path, "verdict")]
+        releases[1].touch()
+        releases[2].touch()
+        out = _poll_until(pool, lambda: pool.busy() == 0 and pool.waiting() == 0, lane=1)
+        assert sorted((o.item.path, o.kind) for o in out) == [
+            (scans[1].path, "verdict"),
+            (scans[2].path, "verdict"),
+        ]
+        assert pool._seq == 5  # four files handed out once, the deferred scan once more: not the parked one
 
 
 def test_scans_still_waiting_for_the_lane_are_handed_back_at_stop(tmp_path: Path) -> None:
-    """A scan deferred for the OCR lane is unfinished work: stop() returns it (the agent requeues it).
-    Policies reloaded while it waits: its hash-cache shortcut is dropped, so it is scanned anew."""
-    pool = WorkerPool(1, timeout=30.0, spare=1)
+    """Parked and deferred scans are unfinished work: stop() returns them (the agent requeues them).
+    Policies reloaded while they wait: the parked one is told no, and neither keeps its hash-cache
+    shortcut, so both are scanned anew by workers of the new pipeline."""
+    pool = WorkerPool(1, timeout=30.0, spare=1, park_after=0.0)
     pool.start(ScriptedPipeline())
     j = Journal(tmp_path / "j.db")
+    scans, releases = _scans(j, tmp_path, 3)
     try:
         assert pool.wait_ready(30.0)
-        release = tmp_path / "release"
-        scan1, scan2 = _items(j, tmp_path, {f"scan{n}.pdf": b"OCR " + str(release).encode() for n in (1, 2)})
-        scan2 = dataclasses.replace(scan2, prev_hash="h", prev_digest="d", prev_state_done=True)
-        pool.submit(scan1, "contractor-drop", None, "d")
-        _poll_until(pool, lambda: len(pool.slots) == 2 and pool.idle() == 1, lane=1)
-        pool.submit(scan2, "contractor-drop", None, "d")
-        _poll_until(pool, lambda: pool.waiting() == 1, lane=1)
+        scans = [scans[0]] + [
+            dataclasses.replace(i, prev_hash="h", prev_digest="d", prev_state_done=True) for i in scans[1:]
+        ]
+        _submit_three(pool, scans)
         assert [job.prev_hash for _, job in pool._deferred] == ["h"]
-        pool.replace_pipeline(ScriptedPipeline())  # new policies: the waiting scan must really be read
-        assert [job.prev_hash for _, job in pool._deferred] == [None]
+        pool.replace_pipeline(ScriptedPipeline())  # new policies: the waiting scans must really be read
+        _poll_until(pool, lambda: len(pool._deferred) == 2, lane=1)
+        assert [job.prev_hash for _, job in pool._deferred] == [None, None] and not pool._parked()
         unfinished = pool.stop(0.5)
-        assert sorted(i.path for i in unfinished) == sorted([scan1.path, scan2.path])
+        assert sorted(i.path for i in unfinished) == sorted(i.path for i in scans)
     finally:
-        release.touch()
+        for r in releases:
+            r.touch()
         j.close()
+
+
+def test_a_scan_parked_past_its_time_limit_is_dropped_and_read_again(tmp_path: Path) -> None:
+    """A parked scan whose own time limit runs out while it waits is told no (it could only time out
+    after the wait) and read again from the start once the lane frees: a complete verdict."""
+    with lane_pool(tmp_path, timeout=1.0, grace=60.0) as (pool, j):
+        scans, releases = _scans(j, tmp_path, 2)
+        releases[1].touch()  # the second scan OCRs at once whenever it may
+        pool.submit(scans[0], "contractor-drop", None, "d")
+        _poll_until(pool, lambda: len(pool.slots) == 2 and pool.idle() == 1, lane=1)
+        pool.submit(scans[1], "contractor-drop", None, "d")
+        _poll_until(pool, lambda: len(pool._deferred) == 1, lane=1)  # parked, then told no
+        releases[0].touch()
+        out = _poll_until(pool, lambda: pool.busy() == 0 and pool.waiting() == 0, lane=1)
+        assert sorted((o.item.path, o.kind) for o in out) == [
+            (scans[0].path, "verdict"),
+            (scans[1].path, "verdict"),
+        ]
+        assert pool._seq == 3
+
+
+def test_a_verdict_that_ran_out_of_time_after_its_wait_is_not_taken(tmp_path: Path) -> None:
+    """A parked scan goes on, but its time limit (started before the wait) runs out in its OCR: that
+    verdict is discarded and the file read again from the start, so its verdict is the one a scan
+    that never waited gives (here: complete)."""
+    with lane_pool(tmp_path, timeout=30.0, grace=60.0) as (pool, j):
+        (first,), (release,) = _scans(j, tmp_path, 1)
+        (limited,) = _items(j, tmp_path, {"limited.pdf": b"OCRT 1.0"})
+        pool.submit(first, "contractor-drop", None, "d")
+        _poll_until(pool, lambda: len(pool.slots) == 2 and pool.idle() == 1, lane=1)
+        pool.submit(limited, "contractor-drop", None, "d")
+        _poll_until(pool, lambda: len(pool._parked()) == 1, lane=1)
+        _poll_until(pool, lambda: time.monotonic() - pool._parked()[0].parked_at > 1.2, lane=1)
+        release.touch()
+        out = _poll_until(pool, lambda: pool.busy() == 0 and pool.waiting() == 0, lane=1)
+        by_path = {o.item.path: o for o in out}
+        assert by_path[limited.path].kind == "verdict" and by_path[limited.path].verdict.errors == ()
+        assert pool._seq == 3  # the limited scan was handed out twice
 
 
 def test_run_job_seals_what_the_pipeline_hook_saw_and_leaves_the_pipeline_alone(tmp_path: Path) -> None:
