@@ -1,4 +1,4 @@
-"""The context enhancer tokenises overlapping neighbourhoods once: the same scores as one result at a time."""
+"""The context enhancer tokenises little around each result: the words and scores the whole text gives."""
 
 from __future__ import annotations
 
@@ -65,3 +65,39 @@ def test_shared_neighbourhoods_score_like_one_result_at_a_time(seed: int, parts:
     expected = _one_at_a_time(text, copy.deepcopy(results), rec)
     LinearContextEnhancer().enhance_using_context(text, results, Tokens(text), [rec])
     assert [r.score for r in results] == expected
+
+
+def _span_piece(rng: random.Random) -> str:
+    return rng.choice(
+        [
+            "word",
+            "Wörter",
+            "İstanbul",  # lowercases to two characters
+            "ΟΔΟΣ",
+            "a" * rng.choice([1, MAX_TOKEN - 1, MAX_TOKEN, MAX_TOKEN + 1, 3 * MAX_TOKEN]),
+            "-" * rng.randrange(1, 150),
+            "x_y",
+            "L-123456",
+            ".,;",
+        ]
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(seed=st.integers(0, 2**32), parts=st.integers(1, 80), whole=st.booleans())
+def test_words_from_a_small_span_are_the_whole_texts(seed: int, parts: int, whole: bool) -> None:
+    """:meth:`words_near` tokenises a small span first: the words are those of the whole text's tokens
+    (runs cut at the span's edges, runs longer than MAX_TOKEN, lemmas longer than their word, the
+    text's own ends), whether or not the text was already tokenised as a whole."""
+    rng = random.Random(seed)
+    text = "".join(_span_piece(rng) + rng.choice([" ", "\n", "", "  "]) for _ in range(parts))
+    enhancer = LinearContextEnhancer()
+    reference = Tokens(text)
+    tokens = Tokens(text)
+    if whole:
+        assert tokens.words is not None  # tokenise the whole text first
+    for _ in range(20):
+        start = rng.randrange(len(text))
+        end = min(len(text), start + rng.randrange(1, 20))
+        expected = enhancer.surrounding_words(reference.starts, reference.lemmas, start, end)
+        assert enhancer.words_near(tokens, start, end) == expected
