@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from agent.classify.filters import first_match
 from agent.classify.results import (
@@ -35,9 +35,12 @@ MAX_LOOK = 256
 ATTRIBUTES_KEY = "dw_attributes"
 
 
-@dataclass(frozen=True)
-class Assessment:
-    """What a recognizer concluded about one regex match."""
+class Assessment(NamedTuple):
+    """What a recognizer concluded about one regex match.
+
+    A named tuple: recognizers build one per candidate (tens of thousands per MB of prose), and a
+    frozen dataclass costs five times as much to build.
+    """
 
     score: float
     start: int | None = None  # narrowed span (absolute in the analysed text); None = the match
@@ -147,29 +150,35 @@ class DwPatternRecognizer:
         """
         results: list[Result] = []
         entity = self.supported_entities[0]
+        assess, rejections, name, ident = self.assess, self.rejections, self.name, self._id
         for lo, hi in regions:
             for pattern, rx in self._compiled:
+                base_score = pattern.score
                 for m in rx.finditer(text, lo, hi):
-                    if m.end() == m.start():
+                    start, end = m.span()
+                    if start == end:
                         continue
-                    verdict = self.assess(text, m, pattern.score)
-                    if verdict is not None and verdict.rejected_by and self.rejections is not None:
-                        self.rejections.append(
-                            Rejection(entity, self.name, m.start(), m.end(), verdict.rejected_by)
-                        )
-                    if verdict is None or verdict.score <= 0:
+                    verdict = assess(text, m, base_score)
+                    if verdict is None:
                         continue
-                    start = m.start() if verdict.start is None else verdict.start
-                    end = m.end() if verdict.end is None else verdict.end
-                    meta: dict[str, object] = {
-                        RECOGNIZER_NAME_KEY: self.name,
-                        RECOGNIZER_IDENTIFIER_KEY: self._id,
-                    }
+                    if verdict.rejected_by and rejections is not None:
+                        rejections.append(Rejection(entity, name, start, end, verdict.rejected_by))
+                    if verdict.score <= 0:
+                        continue
+                    meta: dict[str, object] = {RECOGNIZER_NAME_KEY: name, RECOGNIZER_IDENTIFIER_KEY: ident}
                     if verdict.final:
                         meta[IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
                     if verdict.attributes:
                         meta[ATTRIBUTES_KEY] = verdict.attributes
-                    results.append(Result(entity, start, end, min(1.0, verdict.score), meta))
+                    results.append(
+                        Result(
+                            entity,
+                            start if verdict.start is None else verdict.start,
+                            end if verdict.end is None else verdict.end,
+                            min(1.0, verdict.score),
+                            meta,
+                        )
+                    )
         return results
 
 
