@@ -84,6 +84,7 @@ class LinearContextEnhancer:
         self.context_suffix_count = context_suffix_count
         self.max_context_chars = max_context_chars
         self._phrases: dict[str, tuple[str, ...]] = {}
+        self._context_phrases: dict[str, tuple[frozenset[str], tuple[tuple[str, ...], ...]]] = {}
         self._context_keys: dict[str, tuple[Callable[[str], bool] | None, re.Pattern[str] | None]] = {}
 
     def enhance_using_context(
@@ -121,7 +122,7 @@ class LinearContextEnhancer:
                 words = near[span] = self.words_near(tokens, result.start, result.end)
             if extra:
                 words = words + list(extra)
-            if self.supporting_word(words, recognizer.context) is None:
+            if not self._supported(words, recognizer):
                 continue
             result.score = min(
                 MAX_SCORE,
@@ -265,6 +266,23 @@ class LinearContextEnhancer:
             if any(tuple(words[k : k + n]) == phrase for k in range(len(words) - n + 1)):
                 return cw
         return None
+
+    def _supported(self, words: list[str], recognizer: Recognizer) -> bool:
+        """Whether :meth:`supporting_word` finds one of ``recognizer``'s context words in ``words``,
+        with its phrases split once: single words tested as one set, then the longer phrases."""
+        phrases = self._context_phrases.get(recognizer.id)
+        if phrases is None:
+            split = {p for p in map(self._phrase, recognizer.context) if p}
+            singles = frozenset(p[0] for p in split if len(p) == 1)
+            phrases = self._context_phrases[recognizer.id] = (singles, tuple(p for p in split if len(p) > 1))
+        singles, longer = phrases
+        if not singles.isdisjoint(words):
+            return True
+        for phrase in longer:
+            n = len(phrase)
+            if any(tuple(words[k : k + n]) == phrase for k in range(len(words) - n + 1)):
+                return True
+        return False
 
     def _phrase(self, word: str) -> tuple[str, ...]:
         p = self._phrases.get(word)
