@@ -19,8 +19,10 @@ context-enhanced (our recognizers set it on placeholder/example values) are left
 from __future__ import annotations
 
 import re
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Sequence
+from itertools import accumulate
+from typing import TypeVar
 
 import re2
 
@@ -38,6 +40,8 @@ NEAR_BEFORE = 80
 NEAR_AFTER = 48
 
 
+_S = TypeVar("_S", str, bytes)
+
 #: A letter or digit: ``[^\W_]`` is exactly ``str.isalnum`` per character (checked over all of Unicode).
 _WORD_CHAR = re.compile(r"[^\W_]").search
 
@@ -46,10 +50,10 @@ def _is_word(token: str) -> bool:
     return _WORD_CHAR(token) is not None
 
 
-def _finder(pattern: str) -> Callable[[str], bool]:
-    """Whether the re2 ``pattern`` occurs in a string, called as google-re2's ``search`` calls it
-    without building a match object (a third of the cost on a few hundred characters). Falls back to
-    ``search`` if a future wrapper renames those internals."""
+def _re2_search(pattern: str) -> Callable[[bytes, int], int]:
+    """Where the re2 ``pattern`` first occurs in UTF-8 ``data`` from ``pos`` on (-1: nowhere), called as
+    google-re2's ``search`` calls it without building a match object. Falls back to ``search`` if a
+    future wrapper renames those internals."""
     rx = re2.compile(pattern)
     regexp, anchor, null = (
         getattr(rx, "_regexp", None),
@@ -57,14 +61,65 @@ def _finder(pattern: str) -> Callable[[str], bool]:
         getattr(re2, "_NULL_SPAN", None),
     )
     if regexp is None or anchor is None or null is None:
-        return lambda s: rx.search(s) is not None
+
+        def wrapped(data: bytes, pos: int) -> int:
+            m = rx.search(data, pos)
+            return -1 if m is None else int(m.start())
+
+        return wrapped
     match, unanchored = regexp.Match, anchor.UNANCHORED
 
-    def found(s: str) -> bool:
-        data = s.encode()
-        return bool(match(unanchored, data, 0, len(data))[0] != null)
+    def direct(data: bytes, pos: int) -> int:
+        span = match(unanchored, data, pos, len(data))[0]
+        return -1 if span == null else int(span[0])
 
-    return found
+    return direct
+
+
+def _re_search(rx: re.Pattern[str]) -> Callable[[str, int], int]:
+    def search(text: str, pos: int) -> int:
+        m = rx.search(text, pos)
+        return -1 if m is None else m.start()
+
+    return search
+
+
+def _mark_holding(
+    found: list[bool], joined: _S, lengths: list[int], search: Callable[[_S, int], int]
+) -> None:
+    """Set ``found[k]`` for each window ``k`` of ``joined`` (windows of ``lengths``, one separator
+    between them) holding a hit of ``search``: one search per window at most."""
+    starts = list(accumulate((n + 1 for n in lengths), initial=0))
+    pos = 0
+    while pos < len(joined):
+        hit = search(joined, pos)
+        if hit < 0:
+            return
+        k = bisect_right(starts, hit) - 1
+        found[k] = True
+        pos = starts[k + 1]
+
+
+class _ContextKeys:
+    """Words one of which must occur near a result for one of its recognizer's context words to be a
+    token there (see :meth:`LinearContextEnhancer._keys_near`), looked for in many neighbourhoods in
+    one pass: the neighbourhoods joined by newlines. No key holds a newline (keys are letters and
+    digits), and the short keys' look-arounds read one as they read the end of a neighbourhood."""
+
+    def __init__(self, long: list[str], short: re.Pattern[str] | None) -> None:
+        # one automaton pass for all long keys: a dozen substring searches cost twice as much
+        self._long = _re2_search("|".join(map(re2.escape, long))) if long else None
+        self._short = _re_search(short) if short is not None else None
+
+    def holding(self, windows: list[str]) -> list[bool]:
+        """Which of the (lowercase) ``windows`` hold a key."""
+        found = [False] * len(windows)
+        if self._long is not None:
+            data = [w.encode() for w in windows]
+            _mark_holding(found, b"\n".join(data), [len(d) for d in data], self._long)
+        if self._short is not None and not all(found):
+            _mark_holding(found, "\n".join(windows), [len(w) for w in windows], self._short)
+        return found
 
 
 class LinearContextEnhancer:
@@ -85,7 +140,7 @@ class LinearContextEnhancer:
         self.max_context_chars = max_context_chars
         self._phrases: dict[str, tuple[str, ...]] = {}
         self._context_phrases: dict[str, tuple[frozenset[str], tuple[tuple[str, ...], ...]]] = {}
-        self._context_keys: dict[str, tuple[Callable[[str], bool] | None, re.Pattern[str] | None]] = {}
+        self._context_keys: dict[str, _ContextKeys] = {}
 
     def enhance_using_context(
         self,
@@ -106,9 +161,9 @@ class LinearContextEnhancer:
             recognizer = by_id.get(str(meta.get(_META_ID)))
             if recognizer is None or not recognizer.context or meta.get(_META_ENHANCED):
                 continue
-            if not extra and not self._may_have_context(text, result.start, result.end, recognizer):
-                continue
             todo.append((result, recognizer))
+        if not extra:
+            todo = self._keys_near(text, todo)
         if not todo:
             return raw_results
         near: dict[tuple[int, int], list[str]] = {}  # results of one span share its words
@@ -131,15 +186,32 @@ class LinearContextEnhancer:
             meta[_META_ENHANCED] = True
         return raw_results
 
-    def _may_have_context(self, text: str, start: int, end: int, recognizer: Recognizer) -> bool:
-        """Cheap necessary condition: the longest word of some context phrase occurs near the result.
+    def _keys_near(self, text: str, todo: list[tuple[Result, Recognizer]]) -> list[tuple[Result, Recognizer]]:
+        """The results of ``todo`` (in order) meeting a cheap necessary condition: the longest word of
+        some context phrase of their recognizer occurs near them.
 
         Every token the enhancer may use lies within ``max_context_chars`` of the result, and a token
         equals a context word only if that word occurs there. A word of one or two letters ("a" of
         "a/c") must also be a token: alone, or the first or last piece of a run longer than MAX_TOKEN
         (such runs are cut into pieces). Most results (a phone number in a log line) have no context
-        word near them and skip tokenisation altogether.
+        word near them and skip tokenisation altogether. Each recognizer's neighbourhoods are searched
+        together (:class:`_ContextKeys`).
         """
+        pad = self.max_context_chars + MAX_TOKEN + 1  # whole runs around the bounded neighbourhood
+        per_recognizer: dict[str, list[int]] = {}
+        for k, (_, recognizer) in enumerate(todo):
+            per_recognizer.setdefault(recognizer.id, []).append(k)
+        keep = [False] * len(todo)
+        for ks in per_recognizer.values():
+            windows = []
+            for k in ks:
+                result = todo[k][0]
+                windows.append(text[max(0, result.start - pad) : result.end + pad].lower())
+            for k, found in zip(ks, self._keys(todo[ks[0]][1]).holding(windows), strict=True):
+                keep[k] = found
+        return [item for item, kept in zip(todo, keep, strict=True) if kept]
+
+    def _keys(self, recognizer: Recognizer) -> _ContextKeys:
         keys = self._context_keys.get(recognizer.id)
         if keys is None:
             longest = {max(p, key=len) for p in map(self._phrase, recognizer.context) if p}
@@ -149,20 +221,13 @@ class LinearContextEnhancer:
                 rf"{e}(?:(?<![^\W_]{e})(?:(?![^\W_])|(?={run}))|(?<={run}{e})(?![^\W_]))"
                 for e in (re.escape(k) for k in sorted(longest) if len(k) <= 2)
             )
-            short_rx = re.compile(short) if short else None
             long = [k for k in longest if len(k) > 2]
             # a key holding a shorter key ("telephone", "tel") is present only if that one is too
             minimal = sorted(k for k in long if not any(o != k and o in k for o in long))
-            # one automaton pass for all keys: a dozen substring searches cost twice as much
-            long_rx = _finder("|".join(map(re2.escape, minimal))) if minimal else None
-            keys = (long_rx, short_rx)
-            self._context_keys[recognizer.id] = keys
-        long_rx, short_rx = keys
-        pad = self.max_context_chars + MAX_TOKEN + 1  # whole runs around the bounded neighbourhood
-        near = text[max(0, start - pad) : end + pad].lower()
-        if long_rx is not None and long_rx(near):
-            return True
-        return short_rx is not None and short_rx.search(near) is not None
+            keys = self._context_keys[recognizer.id] = _ContextKeys(
+                minimal, re.compile(short) if short else None
+            )
+        return keys
 
     def words_near(self, tokens: Tokens, start: int, end: int) -> list[str]:
         """:meth:`surrounding_words` of ``[start, end)`` in the whole text, tokenising little of it.

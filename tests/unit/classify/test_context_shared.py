@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import copy
 import random
+import re
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agent.classify.context import LinearContextEnhancer
+from agent.classify.context import LinearContextEnhancer, _ContextKeys
 from agent.classify.recognizers.base import DwPatternRecognizer
 from agent.classify.results import Result
 from agent.classify.tokenizer import MAX_TOKEN, Tokens
@@ -101,3 +102,22 @@ def test_words_from_a_small_span_are_the_whole_texts(seed: int, parts: int, whol
         end = min(len(text), start + rng.randrange(1, 20))
         expected = enhancer.surrounding_words(reference.starts, reference.lemmas, start, end)
         assert enhancer.words_near(tokens, start, end) == expected
+
+
+_WINDOW = st.lists(st.sampled_from(["a", "c", "x", "tel", "Tél", "İ", "/", " ", "\t", "-"]), max_size=40).map(
+    "".join
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(windows=st.lists(_WINDOW, min_size=1, max_size=12))
+def test_neighbourhoods_searched_together_hold_keys_as_each_alone(windows: list[str]) -> None:
+    """Joined by newlines, each neighbourhood holds a key exactly when it holds one alone (short keys'
+    look-arounds at its edges included)."""
+    lowered = [w.lower() for w in windows]
+    short = re.compile(r"a(?:(?<![^\W_]a)(?:(?![^\W_])|(?=[^\W_]{3}))|(?<=[^\W_]{3}a)(?![^\W_]))")
+    keys = _ContextKeys(["tel", "tél"], short)
+    alone = [("tel" in w or "tél" in w or short.search(w) is not None) for w in lowered]
+    assert keys.holding(lowered) == alone
+    assert _ContextKeys([], short).holding(lowered) == [short.search(w) is not None for w in lowered]
+    assert _ContextKeys(["tél"], None).holding(lowered) == ["tél" in w for w in lowered]
