@@ -91,6 +91,10 @@ class DwPatternRecognizer:
     COVER: ClassVar[int | None] = None
     #: Every TRIGGER hit is seven or more digits joined by single separators: locate it in digit runs.
     TRIGGER_IN_DIGIT_RUNS: ClassVar[bool] = False
+    #: Several patterns, and most regions match none of them: one search for their union tells.
+    #: Only for patterns that still mean the same inside an alternation (no backreference, no inline
+    #: flag) and a ``compile_pattern`` whose result can ``search``.
+    UNION_PRECHECK: ClassVar[bool] = False
     #: Set to a list (by the classifier, while explaining) to collect the candidates filters drop.
     rejections: list[Rejection] | None = None
 
@@ -111,6 +115,7 @@ class DwPatternRecognizer:
         self.context = list(self.CONTEXT if context is None else context)
         self._id = f"{self.name}_{id(self)}"
         self._compiled_cache: list[tuple[Pattern, Any]] | None = None
+        self._union_cache: Any = None
 
     @property
     def _compiled(self) -> list[tuple[Pattern, Any]]:
@@ -123,6 +128,14 @@ class DwPatternRecognizer:
         if self._compiled_cache is None:
             self._compiled_cache = [(p, self.compile_pattern(p.regex)) for p in self.patterns]
         return self._compiled_cache
+
+    @property
+    def _union(self) -> Any:
+        """All patterns as one alternation: it matches somewhere in a region if and only if one of
+        them does (a search finds the leftmost position where any alternative matches)."""
+        if self._union_cache is None:
+            self._union_cache = self.compile_pattern("|".join(f"(?:{p.regex})" for p in self.patterns))
+        return self._union_cache
 
     def compile_pattern(self, pattern: str) -> Any:
         """One of this recognizer's regexes, compiled for matching (``re``; subclasses may pick RE2)."""
@@ -151,7 +164,10 @@ class DwPatternRecognizer:
         results: list[Result] = []
         entity = self.supported_entities[0]
         assess, rejections, name, ident = self.assess, self.rejections, self.name, self._id
+        union = self._union if self.UNION_PRECHECK else None
         for lo, hi in regions:
+            if union is not None and union.search(text, lo, hi) is None:  # no pattern matches here
+                continue
             for pattern, rx in self._compiled:
                 base_score = pattern.score
                 for m in rx.finditer(text, lo, hi):
