@@ -103,8 +103,8 @@ def _mark_holding(
 class _ContextKeys:
     """Words one of which must occur near a result for one of its recognizer's context words to be a
     token there (see :meth:`LinearContextEnhancer._keys_near`), looked for in many neighbourhoods in
-    one pass: the neighbourhoods joined by newlines. No key holds a newline (keys are letters and
-    digits), and the short keys' look-arounds read one as they read the end of a neighbourhood."""
+    one pass: the neighbourhoods joined by newlines. No key holds a newline (keys are lowercased
+    words), and the short keys' look-arounds read one as they read the end of a neighbourhood."""
 
     def __init__(self, long: list[str], short: re.Pattern[str] | None) -> None:
         # one automaton pass for all long keys: a dozen substring searches cost twice as much
