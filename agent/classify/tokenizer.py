@@ -88,9 +88,28 @@ class Tokens:
         Identical to the whole text's tokens that start at or after ``lo + MAX_TOKEN`` (when ``lo > 0``)
         and end at or before ``hi - MAX_TOKEN`` (when ``hi`` is inside the text).
         """
+        starts, lemmas, _, _ = self.window(lo, hi)
+        return starts, lemmas
+
+    def window(self, lo: int, hi: int) -> tuple[list[int], list[str], int, int]:
+        """Token starts and lemmas of ``text[lo:hi]``, and the range ``[first, stop)`` of their indices
+        whose start and lemma are the whole text's.
+
+        Tokenising a span only cuts the runs crossing its edges: its first token (when ``lo > 0``; its
+        end is right, its start and lemma may not be) and its last (when ``hi`` is inside the text; its
+        start is right). Every other token is the whole text's, and so are the starts of all but the
+        first: the span's tokens enumerate the whole text's that start inside it, after the first.
+        """
         lo, hi = max(0, lo), min(len(self.text), hi)
         if self._words is not None and self._starts is not None:  # already tokenised as a whole
             i, j = bisect_left(self._starts, lo), bisect_left(self._starts, hi)
-            return self._starts[i:j], self.lemmas[i:j]
-        words, starts = tokenize(self.text[lo:hi], self.base + lo)
-        return [s + lo for s in starts], [w.lower() for w in words]
+            return self._starts[i:j], self.lemmas[i:j], 0, j - i
+        piece = self.text[lo:hi]
+        if piece.isascii():  # lowercasing keeps every offset and every token boundary
+            lemmas, starts = tokenize(piece.lower(), self.base + lo)
+        else:
+            words, starts = tokenize(piece, self.base + lo)
+            lemmas = [w.lower() for w in words]
+        first = 1 if lo > 0 else 0
+        stop = len(starts) - 1 if hi < len(self.text) else len(starts)
+        return [s + lo for s in starts], lemmas, first, stop

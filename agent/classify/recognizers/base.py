@@ -21,7 +21,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 from agent.classify.filters import first_match
 from agent.classify.results import (
@@ -35,9 +35,12 @@ MAX_LOOK = 256
 ATTRIBUTES_KEY = "dw_attributes"
 
 
-@dataclass(frozen=True)
-class Assessment:
-    """What a recognizer concluded about one regex match."""
+class Assessment(NamedTuple):
+    """What a recognizer concluded about one regex match.
+
+    A named tuple: recognizers build one per candidate (tens of thousands per MB of prose), and a
+    frozen dataclass costs five times as much to build.
+    """
 
     score: float
     start: int | None = None  # narrowed span (absolute in the analysed text); None = the match
@@ -88,6 +91,10 @@ class DwPatternRecognizer:
     COVER: ClassVar[int | None] = None
     #: Every TRIGGER hit is seven or more digits joined by single separators: locate it in digit runs.
     TRIGGER_IN_DIGIT_RUNS: ClassVar[bool] = False
+    #: Several patterns, and most regions match none of them: one search for their union tells.
+    #: Only for patterns that still mean the same inside an alternation (no backreference, no inline
+    #: flag) and a ``compile_pattern`` whose result can ``search``.
+    UNION_PRECHECK: ClassVar[bool] = False
     #: Set to a list (by the classifier, while explaining) to collect the candidates filters drop.
     rejections: list[Rejection] | None = None
 
@@ -108,6 +115,7 @@ class DwPatternRecognizer:
         self.context = list(self.CONTEXT if context is None else context)
         self._id = f"{self.name}_{id(self)}"
         self._compiled_cache: list[tuple[Pattern, Any]] | None = None
+        self._union_cache: Any = None
 
     @property
     def _compiled(self) -> list[tuple[Pattern, Any]]:
@@ -120,6 +128,14 @@ class DwPatternRecognizer:
         if self._compiled_cache is None:
             self._compiled_cache = [(p, self.compile_pattern(p.regex)) for p in self.patterns]
         return self._compiled_cache
+
+    @property
+    def _union(self) -> Any:
+        """All patterns as one alternation: it matches somewhere in a region if and only if one of
+        them does (a search finds the leftmost position where any alternative matches)."""
+        if self._union_cache is None:
+            self._union_cache = self.compile_pattern("|".join(f"(?:{p.regex})" for p in self.patterns))
+        return self._union_cache
 
     def compile_pattern(self, pattern: str) -> Any:
         """One of this recognizer's regexes, compiled for matching (``re``; subclasses may pick RE2)."""
@@ -147,29 +163,38 @@ class DwPatternRecognizer:
         """
         results: list[Result] = []
         entity = self.supported_entities[0]
+        assess, rejections, name, ident = self.assess, self.rejections, self.name, self._id
+        union = self._union if self.UNION_PRECHECK else None
         for lo, hi in regions:
+            if union is not None and union.search(text, lo, hi) is None:  # no pattern matches here
+                continue
             for pattern, rx in self._compiled:
+                base_score = pattern.score
                 for m in rx.finditer(text, lo, hi):
-                    if m.end() == m.start():
+                    start, end = m.span()
+                    if start == end:
                         continue
-                    verdict = self.assess(text, m, pattern.score)
-                    if verdict is not None and verdict.rejected_by and self.rejections is not None:
-                        self.rejections.append(
-                            Rejection(entity, self.name, m.start(), m.end(), verdict.rejected_by)
-                        )
-                    if verdict is None or verdict.score <= 0:
+                    verdict = assess(text, m, base_score)
+                    if verdict is None:
                         continue
-                    start = m.start() if verdict.start is None else verdict.start
-                    end = m.end() if verdict.end is None else verdict.end
-                    meta: dict[str, object] = {
-                        RECOGNIZER_NAME_KEY: self.name,
-                        RECOGNIZER_IDENTIFIER_KEY: self._id,
-                    }
+                    if verdict.rejected_by and rejections is not None:
+                        rejections.append(Rejection(entity, name, start, end, verdict.rejected_by))
+                    if verdict.score <= 0:
+                        continue
+                    meta: dict[str, object] = {RECOGNIZER_NAME_KEY: name, RECOGNIZER_IDENTIFIER_KEY: ident}
                     if verdict.final:
                         meta[IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
                     if verdict.attributes:
                         meta[ATTRIBUTES_KEY] = verdict.attributes
-                    results.append(Result(entity, start, end, min(1.0, verdict.score), meta))
+                    results.append(
+                        Result(
+                            entity,
+                            start if verdict.start is None else verdict.start,
+                            end if verdict.end is None else verdict.end,
+                            min(1.0, verdict.score),
+                            meta,
+                        )
+                    )
         return results
 
 

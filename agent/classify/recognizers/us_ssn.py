@@ -35,6 +35,7 @@ class UsSsnRecognizer(RegexModuleRecognizer):
     TRIGGER = r"\d{3}[- .]?\d{2}[- .]?\d{4}"
     MAX_LEN = 12
     TRIGGER_IN_DIGIT_RUNS = True
+    UNION_PRECHECK = True  # five patterns; most digit runs the trigger finds are no SSN
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
         value = match.group()

@@ -10,6 +10,7 @@ words before and after. Nothing is mocked.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 from typing import Any
 
@@ -29,6 +30,7 @@ from presidio_analyzer.predefined_recognizers import UrlRecognizer as PresidioUr
 
 from agent.classify import Classifier, ClassifierSettings
 from agent.classify.recognizers import OURS
+from agent.classify.recognizers.us_ssn import UsSsnRecognizer as OurSsn
 from agent.models import TextChunk
 from tests.unit.classify.presidio_ref import presidio_engine
 
@@ -446,3 +448,28 @@ def test_url_matching_skips_host_runs_with_no_suffix() -> None:
     for pattern, fast in UrlRecognizer()._compiled:
         plain = regex.compile(pattern.regex, UrlRecognizer.FLAGS)
         assert [m.span() for m in fast.finditer(text)] == [m.span() for m in plain.finditer(text)]
+
+
+class _NoPrecheck(OurSsn):
+    UNION_PRECHECK = False
+
+
+_SSN_TEXT = st.lists(
+    st.sampled_from(
+        ["1", "2", "0", "6", "-", " ", ".", "x", "\n", "²", "078-05-1120", "536-90-4399", "53690 4399"]
+    ),
+    max_size=60,
+).map("".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(text=_SSN_TEXT, cuts=st.lists(st.integers(0, 400), max_size=6))
+def test_union_precheck_skips_only_regions_no_pattern_matches(text: str, cuts: list[int]) -> None:
+    """Searching the union of the SSN patterns first drops no match, whatever the regions."""
+    bounds = sorted({0, len(text), *(min(c, len(text)) for c in cuts)})
+    regions = list(itertools.pairwise(bounds))
+    fast, slow = (
+        OurSsn().analyze_regions(text, regions),
+        _NoPrecheck().analyze_regions(text, regions),
+    )
+    assert [(r.start, r.end, r.score) for r in fast] == [(r.start, r.end, r.score) for r in slow]

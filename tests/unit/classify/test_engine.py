@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import base64
+import copy
+import dataclasses
 import json
 import logging
 import random
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import spacy
 
-from agent.classify import Classifier, ClassifierSettings
+from agent.classify import Classifier, ClassifierSettings, engine
 from agent.classify.recognizers import email
 from agent.classify.tokenizer import MAX_TOKEN, tokenize
 from agent.models import Detection, RecognizerSpec, TextChunk
@@ -34,6 +37,7 @@ def test_email_validation_is_offline_and_silent(
     monkeypatch.setattr(socket.socket, "connect", refuse)
     monkeypatch.setattr(socket, "create_connection", refuse)
     monkeypatch.setattr(email.public_suffixes(), "_extractor", None)  # force the suffix list to load now
+    email._registrable_domain.cache_clear()  # and ask it again for these domains
     caplog.set_level(logging.DEBUG)
     c = Classifier(ClassifierSettings(entities=frozenset({"EMAIL_ADDRESS"})))
     found = detect(c, "write to jane.doe@example.co.uk or bob@corp.example.com", "EMAIL_ADDRESS")
@@ -239,3 +243,43 @@ def test_long_base64_run_is_linear(classifier: Classifier) -> None:
     found = detect(classifier, f"x {blob} mail jane@example.com", "EMAIL_ADDRESS")
     assert time.perf_counter() - t < 20
     assert [d.value for d in found] == ["jane@example.com"]
+
+
+def test_detections_built_without_init_equal_the_dataclasss() -> None:
+    """The engine builds its detections without the frozen dataclass's ``__init__``: the same objects."""
+    fields: dict[str, Any] = {
+        "entity": "IBAN_CODE",
+        "start": 3,
+        "end": 25,
+        "score": 0.8,
+        "recognizer": "IbanRecognizer",
+        "path": "/srv/drop/a.txt",
+        "member": None,
+        "line": 2,
+        "part": "body",
+        "value": "DE89370400440532013000",
+        "context": "IBAN DE89370400440532013000",
+        "context_start": 0,
+        "attributes": (("role", "customer"),),
+    }
+    fast, real = engine._new_detection(**fields), Detection(**fields)
+    assert type(fast) is Detection
+    assert fast == real
+    assert hash(fast) == hash(real)
+    assert repr(fast) == repr(real)
+    assert copy.deepcopy(fast) == real  # as pickle copies it (between workers)
+    assert dataclasses.replace(fast, score=1.0) == dataclasses.replace(real, score=1.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.__setattr__("score", 1.0)
+    partial = {k: v for k, v in fields.items() if k != "attributes"}
+    assert engine._new_detection(**partial) == Detection(**partial)  # a default left out: the real __init__
+
+
+def test_a_dataclass_with_post_init_keeps_its_init() -> None:
+    @dataclasses.dataclass(frozen=True)
+    class Checked(Detection):
+        def __post_init__(self) -> None:
+            if self.start > self.end:
+                raise ValueError("start after end")
+
+    assert engine._plain_constructor(Checked) is Checked
