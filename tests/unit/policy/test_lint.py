@@ -65,20 +65,10 @@ def test_suggestions_in_lint_lines() -> None:
     assert format_issue(issue).endswith("unknown field (did you mean 'min_score' or 'min_count'?)")
 
 
-#: The one warning the shipped packs get: bank-account-customer lists US_BANK_NUMBER (Presidio's weak
-#: 8-17 digit pattern, 0.05, 0.4 with a bank word near) beside BANK_ACCOUNT under min_score 0.5. Left as
-#: it is: dropping the entity would stop the classifier from looking for it at all (the packs' entities
-#: are what it runs), which changes what `explain` shows.
-SHIPPED_WARNINGS = [
-    f"{SHIPPED / 'bank-secrecy.yaml'}:bank-account-customer:min_score: warning: US_BANK_NUMBER (at most 0.4) "
-    "never reaches min_score 0.5: it never adds a finding of this rule"
-]
-
-
 def test_shipped_packs_lint_clean() -> None:
-    """No error and no warning on the packs we ship, but the known unreachable-score one."""
+    """No error and no warning on the packs we ship, unreachable scores included."""
     assert [format_issue(i) for i in lint([SHIPPED], KNOWN)] == []
-    assert [format_issue(i) for i in lint([SHIPPED], KNOWN, reach=score_reach())] == SHIPPED_WARNINGS
+    assert [format_issue(i) for i in lint([SHIPPED], KNOWN, reach=score_reach())] == []
 
 
 def test_score_ceilings_are_what_the_recognizers_declare() -> None:
