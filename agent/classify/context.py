@@ -115,7 +115,7 @@ class _ContextKeys:
         """Which of the (lowercase) ``windows`` hold a key."""
         found = [False] * len(windows)
         if self._long is not None:
-            data = [w.encode() for w in windows]
+            data = [w.encode("utf-8", "surrogatepass") for w in windows]  # names: undecodable bytes
             _mark_holding(found, b"\n".join(data), [len(d) for d in data], self._long)
         if self._short is not None and not all(found):
             _mark_holding(found, "\n".join(windows), [len(w) for w in windows], self._short)
