@@ -168,7 +168,11 @@ class Pipeline:
         names = NameText.of([relative, *members])
         state = _DocState()
         chunk = TextChunk(path=ref.path, member=None, text=names.text, part="name")
-        self._classify_into(chunk, state, [], on_detections)
+        failed: list[ExtractError] = []
+        self._classify_into(chunk, state, failed, on_detections)
+        if failed:  # no value could be looked for (logged): none may be shown as it is
+            scrubbed = names.scrubbed()
+            return _Shown(rename(ref.path, relative, scrubbed), scrubbed), ()
         if not state.detections:
             return _Shown(ref.path, {}), ()
         found = evaluate(state.detections, self._doc(ref, None), self.policies, self.redactor).findings

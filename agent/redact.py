@@ -146,7 +146,7 @@ class Redactor:
         fingerprints every distinct value, and ``hmac.digest`` re-derives them on each call (3x)."""
         inner, outer = self._hmac_pads
         h = inner.copy()
-        h.update(message.encode())
+        h.update(message.encode("utf-8", "surrogatepass"))  # a value read from a name may hold one
         o = outer.copy()
         o.update(h.digest())
         return "hmac-sha256:" + o.hexdigest()[:32]
@@ -276,6 +276,12 @@ def mask_fields(text: str, own_start: int, own_len: int) -> str:
 #: A whole run of six or more token characters that is not all letters (a word stays readable).
 _TOKEN_RUN = re.compile(r"(?<![A-Za-z0-9+/=_\-])(?=[A-Za-z]*[0-9+/=_\-])[A-Za-z0-9+/=_\-]{6,}")
 _DIGITS = re.compile(r"\d")
+
+
+def scrub_name(name: str) -> str:
+    """A name no detector could search (its classification failed): every digit and token-like run
+    masked, as in an excerpt's surroundings, its spaces kept; a value it may hold is never shown."""
+    return _DIGITS.sub("#", _TOKEN_RUN.sub(lambda m: "*" * (m.end() - m.start()), name))
 
 
 def _scrub(text: str) -> str:

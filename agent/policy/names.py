@@ -15,7 +15,7 @@ from bisect import bisect_right
 from collections.abc import Iterable, Sequence
 
 from agent.models import ExtractError, FileRecord, Finding
-from agent.redact import mask
+from agent.redact import mask, scrub_name
 
 MAX_NAMES = 1_000  # member names classified per file (the first ones; a bound on hostile archives)
 
@@ -36,6 +36,12 @@ class NameText:
             at += len(n) + 1
         # "_" joins words in names (card_4539...): read as a space, so word boundaries hold (same length)
         return cls(tuple(names), "\n".join(names).replace("_", " "), tuple(starts))
+
+    def scrubbed(self) -> dict[str, str]:
+        """raw name -> name with every digit and token-like run masked, for names the classifier could
+        not search (it failed on them): shown in clear, they could show any value they hold."""
+        out = {n: scrub_name(n) for n in self.names}
+        return {n: shown for n, shown in out.items() if shown != n}
 
     def masked(self, findings: Iterable[Finding]) -> dict[str, str]:
         """raw name -> name with every finding's value masked, for the names holding one."""

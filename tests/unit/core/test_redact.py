@@ -134,3 +134,11 @@ def test_normalise_value_equals_its_regex(value: str) -> None:
 
     compact = re.sub(r"[\s\-_.]", "", value)
     assert normalise_value(value) == (compact.upper() if len(compact) <= 64 else value.strip())
+
+
+def test_fingerprint_of_a_value_with_undecodable_bytes() -> None:
+    """A value read from a name that is not UTF-8 (lone surrogates) has a fingerprint, distinct from
+    the same value with other bytes, and equal to the plain one's for valid text."""
+    r = Redactor(b"k" * 32)
+    assert r.fingerprint("SECRET", "pw\udcff1") != r.fingerprint("SECRET", "pw\udcfe1")
+    assert r.fingerprint("SECRET", "pw1").startswith("hmac-sha256:")

@@ -4,6 +4,7 @@ report (JSONL, text, SARIF) shows it in clear. Real files, real pipeline and rep
 from __future__ import annotations
 
 import io
+import os
 import random
 
 import pytest
@@ -91,3 +92,42 @@ def test_a_value_repeated_in_the_names_is_masked_every_time(tmp_path) -> None:
         shown += [m for x in v.findings for m in x.members]
         assert shown and not any(CARD in s for s in shown), shown
         assert p.shown_path(FileRef(str(f), root=str(tmp_path))).count(f"{CARD[:4]}********{CARD[-4:]}") == 2
+
+
+def test_undecodable_name_bytes_are_searched_and_masked(tmp_path) -> None:
+    """A name that is not UTF-8 (os.fsdecode: lone surrogates) next to a card and its context words:
+    the classifier reads it (the context step once failed on the surrogates) and masks the value."""
+    root = tmp_path / "drop"
+    folder = os.fsencode(root) + b"/acct \xff\xfe card " + CARD.encode()
+    os.makedirs(folder)
+    with open(folder + b"/note.txt", "w") as f:
+        f.write("planning notes\n")
+    p = build_pipeline(None, b"k" * 32)
+    v = p.scan(FileRef(os.fsdecode(folder + b"/note.txt"), role="contractor-drop", root=str(root)))
+    assert [f.rule for f in v.findings] == ["payment-card-number"] and not v.errors
+    assert CARD not in v.findings[0].path and f"{CARD[:4]}********{CARD[-4:]}" in v.findings[0].path
+
+
+def test_a_name_the_classifier_fails_on_is_shown_scrubbed(tmp_path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """When no detector could search a name (the classifier raised on it), no value in it is shown:
+    its digits and token-like runs are masked, not left in clear."""
+    root = tmp_path / "drop"
+    root.mkdir()
+    f = root / f"acct {CARD}.txt"
+    f.write_text("planning notes\n")
+    p = build_pipeline(None, b"k" * 32)
+    detect = p.classifier.detect
+
+    def failing_on_names(chunk):
+        if chunk.part == "name":
+            raise UnicodeEncodeError("utf-8", "x", 0, 1, "injected")
+        return detect(chunk)
+
+    monkeypatch.setattr(p.classifier, "detect", failing_on_names)
+    ref = FileRef(str(f), role="contractor-drop", root=str(root))
+    shown = p.shown_path(ref)
+    below = shown[len(str(root)) :]
+    assert shown.startswith(str(root)) and below.startswith("/acct ") and below.endswith(".txt")
+    assert not any(c.isdigit() for c in below)
+    v = p.scan(ref)
+    assert all(CARD not in r.path for r in v.files)
