@@ -187,7 +187,8 @@ class _Recorder:
                 for d in dets
             ],
         }
-        return json.dumps(doc, ensure_ascii=False, indent=1).encode()
+        # escaped: a value or context read from a name that is not UTF-8 holds lone surrogates
+        return json.dumps(doc, indent=1).encode()
 
 
 def seal_evidence(recorder: _Recorder, verdict: Verdict, public_key: Any) -> tuple[bytes | None, ...]:

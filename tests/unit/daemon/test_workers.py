@@ -375,3 +375,27 @@ def test_run_job_seals_what_the_pipeline_hook_saw_and_leaves_the_pipeline_alone(
     assert pipeline.classifier is classifier
     unsealed = run_job(pipeline, job)
     assert isinstance(unsealed, Scanned) and unsealed.evidence == ()  # no key: nothing recorded or sealed
+
+
+def test_evidence_of_a_value_from_a_name_that_is_not_utf8(tmp_path: Path) -> None:
+    """A finding read from a name that is not UTF-8 (lone surrogates in its value and context) still
+    gets its evidence document: JSON escapes them, the scan does not fail on sealing."""
+    import json
+    import random
+
+    from agent.daemon.jobs import _Recorder
+    from agent.demo import luhn_complete
+    from agent.models import FileRef
+    from agent.pipeline import build_pipeline
+
+    card = luhn_complete("45", 16, random.Random(5))
+    folder = os.fsencode(tmp_path) + b"/card \xff " + card.encode()
+    os.makedirs(folder)
+    with open(folder + b"/n.txt", "w") as f:
+        f.write("notes\n")
+    recorder = _Recorder()
+    ref = FileRef(os.fsdecode(folder + b"/n.txt"), role="contractor-drop", root=str(tmp_path))
+    verdict = build_pipeline(None, b"k" * 32).scan(ref, on_detections=recorder)
+    (finding,) = verdict.findings
+    doc = json.loads(recorder.evidence_for(finding))
+    assert doc["matches"][0]["value"] == card and "\udcff" in doc["matches"][0]["context"]
