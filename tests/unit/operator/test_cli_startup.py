@@ -30,17 +30,21 @@ runpy.run_module("agent", run_name="__main__", alter_sys=True)
 
 def imported(tmp_path: Path, *args: str, state_home: Path | None = None) -> set[str]:
     """Names of the modules one `python -m agent ARGS` launch loaded (its exit code is not checked)."""
-    out = tmp_path / "modules.txt"
     env = {**os.environ, "XDG_STATE_HOME": str(state_home)} if state_home else None
+    return set(probed(_PROBE, tmp_path / "modules.txt", args, env).split())
+
+
+def probed(probe: str, out: Path, args: tuple[str, ...], env: dict[str, str] | None) -> str:
+    """What ``probe`` (run as ``python -c probe OUT ARGS`` from the repository) wrote to ``out``."""
     subprocess.run(
-        [sys.executable, "-c", _PROBE, str(out), *args],
+        [sys.executable, "-c", probe, str(out), *args],
         capture_output=True,
         timeout=120,
         cwd=REPO,
         check=False,
         env=env,
     )
-    return set(out.read_text().split())
+    return out.read_text()
 
 
 @pytest.fixture(scope="module")
@@ -174,17 +178,8 @@ def test_one_shot_checks_skip_the_cyclic_collector(
 ) -> None:
     """`policy lint` (and `config check`) launched as a process run without the cyclic collector and
     leave what they allocated frozen for the exit; other commands keep it."""
-    out = tmp_path / "gc.txt"
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "xdg")}
-    subprocess.run(
-        [sys.executable, "-c", _GC_PROBE, str(out), *args],
-        capture_output=True,
-        timeout=120,
-        cwd=REPO,
-        env=env,
-        check=False,
-    )
-    enabled, frozen = out.read_text().split()
+    enabled, frozen = probed(_GC_PROBE, tmp_path / "gc.txt", args, env).split()
     assert (enabled, int(frozen) > 0) == (("False", True) if one_shot else ("True", False))
 
 
