@@ -65,6 +65,12 @@ class _Shown:
     masked: dict[str, str]
 
 
+def _scrubbed(path: str, relative: str, names: NameText) -> _Shown:
+    """The names no detector could judge, every digit and token-like run masked (NameText.scrubbed)."""
+    scrubbed = names.scrubbed()
+    return _Shown(rename(path, relative, scrubbed), scrubbed)
+
+
 @dataclass
 class Pipeline:
     """Extract, classify and evaluate one top-level file at a time. Built once per process."""
@@ -171,11 +177,14 @@ class Pipeline:
         failed: list[ExtractError] = []
         self._classify_into(chunk, state, failed, on_detections)
         if failed:  # no value could be looked for (logged): none may be shown as it is
-            scrubbed = names.scrubbed()
-            return _Shown(rename(ref.path, relative, scrubbed), scrubbed), ()
+            return _scrubbed(ref.path, relative, names), ()
         if not state.detections:
             return _Shown(ref.path, {}), ()
-        found = evaluate(state.detections, self._doc(ref, None), self.policies, self.redactor).findings
+        try:
+            found = evaluate(state.detections, self._doc(ref, None), self.policies, self.redactor).findings
+        except Exception as exc:  # an evaluation bug must neither stop the scan nor show a name in clear
+            log.error("name_evaluation_failed", error=type(exc).__name__)
+            return _scrubbed(ref.path, relative, names), ()
         masked = names.masked(found)
         return _Shown(rename(ref.path, relative, masked), masked), found
 

@@ -338,11 +338,21 @@ def _min_attributes(rule: Rule, d: Detection, _: Windows | None) -> str | None:
     return None
 
 
+def searchable(text: str) -> str:
+    """``text`` as RE2 (allow patterns) can read it: a lone surrogate, which a value read from a name
+    that is not UTF-8 holds (os.fsdecode), becomes U+FFFD; RE2 would raise on it."""
+    if text.isascii():
+        return text
+    return text.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
+
+
 def _allow_listed(rule: Rule, d: Detection, _: Windows | None) -> str | None:
     if rule.allow_values and normalise_value(d.value) in rule.allow_values:
         return "allow-listed value"
-    if any(p.search(d.value) for p in rule.allow_patterns):
-        return "allow-listed value pattern"
+    if rule.allow_patterns:
+        value = searchable(d.value)
+        if any(p.search(value) for p in rule.allow_patterns):
+            return "allow-listed value pattern"
     return None
 
 

@@ -131,3 +131,18 @@ def test_a_name_the_classifier_fails_on_is_shown_scrubbed(tmp_path, monkeypatch:
     assert not any(c.isdigit() for c in below)
     v = p.scan(ref)
     assert all(CARD not in r.path for r in v.files)
+
+
+def test_a_secret_in_a_name_that_is_not_utf8_is_judged_and_masked(tmp_path) -> None:
+    """A password literal in a folder name holding undecodable bytes: the password rule's allow
+    patterns (RE2) read it (they raised on the lone surrogate and stopped `dropwarden scan`), the
+    finding is made and the name is shown masked."""
+    root = tmp_path / "drop"
+    folder = os.fsencode(root) + b"/pw password=\xffhunter2xyz"
+    os.makedirs(folder)
+    with open(folder + b"/f.txt", "w") as f:
+        f.write("planning notes\n")
+    p = build_pipeline(None, b"k" * 32)
+    v = p.scan(FileRef(os.fsdecode(folder + b"/f.txt"), role="contractor-drop", root=str(root)))
+    assert [f.rule for f in v.findings] == ["password-literal"] and not v.errors
+    assert "hunter2xyz" not in v.findings[0].path
