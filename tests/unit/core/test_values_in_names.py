@@ -94,16 +94,21 @@ def test_a_value_repeated_in_the_names_is_masked_every_time(tmp_path) -> None:
         assert p.shown_path(FileRef(str(f), root=str(tmp_path))).count(f"{CARD[:4]}********{CARD[-4:]}") == 2
 
 
-def test_undecodable_name_bytes_are_searched_and_masked(tmp_path) -> None:
-    """A name that is not UTF-8 (os.fsdecode: lone surrogates) next to a card and its context words:
-    the classifier reads it (the context step once failed on the surrogates) and masks the value."""
+def _scan_under(tmp_path, folder_name: bytes):
+    """The verdict of a plain file in a folder named ``folder_name`` (bytes: it may not be UTF-8)."""
     root = tmp_path / "drop"
-    folder = os.fsencode(root) + b"/acct \xff\xfe card " + CARD.encode()
+    folder = os.fsencode(root) + b"/" + folder_name
     os.makedirs(folder)
     with open(folder + b"/note.txt", "w") as f:
         f.write("planning notes\n")
-    p = build_pipeline(None, b"k" * 32)
-    v = p.scan(FileRef(os.fsdecode(folder + b"/note.txt"), role="contractor-drop", root=str(root)))
+    ref = FileRef(os.fsdecode(folder + b"/note.txt"), role="contractor-drop", root=str(root))
+    return build_pipeline(None, b"k" * 32).scan(ref)
+
+
+def test_undecodable_name_bytes_are_searched_and_masked(tmp_path) -> None:
+    """A name that is not UTF-8 (os.fsdecode: lone surrogates) next to a card and its context words:
+    the classifier reads it (the context step once failed on the surrogates) and masks the value."""
+    v = _scan_under(tmp_path, b"acct \xff\xfe card " + CARD.encode())
     assert [f.rule for f in v.findings] == ["payment-card-number"] and not v.errors
     assert CARD not in v.findings[0].path and f"{CARD[:4]}********{CARD[-4:]}" in v.findings[0].path
 
@@ -137,12 +142,6 @@ def test_a_secret_in_a_name_that_is_not_utf8_is_judged_and_masked(tmp_path) -> N
     """A password literal in a folder name holding undecodable bytes: the password rule's allow
     patterns (RE2) read it (they raised on the lone surrogate and stopped `dropwarden scan`), the
     finding is made and the name is shown masked."""
-    root = tmp_path / "drop"
-    folder = os.fsencode(root) + b"/pw password=\xffhunter2xyz"
-    os.makedirs(folder)
-    with open(folder + b"/f.txt", "w") as f:
-        f.write("planning notes\n")
-    p = build_pipeline(None, b"k" * 32)
-    v = p.scan(FileRef(os.fsdecode(folder + b"/f.txt"), role="contractor-drop", root=str(root)))
+    v = _scan_under(tmp_path, b"pw password=\xffhunter2xyz")
     assert [f.rule for f in v.findings] == ["password-literal"] and not v.errors
     assert "hunter2xyz" not in v.findings[0].path
