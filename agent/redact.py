@@ -327,3 +327,21 @@ def printable(text: str) -> str:
     """``text`` safe for a terminal or a line-based report: :func:`shown` plus control and
     bidirectional-override characters escaped (``\\n``, ``\\x1b``, ``\\u202e``)."""
     return _CONTROL.sub(_escape_control, shown(text))
+
+
+#: What JSON leaves raw (ensure_ascii=False) that :data:`_CONTROL` escapes: all but C0, which JSON
+#: escapes inside strings and which stands as whitespace between its tokens (indent).
+_JSON_RAW = re.compile(r"[\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+
+def _json_escape(m: re.Match[str]) -> str:
+    return f"\\u{ord(m.group()):04x}"
+
+
+def json_safe(encoded: str) -> str:
+    """JSON text (``ensure_ascii=False``) with C1 controls, line and paragraph separators and bidi
+    controls written as ``\\uXXXX``: the same value once parsed, but a terminal showing the line
+    (``cat alerts.jsonl``) runs no escape (C1 CSI), a reader splitting on U+2028 or U+0085 (Python's
+    ``str.splitlines``, older JavaScript) cuts no record, and no name reads backwards. JSON escapes
+    C0 controls itself; these characters can only stand inside its strings."""
+    return encoded if encoded.isascii() else _JSON_RAW.sub(_json_escape, encoded)
