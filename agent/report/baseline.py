@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from agent.models import Finding, Verdict
+from agent.redact import shown
 
 Key = tuple[str, str, str, str]
 
@@ -23,7 +24,8 @@ class BaselineError(ValueError):
 
 
 def _key(rule: str, fingerprint: str, path: str, member: str | None) -> Key:
-    return (rule, fingerprint, path, member or "")
+    """A finding's identity, its names as the JSONL report shows them (undecodable bytes as \\xNN)."""
+    return (rule, fingerprint, shown(path), shown(member or ""))
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import json
 from typing import IO
 
 from agent.models import ExtractError, FileRecord, Finding, Verdict
-from agent.redact import shown
+from agent.redact import json_safe, shown
 
 
 def finding_record(f: Finding) -> dict[str, object]:
@@ -24,7 +24,7 @@ def finding_record(f: Finding) -> dict[str, object]:
         "start": f.start,
         "end": f.end,
         "count": f.count,
-        "excerpt": f.excerpt,
+        "excerpt": shown(f.excerpt),
         "fingerprint": f.fingerprint,
         "tags": list(f.tags),
         **_grouped(f),
@@ -35,7 +35,11 @@ def _grouped(f: Finding) -> dict[str, object]:
     """Findings of one rule in one file come grouped: how many, and the first members and excerpts."""
     if f.occurrences <= 1:
         return {}
-    return {"occurrences": f.occurrences, "members": list(f.members), "excerpts": list(f.excerpts)}
+    return {
+        "occurrences": f.occurrences,
+        "members": [shown(m) for m in f.members],
+        "excerpts": [shown(x) for x in f.excerpts],
+    }
 
 
 def error_record(e: ExtractError) -> dict[str, object]:
@@ -54,7 +58,11 @@ def file_record(r: FileRecord) -> dict[str, object]:
 
 
 #: One encoder for every line: json.dumps with a keyword builds a new one per call.
-_ENCODE = json.JSONEncoder(ensure_ascii=False).encode
+_ENCODER = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _encode(record: dict[str, object]) -> str:
+    return json_safe(_ENCODER(record))
 
 
 class JsonlReporter:
@@ -63,13 +71,13 @@ class JsonlReporter:
         self.inventory = inventory
 
     def _write(self, record: dict[str, object]) -> None:
-        self.out.write(_ENCODE(record) + "\n")
+        self.out.write(_encode(record) + "\n")
 
     def verdict(self, verdict: Verdict) -> None:
-        lines = [_ENCODE(finding_record(f)) for f in verdict.findings]
-        lines += [_ENCODE(error_record(e)) for e in verdict.errors]
+        lines = [_encode(finding_record(f)) for f in verdict.findings]
+        lines += [_encode(error_record(e)) for e in verdict.errors]
         if self.inventory:
-            lines += [_ENCODE(file_record(r)) for r in verdict.files]
+            lines += [_encode(file_record(r)) for r in verdict.files]
         if lines:
             self.out.write("\n".join(lines) + "\n")
         self.out.flush()

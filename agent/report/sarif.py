@@ -10,11 +10,20 @@ from urllib.parse import quote
 
 from agent import __version__
 from agent.models import ExtractError, Finding, Verdict
-from agent.redact import shown
+from agent.redact import json_safe, shown
 
 _URI_SAFE = "/!$&'()*+,;=:@"
 
 _LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
+
+
+def _name_bytes(name: str) -> bytes:
+    """A path's or member's bytes: undecodable ones (surrogate escapes) as they were on disk or in the
+    archive; a surrogate no decoder made that way (never from a name) as its escape :func:`shown`."""
+    try:
+        return name.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return shown(name).encode("utf-8")
 
 
 class SarifReporter:
@@ -30,8 +39,8 @@ class SarifReporter:
             with contextlib.suppress(ValueError):
                 path = os.path.relpath(path, self.root)
         # a URI reference: the name's bytes percent-encoded (RFC 3986), lossless for any file name
-        return quote(os.fsencode(path), safe=_URI_SAFE) + (
-            f"!{quote(shown(member), safe=_URI_SAFE)}" if member else ""
+        return quote(_name_bytes(path), safe=_URI_SAFE) + (
+            f"!{quote(_name_bytes(member), safe=_URI_SAFE)}" if member else ""
         )
 
     def verdict(self, verdict: Verdict) -> None:
@@ -105,6 +114,6 @@ class SarifReporter:
                 }
             ],
         }
-        json.dump(doc, self.out, indent=2, ensure_ascii=False)
+        self.out.write(json_safe(json.dumps(doc, indent=2, ensure_ascii=False)))
         self.out.write("\n")
         self.out.flush()
