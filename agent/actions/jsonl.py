@@ -15,6 +15,7 @@ import threading
 from agent.actions.ecs import ecs_document
 from agent.actions.sinks import alert_to_dict
 from agent.models import Alert
+from agent.redact import json_safe
 
 
 class JsonlSink:
@@ -46,7 +47,7 @@ class JsonlSink:
         record = alert_to_dict(alert)
         if self.fmt == "ecs":
             record = ecs_document(record)
-        line = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        line = json_safe(json.dumps(record, ensure_ascii=False, separators=(",", ":"))) + "\n"
         data = line.encode("utf-8")
         with self._lock:
             if self._fd is None:  # a failed reopen: try again, raise if the path is still unusable

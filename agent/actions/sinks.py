@@ -69,7 +69,7 @@ def alert_to_dict(alert: Alert) -> dict[str, Any]:
         "rule": alert.rule,
         "entity": alert.entity,
         "severity": alert.severity,
-        "excerpt": alert.excerpt,
+        "excerpt": shown(alert.excerpt),
         "fingerprint": alert.fingerprint,
         "desc": alert.desc,
         "count": alert.count,
@@ -81,7 +81,11 @@ def alert_to_dict(alert: Alert) -> dict[str, Any]:
     if alert.evidence_id is not None:
         out["evidence_id"] = alert.evidence_id
     if alert.occurrences > 1:  # a file's findings of one rule grouped into this alert
-        out.update(occurrences=alert.occurrences, members=list(alert.members), excerpts=list(alert.excerpts))
+        out.update(
+            occurrences=alert.occurrences,
+            members=[shown(m) for m in alert.members],
+            excerpts=[shown(x) for x in alert.excerpts],
+        )
     return out
 
 

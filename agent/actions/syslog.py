@@ -17,6 +17,7 @@ from typing import Literal
 
 from agent.actions.sinks import iso_utc
 from agent.models import Alert
+from agent.redact import printable
 
 #: Syslog severities (RFC 5424 table 2) for our alert severities.
 SYSLOG_SEVERITY = {"critical": 2, "high": 3, "medium": 4, "low": 5}
@@ -58,8 +59,8 @@ def format_message(
         "occurrences": str(alert.occurrences),
     }
     sd = "[" + sd_id + "".join(f' {k}="{sd_escape(v)}"' for k, v in params.items()) + "]"
-    where = alert.path + (f"!{alert.member}" if alert.member else "")
-    msg = f"{alert.entity} found by rule {alert.rule} in {where}: {alert.excerpt}"
+    where = printable(alert.path + (f"!{alert.member}" if alert.member else ""))
+    msg = f"{alert.entity} found by rule {alert.rule} in {where}: {printable(alert.excerpt)}"
     msg = " ".join(msg.split())  # one line: no newline can forge a second record downstream
     header = (
         f"<{pri}>1 {iso_utc(alert.time)} {host} {_header_field(app_name, 48)} "

@@ -36,6 +36,7 @@ from agent.actions.ecs import ecs_document
 from agent.actions.outbox import Outbox, OutboxItem
 from agent.actions.sinks import alert_to_dict, iso_utc
 from agent.models import Alert
+from agent.redact import json_safe
 
 if TYPE_CHECKING:
     from agent.metrics import Metrics
@@ -160,7 +161,7 @@ class WebhookSink:
 
     def send(self, alert: Alert) -> None:
         """Commit the alert to the outbox (idempotent per alert id) and wake the delivery thread."""
-        payload = json.dumps(alert_to_dict(alert), ensure_ascii=False, separators=(",", ":"))
+        payload = json_safe(json.dumps(alert_to_dict(alert), ensure_ascii=False, separators=(",", ":")))
         if self.outbox.enqueue(self.name, alert.id, payload):
             self._update_size()
         self._wake.set()
@@ -269,7 +270,7 @@ class WebhookSink:
             doc = [ecs_document(a) for a in alerts]
         else:
             doc = {"alerts": alerts, "source": "dropwarden", "host": self.host}
-        return json.dumps(doc, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return json_safe(json.dumps(doc, ensure_ascii=False, separators=(",", ":"))).encode("utf-8")
 
     def _post(self, items: list[OutboxItem]) -> tuple[str, int | None, str | None]:
         """POST one batch; returns (ok | retry | reject, HTTP status, exception type)."""

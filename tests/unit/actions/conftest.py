@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -136,3 +137,12 @@ def down_receiver() -> Iterator[Receiver]:
     r = Receiver(port=free_port())
     yield r
     r.stop()
+
+
+@pytest.fixture
+def udp_server() -> Iterator[socket.socket]:
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.bind(("127.0.0.1", 0))
+    s.settimeout(5)
+    yield s
+    s.close()

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import re
 import socket
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -20,15 +19,6 @@ RFC5424 = re.compile(
     r"(?P<msg>.*)$",
     re.S,
 )
-
-
-@pytest.fixture
-def udp_server() -> Iterator[socket.socket]:
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.bind(("127.0.0.1", 0))
-    s.settimeout(5)
-    yield s
-    s.close()
 
 
 def test_udp_message_format(udp_server: socket.socket) -> None:
