@@ -344,4 +344,6 @@ def json_safe(encoded: str) -> str:
     (``cat alerts.jsonl``) runs no escape (C1 CSI), a reader splitting on U+2028 or U+0085 (Python's
     ``str.splitlines``, older JavaScript) cuts no record, and no name reads backwards. JSON escapes
     C0 controls itself; these characters can only stand inside its strings."""
-    return encoded if encoded.isascii() else _JSON_RAW.sub(_json_escape, encoded)
+    if encoded.isascii() and "\x7f" not in encoded:  # DEL is ASCII
+        return encoded
+    return _JSON_RAW.sub(_json_escape, encoded)
