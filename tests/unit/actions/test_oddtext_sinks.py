@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import socket
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,14 +19,17 @@ from agent.actions.sinks import alert_to_dict
 from agent.actions.syslog import SyslogSink
 from agent.actions.webhook import WebhookSink
 from agent.models import Alert
+from agent.redact import printable
 from tests.helpers import wait_for
 from tests.unit.actions.conftest import Receiver, make_alert
 
-PATH = "/srv/drop/dir-\udcff\udcfe/two\nlines\x9b31m \u2028\u202etxt.exe \udced\udca0\udc80.txt"
+PATH = "/srv/drop/dir-\udcff\udcfe/two\nlines\x7f\x9b31m \u2028\u202etxt.exe \udced\udca0\udc80.txt"
+#: The path as JSON alerts show it: undecodable bytes as \\xNN (the rest stays, escaped by JSON).
+PATH_SHOWN = "/srv/drop/dir-\\xff\\xfe/two\nlines\x7f\x9b31m \u2028\u202etxt.exe \\xed\\xa0\\x80.txt"
 MEMBER = "inner/m-\udcff\x85.txt"
 EXCERPT = "Subject: st\udcff\udcfeat\udced\udca0\udc80 [4929 **** **** 6474] \x9b2J"
 #: Characters no alert may carry raw (JSON escapes C0 itself; the rest is the sinks' job).
-RAW = ("\x85", "\x9b", "\u2028", "\u202e", "\x1b")
+RAW = ("\x7f", "\x85", "\x9b", "\u2028", "\u202e", "\x1b")
 
 
 def _hostile() -> Alert:
@@ -40,8 +44,8 @@ def _check_json(line: str) -> None:
     _check_values(json.loads(line))
 
 
-def _check_values(doc: dict[str, list[str]]) -> None:
-    assert doc["path"] == "/srv/drop/dir-\\xff\\xfe/two\nlines\x9b31m \u2028\u202etxt.exe \\xed\\xa0\\x80.txt"
+def _check_values(doc: dict[str, Any]) -> None:
+    assert doc["path"] == PATH_SHOWN
     assert doc["member"] == "inner/m-\\xff\x85.txt" and doc["members"][1] == "b\\xfe.txt"
     assert doc["excerpt"] == "Subject: st\\xff\\xfeat\\xed\\xa0\\x80 [4929 **** **** 6474] \x9b2J"
     assert doc["excerpts"][1] == "x\\xff"
@@ -73,8 +77,7 @@ def test_syslog_message_is_one_printable_line(udp_server: socket.socket) -> None
     msg = udp_server.recv(65535).decode("utf-8")
     assert "\n" not in msg and not any(c in msg for c in RAW)
     assert not any(ord(c) < 0x20 for c in msg)
-    where = "dir-\\xff\\xfe/two\\nlines\\x9b31m \\u2028\\u202etxt.exe \\xed\\xa0\\x80.txt!inner/m-\\xff\\x85"
-    assert where in msg
+    assert printable(PATH_SHOWN + "!" + "inner/m-\\xff\x85") in msg
 
 
 def test_webhook_delivers_the_alert(receiver: Receiver, tmp_path: Path) -> None:
