@@ -17,11 +17,15 @@ when agent.policy.regexcheck finds no catastrophic-backtracking shape in them.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Any
 
 from agent.classify.recognizers.base import Assessment, DwPatternRecognizer, filtered
+from agent.classify.results import Result
 from agent.classify.validators import get_validator
 from agent.models import RecognizerSpec
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class SpecRecognizer(DwPatternRecognizer):
@@ -43,6 +47,15 @@ class SpecRecognizer(DwPatternRecognizer):
     def compile_pattern(self, pattern: str) -> Any:
         """RE2 when it can express the pattern, else Python's ``re`` (compiled at first use)."""
         return linear_engine(pattern) or super().compile_pattern(pattern)
+
+    def analyze_regions(self, text: str, regions: Iterable[tuple[int, int]]) -> list[Result]:
+        """RE2 raises on a str holding a lone surrogate (a name that was not UTF-8, a raw 8-bit mail
+        header): then the regions are read again with each surrogate as U+FFFD (same offsets)."""
+        regions = tuple(regions)
+        try:
+            return super().analyze_regions(text, regions)
+        except UnicodeEncodeError:
+            return super().analyze_regions(_LONE_SURROGATE.sub("\ufffd", text), regions)
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
         # group numbers, not names: google-re2's match objects take only numbers
