@@ -247,11 +247,12 @@ def _test_recognizers(pipeline: Any, counts: dict[str, int], verbose: bool) -> N
 
 def cmd_explain(args: argparse.Namespace) -> int:
     from agent.daemon.settings import ConfigError
+    from agent.redact import printable as p  # names, members and excerpts escaped: one line each
 
     _quiet_logs()
     path = Path(args.file)
     if not path.exists():
-        print(f"{path}: no such file", file=sys.stderr)
+        print(f"{p(str(path))}: no such file", file=sys.stderr)
         return 2
     try:
         pipeline = _pipeline(args, args.policies)
@@ -261,22 +262,22 @@ def cmd_explain(args: argparse.Namespace) -> int:
         return 2
     evaluations, errors = pipeline.explain(FileRef(path=str(path), role=role))  # type: ignore[arg-type]
     for err in errors:
-        print(
-            f"{err.path}{'!' + err.member if err.member else ''}: not fully read: {err.reason}: {err.detail}"
-        )
+        where = p(f"{err.path}{'!' + err.member if err.member else ''}")
+        print(f"{where}: not fully read: {err.reason}: {p(err.detail)}")
     total = 0
     for ev in evaluations:
-        where = f"{path}!{ev.member}" if ev.member else str(path)
+        where = p(f"{path}!{ev.member}" if ev.member else str(path))
         print(f"== {where}: {len(ev.findings)} finding(s)")
         for f in ev.findings:
-            print(f"   FINDING {f.severity:<8} {f.rule} ({f.entity}) line {f.line} x{f.count}: {f.excerpt}")
+            excerpt = p(f.excerpt)
+            print(f"   FINDING {f.severity:<8} {f.rule} ({f.entity}) line {f.line} x{f.count}: {excerpt}")
         for d in sorted(ev.decisions, key=lambda d: (d.start, d.entity)):  # grouped by candidate
             total += 1
             verdict = "ACCEPT" if d.accepted else "reject"
             print(
                 f"   line {d.line:>5}  {d.entity:<20} score {d.score:.2f}  {verdict:<6} "
-                f"{d.rule or '-':<30} {d.reason}  {d.excerpt}"
+                f"{d.rule or '-':<30} {d.reason}  {p(d.excerpt)}"
             )
     if not total:
-        print(f"{path}: no candidates found")
+        print(f"{p(str(path))}: no candidates found")
     return 0
