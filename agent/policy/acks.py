@@ -34,6 +34,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from agent.models import Finding
+from agent.redact import shown
 
 DEFAULT_ACK_FILE = "/etc/dropwarden/acknowledged.yaml"
 
@@ -85,7 +86,10 @@ class Ack:
     def matches(self, f: Finding) -> bool:
         if f.rule != self.rule or f.fingerprint != self.fingerprint:
             return False
-        return self.path is None or fnmatch.fnmatchcase(f.path, self.path)
+        if self.path is None or fnmatch.fnmatchcase(f.path, self.path):
+            return True
+        # a path copied from an alert shows bytes that were not UTF-8 as \xNN (agent.redact.shown)
+        return fnmatch.fnmatchcase(shown(f.path), self.path)
 
 
 @dataclass(frozen=True)
