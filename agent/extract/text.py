@@ -29,10 +29,25 @@ _BOMS = (
 )
 
 
+def _utf8_behind_utf16_bom(sample: bytes) -> bool:
+    """Whether what follows a UTF-16 BOM is UTF-8: no NUL (UTF-16 has one in every ASCII character)
+    and strictly valid UTF-8 (UTF-16 of other scripts practically never is). Two bytes put before a
+    UTF-8 file must not make its text unreadable CJK, read as clean."""
+    if not sample or b"\x00" in sample:
+        return False
+    try:
+        codecs.getincrementaldecoder("utf-8")("strict").decode(sample, final=False)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
 def detect_encoding(head: bytes) -> tuple[str, int]:
     """Return (codec name, BOM length to skip) for text starting with ``head``."""
     for bom, name in _BOMS:
         if head.startswith(bom):
+            if name != "utf-8-sig" and _utf8_behind_utf16_bom(head[len(bom) : 4096]):
+                return "utf-8", len(bom)
             return name, (0 if name == "utf-8-sig" else len(bom))
     sample = head[:4096]  # UTF-16 without BOM: a NUL in every other byte (NUL is valid UTF-8)
     if b"\x00" in sample:
