@@ -5,6 +5,7 @@ output and command of the agent."""
 
 from __future__ import annotations
 
+import codecs
 import io
 import os
 import random
@@ -164,6 +165,10 @@ def contents(card: str) -> dict[bytes, bytes]:
         b"letter.docx": docx_odd(card),
         b"sheet.xlsx": xlsx_odd(card),
         b"bundle.tar": tar_odd(card),
+        # a UTF-16 BOM put before UTF-8 text (read as UTF-16 it is CJK, the card gone), and real
+        # UTF-16 holding a lone surrogate code unit
+        b"bom-lie.txt": codecs.BOM_UTF16_LE + f"Please charge card {card} today.\n".encode(),
+        b"utf16.txt": codecs.BOM_UTF16_LE + f"card {card}\n".encode("utf-16-le") + b"\x00\xd8!\x00",
         UNREADABLE[0]: _rezip(docx_odd(card), "word/document.xml", (b"odd ", b"odd " + bad)),
         UNREADABLE[1]: _rezip(docx_odd(card), "word/document.xml", (b"odd ", b"odd &#x1;&#xD800;")),
         UNREADABLE[2]: _rezip(xlsx_odd(card), "xl/worksheets/sheet1.xml", (b"Jane Roe", b"Jane" + bad)),
