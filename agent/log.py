@@ -20,7 +20,7 @@ from typing import IO, Any
 import structlog
 
 from agent.checksums import iban_valid, luhn_valid, shannon_entropy
-from agent.redact import mask, printable
+from agent.redact import mask, printable, shown
 
 _PEM = re.compile(
     r"-----BEGIN[A-Z0-9 ]{0,40}PRIVATE KEY( BLOCK)?-----.*?"
@@ -163,6 +163,15 @@ def printable_values(
     return event_dict
 
 
+def shown_values(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """JSON lines: a name's bytes that were not UTF-8 as ``\\xNN``, as alerts and reports show them,
+    not as the lone-surrogate escapes ``\\udcNN`` that strict JSON readers (serde_json) refuse."""
+    for k, v in event_dict.items():
+        if isinstance(v, str):
+            event_dict[k] = shown(v)
+    return event_dict
+
+
 #: syslog priorities of the stdlib levels, for journald's ``<N>`` line prefix (sd-daemon(3)).
 JOURNAL_PRIORITY = {"DEBUG": 7, "INFO": 6, "WARNING": 4, "ERROR": 3, "CRITICAL": 2}
 
@@ -225,7 +234,7 @@ def configure_logging(json: bool | None = None, level: str = "info", stream: IO[
             colors=tty and not no_color(), exception_formatter=structlog.dev.plain_traceback
         )
     )
-    tail = [scrub_secrets, renderer] if as_json else [scrub_secrets, printable_values, renderer]
+    tail = [scrub_secrets, shown_values if as_json else printable_values, renderer]
     formatter = structlog.stdlib.ProcessorFormatter(
         foreign_pre_chain=shared,
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *tail],
