@@ -170,6 +170,7 @@ def test_every_sink_got_every_alert_valid_and_escaped(run: Run) -> None:
     log = agent.log.read_bytes()
     log.decode("utf-8")
     assert b"Traceback" not in log and b"sink_failed" not in log and b"_failed" not in log, log[-3000:]
+    assert b"\\udc" not in log  # names as alerts show them (\xNN), not lone-surrogate escapes
     console = [x for x in map(json.loads, log.splitlines()) if x.get("logger") == "agent.actions.console"]
     assert len(console) == len(_alerts(agent))  # the stdout sink
     for where, data in [("alerts.jsonl", raw), ("agent log", log), ("syslog", b"\n".join(syslog.messages)),
