@@ -138,7 +138,9 @@ class AgentProc:
     def alerts_for(self, path: Path) -> list[dict[str, Any]]:
         if not self.alerts.exists():
             return []
-        return [a for a in map(json.loads, self.alerts.read_text().splitlines()) if a["path"] == str(path)]
+        # complete lines only: the agent may be appending the next alert while the test reads
+        complete = self.alerts.read_bytes().rpartition(b"\n")[0]
+        return [a for a in map(json.loads, complete.splitlines()) if a["path"] == str(path)]
 
     def rows(self, where: str = "1", args: Sequence[object] = ()) -> list[sqlite3.Row]:
         """Journal rows matching ``where`` (a literal from the test; values go through ``args``)."""
