@@ -20,6 +20,8 @@ with a scanned document near its end) is parked, and at most ``spare`` at once. 
 is no, the worker drops the file (``Deferred``) and the pool scans it again from the start as soon as
 a place frees (a scanned PDF is told before its first page is drawn: it loses next to nothing),
 so a drop of many scans at once never takes every worker away from the text files (issue 19).
+The lane is first come, first served: a scan that reaches its OCR while others wait (parked or
+deferred) waits behind them, so a stream of new scans cannot keep one waiting for ever.
 Waiting is not reading: a parked scan's own time limit (the worker's agent.extract.context deadline)
 and its hard deadline here both stop while it waits (agent.extract.ocr.announce_heavy), so it waits
 as long as the lane needs (bounded: each scan ahead holds its place at most its own limit) and its
@@ -353,6 +355,11 @@ class WorkerPool:
         """Is there a place in the OCR lane? (``spare`` 0: no lane, every file OCRs where it is.)"""
         return self.spare == 0 or sum(1 for s in self.slots if s.heavy) < self.spare
 
+    def _lane_free_for_newcomer(self) -> bool:
+        """A place for a scan that just reached its OCR: only when none waits for one (parked or
+        deferred), so it never passes them (first come, first served; _resume serves the waiting)."""
+        return self._lane_open() and (self.spare == 0 or not self.waiting())
+
     def _resume(self) -> None:
         """As soon as the lane has a place: a parked scan goes on (longest waiting first); then deferred
         scans go back to a worker, oldest first. Such a job takes its place right away (it is known
@@ -382,7 +389,7 @@ class WorkerPool:
         """A worker's file goes to OCR: it takes a place in the lane (a spare starts so text files keep
         ``size`` workers), or, the lane being full, it is parked (a scan that read much before its
         OCR, see _park) or told to drop the file (it answers Deferred)."""
-        go = s.heavy or self._lane_open()
+        go = s.heavy or self._lane_free_for_newcomer()
         if not go and heavy.spent >= self.park_after and len(self._parked()) < self.spare:
             self._park(s)
             return

@@ -281,6 +281,7 @@ def test_a_big_scan_waiting_longer_than_its_time_limit_is_read_once_and_complete
     finally:
         pool.stop(5.0)
         j.close()
+    assert [Path(o.item.path).name for o in out] == list(names)  # first come, first served
     assert pool._seq == 6  # the big PDF handed out once; each deferred scan once more
     got = {Path(o.item.path).name: o.verdict for o in out}
     alone = spec().scan(FileRef(str(zone / "big.pdf"), "drop", "contractor-drop", root=str(zone)))

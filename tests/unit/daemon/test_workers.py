@@ -370,6 +370,28 @@ def test_a_parked_scan_that_overruns_its_own_limit_still_times_out(tmp_path: Pat
     assert o.kind == "verdict" and [e.reason for e in o.verdict.errors] == ["timeout"]
 
 
+def test_a_scan_reaching_the_lane_while_others_wait_queues_behind_them(tmp_path: Path) -> None:
+    """First come, first served: the lane frees (the first scan's verdict) in the same poll in which a
+    third scan reaches its OCR, while a second scan waits deferred. The second goes first; the third
+    waits behind it, so a stream of new scans cannot keep a deferred one waiting."""
+    with lane_pool(tmp_path, timeout=30.0, park_after=PARK_AFTER, linger=60.0) as (pool, j):
+        (first, second), (r1, r2) = _scans(j, tmp_path, 2)
+        r2.touch()
+        gate = tmp_path / "gate"
+        (third,) = _items(j, tmp_path, {"third.pdf": f"GATE {gate} OCR {r2}".encode()})
+        pool.submit(first, "contractor-drop", None, "d")
+        _poll_until(pool, lambda: len(pool.slots) == 2 and pool.idle() == 1, lane=1)
+        pool.submit(second, "contractor-drop", None, "d")
+        _poll_until(pool, lambda: len(pool._deferred) == 1 and pool.idle() == 1, lane=1)
+        pool.submit(third, "contractor-drop", None, "d")
+        r1.touch()
+        gate.touch()
+        time.sleep(1.0)  # both answers wait in their pipes: the first's verdict, the third's Heavy
+        out = _poll_until(pool, lambda: pool.busy() == 0 and pool.waiting() == 0, lane=1)
+        assert [o.item.path for o in out] == [first.path, second.path, third.path]
+        assert all(o.kind == "verdict" for o in out)
+
+
 def test_run_job_seals_what_the_pipeline_hook_saw_and_leaves_the_pipeline_alone(tmp_path: Path) -> None:
     """Evidence comes from the pipeline's on_detections hook: the sealed blob holds the matched
     marking, only the private key opens it, and the pipeline's classifier is never swapped."""
