@@ -267,8 +267,9 @@ def _die_with_parent() -> None:
 
 def _announcer(conn: mpc.Connection, seq: int) -> Any:
     """The worker asks its parent for a place in the OCR lane for this job and waits for the answer
-    (parked, see agent.daemon.workers.WorkerPool._park); raises :class:`LaneFull` when the answer is
-    no. While a job runs the parent sends nothing else."""
+    (parked, see agent.daemon.workers.WorkerPool._park; the file's time limit is paused meanwhile by
+    agent.extract.ocr.announce_heavy); raises :class:`LaneFull` when the answer is no. While a job
+    runs the parent sends nothing else."""
     cpu0 = time.process_time()
 
     def announce() -> None:

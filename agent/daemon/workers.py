@@ -18,13 +18,16 @@ Parking costs a process, and the worker that starts in its place its pipeline bu
 second), so only a scan that spent more than ``park_after`` CPU seconds before its OCR (an archive
 with a scanned document near its end) is parked, and at most ``spare`` at once. Otherwise the answer
 is no, the worker drops the file (``Deferred``) and the pool scans it again from the start as soon as
-a place frees (a scanned PDF, whose OCR starts on its first page, loses next to nothing),
+a place frees (a scanned PDF is told before its first page is drawn: it loses next to nothing),
 so a drop of many scans at once never takes every worker away from the text files (issue 19).
-A parked scan's own time limit (agent.extract.context, inside the worker) runs on while it waits:
-one parked past that limit is told no (Deferred), and one whose verdict ran out of time after its
-wait is discarded and scanned again from the start, so its verdict is the one a scan that never
-waited gives (see WorkerPool._park). A worker that overruns its file's deadline is SIGKILLed and
-replaced (the file is recorded as ``timeout``); a worker that dies is replaced too (``internal``).
+The lane is first come, first served: a scan that reaches its OCR while others wait (parked or
+deferred) waits behind them, so a stream of new scans cannot keep one waiting for ever.
+Waiting is not reading: a parked scan's own time limit (the worker's agent.extract.context deadline)
+and its hard deadline here both stop while it waits (agent.extract.ocr.announce_heavy), so it waits
+as long as the lane needs (bounded: each scan ahead holds its place at most its own limit) and its
+verdict, complete or timed out, is the one it gets when nothing waits.
+A worker that overruns its file's deadline is SIGKILLed and replaced (the file is recorded as
+``timeout``); a worker that dies is replaced too (``internal``).
 ProcessPoolExecutor cannot kill one stuck task, hence this pool. What runs inside a worker (the
 messages, the hash cache, evidence sealing) is agent.daemon.jobs.
 """
@@ -275,9 +278,8 @@ class WorkerPool:
             s.conn.send(job)
 
     def next_deadline(self) -> float | None:
-        """When poll must act next: a file's hard deadline, or a parked file's own time limit."""
-        busy = [s for s in self.slots if s.item is not None]
-        ds = [s.started + self.timeout if s.parked_at else s.deadline for s in busy]
+        """When poll must act next: a file's hard deadline (a parked file's is stopped while it waits)."""
+        ds = [s.deadline for s in self.slots if s.item is not None and not s.parked_at]
         return min(ds) if ds else None
 
     def poll(self, timeout: float, extra: Sequence[Any] = ()) -> list[Outcome]:
@@ -331,9 +333,6 @@ class WorkerPool:
         """Workers past their file's deadline: killed and replaced, the file recorded as ``timeout``."""
         now = time.monotonic()
         out = []
-        for s in self._parked():
-            if now >= s.started + self.timeout:  # its own time limit ran out while it waited
-                self._unpark(s, go=False)
         for s in self.slots:
             if s.item is not None and not s.parked_at and now >= s.deadline:
                 self._drain(s)
@@ -355,6 +354,11 @@ class WorkerPool:
     def _lane_open(self) -> bool:
         """Is there a place in the OCR lane? (``spare`` 0: no lane, every file OCRs where it is.)"""
         return self.spare == 0 or sum(1 for s in self.slots if s.heavy) < self.spare
+
+    def _lane_free_for_newcomer(self) -> bool:
+        """A place for a scan that just reached its OCR: only when none waits for one (parked or
+        deferred), so it never passes them (first come, first served; _resume serves the waiting)."""
+        return self._lane_open() and (self.spare == 0 or not self.waiting())
 
     def _resume(self) -> None:
         """As soon as the lane has a place: a parked scan goes on (longest waiting first); then deferred
@@ -385,7 +389,7 @@ class WorkerPool:
         """A worker's file goes to OCR: it takes a place in the lane (a spare starts so text files keep
         ``size`` workers), or, the lane being full, it is parked (a scan that read much before its
         OCR, see _park) or told to drop the file (it answers Deferred)."""
-        go = s.heavy or self._lane_open()
+        go = s.heavy or self._lane_free_for_newcomer()
         if not go and heavy.spent >= self.park_after and len(self._parked()) < self.spare:
             self._park(s)
             return
@@ -397,8 +401,9 @@ class WorkerPool:
 
     def _park(self, s: _Slot) -> None:
         """The lane is full: the worker waits for its answer with what it read so far (no re-read when
-        it goes on), its hard deadline stopped; a worker starts in its place for the text files.
-        Bounded: at most ``spare`` parked workers, and none past its file's own time limit (_expire)."""
+        it goes on), its hard deadline stopped, as the worker stops its file's own time limit while it
+        waits (agent.extract.ocr.announce_heavy); a worker starts in its place for the text files.
+        Bounded: at most ``spare`` parked workers, served first when a place frees (_resume)."""
         s.parked_at = time.monotonic()
         self._grow()
         log.info("scan_parked_for_ocr_lane", waiting=self.waiting())
@@ -443,25 +448,16 @@ class WorkerPool:
     def _result(
         self, item: WorkItem, job: Job, msg: JobResult, waited: float
     ) -> Cached | Scanned | JobFailed | None:
-        """A job's last message as its result; None when the file is to be read again: the lane was
-        full (Deferred), or a scan that waited ``waited`` seconds for it ran out of time."""
+        """A job's last message as its result; None when the lane was full and the file is to be read
+        again (Deferred). A scan parked ``waited`` seconds: its wait does not count as scan time (its
+        time limit did not run meanwhile either, so a timeout in its verdict is its own)."""
         if isinstance(msg, Deferred):  # scanned again when a place frees (_resume)
             self._deferred.append((item, job))
             log.info("scan_deferred_for_ocr_lane", waiting=self.waiting())
             return None
         if waited and isinstance(msg, Scanned):
-            return self._waited(item, job, msg, waited)
+            return replace(msg, verdict=replace(msg.verdict, seconds=max(0.0, msg.verdict.seconds - waited)))
         return msg
-
-    def _waited(self, item: WorkItem, job: Job, msg: Scanned, waited: float) -> Scanned | None:
-        """The verdict of a scan that was parked ``waited`` seconds: its wait does not count as scan
-        time. None when its time limit ran out after the wait: a scan that never waited decides (it
-        is scanned again from the start, first in line for the lane)."""
-        if any(e.reason == "timeout" for e in msg.verdict.errors):
-            self._deferred.appendleft((item, job))
-            log.info("scan_repeated_after_lane_wait", waited=round(waited, 3))
-            return None
-        return replace(msg, verdict=replace(msg.verdict, seconds=max(0.0, msg.verdict.seconds - waited)))
 
     def _started(self, s: _Slot) -> bool:
         """A starting worker's first message: True when it is ready (False: it failed or died)."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import IO
 
@@ -56,6 +57,7 @@ class Context:
     formats: dict[str | None, str] = field(default_factory=dict)
     chars: dict[str | None, int] = field(default_factory=dict)
     ocr_pages: int = 0  # page images sent to OCR so far (bounded by limits.max_ocr_pages)
+    heavy: bool = False  # the file was announced as going to OCR (agent.extract.ocr.announce_heavy)
     _cursors: dict[str | None, _Cursor] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -66,6 +68,17 @@ class Context:
         """Raise :class:`Abort` (timeout) once the per-file wall-time limit has passed."""
         if time.monotonic() > self.deadline:
             raise Abort("timeout", f"time limit of {self.limits.timeout_seconds:g} s exceeded")
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """The time spent inside is not the file's: its deadline moves on by it. For a wait that is
+        not reading (the daemon's worker waiting for a place in the OCR lane), so that a file's
+        verdict, complete or timed out, is the one it gets when nothing waits."""
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.deadline += time.monotonic() - start
 
     def count_member(self) -> None:
         """Count one archive member of this top-level file, at any depth; Abort past ``max_members``.

@@ -198,9 +198,8 @@ def claim(img: Any, ctx: Context, where: str) -> Any:
     if min(width, height) < MIN_SIDE:
         return None
     admit(ctx)
+    ocr.announce_heavy(ctx)  # once per file (a PDF page announced it before it was drawn)
     gray = _flatten(img)
-    if ctx.ocr_pages == 0:
-        ocr.announce_heavy()
     ctx.ocr_pages += 1
     return gray
 

@@ -40,8 +40,9 @@ from agent.extract.context import Abort, Context, MemberLimit
 MAX_OUTPUT = 4 * 1024 * 1024  # bytes of recognised text per page (a dense A4 page is ~5 KB)
 #: nice value of the Tesseract child (see the module docstring), under SCHED_BATCH.
 NICE = 10
-#: Called once per file when its first page goes to Tesseract (the daemon's worker tells its parent
-#: that this file is OCR-heavy); None outside the daemon.
+#: Called once per file before its first page is drawn or decoded for Tesseract (the daemon's worker
+#: tells its parent that this file is OCR-heavy, and may wait for a place in the OCR lane: see
+#: :func:`announce_heavy`); None outside the daemon.
 on_heavy: Callable[[], None] | None = None
 
 
@@ -143,8 +144,17 @@ def split_pages(out: bytes, count: int) -> list[str]:
     return [p[:MAX_OUTPUT].decode("utf-8", "replace") for p in pages]
 
 
-def announce_heavy() -> None:
-    """Tell the daemon's worker loop that this file is OCR-heavy (see :data:`on_heavy`)."""
+def announce_heavy(ctx: Context) -> None:
+    """Tell the daemon's worker loop, once per file, that this file is OCR-heavy (see :data:`on_heavy`).
+
+    The answer can take minutes: the worker is parked until the OCR lane has a place. That wait is
+    not the file's, so its deadline is paused meanwhile (:meth:`Context.paused`): a scan that waited
+    gets the verdict of one that never did, and one that truly overruns its limit still times out.
+    A scan the lane refuses for now is stopped here (the daemon's ``LaneFull``, a BaseException).
+    """
+    if ctx.heavy:
+        return
+    ctx.heavy = True
     if on_heavy is not None:
-        with contextlib.suppress(Exception):
+        with ctx.paused(), contextlib.suppress(Exception):
             on_heavy()

@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterator
 from typing import IO, Any
 
-from agent.extract import image
+from agent.extract import image, ocr
 from agent.extract.archive import SPOOL_MEMORY, depth_error, join_member
 from agent.extract.context import Abort, Context, Item, MemberLimit, Recurse
 
@@ -197,6 +197,7 @@ def _render_for_ocr(page: Any, ctx: Context, number: int) -> Any:
             f" above {ctx.limits.max_image_pixels}",
         )
     image.admit(ctx)  # before rendering: a page that would not be read is not drawn
+    ocr.announce_heavy(ctx)  # before drawing too: a scan the OCR lane defers has drawn nothing
     return render_gray(page, ctx, scale)
 
 

@@ -9,22 +9,25 @@ import io
 import os
 import random
 import shutil
+import time
 import zipfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, Any, TypeVar
 
 import pytest
 
 from agent.daemon.settings import Settings
 from agent.daemon.wiring import build_with_spec
 from agent.daemon.workers import WorkerPool
+from agent.extract import ocr
+from agent.extract.context import Context
 from agent.journal import Journal
-from agent.models import FileRef
+from agent.models import FileRef, Limits, Verdict
 from bench.corpus import text_body
 from tests.helpers import CARD_POLICY, REPO, AgentProc, fake_card, wait_for
 from tests.integration.test_ocr_acceptance import pytestmark as OCR_MARKS
-from tests.unit.extract.builders import render_text_image, statement_lines
+from tests.unit.extract.builders import pdf_bytes, render_text_image, statement_lines
 
 pytestmark = pytest.mark.integration
 
@@ -57,6 +60,51 @@ def archive_with_a_scan_last(path: Path, text_mb: float) -> None:
         scan = io.BytesIO()
         scanned_pdf(scan, pages=1, seed=900)
         z.writestr("scans/statement.pdf", scan.getvalue())
+
+
+def text_then_scanned_pdf(path: Path, text_pages: int, scanned_pages: int, seed: int) -> None:
+    """A long PDF with a text layer (a report, nothing planted) whose last pages are scanned statements:
+    its OCR starts after every text page was read."""
+    import pypdfium2 as pdfium
+
+    lines = [f"Quarterly operations report, section {n}: volumes within plan." for n in range(text_pages)]
+    doc = pdfium.PdfDocument(pdf_bytes(lines))
+    scan = io.BytesIO()
+    scanned_pdf(scan, pages=scanned_pages, seed=seed)
+    doc.import_pages(pdfium.PdfDocument(scan.getvalue()))
+    doc.save(path)
+    doc.close()
+
+
+class LaneHolder:
+    """The workers' real pipeline (built from ``spec`` in each worker), except for a file named
+    ``*.hold``: it takes the OCR lane and keeps it until ``<name>.release`` exists, so the test decides
+    how long the lane stays full. Picklable: it crosses to the workers as the pool's spec."""
+
+    def __init__(self, spec: Any) -> None:
+        self.spec = spec
+
+    def __call__(self) -> Any:
+        return _Held(self.spec())
+
+
+class _Held:
+    def __init__(self, pipeline: Any) -> None:
+        self.pipeline = pipeline
+        self.extractor = pipeline.extractor  # the worker sets its memory ceiling from its limits
+
+    def shown_path(self, ref: FileRef) -> str:
+        return self.pipeline.shown_path(ref)  # type: ignore[no-any-return]
+
+    def scan(self, ref: FileRef, on_detections: Any = None) -> Verdict:
+        if not ref.path.endswith(".hold"):
+            return self.pipeline.scan(ref, on_detections=on_detections)  # type: ignore[no-any-return]
+        ocr.announce_heavy(Context(ref.path, Limits()))
+        release = Path(ref.path + ".release")
+        end = time.monotonic() + 600
+        while not release.exists() and time.monotonic() < end:
+            time.sleep(0.05)
+        return Verdict(ref.path, ref.zone, (), (), 0, 0.0)
 
 
 def running(base: Path, *flags: str, workers: int = 2) -> Iterator[AgentProc]:
@@ -180,3 +228,65 @@ def test_an_archive_parked_for_the_ocr_lane_goes_on_without_being_read_again(tmp
     assert got.errors == () and (got.findings, got.files) == (alone.findings, alone.files)
     from_scan = {f.entity for f in got.findings if f.member == "scans/statement.pdf"}
     assert {"CREDIT_CARD", "CONFIDENTIAL_MARKING"} <= from_scan
+
+
+@needs_tesseract
+def test_a_big_scan_waiting_longer_than_its_time_limit_is_read_once_and_completely(tmp_path: Path) -> None:
+    """One worker, a lane of one place, a per-file limit of 12 s. While the lane is held, a 300-page PDF
+    whose last 3 pages are scanned statements reaches its OCR and is parked; two scanned PDFs arrive
+    after it and are deferred. The lane stays held until the big PDF has waited longer than its whole
+    time limit. Waiting is not reading: it is neither told no nor read again, and once the lane frees
+    it goes on where it stopped; its verdict is the one the same pipeline gives it when nothing waits
+    (complete, not a timeout). The deferred scans follow in order, each read once more and completely.
+    The exported count of waiting scans (``waiting``, the gauge) is 3 throughout the wait, 0 after.
+    Real workers, real PDFium, real Tesseract; only the lane holder is scripted."""
+    zone = tmp_path / "drop"
+    zone.mkdir()
+    config = {"zones": [{"name": "drop", "path": str(zone)}], "state_dir": str(tmp_path / "state")}
+    _policies, digest, spec = build_with_spec(Settings.model_validate(config), b"k" * 32)
+    (zone / "lane.hold").write_bytes(b"held")
+    text_then_scanned_pdf(zone / "big.pdf", text_pages=300, scanned_pages=3, seed=300)
+    for n, name in enumerate(("scan-a.pdf", "scan-b.pdf")):
+        scanned_pdf(zone / name, pages=2, seed=400 + 10 * n)
+    j = Journal(tmp_path / "j.db")
+    names = ("lane.hold", "big.pdf", "scan-a.pdf", "scan-b.pdf")
+    for name in names:
+        j.enqueue(str(zone / name), "drop")
+    items = {Path(i.path).name: i for i in j.claim(4)}
+    limit = 12.0
+    pool = WorkerPool(1, timeout=limit, grace=limit, spare=1, park_after=0.0)
+    pool.start(LaneHolder(spec))
+    out: list = []
+
+    def polled(cond: Callable[[], object], timeout: float = 120.0) -> object:
+        return wait_for(lambda: out.extend(pool.poll(0.05)) or cond(), timeout, 0.0)
+
+    try:
+        assert pool.wait_ready(120.0)
+        pool.submit(items["lane.hold"], "contractor-drop", str(zone), digest)
+        assert polled(lambda: len(pool.slots) == 2 and pool.idle() == 1)
+        pool.submit(items["big.pdf"], "contractor-drop", str(zone), digest)
+        assert polled(lambda: pool._parked() and pool.idle() == 1)
+        parked_at = pool._parked()[0].parked_at
+        for name in ("scan-a.pdf", "scan-b.pdf"):
+            pool.submit(items[name], "contractor-drop", str(zone), digest)
+            assert polled(lambda: pool.idle() == 1 and pool.busy() == 2)
+        assert pool.waiting() == 3 and not out
+        while time.monotonic() - parked_at < limit + 1:  # the big PDF waits longer than its limit
+            out += pool.poll(0.1)
+            assert pool.waiting() == 3 and len(pool._parked()) == 1 and not out
+        (zone / "lane.hold.release").touch()
+        assert polled(lambda: len(out) == 4, 600)
+        assert pool.waiting() == 0
+    finally:
+        pool.stop(5.0)
+        j.close()
+    assert [Path(o.item.path).name for o in out] == list(names)  # first come, first served
+    assert pool._seq == 6  # the big PDF handed out once; each deferred scan once more
+    got = {Path(o.item.path).name: o.verdict for o in out}
+    alone = spec().scan(FileRef(str(zone / "big.pdf"), "drop", "contractor-drop", root=str(zone)))
+    assert alone.errors == ()
+    assert {"CREDIT_CARD", "CONFIDENTIAL_MARKING"} <= {f.entity for f in alone.findings}
+    assert got["big.pdf"].errors == () and got["big.pdf"].findings == alone.findings
+    for name in ("scan-a.pdf", "scan-b.pdf"):
+        assert got[name].errors == () and "CREDIT_CARD" in {f.entity for f in got[name].findings}

@@ -16,10 +16,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from agent.daemon.jobs import Job, Scanned, hash_file, run_job
 from agent.daemon.settings import Settings
 from agent.daemon.wiring import build_with_spec
-from agent.daemon.workers import LANE_LINGER, PARK_AFTER, WorkerPool
+from agent.daemon.workers import LANE_LINGER, PARK_AFTER, Outcome, WorkerPool
 from agent.extract import ocr
+from agent.extract.context import Abort, Context
 from agent.journal import Journal
-from agent.models import ExtractError, FileRef, Verdict
+from agent.models import ExtractError, FileRef, Limits, Verdict
 from agent.pipeline import build_pipeline
 from agent.security.evidence import open_sealed
 from tests.helpers import fake_card
@@ -30,25 +31,35 @@ class ScriptedPipeline:
 
     def scan(self, ref: FileRef, on_detections: object = None) -> Verdict:
         data = Path(ref.path).read_bytes() if os.path.isfile(ref.path) else b""
+        if data.startswith(b"GATE "):  # "GATE <file> <rest>": reads until the file exists, then <rest>
+            gate, data = data[5:].split(b" ", 1)
+            _wait_for_file(Path(gate.decode()))
         if data.startswith(b"HANG"):
             time.sleep(3600)
         if data.startswith(b"CRASH"):
             os._exit(3)
         if data.startswith(b"OCR "):  # goes to OCR, as a scanned PDF would, until released
-            ocr.announce_heavy()
-            release = Path(data[4:].decode())
-            end = time.monotonic() + 20
-            while not release.exists() and time.monotonic() < end:
-                time.sleep(0.02)
-        if data.startswith(b"OCRT "):  # goes to OCR; its own time limit runs from the scan's start
-            started = time.monotonic()
-            ocr.announce_heavy()
-            if time.monotonic() - started > float(data[5:]):
-                err = ExtractError(ref.path, None, "timeout", "time limit exceeded in OCR")
+            ocr.announce_heavy(Context(ref.path, Limits()))
+            _wait_for_file(Path(data[4:].decode()))
+        if data.startswith(b"OCRT "):  # "OCRT <time limit> <seconds of OCR>", the limit from the start
+            limit, work = (float(x) for x in data[5:].split())
+            ctx = Context(ref.path, Limits(timeout_seconds=limit))
+            ocr.announce_heavy(ctx)
+            time.sleep(work)
+            try:
+                ctx.check()
+            except Abort as e:
+                err = ExtractError(ref.path, None, e.reason, e.detail)
                 return Verdict(ref.path, ref.zone, (), (err,), len(data), 0.0)
         if data.startswith(b"RAISE"):
             raise RuntimeError("a bug in a stage")
         return Verdict(ref.path, ref.zone, (), (), len(data), 0.0)
+
+
+def _wait_for_file(path: Path) -> None:
+    end = time.monotonic() + 20
+    while not path.exists() and time.monotonic() < end:
+        time.sleep(0.02)
 
 
 @pytest.fixture
@@ -320,42 +331,65 @@ def test_scans_still_waiting_for_the_lane_are_handed_back_at_stop(tmp_path: Path
         j.close()
 
 
-def test_a_scan_parked_past_its_time_limit_is_dropped_and_read_again(tmp_path: Path) -> None:
-    """A parked scan whose own time limit runs out while it waits is told no (it could only time out
-    after the wait) and read again from the start once the lane frees: a complete verdict."""
+def _parked_past_its_limit(tmp_path: Path, scripted: bytes) -> Outcome:
+    """A scan (``scripted``, an "OCRT 1.0 ..." of time limit 1 s, as the pool's) parked behind a scan
+    holding the lane until it has waited longer than its whole time limit; then the lane frees. Its
+    outcome. Throughout the wait the gauge's count (``waiting``) is 1."""
     with lane_pool(tmp_path, timeout=1.0, grace=60.0) as (pool, j):
-        scans, releases = _scans(j, tmp_path, 2)
-        releases[1].touch()  # the second scan OCRs at once whenever it may
-        pool.submit(scans[0], "contractor-drop", None, "d")
-        _poll_until(pool, lambda: len(pool.slots) == 2 and pool.idle() == 1, lane=1)
-        pool.submit(scans[1], "contractor-drop", None, "d")
-        _poll_until(pool, lambda: len(pool._deferred) == 1, lane=1)  # parked, then told no
-        releases[0].touch()
-        out = _poll_until(pool, lambda: pool.busy() == 0 and pool.waiting() == 0, lane=1)
-        assert sorted((o.item.path, o.kind) for o in out) == [
-            (scans[0].path, "verdict"),
-            (scans[1].path, "verdict"),
-        ]
-        assert pool._seq == 3
-
-
-def test_a_verdict_that_ran_out_of_time_after_its_wait_is_not_taken(tmp_path: Path) -> None:
-    """A parked scan goes on, but its time limit (started before the wait) runs out in its OCR: that
-    verdict is discarded and the file read again from the start, so its verdict is the one a scan
-    that never waited gives (here: complete)."""
-    with lane_pool(tmp_path, timeout=30.0, grace=60.0) as (pool, j):
         (first,), (release,) = _scans(j, tmp_path, 1)
-        (limited,) = _items(j, tmp_path, {"limited.pdf": b"OCRT 1.0"})
+        (limited,) = _items(j, tmp_path, {"limited.pdf": scripted})
         pool.submit(first, "contractor-drop", None, "d")
         _poll_until(pool, lambda: len(pool.slots) == 2 and pool.idle() == 1, lane=1)
         pool.submit(limited, "contractor-drop", None, "d")
         _poll_until(pool, lambda: len(pool._parked()) == 1, lane=1)
-        _poll_until(pool, lambda: time.monotonic() - pool._parked()[0].parked_at > 1.2, lane=1)
+        parked_at = pool._parked()[0].parked_at
+        while time.monotonic() - parked_at < 2.5:  # well past its time limit (1 s)
+            assert pool.poll(0.05) == [] and pool.waiting() == 1 and len(pool._parked()) == 1
         release.touch()
         out = _poll_until(pool, lambda: pool.busy() == 0 and pool.waiting() == 0, lane=1)
         by_path = {o.item.path: o for o in out}
-        assert by_path[limited.path].kind == "verdict" and by_path[limited.path].verdict.errors == ()
-        assert pool._seq == 3  # the limited scan was handed out twice
+        assert len(out) == 2 and by_path[first.path].kind == "verdict"
+        assert pool._seq == 2  # each file handed out once: the parked scan was never read again
+        return by_path[limited.path]
+
+
+def test_a_scan_parked_past_its_time_limit_goes_on_where_it_stopped(tmp_path: Path) -> None:
+    """Waiting for the OCR lane is not reading: a parked scan that waits longer than its whole time
+    limit (and than its hard deadline) is neither told no, nor killed, nor read again; once the lane
+    frees it goes on, and its verdict is complete, as if it had never waited. The wait is not in its
+    seconds."""
+    o = _parked_past_its_limit(tmp_path, b"OCRT 1.0 0")
+    assert o.kind == "verdict" and o.verdict.errors == ()
+    assert o.seconds < 2.5 and o.verdict.seconds < 2.5  # it waited 2.5 s or more
+
+
+def test_a_parked_scan_that_overruns_its_own_limit_still_times_out(tmp_path: Path) -> None:
+    """The wait is paused, not forgiven: a parked scan whose own OCR then takes longer than its time
+    limit ends as a timeout (the daemon reports it as UNSCANNED_CONTENT), and that verdict is kept."""
+    o = _parked_past_its_limit(tmp_path, b"OCRT 1.0 1.5")
+    assert o.kind == "verdict" and [e.reason for e in o.verdict.errors] == ["timeout"]
+
+
+def test_a_scan_reaching_the_lane_while_others_wait_queues_behind_them(tmp_path: Path) -> None:
+    """First come, first served: the lane frees (the first scan's verdict) in the same poll in which a
+    third scan reaches its OCR, while a second scan waits deferred. The second goes first; the third
+    waits behind it, so a stream of new scans cannot keep a deferred one waiting."""
+    with lane_pool(tmp_path, timeout=30.0, park_after=PARK_AFTER, linger=60.0) as (pool, j):
+        (first, second), (r1, r2) = _scans(j, tmp_path, 2)
+        r2.touch()
+        gate = tmp_path / "gate"
+        (third,) = _items(j, tmp_path, {"third.pdf": f"GATE {gate} OCR {r2}".encode()})
+        pool.submit(first, "contractor-drop", None, "d")
+        _poll_until(pool, lambda: len(pool.slots) == 2 and pool.idle() == 1, lane=1)
+        pool.submit(second, "contractor-drop", None, "d")
+        _poll_until(pool, lambda: len(pool._deferred) == 1 and pool.idle() == 1, lane=1)
+        pool.submit(third, "contractor-drop", None, "d")
+        r1.touch()
+        gate.touch()
+        time.sleep(1.0)  # both answers wait in their pipes: the first's verdict, the third's Heavy
+        out = _poll_until(pool, lambda: pool.busy() == 0 and pool.waiting() == 0, lane=1)
+        assert [o.item.path for o in out] == [first.path, second.path, third.path]
+        assert all(o.kind == "verdict" for o in out)
 
 
 def test_run_job_seals_what_the_pipeline_hook_saw_and_leaves_the_pipeline_alone(tmp_path: Path) -> None:
