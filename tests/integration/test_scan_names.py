@@ -122,7 +122,7 @@ def test_slow_names_are_withheld_killed_files_keep_their_masked_name(
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("fmt", ["text", "sarif"])
+@pytest.mark.parametrize("fmt", ["text", "sarif", "html"])
 def test_no_format_shows_a_value_from_a_name(hostile: tuple[Path, Path], tmp_path: Path, fmt: str) -> None:
     pol, drop = hostile
     done = _scan(pol, "-j", "2", str(drop), home=tmp_path, fmt=fmt)
