@@ -179,10 +179,11 @@ def test_the_scan_parent_classifies_no_name(
     (tmp_path / "pol" / "exclaim.yaml").write_text(SLOW_NAME_PACK)
     packs = with_unscanned_rule(expand_policy_paths(["builtin", str(tmp_path / "pol")]))
     pipeline = build_pipeline(packs, b"k" * 32, Limits(timeout_seconds=0.5), warm_up=False)
-    parent, detect = os.getpid(), pipeline.classifier.detect
+    parent, detect, in_parent = os.getpid(), pipeline.classifier.detect, []
 
     def watched(chunk: object) -> object:
-        assert os.getpid() != parent, "the scan parent classified a text"
+        if os.getpid() == parent:  # recorded, not raised: the pipeline turns a raise into a scrubbed name
+            in_parent.append(chunk)
         return detect(chunk)
 
     monkeypatch.setattr(pipeline.classifier, "detect", watched)
@@ -212,3 +213,4 @@ def test_the_scan_parent_classifies_no_name(
     assert shown_error.path.startswith(f"{drop}/[name withheld: ")
     for v in out:
         assert CARD not in repr(v.findings) + repr(v.errors)
+    assert in_parent == []
