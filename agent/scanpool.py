@@ -17,6 +17,13 @@ A worker can also die on its own (OOM killer, a segfault in a parser): the file 
 once on a fresh worker, a second death is an "internal" error verdict; its other files are handed out
 again. Blame is exact because every worker has its own pipe and its own queue.
 
+Names: with a :class:`Naming`, a worker first tells the parent how outputs show the file's path (values
+in the name masked: the name classified, under the file's budget) and only then reads the file, as the
+daemon's workers do (agent.daemon.jobs.Named). The verdict of a killed or dead worker's file carries
+that shown path; a worker that died before it said it leaves the name withheld (``Naming.withheld``:
+no classification). So the parent never classifies a name: a name that is slow to classify costs its
+file, never the scan.
+
 Workers are forked from the parent (copy-on-write pipeline, no pickling of the scan callable); the
 parent runs no thread while scanning, so forking a replacement mid-scan is safe. A worker leaves with
 ``os._exit``: it never flushes the stdio buffers it inherited (report lines the parent had not written
@@ -40,6 +47,7 @@ from typing import Any
 from agent.models import ExtractError, FileRef, Verdict
 
 Scan = Callable[[FileRef], Verdict]
+Name = Callable[[FileRef], str]
 
 CHUNKS_PER_WORKER = 2  # outstanding chunks per worker: one running, one queued behind it
 WORKER_DIED = "worker process died while scanning this file"
@@ -59,20 +67,31 @@ def kill_after(timeout: float) -> float:
     return timeout + min(max(1.0, timeout * 0.5), 30.0)
 
 
-def error_verdict(ref: FileRef, detail: str, reason: str = "internal") -> Verdict:
-    """The verdict of a file that could not be scanned: an error, never "clean"."""
-    err = ExtractError(ref.path, None, reason, detail)
+@dataclass(frozen=True)
+class Naming:
+    """How outputs show a file's path. ``shown`` masks values in it (it classifies the name: it runs
+    in the worker, under the file's budget, before the file is read); ``withheld`` is the path shown
+    for a file whose worker died before it said (run in the parent: it must not classify)."""
+
+    shown: Name
+    withheld: Name
+
+
+def error_verdict(ref: FileRef, detail: str, reason: str = "internal", shown: str | None = None) -> Verdict:
+    """The verdict of a file that could not be scanned: an error, never "clean". ``shown``: the path
+    outputs show (default the path itself); the verdict keeps the real one, as the pipeline's do."""
+    err = ExtractError(ref.path if shown is None else shown, None, reason, detail)
     return Verdict(ref.path, ref.zone, (), (err,), 0, 0.0)
 
 
-def guarded(scan: Scan, ref: FileRef) -> Verdict:
-    """``scan(ref)``, where an exception costs this one file, not the whole scan."""
+def guarded(scan: Scan, ref: FileRef, shown: str | None = None) -> Verdict:
+    """``scan(ref)``, where an exception costs this one file (shown as ``shown``), not the whole scan."""
     try:
         return scan(ref)
     except MemoryError:
-        return error_verdict(ref, "memory ceiling reached while scanning", "limit_memory")
+        return error_verdict(ref, "memory ceiling reached while scanning", "limit_memory", shown)
     except Exception as exc:
-        return error_verdict(ref, f"{type(exc).__name__} while scanning")
+        return error_verdict(ref, f"{type(exc).__name__} while scanning", shown=shown)
 
 
 def set_memory_ceiling(nbytes: int) -> bool:
@@ -95,10 +114,20 @@ def scan_in_order(refs: Sequence[FileRef], jobs: int, scan: Scan, budget: float)
     ``timeout`` (see :func:`kill_after`). Anything ``scan`` needs must be in place before the first
     ``next()``: workers are forked then (and again whenever one is replaced).
     """
+    for verdict, _ in scan_named(refs, jobs, scan, budget, None):
+        yield verdict
+
+
+def scan_named(
+    refs: Sequence[FileRef], jobs: int, scan: Scan, budget: float, naming: Naming | None
+) -> Iterator[tuple[Verdict, str]]:
+    """:func:`scan_in_order`, each verdict with the path outputs show for its file: the one the worker
+    said before reading it (``naming.shown``), else ``naming.withheld`` (else, without a naming, the
+    path itself). The errors of a verdict made outside ``scan`` (killed, dead, raised) carry it too."""
     if not refs:
         return
     workers = max(1, min(jobs, len(refs)))
-    yield from _Scheduler(refs, workers, chunksize(len(refs), workers), scan, budget).run()
+    yield from _Scheduler(refs, workers, chunksize(len(refs), workers), scan, budget, naming).run()
 
 
 @dataclass
@@ -109,6 +138,7 @@ class _Shared:
     refs: Sequence[FileRef]
     state: Any  # RawArray('B'): _IDLE / _RUNNING / _FINISHED per file
     started: Any  # RawArray('d'): time.monotonic() when the file was started
+    naming: Naming | None = None
 
 
 def _die_with_parent() -> None:
@@ -128,11 +158,13 @@ def _work(conn: mpc.Connection, shared: _Shared) -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
         while (task := conn.recv()) is not None:
             for i in task:
+                ref = shared.refs[i]
                 shared.started[i] = time.monotonic()
                 shared.state[i] = _RUNNING
-                verdict = guarded(shared.scan, shared.refs[i])
+                shown = _say_name(conn, i, ref, shared.naming)
+                verdict = guarded(shared.scan, ref, shown)
                 shared.state[i] = _FINISHED
-                _send(conn, i, verdict, shared.refs[i])
+                _send(conn, i, verdict, ref, shown)
     except EOFError:  # the parent went away
         pass
     except BaseException:
@@ -141,13 +173,26 @@ def _work(conn: mpc.Connection, shared: _Shared) -> None:
         os._exit(code)  # never run the parent's atexit handlers or flush its inherited buffers
 
 
-def _send(conn: mpc.Connection, i: int, verdict: Verdict, ref: FileRef) -> None:
+def _say_name(conn: mpc.Connection, i: int, ref: FileRef, naming: Naming | None) -> str | None:
+    """Tell the parent how file ``i``'s path is shown, before a byte of it is read: the message
+    ``(i, shown)``. A naming that fails withholds the name (never shows it unmasked)."""
+    if naming is None:
+        return None
+    try:
+        shown = naming.shown(ref)
+    except Exception:
+        shown = naming.withheld(ref)
+    conn.send((i, shown))
+    return shown
+
+
+def _send(conn: mpc.Connection, i: int, verdict: Verdict, ref: FileRef, shown: str | None) -> None:
     try:
         conn.send((i, verdict))
     except (OSError, EOFError):
         raise
     except Exception as exc:  # e.g. a verdict that does not pickle: it costs this file, not the scan
-        conn.send((i, error_verdict(ref, f"{type(exc).__name__} in a worker process")))
+        conn.send((i, error_verdict(ref, f"{type(exc).__name__} in a worker process", shown=shown)))
 
 
 @dataclass
@@ -160,20 +205,30 @@ class _Worker:
 class _Scheduler:
     """One run of :func:`scan_in_order`."""
 
-    def __init__(self, refs: Sequence[FileRef], workers: int, chunk: int, scan: Scan, budget: float) -> None:
-        self.refs, self.size, self.chunk, self.budget = refs, workers, chunk, budget
-        self.shared = _Shared(scan, refs, _FORK.RawArray("B", len(refs)), _FORK.RawArray("d", len(refs)))
+    def __init__(
+        self,
+        refs: Sequence[FileRef],
+        workers: int,
+        chunk: int,
+        scan: Scan,
+        budget: float,
+        naming: Naming | None,
+    ) -> None:
+        self.refs, self.size, self.chunk, self.budget, self.naming = refs, workers, chunk, budget, naming
+        state, started = _FORK.RawArray("B", len(refs)), _FORK.RawArray("d", len(refs))
+        self.shared = _Shared(scan, refs, state, started, naming)
         self.todo: deque[int] = deque(range(len(refs)))  # not handed out (again) yet, front first
         self.struck: set[int] = set()  # files whose worker died under them once
         self.done: dict[int, Verdict] = {}  # answered, waiting for their turn to be yielded
+        self.named: dict[int, str] = {}  # shown paths the workers said, until their file is yielded
         self.workers: list[_Worker] = []
 
-    def run(self) -> Iterator[Verdict]:
+    def run(self) -> Iterator[tuple[Verdict, str]]:
         try:
             nxt = 0
             while True:
                 while nxt in self.done:
-                    yield self.done.pop(nxt)
+                    yield self.done.pop(nxt), self._shown(nxt)
                     nxt += 1
                 if nxt == len(self.refs):
                     return
@@ -227,18 +282,29 @@ class _Scheduler:
         return now + self.budget
 
     def _receive(self, w: _Worker) -> None:
-        """Every complete verdict waiting in ``w``'s pipe (a dead worker's last ones included)."""
+        """Every complete message waiting in ``w``'s pipe (a dead worker's last ones included): the
+        shown path of the file it starts, or the verdict of the file it finished."""
         while w.queue:
             try:
                 if not w.conn.poll():
                     return
-                i, verdict = w.conn.recv()
+                i, said = w.conn.recv()
             except (EOFError, OSError):  # dead, possibly mid-message: the rest is lost
                 return
             if i != w.queue[0]:
                 raise RuntimeError("a worker answered out of order")
+            if isinstance(said, str):
+                self.named[i] = said
+                continue
             w.queue.popleft()
-            self.done[i] = verdict
+            self.done[i] = said
+
+    def _shown(self, i: int) -> str:
+        """How outputs show file ``i``'s path: as its worker said, else withheld (see :class:`Naming`)."""
+        if self.naming is None:
+            return self.refs[i].path
+        shown = self.named.pop(i, None)
+        return shown if shown is not None else self.naming.withheld(self.refs[i])
 
     def _lost(self, w: _Worker, overdue: int | None) -> None:
         """``w`` died (``overdue`` None) or ran out of time on file ``overdue``: kill it, keep what it
@@ -261,15 +327,22 @@ class _Scheduler:
 
     def _timed_out(self, i: int) -> None:
         detail = f"hard time limit of {self.budget:g} s per file exceeded: the worker was killed"
-        self.done[i] = error_verdict(self.refs[i], detail, "timeout")
+        self.done[i] = error_verdict(self.refs[i], detail, "timeout", self._error_path(i))
 
     def _died(self, i: int) -> None:
         """Retried once on a fresh worker (the OOM killer may have picked it at random), then an error."""
         if i in self.struck:
-            self.done[i] = error_verdict(self.refs[i], WORKER_DIED)
+            self.done[i] = error_verdict(self.refs[i], WORKER_DIED, shown=self._error_path(i))
         else:
             self.struck.add(i)
             self.todo.appendleft(i)
+
+    def _error_path(self, i: int) -> str:
+        """The path the error of file ``i`` shows; what :meth:`run` yields with it is the same."""
+        shown = self._shown(i)
+        if self.naming is not None:
+            self.named[i] = shown  # said or withheld: decided once
+        return shown
 
     def _close(self) -> None:
         """Stop the workers on every exit: idle ones are told to leave, busy ones killed (error, close)."""

@@ -241,6 +241,17 @@ def scan_cli(*args: str, state_home: Path, timeout: float = 240) -> subprocess.C
     )
 
 
+def assert_lint_accepts(policy_dir: Path) -> None:
+    """`dropwarden policy lint DIR` passes: an attack a test performs needs no broken policy."""
+    done = subprocess.run(
+        [sys.executable, "-m", "agent", "policy", "lint", str(policy_dir)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
 def as_nobody(why: str) -> list[str]:
     """A command prefix running as ``nobody`` when root (root reads every folder: a test meeting EACCES
     drops it); empty for an unprivileged user. Skips the test as root without setpriv."""
@@ -252,3 +263,22 @@ def as_nobody(why: str) -> list[str]:
     if setpriv is None:
         pytest.skip(f"running as root without setpriv: {why}")
     return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+#: A policy pack `policy lint` accepts whose recognizer is slow on long names (tests/integration/
+#: test_scan_names.py says why): RE2 cannot run its lookbehind, so Python's ``re`` runs it, and over a
+#: run of non-space characters holding many ``x`` and no ``!`` it tries every split (quartic time).
+SLOW_NAME_PACK = """\
+pack: exclaim
+version: 1
+recognizers:
+  - name: exclaim
+    entity: EXCLAIMED_TOKEN
+    patterns: [{name: exclaim, regex: '(?<!#)\\S+x\\S+x\\S+!', score: 0.6}]
+rules:
+  - id: exclaimed-token
+    desc: a token with two x followed by an exclamation mark
+    severity: low
+    entities: [EXCLAIMED_TOKEN]
+    examples: {match: ["fix-next!", "xx!"], no_match: ["fix-next.", "go now."]}
+"""

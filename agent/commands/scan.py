@@ -4,6 +4,11 @@ The pipeline is built once in the parent and the worker processes are forked fro
 Presidio engine and any exact-data-match index are loaded once and shared copy-on-write. ``--jobs N``
 is N scanning workers; the parent only schedules them and kills one whose file overruns the per-file
 timeout (see :mod:`agent.scanpool`), so no file can hang the scan.
+
+Nor can a name: the parent never classifies one. A worker masks each path (values in the name) before
+it reads the file and tells the parent; a file whose worker died before that has its name withheld
+(as the daemon's alerts do, agent.daemon.outcome.withheld_path). The paths of what the walk could not
+read (unlistable folders, link loops, FIFOs) are masked by workers too, under the same budget.
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import os
 import sys
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from agent.commands.config import add_config_option, tool_key, tool_pipeline, tool_settings, zone_of
 from agent.daemon.errors import ConfigError
@@ -29,9 +34,10 @@ from agent.models import (
     Limits,
     Verdict,
 )
+from agent.policy.names import redact_finding
 from agent.report import make_reporter
 from agent.report.baseline import Baseline
-from agent.scanpool import error_verdict, kill_after, scan_in_order, set_memory_ceiling
+from agent.scanpool import Naming, kill_after, scan_named, set_memory_ceiling
 
 _PIPELINE = None  # set before the workers are forked; read by _scan_one in the parent and the workers
 
@@ -114,12 +120,35 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _scan_one(ref: FileRef) -> Verdict:
+    """A worker's scan of one file; an exception costs that file only (agent.scanpool.guarded)."""
     if _PIPELINE is None:
         raise RuntimeError("scan worker used before its pipeline was built")
-    try:
-        return _PIPELINE.scan(ref)
-    except Exception as exc:  # a bug must cost one file, not the whole scan
-        return error_verdict(ref, f"{type(exc).__name__} while scanning")
+    return _PIPELINE.scan(ref)
+
+
+def _read_nothing(ref: FileRef) -> Verdict:
+    """The "scan" of what the walk could not read: its worker only says how its path is shown."""
+    return Verdict(ref.path, ref.zone, (), (), 0, 0.0)
+
+
+def _shown_name(ref: FileRef) -> str:
+    """In a worker: the path as every output shows it (values in the name masked: it is classified)."""
+    if _PIPELINE is None:
+        raise RuntimeError("scan worker used before its pipeline was built")
+    return _PIPELINE.shown_path(ref)
+
+
+def _withheld(ref: FileRef) -> str:
+    """The path shown for a file whose worker died before it masked the name: the daemon's placeholder
+    (the scan root kept, below it a keyed digest of the path), computed without classifying anything."""
+    from agent.daemon.outcome import withheld_path
+
+    if _PIPELINE is None:
+        raise RuntimeError("name withheld before the pipeline was built")
+    return withheld_path(ref, _PIPELINE.redactor.key)
+
+
+NAMING = Naming(shown=_shown_name, withheld=_withheld)
 
 
 def _shown_arg(path: str) -> str:
@@ -179,24 +208,41 @@ def _limit_fields(limits: Limits) -> dict[str, object]:
     return {k: v for k, v in dataclasses.asdict(limits).items() if k != "follow_symlinks"}
 
 
-def _walk(args: argparse.Namespace) -> Iterator[FileRef | ExtractError]:
+def _walk(args: argparse.Namespace) -> tuple[list[FileRef], list[tuple[FileRef, ExtractError]]]:
+    """The files found, in walk order, and the walk errors (unlistable folder, link loop, vanished
+    entry) each with the ref its path is shown by: without a root, the whole path is masked."""
     from agent.sources.walk import walk
 
     settings = tool_settings(args.config) if args.config else None
+    refs: list[FileRef] = []
+    errors: list[tuple[FileRef, ExtractError]] = []
     for item in walk(args.paths, follow_symlinks=args.follow_symlinks):
         zone = zone_of(settings, item.path)
         role = args.zone_role or (zone.role if zone else "contractor-drop")
         root = item.root if isinstance(item, FileRef) else None
         ref = FileRef(item.path, zone=zone.name if zone else None, role=role, root=root)
-        yield ref if isinstance(item, FileRef) else _shown_error(item, ref)
+        if isinstance(item, ExtractError):
+            errors.append((ref, item))
+        else:
+            refs.append(ref)
+    return refs, errors
 
 
-def _shown_error(error: ExtractError, ref: FileRef) -> ExtractError:
-    """A walk error (unlistable folder, link loop, vanished entry) with its path as every output shows
-    file paths: a value in a folder's name masked. Without a root the whole path is classified."""
-    if _PIPELINE is None:
-        raise RuntimeError("walk errors shown before the pipeline was built")
-    return dataclasses.replace(error, path=_PIPELINE.shown_path(ref))
+def _shown_errors(
+    errors: list[tuple[FileRef, ExtractError]], jobs: int, roots: Sequence[str]
+) -> Iterator[ExtractError]:
+    """The walk errors in order, each under its path as every output shows file paths (a value in a
+    folder's name masked), masked in workers like the files' paths: withheld if that was killed, below
+    the scan root (``roots``: the paths given) it was found under, as a file's would be."""
+
+    def withheld(ref: FileRef) -> str:
+        under = [r for r in roots if ref.path.startswith(r.rstrip("/") + "/")]
+        return _withheld(dataclasses.replace(ref, root=max(under, key=len, default=None)))
+
+    refs = [ref for ref, _ in errors]
+    named = scan_named(refs, jobs, _read_nothing, _budget(), Naming(_shown_name, withheld))
+    for (_, error), (_, shown) in zip(errors, named, strict=True):
+        yield dataclasses.replace(error, path=shown)
 
 
 def _setup(args: argparse.Namespace) -> tuple[Baseline | None, int]:
@@ -245,17 +291,14 @@ def run_scan(args: argparse.Namespace) -> int:
     worst = 0
     progress = _Progress(enabled=sys.stderr.isatty() and not args.no_progress)
 
-    refs: list[FileRef] = []
-    for item in _walk(args):
-        if isinstance(item, ExtractError):
-            stats["errors"] += 1
-            reporter.error(item)
-        else:
-            refs.append(item)
+    refs, walk_errors = _walk(args)
+    _warm_up(len(refs) + len(walk_errors), args.jobs)
+    for error in _shown_errors(walk_errors, args.jobs, [os.path.abspath(p) for p in args.paths]):
+        stats["errors"] += 1
+        reporter.error(error)
 
-    by_path = {r.path: r for r in refs}
-    for scanned in _verdicts(refs, args.jobs):
-        verdict = _with_unscanned(scanned, by_path.get(scanned.path) or FileRef(scanned.path))
+    for ref, (scanned, shown) in zip(refs, _verdicts(refs, args.jobs), strict=True):
+        verdict = _with_unscanned(scanned, ref, shown)
         if args.excerpts == "none":
             blank = tuple(dataclasses.replace(f, excerpt="", excerpts=()) for f in verdict.findings)
             verdict = dataclasses.replace(verdict, findings=blank)
@@ -287,15 +330,15 @@ def run_scan(args: argparse.Namespace) -> int:
     return 1 if worst >= SEVERITY_RANK[args.fail_on] else 0
 
 
-def _with_unscanned(verdict: Verdict, ref: FileRef) -> Verdict:
+def _with_unscanned(verdict: Verdict, ref: FileRef, shown: str) -> Verdict:
     """A verdict made without the pipeline (a worker killed or dead, a crash) still reports its errors
-    as UNSCANNED_CONTENT findings, unscanned is never clean, and shows the path masked like any other."""
+    as UNSCANNED_CONTENT findings, unscanned is never clean, under the path its worker said (``shown``,
+    which its errors carry already) or withheld. No recognizer runs here: the policies judge the error
+    reasons only (agent.policy.unscanned)."""
     if not verdict.errors or _PIPELINE is None or any(f.entity == UNSCANNED_ENTITY for f in verdict.findings):
         return verdict
-    path = _PIPELINE.shown_path(ref)
-    errors = tuple(dataclasses.replace(e, path=path) for e in verdict.errors)
-    extra = _PIPELINE.shown(ref, _PIPELINE.unscanned(ref, verdict.errors))
-    return dataclasses.replace(verdict, findings=verdict.findings + extra, errors=errors)
+    extra = tuple(redact_finding(f, shown, {}) for f in _PIPELINE.unscanned(ref, verdict.errors))
+    return dataclasses.replace(verdict, findings=verdict.findings + extra) if extra else verdict
 
 
 def _shown_path(verdict: Verdict) -> Verdict:
@@ -306,14 +349,26 @@ def _shown_path(verdict: Verdict) -> Verdict:
     return dataclasses.replace(verdict, path=shown) if shown != verdict.path else verdict
 
 
-def _verdicts(refs: list[FileRef], jobs: int) -> Iterator[Verdict]:
-    """Scan in input order in ``jobs`` forked workers, each file killed past its hard time budget."""
+def _warm_up(n: int, jobs: int) -> None:
+    """Several workers: load the pipeline's lazy tables once, before they are forked."""
     if _PIPELINE is None:
         raise RuntimeError("scan started before its pipeline was built")
-    if min(jobs, len(refs)) > 1:  # several workers: load the lazy tables once, before they are forked
+    if min(jobs, n) > 1:
         _PIPELINE.warm_up()
         gc.freeze()
-    return scan_in_order(refs, jobs, _scan_one, kill_after(_PIPELINE.extractor.limits.timeout_seconds))
+
+
+def _budget() -> float:
+    """The hard per-file budget (agent.scanpool.kill_after of the per-file timeout)."""
+    if _PIPELINE is None:
+        raise RuntimeError("scan started before its pipeline was built")
+    return kill_after(_PIPELINE.extractor.limits.timeout_seconds)
+
+
+def _verdicts(refs: list[FileRef], jobs: int) -> Iterator[tuple[Verdict, str]]:
+    """Scan in input order in ``jobs`` forked workers, each file killed past its hard time budget:
+    each verdict with the path outputs show for its file (see agent.scanpool.scan_named)."""
+    return scan_named(refs, jobs, _scan_one, _budget(), NAMING)
 
 
 class _Progress:

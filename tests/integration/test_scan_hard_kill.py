@@ -15,13 +15,12 @@ import json
 import random
 import string
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from agent.demo import group4, luhn_complete
-from tests.helpers import scan_cli
+from tests.helpers import assert_lint_accepts, scan_cli
 
 pytestmark = pytest.mark.integration
 
@@ -68,13 +67,7 @@ def _scan(*args: str, home: Path) -> subprocess.CompletedProcess[str]:
 def test_the_pack_is_accepted_by_lint(hostile: tuple[Path, Path]) -> None:
     """The hang needs no broken policy: the pack passes `policy lint`."""
     pol, _ = hostile
-    done = subprocess.run(
-        [sys.executable, "-m", "agent", "policy", "lint", str(pol)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stdout + done.stderr
+    assert_lint_accepts(pol)
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

@@ -33,9 +33,9 @@ parent, worker, sys.argv = sys.argv[1], sys.argv[2], ["dropwarden", *sys.argv[3:
 loaded = lambda: "\\n".join(k for k, v in sys.modules.items() if v)
 scan_one = pool.guarded
 
-def probed(scan, ref):
+def probed(scan, ref, *rest):
     try:
-        return scan_one(scan, ref)
+        return scan_one(scan, ref, *rest)
     finally:
         open(worker, "w").write(loaded())
 

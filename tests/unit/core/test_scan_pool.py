@@ -5,13 +5,12 @@ Real forked processes throughout: the point is how the pool behaves, so nothing 
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import random
 import re
 import signal
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -20,32 +19,10 @@ from agent.commands import scan
 from agent.demo import group4, luhn_complete
 from agent.models import ExtractError, FileRef, Verdict
 from agent.scanpool import WORKER_DIED, scan_in_order
+from tests.unit.core.conftest import children, in_worker_on
 
 # A generated Luhn-valid fake card (the well-known 4111... test numbers are allow-listed by policy).
 CARD = group4(luhn_complete("45", 16, random.Random(7)))
-
-
-def _children() -> set[int]:
-    """Processes whose parent is this one, zombies included (from /proc)."""
-    me, out = os.getpid(), set()
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path("/proc", entry, "stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == me:
-                out.add(int(entry))
-    return out
-
-
-@pytest.fixture
-def no_leftover_children() -> Iterator[None]:
-    """Fails the test if it leaves child processes behind, running or zombie."""
-    before = _children()
-    yield
-    assert _children() <= before
-    assert not multiprocessing.active_children()
 
 
 def _virtual(n: int, special: dict[int, str] | None = None) -> list[FileRef]:
@@ -60,14 +37,7 @@ def _ok(ref: FileRef) -> Verdict:
 
 def _only_in_a_worker(action: Callable[[], None], name: str) -> Callable[[FileRef], Verdict]:
     """A scan that runs `action` on files named `name` in a forked worker, and is harmless otherwise."""
-    parent = os.getpid()
-
-    def scan_one(ref: FileRef) -> Verdict:
-        if ref.path.endswith(name) and os.getpid() != parent:
-            action()
-        return _ok(ref)
-
-    return scan_one
+    return in_worker_on(name, action, _ok)
 
 
 @pytest.fixture(scope="module")
@@ -99,7 +69,7 @@ def test_jobs_change_neither_the_verdicts_nor_their_order(
     monkeypatch.setattr(scan, "_PIPELINE", real_pipeline)
 
     def run(jobs: int) -> list[tuple[object, ...]]:
-        return [(v.path, v.findings, v.errors, v.bytes) for v in scan._verdicts(tree, jobs)]
+        return [(v.path, v.findings, v.errors, v.bytes) for v, _ in scan._verdicts(tree, jobs)]
 
     serial = run(1)
     assert [path for path, *_ in serial] == [r.path for r in tree]
@@ -229,7 +199,7 @@ def test_closing_early_stops_the_workers(no_leftover_children: None) -> None:
 
     verdicts = scan_in_order(_virtual(40), 3, slow, NO_KILL)
     assert next(verdicts).path.endswith("0000-plain")
-    assert len(_children()) >= 2
+    assert len(children()) >= 2
     verdicts.close()
 
 
