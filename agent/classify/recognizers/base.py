@@ -162,15 +162,16 @@ class DwPatternRecognizer:
         Offsets are absolute. No analysis explanation is built: the engine drops it anyway.
         """
         results: list[Result] = []
+        append = results.append
         entity = self.supported_entities[0]
         assess, rejections, name, ident = self.assess, self.rejections, self.name, self._id
-        union = self._union if self.UNION_PRECHECK else None
+        union = self._union.search if self.UNION_PRECHECK else None
+        scans = [(rx.finditer, pattern.score) for pattern, rx in self._compiled]  # once, not per region
         for lo, hi in regions:
-            if union is not None and union.search(text, lo, hi) is None:  # no pattern matches here
+            if union is not None and union(text, lo, hi) is None:  # no pattern matches here
                 continue
-            for pattern, rx in self._compiled:
-                base_score = pattern.score
-                for m in rx.finditer(text, lo, hi):
+            for finditer, base_score in scans:
+                for m in finditer(text, lo, hi):
                     start, end = m.span()
                     if start == end:
                         continue
@@ -179,23 +180,25 @@ class DwPatternRecognizer:
                         continue
                     if verdict.rejected_by and rejections is not None:
                         rejections.append(Rejection(entity, name, start, end, verdict.rejected_by))
-                    if verdict.score <= 0:
-                        continue
-                    meta: dict[str, object] = {RECOGNIZER_NAME_KEY: name, RECOGNIZER_IDENTIFIER_KEY: ident}
-                    if verdict.final:
-                        meta[IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
-                    if verdict.attributes:
-                        meta[ATTRIBUTES_KEY] = verdict.attributes
-                    results.append(
-                        Result(
-                            entity,
-                            start if verdict.start is None else verdict.start,
-                            end if verdict.end is None else verdict.end,
-                            min(1.0, verdict.score),
-                            meta,
-                        )
-                    )
+                    if verdict.score > 0:
+                        append(_result(entity, start, end, verdict, name, ident))
         return results
+
+
+def _result(entity: str, start: int, end: int, verdict: Assessment, name: str, ident: str) -> Result:
+    """The Result of a kept match: the verdict's span if it narrowed it, its score (at most 1)."""
+    meta: dict[str, object] = {RECOGNIZER_NAME_KEY: name, RECOGNIZER_IDENTIFIER_KEY: ident}
+    if verdict.final:
+        meta[IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
+    if verdict.attributes:
+        meta[ATTRIBUTES_KEY] = verdict.attributes
+    return Result(
+        entity,
+        start if verdict.start is None else verdict.start,
+        end if verdict.end is None else verdict.end,
+        min(1.0, verdict.score),
+        meta,
+    )
 
 
 def line_bounds(text: str, start: int, end: int, limit: int = MAX_LOOK) -> tuple[int, int] | None:
