@@ -22,7 +22,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 
-from agent.classify.re2raw import ascii_holds
+from agent.classify.re2raw import ascii_holds, first_at
 from agent.classify.recognizers.base import Assessment, DwPatternRecognizer
 from agent.classify.results import Result
 from agent.classify.spread import OCR_LOOKALIKES, SPREAD_GAP, digit_share, ocr_digits, take, to_digits
@@ -174,18 +174,22 @@ _NOT_PERSON = frozenset(
 )
 
 
-#: Whether ``_ROLE_NAME`` can match at all in ASCII text (without its look-behind: a match of the
-#: whole is one of this), and whether ``_NAME_FIELD`` does: most IBANs' text has neither, and RE2
-#: says so in one pass where ``re`` tries every alternative at every position.
-_ROLE_NAME_ASCII = _ascii_reading(_ROLE_NAME.pattern.removeprefix(r"(?<!\w)"))
+#: Where ``_ROLE_NAME`` can first match in ASCII text (-1: nowhere): RE2 reads it without its
+#: look-behind, so every match of the whole starts at or after that position. Whether
+#: ``_NAME_FIELD`` matches: most IBANs' text has no name field, and RE2 says so in one pass where
+#: ``re`` tries every alternative at every position.
+_ROLE_NAME_AT = first_at(_ROLE_NAME.pattern.removeprefix(r"(?<!\w)").replace(r"\s", _ASCII_SPACE))
 _NAME_FIELD_ASCII = _ascii_reading(_NAME_FIELD.pattern)
 
 
 def _role_name(block: str) -> bool:
     """A data-subject role noun followed by a person's name ("Kundin Anke Böhm")."""
-    if block.isascii() and not _ROLE_NAME_ASCII(block):
-        return False
-    for m in _ROLE_NAME.finditer(block):
+    start = 0
+    if block.isascii():  # re reads from RE2's first hit on: no match of re starts before it
+        start = _ROLE_NAME_AT(block.encode("ascii"), 0)
+        if start < 0:
+            return False
+    for m in _ROLE_NAME.finditer(block, start):
         words = m.group("n").split()
         if not any(w in _NOT_NAME or w in _NOT_PERSON for w in words):
             return True
