@@ -26,6 +26,7 @@ from typing import TypeVar
 
 import re2
 
+from agent.classify.re2raw import first_at
 from agent.classify.results import IS_SCORE_ENHANCED_BY_CONTEXT_KEY as _META_ENHANCED
 from agent.classify.results import MAX_SCORE, Recognizer, Result
 from agent.classify.results import RECOGNIZER_IDENTIFIER_KEY as _META_ID
@@ -48,32 +49,6 @@ _WORD_CHAR = re.compile(r"[^\W_]").search
 
 def _is_word(token: str) -> bool:
     return _WORD_CHAR(token) is not None
-
-
-def _re2_search(pattern: str) -> Callable[[bytes, int], int]:
-    """Where the re2 ``pattern`` first occurs in UTF-8 ``data`` from ``pos`` on (-1: nowhere), called as
-    google-re2's ``search`` calls it without building a match object. Falls back to ``search`` if a
-    future wrapper renames those internals."""
-    rx = re2.compile(pattern)
-    regexp, anchor, null = (
-        getattr(rx, "_regexp", None),
-        getattr(re2, "_Anchor", None),
-        getattr(re2, "_NULL_SPAN", None),
-    )
-    if regexp is None or anchor is None or null is None:
-
-        def wrapped(data: bytes, pos: int) -> int:
-            m = rx.search(data, pos)
-            return -1 if m is None else int(m.start())
-
-        return wrapped
-    match, unanchored = regexp.Match, anchor.UNANCHORED
-
-    def direct(data: bytes, pos: int) -> int:
-        span = match(unanchored, data, pos, len(data))[0]
-        return -1 if span == null else int(span[0])
-
-    return direct
 
 
 def _re_search(rx: re.Pattern[str]) -> Callable[[str, int], int]:
@@ -108,7 +83,7 @@ class _ContextKeys:
 
     def __init__(self, long: list[str], short: re.Pattern[str] | None) -> None:
         # one automaton pass for all long keys: a dozen substring searches cost twice as much
-        self._long = _re2_search("|".join(map(re2.escape, long))) if long else None
+        self._long = first_at("|".join(map(re2.escape, long))) if long else None
         self._short = _re_search(short) if short is not None else None
 
     def holding(self, windows: list[str]) -> list[bool]:

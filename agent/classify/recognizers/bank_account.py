@@ -9,7 +9,8 @@ class BankAccountRecognizer(DwPatternRecognizer):
     """Any 8-17 digit number scores 0.2; with "account"/"Konto"/"compte"/"conto" nearby 0.55."""
 
     ENTITY = "BANK_ACCOUNT"
-    PATTERNS = (("digits", r"(?<![\w.,/:-])\d{8,17}(?![\w/:-]|[.,]\d)", 0.2),)
+    #: ``(?<![\w.,/:-])\d{8,17}...`` written digit first (``re`` then skips to digits, see credit_card._LEAD)
+    PATTERNS = (("digits", r"\d(?<![\w.,/:-]\d)\d{7,16}(?![\w/:-]|[.,]\d)", 0.2),)
     CONTEXT = (
         "account",
         "account number",

@@ -19,11 +19,12 @@ over the whole text, give or take ``COVER`` characters. ``assess`` must not look
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NamedTuple
 
 from agent.classify.filters import first_match
+from agent.classify.re2raw import ascii_holds
 from agent.classify.results import (
     IS_SCORE_ENHANCED_BY_CONTEXT_KEY,
     RECOGNIZER_IDENTIFIER_KEY,
@@ -95,6 +96,10 @@ class DwPatternRecognizer:
     #: Only for patterns that still mean the same inside an alternation (no backreference, no inline
     #: flag) and a ``compile_pattern`` whose result can ``search``.
     UNION_PRECHECK: ClassVar[bool] = False
+    #: An RE2 regex without look-arounds that every match of every pattern holds, in ASCII text: an
+    #: ASCII region where it finds nothing is skipped (one RE2 search instead of a ``re`` scan per
+    #: pattern). Other text is not prechecked: RE2's classes and case folding differ from ``re``'s there.
+    PRECHECK: ClassVar[str | None] = None
     #: Set to a list (by the classifier, while explaining) to collect the candidates filters drop.
     rejections: list[Rejection] | None = None
 
@@ -116,6 +121,7 @@ class DwPatternRecognizer:
         self._id = f"{self.name}_{id(self)}"
         self._compiled_cache: list[tuple[Pattern, Any]] | None = None
         self._union_cache: Any = None
+        self._skip_cache: Callable[[str, int, int], bool] | None = None
 
     @property
     def _compiled(self) -> list[tuple[Pattern, Any]]:
@@ -136,6 +142,24 @@ class DwPatternRecognizer:
         if self._union_cache is None:
             self._union_cache = self.compile_pattern("|".join(f"(?:{p.regex})" for p in self.patterns))
         return self._union_cache
+
+    def _skip(self) -> Callable[[str, int, int], bool] | None:
+        """Whether ``text[lo:hi]`` surely holds no match (``UNION_PRECHECK``, ``PRECHECK``), or None
+        when the recognizer has no precheck."""
+        if self._skip_cache is None and (self.UNION_PRECHECK or self.PRECHECK):
+            union = self._union.search if self.UNION_PRECHECK else None
+            holds = ascii_holds(self.PRECHECK) if self.PRECHECK else None
+
+            def skip(text: str, lo: int, hi: int) -> bool:
+                if union is not None and union(text, lo, hi) is None:  # no pattern matches here
+                    return True
+                if holds is None:
+                    return False
+                region = text[lo:hi]
+                return region.isascii() and not holds(region)
+
+            self._skip_cache = skip
+        return self._skip_cache
 
     def compile_pattern(self, pattern: str) -> Any:
         """One of this recognizer's regexes, compiled for matching (``re``; subclasses may pick RE2)."""
@@ -162,15 +186,16 @@ class DwPatternRecognizer:
         Offsets are absolute. No analysis explanation is built: the engine drops it anyway.
         """
         results: list[Result] = []
+        append = results.append
         entity = self.supported_entities[0]
         assess, rejections, name, ident = self.assess, self.rejections, self.name, self._id
-        union = self._union if self.UNION_PRECHECK else None
+        skip = self._skip()
+        scans = [(rx.finditer, pattern.score) for pattern, rx in self._compiled]  # once, not per region
         for lo, hi in regions:
-            if union is not None and union.search(text, lo, hi) is None:  # no pattern matches here
+            if skip is not None and skip(text, lo, hi):
                 continue
-            for pattern, rx in self._compiled:
-                base_score = pattern.score
-                for m in rx.finditer(text, lo, hi):
+            for finditer, base_score in scans:
+                for m in finditer(text, lo, hi):
                     start, end = m.span()
                     if start == end:
                         continue
@@ -179,23 +204,25 @@ class DwPatternRecognizer:
                         continue
                     if verdict.rejected_by and rejections is not None:
                         rejections.append(Rejection(entity, name, start, end, verdict.rejected_by))
-                    if verdict.score <= 0:
-                        continue
-                    meta: dict[str, object] = {RECOGNIZER_NAME_KEY: name, RECOGNIZER_IDENTIFIER_KEY: ident}
-                    if verdict.final:
-                        meta[IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
-                    if verdict.attributes:
-                        meta[ATTRIBUTES_KEY] = verdict.attributes
-                    results.append(
-                        Result(
-                            entity,
-                            start if verdict.start is None else verdict.start,
-                            end if verdict.end is None else verdict.end,
-                            min(1.0, verdict.score),
-                            meta,
-                        )
-                    )
+                    if verdict.score > 0:
+                        append(_result(entity, start, end, verdict, name, ident))
         return results
+
+
+def _result(entity: str, start: int, end: int, verdict: Assessment, name: str, ident: str) -> Result:
+    """The Result of a kept match: the verdict's span if it narrowed it, its score (at most 1)."""
+    meta: dict[str, object] = {RECOGNIZER_NAME_KEY: name, RECOGNIZER_IDENTIFIER_KEY: ident}
+    if verdict.final:
+        meta[IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
+    if verdict.attributes:
+        meta[ATTRIBUTES_KEY] = verdict.attributes
+    return Result(
+        entity,
+        start if verdict.start is None else verdict.start,
+        end if verdict.end is None else verdict.end,
+        min(1.0, verdict.score),
+        meta,
+    )
 
 
 def line_bounds(text: str, start: int, end: int, limit: int = MAX_LOOK) -> tuple[int, int] | None:

@@ -110,7 +110,12 @@ def issuer(digits: str) -> str | None:
 #: Groups of four as OCR and PDFs leave them: glued into 8 or 12 (a lost space) or wrapped onto the
 #: next line between groups (see classify/spread.py for the IBAN side, which also reads look-alikes).
 _BREAK = r"(?:[ ]|[ \t]{0,2}\r?\n[ \t]{0,3})"
-_SPREAD = rf"(?<![\w.-])\d{{4}}(?:{_BREAK}?\d{{4}}){{2,3}}(?:{_BREAK}\d{{3}})?(?![\w-]|\.\d)"
+#: A digit with no word character, dot or dash before it: ``(?<![\w.-])\d`` written digit first, so that
+#: ``re`` skips to the digits of a region instead of trying the look-behind at every position (a region
+#: is mostly prose around one digit run). The same matches: the look-behind now also reads the digit
+#: just taken, which is one (tests/unit/classify/test_cards.py checks the patterns against the old ones).
+_LEAD = r"\d(?<![\w.-]\d)"
+_SPREAD = rf"{_LEAD}\d{{3}}(?:{_BREAK}?\d{{4}}){{2,3}}(?:{_BREAK}\d{{3}})?(?![\w-]|\.\d)"
 _GAP = re.compile(r"\s+")
 #: The fewest digits a spread card has (and so the fewest characters of a spread match it can be).
 _SPREAD_MIN = 15
@@ -123,11 +128,11 @@ class CreditCardRecognizer(DwPatternRecognizer):
     PATTERNS = (
         (
             "grouped 4-4-4-4(-3)",
-            r"(?<![\w.-])\d{4}([ .-])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?(?![\w-]|\.\d)",
+            _LEAD + r"\d{3}([ .-])\d{4}\1\d{4}\1\d{1,4}(?:\1\d{1,3})?(?![\w-]|\.\d)",
             0.3,
         ),
-        ("grouped 4-6-4/5", r"(?<![\w.-])\d{4}([ .-])\d{6}\1\d{4,5}(?![\w-]|\.\d)", 0.3),
-        ("contiguous", r"(?<![\w.-])\d{12,19}(?![\w-]|\.\d)", 0.3),
+        ("grouped 4-6-4/5", _LEAD + r"\d{3}([ .-])\d{6}\1\d{4,5}(?![\w-]|\.\d)", 0.3),
+        ("contiguous", _LEAD + r"\d{11,18}(?![\w-]|\.\d)", 0.3),
         ("spread", _SPREAD, 0.3),
     )
     CONTEXT = ("credit", "card", "visa", "mastercard", "amex", "cc", "kreditkarte", "carte", "carta", "pan")

@@ -96,6 +96,12 @@ class GenericSecretRecognizer(DwPatternRecognizer):
     CONTEXT = ("secret", "key", "token", "password", "credential", "credentials", "auth", "apikey")
     TRIGGER = r"[A-Za-z0-9+/=_-]{20}"
     MAX_LEN = 600
+    #: A quote, an "=" or ":", or "basic" and blanks, then twenty value characters: what every match
+    #: holds (look-arounds and the closing quote left out). Prose around a long word or a URL has none.
+    PRECHECK = (
+        r"[\"'][A-Za-z0-9+/=_-]{20}|[=:][ \t]{0,10}(?:!!binary[ \t]+)?[A-Za-z0-9+/=_-]{20}"
+        r"|(?i:basic)[ \t]+[A-Za-z0-9+/]{20}"
+    )
 
     def assess(self, text: str, match: re.Match[str], base_score: float) -> Assessment | None:
         s, e = match.span("v")

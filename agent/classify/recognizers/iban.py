@@ -22,8 +22,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable
 
-import re2
-
+from agent.classify.re2raw import ascii_holds, first_at
 from agent.classify.recognizers.base import Assessment, DwPatternRecognizer
 from agent.classify.results import Result
 from agent.classify.spread import OCR_LOOKALIKES, SPREAD_GAP, digit_share, ocr_digits, take, to_digits
@@ -33,10 +32,12 @@ from agent.classify.validators import IBAN_LENGTHS, iban_valid
 _ASCII_SPACE = r"[\t\n\x0b\x0c\r\x1c-\x1f ]"
 
 
-def _ascii_reading(pattern: str) -> re2._Regexp:
-    """RE2's reading of a pattern without look-arounds, for ASCII text: it finds a match in a text
-    exactly when ``re`` does (whether one exists does not depend on the engine), ``\\s`` spelt out."""
-    return re2.compile(pattern.replace(r"\s", _ASCII_SPACE))
+def _ascii_reading(pattern: str) -> Callable[[str], bool]:
+    """Whether an ASCII text holds a match of RE2's reading of a pattern without look-arounds: it finds
+    one exactly when ``re`` does (whether one exists does not depend on the engine), ``\\s`` spelt out.
+    Searched without google-re2's wrapper (agent.classify.re2raw): the texts are short, and the
+    wrapper cost more than the search."""
+    return ascii_holds(pattern.replace(r"\s", _ASCII_SPACE))
 
 
 class _Words:
@@ -68,7 +69,7 @@ class _Words:
     def found(self, text: str) -> bool:
         """Whether ``text`` holds such a match."""
         if text.isascii():
-            return self.ascii.search(text) is not None
+            return self.ascii(text)
         return self.rx.search(text) is not None
 
 
@@ -173,18 +174,22 @@ _NOT_PERSON = frozenset(
 )
 
 
-#: Whether ``_ROLE_NAME`` can match at all in ASCII text (without its look-behind: a match of the
-#: whole is one of this), and whether ``_NAME_FIELD`` does: most IBANs' text has neither, and RE2
-#: says so in one pass where ``re`` tries every alternative at every position.
-_ROLE_NAME_ASCII = _ascii_reading(_ROLE_NAME.pattern.removeprefix(r"(?<!\w)"))
+#: Where ``_ROLE_NAME`` can first match in ASCII text (-1: nowhere): RE2 reads it without its
+#: look-behind, so every match of the whole starts at or after that position. Whether
+#: ``_NAME_FIELD`` matches: most IBANs' text has no name field, and RE2 says so in one pass where
+#: ``re`` tries every alternative at every position.
+_ROLE_NAME_AT = first_at(_ROLE_NAME.pattern.removeprefix(r"(?<!\w)").replace(r"\s", _ASCII_SPACE))
 _NAME_FIELD_ASCII = _ascii_reading(_NAME_FIELD.pattern)
 
 
 def _role_name(block: str) -> bool:
     """A data-subject role noun followed by a person's name ("Kundin Anke Böhm")."""
-    if block.isascii() and _ROLE_NAME_ASCII.search(block) is None:
-        return False
-    for m in _ROLE_NAME.finditer(block):
+    start = 0
+    if block.isascii():  # re reads from RE2's first hit on: no match of re starts before it
+        start = _ROLE_NAME_AT(block.encode("ascii"), 0)
+        if start < 0:
+            return False
+    for m in _ROLE_NAME.finditer(block, start):
         words = m.group("n").split()
         if not any(w in _NOT_NAME or w in _NOT_PERSON for w in words):
             return True
@@ -240,7 +245,7 @@ _SALUTATION = re.compile(
 
 def _names(block: str) -> bool:
     """A person-name field in ``block`` that names a data subject (not a correspondent)."""
-    if block.isascii() and _NAME_FIELD_ASCII.search(block) is None:
+    if block.isascii() and not _NAME_FIELD_ASCII(block):
         return False
     for m in _NAME_FIELD.finditer(block):
         key = "a" if m.group("a") else "b" if m.group("b") else "c"
