@@ -27,12 +27,13 @@ from agent.models import (
     TextChunk,
     Verdict,
 )
-from agent.policy import DocContext, Evaluation, PolicySet, evaluate, load_policies
+from agent.policy import DocContext, Evaluation, PolicySet, evaluate
 from agent.policy.evaluate import evaluate_hits
 from agent.policy.group import MAX_EXCERPTS_SHOWN, FileFindings, RuleHits
 from agent.policy.names import MAX_NAMES, NameText, redact_error, redact_finding, redact_record, rename
 from agent.policy.regexcheck import parsed as parsed_regex
 from agent.policy.regexcheck import release_parse_trees
+from agent.policy.setcache import cached_policies
 from agent.policy.shipped import SHIPPED_POLICIES, default_policy_dirs, expand_policy_paths
 from agent.policy.unscanned import unscanned_findings
 from agent.redact import Redactor
@@ -240,18 +241,21 @@ def build_pipeline(
     ner_model: str | None = None,
     sources: Mapping[Path, bytes] | None = None,
     warm_up: bool = True,
+    policy_cache: str | Path | None = None,
 ) -> Pipeline:
     """Compose the stages from plain settings. Raises PolicyError on a broken policy pack.
 
     ``sources``: pack bytes already read (and, with require_signed, verified) by the daemon, so the
     policies loaded are exactly the bytes that were checked. ``warm_up=False`` leaves
     :meth:`Pipeline.warm_up` to the caller (`scan` calls it only when it forks several workers).
+    ``policy_cache``: a private state directory where the compiled policies of unchanged packs are
+    remembered, sealed with ``key`` (agent.policy.setcache); None loads the packs every time.
     """
     extra = tuple(extra_detectors)
     known = Classifier.known_entities() | frozenset(e for d in extra for e in getattr(d, "entities", ()))
     paths = expand_policy_paths(policy_paths) if policy_paths else default_policy_dirs()
     try:  # the loader compiles and parses every pack pattern; the classifier reuses it, then it goes
-        policies = load_policies(paths, known_entities=known, sources=sources, keep_parse_trees=True)
+        policies = cached_policies(paths, known, policy_cache, key, sources, keep_parse_trees=True)
         settings = ClassifierSettings(
             entities=policies.entities(),
             custom=policies.recognizers,

@@ -29,10 +29,10 @@ from agent.policy.compiled import (
 )
 from agent.policy.regexcheck import (
     SPEC_FLAGS,
-    linear,
     pattern_problem,
     re2_compile_error,
     release_parse_trees,
+    value_pattern,
 )
 from agent.policy.schema import (
     PACK_FIELDS,
@@ -439,7 +439,7 @@ def _compile_rule(
     patterns = []
     for pat in model.exceptions.value_patterns:
         try:
-            patterns.append(linear(pat) or re.compile(pat))  # RE2 wherever it can run the pattern
+            patterns.append(value_pattern(pat))
         except re.error:
             return None  # reported by _check_rule
     win = model.window
