@@ -4,6 +4,7 @@ they start is measured by bench/startup.py, never here)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli import COMMANDS, build_parser, command_word
-from tests.helpers import REPO
+from tests.helpers import REPO, scan_cli
 
 #: Never imported by a command that does not classify: Presidio and spaCy (~0.5 s), and rich, which
 #: spaCy's CLI brings and structlog would import for pretty tracebacks we never render.
@@ -122,6 +123,39 @@ def test_scan_loads_no_settings_without_a_config(tmp_path: Path) -> None:
     names = imported(tmp_path, "scan", str(small))
     assert {"agent.commands.scan", "agent.pipeline"} <= names  # the probe saw a real scan
     assert sorted(names & {"agent.daemon.settings", "agent.daemon.wiring", "agent.policy.acks"}) == []
+
+
+def _findings(stdout: str) -> list[dict[str, object]]:
+    """The JSONL records of a scan, without the timings that differ from run to run."""
+    rows = [json.loads(line) for line in stdout.splitlines()]
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
+def test_scan_of_packs_loaded_before_reads_no_pack_and_finds_the_same(tmp_path: Path) -> None:
+    """The second scan takes the compiled packs from its state dir: no YAML, pydantic or pack loader,
+    the same findings; a damaged entry costs a load and changes nothing either."""
+    small = tmp_path / "invoice.txt"
+    small.write_text(
+        "Invoice 2231 for ACME Ltd.\nCard on file: 4529 3817 4625 0198, exp 12/29.\n"
+    )  # generated
+    xdg = tmp_path / "xdg"
+    first = imported(tmp_path, "scan", str(small), state_home=xdg)
+    assert {"agent.policy.loader", "yaml"} <= first  # the probe saw the packs loaded
+    entry = xdg / "dropwarden" / "checked-packs-policies.json"
+    assert entry.stat().st_mode & 0o777 == 0o600
+    again = imported(tmp_path, "scan", str(small), state_home=xdg)
+    assert "agent.pipeline" in again
+    assert sorted(again & {"agent.policy.loader", "agent.policy.schema", "pydantic", "yaml"}) == []
+    cold = scan_cli(str(small), state_home=tmp_path / "cold")
+    warm = scan_cli(str(small), state_home=xdg)
+    entry.write_bytes(entry.read_bytes()[:-100])  # truncated
+    damaged = scan_cli(str(small), state_home=xdg)
+    assert cold.returncode == warm.returncode == damaged.returncode == 1  # the card is found
+    key = (xdg / "dropwarden" / "fingerprint.key").read_bytes()
+    (tmp_path / "cold" / "dropwarden" / "fingerprint.key").write_bytes(key)  # same key, same fingerprints
+    cold = scan_cli(str(small), state_home=tmp_path / "cold")
+    assert _findings(cold.stdout) == _findings(warm.stdout) == _findings(damaged.stdout)
+    assert any(row.get("entity") == "CREDIT_CARD" for row in _findings(warm.stdout))
 
 
 def test_policy_lint_loads_no_settings_and_once_checked_no_checker(tmp_path: Path) -> None:
