@@ -237,6 +237,7 @@ def run_scan(args: argparse.Namespace) -> int:
     # The engine, the packs and any index live as long as the scan: keep the collector off them, so
     # forked workers do not copy the pages it would touch (and its full passes stay short).
     gc.freeze()
+    gc.enable()  # off while starting up (agent.cli): on for the files, which may leave cycles behind
     set_memory_ceiling(args.max_memory)  # the workers forked from here inherit it
 
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115

@@ -217,6 +217,38 @@ def test_one_shot_checks_skip_the_cyclic_collector(
     assert (enabled, int(frozen) > 0) == (("False", True) if one_shot else ("True", False))
 
 
+_SCAN_GC_PROBE = """
+import atexit, gc, sys
+out, sys.argv = sys.argv[1], ["dropwarden", *sys.argv[2:]]
+import agent.cli  # what runs before main() (agent.__main__ importing the command line) is not counted
+early = []  # collections from main() on, before the scan's pipeline was built
+def seen(phase, info):
+    scan = sys.modules.get("agent.commands.scan")
+    if phase == "start" and getattr(scan, "_PIPELINE", None) is None:
+        early.append(info["generation"])
+gc.callbacks.append(seen)
+atexit.register(lambda: open(out, "w").write(f"{len(early)} {gc.isenabled()} {gc.get_freeze_count() > 0}"))
+raise SystemExit(agent.cli.main(ARGS))
+"""
+
+
+def test_scan_starts_up_without_the_collector_and_scans_with_it(tmp_path: Path) -> None:
+    """No cyclic collection while `scan` imports and builds its pipeline; then what it built is frozen
+    and the collector is on for the files."""
+    small = tmp_path / "a.txt"
+    small.write_text("nothing to see\n")
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "xdg")}
+    args = ("scan", str(small))
+    early, enabled, frozen = probed(
+        _SCAN_GC_PROBE.replace("ARGS", ""), tmp_path / "gc.txt", args, env
+    ).split()
+    assert (early, enabled, frozen) == ("0", "True", "True")
+    # the probe does see collections: main() called with arguments (not as the process) keeps the collector
+    probe = _SCAN_GC_PROBE.replace("ARGS", "sys.argv[1:]")
+    early, _, _ = probed(probe, tmp_path / "gc2.txt", args, env).split()
+    assert int(early) > 0
+
+
 def test_main_called_in_process_keeps_the_collector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A caller of main() with its own arguments (a test, a wrapper) keeps its collector as it was."""
     import gc
