@@ -124,6 +124,39 @@ def remembered(
         os.close(fd)
 
 
+def recall(kind: str, version: object, state_dir: str | Path | None, seal: bytes) -> Any:
+    """What :func:`keep` stored as ``kind`` for this ``version`` (JSON data, to be checked by the
+    caller), when the entry is private, ours and sealed with ``seal``; else None. For a result that
+    depends on code only, not on packs (``version``: a digest of that code)."""
+    fd = _private_dir(state_dir) if state_dir is not None else None
+    if fd is None:
+        return None
+    try:
+        return _load(fd, kind, _versioned(kind, version), None, seal)
+    finally:
+        os.close(fd)
+
+
+def keep(kind: str, version: object, state_dir: str | Path | None, seal: bytes, value: Any) -> None:
+    """Store ``value`` (JSON data) as ``kind`` for this ``version`` (best effort, as every entry)."""
+    fd = _private_dir(state_dir) if state_dir is not None else None
+    if fd is None:
+        return
+    try:
+        _store(fd, kind, _versioned(kind, version), {}, value, seal)
+    finally:
+        os.close(fd)
+
+
+def _versioned(kind: str, version: object) -> str:
+    return hashlib.sha256(json.dumps([FORMAT, kind, version]).encode()).hexdigest()
+
+
+def seal_for(key: bytes, label: bytes) -> bytes:
+    """The seal (HMAC key) of entries of one kind, derived from the agent's secret key."""
+    return hmac.new(key, label, hashlib.sha256).digest()
+
+
 def user_state_dir() -> Path | None:
     """This user's private state directory (where scan keeps its key), created 0700 when absent; None
     when it cannot be."""

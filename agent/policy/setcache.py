@@ -17,8 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
-import hmac
 import re
 import types
 import typing
@@ -26,7 +24,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from agent.policy.checkcache import Codec, Sources, remembered
+from agent.policy.checkcache import Codec, Sources, remembered, seal_for
 from agent.policy.compiled import PolicySet
 from agent.policy.regexcheck import value_pattern
 
@@ -51,7 +49,7 @@ def cached_policies(
 
         return load_policies(paths, known_entities, sources=src, keep_parse_trees=keep_parse_trees)
 
-    seal = hmac.new(key, _SEAL_LABEL, hashlib.sha256).digest()
+    seal = seal_for(key, _SEAL_LABEL)
     return remembered(KIND, paths, known_entities, load, state_dir, POLICY_SET, sources, seal=seal)
 
 
