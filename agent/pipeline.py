@@ -6,7 +6,9 @@ before it and the actions after it. Stages never call each other; they only see 
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -15,7 +17,8 @@ from pathlib import Path
 
 import structlog
 
-from agent.classify import Classifier, ClassifierSettings
+from agent.classify import Classifier, ClassifierSettings, prefilter
+from agent.classify.prefilter import regex_reach
 from agent.extract import Extractor
 from agent.models import (
     Detection,
@@ -28,6 +31,7 @@ from agent.models import (
     Verdict,
 )
 from agent.policy import DocContext, Evaluation, PolicySet, evaluate
+from agent.policy.checkcache import keep, recall, seal_for
 from agent.policy.evaluate import evaluate_hits
 from agent.policy.group import MAX_EXCERPTS_SHOWN, FileFindings, RuleHits
 from agent.policy.names import MAX_NAMES, NameText, redact_error, redact_finding, redact_record, rename
@@ -254,6 +258,7 @@ def build_pipeline(
     extra = tuple(extra_detectors)
     known = Classifier.known_entities() | frozenset(e for d in extra for e in getattr(d, "entities", ()))
     paths = expand_policy_paths(policy_paths) if policy_paths else default_policy_dirs()
+    reach = _Reaches(policy_cache, key)
     try:  # the loader compiles and parses every pack pattern; the classifier reuses it, then it goes
         policies = cached_policies(paths, known, policy_cache, key, sources, keep_parse_trees=True)
         settings = ClassifierSettings(
@@ -261,11 +266,12 @@ def build_pipeline(
             custom=policies.recognizers,
             custom_checked=True,
             ner_model=ner_model,
-            regex_parser=parsed_regex,
+            regex_reach=reach,
         )
         classifier = Classifier(settings, extra=extra)  # type: ignore[arg-type]
     finally:
         release_parse_trees()
+    reach.keep()
     # values the EDM indexes know (a customer's name in free text) are blanked in every excerpt
     finders = (getattr(d, "known_spans", None) for d in extra)
     protected = tuple(f for f in finders if callable(f))
@@ -275,6 +281,42 @@ def build_pipeline(
     if warm_up:
         pipeline.warm_up()
     return pipeline
+
+
+class _Reaches:
+    """The regex reach (:func:`~agent.classify.prefilter.regex_reach`) of each pattern the classifier
+    asks about, remembered in ``state_dir`` between launches (sealed with a key derived from ``key``):
+    parsing the ~260 patterns for it cost a launch ~0.03 CPU s. The entry is keyed by the code that
+    computes it (the prefilter's source, the Python version whose parser it walks); a value of another
+    shape voids the whole table. None: computed every time."""
+
+    KIND = "regex-reach"
+
+    def __init__(self, state_dir: str | Path | None, key: bytes) -> None:
+        self.state_dir, self.seal = state_dir, seal_for(key, b"dropwarden regex reach")
+        self.version = [sys.version, hashlib.sha256(Path(prefilter.__file__).read_bytes()).hexdigest()]
+        stored = recall(self.KIND, self.version, state_dir, self.seal) if state_dir is not None else None
+        self.known: dict[str, int | None] = _reach_table(stored)
+        self.asked: dict[str, int | None] = {}
+
+    def __call__(self, pattern: str) -> int | None:
+        if pattern not in self.asked:
+            known = pattern in self.known
+            self.asked[pattern] = self.known[pattern] if known else regex_reach(pattern, parsed_regex)
+        return self.asked[pattern]
+
+    def keep(self) -> None:
+        """Store what was asked (only that: patterns of packs since changed are dropped) if it is new."""
+        if self.state_dir is not None and self.asked != self.known:
+            keep(self.KIND, self.version, self.state_dir, self.seal, self.asked)
+
+
+def _reach_table(stored: object) -> dict[str, int | None]:
+    """A stored table as it was written (pattern -> reach >= 0 or None), else empty."""
+    if not isinstance(stored, dict):
+        return {}
+    good = all(v is None or (type(v) is int and v >= 0) for v in stored.values())
+    return stored if good else {}  # JSON object keys are always strings
 
 
 #: Fake values of the common entities (none of them real): exercises every lazily loaded table.
