@@ -158,6 +158,42 @@ def test_scan_of_packs_loaded_before_reads_no_pack_and_finds_the_same(tmp_path: 
     assert any(row.get("entity") == "CREDIT_CARD" for row in _findings(warm.stdout))
 
 
+_LOADS_PROBE = """
+import atexit, runpy, sys
+import agent.policy.loader as loader
+out, sys.argv = sys.argv[1], ["dropwarden", *sys.argv[2:]]
+real, calls = loader.compile_policies, []
+loader.compile_policies = lambda *a, **k: calls.append(1) or real(*a, **k)
+atexit.register(lambda: open(out, "w").write(str(len(calls))))
+runpy.run_module("agent", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_scan_with_a_config_remembers_the_packs_in_the_agent_state_dir(tmp_path: Path) -> None:
+    """`scan --config`: the daemon's packs compiled once, remembered in its state dir (private, ours),
+    the same findings when they come from there."""
+    (tmp_path / "zone").mkdir()
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    cfg = tmp_path / "agent.yaml"
+    zone = f"  - name: drop\n    path: {tmp_path / 'zone'}\n    role: contractor-drop\n"
+    cfg.write_text(f"zones:\n{zone}state_dir: {state}\n")
+    small = tmp_path / "zone" / "invoice.txt"
+    small.write_text(
+        "Invoice 2231 for ACME Ltd.\nCard on file: 4529 3817 4625 0198, exp 12/29.\n"
+    )  # generated
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "xdg")}
+    args = ("scan", "--format", "jsonl", "--no-progress", "--config", str(cfg), str(small))
+    loads = [probed(_LOADS_PROBE, tmp_path / f"loads{i}.txt", args, env) for i in range(2)]
+    assert loads == ["1", "0"]
+    assert (state / "checked-packs-policies.json").stat().st_mode & 0o777 == 0o600
+    warm = scan_cli("--config", str(cfg), str(small), state_home=tmp_path / "xdg")
+    (state / "checked-packs-policies.json").unlink()
+    cold = scan_cli("--config", str(cfg), str(small), state_home=tmp_path / "xdg")
+    assert _findings(warm.stdout) == _findings(cold.stdout)
+    assert any(row.get("entity") == "CREDIT_CARD" for row in _findings(warm.stdout))
+
+
 def test_policy_lint_loads_no_settings_and_once_checked_no_checker(tmp_path: Path) -> None:
     """Without --config no settings models; packs checked before (the cache in this user's state
     dir) load neither the loader nor pydantic nor structlog."""
