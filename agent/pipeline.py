@@ -294,8 +294,13 @@ class _Reaches:
 
     def __init__(self, state_dir: str | Path | None, key: bytes) -> None:
         self.state_dir, self.seal = state_dir, seal_for(key, b"dropwarden regex reach")
-        self.version = [sys.version, hashlib.sha256(Path(prefilter.__file__).read_bytes()).hexdigest()]
-        stored = recall(self.KIND, self.version, state_dir, self.seal) if state_dir is not None else None
+        try:
+            code = hashlib.sha256(Path(prefilter.__file__).read_bytes()).hexdigest()
+        except OSError:  # the code cannot be read (no source installed): nothing is remembered
+            self.state_dir = None
+            code = ""
+        self.version = [sys.version, code]
+        stored = recall(self.KIND, self.version, self.state_dir, self.seal)
         self.known: dict[str, int | None] = _reach_table(stored)
         self.asked: dict[str, int | None] = {}
 

@@ -159,3 +159,14 @@ def test_no_state_dir_no_table(tmp_path: Path, counts: Counts) -> None:
         build_pipeline(None, KEY, warm_up=False, policy_cache=where)
     assert counts.loads == 2
     assert list(open_dir.iterdir()) == []
+
+
+def test_no_table_when_the_reach_code_cannot_be_read(
+    state: Path, counts: Counts, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(pipeline_module.prefilter, "__file__", str(tmp_path / "gone.py"))
+    build_pipeline(None, KEY, warm_up=False, policy_cache=state)
+    build_pipeline(None, KEY, warm_up=False, policy_cache=state)
+    assert counts.reaches > 400  # computed both times
+    assert not (state / REACH_ENTRY).exists()
+    assert (state / "checked-packs-policies.json").exists()  # the packs are still remembered
