@@ -288,7 +288,7 @@ class _Reaches:
     asks about, remembered in ``state_dir`` between launches (sealed with a key derived from ``key``):
     parsing the ~260 patterns for it cost a launch ~0.03 CPU s. The entry is keyed by the code that
     computes it (the prefilter's source, the Python version whose parser it walks); a value of another
-    shape voids the whole table. None: computed every time."""
+    shape voids the whole table. Without a state dir: computed every time."""
 
     KIND = "regex-reach"
 

@@ -43,7 +43,7 @@ from agent.policy.shipped import pack_files
 
 #: Bumped when the entry layout changes.
 FORMAT = 2
-#: An entry larger than this is neither written nor read (the shipped packs' compiled rules: ~0.3 MB).
+#: An entry larger than this is neither written nor read (the shipped packs' compiled rules: ~0.16 MB).
 MAX_ENTRY_BYTES = 4 * 1024 * 1024
 #: The checking code: this package and the shared modules it uses (their source bytes are hashed).
 _AGENT = Path(__file__).resolve().parents[1]
