@@ -78,7 +78,7 @@ def test_a_second_build_loads_and_parses_nothing_and_builds_the_same(
     state: Path, tmp_path: Path, counts: Counts, reference: tuple[tuple[object, ...], object]
 ) -> None:
     first = build_pipeline(None, KEY, warm_up=False, policy_cache=state)
-    assert counts.loads == 1 and counts.reaches > 200  # every pattern's reach, computed once
+    assert counts.loads == 1 and counts.reaches > 0  # every pattern's reach, computed once
     computed = counts.reaches
     again = build_pipeline(None, KEY, warm_up=False, policy_cache=state)
     assert (counts.loads, counts.reaches) == (1, computed)  # from the state dir
@@ -166,7 +166,8 @@ def test_no_table_when_the_reach_code_cannot_be_read(
 ) -> None:
     monkeypatch.setattr(pipeline_module.prefilter, "__file__", str(tmp_path / "gone.py"))
     build_pipeline(None, KEY, warm_up=False, policy_cache=state)
+    computed = counts.reaches
     build_pipeline(None, KEY, warm_up=False, policy_cache=state)
-    assert counts.reaches > 400  # computed both times
+    assert computed > 0 and counts.reaches == 2 * computed  # computed both times
     assert not (state / REACH_ENTRY).exists()
     assert (state / "checked-packs-policies.json").exists()  # the packs are still remembered
