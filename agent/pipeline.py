@@ -6,7 +6,9 @@ before it and the actions after it. Stages never call each other; they only see 
 
 from __future__ import annotations
 
+import hashlib
 import os
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -15,7 +17,8 @@ from pathlib import Path
 
 import structlog
 
-from agent.classify import Classifier, ClassifierSettings
+from agent.classify import Classifier, ClassifierSettings, prefilter
+from agent.classify.prefilter import regex_reach
 from agent.extract import Extractor
 from agent.models import (
     Detection,
@@ -27,12 +30,14 @@ from agent.models import (
     TextChunk,
     Verdict,
 )
-from agent.policy import DocContext, Evaluation, PolicySet, evaluate, load_policies
+from agent.policy import DocContext, Evaluation, PolicySet, evaluate
+from agent.policy.checkcache import keep, recall, seal_for
 from agent.policy.evaluate import evaluate_hits
 from agent.policy.group import MAX_EXCERPTS_SHOWN, FileFindings, RuleHits
 from agent.policy.names import MAX_NAMES, NameText, redact_error, redact_finding, redact_record, rename
 from agent.policy.regexcheck import parsed as parsed_regex
 from agent.policy.regexcheck import release_parse_trees
+from agent.policy.setcache import cached_policies
 from agent.policy.shipped import SHIPPED_POLICIES, default_policy_dirs, expand_policy_paths
 from agent.policy.unscanned import unscanned_findings
 from agent.redact import Redactor
@@ -240,28 +245,33 @@ def build_pipeline(
     ner_model: str | None = None,
     sources: Mapping[Path, bytes] | None = None,
     warm_up: bool = True,
+    policy_cache: str | Path | None = None,
 ) -> Pipeline:
     """Compose the stages from plain settings. Raises PolicyError on a broken policy pack.
 
     ``sources``: pack bytes already read (and, with require_signed, verified) by the daemon, so the
     policies loaded are exactly the bytes that were checked. ``warm_up=False`` leaves
     :meth:`Pipeline.warm_up` to the caller (`scan` calls it only when it forks several workers).
+    ``policy_cache``: a private state directory where the compiled policies of unchanged packs are
+    remembered, sealed with ``key`` (agent.policy.setcache); None loads the packs every time.
     """
     extra = tuple(extra_detectors)
     known = Classifier.known_entities() | frozenset(e for d in extra for e in getattr(d, "entities", ()))
     paths = expand_policy_paths(policy_paths) if policy_paths else default_policy_dirs()
+    reach = _Reaches(policy_cache, key)
     try:  # the loader compiles and parses every pack pattern; the classifier reuses it, then it goes
-        policies = load_policies(paths, known_entities=known, sources=sources, keep_parse_trees=True)
+        policies = cached_policies(paths, known, policy_cache, key, sources, keep_parse_trees=True)
         settings = ClassifierSettings(
             entities=policies.entities(),
             custom=policies.recognizers,
             custom_checked=True,
             ner_model=ner_model,
-            regex_parser=parsed_regex,
+            regex_reach=reach,
         )
         classifier = Classifier(settings, extra=extra)  # type: ignore[arg-type]
     finally:
         release_parse_trees()
+    reach.keep()
     # values the EDM indexes know (a customer's name in free text) are blanked in every excerpt
     finders = (getattr(d, "known_spans", None) for d in extra)
     protected = tuple(f for f in finders if callable(f))
@@ -271,6 +281,47 @@ def build_pipeline(
     if warm_up:
         pipeline.warm_up()
     return pipeline
+
+
+class _Reaches:
+    """The regex reach (:func:`~agent.classify.prefilter.regex_reach`) of each pattern the classifier
+    asks about, remembered in ``state_dir`` between launches (sealed with a key derived from ``key``):
+    parsing the ~260 patterns for it cost a launch ~0.03 CPU s. The entry is keyed by the code that
+    computes it (the prefilter's source, the Python version whose parser it walks); a value of another
+    shape voids the whole table. Without a state dir: computed every time."""
+
+    KIND = "regex-reach"
+
+    def __init__(self, state_dir: str | Path | None, key: bytes) -> None:
+        self.state_dir, self.seal = state_dir, seal_for(key, b"dropwarden regex reach")
+        try:
+            code = hashlib.sha256(Path(prefilter.__file__).read_bytes()).hexdigest()
+        except OSError:  # the code cannot be read (no source installed): nothing is remembered
+            self.state_dir = None
+            code = ""
+        self.version = [sys.version, code]
+        stored = recall(self.KIND, self.version, self.state_dir, self.seal)
+        self.known: dict[str, int | None] = _reach_table(stored)
+        self.asked: dict[str, int | None] = {}
+
+    def __call__(self, pattern: str) -> int | None:
+        if pattern not in self.asked:
+            known = pattern in self.known
+            self.asked[pattern] = self.known[pattern] if known else regex_reach(pattern, parsed_regex)
+        return self.asked[pattern]
+
+    def keep(self) -> None:
+        """Store what was asked (only that: patterns of packs since changed are dropped) if it is new."""
+        if self.state_dir is not None and self.asked != self.known:
+            keep(self.KIND, self.version, self.state_dir, self.seal, self.asked)
+
+
+def _reach_table(stored: object) -> dict[str, int | None]:
+    """A stored table as it was written (pattern -> reach >= 0 or None), else empty."""
+    if not isinstance(stored, dict):
+        return {}
+    good = all(v is None or (type(v) is int and v >= 0) for v in stored.values())
+    return stored if good else {}  # JSON object keys are always strings
 
 
 #: Fake values of the common entities (none of them real): exercises every lazily loaded table.

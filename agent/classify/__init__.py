@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from agent.models import Detection, RecognizerSpec, TextChunk
 
@@ -39,9 +39,10 @@ class ClassifierSettings:
         None  # installed spaCy package (or pipeline dir) for PERSON/LOCATION; None = no NER
     )
     min_score: float = 0.0  # drop results below this
-    #: The policy loader's shared parse trees (``agent.policy.regexcheck.parsed``): pack patterns'
-    #: regex reach is read from them, not parsed again. None: ``re``'s own parser.
-    regex_parser: Callable[[str], Any] | None = None
+    #: How far a pattern may look outside its match (``prefilter.regex_reach``), as the caller knows it:
+    #: agent.pipeline reads it from the policy loader's parse trees, or remembers it across launches.
+    #: None: parsed here with ``re``'s own parser.
+    regex_reach: Callable[[str], int | None] | None = None
 
 
 def __getattr__(name: str) -> object:

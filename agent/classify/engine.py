@@ -25,7 +25,7 @@ import structlog
 
 from agent.classify import ChunkDetector, ClassifierSettings, keystore
 from agent.classify.context import LinearContextEnhancer
-from agent.classify.prefilter import Prefilter, RegexParser, Trigger, regex_reach
+from agent.classify.prefilter import Prefilter, Trigger, regex_reach
 from agent.classify.recognizers import OURS
 from agent.classify.recognizers.base import ATTRIBUTES_KEY, DwPatternRecognizer, Rejection
 from agent.classify.recognizers.builtin import BUILTIN, COVERING_TRIGGERS
@@ -74,7 +74,7 @@ class Classifier:
         self._entities = sorted({e for r in recognizers for e in r.supported_entities})
         self._ours = [r for r in recognizers if isinstance(r, DwPatternRecognizer)]
         self._group_entity, reach = (
-            _fast_groups(recognizers, owners, settings.regex_parser) if prefilter else ({}, {})
+            _fast_groups(recognizers, owners, settings.regex_reach or regex_reach) if prefilter else ({}, {})
         )
         self._fast: dict[str, RegionRecognizer] = {
             key: rec for key in self._group_entity if _regional(rec := owners[key][1])
@@ -298,18 +298,18 @@ def _regional(rec: Recognizer) -> TypeGuard[RegionRecognizer]:
     return hasattr(rec, "analyze_regions") and hasattr(rec, "patterns")
 
 
-def _regex_reach(rec: Recognizer, parse: RegexParser | None) -> int | None:
+def _regex_reach(rec: Recognizer, reach_of: Callable[[str], int | None]) -> int | None:
     """The largest regex reach of a region recognizer's patterns (None: unbounded, or not patterns)."""
     if not _regional(rec) or not rec.patterns:
         return None
-    reaches = [regex_reach(p.regex, parse) for p in rec.patterns]
+    reaches = [reach_of(p.regex) for p in rec.patterns]
     return None if None in reaches else max(r for r in reaches if r is not None)
 
 
 def _fast_groups(
     recognizers: Sequence[Recognizer],
     owners: dict[str, tuple[str, Recognizer]],
-    parse: RegexParser | None = None,
+    reach_of: Callable[[str], int | None] = regex_reach,
 ) -> tuple[dict[str, str], dict[str, int]]:
     """Prefilter groups whose entity can take the fast path, with each group's regex reach.
 
@@ -322,7 +322,7 @@ def _fast_groups(
     for r in recognizers:
         for entity in r.supported_entities:
             producers.setdefault(entity, []).append(r)
-    reaches = {id(r): _regex_reach(r, parse) for r in recognizers}
+    reaches = {id(r): _regex_reach(r, reach_of) for r in recognizers}
     fast = {
         entity
         for entity in {entity for entity, _ in owners.values()}

@@ -439,10 +439,13 @@ def tool_key(settings: Settings) -> bytes:
 
 
 def tool_pipeline(settings: Settings, key: bytes | None = None) -> Any:
-    """The pipeline the daemon would build from ``settings`` (signatures checked when it requires them)."""
+    """The pipeline the daemon would build from ``settings`` (signatures checked when it requires them).
+    Its compiled packs are remembered in the agent's state dir when it is ours and private, as
+    `config check` remembers its checks there (agent.policy.setcache)."""
     from agent.daemon.wiring import build_for
 
-    return build_for(settings, key if key is not None else tool_key(settings))[0]
+    key = key if key is not None else tool_key(settings)
+    return build_for(settings, key, policy_cache=settings.state_dir)[0]
 
 
 def zone_of(settings: Settings | None, path: str) -> Zone | None:

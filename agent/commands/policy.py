@@ -126,7 +126,7 @@ def _config_policy_dirs(args: argparse.Namespace) -> list[Path] | None:
 
 
 def cmd_lint(args: argparse.Namespace) -> int:
-    from agent.policy.checkcache import checked
+    from agent.policy.checkcache import checked, user_state_dir
     from agent.policy.compiled import format_issue
 
     paths = _config_policy_dirs(args) if args.config else _paths(args.paths)
@@ -138,7 +138,7 @@ def cmd_lint(args: argparse.Namespace) -> int:
         paths,
         known,
         lambda sources: _lint(paths, known, sources, reach),
-        _user_state_dir(),
+        user_state_dir(),
         inputs=reach.as_key(),
     )
     for issue in issues:
@@ -155,18 +155,6 @@ def _lint(paths: list[Path], known: frozenset[str], sources: Any, reach: ScoreRe
     from agent.policy.lint import lint
 
     return lint(paths, known, sources, reach)
-
-
-def _user_state_dir() -> Path | None:
-    """This user's private state directory (where scan keeps its key), created 0700 when absent."""
-    from agent.redact import default_key_path
-
-    path = default_key_path().parent
-    try:
-        path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return path
 
 
 def cmd_test(args: argparse.Namespace) -> int:

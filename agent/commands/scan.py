@@ -174,6 +174,7 @@ def _limits(args: argparse.Namespace, base: Limits) -> Limits:
 def _build(args: argparse.Namespace):
     from agent.commands.protect import detectors_for_scan
     from agent.pipeline import build_pipeline
+    from agent.policy.checkcache import user_state_dir
     from agent.policy.shipped import expand_policy_paths, with_unscanned_rule
     from agent.redact import default_key_path, load_or_create_key
 
@@ -184,7 +185,10 @@ def _build(args: argparse.Namespace):
     columns = [c.strip() for c in args.protect_columns.split(",")] if args.protect_columns else None
     extra = detectors_for_scan(args.protect_data, columns, args.protect_docs, key, limits)
     packs = with_unscanned_rule(expand_policy_paths(args.policies)) if args.policies else None
-    return build_pipeline(packs, key, limits, extra_detectors=extra, ner_model=args.ner_model, warm_up=False)
+    cache = user_state_dir()  # the compiled packs are remembered there (agent.policy.setcache)
+    return build_pipeline(
+        packs, key, limits, extra_detectors=extra, ner_model=args.ner_model, warm_up=False, policy_cache=cache
+    )
 
 
 def _build_from_config(args: argparse.Namespace):
@@ -279,6 +283,7 @@ def run_scan(args: argparse.Namespace) -> int:
     # The engine, the packs and any index live as long as the scan: keep the collector off them, so
     # forked workers do not copy the pages it would touch (and its full passes stay short).
     gc.freeze()
+    gc.enable()  # off while starting up (agent.cli): on for the files, which may leave cycles behind
     set_memory_ceiling(args.max_memory)  # the workers forked from here inherit it
 
     out = open(args.output, "w", encoding="utf-8") if args.output else sys.stdout  # noqa: SIM115

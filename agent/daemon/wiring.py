@@ -305,11 +305,13 @@ def build_for(
     metrics: Metrics | None = None,
     sources: Mapping[Path, bytes] | None = None,
     extra: tuple[object, ...] | None = None,
+    policy_cache: str | Path | None = None,
 ) -> tuple[Pipeline, str]:
     """(pipeline, digest) from settings; raises InputRejected / PolicyError / OSError on bad input.
 
     ``sources``: pack bytes already read (and, with require_signed, verified) by verified_sources;
-    ``extra``: index detectors already loaded (and checked) by _index_detectors."""
+    ``extra``: index detectors already loaded (and checked) by _index_detectors; ``policy_cache``:
+    see :func:`~agent.pipeline.build_pipeline`."""
     from agent.pipeline import build_pipeline
 
     dirs = settings.policy_dirs(default_policy_dirs())
@@ -317,7 +319,9 @@ def build_for(
         sources = verified_sources(settings, dirs, metrics)
     if extra is None:
         extra = tuple(_index_detectors(settings, key, metrics)[0])
-    pipeline = build_pipeline(dirs, key, _limits(settings), extra, settings.ner_model, sources=sources)
+    pipeline = build_pipeline(
+        dirs, key, _limits(settings), extra, settings.ner_model, sources=sources, policy_cache=policy_cache
+    )
     return pipeline, _digest(settings, dirs, sources)
 
 

@@ -15,6 +15,11 @@ loading the checker.
   An entry is read only when it is a regular file of ours, mode 0600, of bounded size and of the
   expected shape. It is data (strings), never code: no pickle.
 - **Best effort.** Any failure to read or write an entry only costs the time of the check.
+- **Sealed.** An entry starts with an HMAC-SHA256 of its body; an entry whose result a scan would
+  trust (agent.policy.setcache: the compiled rules) is sealed with a key derived from the agent's
+  secret key, so a file this user did not write with that key is a miss.
+
+:func:`remembered` is the general form (any result with a JSON codec); :func:`checked` keeps issues.
 """
 
 from __future__ import annotations
@@ -22,21 +27,23 @@ from __future__ import annotations
 import contextlib
 import gc
 import hashlib
+import hmac
 import json
 import os
 import stat
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from importlib.util import find_spec
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from agent.policy.compiled import Issue
 from agent.policy.shipped import pack_files
 
 #: Bumped when the entry layout changes.
-FORMAT = 1
-#: An entry larger than this is not read (the shipped packs' lint result is a few bytes).
+FORMAT = 2
+#: An entry larger than this is neither written nor read (the shipped packs' compiled rules: ~0.16 MB).
 MAX_ENTRY_BYTES = 4 * 1024 * 1024
 #: The checking code: this package and the shared modules it uses (their source bytes are hashed).
 _AGENT = Path(__file__).resolve().parents[1]
@@ -49,10 +56,14 @@ CODE_FILES = (
 #: rewrites their files, which changes the key.
 LIBRARIES = ("pydantic", "pydantic_core", "re2", "yaml")
 _LEVELS = ("error", "warning")
+#: The seal of entries nobody could forge without reading the state dir anyway (an HMAC with no key:
+#: a checksum); results a scan trusts are sealed with a key of their own (:func:`remembered`).
+UNKEYED = b""
 
 Sources = Mapping[Path, bytes]
 #: Runs the real check on the given sources (every file it reads goes through them).
 Check = Callable[[Sources], list[Issue]]
+T = TypeVar("T")
 
 
 def checked(
@@ -68,25 +79,98 @@ def checked(
     every input is unchanged, else computed and stored. ``sources``: files already read (and
     signature-checked) by the caller; the check then reads nothing else, as the loader does.
     ``inputs``: whatever else the check depends on, as JSON data (part of the key)."""
+    return remembered(kind, paths, known, check, state_dir, ISSUES, sources, inputs)
+
+
+@dataclass(frozen=True)
+class Codec(Generic[T]):
+    """How a cached result is stored: ``encode`` gives JSON data; ``decode`` gives the result back, or
+    None when the data is not of the expected shape (then the entry is a miss)."""
+
+    encode: Callable[[T], Any]
+    decode: Callable[[Any], T | None]
+
+
+def remembered(
+    kind: str,
+    paths: Sequence[str | Path],
+    known: frozenset[str],
+    compute: Callable[[Sources], T],
+    state_dir: str | Path | None,
+    codec: Codec[T],
+    sources: Sources | None = None,
+    inputs: object = None,
+    seal: bytes = UNKEYED,
+) -> T:
+    """``compute``'s result for the packs of ``paths`` (as :func:`checked`), stored as ``codec``
+    encodes it in an entry sealed with ``seal`` (HMAC key). An exception from ``compute`` passes
+    through and stores nothing."""
     reads = _Reads(sources)
-    key = _key(kind, paths, known, reads, inputs)
     fd = _private_dir(state_dir) if state_dir is not None else None
-    if key is None or fd is None:
-        if fd is not None:
-            os.close(fd)
-        return _run(check, reads)
+    if fd is None:
+        return _run(compute, reads)
     try:
-        hit = _load(fd, kind, key, sources)
+        key = _key(kind, paths, known, reads, inputs)
+        if key is None:
+            return _run(compute, reads)
+        stored = _load(fd, kind, key, sources, seal)
+        hit = codec.decode(stored) if stored is not None else None
         if hit is not None:
             return hit
-        issues = _run(check, reads)
-        _store(fd, kind, key, reads.recorded, issues)
-        return issues
+        result = _run(compute, reads)
+        _store(fd, kind, key, reads.recorded, codec.encode(result), seal)
+        return result
     finally:
         os.close(fd)
 
 
-def _run(check: Check, reads: _Reads) -> list[Issue]:
+def recall(kind: str, version: object, state_dir: str | Path | None, seal: bytes) -> Any:
+    """What :func:`keep` stored as ``kind`` for this ``version`` (JSON data, to be checked by the
+    caller), when the entry is private, ours and sealed with ``seal``; else None. For a result that
+    depends on code only, not on packs (``version``: a digest of that code)."""
+    fd = _private_dir(state_dir) if state_dir is not None else None
+    if fd is None:
+        return None
+    try:
+        return _load(fd, kind, _versioned(kind, version), None, seal)
+    finally:
+        os.close(fd)
+
+
+def keep(kind: str, version: object, state_dir: str | Path | None, seal: bytes, value: Any) -> None:
+    """Store ``value`` (JSON data) as ``kind`` for this ``version`` (best effort, as every entry)."""
+    fd = _private_dir(state_dir) if state_dir is not None else None
+    if fd is None:
+        return
+    try:
+        _store(fd, kind, _versioned(kind, version), {}, value, seal)
+    finally:
+        os.close(fd)
+
+
+def _versioned(kind: str, version: object) -> str:
+    return hashlib.sha256(json.dumps([FORMAT, kind, version]).encode()).hexdigest()
+
+
+def seal_for(key: bytes, label: bytes) -> bytes:
+    """The seal (HMAC key) of entries of one kind, derived from the agent's secret key."""
+    return hmac.new(key, label, hashlib.sha256).digest()
+
+
+def user_state_dir() -> Path | None:
+    """This user's private state directory (where scan keeps its key), created 0700 when absent; None
+    when it cannot be."""
+    from agent.redact import default_key_path
+
+    path = default_key_path().parent
+    try:
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return path
+
+
+def _run(check: Callable[[Sources], T], reads: _Reads) -> T:
     """The check, without the cyclic garbage collector: its passes over the imported modules, the
     pydantic schemas and ~200 regex parse trees cost ~0.04 s of a one-shot check and free nothing
     that matters (reference counting frees the rest; the collector is back on afterwards)."""
@@ -196,8 +280,9 @@ def _entry_name(kind: str) -> str:
     return f"checked-packs-{kind}.json"
 
 
-def _load(dir_fd: int, kind: str, key: str, base: Sources | None) -> list[Issue] | None:
-    """The stored issues when the entry is ours, well formed, of this key, and its reads unchanged."""
+def _load(dir_fd: int, kind: str, key: str, base: Sources | None, seal: bytes) -> Any:
+    """The stored value (JSON data) when the entry is ours, sealed with ``seal``, well formed, of this
+    key, and its reads unchanged; else None."""
     try:
         fd = os.open(
             _entry_name(kind), os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, dir_fd=dir_fd
@@ -210,21 +295,39 @@ def _load(dir_fd: int, kind: str, key: str, base: Sources | None) -> list[Issue]
         if not private or st.st_size > MAX_ENTRY_BYTES:
             return None
         with os.fdopen(os.dup(fd), "rb") as f:
-            entry = json.loads(f.read(MAX_ENTRY_BYTES + 1))
+            mac, _, body = f.read(MAX_ENTRY_BYTES + 1).partition(b"\n")
+        if not hmac.compare_digest(mac, _mac(seal, body)):
+            return None
+        entry = json.loads(body)
     except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deep
         return None
     finally:
         os.close(fd)
-    return _issues_of(entry, key, base)
+    return _value_of(entry, key, base)
 
 
-def _issues_of(entry: Any, key: str, base: Sources | None) -> list[Issue] | None:
+def _mac(seal: bytes, body: bytes) -> bytes:
+    return hmac.new(seal, body, hashlib.sha256).hexdigest().encode()
+
+
+def _value_of(entry: Any, key: str, base: Sources | None) -> Any:
+    """The entry's value when it is of this format and key and what it read reads the same now."""
     if not isinstance(entry, dict) or entry.get("format") != FORMAT or entry.get("key") != key:
         return None
-    reads, rows = entry.get("reads"), entry.get("issues")
-    if not isinstance(reads, dict) or not isinstance(rows, list):
+    reads = entry.get("reads")
+    if not isinstance(reads, dict):
         return None
     if any(not isinstance(v, str) or _state(p, base) != v for p, v in reads.items()):
+        return None
+    return entry.get("value")
+
+
+def _issue_rows(issues: list[Issue]) -> list[list[str]]:
+    return [[i.file, i.rule, i.field, i.message, i.suggestion, i.level] for i in issues]
+
+
+def _issues_of(rows: Any) -> list[Issue] | None:
+    if not isinstance(rows, list):
         return None
     issues = []
     for row in rows:
@@ -236,15 +339,17 @@ def _issues_of(entry: Any, key: str, base: Sources | None) -> list[Issue] | None
     return issues
 
 
-def _store(dir_fd: int, kind: str, key: str, reads: dict[str, str], issues: list[Issue]) -> None:
-    """Write the entry (0600) under a temporary name and rename it into place; failures are ignored."""
-    entry = {
-        "format": FORMAT,
-        "key": key,
-        "reads": reads,
-        "issues": [[i.file, i.rule, i.field, i.message, i.suggestion, i.level] for i in issues],
-    }
-    data = json.dumps(entry).encode()
+#: Lists of issues as entries keep them (six strings each).
+ISSUES: Codec[list[Issue]] = Codec(_issue_rows, _issues_of)
+
+
+def _store(dir_fd: int, kind: str, key: str, reads: dict[str, str], value: Any, seal: bytes) -> None:
+    """Write the entry (0600) under a temporary name and rename it into place; failures are ignored,
+    and so is an entry too large to be read back."""
+    body = json.dumps({"format": FORMAT, "key": key, "reads": reads, "value": value}).encode()
+    data = _mac(seal, body) + b"\n" + body
+    if len(data) > MAX_ENTRY_BYTES:
+        return
     tmp = f".{_entry_name(kind)}.{os.getpid()}.tmp"
     try:
         fd = os.open(

@@ -29,10 +29,10 @@ from agent.policy.compiled import (
 )
 from agent.policy.regexcheck import (
     SPEC_FLAGS,
-    linear,
     pattern_problem,
     re2_compile_error,
     release_parse_trees,
+    value_pattern,
 )
 from agent.policy.schema import (
     PACK_FIELDS,
@@ -43,12 +43,9 @@ from agent.policy.schema import (
     RecognizerModel,
     RuleModel,
 )
+from agent.policy.shipped import load_yaml
 from agent.policy.shipped import pack_files as pack_files  # where it lives: light, no pydantic
 from agent.redact import normalise_value
-
-#: libyaml's safe loader when PyYAML was built with it (10x faster: packs load at every start and
-#: reload), else the pure-Python one; both build the same plain types.
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _OPTIONAL = {**dict.fromkeys(NER_ENTITIES, "ner-model"), **dict.fromkeys(INDEX_ENTITIES, "protected-index")}
 ZONE_ROLES = ("contractor-drop", "outbound", "internal")
@@ -236,8 +233,7 @@ def _anchor(rule: RuleModel, f: Path) -> RuleModel:
 def _read_pack(f: Path, issues: list[Issue], sources: Sources | None = None) -> PackModel | None:
     name = str(f)
     try:
-        # Safe: _SAFE_LOADER is yaml's (C)SafeLoader: no arbitrary object construction
-        raw = yaml.load(_read_source(f, sources).decode("utf-8"), Loader=_SAFE_LOADER)  # noqa: S506
+        raw = load_yaml(_read_source(f, sources).decode("utf-8"))
     except OSError as exc:
         issues.append(Issue(name, "", "", f"cannot read: {exc.strerror or type(exc).__name__}"))
         return None
@@ -439,7 +435,7 @@ def _compile_rule(
     patterns = []
     for pat in model.exceptions.value_patterns:
         try:
-            patterns.append(linear(pat) or re.compile(pat))  # RE2 wherever it can run the pattern
+            patterns.append(value_pattern(pat))
         except re.error:
             return None  # reported by _check_rule
     win = model.window

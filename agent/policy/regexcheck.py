@@ -315,6 +315,12 @@ def linear(pattern: str, flags: str = "") -> Any:
         return None
 
 
+def value_pattern(pattern: str) -> Any:
+    """An exception value pattern as rules run it: RE2 wherever it can run the pattern, else ``re``
+    (raises ``re.error``). The loader compiles with it, and so does the compiled-set cache."""
+    return linear(pattern) or re.compile(pattern)
+
+
 def pattern_problem(pattern: str, flags: int = 0) -> str | None:
     """Why a policy regex is refused: it does not compile, or only Python's backtracking ``re`` can run
     it (RE2 cannot express it) and it has a catastrophic-backtracking shape. None: accepted."""

@@ -4,6 +4,7 @@ they start is measured by bench/startup.py, never here)."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from agent.cli import COMMANDS, build_parser, command_word
-from tests.helpers import REPO
+from tests.helpers import REPO, scan_cli
 
 #: Never imported by a command that does not classify: Presidio and spaCy (~0.5 s), and rich, which
 #: spaCy's CLI brings and structlog would import for pretty tracebacks we never render.
@@ -124,6 +125,75 @@ def test_scan_loads_no_settings_without_a_config(tmp_path: Path) -> None:
     assert sorted(names & {"agent.daemon.settings", "agent.daemon.wiring", "agent.policy.acks"}) == []
 
 
+def _findings(stdout: str) -> list[dict[str, object]]:
+    """The JSONL records of a scan, without the timings that differ from run to run."""
+    rows = [json.loads(line) for line in stdout.splitlines()]
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
+def test_scan_of_packs_loaded_before_reads_no_pack_and_finds_the_same(tmp_path: Path) -> None:
+    """The second scan takes the compiled packs from its state dir: no YAML, pydantic or pack loader,
+    the same findings; a damaged entry costs a load and changes nothing either."""
+    small = tmp_path / "invoice.txt"
+    small.write_text(
+        "Invoice 2231 for ACME Ltd.\nCard on file: 4529 3817 4625 0198, exp 12/29.\n"
+    )  # generated
+    xdg = tmp_path / "xdg"
+    first = imported(tmp_path, "scan", str(small), state_home=xdg)
+    assert {"agent.policy.loader", "yaml"} <= first  # the probe saw the packs loaded
+    entry = xdg / "dropwarden" / "checked-packs-policies.json"
+    assert entry.stat().st_mode & 0o777 == 0o600
+    again = imported(tmp_path, "scan", str(small), state_home=xdg)
+    assert "agent.pipeline" in again
+    assert sorted(again & {"agent.policy.loader", "agent.policy.schema", "pydantic", "yaml"}) == []
+    cold = scan_cli(str(small), state_home=tmp_path / "cold")
+    warm = scan_cli(str(small), state_home=xdg)
+    entry.write_bytes(entry.read_bytes()[:-100])  # truncated
+    damaged = scan_cli(str(small), state_home=xdg)
+    assert cold.returncode == warm.returncode == damaged.returncode == 1  # the card is found
+    key = (xdg / "dropwarden" / "fingerprint.key").read_bytes()
+    (tmp_path / "cold" / "dropwarden" / "fingerprint.key").write_bytes(key)  # same key, same fingerprints
+    cold = scan_cli(str(small), state_home=tmp_path / "cold")
+    assert _findings(cold.stdout) == _findings(warm.stdout) == _findings(damaged.stdout)
+    assert any(row.get("entity") == "CREDIT_CARD" for row in _findings(warm.stdout))
+
+
+_LOADS_PROBE = """
+import atexit, runpy, sys
+import agent.policy.loader as loader
+out, sys.argv = sys.argv[1], ["dropwarden", *sys.argv[2:]]
+real, calls = loader.compile_policies, []
+loader.compile_policies = lambda *a, **k: calls.append(1) or real(*a, **k)
+atexit.register(lambda: open(out, "w").write(str(len(calls))))
+runpy.run_module("agent", run_name="__main__", alter_sys=True)
+"""
+
+
+def test_scan_with_a_config_remembers_the_packs_in_the_agent_state_dir(tmp_path: Path) -> None:
+    """`scan --config`: the daemon's packs compiled once, remembered in its state dir (private, ours),
+    the same findings when they come from there."""
+    (tmp_path / "zone").mkdir()
+    state = tmp_path / "state"
+    state.mkdir(mode=0o700)
+    cfg = tmp_path / "agent.yaml"
+    zone = f"  - name: drop\n    path: {tmp_path / 'zone'}\n    role: contractor-drop\n"
+    cfg.write_text(f"zones:\n{zone}state_dir: {state}\n")
+    small = tmp_path / "zone" / "invoice.txt"
+    small.write_text(
+        "Invoice 2231 for ACME Ltd.\nCard on file: 4529 3817 4625 0198, exp 12/29.\n"
+    )  # generated
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "xdg")}
+    args = ("scan", "--format", "jsonl", "--no-progress", "--config", str(cfg), str(small))
+    loads = [probed(_LOADS_PROBE, tmp_path / f"loads{i}.txt", args, env) for i in range(2)]
+    assert loads == ["1", "0"]
+    assert (state / "checked-packs-policies.json").stat().st_mode & 0o777 == 0o600
+    warm = scan_cli("--config", str(cfg), str(small), state_home=tmp_path / "xdg")
+    (state / "checked-packs-policies.json").unlink()
+    cold = scan_cli("--config", str(cfg), str(small), state_home=tmp_path / "xdg")
+    assert _findings(warm.stdout) == _findings(cold.stdout)
+    assert any(row.get("entity") == "CREDIT_CARD" for row in _findings(warm.stdout))
+
+
 def test_policy_lint_loads_no_settings_and_once_checked_no_checker(tmp_path: Path) -> None:
     """Without --config no settings models; packs checked before (the cache in this user's state
     dir) load neither the loader nor pydantic nor structlog."""
@@ -181,6 +251,38 @@ def test_one_shot_checks_skip_the_cyclic_collector(
     env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "xdg")}
     enabled, frozen = probed(_GC_PROBE, tmp_path / "gc.txt", args, env).split()
     assert (enabled, int(frozen) > 0) == (("False", True) if one_shot else ("True", False))
+
+
+_SCAN_GC_PROBE = """
+import atexit, gc, sys
+out, sys.argv = sys.argv[1], ["dropwarden", *sys.argv[2:]]
+import agent.cli  # what runs before main() (agent.__main__ importing the command line) is not counted
+early = []  # collections from main() on, before the scan's pipeline was built
+def seen(phase, info):
+    scan = sys.modules.get("agent.commands.scan")
+    if phase == "start" and getattr(scan, "_PIPELINE", None) is None:
+        early.append(info["generation"])
+gc.callbacks.append(seen)
+atexit.register(lambda: open(out, "w").write(f"{len(early)} {gc.isenabled()} {gc.get_freeze_count() > 0}"))
+raise SystemExit(agent.cli.main(ARGS))
+"""
+
+
+def test_scan_starts_up_without_the_collector_and_scans_with_it(tmp_path: Path) -> None:
+    """No cyclic collection while `scan` imports and builds its pipeline; then what it built is frozen
+    and the collector is on for the files."""
+    small = tmp_path / "a.txt"
+    small.write_text("nothing to see\n")
+    env = {**os.environ, "XDG_STATE_HOME": str(tmp_path / "xdg")}
+    args = ("scan", str(small))
+    early, enabled, frozen = probed(
+        _SCAN_GC_PROBE.replace("ARGS", ""), tmp_path / "gc.txt", args, env
+    ).split()
+    assert (early, enabled, frozen) == ("0", "True", "True")
+    # the probe does see collections: main() called with arguments (not as the process) keeps the collector
+    probe = _SCAN_GC_PROBE.replace("ARGS", "sys.argv[1:]")
+    early, _, _ = probed(probe, tmp_path / "gc2.txt", args, env).split()
+    assert int(early) > 0
 
 
 def test_main_called_in_process_keeps_the_collector(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

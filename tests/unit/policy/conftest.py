@@ -97,3 +97,20 @@ def write_pack(tmp_path: Path) -> Callable[[str, str], Path]:
         return p
 
     return _write
+
+
+@pytest.fixture
+def state(tmp_path: Path) -> Path:
+    """A private state directory (0700, ours), as the agent's and a scanning user's are."""
+    d = tmp_path / "state"
+    d.mkdir(mode=0o700)
+    return d
+
+
+def pack_with_value_set(root: Path, pack: str, allow: str) -> Path:
+    """``root``/packs holding local.yaml (``pack``) and the value set allow.txt (``allow``)."""
+    d = root / "packs"
+    d.mkdir()
+    (d / "local.yaml").write_text(pack)
+    (d / "allow.txt").write_text(allow)
+    return d

@@ -3,6 +3,8 @@ and a state directory or entry that is not private and ours is never read (the c
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 from pathlib import Path
@@ -13,7 +15,7 @@ from agent.policy import checkcache
 from agent.policy.checkcache import checked
 from agent.policy.compiled import Issue
 from agent.policy.lint import lint
-from tests.unit.policy.conftest import KNOWN
+from tests.unit.policy.conftest import KNOWN, pack_with_value_set
 from tests.unit.policy.test_loader import SHIPPED
 
 BROKEN = Path(__file__).parent / "broken"
@@ -48,19 +50,8 @@ class Runs:
 
 
 @pytest.fixture
-def state(tmp_path: Path) -> Path:
-    d = tmp_path / "state"
-    d.mkdir(mode=0o700)
-    return d
-
-
-@pytest.fixture
 def pack_dir(tmp_path: Path) -> Path:
-    d = tmp_path / "packs"
-    d.mkdir()
-    (d / "local.yaml").write_text(PACK)
-    (d / "allow.txt").write_text("4111111111111111\n")
-    return d
+    return pack_with_value_set(tmp_path, PACK, "4111111111111111\n")
 
 
 def test_a_hit_returns_what_the_check_found(state: Path) -> None:
@@ -138,19 +129,21 @@ def test_no_cache_without_a_private_directory_of_ours(tmp_path: Path, pack_dir: 
 
 
 def _forge(state: Path, runs: Runs, change: dict[str, object]) -> None:
-    """Rewrite the stored entry with the right key but other content (what a writer of the file could do)."""
+    """Rewrite the stored entry with the right key but other content, sealed again (the checks' entries
+    are sealed with no key: what a writer of the file could do)."""
     entry = state / "checked-packs-lint.json"
-    data = json.loads(entry.read_text())
+    data = json.loads(entry.read_bytes().partition(b"\n")[2])
     data.update(change)
-    entry.write_text(json.dumps(data))
+    body = json.dumps(data).encode()
+    entry.write_bytes(hmac.new(checkcache.UNKEYED, body, hashlib.sha256).hexdigest().encode() + b"\n" + body)
 
 
 @pytest.mark.parametrize(
     "change",
     [
-        {"issues": [["f", "r", "x", "m", "", "fatal"]]},  # not a level
-        {"issues": [["f", "r", "x", "m"]]},  # not six strings
-        {"issues": "all clear"},
+        {"value": [["f", "r", "x", "m", "", "fatal"]]},  # not a level
+        {"value": [["f", "r", "x", "m"]]},  # not six strings
+        {"value": "all clear"},
         {"reads": {"/nonexistent/allow.txt": "sha256:00"}},  # a read that no longer gives that
         {"format": 0},
         {"key": "0" * 64},
@@ -171,7 +164,7 @@ def test_an_entry_that_is_not_a_private_regular_file_is_not_read(state: Path, pa
     first = runs.check(state)
     entry = state / "checked-packs-lint.json"
     forged = [["x", "y", "z", "forged", "", "error"]]
-    _forge(state, runs, {"issues": forged})
+    _forge(state, runs, {"value": forged})
     entry.chmod(0o644)  # readable by others: not ours to trust
     assert runs.check(state) == first and runs.count == 2
     assert entry.stat().st_mode & 0o777 == 0o600  # rewritten in place, private

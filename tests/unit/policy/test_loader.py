@@ -230,3 +230,24 @@ def test_override_value_sets_resolve_next_to_the_overriding_file(
     ps = load_policies([base, local_dir], KNOWN)
     iban = next(r for r in ps.rules if r.id == "iban")
     assert iban.allow_values == frozenset({"DE36189555979711471049"})
+
+
+def test_the_unscanned_rule_check_reads_packs_as_the_loader_does(tmp_path: Path) -> None:
+    """with_unscanned_rule parses packs with the loader's safe YAML (libyaml's when there): a rule on
+    UNSCANNED_CONTENT is found by id or entity, and a tag asking for a Python object builds nothing."""
+    import yaml
+
+    from agent.policy.shipped import UNSCANNED_PACK, default_policy_dirs, load_yaml, with_unscanned_rule
+
+    shipped_rule = default_policy_dirs()[0] / UNSCANNED_PACK
+    own = tmp_path / "own.yaml"
+    own.write_text(BASE.replace("entities: [IBAN_CODE]", "entities: [UNSCANNED_CONTENT]"))
+    assert with_unscanned_rule([own]) == [own]
+    hostile = tmp_path / "hostile.yaml"
+    marker = tmp_path / "constructed"
+    hostile.write_text(f"rules: !!python/object/apply:os.system ['touch {marker}']\n")
+    assert with_unscanned_rule([hostile]) == [shipped_rule, hostile]
+    assert not marker.exists()
+    with pytest.raises(yaml.YAMLError, match="python/object"):
+        load_yaml(hostile.read_text())
+    assert load_yaml(BASE) == yaml.safe_load(BASE)  # the same plain types, whichever parser
