@@ -10,6 +10,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import starmap
 from operator import attrgetter
 
 from agent.models import Detection, Finding
@@ -154,10 +155,10 @@ class _Evaluation:
             for (key, d), excerpt in zip(chosen, excerpts, strict=True):
                 self.findings.append(self.finding(rule, d, count, excerpt, self.fingerprint(key, d)))
             return
-        (key, d), *rest = chosen
-        first = self.finding(rule, d, count, excerpts[0], self.fingerprint(key, d))
-        prints = (first.fingerprint, *(self.fingerprint(k, o) for k, o in rest))
-        self.hits.append(RuleHits(first, prints, tuple(excerpts)))
+        messages = tuple(starmap(_message, chosen))
+        hashed = self.redactor.fingerprint_of  # the others only if the incident needs them (group.py)
+        first = self.finding(rule, chosen[0][1], count, excerpts[0], hashed(messages[0]))
+        self.hits.append(RuleHits(first, messages, tuple(excerpts), hashed))
 
     def capped_excerpts(self, chosen: list[Detection]) -> list[str]:
         """The excerpt of each chosen detection, built only until ``excerpts_per_rule`` distinct
@@ -177,9 +178,7 @@ class _Evaluation:
         return out
 
     def fingerprint(self, key: str, d: Detection) -> str:
-        """``d``'s fingerprint from its :func:`distinct_key`, which is its fingerprint message when
-        ``d`` has a value."""
-        return self.redactor.fingerprint_of(key) if d.value else self.redactor.fingerprint(d.entity, d.value)
+        return self.redactor.fingerprint_of(_message(key, d))
 
     def candidates(self, rule: Rule) -> list[Detection]:
         """The detections of the rule's entities, in document order."""
@@ -267,6 +266,12 @@ class _Evaluation:
             for o in self.ordered[lo:hi]
             if o is not d and o.end > d.context_start
         ]
+
+
+def _message(key: str, d: Detection) -> str:
+    """What ``d``'s fingerprint is the keyed hash of, from its :func:`distinct_key`: that key itself
+    when ``d`` has a value."""
+    return key if d.value else fingerprint_message(d.entity, d.value)
 
 
 def distinct_key(d: Detection) -> str:
