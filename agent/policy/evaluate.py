@@ -10,6 +10,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from itertools import starmap
 from operator import attrgetter
 
@@ -110,8 +111,6 @@ class _Evaluation:
         self.hits: list[RuleHits] | None = [] if hits else None
         self.excerpts_per_rule = excerpts_per_rule
         self.ordered = sorted(detections, key=_ORDER)
-        self.starts = [d.start for d in self.ordered]
-        self.longest = max((d.end - d.start for d in self.ordered), default=0)
         self.by_entity: dict[str, list[Detection]] = {}
         for d in self.ordered:
             self.by_entity.setdefault(d.entity, []).append(d)
@@ -120,6 +119,15 @@ class _Evaluation:
         self.covered: set[str] = set()
         self.findings: list[Finding] = []
         self.decisions: list[Decision] = []
+
+    @cached_property
+    def starts(self) -> list[int]:
+        """Where the detections start, in order (for :meth:`neighbours`: excerpts only)."""
+        return [d.start for d in self.ordered]
+
+    @cached_property
+    def longest(self) -> int:
+        return max((d.end - d.start for d in self.ordered), default=0)
 
     # -- one rule -------------------------------------------------------------------------------
     def apply(self, rule: Rule) -> None:
@@ -134,9 +142,7 @@ class _Evaluation:
             self.decide_all(rule, candidates, f"zone role '{self.doc.role}' not applicable")
             return
         accepted = self.screen(rule, candidates)
-        distinct: dict[str, Detection] = {}
-        for d in accepted:
-            distinct.setdefault(distinct_key(d), d)
+        distinct = _firsts(list(map(distinct_key, accepted)), accepted)
         n = len(distinct)
         if n < rule.min_count:
             self.decide_all(
@@ -266,6 +272,16 @@ class _Evaluation:
             for o in self.ordered[lo:hi]
             if o is not d and o.end > d.context_start
         ]
+
+
+def _firsts(keys: list[str], detections: list[Detection]) -> dict[str, Detection]:
+    """Each key with its first detection, in order of first occurrence."""
+    firsts = dict(zip(keys, detections, strict=True))  # distinct keys (the usual case): no loop in Python
+    if len(firsts) < len(keys):
+        firsts = {}
+        for key, d in zip(keys, detections, strict=True):
+            firsts.setdefault(key, d)
+    return firsts
 
 
 def _message(key: str, d: Detection) -> str:
