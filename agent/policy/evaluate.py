@@ -10,7 +10,7 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from itertools import starmap
 from operator import attrgetter
 
@@ -343,9 +343,16 @@ def _score(rule: Rule, d: Detection, _: Windows | None) -> str | None:
 def _attributes(rule: Rule, d: Detection, _: Windows | None) -> str | None:
     for key, allowed in rule.attributes:
         value = d.attribute(key)
-        if value is None or normalise_text(value).strip() not in allowed:
+        if value is None or _attribute_word(value) not in allowed:
             return f"attribute {key}={value or '-'} not in {sorted(allowed)}"
     return None
+
+
+@lru_cache(maxsize=256)
+def _attribute_word(value: str) -> str:
+    """An attribute's value as a rule lists it: recognizers give a handful of values (a role, a card
+    scheme, a country), asked of every candidate by every rule that filters on them."""
+    return normalise_text(value).strip()
 
 
 def _min_attributes(rule: Rule, d: Detection, _: Windows | None) -> str | None:
