@@ -33,7 +33,7 @@ class RuleHits:
     ``messages`` hold the values in clear: a RuleHits never leaves the process that evaluated it."""
 
     first: Finding
-    messages: tuple[str, ...]
+    messages: tuple[str, ...] = field(repr=False)  # values in clear: memory only
     excerpts: tuple[str, ...]  # "" where the excerpt budget built none
     fingerprint_of: Callable[[str], str] = field(repr=False, compare=False)
 
@@ -50,7 +50,7 @@ class _Group:
     #: The fingerprints seen (at most MAX_FINGERPRINTS), or while ``hashing`` is set, the messages
     #: they are the keyed hashes of: distinct messages have distinct fingerprints (HMAC-SHA256, 128
     #: bits kept), so either counts the same distinct values.
-    seen: set[str] = field(default_factory=set)
+    seen: set[str] = field(default_factory=set, repr=False)
     hashing: Callable[[str], str] | None = None
     members: list[str] = field(default_factory=list)
     excerpts: list[str] = field(default_factory=list)

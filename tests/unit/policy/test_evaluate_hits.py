@@ -98,3 +98,18 @@ def test_hits_stand_for_each_finding(pipeline: Pipeline, detections: dict) -> No
     assert len(phones) == 30 and hits.first == phones[0]
     assert hits.fingerprints == tuple(f.fingerprint for f in phones)
     assert hits.excerpts == tuple(f.excerpt for f in phones) and "" in hits.excerpts
+
+
+def test_hits_and_incidents_never_show_a_value_in_their_repr(pipeline: Pipeline, detections: dict) -> None:
+    """The hits and an incident being counted hold the values in clear (what fingerprints hash): a log
+    line or a traceback that prints them must not show one."""
+    doc = DocContext("/srv/drop/a.txt", None, None, "contractor-drop")
+    hits = evaluate_hits(detections["phones"], doc, pipeline.policies, pipeline.redactor)
+    findings = FileFindings()
+    findings.add_hits(hits)
+    shown = repr(hits) + repr(findings._groups)
+    (phones,) = [h for h in hits if h.first.rule == "phone-number"]
+    assert len(phones.messages) == 30
+    for message in phones.messages:
+        assert message.split("\x00")[1] not in shown
+    assert "2101167" not in shown and "210 11 67" not in shown
