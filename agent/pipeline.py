@@ -14,6 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import structlog
 
@@ -70,6 +71,19 @@ class _Shown:
     masked: dict[str, str]
 
 
+_Named = TypeVar("_Named", Finding, ExtractError, FileRecord)
+
+
+def _as_shown(
+    items: Iterable[_Named], shown: _Shown, redact: Callable[[_Named, str, dict[str, str]], _Named]
+) -> tuple[_Named, ...]:
+    """``items`` with the path and member names as ``shown``: a copy only of those it changes (a
+    file without a value in its names, most, keeps its findings as they are)."""
+    if shown.masked:
+        return tuple(redact(x, shown.path, shown.masked) for x in items)
+    return tuple(x if x.path == shown.path else redact(x, shown.path, shown.masked) for x in items)
+
+
 def _scrubbed(path: str, relative: str, names: NameText) -> _Shown:
     """The names no detector could judge, every digit and token-like run masked (NameText.scrubbed)."""
     scrubbed = names.scrubbed()
@@ -124,11 +138,11 @@ class Pipeline:
         return Verdict(
             path=ref.path,
             zone=ref.zone,
-            findings=tuple(redact_finding(f, shown.path, shown.masked) for f in findings.findings()),
-            errors=tuple(redact_error(e, shown.path, shown.masked) for e in errors),
+            findings=_as_shown(findings.findings(), shown, redact_finding),
+            errors=_as_shown(errors, shown, redact_error),
             bytes=size,
             seconds=time.monotonic() - started,
-            files=tuple(redact_record(r, shown.path, shown.masked) for r in files),
+            files=_as_shown(files, shown, redact_record),
         )
 
     def explain(self, ref: FileRef) -> tuple[list[Evaluation], list[ExtractError]]:

@@ -184,41 +184,43 @@ class Redactor:
         masked = mask(value, entity)
         if not context or start_in_context < 0:
             return masked
+        start, size, side = start_in_context, len(value), self.context_chars
         # field values are masked over a wider window than shown, so a label just outside still counts
-        wide_lo = max(0, start_in_context - self.context_chars - _FIELD_REACH)
-        wide = context[wide_lo : start_in_context + len(value) + self.context_chars + _FIELD_REACH]
-        at_wide = (start_in_context - wide_lo, len(value))
-        context = context[:wide_lo] + self._blank_known(wide, mask_fields(wide, *at_wide), *at_wide)
-        # only the few characters shown on each side matter: blank neighbours there, not everywhere
-        lo = max(0, start_in_context - self.context_chars)
-        shown = context[lo : start_in_context + len(value) + self.context_chars]
-        at = start_in_context - lo
-        if other_spans:
-            chars = list(shown)
-            own = range(at, at + len(value))
-            for s, e in other_spans:
-                for i in range(max(0, s - lo), min(len(chars), e - lo)):
-                    if i not in own and not chars[i].isspace():
-                        chars[i] = "*"
-            shown = "".join(chars)
-        return f"{_scrub(shown[:at])}[{masked}]{_scrub(shown[at + len(value) :])}"
-
-    def _blank_known(self, text: str, masked: str, own_start: int, own_len: int) -> str:
-        """``masked`` with every protected value found in ``text`` (same length) blanked but the own span."""
-        spans = [span for find in self.protected for span in find(text)]
-        if not spans:
-            return masked
-        return _blank(masked, spans, range(own_start, own_start + own_len))
+        wide_lo = max(0, start - side - _FIELD_REACH)
+        wide = context[wide_lo : start + size + side + _FIELD_REACH]
+        fields = field_spans(wide, start - wide_lo, size)
+        fields += (span for find in self.protected for span in find(wide))  # a known customer's name
+        # only the few characters shown on each side matter: blank there, not over the whole window
+        lo = max(0, start - side)
+        others = [(s - wide_lo, e - wide_lo) for s, e in other_spans]  # they were relative to `context`
+        shown = _blanked(wide, (lo - wide_lo, start + size + side - wide_lo), fields, others)
+        at = start - lo
+        return f"{_scrub(shown[:at])}[{masked}]{_scrub(shown[at + size :])}"
 
 
-def _blank(text: str, spans: Iterable[tuple[int, int]], keep: range) -> str:
-    """Letters and digits inside ``spans`` as ``*``, except at offsets in ``keep``."""
-    chars = list(text)
-    for a, b in spans:
-        for i in range(max(0, a), min(len(chars), b)):
-            if i not in keep and chars[i].isalnum():
-                chars[i] = "*"
-    return "".join(chars)
+def _blanked(
+    text: str, view: tuple[int, int], fields: Iterable[tuple[int, int]], others: Iterable[tuple[int, int]]
+) -> str:
+    """``text[view[0]:view[1]]`` with the letters and digits inside the ``fields`` spans as ``*``
+    (labelled and protected values) and every character but white space inside the ``others`` spans
+    (other detected values); offsets are in ``text``. A span is visited only where it meets the view:
+    the window searched for labels is ~300 characters, the view ~50. The value's own characters are
+    never shown (the excerpt puts its mask there), so whatever covers them does not matter."""
+    view_lo = view[0]
+    shown = text[view_lo : view[1]]
+    chars: list[str] | None = None
+    for spans, blanks in ((fields, str.isalnum), (others, _not_space)):
+        for a, b in spans:
+            for i in range(max(0, a - view_lo), min(len(shown), b - view_lo)):
+                if blanks(shown[i]):
+                    if chars is None:
+                        chars = list(shown)
+                    chars[i] = "*"
+    return shown if chars is None else "".join(chars)
+
+
+def _not_space(c: str) -> bool:
+    return not c.isspace()
 
 
 #: How far before the shown context a field label may stand and still mask the value it labels.
@@ -242,15 +244,15 @@ def _field_separators(text: str) -> list[int]:
     ]
 
 
-def mask_fields(text: str, own_start: int, own_len: int) -> str:
-    """Mask the values of labelled fields and of the other cells of a record, keeping labels readable.
+def field_spans(text: str, own_start: int, own_len: int) -> list[tuple[int, int]]:
+    """The spans of the values of labelled fields and of the other cells of a record: masked in an
+    excerpt (their letters and digits), labels readable.
 
     Under bank secrecy the name beside an account is itself the secret (``Holder: Noah Rossi IBAN: ...``).
     Structure decides, not a list of words in some languages: whatever follows a label's ``:`` or ``=``
     up to the end of the field (line, tab, ``;``, ``|``, or the next label: the last word before the
     next separator) is a value, and so is every other cell of a tab-separated record (CSV and sheet
-    rows). Letters and digits there become ``*``; the matched value itself (own span) is left to
-    :func:`mask`.
+    rows). The matched value itself (own span) is left to :func:`mask`.
     """
     spans: list[tuple[int, int]] = []
     seps = _field_separators(text)
@@ -270,7 +272,7 @@ def mask_fields(text: str, own_start: int, own_len: int) -> str:
         cell_end = text.find("\t", own_start, line_end)
         cell_end = line_end if cell_end < 0 else cell_end
         spans += [(line_start, cell_start), (cell_end, line_end)]
-    return _blank(text, spans, range(own_start, own_start + own_len))
+    return spans
 
 
 #: A whole run of six or more token characters that is not all letters (a word stays readable).

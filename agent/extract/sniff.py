@@ -118,6 +118,8 @@ _OLE_STREAMS: tuple[tuple[str, str], ...] = (
 )
 
 _TEXTISH_CONTROL = set(range(0, 32)) - {9, 10, 12, 13, 27}
+#: Every byte but those: deleting them leaves only the control bytes (counted by a bytes translation).
+_NOT_CONTROL = bytes(b for b in range(256) if b not in _TEXTISH_CONTROL)
 
 
 def _ext(name: str) -> str:
@@ -229,7 +231,7 @@ def _looks_binary(head: bytes) -> bool:
         # Both halves NUL (a zero-filled header: ISO 9660, disk images) is binary too.
         even, odd = sample[0::2], sample[1::2]
         return (odd.count(0) > 0.9 * len(odd)) == (even.count(0) > 0.9 * len(even))
-    bad = sum(1 for b in sample if b in _TEXTISH_CONTROL)
+    bad = len(sample.translate(None, _NOT_CONTROL))  # a byte loop in Python: 0.15 ms per file
     return bad > max(2, len(sample) // 10)
 
 

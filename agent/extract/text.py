@@ -83,9 +83,9 @@ def detect_encoding(head: bytes) -> tuple[str, int]:
 
 
 def decoded_stream(f: IO[bytes], ctx: Context) -> Iterator[tuple[str, str, int]]:
-    """Yield (text piece, encoding, genuine U+FFFD) from a binary file, decoding incrementally with
-    replacement. The third item counts U+FFFD characters the file itself holds (an earlier tool's
-    replacement mark is text, not a decoding failure), so only the ones decoding added are "bad"."""
+    """Yield (text piece, encoding, U+FFFD added) from a binary file, decoding incrementally with
+    replacement. The third item counts the U+FFFD characters decoding added: those the file itself
+    holds (an earlier tool's replacement mark is text, not a decoding failure) are not "bad"."""
     head = f.read(_HEAD)
     encoding, skip = detect_encoding(head)
     dec = codecs.getincrementaldecoder(encoding)("replace")
@@ -98,11 +98,19 @@ def decoded_stream(f: IO[bytes], ctx: Context) -> Iterator[tuple[str, str, int]]
         ctx.check()
         text = dec.decode(data, final=not data)
         if text:
-            genuine = min(text.count("\ufffd"), data.count(marker)) if marker and data else 0
-            yield text, encoding, genuine
+            yield text, encoding, _added(text, data, marker)
         if not data:
             return
         data = f.read(BLOCK)
+
+
+def _added(text: str, data: bytes, marker: bytes) -> int:
+    """The U+FFFD in ``text`` beyond the encoded ones in ``data`` (its bytes): the bytes are searched
+    only when the text holds one (a text without one, most, needs no pass over its bytes)."""
+    found = text.count("\ufffd")
+    if not found:
+        return 0
+    return found - (min(found, data.count(marker)) if marker and data else 0)
 
 
 def extract_text(f: IO[bytes], ctx: Context, member: str | None) -> Iterator[Item]:
@@ -110,10 +118,10 @@ def extract_text(f: IO[bytes], ctx: Context, member: str | None) -> Iterator[Ite
     total = bad = 0
     encoding = ""
     ch = ctx.chunker(member)
-    for piece, enc, genuine in decoded_stream(f, ctx):
+    for piece, enc, added in decoded_stream(f, ctx):
         encoding = enc
         total += len(piece)
-        bad += piece.count("\ufffd") - genuine
+        bad += added
         yield from ch.feed(piece)
     yield from ch.close()
     if total and bad > MAX_REPLACEMENT_SHARE * total:
@@ -122,7 +130,7 @@ def extract_text(f: IO[bytes], ctx: Context, member: str | None) -> Iterator[Ite
 
 def _lines(f: IO[bytes], ctx: Context) -> Iterator[str]:
     rest = ""
-    for piece, _enc, _genuine in decoded_stream(f, ctx):
+    for piece, _enc, _added in decoded_stream(f, ctx):
         rest += piece
         lines = rest.splitlines(keepends=True)
         rest = lines.pop() if lines and not lines[-1].endswith(("\n", "\r")) else ""

@@ -107,7 +107,52 @@ def phrase_regex(words: Sequence[str]) -> re.Pattern[str] | None:
     found = phrases(words)
     if not found:
         return None
-    return re.compile(" (?:" + "|".join(re.escape(p) for p in reversed(found)) + ") ")
+    try:
+        alternation = _factored(found, 0)
+    except _TooDeep:  # a pack of phrases each extending the last: a plain list, which re can parse
+        alternation = "|".join(re.escape(p) for p in reversed(found))
+    return re.compile(" (?:" + alternation + ") ")
+
+
+#: Nested groups of a factored alternation, past which :func:`phrase_regex` lists the phrases plainly
+#: (re parses each group level by recursion).
+_MAX_NESTING = 64
+
+
+class _TooDeep(Exception):
+    pass
+
+
+def _factored(found: Sequence[str], depth: int) -> str:
+    """An alternation of ``found`` (distinct strings, "" allowed) factored by common prefixes, like a
+    trie: the same strings match. re tries a plain alternation's branches one after the other at each
+    space of a window (150 phrases, 5x slower); factored, each character is compared about once."""
+    if depth > _MAX_NESTING:
+        raise _TooDeep
+    by_first: dict[str, list[str]] = {}
+    for p in found:
+        if p:
+            by_first.setdefault(p[0], []).append(p[1:])
+    branches = []
+    for first, rests in by_first.items():
+        common = _common_prefix(rests)
+        tail = _factored([r[len(common) :] for r in rests], depth + 1) if len(rests) > 1 else ""
+        branches.append(re.escape(first + common) + tail)
+    optional = "" in found
+    if not branches:
+        return ""
+    if len(branches) == 1 and not optional:
+        return branches[0]
+    return "(?:" + "|".join(branches) + ")" + ("?" if optional else "")
+
+
+def _common_prefix(strings: Sequence[str]) -> str:
+    """The longest prefix of every one of ``strings``: the one the first and last in order share."""
+    lo, hi = min(strings), max(strings)
+    n = 0
+    while n < len(lo) and lo[n] == hi[n]:
+        n += 1
+    return lo[:n]
 
 
 @dataclass(frozen=True)

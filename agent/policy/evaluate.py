@@ -10,6 +10,8 @@ import re
 from bisect import bisect_left
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property, lru_cache
+from itertools import starmap
 from operator import attrgetter
 
 from agent.models import Detection, Finding
@@ -109,8 +111,6 @@ class _Evaluation:
         self.hits: list[RuleHits] | None = [] if hits else None
         self.excerpts_per_rule = excerpts_per_rule
         self.ordered = sorted(detections, key=_ORDER)
-        self.starts = [d.start for d in self.ordered]
-        self.longest = max((d.end - d.start for d in self.ordered), default=0)
         self.by_entity: dict[str, list[Detection]] = {}
         for d in self.ordered:
             self.by_entity.setdefault(d.entity, []).append(d)
@@ -119,6 +119,15 @@ class _Evaluation:
         self.covered: set[str] = set()
         self.findings: list[Finding] = []
         self.decisions: list[Decision] = []
+
+    @cached_property
+    def starts(self) -> list[int]:
+        """Where the detections start, in order (for :meth:`neighbours`: excerpts only)."""
+        return [d.start for d in self.ordered]
+
+    @cached_property
+    def longest(self) -> int:
+        return max((d.end - d.start for d in self.ordered), default=0)
 
     # -- one rule -------------------------------------------------------------------------------
     def apply(self, rule: Rule) -> None:
@@ -133,9 +142,7 @@ class _Evaluation:
             self.decide_all(rule, candidates, f"zone role '{self.doc.role}' not applicable")
             return
         accepted = self.screen(rule, candidates)
-        distinct: dict[str, Detection] = {}
-        for d in accepted:
-            distinct.setdefault(distinct_key(d), d)
+        distinct = _firsts(list(map(distinct_key, accepted)), accepted)
         n = len(distinct)
         if n < rule.min_count:
             self.decide_all(
@@ -154,10 +161,10 @@ class _Evaluation:
             for (key, d), excerpt in zip(chosen, excerpts, strict=True):
                 self.findings.append(self.finding(rule, d, count, excerpt, self.fingerprint(key, d)))
             return
-        (key, d), *rest = chosen
-        first = self.finding(rule, d, count, excerpts[0], self.fingerprint(key, d))
-        prints = (first.fingerprint, *(self.fingerprint(k, o) for k, o in rest))
-        self.hits.append(RuleHits(first, prints, tuple(excerpts)))
+        messages = tuple(starmap(_message, chosen))
+        hashed = self.redactor.fingerprint_of  # the others only if the incident needs them (group.py)
+        first = self.finding(rule, chosen[0][1], count, excerpts[0], hashed(messages[0]))
+        self.hits.append(RuleHits(first, messages, tuple(excerpts), hashed))
 
     def capped_excerpts(self, chosen: list[Detection]) -> list[str]:
         """The excerpt of each chosen detection, built only until ``excerpts_per_rule`` distinct
@@ -177,9 +184,7 @@ class _Evaluation:
         return out
 
     def fingerprint(self, key: str, d: Detection) -> str:
-        """``d``'s fingerprint from its :func:`distinct_key`, which is its fingerprint message when
-        ``d`` has a value."""
-        return self.redactor.fingerprint_of(key) if d.value else self.redactor.fingerprint(d.entity, d.value)
+        return self.redactor.fingerprint_of(_message(key, d))
 
     def candidates(self, rule: Rule) -> list[Detection]:
         """The detections of the rule's entities, in document order."""
@@ -269,6 +274,22 @@ class _Evaluation:
         ]
 
 
+def _firsts(keys: list[str], detections: list[Detection]) -> dict[str, Detection]:
+    """Each key with its first detection, in order of first occurrence."""
+    firsts = dict(zip(keys, detections, strict=True))  # distinct keys (the usual case): no loop in Python
+    if len(firsts) < len(keys):
+        firsts = {}
+        for key, d in zip(keys, detections, strict=True):
+            firsts.setdefault(key, d)
+    return firsts
+
+
+def _message(key: str, d: Detection) -> str:
+    """What ``d``'s fingerprint is the keyed hash of, from its :func:`distinct_key`: that key itself
+    when ``d`` has a value."""
+    return key if d.value else fingerprint_message(d.entity, d.value)
+
+
 def distinct_key(d: Detection) -> str:
     """Values that differ only in presentation (spaces, dashes, case) count once."""
     return fingerprint_message(d.entity, d.value) if d.value else f"{d.entity}\x00@{d.start}"
@@ -322,9 +343,16 @@ def _score(rule: Rule, d: Detection, _: Windows | None) -> str | None:
 def _attributes(rule: Rule, d: Detection, _: Windows | None) -> str | None:
     for key, allowed in rule.attributes:
         value = d.attribute(key)
-        if value is None or normalise_text(value).strip() not in allowed:
+        if value is None or _attribute_word(value) not in allowed:
             return f"attribute {key}={value or '-'} not in {sorted(allowed)}"
     return None
+
+
+@lru_cache(maxsize=256)
+def _attribute_word(value: str) -> str:
+    """An attribute's value as a rule lists it: recognizers give a handful of values (a role, a card
+    scheme, a country), asked of every candidate by every rule that filters on them."""
+    return normalise_text(value).strip()
 
 
 def _min_attributes(rule: Rule, d: Detection, _: Windows | None) -> str | None:

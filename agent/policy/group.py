@@ -10,7 +10,7 @@ distinct values, the first few members and excerpts. Memory is bounded whatever 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from agent.models import SEVERITY_RANK, Finding, Severity
@@ -23,14 +23,23 @@ MAX_FINGERPRINTS = 10_000  # distinct values counted exactly; beyond it, each ne
 @dataclass(frozen=True)
 class RuleHits:
     """The findings of one rule in one document, as a file's incident needs them: the first whole,
-    then of every finding (the first's included, in order) only its fingerprint and excerpt. All of
-    them share the first's path, member, rule, severity and count (several findings only ever come
-    from a rule that counts each value once). A phone-number rule turns thousands of values into one
-    incident: building a Finding for each was a large share of the evaluation."""
+    then of every finding (the first's included, in order) only its excerpt and what its fingerprint
+    is the keyed hash of (:func:`agent.redact.fingerprint_message`). All of them share the first's
+    path, member, rule, severity and count (several findings only ever come from a rule that counts
+    each value once). A phone-number rule turns thousands of values into one incident: building a
+    Finding for each was a large share of the evaluation, and hashing each value is needed only when
+    the incident already holds fingerprints from elsewhere (another member, the file's name).
+
+    ``messages`` hold the values in clear: a RuleHits never leaves the process that evaluated it."""
 
     first: Finding
-    fingerprints: tuple[str, ...]
+    messages: tuple[str, ...] = field(repr=False)  # values in clear: memory only
     excerpts: tuple[str, ...]  # "" where the excerpt budget built none
+    fingerprint_of: Callable[[str], str] = field(repr=False, compare=False)
+
+    @property
+    def fingerprints(self) -> tuple[str, ...]:
+        return tuple(map(self.fingerprint_of, self.messages))
 
 
 @dataclass
@@ -38,37 +47,52 @@ class _Group:
     first: Finding
     occurrences: int = 0
     distinct: int = 0
-    fingerprints: set[str] = field(default_factory=set)
+    #: The fingerprints seen (at most MAX_FINGERPRINTS), or while ``hashing`` is set, the messages
+    #: they are the keyed hashes of: distinct messages have distinct fingerprints (HMAC-SHA256, 128
+    #: bits kept), so either counts the same distinct values.
+    seen: set[str] = field(default_factory=set, repr=False)
+    hashing: Callable[[str], str] | None = None
     members: list[str] = field(default_factory=list)
     excerpts: list[str] = field(default_factory=list)
 
     def add(self, f: Finding) -> None:
+        self._by_fingerprint()
         members = f.members or ((f.member,) if f.member else ())
         self._take(f.occurrences, (f.fingerprint,), f.count, members, f.excerpts or (f.excerpt,), f.severity)
 
     def add_hits(self, h: RuleHits) -> None:
         """As :meth:`add` of each of the findings ``h`` stands for, in order."""
+        if not self.occurrences:  # a new incident: it counts messages until a fingerprint comes
+            self.hashing = h.fingerprint_of
+        if self.hashing is not None and self.hashing == h.fingerprint_of:
+            keys = h.messages
+        else:
+            self._by_fingerprint()
+            keys = h.fingerprints
         f = h.first
         members = (f.member,) if f.member else ()
-        self._take(len(h.fingerprints), h.fingerprints, f.count, members, h.excerpts, f.severity)
+        self._take(len(keys), keys, f.count, members, h.excerpts, f.severity)
+
+    def _by_fingerprint(self) -> None:
+        """Count by fingerprint from now on: those of the messages seen so far."""
+        if self.hashing is not None:
+            self.seen = set(map(self.hashing, self.seen))
+            self.hashing = None
 
     def _take(
         self,
         occurrences: int,
-        fingerprints: Iterable[str],
+        keys: Sequence[str],
         count: int,
         members: Iterable[str],
         excerpts: Iterable[str],
         severity: Severity,
     ) -> None:
-        """Findings with these fingerprints (``count`` distinct values behind each), members,
-        excerpts and severity: each field is merged on its own, so the order across fields is free."""
+        """Findings with these fingerprints (or messages: ``seen``), ``count`` distinct values behind
+        each, members, excerpts and severity: each field is merged on its own, so the order across
+        fields is free."""
         self.occurrences += occurrences
-        for fingerprint in fingerprints:
-            if fingerprint not in self.fingerprints:
-                self.distinct += count
-                if len(self.fingerprints) < MAX_FINGERPRINTS:
-                    self.fingerprints.add(fingerprint)
+        self._count(keys, count)
         for m in members:
             if len(self.members) < MAX_MEMBERS_SHOWN and m not in self.members:
                 self.members.append(m)
@@ -79,6 +103,21 @@ class _Group:
                 self.excerpts.append(e)
         if SEVERITY_RANK[severity] > SEVERITY_RANK[self.first.severity]:
             self.first = dataclasses.replace(self.first, severity=severity)
+
+    def _count(self, keys: Sequence[str], count: int) -> None:
+        """Each key not seen yet adds ``count`` distinct values; the first MAX_FINGERPRINTS are kept."""
+        seen = self.seen
+        new = set(keys)
+        if len(new) == len(keys) and new.isdisjoint(seen):  # the usual case, without a loop in Python
+            self.distinct += count * len(keys)
+            room = MAX_FINGERPRINTS - len(seen)
+            seen.update(new if len(keys) <= room else keys[: max(0, room)])
+            return
+        for key in keys:
+            if key not in seen:
+                self.distinct += count
+                if len(seen) < MAX_FINGERPRINTS:
+                    seen.add(key)
 
     def finding(self) -> Finding:
         if self.occurrences == 1:

@@ -11,7 +11,7 @@ import pytest
 from agent.demo import group4, luhn_complete
 from agent.models import Detection, TextChunk
 from agent.pipeline import Pipeline, build_pipeline
-from agent.policy import DocContext, evaluate
+from agent.policy import DocContext, evaluate, group
 from agent.policy.evaluate import evaluate_hits
 from agent.policy.group import MAX_EXCERPTS_SHOWN, FileFindings
 
@@ -39,10 +39,20 @@ def detections(pipeline: Pipeline) -> dict[str, list[Detection]]:
     }
 
 
+@pytest.mark.parametrize("kept", [group.MAX_FINGERPRINTS, 4])
 @pytest.mark.parametrize("limit", [None, 1, MAX_EXCERPTS_SHOWN])
 @pytest.mark.parametrize("seed", range(6))
-def test_hits_group_like_findings(pipeline: Pipeline, detections: dict, limit: int | None, seed: int) -> None:
-    """Members in any order, repeated, with any excerpt budget: the same incidents either way."""
+def test_hits_group_like_findings(
+    pipeline: Pipeline,
+    detections: dict,
+    limit: int | None,
+    seed: int,
+    kept: int,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Members in any order, repeated, with any excerpt budget, findings of the names (which come as
+    findings) before, between or after them, few distinct values kept: the same incidents either way."""
+    monkeypatch.setattr(group, "MAX_FINGERPRINTS", kept)
     rng = random.Random(seed)
     names = [rng.choice(list(TEXTS)) for _ in range(rng.randint(1, 6))]
     role = rng.choice(["contractor-drop", "outbound", "internal"])
@@ -53,8 +63,29 @@ def test_hits_group_like_findings(pipeline: Pipeline, detections: dict, limit: i
         args = (detections[name], doc, pipeline.policies, pipeline.redactor)
         by_findings.add(evaluate(*args, excerpts_per_rule=limit).findings)
         by_hits.add_hits(evaluate_hits(*args, excerpts_per_rule=limit))
+        if rng.random() < 0.3:  # a name holding the same kind of values
+            named = evaluate(detections[rng.choice(list(TEXTS))], doc, pipeline.policies, pipeline.redactor)
+            by_findings.add(named.findings)
+            by_hits.add(named.findings)
     assert by_hits.findings() == by_findings.findings()
     assert by_findings.findings()  # the texts do raise findings
+
+
+@pytest.mark.parametrize(("kept", "distinct"), [(group.MAX_FINGERPRINTS, 30), (4, 4 + 3 * 26)])
+def test_values_repeated_across_members_and_names_count_once(
+    pipeline: Pipeline, detections: dict, kept: int, distinct: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same 30 phone numbers in two members and in the name: each counted once, as long as the
+    incident keeps that many distinct values; past that, a value not kept counts again."""
+    monkeypatch.setattr(group, "MAX_FINGERPRINTS", kept)
+    findings = FileFindings()
+    for member in ("a.txt", "b.txt"):
+        doc = DocContext("/z/a.zip", member, None, "contractor-drop")
+        findings.add_hits(evaluate_hits(detections["phones"], doc, pipeline.policies, pipeline.redactor))
+    doc = DocContext("/z/a.zip", None, None, "contractor-drop")
+    findings.add(evaluate(detections["phones"], doc, pipeline.policies, pipeline.redactor).findings)
+    (phones,) = [f for f in findings.findings() if f.rule == "phone-number"]
+    assert (phones.count, phones.occurrences) == (distinct, 90)
 
 
 def test_hits_stand_for_each_finding(pipeline: Pipeline, detections: dict) -> None:
@@ -67,3 +98,18 @@ def test_hits_stand_for_each_finding(pipeline: Pipeline, detections: dict) -> No
     assert len(phones) == 30 and hits.first == phones[0]
     assert hits.fingerprints == tuple(f.fingerprint for f in phones)
     assert hits.excerpts == tuple(f.excerpt for f in phones) and "" in hits.excerpts
+
+
+def test_hits_and_incidents_never_show_a_value_in_their_repr(pipeline: Pipeline, detections: dict) -> None:
+    """The hits and an incident being counted hold the values in clear (what fingerprints hash): a log
+    line or a traceback that prints them must not show one."""
+    doc = DocContext("/srv/drop/a.txt", None, None, "contractor-drop")
+    hits = evaluate_hits(detections["phones"], doc, pipeline.policies, pipeline.redactor)
+    findings = FileFindings()
+    findings.add_hits(hits)
+    shown = repr(hits) + repr(findings._groups)
+    (phones,) = [h for h in hits if h.first.rule == "phone-number"]
+    assert len(phones.messages) == 30
+    for message in phones.messages:
+        assert message.split("\x00")[1] not in shown
+    assert "2101167" not in shown and "210 11 67" not in shown
