@@ -59,7 +59,7 @@ DetectionHook = Callable[[Sequence[Detection]], None]
 @dataclass
 class _DocState:
     detections: list[Detection] = field(default_factory=list)
-    seen: set[tuple[str, int, int]] = field(default_factory=set)
+    seen: dict[tuple[str, int, int], int] = field(default_factory=dict)  # span -> index in detections
     per_entity: dict[str, int] = field(default_factory=lambda: defaultdict(int))
 
 
@@ -232,9 +232,12 @@ class Pipeline:
             if per_entity[d.entity] >= MAX_DETECTIONS_PER_ENTITY:  # before `seen`: memory stays bounded
                 continue
             key = (d.entity, d.start, d.end)
-            if key in seen:  # overlapping chunks report the same value twice
+            at = seen.get(key)
+            if at is not None:  # overlapping chunks report the same value twice: keep the better read,
+                if d.score > state.detections[at].score:  # e.g. the later chunk holds its context word
+                    state.detections[at] = d
                 continue
-            seen.add(key)
+            seen[key] = len(state.detections)
             per_entity[d.entity] += 1
             state.detections.append(d)
 
