@@ -14,7 +14,8 @@ import math
 import os
 import re
 import sys
-from collections.abc import Callable, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
+from contextlib import contextmanager
 from typing import IO, Any
 
 import structlog
@@ -144,6 +145,24 @@ def scrub_secrets(logger: Any, method: str, event_dict: MutableMapping[str, Any]
         if k not in _SKIP_KEYS and not k.startswith("_"):
             event_dict[k] = scrub_value(v)
     return event_dict
+
+
+@contextmanager
+def about_file(shown_path: str | None) -> Iterator[None]:
+    """Every log line inside names the file being scanned as ``path``, the way alerts show it (values in
+    its name masked: agent.policy.names). Stages deep in a scan (extraction, classification) never
+    know that form and must not log the real path, which may hold a customer's name or a card number;
+    the daemon's worker binds it here once per file, after it masked the name. ``None`` (the name
+    could not be masked): the lines carry no path; the parent's lines about the file withhold it."""
+    if shown_path is None:
+        yield
+        return
+    # bound and reset by token, a few µs a file (structlog's bound_contextvars copies the whole context)
+    tokens = structlog.contextvars.bind_contextvars(path=shown_path)
+    try:
+        yield
+    finally:
+        structlog.contextvars.reset_contextvars(**tokens)
 
 
 _HANDLER_MARK = "_dropwarden_handler"

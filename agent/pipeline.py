@@ -220,7 +220,10 @@ class Pipeline:
             errors.append(ExtractError(chunk.path, chunk.member, "limit_memory", "memory ceiling reached"))
             return
         except Exception as exc:  # a detector bug must not lose the rest of the file
-            log.error("classify_failed", path=chunk.path, member=chunk.member, error=type(exc).__name__)
+            # no path or member name, which may hold values: the worker's log context names the file
+            # as alerts do (agent.log.about_file); the member is named, masked, in the verdict's error
+            in_member = chunk.member is not None
+            log.error("classify_failed", part=chunk.part, in_member=in_member, error=type(exc).__name__)
             errors.append(
                 ExtractError(chunk.path, chunk.member, "internal", f"classifier: {type(exc).__name__}")
             )

@@ -34,6 +34,7 @@ import structlog
 
 from agent.extract import ocr
 from agent.journal import FileStat
+from agent.log import about_file
 from agent.models import Detection, FileRef, Finding, Verdict
 from agent.redact import shown
 from agent.security.dirfd import PathRefused, open_regular
@@ -330,26 +331,29 @@ def worker_main(conn: mpc.Connection, spec: Any, seal_to: Any = None, log_setup:
             return
         ocr.on_heavy = _announcer(conn, job.seq)
         try:
-            _send_name(conn, pipeline, job)
-            conn.send(_guarded_job(pipeline, job, seal_to))
+            with about_file(_send_name(conn, pipeline, job)):  # its log lines name the file as alerts do
+                result = _guarded_job(pipeline, job, seal_to)
+            conn.send(result)
         except (BrokenPipeError, OSError):
             return
 
 
-def _send_name(conn: mpc.Connection, pipeline: Any, job: Job) -> None:
+def _send_name(conn: mpc.Connection, pipeline: Any, job: Job) -> str | None:
     """Tell the parent how the job's path is shown before a byte of the file is read (tens of
     microseconds: one short text classified), so that a worker killed on the file still has its
-    name masked in the parent's alert. A pipeline that cannot say (a test stand-in) sends nothing."""
+    name masked in the parent's alert; that shown path, or None when there is none. A pipeline that
+    cannot say (a test stand-in) sends nothing."""
     shown_path = getattr(pipeline, "shown_path", None)
     if shown_path is None:
-        return
+        return None
     ref = FileRef(path=job.path, zone=job.zone, role=job.role, root=job.root)  # type: ignore[arg-type]
     try:
-        shown = shown_path(ref)
+        shown = str(shown_path(ref))
     except Exception as exc:  # the parent withholds the name (outcome.withheld_path)
         log.error("name_masking_failed", error=type(exc).__name__)
-        return
+        return None
     conn.send(Named(job.seq, shown))
+    return shown
 
 
 def _guarded_job(pipeline: Any, job: Job, seal_to: Any) -> JobResult:

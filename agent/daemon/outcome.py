@@ -189,7 +189,8 @@ class OutcomeHandler:
         try:
             self.handle(o)
         except Exception as exc:
-            log.error("outcome_handling_failed", path=o.item.path, kind=o.kind, error=type(exc).__name__)
+            path, kind = self.logged_path(o), o.kind
+            log.error("outcome_handling_failed", path=path, kind=kind, error=type(exc).__name__)
             self.backlog.strand(o.item)
 
     def handle(self, o: Outcome) -> None:
@@ -212,7 +213,10 @@ class OutcomeHandler:
             fst = None
         self.journal.fail(item, reason, fst, self.digest)
         self.metrics.errors.labels(zone=zone, reason=reason).inc()
-        log.warning("scan_failed", path=item.path, zone=zone, reason=reason, seconds=round(o.seconds, 3))
+        log.warning(
+            "scan_failed", path=self.logged_path(o), zone=zone, reason=reason,
+            seconds=round(o.seconds, 3),
+        )  # fmt: skip
         self._alert_unscanned(item, reason, o.seconds, o.shown)
 
     def _alert_unscanned(self, item: WorkItem, reason: str, seconds: float, shown: str | None) -> None:
@@ -224,8 +228,8 @@ class OutcomeHandler:
         findings = self.policies.unscanned(ref, (err,))
         if findings:
             if shown is None:
-                log.warning("name_withheld", zone=item.zone, reason=reason)
                 shown = withheld_path(ref, self.key)
+                log.warning("name_withheld", path=shown, zone=item.zone, reason=reason)
             masked = tuple(redact_finding(f, shown, {}) for f in findings)
             self.alert(Verdict(item.path, item.zone, masked, (err,), 0, seconds), item.zone)
 
@@ -251,9 +255,21 @@ class OutcomeHandler:
             error=reasons[0] if reasons else None, stat=stat, content_hash=content_hash,
             policy_digest=self.digest,
         )  # fmt: skip
-        self._count_scan(item, v, reasons)
+        self._count_scan(item, v, reasons, self.logged_path(o))
 
-    def _count_scan(self, item: WorkItem, v: Verdict, reasons: Sequence[str]) -> None:
+    def logged_path(self, o: Outcome) -> str:
+        """The outcome's file as log lines name it: as its alerts show it (the verdict's inventory
+        holds the path masked by the worker's scan; else the worker's ``Named``), withheld when the
+        worker never said. Never the real path, whose name may hold a customer's name or a card
+        number: the parent has no recognizers to mask it."""
+        if o.verdict is not None and o.verdict.files:
+            return o.verdict.files[0].path
+        if o.shown is not None:
+            return o.shown
+        item = o.item
+        return withheld_path(_zone_ref(item.path, item.zone, self.settings.zone(item.zone)), self.key)
+
+    def _count_scan(self, item: WorkItem, v: Verdict, reasons: Sequence[str], shown: str) -> None:
         zone, m = item.zone or "", self.metrics
         files = v.files
         m.files_scanned.labels(zone=zone, format=files[0].format if files else "unknown").inc()
@@ -266,7 +282,7 @@ class OutcomeHandler:
         for r in reasons:
             m.errors.labels(zone=zone, reason=r).inc()
         (log.info if v.findings or reasons else log.debug)(
-            "file_scanned", path=item.path, zone=zone, findings=len(v.findings), max_severity=v.max_severity,
+            "file_scanned", path=shown, zone=zone, findings=len(v.findings), max_severity=v.max_severity,
             errors=list(reasons), seconds=round(v.seconds, 3),
         )  # fmt: skip
 
@@ -300,12 +316,12 @@ class OutcomeHandler:
             )  # fmt: skip
         except Exception as exc:
             reason = str(getattr(exc, "reason", type(exc).__name__))
-            log.error("quarantine_failed", path=v.path, rule=f.rule, error=type(exc).__name__, reason=reason)
+            log.error("quarantine_failed", path=f.path, rule=f.rule, error=type(exc).__name__, reason=reason)
             self.audit("quarantine_failed", path=v.path, zone=zone.name, rule=f.rule, reason=reason)
             return None
         self._tombstones.add(rec.tombstone_sha256)
         self.metrics.quarantined.labels(zone=zone.name).inc()
-        log.warning("file_quarantined", path=v.path, rule=f.rule, incident_id=rec.incident_id)
+        log.warning("file_quarantined", path=f.path, rule=f.rule, incident_id=rec.incident_id)
         return str(rec.incident_id)
 
     def alert_unsent_quarantines(self) -> None:

@@ -88,7 +88,8 @@ class Extractor:
             except MemoryError:
                 yield ctx.error(None, "limit_memory", "memory ceiling reached while reading")
             except Exception as e:  # a bug in Dropwarden: report, count, go on
-                log.error("extract_failed", path=ref.path, error=type(e).__name__)
+                # no path: the worker's log context names the file as alerts do (agent.log.about_file)
+                log.error("extract_failed", error=type(e).__name__)
                 yield ctx.error(None, "internal", f"{type(e).__name__} in extractor")
 
     def extract_file(self, f: IO[bytes], ctx: Context, display: str) -> Iterator[Item]:

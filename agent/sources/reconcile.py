@@ -87,6 +87,12 @@ class ZoneFilter:
         return not self.include or self._hit(rel, self.include)
 
 
+def _depth(root: str, d: str) -> int:
+    """How many folders ``d`` lies below ``root`` (0: the root itself)."""
+    rel = d[len(root) :].strip("/")
+    return rel.count("/") + 1 if rel else 0
+
+
 def crawl(
     flt: ZoneFilter,
     start: str | None = None,
@@ -112,7 +118,10 @@ def crawl(
                     "crawl_dir_vanished"
                 )  # renamed or removed meanwhile: its new name has its own event
             else:
-                log.warning("crawl_dir_failed", path=d, error=exc.strerror or type(exc).__name__)
+                # the zone root and the depth, never the folder's name: it may hold a value (a customer's
+                # name, a card number) and the parent has no recognizers to mask it as alerts would
+                error = exc.strerror or type(exc).__name__
+                log.warning("crawl_dir_failed", zone_root=flt.root, depth=_depth(flt.root, d), error=error)
             continue
         subdirs = []
         for e in entries:

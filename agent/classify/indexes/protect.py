@@ -119,19 +119,22 @@ def iter_documents(
     Without ``extract_text`` only plain-text files are read (others are skipped and logged); the CLI
     passes a function built on the extraction stage so DOCX/PDF/... are fingerprinted too.
     """
+    n = 0
     for p in sorted(Path(directory).rglob("*")):
         if not p.is_file() or p.name.startswith("."):
             continue
+        n += 1  # logged by position among these files and suffix, never by name: it may hold a value
+        where = {"directory": str(directory), "position": n, "suffix": p.suffix.lower()}
         if extract_text is not None:
             try:
                 text = extract_text(str(p))
             except Exception as exc:  # one unreadable document must not stop the build
-                log.warning("protected_doc_failed", path=str(p), error=type(exc).__name__)
+                log.warning("protected_doc_failed", **where, error=type(exc).__name__)
                 continue
         elif p.suffix.lower() in TEXT_SUFFIXES:
             text = p.read_bytes().decode("utf-8", errors="replace")
         else:
-            log.warning("protected_doc_skipped", path=str(p), reason="no text extractor for this format")
+            log.warning("protected_doc_skipped", **where, reason="no text extractor for this format")
             continue
         yield p.stem, text
 
