@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
 from typing import Any
 
+from agent.log import about_file
 from agent.models import ExtractError, FileRef, Verdict
 
 Scan = Callable[[FileRef], Verdict]
@@ -162,7 +163,8 @@ def _work(conn: mpc.Connection, shared: _Shared) -> None:
                 shared.started[i] = time.monotonic()
                 shared.state[i] = _RUNNING
                 shown = _say_name(conn, i, ref, shared.naming)
-                verdict = guarded(shared.scan, ref, shown)
+                with about_file(shown):  # log lines about the file name it as outputs show it
+                    verdict = guarded(shared.scan, ref, shown)
                 shared.state[i] = _FINISHED
                 _send(conn, i, verdict, ref, shown)
     except EOFError:  # the parent went away

@@ -178,3 +178,30 @@ def test_a_killed_workers_file_is_logged_as_its_unscanned_alert_shows_it(
     (line,) = events(lines, "scan_failed")
     assert line["path"] == alert["path"] == shown and CARD not in shown
     assert CARD not in lines.getvalue() and EMAIL not in lines.getvalue()
+
+
+def test_a_scan_worker_logs_under_the_path_it_said(tmp_path: Path) -> None:
+    """`dropwarden scan`'s forked worker binds the shown path it told the parent around the file's scan:
+    a stage logging deep inside names the file that way (the line is read from the worker's output)."""
+    import structlog
+
+    from agent.models import Verdict
+    from agent.scanpool import Naming, scan_named
+
+    log_file = tmp_path / "log.jsonl"
+    with log_file.open("w", buffering=1) as out:  # line-buffered: the worker leaves with os._exit
+        configure_logging(json=True, level="debug", stream=out)
+        try:
+
+            def scan(ref: FileRef) -> Verdict:
+                structlog.get_logger("probe").error("probe_failed")
+                return Verdict(ref.path, None, (), (), 0, 0.0)
+
+            naming = Naming(shown=lambda _: SHOWN, withheld=lambda _: "/srv/drop/[name withheld]")
+            refs = [FileRef(str(tmp_path / NAME))]
+            assert [shown for _, shown in scan_named(refs, 1, scan, 60.0, naming)] == [SHOWN]
+        finally:
+            reset_logging()
+    (line,) = [json.loads(x) for x in log_file.read_text().splitlines() if "probe_failed" in x]
+    assert line["path"] == SHOWN
+    assert CARD not in log_file.read_text() and EMAIL not in log_file.read_text()
