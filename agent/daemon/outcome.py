@@ -317,7 +317,7 @@ class OutcomeHandler:
         except Exception as exc:
             reason = str(getattr(exc, "reason", type(exc).__name__))
             log.error("quarantine_failed", path=f.path, rule=f.rule, error=type(exc).__name__, reason=reason)
-            self.audit("quarantine_failed", path=v.path, zone=zone.name, rule=f.rule, reason=reason)
+            self.audit("quarantine_failed", path=f.path, zone=zone.name, rule=f.rule, reason=reason)  # shown
             return None
         self._tombstones.add(rec.tombstone_sha256)
         self.metrics.quarantined.labels(zone=zone.name).inc()
