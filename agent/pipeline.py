@@ -102,9 +102,11 @@ class Pipeline:
 
     def warm_up(self) -> None:
         """Load what recognizers load lazily (phone metadata, the suffix list, the regexes of the
-        common entities) now, once: call it before forking workers, so each does not load them again
-        on its first file. A one-file scan skips it and loads only what its file needs."""
+        common entities) and every format reader now, once: call it before forking workers, so each
+        does not load them again on its first file. A one-file scan skips it and loads only what its
+        file needs."""
         if not self.warmed:
+            self.extractor.load_readers()
             self.evaluate_text(_WARM_UP, FileRef("<warm-up>"))
             self.warmed = True
 

@@ -8,31 +8,19 @@ text to classify, and emptiness is not a failure.
 
 from __future__ import annotations
 
+import functools
+import importlib
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
+from types import ModuleType
 from typing import IO
 
 import structlog
 
-from agent.extract import (
-    archive,
-    image,
-    legacy,
-    liberation,
-    mail,
-    office,
-    pdf,
-    pst,
-    rtf,
-    sniff,
-    text,
-    unpack,
-    xlsx,
-    zipdocs,
-)
-from agent.extract.context import Abort, Context, Item
+from agent.extract import text
+from agent.extract.context import Abort, Context, Item, Recurse
 from agent.extract.safeopen import OpenFailure, open_for_scan
 from agent.extract.sniff import EXPECTED_BY_EXTENSION, NO_TEXT_FORMATS, _ext, refine, sniff_format
 from agent.models import FORMATS, ExtractError, FileRecord, FileRef, FileStatus, Limits, TextChunk
@@ -95,6 +83,15 @@ class Extractor:
     def extract_file(self, f: IO[bytes], ctx: Context, display: str) -> Iterator[Item]:
         """Extract an open, seekable top-level file (also used for in-memory tests)."""
         yield from _dispatch(f, ctx, None, display, 0)
+
+    @staticmethod
+    def load_readers() -> None:
+        """Import every format reader now (they load on first use otherwise): call it before forking
+        workers, so they share the readers' libraries instead of each importing them."""
+        for module in LAZY_MODULES:
+            _module(module)
+        for fmt in _READERS:
+            _reader(fmt)
 
 
 def file_records(ctx: Context, failed: set[str | None]) -> list[FileRecord]:
@@ -169,7 +166,8 @@ def _sniff(f: IO[bytes], ctx: Context, member: str | None, display: str) -> str:
     f.seek(0)
     sniffed = sniff_format(head, display)
     if sniffed == "zip":
-        archive.check_entries(f, ctx)  # before any zipfile parse: the directory may be 600k entries
+        # before any zipfile parse: the directory may be 600k entries
+        _module("archive").check_entries(f, ctx)
     fmt = refine(sniffed, f)
     ctx.formats[member] = fmt
     return fmt
@@ -191,7 +189,7 @@ def _read_format(
     def recurse(sub: IO[bytes], name: str, sub_depth: int) -> Iterator[Item]:
         return _dispatch(sub, ctx, name, name, sub_depth)
 
-    if fmt in _PACKAGES and (err := archive.package_error(f, ctx, member)) is not None:
+    if fmt in _PACKAGES and (err := _module("archive").package_error(f, ctx, member)) is not None:
         yield err
         return
     if fmt == "text":
@@ -199,15 +197,15 @@ def _read_format(
     elif fmt in ("csv", "tsv"):
         yield from text.extract_table(f, ctx, member, "," if fmt == "csv" else "\t")
     elif fmt in _READERS:
-        yield from _READERS[fmt](f, ctx, member, depth, recurse)
+        yield from _reader(fmt)(f, ctx, member, depth, recurse)
     elif fmt in ("odt", "ods"):
-        yield from office.extract_odf(f, ctx, member, spreadsheet=fmt == "ods")
+        yield from _module("office").extract_odf(f, ctx, member, spreadsheet=fmt == "ods")
     elif fmt in ("gzip", "bz2", "xz"):
-        yield from archive.extract_stream(f, fmt, ctx, member, display, depth, recurse)
+        yield from _module("archive").extract_stream(f, fmt, ctx, member, display, depth, recurse)
     else:
         yield from _other(f, fmt, ctx, member, display, depth, recurse)
     if fmt in _PACKAGES:  # pictures pasted into documents (scans) are read by OCR
-        yield from image.package_images(f, ctx, member, depth, recurse)
+        yield from _module("image").package_images(f, ctx, member, depth, recurse)
 
 
 def _other(
@@ -217,13 +215,13 @@ def _other(
     member: str | None,
     display: str,
     depth: int,
-    recurse: archive.Recurse,
+    recurse: Recurse,
 ) -> Iterator[Item]:
     """Archives read through libarchive, and the formats that are not read: said so, never silent."""
     if fmt in _LIBARCHIVE:
-        yield from unpack.extract_archive(f, fmt, ctx, member, depth, recurse)
+        yield from _module("unpack").extract_archive(f, fmt, ctx, member, depth, recurse)
     elif fmt == "compress":
-        yield from unpack.extract_compress(f, ctx, member, display, depth, recurse)
+        yield from _module("unpack").extract_compress(f, ctx, member, display, depth, recurse)
     elif fmt == "ooxml_encrypted":
         yield ctx.error(member, "encrypted", "password-protected Office document")
     elif fmt not in NO_TEXT_FORMATS and fmt not in ("empty", "image"):
@@ -233,35 +231,58 @@ def _other(
 
 _LIBARCHIVE = frozenset({"7z", "rar", "cab", "iso", "cpio"})
 _PACKAGES = frozenset({"docx", "xlsx", "pptx", "odt", "ods", "epub", "xps", "vsdx", "iwork"})
-_READERS = {
-    "pdf": pdf.extract_pdf,
-    "docx": office.extract_docx,
-    "xlsx": xlsx.extract_xlsx,
-    "pptx": office.extract_pptx,
-    "zip": archive.extract_zip,
-    "tar": archive.extract_tar,
-    "eml": mail.extract_eml,
-    "msg": mail.extract_msg,
-    "mbox": mail.extract_mbox,
-    "emlx": mail.extract_emlx,
-    "doc": legacy.extract_doc,
-    "xls": legacy.extract_xls,
-    "ppt": legacy.extract_ppt,
-    "rtf": rtf.extract_rtf,
-    "ole": legacy.extract_ole,
-    "image": image.extract_image,
-    "pst": pst.extract_pst,
-    "epub": zipdocs.extract_epub,
-    "xps": zipdocs.extract_xps,
-    "vsdx": zipdocs.extract_vsdx,
-    "iwork": zipdocs.extract_iwork,
-    "keystore": sniff.extract_keystore,
-    "wpd": liberation.extract_converted("wpd"),
-    "vsd": liberation.extract_converted("vsd"),
-    "pub": liberation.extract_converted("pub"),
-    "chm": liberation.extract_chm,
-    "onenote": liberation.extract_onenote,
+#: A format reader: (file, context, member name, depth, recurse) -> chunks and errors.
+Reader = Callable[[IO[bytes], Context, str | None, int, Recurse], Iterator[Item]]
+
+#: format -> (module under agent.extract, reader function[, argument of that factory]). The readers
+#: are imported on first use, so a scan of text files never loads the mail, Office (lxml), archive
+#: (libarchive) or PDF libraries; `Extractor.load_readers` imports them all before workers fork.
+_READERS: dict[str, tuple[str, ...]] = {
+    "pdf": ("pdf", "extract_pdf"),
+    "docx": ("office", "extract_docx"),
+    "xlsx": ("xlsx", "extract_xlsx"),
+    "pptx": ("office", "extract_pptx"),
+    "zip": ("archive", "extract_zip"),
+    "tar": ("archive", "extract_tar"),
+    "eml": ("mail", "extract_eml"),
+    "msg": ("mail", "extract_msg"),
+    "mbox": ("mail", "extract_mbox"),
+    "emlx": ("mail", "extract_emlx"),
+    "doc": ("legacy", "extract_doc"),
+    "xls": ("legacy", "extract_xls"),
+    "ppt": ("legacy", "extract_ppt"),
+    "rtf": ("rtf", "extract_rtf"),
+    "ole": ("legacy", "extract_ole"),
+    "image": ("image", "extract_image"),
+    "pst": ("pst", "extract_pst"),
+    "epub": ("zipdocs", "extract_epub"),
+    "xps": ("zipdocs", "extract_xps"),
+    "vsdx": ("zipdocs", "extract_vsdx"),
+    "iwork": ("zipdocs", "extract_iwork"),
+    "keystore": ("sniff", "extract_keystore"),
+    "wpd": ("liberation", "extract_converted", "wpd"),
+    "vsd": ("liberation", "extract_converted", "vsd"),
+    "pub": ("liberation", "extract_converted", "pub"),
+    "chm": ("liberation", "extract_chm"),
+    "onenote": ("liberation", "extract_onenote"),
 }
+
+#: Modules the dispatch calls beyond `_READERS`: the zip/package checks, odf, streams, libarchive, OCR.
+LAZY_MODULES = ("archive", "office", "unpack", "image")
+
+
+def _module(name: str) -> ModuleType:
+    """``agent.extract.<name>``, imported on first use (then a dictionary look-up)."""
+    return importlib.import_module(f"{__name__}.{name}")
+
+
+@functools.cache
+def _reader(fmt: str) -> Reader:
+    """The reader of ``fmt`` from `_READERS`, its module imported on first use."""
+    module, name, *args = _READERS[fmt]
+    found = getattr(_module(module), name)
+    reader: Reader = found(*args) if args else found
+    return reader
 
 
 _QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"|b'[^']*'")
