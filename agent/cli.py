@@ -10,7 +10,9 @@ import gc
 import importlib
 import os
 import sys
+import types
 from collections.abc import Collection, Sequence
+from typing import Any
 
 from agent import __version__
 
@@ -78,17 +80,36 @@ def build_parser(commands: Collection[str] | None = None) -> argparse.ArgumentPa
     return parser
 
 
+class _ImportedOnUse(types.ModuleType):
+    """A stand-in for a module its importer only uses later, if ever: the first attribute asked for
+    imports the real module (which replaces it in ``sys.modules`` from then on)."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or sys.modules.get(self.__name__) is self:
+            raise AttributeError(name)  # the import system's probes; or still hidden: not the module
+        return getattr(importlib.import_module(self.__name__), name)
+
+
 def import_structlog_without_rich() -> None:
-    """Import structlog with rich hidden from it. When rich is installed (spaCy's CLI brings it)
-    structlog imports it, ~70 modules, only for pretty tracebacks agent.log never renders (it renders
-    plain ones). The hiding ends here: a later ``import rich`` (spaCy) works as usual."""
+    """Import structlog with rich hidden from it and asyncio deferred.
+
+    When rich is installed (spaCy's CLI brings it) structlog imports it, ~70 modules, only for pretty
+    tracebacks agent.log never renders (it renders plain ones). structlog.stdlib and _native import
+    asyncio (with ssl, ~0.02 CPU s) only for their async loggers, which call it inside coroutines,
+    where asyncio is loaded already: they get a stand-in that imports it on first use. Both end here:
+    a later ``import rich`` (spaCy) or ``import asyncio`` gets the real module."""
     if "structlog" in sys.modules or "rich" in sys.modules:
         return
+    deferred = None if "asyncio" in sys.modules else _ImportedOnUse("asyncio")
     sys.modules["rich"] = None  # type: ignore[assignment]  # import rich -> ImportError (importlib docs)
+    if deferred is not None:
+        sys.modules["asyncio"] = deferred
     try:
         import structlog  # noqa: F401
     finally:
         del sys.modules["rich"]
+        if deferred is not None and sys.modules.get("asyncio") is deferred:
+            del sys.modules["asyncio"]
 
 
 #: Commands that set up logging themselves, before anything they load logs (through

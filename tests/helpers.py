@@ -78,6 +78,21 @@ def wait_for(cond: Callable[[], T], timeout: float, interval: float = 0.05) -> T
         time.sleep(interval)
 
 
+def python_json(script: str, *args: str, env: dict[str, str] | None = None) -> Any:
+    """Run ``script`` in a fresh interpreter (nothing imported yet) and return the JSON of its last
+    output line: what a cold start-up imports or does."""
+    done = subprocess.run(
+        [sys.executable, "-c", script, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.splitlines()[-1])
+
+
 class AgentProc:
     """One `dropwarden run` subprocess with its own zone, state dir, alert log and metrics port.
 

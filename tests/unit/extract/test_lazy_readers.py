@@ -3,15 +3,12 @@ every format from a cold start, and `Pipeline.warm_up` loads them all before wor
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 import agent.extract as extract
+from tests.helpers import python_json
 from tests.unit.extract.builders import docx_bytes, eml_bytes, odt_bytes, pdf_bytes, xlsx_bytes, zip_bytes
 
 #: Libraries only the readers of other formats need.
@@ -21,19 +18,6 @@ LAZY = sorted(
     {f"agent.extract.{spec[0]}" for spec in extract._READERS.values()}
     | {f"agent.extract.{m}" for m in extract.LAZY_MODULES}
 )
-
-
-def _python(script: str, *args: str) -> dict:
-    """Run ``script`` in a fresh interpreter (nothing preloaded) and return the JSON it prints."""
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script), *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.splitlines()[-1])
 
 
 @pytest.mark.parametrize("fmt", sorted(extract._READERS))
@@ -75,12 +59,12 @@ def test_a_cold_extractor_imports_readers_only_when_a_format_needs_them(tmp_path
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
 
-    txt_only = _python(READ_COLD, ",".join(HEAVY), str(tmp_path / "a.txt"))
+    txt_only = python_json(READ_COLD, ",".join(HEAVY), str(tmp_path / "a.txt"))
     assert txt_only["before"] == []
     assert txt_only["after"] == []  # a text file pulls no other format's reader
     assert "FOXTROT-1" in txt_only["read"]["a.txt"]["text"]
 
-    every = _python(READ_COLD, ",".join(HEAVY + tuple(LAZY)), *(str(tmp_path / n) for n in files))
+    every = python_json(READ_COLD, ",".join(HEAVY + tuple(LAZY)), *(str(tmp_path / n) for n in files))
     read = every["read"]
     expected = {
         "mail.eml": "AGENT-ORANGE",
@@ -132,7 +116,7 @@ def test_warm_up_loads_every_reader_before_workers_fork(tmp_path: Path) -> None:
     for name, data in files.items():
         (tmp_path / name).write_bytes(data)
     watched = (*HEAVY, *LAZY)
-    got = _python(WARM_THEN_FORK, ",".join(watched), *(str(tmp_path / n) for n in files))
+    got = python_json(WARM_THEN_FORK, ",".join(watched), *(str(tmp_path / n) for n in files))
     assert not set(HEAVY) & set(got["before"])  # building the pipeline alone stays lazy
     assert sorted(got["warmed"]) == sorted(watched)
     assert got["child"]["new"] == []
