@@ -13,8 +13,6 @@ from collections.abc import Iterator
 from functools import cache, cached_property
 from typing import Any
 
-import regex
-
 from agent.classify.recognizers.regexmod import RegexModuleRecognizer
 
 #: The suffixes a host may end in, in Presidio's order, repeats left out. The order is behaviour: the
@@ -117,6 +115,8 @@ class UrlRecognizer(RegexModuleRecognizer):
 @cache
 def _finders(flags: int) -> tuple[Any, Any]:
     """A dot followed by a suffix, and (searching backwards) a character no host name holds."""
+    import regex  # with the patterns, at first use (agent.classify.recognizers.regexmod)
+
     # REVERSE as a flag: an inline (?r) is lost when ``flags`` is an re.RegexFlag (regex 2026.12)
     return regex.compile(rf"[.]{_SUFFIX}", flags), regex.compile(f"[^{_HOST_CHARS}]", flags | regex.REVERSE)
 
