@@ -12,7 +12,6 @@ import os
 import sys
 import types
 from collections.abc import Collection, Sequence
-from typing import Any
 
 from agent import __version__
 
@@ -84,7 +83,7 @@ class _ImportedOnUse(types.ModuleType):
     """A stand-in for a module its importer only uses later, if ever: the first attribute asked for
     imports the real module (which replaces it in ``sys.modules`` from then on)."""
 
-    def __getattr__(self, name: str) -> Any:
+    def __getattr__(self, name: str) -> object:
         if name.startswith("__") or sys.modules.get(self.__name__) is self:
             raise AttributeError(name)  # the import system's probes; or still hidden: not the module
         return getattr(importlib.import_module(self.__name__), name)
