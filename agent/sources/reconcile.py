@@ -21,6 +21,7 @@ from typing import Protocol
 import structlog
 
 from agent.journal import FileStat, Journal
+from agent.sources import longpath
 
 log = structlog.get_logger(__name__)
 
@@ -110,8 +111,7 @@ def crawl(
         if dirs is not None:
             dirs[0] += 1
         try:
-            with os.scandir(d) as it:
-                entries = sorted(it, key=lambda e: e.name)
+            entries = longpath.listing(d)  # through a descriptor: a path past PATH_MAX is crawled too
         except OSError as exc:
             if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
                 log.debug(
@@ -124,16 +124,15 @@ def crawl(
                 log.warning("crawl_dir_failed", zone_root=flt.root, depth=_depth(flt.root, d), error=error)
             continue
         subdirs = []
-        for e in entries:
-            try:
-                st = e.stat(follow_symlinks=False)
-            except OSError:
+        for name, st in entries:
+            if st is None:
                 continue  # vanished between listing and stat
+            path = os.path.join(d, name)
             if stat_mod.S_ISDIR(st.st_mode):
-                if flt.wants_dir(e.path):
-                    subdirs.append(e.path)
-            elif flt.wants_file(e.path):
-                yield e.path, st
+                if flt.wants_dir(path):
+                    subdirs.append(path)
+            elif flt.wants_file(path):
+                yield path, st
         stack.extend(reversed(subdirs))
 
 

@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 
 from agent.models import ExtractError, FileRef
 from agent.security.dirfd import resolve_link
+from agent.sources import longpath
 
 
 def _excluded(rel: str, name: str, exclude: Sequence[str]) -> bool:
@@ -93,8 +94,7 @@ def _walk_tree(root: str, follow: bool, exclude: Sequence[str]) -> Iterator[File
 
 def _list(path: str) -> list[str] | ExtractError:
     try:
-        with os.scandir(path) as it:
-            names = sorted(e.name for e in it)
+        names = longpath.names(path)  # through a descriptor: a path past PATH_MAX is walked too
     except PermissionError:
         return _err(path, "permission_denied", "directory cannot be listed")
     except FileNotFoundError:
@@ -141,7 +141,7 @@ def _entry(
 def _lstat(path: str) -> os.stat_result | ExtractError:
     """The entry itself, never what a link points to."""
     try:
-        return os.lstat(path)
+        return longpath.lstat(path)
     except FileNotFoundError:
         return _err(path, "vanished", "entry vanished during the walk")
     except OSError:
