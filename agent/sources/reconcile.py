@@ -37,6 +37,11 @@ STORM_REQUESTS = 100
 #: time, for a zone whose crawl takes longer): files dropped elsewhere in the zone are found by the
 #: crawl even while their inotify events wait behind the storm's.
 ZONE_INTERVAL = 2.0
+#: Folders whose path is longer than PATH_MAX cannot be watched (inotify_add_watch takes a path): a file
+#: written into one later has no event, so each is crawled (with what lies below it) this often...
+DEEP_INTERVAL = 2.0
+#: ...up to this many of them; past it the rest wait for the periodic crawl (and it is logged).
+MAX_DEEP_DIRS = 256
 
 
 class ZoneLike(Protocol):
@@ -99,11 +104,14 @@ def crawl(
     start: str | None = None,
     dirs: list[int] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
+    deep: set[str] | None = None,
 ) -> Iterator[tuple[str, os.stat_result]]:
     """Every non-directory entry below ``start`` (default: the zone root) with its lstat.
 
     Symlinked directories are never descended (a link may leave the zone); symlinks, FIFOs and
     sockets are yielded so the worker records them (``not_regular_file``) instead of hiding them.
+    Folders nested past PATH_MAX are crawled too (through descriptors); the topmost of each such
+    branch (a folder too long to watch below one that is not) is added to ``deep``.
     """
     stack = [start or flt.root]
     while stack and not cancelled():
@@ -131,6 +139,8 @@ def crawl(
             if stat_mod.S_ISDIR(st.st_mode):
                 if flt.wants_dir(path):
                     subdirs.append(path)
+                    if deep is not None and longpath.too_long(path) and not longpath.too_long(d):
+                        deep.add(path)
             elif flt.wants_file(path):
                 yield path, st
         stack.extend(reversed(subdirs))
@@ -144,11 +154,12 @@ def diff(
     start: str | None = None,
     dirs: list[int] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
+    deep: set[str] | None = None,
 ) -> tuple[int, int]:
     """Queue new and changed files below ``start``; return (files seen, files queued)."""
     seen = queued = 0
     batch: list[tuple[str, str | None, float | None, float | None]] = []
-    for path, st in crawl(flt, start, dirs, cancelled):
+    for path, st in crawl(flt, start, dirs, cancelled, deep):
         seen += 1
         known = journal.known(path)
         if known is not None:
@@ -203,6 +214,9 @@ class Reconciler:
         self._crawled: dict[tuple[str, str], float] = {}  # directory -> when it was last crawled
         self._zone_crawled: dict[str, float] = {}
         self._requests: dict[str, tuple[float, int]] = {}  # zone -> (second, crawl requests in it)
+        self._deep: dict[tuple[str, str], None] = {}  # unwatchable folders (past PATH_MAX), polled
+        self._deep_capped = False
+        self._next_deep = time.monotonic() + DEEP_INTERVAL
         self.runs = 0
 
     # -- requests (any thread) ----------------------------------------------------------------
@@ -286,7 +300,11 @@ class Reconciler:
         try:
             for name, flt in self.zones:
                 dirs = [0]
-                s, q = diff(self.journal, name, flt, self.settle, dirs=dirs, cancelled=self._stop.is_set)
+                deep: set[str] = set()
+                s, q = diff(
+                    self.journal, name, flt, self.settle, dirs=dirs, cancelled=self._stop.is_set, deep=deep
+                )
+                self._found_deep(name, deep)
                 seen, queued = seen + s, queued + q
                 if self.metrics is not None:
                     self.metrics.watched_directories.labels(zone=name).set(dirs[0])  # type: ignore[attr-defined]
@@ -309,7 +327,9 @@ class Reconciler:
         flt = next((f for n, f in self.zones if n == zone), None)
         if flt is None:
             return 0
-        _, queued = diff(self.journal, zone, flt, self.dir_settle, cancelled=self._stop.is_set)
+        deep: set[str] = set()
+        _, queued = diff(self.journal, zone, flt, self.dir_settle, cancelled=self._stop.is_set, deep=deep)
+        self._found_deep(zone, deep)
         if self.metrics is not None:
             self.metrics.reconcile_runs.labels(trigger=trigger, outcome="success").inc()  # type: ignore[attr-defined]
         log.info("reconcile_finished", trigger=trigger, zone=zone, files_queued=queued)
@@ -321,10 +341,52 @@ class Reconciler:
         flt = next((f for n, f in self.zones if n == zone), None)
         if flt is None or not flt.wants_dir(path):
             return 0
-        _, queued = diff(self.journal, zone, flt, self.dir_settle, start=path, cancelled=self._stop.is_set)
+        deep: set[str] = set()
+        _, queued = diff(
+            self.journal, zone, flt, self.dir_settle, start=path, cancelled=self._stop.is_set, deep=deep
+        )
+        self._found_deep(zone, deep)
         if queued:
             self.wake()
         return queued
+
+    # -- folders past PATH_MAX (no inotify watch) -------------------------------------------------
+    def _found_deep(self, zone: str, found: set[str]) -> None:
+        """Remember unwatchable folders a crawl met (bounded), so they are polled."""
+        with self._lock:
+            fresh = [(zone, p) for p in sorted(found) if (zone, p) not in self._deep]
+            room = max(0, MAX_DEEP_DIRS - len(self._deep))
+            self._deep.update(dict.fromkeys(fresh[:room]))
+            capped, self._deep_capped = self._deep_capped, self._deep_capped or len(fresh) > room
+        if len(fresh) > room and not capped:
+            log.warning("deep_directories_capped", zone=zone, polled=MAX_DEEP_DIRS)
+        if fresh:
+            log.warning(
+                "directories_unwatchable", zone=zone, count=len(fresh), reason="path longer than PATH_MAX",
+                poll_seconds=DEEP_INTERVAL,
+            )  # fmt: skip
+
+    def deep_dirs(self) -> int:
+        """Folders past PATH_MAX polled for new files (inotify cannot watch them)."""
+        with self._lock:
+            return len(self._deep)
+
+    def _poll_deep(self) -> None:
+        """Crawl every unwatchable folder (and what lies below it); forget those that went away."""
+        if time.monotonic() < self._next_deep:
+            return
+        self._next_deep = time.monotonic() + DEEP_INTERVAL
+        with self._lock:
+            polled = list(self._deep)
+        for zone, path in polled:
+            try:
+                longpath.lstat(path)
+            except OSError:  # gone (or swapped): its parent's crawl finds its new name, if any
+                with self._lock:
+                    self._deep.pop((zone, path), None)
+                    self._deep_capped = False
+                continue
+            self.run_dir(zone, path)
 
     # -- the thread -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -354,6 +416,7 @@ class Reconciler:
                 if kind == "full":
                     self.run_full(a or "manual")
                 self._crawl_dirty()
+                self._poll_deep()
                 if self._due_overflow():
                     self.run_full("overflow")
                 if time.monotonic() >= self._next_periodic:

@@ -84,7 +84,7 @@ def test_agent_alerts_on_a_file_nested_past_path_max(tmp_path: Path) -> None:
     a = AgentProc(tmp_path, _pack(tmp_path))
     early_top = a.zone / "before"
     early_top.mkdir()
-    cards = [fake_card(), fake_card()]
+    cards = [fake_card() for _ in range(4)]
     early = build_deep(early_top, f"card {cards[0]}\n")
     a.start()
     try:
@@ -93,12 +93,34 @@ def test_agent_alerts_on_a_file_nested_past_path_max(tmp_path: Path) -> None:
         live = build_deep(live_top, f"card {cards[1]}\n")
         for path in (early, live):
             assert wait_for(lambda p=path: _alerts(a, p), 60.0), a.log.read_text()[-3000:]
+        later = _write_beside(live, "later.txt", f"card {cards[2]}\n")  # into a folder inotify cannot watch
+        shallow = a.zone / "shallow.txt"
+        shallow.write_text(f"card {cards[3]}\n")  # the watcher still works
+        assert wait_for(lambda: a.alerts_for(shallow), 30.0), a.log.read_text()[-3000:]
+        assert wait_for(lambda: _alerts(a, later), 30.0), a.log.read_text()[-3000:]
         assert a.proc is not None and a.proc.poll() is None
         raw, log = a.alerts.read_text(), a.log.read_text()
         assert all(c not in raw and c not in log for c in cards)
-        assert "Traceback" not in log
+        assert "Traceback" not in log and '"directories_unwatchable"' in log
     finally:
         a.kill()
+
+
+def _write_beside(path: str, name: str, body: str) -> str:
+    """Write ``name`` into the (too deep to name in one call) folder of ``path``; its full path."""
+    folder = os.path.dirname(path)
+    fd = os.open(os.path.dirname(folder[:PATH_MAX]), os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        for part in folder[len(os.path.dirname(folder[:PATH_MAX])) + 1 :].split("/"):
+            step = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd = step
+        out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=fd)
+        os.write(out, body.encode())
+        os.close(out)
+    finally:
+        os.close(fd)
+    return os.path.join(folder, name)
 
 
 def _alerts(a: AgentProc, path: str) -> list[dict[str, object]]:

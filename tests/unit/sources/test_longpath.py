@@ -79,5 +79,45 @@ def test_crawl_and_walk_reach_a_file_past_path_max(tmp_path: Path) -> None:
 
     deep = _deep(tmp_path)
     want = os.path.join(deep, "f.txt")
-    assert [p for p, _ in crawl(ZoneFilter(str(tmp_path)))] == [want]
+    deep: set[str] = set()
+    assert [p for p, _ in crawl(ZoneFilter(str(tmp_path)), deep=deep)] == [want]
+    chain = [os.path.join(tmp_path, *[NAME] * i) for i in range(1, 19)]
+    first = next(p for p in chain if longpath.too_long(p))
+    assert deep == {first}  # the topmost unwatchable folder only: its crawl covers what lies below
     assert [(type(x), getattr(x, "path", None)) for x in walk([str(tmp_path)])] == [(FileRef, want)]
+
+
+@pytest.mark.slow
+def test_reconciler_polls_folders_too_deep_to_watch(tmp_path: Path) -> None:
+    """inotify cannot watch a folder past PATH_MAX: a file written into one after the crawl is queued by
+    the reconciler's poll of that folder (a real thread, a real journal), and a folder that goes away
+    is no longer polled."""
+    from agent.journal import Journal
+    from agent.sources import reconcile
+    from tests.helpers import wait_for
+    from tests.unit.daemon.test_sources import Z
+
+    zone = tmp_path / "zone"
+    zone.mkdir()
+    deep = _deep(zone)
+    journal = Journal(tmp_path / "journal.db")
+    rec = reconcile.Reconciler(journal, [Z("z", str(zone))], settle=0.0, interval=0)
+    rec.run_full("startup")
+    assert journal.known(os.path.join(deep, "f.txt")) is not None and rec.deep_dirs() == 1
+    fd = longpath.open_dir(deep)
+    try:
+        os.close(os.open("later.txt", os.O_WRONLY | os.O_CREAT, 0o600, dir_fd=fd))
+    finally:
+        os.close(fd)
+    rec.start()
+    try:
+        assert wait_for(lambda: journal.known(os.path.join(deep, "later.txt")), 20.0)
+        top = next(iter(rec._deep))[1]
+        parent = longpath.open_dir(os.path.dirname(top))
+        try:
+            os.rename(os.path.basename(top), "gone", src_dir_fd=parent, dst_dir_fd=parent)
+        finally:
+            os.close(parent)
+        assert wait_for(lambda: rec.deep_dirs() == 0, 20.0)
+    finally:
+        rec.stop()
