@@ -16,12 +16,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
 from agent.journal import FileStat, Journal
 from agent.sources import longpath
+
+if TYPE_CHECKING:
+    from agent.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 
@@ -185,7 +188,7 @@ class Reconciler:
         zones: list[ZoneLike],
         settle: float,
         interval: float = 3600.0,
-        metrics: object | None = None,
+        metrics: Metrics | None = None,
         wake: Callable[[], None] = lambda: None,
         overflow_delay: float = 0.5,
         dir_settle: float | None = None,
@@ -307,16 +310,16 @@ class Reconciler:
                 self._found_deep(name, deep)
                 seen, queued = seen + s, queued + q
                 if self.metrics is not None:
-                    self.metrics.watched_directories.labels(zone=name).set(dirs[0])  # type: ignore[attr-defined]
+                    self.metrics.watched_directories.labels(zone=name).set(dirs[0])
         except Exception as exc:
             log.error("reconcile_failed", trigger=trigger, error=type(exc).__name__)
             if self.metrics is not None:
-                self.metrics.reconcile_runs.labels(trigger=trigger, outcome="failure").inc()  # type: ignore[attr-defined]
+                self.metrics.reconcile_runs.labels(trigger=trigger, outcome="failure").inc()
             raise
         self.runs += 1
         if self.metrics is not None:
-            self.metrics.reconcile_runs.labels(trigger=trigger, outcome="success").inc()  # type: ignore[attr-defined]
-            self.metrics.reconcile_last_success.set(time.time())  # type: ignore[attr-defined]
+            self.metrics.reconcile_runs.labels(trigger=trigger, outcome="success").inc()
+            self.metrics.reconcile_last_success.set(time.time())
         log.info("reconcile_finished", trigger=trigger, files_seen=seen, files_queued=queued)
         if queued:
             self.wake()
@@ -331,7 +334,7 @@ class Reconciler:
         _, queued = diff(self.journal, zone, flt, self.dir_settle, cancelled=self._stop.is_set, deep=deep)
         self._found_deep(zone, deep)
         if self.metrics is not None:
-            self.metrics.reconcile_runs.labels(trigger=trigger, outcome="success").inc()  # type: ignore[attr-defined]
+            self.metrics.reconcile_runs.labels(trigger=trigger, outcome="success").inc()
         log.info("reconcile_finished", trigger=trigger, zone=zone, files_queued=queued)
         if queued:
             self.wake()
@@ -387,6 +390,8 @@ class Reconciler:
                     self._deep_capped = False
                 continue
             self.run_dir(zone, path)
+        if polled and self.metrics is not None:
+            self.metrics.reconcile_runs.labels(trigger="deep_poll", outcome="success").inc()
 
     # -- the thread -----------------------------------------------------------------------------
     def start(self) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -98,6 +99,15 @@ def test_agent_alerts_on_a_file_nested_past_path_max(tmp_path: Path) -> None:
         shallow.write_text(f"card {cards[3]}\n")  # the watcher still works
         assert wait_for(lambda: a.alerts_for(shallow), 30.0), a.log.read_text()[-3000:]
         assert wait_for(lambda: _alerts(a, later), 30.0), a.log.read_text()[-3000:]
+        fifo = _beside(live, "pipe", lambda fd: os.mkfifo("pipe", dir_fd=fd))  # never read: reported
+        assert wait_for(lambda: _alerts(a, fifo), 30.0), a.log.read_text()[-3000:]
+        unscanned = _alerts(a, fifo)[0]
+        assert "UNSCANNED_CONTENT" in json.dumps(unscanned), unscanned
+        polls = lambda: a.metric("dropwarden_reconcile_runs_total", trigger="deep_poll")  # noqa: E731
+        start = polls()
+        assert wait_for(lambda: polls() >= start + 3, 30.0)  # the deep folders were crawled again since
+        scans = [x for x in a.log.read_text().splitlines() if '"file_scanned"' in x and '/pipe"' in x]
+        assert len(scans) == 1 and len(_alerts(a, fifo)) == 1  # its stat is kept: not scanned at every poll
         assert a.proc is not None and a.proc.poll() is None
         raw, log = a.alerts.read_text(), a.log.read_text()
         assert all(c not in raw and c not in log for c in cards)
@@ -106,21 +116,31 @@ def test_agent_alerts_on_a_file_nested_past_path_max(tmp_path: Path) -> None:
         a.kill()
 
 
-def _write_beside(path: str, name: str, body: str) -> str:
-    """Write ``name`` into the (too deep to name in one call) folder of ``path``; its full path."""
+def _beside(path: str, name: str, make: Callable[[int], object]) -> str:
+    """Create ``name`` with ``make(dir_fd)`` in the (too deep to name in one call) folder of ``path``."""
     folder = os.path.dirname(path)
-    fd = os.open(os.path.dirname(folder[:PATH_MAX]), os.O_RDONLY | os.O_DIRECTORY)
+    head = os.path.dirname(folder[:PATH_MAX])
+    fd = os.open(head, os.O_RDONLY | os.O_DIRECTORY)
     try:
-        for part in folder[len(os.path.dirname(folder[:PATH_MAX])) + 1 :].split("/"):
+        for part in folder[len(head) + 1 :].split("/"):
             step = os.open(part, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
             os.close(fd)
             fd = step
-        out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=fd)
-        os.write(out, body.encode())
-        os.close(out)
+        make(fd)
     finally:
         os.close(fd)
     return os.path.join(folder, name)
+
+
+def _write_beside(path: str, name: str, body: str) -> str:
+    """Write ``name`` into the folder of ``path``; its full path."""
+
+    def make(fd: int) -> None:
+        out = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644, dir_fd=fd)
+        os.write(out, body.encode())
+        os.close(out)
+
+    return _beside(path, name, make)
 
 
 def _alerts(a: AgentProc, path: str) -> list[dict[str, object]]:
