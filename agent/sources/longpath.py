@@ -67,6 +67,17 @@ def lstat(path: str) -> os.stat_result:
         os.close(fd)
 
 
+def readlink(path: str) -> str:
+    """``os.readlink`` that also reaches a link whose path is longer than PATH_MAX."""
+    if not too_long(path):
+        return os.readlink(path)
+    fd = open_dir(os.path.dirname(path))
+    try:
+        return os.readlink(os.path.basename(path), dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
 def too_long(path: str) -> bool:
     """True when ``path`` cannot be handed to one system call (only a descriptor walk reaches it)."""
     return len(os.fsencode(path)) >= PATH_MAX

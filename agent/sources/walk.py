@@ -153,7 +153,7 @@ def _link_target(path: str, root: str, follow: bool) -> os.stat_result | Extract
     leaves the tree, None when it is skipped (dangling, or inside the tree and not followed: its
     target is scanned where it lies)."""
     try:
-        verdict, target = resolve_link(path, root)
+        verdict, target = _resolve(path, root)
     except OSError:  # swapped for something else while being resolved: report, never follow
         return _err(path, "vanished", "entry was replaced while its link was resolved")
     if verdict == "loop":
@@ -166,6 +166,20 @@ def _link_target(path: str, root: str, follow: bool) -> os.stat_result | Extract
         return os.stat(target)
     except OSError:
         return None
+
+
+def _resolve(path: str, root: str) -> tuple[str, str]:
+    """:func:`resolve_link`, also for a link whose own path is past PATH_MAX (realpath cannot lstat it:
+    it would call the link dangling and skip it in silence, even one leading out of the tree). Its
+    target is then read through a descriptor and resolved from the link's folder; a target past
+    PATH_MAX as well is judged lexically (the walk reaches it, or reports it, where it lies)."""
+    if not longpath.too_long(path):
+        return resolve_link(path, root)
+    joined = os.path.normpath(os.path.join(os.path.dirname(path), longpath.readlink(path)))
+    if not longpath.too_long(joined):
+        return resolve_link(joined, root)
+    inside = joined.startswith(root.rstrip("/") + "/")
+    return ("inside" if inside else "outside"), joined
 
 
 def _enter_directory(

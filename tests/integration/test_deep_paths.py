@@ -51,23 +51,29 @@ def build_deep(top: Path, body: str) -> str:
 
 @pytest.mark.slow
 def test_scan_reads_a_file_nested_past_path_max(tmp_path: Path) -> None:
-    """`dropwarden scan` of the top folder finds the card in the deep file, shows its path with the odd
-    folder name escaped and the card masked, and reports no error."""
+    """`dropwarden scan` of the top folder finds the card in the deep file (its bytes counted), shows its
+    path with the odd folder name escaped and the card masked; a deep link leading out of the tree is
+    reported (``symlink_outside``), never skipped in silence, never followed."""
     top = tmp_path / "share"
     top.mkdir()
     card = fake_card()
-    build_deep(top, f"Please charge card {card} for the invoice.\n")
+    body = f"Please charge card {card} for the invoice.\n"
+    path = build_deep(top, body)
+    outside = tmp_path / "outside.txt"
+    outside.write_text(f"card {fake_card()}\n")
+    _beside(path, "out-link", lambda fd: os.symlink(str(outside), "out-link", dir_fd=fd))
     pack = str(_pack(tmp_path))
     r = scan_cli(str(top), "--format", "jsonl", "--policies", pack, state_home=tmp_path / "st")
     assert r.returncode == 1, r.stderr[-2000:]
     assert card not in r.stdout and SHOWN in r.stdout
     records = [json.loads(line) for line in r.stdout.splitlines()]
     summary = records[-1]
-    assert summary["kind"] == "summary" and summary["files"] == 1 and summary["errors"] == 0, records
-    found = [x for x in records if x["kind"] != "summary"]
-    assert len(found) == 1 and found[0]["kind"] != "error", found
-    shown = found[0]["path"]
-    assert shown.endswith("/secret.txt") and len(shown) > PATH_MAX
+    assert summary["kind"] == "summary" and summary["files"] == 1 and summary["errors"] == 1, records
+    assert summary["bytes"] == len(body), summary
+    found = [x for x in records if x["kind"] == "finding"]
+    assert len(found) == 1 and found[0]["path"].endswith("/secret.txt") and len(found[0]["path"]) > PATH_MAX
+    errors = [x for x in records if x["kind"] == "error"]
+    assert [(e["path"].rsplit("/", 1)[1], e["reason"]) for e in errors] == [("out-link", "symlink_outside")]
 
 
 def _pack(tmp_path: Path) -> Path:

@@ -42,6 +42,12 @@ def test_listing_and_lstat_past_path_max(tmp_path: Path) -> None:
     assert entries["f.txt"] is not None and entries["f.txt"].st_size == 0
     assert longpath.lstat(os.path.join(deep, "f.txt")).st_ino == entries["f.txt"].st_ino
     assert not longpath.too_long(str(tmp_path))
+    fd = longpath.open_dir(deep)
+    try:
+        os.symlink("/elsewhere/x", "link", dir_fd=fd)
+    finally:
+        os.close(fd)
+    assert longpath.readlink(os.path.join(deep, "link")) == "/elsewhere/x"
 
 
 def test_a_link_in_the_deep_part_is_refused(tmp_path: Path) -> None:
