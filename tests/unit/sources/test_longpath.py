@@ -127,3 +127,19 @@ def test_reconciler_polls_folders_too_deep_to_watch(tmp_path: Path) -> None:
         assert wait_for(lambda: rec.deep_dirs() == 0, 20.0)
     finally:
         rec.stop()
+
+
+def test_a_relative_link_past_path_max_is_refused_not_raised(tmp_path: Path) -> None:
+    """Opening a deep relative link for reading (the worker's walk from the root) reports why it is not
+    read instead of raising ENAMETOOLONG out of the extractor."""
+    from agent.security.dirfd import PathRefused, open_regular
+
+    deep = _deep(tmp_path)
+    fd = longpath.open_dir(deep)
+    try:
+        os.symlink("f.txt", "rel-link", dir_fd=fd)
+    finally:
+        os.close(fd)
+    with pytest.raises(PathRefused) as refused:
+        open_regular(str(tmp_path), os.path.join(deep, "rel-link"))
+    assert refused.value.reason == "not_regular_file"
