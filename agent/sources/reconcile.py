@@ -43,6 +43,9 @@ ZONE_INTERVAL = 2.0
 #: Folders whose path is longer than PATH_MAX cannot be watched (inotify_add_watch takes a path): a file
 #: written into one later has no event, so each is crawled (with what lies below it) this often...
 DEEP_INTERVAL = 2.0
+#: ...and never more than a fifth of the time: the next poll waits DEEP_BACKOFF times as long as the
+#: last one took (a writer who puts a huge tree below a deep folder cannot keep a core busy)...
+DEEP_BACKOFF = 4.0
 #: ...up to this many of them; past it the rest wait for the periodic crawl (and it is logged).
 MAX_DEEP_DIRS = 256
 
@@ -376,9 +379,10 @@ class Reconciler:
 
     def _poll_deep(self) -> None:
         """Crawl every unwatchable folder (and what lies below it); forget those that went away."""
-        if time.monotonic() < self._next_deep:
+        started = time.monotonic()
+        if started < self._next_deep:
             return
-        self._next_deep = time.monotonic() + DEEP_INTERVAL
+        self._next_deep = started + DEEP_INTERVAL
         with self._lock:
             polled = list(self._deep)
         for zone, path in polled:
@@ -390,6 +394,8 @@ class Reconciler:
                     self._deep_capped = False
                 continue
             self.run_dir(zone, path)
+        took = time.monotonic() - started
+        self._next_deep = max(self._next_deep, started + took * (1 + DEEP_BACKOFF))
         if polled and self.metrics is not None:
             self.metrics.reconcile_runs.labels(trigger="deep_poll", outcome="success").inc()
 

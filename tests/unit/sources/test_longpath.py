@@ -143,3 +143,23 @@ def test_a_relative_link_past_path_max_is_refused_not_raised(tmp_path: Path) -> 
     with pytest.raises(PathRefused) as refused:
         open_regular(str(tmp_path), os.path.join(deep, "rel-link"))
     assert refused.value.reason == "not_regular_file"
+
+
+def test_folders_too_far_past_path_max_are_refused_and_the_crawl_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_STEPS components beyond the longest head that fits, a folder is refused (bounded opens
+    per folder, whatever the depth) with ENAMETOOLONG; the crawl skips it (it logs crawl_dir_failed)
+    and still yields the rest of the zone."""
+    from agent.sources.reconcile import ZoneFilter, crawl
+
+    deep = _deep(tmp_path)
+    (tmp_path / "shallow.txt").write_text("x")
+    monkeypatch.setattr(longpath, "MAX_STEPS", 1)
+    with pytest.raises(OSError, match="folders past PATH_MAX") as exc:
+        longpath.names(deep)
+    assert exc.value.errno == errno.ENAMETOOLONG
+    found = [p for p, _ in crawl(ZoneFilter(str(tmp_path)))]
+    assert found == [str(tmp_path / "shallow.txt")]
+    monkeypatch.setattr(longpath, "MAX_STEPS", 200)
+    assert os.path.join(deep, "f.txt") in [p for p, _ in crawl(ZoneFilter(str(tmp_path)))]
