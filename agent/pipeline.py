@@ -42,6 +42,7 @@ from agent.policy.setcache import cached_policies
 from agent.policy.shipped import SHIPPED_POLICIES, default_policy_dirs, expand_policy_paths
 from agent.policy.unscanned import unscanned_findings
 from agent.redact import Redactor
+from agent.sources import longpath
 
 log = structlog.get_logger(__name__)
 
@@ -118,7 +119,7 @@ class Pipeline:
         docs: dict[str | None, _DocState] = {}
         members: dict[str, None] = {}  # member names in order of appearance (bounded): names are text too
         try:
-            size = os.lstat(ref.path).st_size
+            size = longpath.lstat(ref.path).st_size
         except OSError:
             size = 0
         files: list[FileRecord] = []

@@ -40,6 +40,7 @@ from agent.metrics import Metrics
 from agent.models import ERROR_REASONS, SEVERITY_RANK
 from agent.security.bundle import Installed
 from agent.security.dirfd import make_private_dir
+from agent.sources import longpath
 from agent.sources.reconcile import Reconciler
 from agent.sources.watcher import Watcher
 
@@ -357,7 +358,7 @@ class Agent:
         for item in items:
             zone = self.settings.zone(item.zone)
             try:
-                lst = os.lstat(item.path)
+                lst = longpath.lstat(item.path)  # a path past PATH_MAX too
             except FileNotFoundError:
                 self.journal.fail(item, "vanished")
                 self.journal.forget(item.path)

@@ -38,6 +38,7 @@ from agent.log import about_file
 from agent.models import Detection, FileRef, Finding, Verdict
 from agent.redact import shown
 from agent.security.dirfd import PathRefused, open_regular
+from agent.sources import longpath
 
 log = structlog.get_logger(__name__)
 
@@ -245,7 +246,7 @@ def run_job(pipeline: Any, job: Job, seal_to: Any = None) -> Cached | Scanned:
         recorder.seen.clear()  # plaintext contexts: drop them as soon as they are sealed
     if hashed is None:
         try:
-            st2: FileStat | None = FileStat.of(os.lstat(job.path))
+            st2: FileStat | None = FileStat.of(longpath.lstat(job.path))
         except OSError:
             st2 = None
         return Scanned(job.seq, verdict, "", st2, evidence)

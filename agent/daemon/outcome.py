@@ -39,6 +39,7 @@ from agent.models import (
 from agent.policy import PolicySet
 from agent.policy.acks import AckSet
 from agent.policy.names import redact_finding
+from agent.sources import longpath
 
 if TYPE_CHECKING:  # imported lazily at run time: only a daemon with a vault or evidence needs them
     from agent.actions.quarantine import QuarantineRecord, QuarantineStore
@@ -208,7 +209,7 @@ class OutcomeHandler:
         """No verdict (timeout, crash, worker error): the journal records why, the file is not clean."""
         item, zone, reason = o.item, o.item.zone or "", o.reason or "internal"
         try:
-            fst: FileStat | None = FileStat.of(os.lstat(item.path))
+            fst: FileStat | None = FileStat.of(longpath.lstat(item.path))
         except OSError:
             fst = None
         self.journal.fail(item, reason, fst, self.digest)

@@ -264,7 +264,10 @@ def _link_path(entry: Entry, root: str) -> str:
     if target.startswith("/"):
         real_root = os.path.realpath(root)
         return os.path.join(root, os.path.relpath(target, real_root)) if _below(target, real_root) else target
-    here = os.readlink(f"/proc/self/fd/{entry.dir_fd}")
+    try:
+        here = os.readlink(f"/proc/self/fd/{entry.dir_fd}")
+    except OSError:  # the folder's path is past PATH_MAX: /proc cannot name it
+        raise PathRefused("not_regular_file", "link in a folder past PATH_MAX: not followed") from None
     real_root = os.path.realpath(root)
     full = os.path.normpath(os.path.join(here, target))
     return os.path.join(root, os.path.relpath(full, real_root)) if _below(full, real_root) else full

@@ -16,11 +16,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import structlog
 
 from agent.journal import FileStat, Journal
+from agent.sources import longpath
+
+if TYPE_CHECKING:
+    from agent.metrics import Metrics
 
 log = structlog.get_logger(__name__)
 
@@ -36,6 +40,14 @@ STORM_REQUESTS = 100
 #: time, for a zone whose crawl takes longer): files dropped elsewhere in the zone are found by the
 #: crawl even while their inotify events wait behind the storm's.
 ZONE_INTERVAL = 2.0
+#: Folders whose path is longer than PATH_MAX cannot be watched (inotify_add_watch takes a path): a file
+#: written into one later has no event, so each is crawled (with what lies below it) this often...
+DEEP_INTERVAL = 2.0
+#: ...and never more than a fifth of the time: the next poll waits DEEP_BACKOFF times as long as the
+#: last one took (a writer who puts a huge tree below a deep folder cannot keep a core busy)...
+DEEP_BACKOFF = 4.0
+#: ...up to this many of them; past it the rest wait for the periodic crawl (and it is logged).
+MAX_DEEP_DIRS = 256
 
 
 class ZoneLike(Protocol):
@@ -98,11 +110,14 @@ def crawl(
     start: str | None = None,
     dirs: list[int] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
+    deep: set[str] | None = None,
 ) -> Iterator[tuple[str, os.stat_result]]:
     """Every non-directory entry below ``start`` (default: the zone root) with its lstat.
 
     Symlinked directories are never descended (a link may leave the zone); symlinks, FIFOs and
     sockets are yielded so the worker records them (``not_regular_file``) instead of hiding them.
+    Folders nested past PATH_MAX are crawled too (through descriptors); the topmost of each such
+    branch (a folder too long to watch below one that is not) is added to ``deep``.
     """
     stack = [start or flt.root]
     while stack and not cancelled():
@@ -110,8 +125,7 @@ def crawl(
         if dirs is not None:
             dirs[0] += 1
         try:
-            with os.scandir(d) as it:
-                entries = sorted(it, key=lambda e: e.name)
+            entries = longpath.listing(d)  # through a descriptor: a path past PATH_MAX is crawled too
         except OSError as exc:
             if isinstance(exc, (FileNotFoundError, NotADirectoryError)):
                 log.debug(
@@ -124,16 +138,17 @@ def crawl(
                 log.warning("crawl_dir_failed", zone_root=flt.root, depth=_depth(flt.root, d), error=error)
             continue
         subdirs = []
-        for e in entries:
-            try:
-                st = e.stat(follow_symlinks=False)
-            except OSError:
+        for name, st in entries:
+            if st is None:
                 continue  # vanished between listing and stat
+            path = os.path.join(d, name)
             if stat_mod.S_ISDIR(st.st_mode):
-                if flt.wants_dir(e.path):
-                    subdirs.append(e.path)
-            elif flt.wants_file(e.path):
-                yield e.path, st
+                if flt.wants_dir(path):
+                    subdirs.append(path)
+                    if deep is not None and longpath.too_long(path) and not longpath.too_long(d):
+                        deep.add(path)
+            elif flt.wants_file(path):
+                yield path, st
         stack.extend(reversed(subdirs))
 
 
@@ -145,11 +160,12 @@ def diff(
     start: str | None = None,
     dirs: list[int] | None = None,
     cancelled: Callable[[], bool] = lambda: False,
+    deep: set[str] | None = None,
 ) -> tuple[int, int]:
     """Queue new and changed files below ``start``; return (files seen, files queued)."""
     seen = queued = 0
     batch: list[tuple[str, str | None, float | None, float | None]] = []
-    for path, st in crawl(flt, start, dirs, cancelled):
+    for path, st in crawl(flt, start, dirs, cancelled, deep):
         seen += 1
         known = journal.known(path)
         if known is not None:
@@ -175,7 +191,7 @@ class Reconciler:
         zones: list[ZoneLike],
         settle: float,
         interval: float = 3600.0,
-        metrics: object | None = None,
+        metrics: Metrics | None = None,
         wake: Callable[[], None] = lambda: None,
         overflow_delay: float = 0.5,
         dir_settle: float | None = None,
@@ -204,6 +220,9 @@ class Reconciler:
         self._crawled: dict[tuple[str, str], float] = {}  # directory -> when it was last crawled
         self._zone_crawled: dict[str, float] = {}
         self._requests: dict[str, tuple[float, int]] = {}  # zone -> (second, crawl requests in it)
+        self._deep: dict[tuple[str, str], None] = {}  # unwatchable folders (past PATH_MAX), polled
+        self._deep_capped = False
+        self._next_deep = time.monotonic() + DEEP_INTERVAL
         self.runs = 0
 
     # -- requests (any thread) ----------------------------------------------------------------
@@ -287,19 +306,23 @@ class Reconciler:
         try:
             for name, flt in self.zones:
                 dirs = [0]
-                s, q = diff(self.journal, name, flt, self.settle, dirs=dirs, cancelled=self._stop.is_set)
+                deep: set[str] = set()
+                s, q = diff(
+                    self.journal, name, flt, self.settle, dirs=dirs, cancelled=self._stop.is_set, deep=deep
+                )
+                self._found_deep(name, deep)
                 seen, queued = seen + s, queued + q
                 if self.metrics is not None:
-                    self.metrics.watched_directories.labels(zone=name).set(dirs[0])  # type: ignore[attr-defined]
+                    self.metrics.watched_directories.labels(zone=name).set(dirs[0])
         except Exception as exc:
             log.error("reconcile_failed", trigger=trigger, error=type(exc).__name__)
             if self.metrics is not None:
-                self.metrics.reconcile_runs.labels(trigger=trigger, outcome="failure").inc()  # type: ignore[attr-defined]
+                self.metrics.reconcile_runs.labels(trigger=trigger, outcome="failure").inc()
             raise
         self.runs += 1
         if self.metrics is not None:
-            self.metrics.reconcile_runs.labels(trigger=trigger, outcome="success").inc()  # type: ignore[attr-defined]
-            self.metrics.reconcile_last_success.set(time.time())  # type: ignore[attr-defined]
+            self.metrics.reconcile_runs.labels(trigger=trigger, outcome="success").inc()
+            self.metrics.reconcile_last_success.set(time.time())
         log.info("reconcile_finished", trigger=trigger, files_seen=seen, files_queued=queued)
         if queued:
             self.wake()
@@ -310,9 +333,11 @@ class Reconciler:
         flt = next((f for n, f in self.zones if n == zone), None)
         if flt is None:
             return 0
-        _, queued = diff(self.journal, zone, flt, self.dir_settle, cancelled=self._stop.is_set)
+        deep: set[str] = set()
+        _, queued = diff(self.journal, zone, flt, self.dir_settle, cancelled=self._stop.is_set, deep=deep)
+        self._found_deep(zone, deep)
         if self.metrics is not None:
-            self.metrics.reconcile_runs.labels(trigger=trigger, outcome="success").inc()  # type: ignore[attr-defined]
+            self.metrics.reconcile_runs.labels(trigger=trigger, outcome="success").inc()
         log.info("reconcile_finished", trigger=trigger, zone=zone, files_queued=queued)
         if queued:
             self.wake()
@@ -322,10 +347,57 @@ class Reconciler:
         flt = next((f for n, f in self.zones if n == zone), None)
         if flt is None or not flt.wants_dir(path):
             return 0
-        _, queued = diff(self.journal, zone, flt, self.dir_settle, start=path, cancelled=self._stop.is_set)
+        deep: set[str] = set()
+        _, queued = diff(
+            self.journal, zone, flt, self.dir_settle, start=path, cancelled=self._stop.is_set, deep=deep
+        )
+        self._found_deep(zone, deep)
         if queued:
             self.wake()
         return queued
+
+    # -- folders past PATH_MAX (no inotify watch) -------------------------------------------------
+    def _found_deep(self, zone: str, found: set[str]) -> None:
+        """Remember unwatchable folders a crawl met (bounded), so they are polled."""
+        with self._lock:
+            fresh = [(zone, p) for p in sorted(found) if (zone, p) not in self._deep]
+            room = max(0, MAX_DEEP_DIRS - len(self._deep))
+            self._deep.update(dict.fromkeys(fresh[:room]))
+            capped, self._deep_capped = self._deep_capped, self._deep_capped or len(fresh) > room
+        if len(fresh) > room and not capped:
+            log.warning("deep_directories_capped", zone=zone, polled=MAX_DEEP_DIRS)
+        if fresh:
+            log.warning(
+                "directories_unwatchable", zone=zone, count=len(fresh), reason="path longer than PATH_MAX",
+                poll_seconds=DEEP_INTERVAL,
+            )  # fmt: skip
+
+    def deep_dirs(self) -> int:
+        """Folders past PATH_MAX polled for new files (inotify cannot watch them)."""
+        with self._lock:
+            return len(self._deep)
+
+    def _poll_deep(self) -> None:
+        """Crawl every unwatchable folder (and what lies below it); forget those that went away."""
+        started = time.monotonic()
+        if started < self._next_deep:
+            return
+        self._next_deep = started + DEEP_INTERVAL
+        with self._lock:
+            polled = list(self._deep)
+        for zone, path in polled:
+            try:
+                longpath.lstat(path)
+            except OSError:  # gone (or swapped): its parent's crawl finds its new name, if any
+                with self._lock:
+                    self._deep.pop((zone, path), None)
+                    self._deep_capped = False
+                continue
+            self.run_dir(zone, path)
+        took = time.monotonic() - started
+        self._next_deep = max(self._next_deep, started + took * (1 + DEEP_BACKOFF))
+        if polled and self.metrics is not None:
+            self.metrics.reconcile_runs.labels(trigger="deep_poll", outcome="success").inc()
 
     # -- the thread -----------------------------------------------------------------------------
     def start(self) -> None:
@@ -355,6 +427,7 @@ class Reconciler:
                 if kind == "full":
                     self.run_full(a or "manual")
                 self._crawl_dirty()
+                self._poll_deep()
                 if self._due_overflow():
                     self.run_full("overflow")
                 if time.monotonic() >= self._next_periodic:

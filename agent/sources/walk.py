@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 
 from agent.models import ExtractError, FileRef
 from agent.security.dirfd import resolve_link
+from agent.sources import longpath
 
 
 def _excluded(rel: str, name: str, exclude: Sequence[str]) -> bool:
@@ -93,8 +94,7 @@ def _walk_tree(root: str, follow: bool, exclude: Sequence[str]) -> Iterator[File
 
 def _list(path: str) -> list[str] | ExtractError:
     try:
-        with os.scandir(path) as it:
-            names = sorted(e.name for e in it)
+        names = longpath.names(path)  # through a descriptor: a path past PATH_MAX is walked too
     except PermissionError:
         return _err(path, "permission_denied", "directory cannot be listed")
     except FileNotFoundError:
@@ -141,7 +141,7 @@ def _entry(
 def _lstat(path: str) -> os.stat_result | ExtractError:
     """The entry itself, never what a link points to."""
     try:
-        return os.lstat(path)
+        return longpath.lstat(path)
     except FileNotFoundError:
         return _err(path, "vanished", "entry vanished during the walk")
     except OSError:
@@ -153,7 +153,7 @@ def _link_target(path: str, root: str, follow: bool) -> os.stat_result | Extract
     leaves the tree, None when it is skipped (dangling, or inside the tree and not followed: its
     target is scanned where it lies)."""
     try:
-        verdict, target = resolve_link(path, root)
+        verdict, target = _resolve(path, root)
     except OSError:  # swapped for something else while being resolved: report, never follow
         return _err(path, "vanished", "entry was replaced while its link was resolved")
     if verdict == "loop":
@@ -166,6 +166,20 @@ def _link_target(path: str, root: str, follow: bool) -> os.stat_result | Extract
         return os.stat(target)
     except OSError:
         return None
+
+
+def _resolve(path: str, root: str) -> tuple[str, str]:
+    """:func:`resolve_link`, also for a link whose own path is past PATH_MAX (realpath cannot lstat it:
+    it would call the link dangling and skip it in silence, even one leading out of the tree). Its
+    target is then read through a descriptor and resolved from the link's folder; a target past
+    PATH_MAX as well is judged lexically (the walk reaches it, or reports it, where it lies)."""
+    if not longpath.too_long(path):
+        return resolve_link(path, root)
+    joined = os.path.normpath(os.path.join(os.path.dirname(path), longpath.readlink(path)))
+    if not longpath.too_long(joined):
+        return resolve_link(joined, root)
+    inside = joined.startswith(root.rstrip("/") + "/")
+    return ("inside" if inside else "outside"), joined
 
 
 def _enter_directory(

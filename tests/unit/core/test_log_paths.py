@@ -106,8 +106,9 @@ def test_a_folder_the_crawl_cannot_open_is_logged_by_zone_and_depth(
     lines: io.StringIO, tmp_path: Path
 ) -> None:
     """A hostile writer nests folders until their path passes PATH_MAX (built relative to directory
-    descriptors, as a writer can) and the crawl is asked for the deepest (as a new folder's event
-    asks): it cannot open it and says where, without its name (a card number and an e-mail address)."""
+    descriptors, as a writer can), then swaps the first for a link to itself; the crawl is asked for
+    the deepest (as a new folder's event asks): it cannot open it (a link loop) and says where,
+    without its name (a card number and an e-mail address)."""
     root = tmp_path / "zone"
     root.mkdir()
     fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
@@ -121,12 +122,14 @@ def test_a_folder_the_crawl_cannot_open_is_logged_by_zone_and_depth(
             fd, depth = nxt, depth + 1
     finally:
         os.close(fd)
+    (root / ("d" * 200)).rename(root / "moved")
+    (root / ("d" * 200)).symlink_to("d" * 200)
     deep = os.path.join(str(root), *["d" * 200] * 20, f"Hilde Brandt {EMAIL} {CARD}")
     assert len(deep) > 4096
     assert list(crawl(ZoneFilter(str(root)), start=deep)) == []
     failed = events(lines, "crawl_dir_failed")
     assert [(e["zone_root"], e["depth"], e["error"]) for e in failed] == [
-        (str(root), 21, "File name too long")
+        (str(root), 21, "Too many levels of symbolic links")
     ]
     assert CARD not in lines.getvalue() and EMAIL not in lines.getvalue()
 
