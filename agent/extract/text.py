@@ -29,11 +29,18 @@ _BOMS = (
 )
 
 
+#: C0 control bytes that text does not hold (tab, line feed, form feed, carriage return excepted).
+_CONTROLS = bytes(b for b in range(1, 32) if b not in b"\t\n\x0c\r")
+
+
 def _utf8_behind_utf16_bom(sample: bytes) -> bool:
-    """Whether what follows a UTF-16 BOM is UTF-8: no NUL (UTF-16 has one in every ASCII character)
-    and strictly valid UTF-8 (UTF-16 of other scripts practically never is). Two bytes put before a
-    UTF-8 file must not make its text unreadable CJK, read as clean."""
+    """Whether what follows a UTF-16 BOM is UTF-8: no NUL (UTF-16 has one in every ASCII character),
+    few control bytes (UTF-16 of Greek, Cyrillic, Hebrew, Arabic has one in every character: 0x03-0x06,
+    all valid UTF-8) and strictly valid UTF-8 (UTF-16 of CJK practically never is). Two bytes put
+    before a UTF-8 file must not make its text unreadable CJK, read as clean."""
     if not sample or b"\x00" in sample:
+        return False
+    if len(sample) - len(sample.translate(None, _CONTROLS)) > len(sample) // 4:
         return False
     try:
         codecs.getincrementaldecoder("utf-8")("strict").decode(sample, final=False)

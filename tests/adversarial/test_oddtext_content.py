@@ -41,5 +41,6 @@ def test_the_card_is_found_whatever_bom_leads(pipeline: Pipeline, tmp_path: Path
 @pytest.mark.parametrize("codec", ["utf-16-le", "utf-16-be"])
 def test_utf16_of_another_script_stays_utf16(codec: str) -> None:
     bom = codecs.BOM_UTF16_LE if codec.endswith("le") else codecs.BOM_UTF16_BE
-    for text in ("客户名单与账户记录", "Список клиентов банка"):
+    # without a space or line break (no NUL), Cyrillic and Greek in UTF-16 are valid UTF-8 bytes too
+    for text in ("客户名单与账户记录", "Список клиентов банка", "КонфиденциальноКлиенты", "ΑπόρρητοΠελάτες"):
         assert detect_encoding(bom + text.encode(codec)) == (codec, 2)
