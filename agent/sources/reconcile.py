@@ -306,11 +306,7 @@ class Reconciler:
         try:
             for name, flt in self.zones:
                 dirs = [0]
-                deep: set[str] = set()
-                s, q = diff(
-                    self.journal, name, flt, self.settle, dirs=dirs, cancelled=self._stop.is_set, deep=deep
-                )
-                self._found_deep(name, deep)
+                s, q = self._diff(name, flt, self.settle, dirs=dirs)
                 seen, queued = seen + s, queued + q
                 if self.metrics is not None:
                     self.metrics.watched_directories.labels(zone=name).set(dirs[0])
@@ -333,9 +329,7 @@ class Reconciler:
         flt = next((f for n, f in self.zones if n == zone), None)
         if flt is None:
             return 0
-        deep: set[str] = set()
-        _, queued = diff(self.journal, zone, flt, self.dir_settle, cancelled=self._stop.is_set, deep=deep)
-        self._found_deep(zone, deep)
+        _, queued = self._diff(zone, flt, self.dir_settle)
         if self.metrics is not None:
             self.metrics.reconcile_runs.labels(trigger=trigger, outcome="success").inc()
         log.info("reconcile_finished", trigger=trigger, zone=zone, files_queued=queued)
@@ -347,14 +341,26 @@ class Reconciler:
         flt = next((f for n, f in self.zones if n == zone), None)
         if flt is None or not flt.wants_dir(path):
             return 0
-        deep: set[str] = set()
-        _, queued = diff(
-            self.journal, zone, flt, self.dir_settle, start=path, cancelled=self._stop.is_set, deep=deep
-        )
-        self._found_deep(zone, deep)
+        _, queued = self._diff(zone, flt, self.dir_settle, start=path)
         if queued:
             self.wake()
         return queued
+
+    def _diff(
+        self,
+        zone: str,
+        flt: ZoneFilter,
+        settle: float,
+        start: str | None = None,
+        dirs: list[int] | None = None,
+    ) -> tuple[int, int]:
+        """:func:`diff` of one zone (or a folder of it), the unwatchable folders it met remembered."""
+        deep: set[str] = set()
+        result = diff(
+            self.journal, zone, flt, settle, start=start, dirs=dirs, cancelled=self._stop.is_set, deep=deep
+        )
+        self._found_deep(zone, deep)
+        return result
 
     # -- folders past PATH_MAX (no inotify watch) -------------------------------------------------
     def _found_deep(self, zone: str, found: set[str]) -> None:
